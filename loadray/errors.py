@@ -1,0 +1,62 @@
+"""The one exception tree for operator mistakes and environment failures.
+
+Request failures are never exceptions: they are rows with ``status``/``error``.
+Everything a user can get wrong (bad YAML, bad flag, unreachable cluster) raises a
+subclass of :class:`LoadrayError`; the CLI prints ``str(exc)`` as one line and exits
+with ``exc.exit_code``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LoadrayError",
+    "UsageError",
+    "ScenarioError",
+    "ClusterError",
+    "TargetError",
+    "ArchiveError",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_THRESHOLDS = 99
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class LoadrayError(Exception):
+    """Root of every error loadray raises on purpose."""
+
+    exit_code = EXIT_FAILURE
+
+
+class UsageError(LoadrayError):
+    """A bad command line: names the flag that is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class ScenarioError(LoadrayError):
+    """A bad scenario: names the YAML path (``load.phases[1].rate``) that is wrong."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class ClusterError(LoadrayError):
+    """Ray could not be reached, or workers could not be placed or started."""
+
+
+class TargetError(LoadrayError):
+    """The built-in target could not be started."""
+
+
+class ArchiveError(LoadrayError):
+    """A run directory is missing, unreadable, or of a newer schema."""
+
+    exit_code = EXIT_USAGE

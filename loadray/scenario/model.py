@@ -1,0 +1,117 @@
+"""Frozen, validated scenario objects. Built only by :mod:`loadray.scenario.loader`.
+
+Times are float seconds; rates are cluster-wide requests per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Transport = Literal["auto", "fast", "aiohttp"]
+WhenFull = Literal["queue", "drop"]
+
+DEFAULT_WORKERS = 2
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_IN_FLIGHT = 1000
+DEFAULT_WORKER_CPUS = 1.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One expanded load phase: constant ``rate`` or a linear ramp ``rate`` -> ``to``.
+
+    ``source`` is the index of the YAML phase it came from (a ``steps`` phase expands
+    into several constant phases sharing one source).
+    """
+
+    duration_s: float
+    rate: float
+    to: float | None = None
+    source: int = 0
+
+    @property
+    def end_rate(self) -> float:
+        return self.rate if self.to is None else self.to
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    method: str = "GET"
+    path: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # per worker; also the connection cap
+    keepalive: bool = True
+    when_full: WhenFull = "queue"  # queue: wait for a free slot; drop: record "dropped"
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every request
+
+
+@dataclass(frozen=True)
+class BuiltinTarget:
+    """Options of the built-in target server (same as ``loadray target`` flags)."""
+
+    port: int = 0
+    latency_s: float = 0.0
+    jitter_s: float = 0.0
+    error_rate: float = 0.0  # fraction of responses answered 500
+    stall_every_s: float = 0.0
+    stall_for_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Either a base URL (``http://127.0.0.1:8080``) or a built-in target to start."""
+
+    url: str | None = None
+    builtin: BuiltinTarget | None = None
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """``expr`` as written, parsed into ``metric op value``.
+
+    ``metric`` is one of ``pNN`` (e.g. ``p99``, ``p99.9``), ``max``, ``mean``,
+    ``service_pNN``, ``error_rate``, ``rate``, ``dropped``.
+    ``value`` is in the metric's summary unit: milliseconds for latencies, a fraction
+    for ``error_rate`` (``0.5%`` -> 0.005), requests/s for ``rate``, a count for ``dropped``.
+    """
+
+    expr: str
+    metric: str
+    op: Literal["<", "<=", ">", ">="]
+    value: float
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    worker_cpus: float = DEFAULT_WORKER_CPUS
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    target: Target
+    phases: tuple[Phase, ...]
+    requests: tuple[Request, ...]
+    workers: int = DEFAULT_WORKERS
+    model: Literal["open"] = "open"
+    transport: Transport = "auto"
+    http: HttpSettings = field(default_factory=HttpSettings)
+    thresholds: tuple[Threshold, ...] = ()
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    seed: int = 0
+    # The resolved YAML document (after --set overrides), for archiving.
+    source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def duration_s(self) -> float:
+        return sum(p.duration_s for p in self.phases)
