@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from loadray.target.options import TargetOptions
+
 Transport = Literal["auto", "fast", "aiohttp"]
 WhenFull = Literal["queue", "drop"]
 
@@ -56,23 +58,11 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
-class BuiltinTarget:
-    """Options of the built-in target server (same as ``loadray target`` flags)."""
-
-    port: int = 0
-    latency_s: float = 0.0
-    jitter_s: float = 0.0
-    error_rate: float = 0.0  # fraction of responses answered 500
-    stall_every_s: float = 0.0
-    stall_for_s: float = 0.0
-
-
-@dataclass(frozen=True)
 class Target:
     """Either a base URL (``http://127.0.0.1:8080``) or a built-in target to start."""
 
     url: str | None = None
-    builtin: BuiltinTarget | None = None
+    builtin: TargetOptions | None = None
 
 
 @dataclass(frozen=True)
