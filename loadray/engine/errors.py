@@ -7,6 +7,11 @@ third-party exception types.
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import socket
+import ssl
+
 CONNECT_REFUSED = "connect_refused"
 CONNECT_TIMEOUT = "connect_timeout"
 CONNECT_ERROR = "connect_error"  # DNS failure, unreachable network, other connect errors
@@ -39,3 +44,75 @@ def status_error(status: int) -> str | None:
     if status < 400:
         return None
     return HTTP_5XX if status >= 500 else HTTP_4XX
+
+
+# -- exception -> kind: the one mapping of third-party failures -----------------------
+
+_REFUSED_ERRNOS = frozenset({errno.ECONNREFUSED})
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
+
+
+def error_kind(exc: BaseException, connecting: bool = False) -> str:
+    """The error kind of a failure seen by a transport.
+
+    ``connecting`` says whether the failure happened before the connection was
+    established (it turns a timeout into ``connect_timeout`` and an unknown OS error
+    into ``connect_error`` rather than ``reset``). Never raises.
+    """
+    module = type(exc).__module__
+    if module.startswith("aiohttp"):
+        return _aiohttp_kind(exc, connecting)
+    if module.startswith("httptools"):
+        return PROTOCOL
+    return _builtin_kind(exc, connecting)
+
+
+def _builtin_kind(exc: BaseException, connecting: bool) -> str:
+    if isinstance(exc, ssl.SSLError):  # also ssl.CertificateError
+        return TLS
+    if isinstance(exc, ConnectionRefusedError) or (
+        isinstance(exc, OSError) and exc.errno in _REFUSED_ERRNOS
+    ):
+        return CONNECT_REFUSED
+    if isinstance(exc, _TIMEOUTS):
+        return CONNECT_TIMEOUT if connecting else TIMEOUT
+    if isinstance(exc, socket.gaierror):
+        return CONNECT_ERROR
+    if isinstance(exc, (OSError, EOFError)):  # reset, aborted, broken pipe, ...
+        return CONNECT_ERROR if connecting else RESET
+    return CONNECT_ERROR if connecting else PROTOCOL
+
+
+def _aiohttp_kind(exc: BaseException, connecting: bool) -> str:
+    import aiohttp  # already imported: ``exc`` comes from it
+
+    if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
+        return TLS
+    connection_timeout = getattr(aiohttp, "ConnectionTimeoutError", None)  # aiohttp>=3.10
+    if connection_timeout is not None and isinstance(exc, connection_timeout):
+        return CONNECT_TIMEOUT
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return CONNECT_TIMEOUT if connecting else TIMEOUT
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        if isinstance(cause, ssl.SSLError):
+            return TLS
+        if isinstance(cause, ConnectionRefusedError) or cause.errno in _REFUSED_ERRNOS:
+            return CONNECT_REFUSED
+        if isinstance(cause, _TIMEOUTS):
+            return CONNECT_TIMEOUT
+        return CONNECT_ERROR
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return RESET
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        # "Response payload is not completed": the peer closed mid-body.
+        return RESET if "not completed" in str(exc) else PROTOCOL
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return PROTOCOL
+    if isinstance(exc, aiohttp.InvalidURL):
+        return CONNECT_ERROR
+    if isinstance(exc, aiohttp.ClientOSError):
+        return _builtin_kind(exc, connecting)
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return CONNECT_ERROR if connecting else RESET
+    return CONNECT_ERROR if connecting else PROTOCOL

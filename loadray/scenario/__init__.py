@@ -1,0 +1,34 @@
+"""Scenario files: YAML -> frozen, validated :class:`Scenario` objects.
+
+Every mistake raises :class:`loadray.errors.ScenarioError` naming the YAML path
+(``load.phases[1].rate: must be > 0, got -5``).
+"""
+
+from loadray.scenario.loader import load_scenario, parse_scenario
+from loadray.scenario.model import (
+    ClusterSettings,
+    HttpSettings,
+    Phase,
+    Request,
+    Scenario,
+    Target,
+    Threshold,
+)
+from loadray.scenario.overrides import apply_overrides
+from loadray.scenario.redact import redact
+from loadray.scenario.thresholds import parse_threshold
+
+__all__ = [
+    "ClusterSettings",
+    "HttpSettings",
+    "Phase",
+    "Request",
+    "Scenario",
+    "Target",
+    "Threshold",
+    "apply_overrides",
+    "load_scenario",
+    "parse_scenario",
+    "parse_threshold",
+    "redact",
+]

@@ -1,0 +1,3 @@
+from loadray.cli.main import main
+
+main()

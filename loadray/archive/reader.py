@@ -1,0 +1,115 @@
+"""Reading ``<run_dir>/samples/`` back into one Arrow table plus the run's times."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from loadray.errors import ArchiveError
+from loadray.schema import SCHEMA, SCHEMA_VERSION, SCHEMA_VERSION_KEY, schema_major
+
+from .rundir import SAMPLES_DIR
+from .sink import RUN_END_KEY, RUN_START_KEY
+
+__all__ = ["RunMeta", "read_samples", "sample_files"]
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """Run-wide facts stored in the sample files' metadata.
+
+    ``end_ns`` is None when no file recorded it (the run did not close its sink, e.g.
+    it was killed). ``skipped`` lists files (relative to the run dir) that could not be
+    read (typically parts still open when the process died); their rows are missing.
+    """
+
+    start_ns: int | None
+    end_ns: int | None
+    schema_version: str = SCHEMA_VERSION
+    files: int = 0
+    skipped: tuple[str, ...] = ()
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith(("_", "."))
+
+
+def sample_files(samples_dir: Path) -> list[Path]:
+    """Parquet files of the dataset, sorted; names starting with _ or . are ignored."""
+    return sorted(
+        p for p in samples_dir.iterdir() if p.is_file() and not _ignored(p.name) and p.suffix == ".parquet"
+    )
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in v.split("."))
+    except ValueError:
+        return (0,)
+
+
+def read_samples(run_dir: str | os.PathLike[str]) -> tuple[pa.Table, RunMeta]:
+    """All sample rows of a run (dictionary columns unified, one chunk per column).
+
+    Raises ArchiveError when ``samples/`` is missing or a file has a newer major schema
+    version than :data:`loadray.schema.SCHEMA_VERSION`. No files -> an empty table.
+    """
+    run_dir = Path(run_dir)
+    samples_dir = run_dir / SAMPLES_DIR
+    if not samples_dir.is_dir():
+        raise ArchiveError(f"{samples_dir}: no samples directory (not a loadray run directory?)")
+
+    readable: list[Path] = []
+    skipped: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    versions: list[str] = []
+    ours = schema_major(SCHEMA_VERSION)
+    for path in sample_files(samples_dir):
+        rel = f"{SAMPLES_DIR}/{path.name}"
+        try:
+            kv = pq.read_metadata(path).metadata or {}
+        except (OSError, pa.ArrowException):
+            skipped.append(rel)  # truncated: the part was open when the writer died
+            continue
+        version = kv.get(SCHEMA_VERSION_KEY, b"").decode() or SCHEMA_VERSION
+        try:
+            major = schema_major(version)
+        except ValueError:
+            raise ArchiveError(f"{rel}: unreadable schema version {version!r}") from None
+        if major > ours:
+            raise ArchiveError(
+                f"{rel}: schema version {version} is newer than this loadray reads "
+                f"({ours}.x); upgrade loadray"
+            )
+        versions.append(version)
+        if RUN_START_KEY.encode() in kv:
+            starts.append(int(kv[RUN_START_KEY.encode()]))
+        if RUN_END_KEY.encode() in kv:
+            ends.append(int(kv[RUN_END_KEY.encode()]))
+        readable.append(path)
+
+    meta = RunMeta(
+        start_ns=min(starts) if starts else None,
+        end_ns=max(ends) if ends else None,
+        schema_version=max(versions, key=_version_tuple) if versions else SCHEMA_VERSION,
+        files=len(readable),
+        skipped=tuple(skipped),
+    )
+    if not readable:
+        return SCHEMA.empty_table(), meta
+
+    try:
+        schemas = [pq.read_schema(p) for p in readable]
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+        dataset = ds.dataset([str(p) for p in readable], format="parquet", schema=schema)
+        table = dataset.to_table()
+    except (OSError, pa.ArrowException) as exc:
+        raise ArchiveError(f"{samples_dir}: cannot read samples: {str(exc).splitlines()[0]}") from None
+    table = table.unify_dictionaries().combine_chunks()
+    return table, meta

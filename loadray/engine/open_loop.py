@@ -1,0 +1,122 @@
+"""The open-model pacing loop of one worker.
+
+Request ``k`` goes out at its absolute intended time (start + offset from the plan),
+never after a relative ``sleep(1/rate)``, so delays never accumulate. When the in-flight
+cap is reached a due request either waits for a free slot (``queue``: it is sent late
+and its latency, counted from the intended time, grows) or is recorded as ``dropped``.
+Every intended request ends as exactly one row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from loadray.engine.clock import Clock
+from loadray.engine.samples import SampleBuffer
+from loadray.plan import Chunk
+
+YIELD_EVERY = 64  # sends in a row before letting responses be processed
+
+
+@dataclass
+class Counters:
+    """Cumulative counts of one worker, read live by the driver."""
+
+    intended: int = 0
+    sent: int = 0
+    done: int = 0
+    errors: int = 0
+    dropped: int = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self.sent - self.done
+
+
+class OpenLoop:
+    def __init__(
+        self,
+        buffer: SampleBuffer,
+        clock: Clock,
+        n_requests: int,
+        max_in_flight: int,
+        drop_when_full: bool = False,
+    ) -> None:
+        self.buffer = buffer
+        self.clock = clock
+        self.n_requests = n_requests
+        self.max_in_flight = max_in_flight
+        self.drop_when_full = drop_when_full
+        self.counters = Counters()
+        self._stopped = False
+        self._waiting = False
+        self._slot = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop sending as soon as possible (what is in flight stays in flight)."""
+        self._stopped = True
+        self._slot.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def on_done(self, ctx: Any, status: int, error: str | None, nbytes: int) -> None:
+        """Transport callback: one request finished (successfully or not)."""
+        intended, sent, step, phase = ctx
+        c = self.counters
+        c.done += 1
+        if error is not None:
+            c.errors += 1
+        self.buffer.record(intended, sent, self.clock.monotonic_ns(), status, error, step, phase, nbytes)
+        if self._waiting:
+            self._slot.set()
+
+    async def run(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any], None]) -> None:
+        """Send the schedule; returns when it is exhausted or :meth:`stop` was called."""
+        clock, c, n = self.clock, self.counters, self.n_requests
+        burst = 0
+        for chunk in chunks:
+            phase = chunk.phase
+            for k, offset in zip(chunk.ks, chunk.offsets_ns):
+                due = start_ns + offset
+                while not self._stopped and clock.monotonic_ns() < due:
+                    await clock.sleep_until(due)
+                    burst = 0
+                if self._stopped:
+                    return
+                step = k % n
+                c.intended += 1
+                if c.sent - c.done >= self.max_in_flight:
+                    if self.drop_when_full:
+                        c.dropped += 1
+                        self.buffer.record_dropped(due, step, phase)
+                        continue
+                    await self._wait_for_slot()
+                    if self._stopped:
+                        c.intended -= 1
+                        return
+                c.sent += 1
+                submit(step, (due, clock.monotonic_ns(), step, phase))
+                burst += 1
+                if burst >= YIELD_EVERY:
+                    burst = 0
+                    await asyncio.sleep(0)
+
+    async def _wait_for_slot(self) -> None:
+        c = self.counters
+        while not self._stopped and c.sent - c.done >= self.max_in_flight:
+            self._slot.clear()
+            self._waiting = True
+            try:
+                await self.clock.wait(self._slot)
+            finally:
+                self._waiting = False
+
+    async def drain(self, deadline_ns: int) -> None:
+        """Wait until nothing is in flight or the deadline passes."""
+        c = self.counters
+        while c.in_flight > 0 and not self._stopped and self.clock.monotonic_ns() < deadline_ns:
+            await self.clock.sleep_until(min(deadline_ns, self.clock.monotonic_ns() + 10_000_000))

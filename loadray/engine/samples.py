@@ -1,0 +1,73 @@
+"""The per-worker sample buffer: cheap appends on the hot path, Arrow in batches.
+
+``record`` appends plain ints/strings to lists (monotonic ns); ``flush`` turns what is
+there into one :data:`loadray.schema.SCHEMA` record batch, converting times to epoch ns
+with the worker's one-off anchor and deriving latency/service vectorised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from loadray.engine.errors import DROPPED
+from loadray.schema import SCHEMA
+
+_NONE = -1  # sent/done of a dropped request
+
+
+class SampleBuffer:
+    def __init__(self, worker: int, step_names: list[str], anchor_ns: int) -> None:
+        self.worker = worker
+        self.anchor_ns = anchor_ns  # epoch_ns = monotonic_ns + anchor_ns
+        self._steps = pa.array(step_names, pa.string())
+        self._reset()
+
+    def _reset(self) -> None:
+        self._intended: list[int] = []
+        self._sent: list[int] = []
+        self._done: list[int] = []
+        self._status: list[int] = []
+        self._error: list[str | None] = []
+        self._step: list[int] = []
+        self._phase: list[int] = []
+        self._bytes: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._intended)
+
+    def record(self, intended, sent, done, status, error, step, phase, nbytes) -> None:
+        self._intended.append(intended)
+        self._sent.append(sent)
+        self._done.append(done)
+        self._status.append(status)
+        self._error.append(error)
+        self._step.append(step)
+        self._phase.append(phase)
+        self._bytes.append(nbytes)
+
+    def record_dropped(self, intended: int, step: int, phase: int) -> None:
+        self.record(intended, _NONE, _NONE, 0, DROPPED, step, phase, 0)
+
+    def flush(self) -> pa.RecordBatch | None:
+        if not self._intended:
+            return None
+        intended = np.asarray(self._intended, dtype=np.int64)
+        sent = np.asarray(self._sent, dtype=np.int64)
+        done = np.asarray(self._done, dtype=np.int64)
+        missing = sent == _NONE
+        errors = pa.array(self._error, pa.string()).dictionary_encode()
+        columns = [
+            pa.array(intended + self.anchor_ns),
+            pa.array(sent + self.anchor_ns, mask=missing),
+            pa.array(done - intended, mask=missing),
+            pa.array(done - sent, mask=missing),
+            pa.array(self._status, pa.int16()),
+            pa.DictionaryArray.from_arrays(errors.indices.cast(pa.int8()), errors.dictionary),
+            pa.DictionaryArray.from_arrays(pa.array(self._step, pa.int16()), self._steps),
+            pa.array(self._phase, pa.int16()),
+            pa.array(np.full(len(intended), self.worker, dtype=np.int16)),
+            pa.array(self._bytes, pa.int32()),
+        ]
+        self._reset()
+        return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)

@@ -1,0 +1,56 @@
+"""Splitting the cluster-wide schedule across workers.
+
+Worker ``w`` of ``W`` takes every request ``k`` with ``k % W == w``, so the union of
+the workers' schedules is exactly the global evenly spaced schedule: worker sends
+interleave instead of all firing together at each tick.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+from loadray.plan.profile import Profile
+
+DEFAULT_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive requests of one worker inside one phase.
+
+    ``ks``: global request numbers; ``offsets_ns``: intended times since the start.
+    """
+
+    phase: int
+    ks: list[int]
+    offsets_ns: list[int]
+
+
+def worker_share(total: int, worker: int, workers: int) -> int:
+    """How many of ``total`` requests (k = 0..total-1) worker ``worker`` owns."""
+    if worker >= total:
+        return 0
+    return (total - 1 - worker) // workers + 1
+
+
+def worker_chunks(
+    profile: Profile, worker: int, workers: int, chunk: int = DEFAULT_CHUNK
+) -> Iterator[Chunk]:
+    """The intended schedule of one worker, phase by phase, in chunks."""
+    if not 0 <= worker < workers:
+        raise ValueError(f"worker {worker} out of range for {workers} workers")
+    total = profile.intended
+    for seg in profile.segments:
+        first = _first_owned(math.ceil(seg.start_count - 1e-9), worker, workers)
+        last = min(total, math.ceil(seg.end_count - 1e-9))  # exclusive
+        for lo in range(first, last, chunk * workers):
+            ks = list(range(lo, min(last, lo + chunk * workers), workers))
+            offsets = [round(seg.time_of(k) * 1e9) for k in ks]
+            yield Chunk(seg.index, ks, offsets)
+
+
+def _first_owned(k: int, worker: int, workers: int) -> int:
+    """Smallest k' >= k with k' % workers == worker."""
+    return k + (worker - k) % workers

@@ -1,0 +1,172 @@
+"""Typed field readers: each check happens once, here, and names the YAML path.
+
+A *reader* is a callable ``(value, path) -> typed value`` that raises
+:class:`ScenarioError` with a one-line message. :class:`Fields` wraps one mapping of
+the document: it rejects unknown keys up front, then reads keys with a reader and the
+key's full path (``load.phases[1].rate``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, TypeVar
+
+from loadray.errors import ScenarioError
+from loadray.units import parse_duration, parse_fraction
+
+T = TypeVar("T")
+Reader = Callable[[Any, str], T]
+
+ROOT = "(root)"
+_MISSING: Any = object()
+
+
+def show(value: object) -> str:
+    """A value as the user wrote it in YAML, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def key_path(parent: str, key: object) -> str:
+    return f"{parent}.{key}" if parent else str(key)
+
+
+def item_path(parent: str, index: int) -> str:
+    return f"{parent}[{index}]"
+
+
+class Fields:
+    """One mapping of the document, read key by key with full paths."""
+
+    def __init__(self, value: object, path: str, keys: Iterable[str]) -> None:
+        keys = tuple(keys)
+        if value is None:  # an empty section (`http:` with everything commented out)
+            value = {}
+        if not isinstance(value, dict):
+            raise ScenarioError(path or ROOT, f"must be a mapping, got {show(value)}")
+        for key in value:
+            if key not in keys:
+                raise ScenarioError(
+                    path or ROOT, f"unknown key {key!r} (expected one of: {', '.join(keys)})"
+                )
+        self.value: dict[str, Any] = value
+        self.path = path
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.value
+
+    def path_of(self, key: str) -> str:
+        return key_path(self.path, key)
+
+    def get(self, key: str, read: Reader[T], default: Any = _MISSING) -> T:
+        """Read ``key`` with ``read``; a missing key gives ``default`` or 'is required'."""
+        if key not in self.value:
+            if default is _MISSING:
+                raise ScenarioError(self.path_of(key), "is required")
+            return default
+        return read(self.value[key], self.path_of(key))
+
+
+def _bound(value: float, raw: object, path: str, gt: float | None, ge: float | None,
+           le: float | None) -> None:
+    if gt is not None and not value > gt:
+        raise ScenarioError(path, f"must be > {gt:g}, got {show(raw)}")
+    if ge is not None and not value >= ge:
+        raise ScenarioError(path, f"must be >= {ge:g}, got {show(raw)}")
+    if le is not None and not value <= le:
+        raise ScenarioError(path, f"must be <= {le:g}, got {show(raw)}")
+
+
+def integer(ge: int | None = None, le: int | None = None) -> Reader[int]:
+    def read(value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ScenarioError(path, f"must be an integer, got {show(value)}")
+        _bound(value, value, path, None, ge, le)
+        return value
+
+    return read
+
+
+def number(gt: float | None = None, ge: float | None = None) -> Reader[float]:
+    def read(value: Any, path: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ScenarioError(path, f"must be a number, got {show(value)}")
+        if not math.isfinite(value):
+            raise ScenarioError(path, f"must be a finite number, got {show(value)}")
+        _bound(value, value, path, gt, ge, None)
+        return float(value)
+
+    return read
+
+
+def duration(positive: bool = True) -> Reader[float]:
+    """Seconds from ``250ms``/``10s``/``2m`` or a bare number of seconds; > 0 or >= 0."""
+
+    def read(value: Any, path: str) -> float:
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise ScenarioError(path, str(exc)) from None
+        if not math.isfinite(seconds):
+            raise ScenarioError(path, f"must be a finite duration, got {show(value)}")
+        _bound(seconds, value, path, 0 if positive else None, None if positive else 0, None)
+        return seconds
+
+    return read
+
+
+def fraction(value: Any, path: str) -> float:
+    """``1%`` -> 0.01 or a bare fraction ``0.01``; within [0, 1]."""
+    try:
+        result = parse_fraction(value)
+    except ValueError as exc:
+        raise ScenarioError(path, str(exc)) from None
+    if not 0.0 <= result <= 1.0:
+        raise ScenarioError(path, f"must be between 0% and 100%, got {show(value)}")
+    return result
+
+
+def boolean(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise ScenarioError(path, f"must be true or false, got {show(value)}")
+    return value
+
+
+def string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise ScenarioError(path, f"must be a string, got {show(value)}")
+    if not value.strip():
+        raise ScenarioError(path, "must not be empty")
+    return value
+
+
+def choice(*options: str, fold_case: bool = False) -> Reader[str]:
+    """One of ``options``; with ``fold_case`` the input is matched case-insensitively."""
+
+    def read(value: Any, path: str) -> str:
+        key = value.upper() if fold_case and isinstance(value, str) else value
+        if key not in options:
+            raise ScenarioError(path, f"must be one of: {', '.join(options)}, got {show(value)}")
+        return key
+
+    return read
+
+
+def nonempty_list(what: str) -> Reader[list[Any]]:
+    """A non-empty list; ``what`` names one item for the 'empty' hint."""
+
+    def read(value: Any, path: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise ScenarioError(path, f"must be a list, got {show(value)}")
+        if not value:
+            raise ScenarioError(path, f"must not be empty (add at least one {what})")
+        return value
+
+    return read

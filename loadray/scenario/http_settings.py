@@ -1,0 +1,50 @@
+"""The ``http`` section (timeouts, in-flight cap, keep-alive, headers) and the header
+mapping reader shared with requests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from loadray.errors import ScenarioError
+from loadray.scenario.fields import Fields, boolean, choice, duration, integer, key_path, show
+from loadray.scenario.model import HttpSettings
+
+HTTP_KEYS = ("connect_timeout", "timeout", "max_in_flight", "keepalive", "when_full", "headers")
+WHEN_FULL = ("queue", "drop")
+MAX_IN_FLIGHT = 1_000_000
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control chars (tab allowed)
+
+
+def parse_http(value: Any, path: str = "http") -> HttpSettings:
+    fields = Fields(value, path, HTTP_KEYS)
+    d = HttpSettings()
+    return HttpSettings(
+        connect_timeout_s=fields.get("connect_timeout", duration(), d.connect_timeout_s),
+        timeout_s=fields.get("timeout", duration(), d.timeout_s),
+        max_in_flight=fields.get("max_in_flight", integer(ge=1, le=MAX_IN_FLIGHT), d.max_in_flight),
+        keepalive=fields.get("keepalive", boolean, d.keepalive),
+        when_full=fields.get("when_full", choice(*WHEN_FULL), d.when_full),
+        headers=fields.get("headers", headers, d.headers),
+    )
+
+
+def headers(value: Any, path: str) -> tuple[tuple[str, str], ...]:
+    """A ``name: value`` mapping of strings, kept in order."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ScenarioError(path, f"must be a mapping of header names to values, got {show(value)}")
+    return tuple(_header(name, val, key_path(path, name)) for name, val in value.items())
+
+
+def _header(name: Any, value: Any, path: str) -> tuple[str, str]:
+    if not isinstance(name, str) or not _TOKEN.match(name):
+        raise ScenarioError(path, f"not a valid header name: {show(name)}")
+    if not isinstance(value, str):
+        raise ScenarioError(path, f"must be a string, got {show(value)} (quote it)")
+    if _BAD_VALUE.search(value):
+        raise ScenarioError(path, "must not contain line breaks or control characters")
+    return name, value

@@ -1,0 +1,137 @@
+"""YAML file or dict -> frozen, validated :class:`Scenario`.
+
+Every mistake raises :class:`ScenarioError` naming the YAML path (``load.phases[1].rate``)
+or, for unreadable files and bad YAML syntax, ``file:line:column``. No other exception
+escapes :func:`load_scenario` or :func:`parse_scenario`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from loadray.errors import ScenarioError
+from loadray.scenario.fields import ROOT, Fields, choice, integer, number, show, string
+from loadray.scenario.http_settings import parse_http
+from loadray.scenario.model import DEFAULT_WORKERS, ClusterSettings, HttpSettings, Scenario
+from loadray.scenario.overrides import apply_overrides
+from loadray.scenario.phases import parse_load
+from loadray.scenario.request_specs import parse_requests
+from loadray.scenario.targets import parse_target
+from loadray.scenario.thresholds import parse_thresholds
+
+ROOT_KEYS = (
+    "name", "target", "workers", "transport", "seed", "load", "http", "requests",
+    "thresholds", "cluster",
+)
+TRANSPORTS = ("auto", "fast", "aiohttp")
+MAX_WORKERS = 1024
+
+
+def load_scenario(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Scenario:
+    """Read the YAML file at ``path``, apply ``--set`` overrides, validate.
+
+    ``name`` defaults to the file's stem."""
+    return parse_scenario(read_yaml(path), overrides, default_name=Path(path).stem)
+
+
+def parse_scenario(
+    doc: Any, overrides: Iterable[str] = (), default_name: str = "scenario"
+) -> Scenario:
+    """Validate a scenario document (as loaded from YAML) after applying ``overrides``.
+
+    ``Scenario.source`` is the resolved document, with ``name`` filled in, so that
+    ``parse_scenario(scn.source) == scn``."""
+    if not isinstance(doc, dict):
+        raise ScenarioError(ROOT, f"must be a mapping, got {show(doc)}")
+    source = apply_overrides(doc, overrides)
+    fields = Fields(source, "", ROOT_KEYS)
+    name = fields.get("name", scenario_name, default_name)
+    target = fields.get("target", parse_target)
+    workers = fields.get("workers", integer(ge=1, le=MAX_WORKERS), DEFAULT_WORKERS)
+    transport = fields.get("transport", choice(*TRANSPORTS), "auto")
+    seed = fields.get("seed", integer(ge=0), 0)
+    model, phases = fields.get("load", parse_load)
+    return Scenario(
+        name=name,
+        target=target,
+        phases=phases,
+        requests=fields.get("requests", parse_requests),
+        workers=workers,
+        model=model,  # type: ignore[arg-type]
+        transport=transport,  # type: ignore[arg-type]
+        http=fields.get("http", parse_http, HttpSettings()),
+        thresholds=fields.get("thresholds", parse_thresholds, ()),
+        cluster=fields.get("cluster", parse_cluster, ClusterSettings()),
+        seed=seed,
+        source={"name": name, **source},
+    )
+
+
+def scenario_name(value: Any, path: str) -> str:
+    name = string(value, path)
+    if any(c in name for c in "/\\") or not name.isprintable():
+        raise ScenarioError(path, f"must not contain slashes or control characters, got {name!r}")
+    return name
+
+
+def parse_cluster(value: Any, path: str) -> ClusterSettings:
+    fields = Fields(value, path, ("worker_cpus",))
+    default = ClusterSettings()
+    return ClusterSettings(worker_cpus=fields.get("worker_cpus", number(gt=0), default.worker_cpus))
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """The parsed YAML document; unreadable files and syntax errors as ScenarioError."""
+    where = os.fspath(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(where, "no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(where, "is a directory, not a scenario file") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(where, f"not UTF-8 text (bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise ScenarioError(where, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        raise _yaml_error(where, exc) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ScenarioError(where, f"invalid YAML: {_one_line(str(exc))}") from None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key repeated in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable key: let SafeLoader report it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_error(where: str, exc: yaml.MarkedYAMLError) -> ScenarioError:
+    mark = exc.problem_mark or exc.context_mark
+    location = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
+    problem = exc.problem or exc.context or "syntax error"
+    return ScenarioError(location, f"invalid YAML: {_one_line(problem)}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

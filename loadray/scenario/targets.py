@@ -1,0 +1,59 @@
+"""The ``target`` section: a base URL, ``builtin``, or ``{builtin: {...options}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from loadray.errors import ScenarioError
+from loadray.scenario.fields import Fields, duration, fraction, integer, show
+from loadray.scenario.model import Target
+from loadray.target.options import TargetOptions
+
+BUILTIN = "builtin"
+BUILTIN_KEYS = ("port", "latency", "jitter", "error_rate", "stall_every", "stall_for", "seed")
+
+
+def parse_target(value: Any, path: str = "target") -> Target:
+    if value == BUILTIN:
+        return Target(builtin=TargetOptions())
+    if isinstance(value, str):
+        return Target(url=parse_url(value, path))
+    if not isinstance(value, dict):
+        raise ScenarioError(
+            path, f"must be a URL, 'builtin' or {{builtin: {{...}}}}, got {show(value)}"
+        )
+    fields = Fields(value, path, (BUILTIN,))
+    return Target(builtin=fields.get(BUILTIN, parse_builtin))
+
+
+def parse_url(value: str, path: str) -> str:
+    """An ``http``/``https`` base URL with a host; returned without a trailing slash."""
+    expected = "must be an http:// or https:// URL with a host, or 'builtin'"
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ScenarioError(path, f"{expected}, got {value!r} (bad port)") from None
+    if parts.scheme not in ("http", "https"):
+        hint = f" (did you mean 'http://{value}'?)" if "://" not in value else ""
+        raise ScenarioError(path, f"{expected}, got {value!r}{hint}")
+    if not parts.hostname:
+        raise ScenarioError(path, f"{expected}, got {value!r} (no host)")
+    if parts.query or parts.fragment:
+        raise ScenarioError(path, f"must be a base URL without ?query or #fragment, got {value!r}")
+    return value.strip().rstrip("/")
+
+
+def parse_builtin(value: Any, path: str) -> TargetOptions:
+    fields = Fields(value, path, BUILTIN_KEYS)
+    default = TargetOptions()
+    return TargetOptions(
+        port=fields.get("port", integer(ge=0, le=65535), default.port),
+        latency_s=fields.get("latency", duration(positive=False), default.latency_s),
+        jitter_s=fields.get("jitter", duration(positive=False), default.jitter_s),
+        error_rate=fields.get("error_rate", fraction, default.error_rate),
+        stall_every_s=fields.get("stall_every", duration(positive=False), default.stall_every_s),
+        stall_for_s=fields.get("stall_for", duration(positive=False), default.stall_for_s),
+        seed=fields.get("seed", integer(ge=0), default.seed),
+    )

@@ -1,0 +1,92 @@
+"""Pass/fail thresholds: ``"<metric> <op> <value>"`` -> :class:`Threshold`.
+
+Latency metrics (``pNN``, ``pNN.N``, ``max``, ``mean``, ``service_pNN``, ``service_max``)
+take a duration with a unit and are stored in milliseconds; ``error_rate`` takes a
+percentage or fraction (stored as a fraction); ``rate`` takes requests/s (optional
+``/s``); ``dropped`` takes a count.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable
+
+from loadray.errors import ScenarioError
+from loadray.scenario.fields import item_path, show
+from loadray.scenario.model import Threshold
+from loadray.units import parse_duration, parse_fraction
+
+_EXPR = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*(\S.*?)\s*$")
+_PERCENTILE = re.compile(r"^(service_)?p([0-9]{1,2}(?:\.[0-9]+)?)$")
+_NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
+_COUNT = re.compile(r"^[0-9]+$")
+METRICS = "pNN (p50, p99, p99.9), max, mean, service_pNN, service_max, error_rate, rate, dropped"
+
+
+def parse_thresholds(value: Any, path: str = "thresholds") -> tuple[Threshold, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ScenarioError(
+            path, f"must be a list of strings like 'p99 < 500ms', got {show(value)}"
+        )
+    return tuple(parse_threshold(expr, item_path(path, i)) for i, expr in enumerate(value))
+
+
+def parse_threshold(expr: str, path: str) -> Threshold:
+    if not isinstance(expr, str):
+        raise ScenarioError(path, f"must be a string like 'p99 < 500ms', got {show(expr)}")
+    match = _EXPR.match(expr)
+    if not match:
+        raise ScenarioError(
+            path, f"expected '<metric> <op> <value>' with op one of < <= > >=, "
+            f"like 'p99 < 500ms', got {expr!r}"
+        )
+    metric, op, text = match.group(1).lower(), match.group(2), match.group(3)
+    read = _reader(metric)
+    if read is None:
+        raise ScenarioError(path, f"unknown metric {metric!r} (expected one of: {METRICS})")
+    try:
+        value = read(text)
+    except ValueError as exc:
+        raise ScenarioError(path, f"{metric}: {exc}") from None
+    return Threshold(expr=expr, metric=metric, op=op, value=value)  # type: ignore[arg-type]
+
+
+def _reader(metric: str) -> Callable[[str], float] | None:
+    if metric in ("max", "mean", "service_max"):
+        return _milliseconds
+    match = _PERCENTILE.match(metric)
+    if match:
+        return _milliseconds if 0 < float(match.group(2)) < 100 else None
+    return {"error_rate": _fraction, "rate": _rate, "dropped": _count}.get(metric)
+
+
+def _milliseconds(text: str) -> float:
+    if _NUMBER.match(text):
+        raise ValueError(f"{text!r} needs a unit, e.g. {text}ms or {text}s")
+    seconds = parse_duration(text)
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected a finite duration, got {text!r}")
+    return round(seconds * 1000.0, 9)
+
+
+def _fraction(text: str) -> float:
+    value = parse_fraction(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"expected a value between 0% and 100%, got {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    number = text[:-2].rstrip() if text.endswith("/s") else text
+    if not _NUMBER.match(number):
+        raise ValueError(f"expected requests/s like 500 or 500/s, got {text!r}")
+    return float(number)
+
+
+def _count(text: str) -> float:
+    if not _COUNT.match(text):
+        raise ValueError(f"expected a whole number of requests, got {text!r}")
+    return float(text)

@@ -1,0 +1,265 @@
+"""The built-in target: a small aiohttp.web server on 127.0.0.1 with fault injection.
+
+Any method on any path answers ``200 ok\\n``, after the faults of :mod:`.faults`. Two
+paths are reserved for the tests and the launcher:
+
+- ``GET /__stats``: ``{"requests": N, "per_second": {"<epoch s>": n}, "statuses": {"200": n}}``
+  counting every other request by its arrival time (``time.time()``);
+- ``POST /__stats/reset``: zeroes the counters and answers the counts it cleared.
+
+It uses aiohttp's low-level ``web.Server`` (no router, no middlewares, no access log) on
+uvloop when importable: the handler is one branch and one dict update per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from typing import Callable
+
+from aiohttp import web
+
+from loadray.errors import TargetError
+from loadray.target.faults import FaultModel, validate_options
+from loadray.target.options import LOOPBACK, TargetOptions
+
+__all__ = ["TargetServer", "TargetStats", "serve", "new_event_loop", "BACKLOG"]
+
+BACKLOG = 4096
+SHUTDOWN_TIMEOUT_S = 1.0  # in-flight (stalled) responses get this long at shutdown
+STATS_PATH = "/__stats"
+RESET_PATH = "/__stats/reset"
+
+_OK_BODY = b"ok\n"
+_ERROR_BODY = b"injected error\n"
+_TEXT = "text/plain"
+_JSON = "application/json"
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop when uvloop is importable, else the default asyncio loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+class TargetStats:
+    """Counters of served requests, by arrival second and by status (stats paths excluded)."""
+
+    __slots__ = ("requests", "per_second", "statuses")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.per_second: dict[int, int] = {}
+        self.statuses: dict[int, int] = {}
+
+    def record(self, status: int, arrival_s: float) -> None:
+        self.requests += 1
+        second = int(arrival_s)
+        per_second = self.per_second
+        per_second[second] = per_second.get(second, 0) + 1
+        statuses = self.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+
+    def snapshot(self) -> dict:
+        """The JSON form: keys of ``per_second`` and ``statuses`` are strings."""
+        return {
+            "requests": self.requests,
+            "per_second": {str(s): n for s, n in sorted(self.per_second.items())},
+            "statuses": {str(s): n for s, n in sorted(self.statuses.items())},
+        }
+
+    def reset(self) -> dict:
+        """Zero the counters; return the snapshot taken just before (nothing is lost)."""
+        before = self.snapshot()
+        self.requests = 0
+        self.per_second = {}
+        self.statuses = {}
+        return before
+
+
+class TargetServer:
+    """The target inside a running event loop: ``url = await server.start()`` ... ``stop()``.
+
+    :func:`serve` (and so ``python -m loadray.target``) wraps this; tests of the engine may
+    also run it in-process. ``clock`` (monotonic, for the faults) and ``wall`` (epoch
+    seconds, for ``per_second``) are injectable.
+    """
+
+    def __init__(
+        self,
+        options: TargetOptions,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        try:
+            validate_options(options)
+        except ValueError as exc:
+            raise TargetError(f"invalid target options: {exc}") from None
+        self.options = options
+        self.stats = TargetStats()
+        self._clock = clock
+        self._wall = wall
+        self._faults: FaultModel | None = None
+        self._runner: web.ServerRunner | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise TargetError("the target is not started")
+        return f"http://{LOOPBACK}:{self.port}"
+
+    async def start(self) -> str:
+        """Listen on 127.0.0.1 (port from options, 0 = free port); return the base URL."""
+        if self._runner is not None:
+            return self.url
+        server = web.Server(self._handle, access_log=None)
+        runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        await runner.setup()
+        site = web.TCPSite(runner, LOOPBACK, self.options.port, backlog=BACKLOG)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            reason = exc.strerror or str(exc)
+            raise TargetError(
+                f"cannot listen on {LOOPBACK}:{self.options.port}: {reason}"
+            ) from None
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+        # Stall windows are measured from the moment the server listens.
+        self._faults = FaultModel(self.options, clock=self._clock)
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop listening, close connections (in-flight responses get a short grace)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> "TargetServer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.raw_path.startswith(STATS_PATH):
+            return self._stats_endpoint(request)
+        arrival_s = self._wall()
+        faults = self._faults
+        if faults is None or not faults.active:
+            self.stats.record(200, arrival_s)
+            return web.Response(body=_OK_BODY, content_type=_TEXT)
+        decision = faults.decide()
+        self.stats.record(decision.status, arrival_s)
+        clock = self._clock
+        ready_at = decision.ready_at
+        # Loop: event-loop timers may fire a fraction of a millisecond early.
+        wait = ready_at - clock()
+        while wait > 0:
+            await asyncio.sleep(wait)
+            wait = ready_at - clock()
+        if decision.status == 200:
+            return web.Response(body=_OK_BODY, content_type=_TEXT)
+        return web.Response(status=decision.status, body=_ERROR_BODY, content_type=_TEXT)
+
+    def _stats_endpoint(self, request: web.BaseRequest) -> web.Response:
+        path = request.path
+        if path == STATS_PATH:
+            if request.method not in ("GET", "HEAD"):
+                return _method_not_allowed("GET")
+            return _json_response(self.stats.snapshot())
+        if path == RESET_PATH:
+            if request.method != "POST":
+                return _method_not_allowed("POST")
+            return _json_response(self.stats.reset())
+        return web.Response(status=404, body=b"not found\n", content_type=_TEXT)
+
+
+def _json_response(payload: dict) -> web.Response:
+    return web.Response(body=json.dumps(payload).encode(), content_type=_JSON)
+
+
+def _method_not_allowed(allowed: str) -> web.Response:
+    return web.Response(
+        status=405, body=b"method not allowed\n", content_type=_TEXT, headers={"Allow": allowed}
+    )
+
+
+class _EofWatch(asyncio.Protocol):
+    """Calls ``on_eof`` when the watched pipe closes (the parent process went away)."""
+
+    def __init__(self, on_eof: Callable[[], None]) -> None:
+        self._on_eof = on_eof
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def eof_received(self) -> bool:
+        self._on_eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_eof()
+
+
+async def _serve_until_stopped(
+    options: TargetOptions,
+    ready: Callable[[str], None] | None,
+    exit_on_stdin_eof: bool,
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    installed: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not main thread / Windows
+            pass
+    pipe_transport = None
+    server = TargetServer(options)
+    try:
+        url = await server.start()
+        if exit_on_stdin_eof and sys.stdin is not None:
+            pipe_transport, _ = await loop.connect_read_pipe(
+                lambda: _EofWatch(stop.set), sys.stdin
+            )
+        if ready is not None:
+            ready(url)
+        await stop.wait()
+    finally:
+        if pipe_transport is not None:
+            pipe_transport.close()
+        await server.stop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def serve(
+    options: TargetOptions,
+    ready: Callable[[str], None] | None = None,
+    *,
+    exit_on_stdin_eof: bool = False,
+) -> None:
+    """Serve the target until SIGINT or SIGTERM (blocking, on a fresh uvloop loop).
+
+    ``ready(url)`` is called once the socket listens. ``exit_on_stdin_eof`` also stops
+    the server when stdin closes (used by :func:`start_target`, so the child never
+    outlives its parent). Raises :class:`TargetError` when the port cannot be bound.
+    """
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(_serve_until_stopped(options, ready, exit_on_stdin_eof))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()

@@ -1,0 +1,112 @@
+"""Pacing semantics on a fake clock: instant, deterministic, exact."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from loadray.engine.clock import FakeClock
+from loadray.engine.open_loop import OpenLoop
+from loadray.engine.samples import SampleBuffer
+from loadray.plan import Profile, worker_chunks
+from loadray.scenario.model import Phase
+
+MS = 1_000_000
+START = 5_000 * MS
+
+
+class DelayServer:
+    """In-memory stand-in for a transport: answers after ``service(sent_ns)`` ns."""
+
+    def __init__(self, clock, loop, service):
+        self.clock, self.loop, self.service = clock, loop, service
+        self.sent = []
+
+    def submit(self, index, ctx):
+        now = self.clock.monotonic_ns()
+        self.sent.append(now)
+        self.clock.call_at(now + self.service(now), lambda: self.loop.on_done(ctx, 200, None, 3))
+
+
+def run(phases, service, max_in_flight=1000, drop=False, workers=1, worker=0, stop_at=None):
+    clock = FakeClock()
+    buffer = SampleBuffer(worker, ["root"], anchor_ns=0)
+    loop = OpenLoop(buffer, clock, 1, max_in_flight, drop_when_full=drop)
+    server = DelayServer(clock, loop, service)
+    if stop_at is not None:
+        clock.call_at(START + stop_at, loop.stop)
+
+    async def main():
+        await loop.run(worker_chunks(Profile(phases), worker, workers), START, server.submit)
+        if not loop.stopped:
+            await clock.run_all()
+
+    asyncio.run(main())
+    return loop, buffer.flush().to_pandas(), server
+
+
+def test_sends_at_intended_times_with_no_lag():
+    loop, rows, server = run([Phase(2, 1000)], service=lambda t: 20 * MS)
+    assert len(rows) == 2000 == loop.counters.sent == loop.counters.done
+    assert (rows.sent_ns == rows.intended_ns).all()
+    assert np.diff(server.sent).tolist() == [1 * MS] * 1999
+    assert (rows.latency_ns == 20 * MS).all() and (rows.service_ns == 20 * MS).all()
+    assert rows.bytes_in.sum() == 3 * 2000
+
+
+def test_second_worker_is_offset_by_one_slot():
+    _, rows, _ = run([Phase(1, 1000)], service=lambda t: MS, workers=2, worker=1)
+    assert len(rows) == 500
+    assert rows.intended_ns.iloc[0] - START == 1 * MS
+    assert set(np.diff(rows.intended_ns)) == {2 * MS}
+
+
+def stall(start_ms, length_ms, base_ms=5):
+    """A server that holds every response until the stall window ends."""
+
+    def service(t):
+        begin, end = START + start_ms * MS, START + (start_ms + length_ms) * MS
+        ready = t + base_ms * MS
+        return (max(ready, end) if begin <= ready < end else ready) - t
+
+    return service
+
+
+def test_queue_mode_counts_the_stall_in_latency_not_in_service():
+    """cap 10 at 1000/s: during a 500 ms stall 490 requests queue in the generator."""
+    loop, rows, _ = run([Phase(2, 1000)], service=stall(1000, 500), max_in_flight=10)
+    assert loop.counters.dropped == 0 and len(rows) == 2000
+    queued = rows[rows.sent_ns > rows.intended_ns]
+    assert len(queued) > 400
+    # the first request that had to queue waited for the whole stall...
+    assert queued.latency_ns.max() == pytest.approx(500 * MS + 5 * MS, abs=12 * MS)
+    # ...while the service time of a queued request is only the server's own 5 ms or the
+    # rest of the stall for those sent into it
+    assert (queued.service_ns <= 500 * MS + 5 * MS).all()
+    assert queued.service_ns.median() == 5 * MS
+    assert (rows.latency_ns >= rows.service_ns).all()
+
+
+def test_drop_mode_records_dropped_rows_and_keeps_accounting():
+    loop, rows, _ = run([Phase(2, 1000)], service=stall(1000, 500), max_in_flight=10, drop=True)
+    c = loop.counters
+    assert c.intended == 2000 == len(rows)
+    assert c.intended == c.sent + c.dropped
+    dropped = rows[rows.error == "dropped"]
+    assert len(dropped) == c.dropped == pytest.approx(490, abs=10)
+    assert dropped.sent_ns.isna().all() and dropped.latency_ns.isna().all()
+    # dropped rows sit inside the stall window
+    assert (dropped.intended_ns - START).between(1000 * MS, 1510 * MS).all()
+
+
+def test_stop_ends_sending_at_once():
+    loop, rows, _ = run([Phase(10, 1000)], service=lambda t: MS, stop_at=2500 * MS)
+    assert loop.counters.sent == 2500
+    assert loop.counters.intended == loop.counters.sent
+
+
+def test_ramp_spacing_follows_the_rate():
+    _, rows, _ = run([Phase(2, 100, 300)], service=lambda t: MS)
+    assert len(rows) == 400
+    gaps = np.diff(rows.intended_ns.to_numpy()) / MS
+    assert gaps[0] == pytest.approx(10, rel=0.01) and gaps[-1] == pytest.approx(3.33, rel=0.01)
