@@ -101,6 +101,8 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(where, exc) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(where, text, exc) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise ScenarioError(where, f"invalid YAML: {_one_line(str(exc))}") from None
 
@@ -131,6 +133,16 @@ def _yaml_error(where: str, exc: yaml.MarkedYAMLError) -> ScenarioError:
     location = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
     problem = exc.problem or exc.context or "syntax error"
     return ScenarioError(location, f"invalid YAML: {_one_line(problem)}")
+
+
+def _reader_error(where: str, text: str, exc: yaml.reader.ReaderError) -> ScenarioError:
+    line = text.count("\n", 0, exc.position) + 1
+    column = exc.position - text.rfind("\n", 0, exc.position)
+    character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return ScenarioError(
+        f"{where}:{line}:{column}",
+        f"invalid YAML: unacceptable character #x{character:04x}: {exc.reason}",
+    )
 
 
 def _one_line(text: str) -> str:

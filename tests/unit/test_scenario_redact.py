@@ -1,0 +1,58 @@
+"""Secrets are masked in the archived scenario; everything else is kept."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from loadray.scenario import redact
+
+DOC = {
+    "name": "s",
+    "target": "http://127.0.0.1:8080",
+    "http": {"timeout": "2s", "headers": {
+        "Authorization": "Bearer abc", "X-Token": "t", "Accept": "text/plain",
+        "x-api-key": "k", "APIKEY": "k", "Cookie": "c=1", "X-Client-Secret": "s",
+        "X-Password": "p", "User-Agent": "loadray",
+    }},
+    "requests": [
+        {"path": "/", "headers": {"proxy-authorization": "Basic x", "X-Trace": "1"}},
+        {"path": "/b"},
+        "not a mapping",
+    ],
+}
+
+
+def test_redact_masks_secret_headers_only():
+    before = copy.deepcopy(DOC)
+    result = redact(DOC)
+    assert DOC == before  # a copy, never in place
+    assert result["http"] == {"timeout": "2s", "headers": {
+        "Authorization": "***", "X-Token": "***", "Accept": "text/plain",
+        "x-api-key": "***", "APIKEY": "***", "Cookie": "***", "X-Client-Secret": "***",
+        "X-Password": "***", "User-Agent": "loadray",
+    }}
+    assert result["requests"] == [
+        {"path": "/", "headers": {"proxy-authorization": "***", "X-Trace": "1"}},
+        {"path": "/b"},
+        "not a mapping",
+    ]
+    assert result["target"] == DOC["target"]
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("http://user:hunter2@h:80/x", "http://user:***@h:80/x"),
+        ("http://user@h", "http://user@h"),
+        ("builtin", "builtin"),
+    ],
+)
+def test_redact_masks_url_password(target, expected):
+    assert redact({"target": target})["target"] == expected
+
+
+@pytest.mark.parametrize("doc", [None, [], "x", {"http": None, "requests": None}])
+def test_redact_tolerates_any_shape(doc):
+    assert redact(doc) == doc

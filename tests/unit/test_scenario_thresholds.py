@@ -1,0 +1,67 @@
+"""Threshold expressions -> Threshold(metric, op, value in summary units)."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadray.errors import ScenarioError
+from loadray.scenario import Threshold, parse_threshold
+
+
+@pytest.mark.parametrize(
+    ("expr", "metric", "op", "value"),
+    [
+        ("p99 < 1s", "p99", "<", 1000.0),
+        ("p50<=250ms", "p50", "<=", 250.0),
+        ("  p99.9 < 1.5s ", "p99.9", "<", 1500.0),
+        ("P95 < 2m", "p95", "<", 120000.0),
+        ("p1 > 500us", "p1", ">", 0.5),
+        ("max < 3s", "max", "<", 3000.0),
+        ("mean <= 20ms", "mean", "<=", 20.0),
+        ("service_p99 < 100ms", "service_p99", "<", 100.0),
+        ("service_max < 1s", "service_max", "<", 1000.0),
+        ("error_rate < 0.5%", "error_rate", "<", 0.005),
+        ("error_rate <= 0.01", "error_rate", "<=", 0.01),
+        ("rate >= 400", "rate", ">=", 400.0),
+        ("rate >= 99.5/s", "rate", ">=", 99.5),
+        ("dropped <= 0", "dropped", "<=", 0.0),
+        ("dropped < 10", "dropped", "<", 10.0),
+    ],
+)
+def test_parse_threshold(expr, metric, op, value):
+    assert parse_threshold(expr, "thresholds[0]") == Threshold(expr, metric, op, value)
+
+
+@pytest.mark.parametrize(
+    ("expr", "fragment"),
+    [
+        ("p99", "expected '<metric> <op> <value>'"),
+        ("p99 == 1s", "expected '<metric> <op> <value>'"),
+        ("p99 <", "expected '<metric> <op> <value>'"),
+        ("< 1s", "expected '<metric> <op> <value>'"),
+        ("p100 < 1s", "unknown metric 'p100'"),
+        ("p0 < 1s", "unknown metric 'p0'"),
+        ("p999 < 1s", "unknown metric 'p999'"),
+        ("service_mean < 1s", "unknown metric 'service_mean'"),
+        ("latency < 1s", "unknown metric 'latency' (expected one of: pNN"),
+        ("p99 < 200", "p99: '200' needs a unit, e.g. 200ms or 200s"),
+        ("p99 < fast", "p99: expected a duration like 250ms"),
+        ("p99 < 1s 2", "p99: expected a duration"),
+        ("error_rate < 150%", "error_rate: expected a value between 0% and 100%, got '150%'"),
+        ("error_rate < lots", "error_rate: expected a percentage"),
+        ("rate > 5/m", "rate: expected requests/s like 500 or 500/s, got '5/m'"),
+        ("dropped < 1.5", "dropped: expected a whole number of requests, got '1.5'"),
+        ("dropped < -1", "dropped: expected a whole number"),
+    ],
+)
+def test_bad_threshold_is_one_line_at_its_path(expr, fragment):
+    with pytest.raises(ScenarioError) as info:
+        parse_threshold(expr, "thresholds[2]")
+    assert info.value.path == "thresholds[2]"
+    assert fragment in info.value.message
+    assert "\n" not in str(info.value)
+
+
+def test_threshold_must_be_a_string():
+    with pytest.raises(ScenarioError, match=r"^thresholds\[0\]: must be a string .*got 5$"):
+        parse_threshold(5, "thresholds[0]")  # type: ignore[arg-type]
