@@ -1,0 +1,170 @@
+"""Engine benchmark: one loadray worker actor vs wrk and hey, same server, same run.
+
+    python benchmarks/engine.py                 # ~2 min: both transports, max and fixed rates
+    python benchmarks/engine.py --soak 60       # adds the 60 s RSS check at 20k req/s
+
+Server: nginx pinned to core 1 if installed, else the built-in target. The generator
+(loadray's worker process, wrk, hey) is pinned to core 0. "CPU-us/req" is the
+generator process's own CPU time (user + system) divided by completed requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import fast_server, pin  # noqa: E402
+
+from loadray.cluster import Launcher, connect  # noqa: E402
+from loadray.engine.worker import WorkerSpec  # noqa: E402
+from loadray.scenario import parse_scenario  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+MAX_RATE = 1_000_000  # "as fast as it goes": the schedule is always due, the cap paces
+
+
+@dataclass
+class Row:
+    client: str
+    mode: str
+    target_rate: float | None
+    rps: float
+    cpu_us: float
+    recorded: str = ""
+    note: str = ""
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def loadray_scenario(url: str, transport: str, rate: float, duration: float, conns: int):
+    return parse_scenario(
+        {
+            "name": "bench",
+            "target": url,
+            "workers": 1,
+            "transport": transport,
+            "load": {"model": "open", "phases": [{"duration": duration, "rate": rate}]},
+            "http": {"max_in_flight": conns, "when_full": "queue", "timeout": "30s"},
+            "requests": [{"name": "root", "method": "GET", "path": "/"}],
+            "cluster": {"worker_cpus": 1},
+        }
+    )
+
+
+def run_loadray(url, transport, rate, duration, conns, rss_at=None):
+    scenario = loadray_scenario(url, transport, rate, duration, conns)
+    launcher = Launcher([WorkerSpec(0, 1, scenario)], worker_cpus=1)
+    pid = launcher.start()[0].pid
+    if (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(pid, {0})
+    cpu0 = proc_cpu_s(pid)
+    start_ns = launcher.begin()
+    rows, rss = 0, {}
+    while not launcher.wait(0.5):
+        rows += sum(d.rows for d in launcher.drain())
+        elapsed = (time.time_ns() - start_ns) / 1e9
+        for mark in rss_at or ():
+            if elapsed >= mark and mark not in rss:
+                rss[mark] = proc_rss_mb(pid)
+    drained = launcher.drain()
+    rows += sum(d.rows for d in drained)
+    cpu = proc_cpu_s(pid) - cpu0
+    rss["end"] = proc_rss_mb(pid)
+    launcher.kill()
+    c = drained[0].counters
+    mode = "max" if rate >= MAX_RATE else "open"
+    rps = (c.done if mode == "max" else c.sent) / duration
+    note = "" if mode == "max" else f"rate error {rps / rate - 1:+.2%}"
+    errors = f", {c.errors} errors" if c.errors else ""
+    return Row(f"loadray {transport}", mode, None if mode == "max" else rate, rps,
+               cpu / max(c.done, 1) * 1e6, f"{rows}/{c.intended} rows{errors}", note), rss
+
+
+def run_reference(name: str, cmd: list[str], pattern: str, target_rate=None) -> Row | None:
+    if not shutil.which(cmd[0]):
+        return None
+    proc = subprocess.Popen(pin(0) + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    m = re.search(pattern, out)
+    if not m:
+        return Row(name, "?", target_rate, float("nan"), float("nan"), note="could not parse output")
+    rps = float(m.group(1))
+    duration = float(re.search(r"-[dz]\s*(\d+)s", " ".join(cmd)).group(1))
+    cpu_us = (usage.ru_utime + usage.ru_stime) / max(rps * duration, 1) * 1e6
+    mode = "max" if target_rate is None else "open"
+    note = "" if target_rate is None else f"rate error {rps / target_rate - 1:+.2%}"
+    return Row(name, mode, target_rate, rps, cpu_us, note=note)
+
+
+def print_table(rows: list[Row], server: str) -> None:
+    print(f"\nserver: {server} on core 1; generators on core 0\n")
+    head = f"{'client':<18} {'mode':<5} {'target/s':>9} {'req/s':>10} {'CPU-us/req':>11}  {'recorded':<22} note"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        target = f"{r.target_rate:,.0f}" if r.target_rate else "-"
+        print(f"{r.client:<18} {r.mode:<5} {target:>9} {r.rps:>10,.0f} {r.cpu_us:>11.1f}  {r.recorded:<22} {r.note}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--conns", type=int, default=64)
+    ap.add_argument("--rates", default="5000,20000")
+    ap.add_argument("--transports", default="fast,aiohttp")
+    ap.add_argument("--soak", type=float, default=0, help="also run N s at 20k req/s and report RSS")
+    args = ap.parse_args()
+    rates = [float(r) for r in args.rates.split(",") if r]
+    d, c = int(args.duration), args.conns
+    session = connect(None, num_cpus=2)
+    rows: list[Row] = []
+    try:
+        with fast_server(cpu=1) as (url, server):
+            refs = [
+                ("wrk", ["wrk", "-t1", f"-c{c}", f"-d{d}s", url + "/"], r"Requests/sec:\s+([\d.]+)", None),
+                ("hey", ["hey", "-z", f"{d}s", "-c", str(c), url + "/"], r"Requests/sec:\s+([\d.]+)", None),
+            ]
+            for rate in rates:
+                per = max(1, int(rate) // c)
+                refs.append(("hey -q", ["hey", "-z", f"{d}s", "-c", str(c), "-q", str(per), url + "/"],
+                             r"Requests/sec:\s+([\d.]+)", per * c))
+            for name, cmd, pattern, target in refs:
+                row = run_reference(name, cmd, pattern, target)
+                if row:
+                    rows.append(row)
+            for transport in args.transports.split(","):
+                for rate in [MAX_RATE] + rates:
+                    row, _ = run_loadray(url, transport, rate, args.duration, c)
+                    rows.append(row)
+            print_table(rows, server)
+            if args.soak:
+                row, rss = run_loadray(url, "fast", 20000, args.soak, c, rss_at=[10])
+                print_table([row], server)
+                print(f"\nworker RSS: {rss.get(10, float('nan')):.1f} MB at 10 s, "
+                      f"{rss['end']:.1f} MB at {args.soak:g} s "
+                      f"(growth {rss['end'] - rss.get(10, float('nan')):+.1f} MB)")
+    finally:
+        session.close()
+
+
+if __name__ == "__main__":
+    main()
