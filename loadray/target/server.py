@@ -29,7 +29,7 @@ from loadray.target.options import LOOPBACK, TargetOptions
 __all__ = ["TargetServer", "TargetStats", "serve", "new_event_loop", "BACKLOG"]
 
 BACKLOG = 4096
-SHUTDOWN_TIMEOUT_S = 1.0  # in-flight (stalled) responses get this long at shutdown
+SHUTDOWN_TIMEOUT_S = 1.0  # bound on closing connections at shutdown
 STATS_PATH = "/__stats"
 RESET_PATH = "/__stats/reset"
 
@@ -108,6 +108,8 @@ class TargetServer:
         self._wall = wall
         self._faults: FaultModel | None = None
         self._runner: web.ServerRunner | None = None
+        self._delayed: set[asyncio.Task] = set()  # handlers waiting out latency or a stall
+        self._stopping = False
         self.port: int | None = None
 
     @property
@@ -139,10 +141,15 @@ class TargetServer:
         return self.url
 
     async def stop(self) -> None:
-        """Stop listening, close connections (in-flight responses get a short grace)."""
+        """Stop listening and close connections; responses still waiting out a fault
+        delay are cut (their connections close without a response)."""
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        if runner is None:
+            return
+        self._stopping = True
+        for task in list(self._delayed):
+            task.cancel()
+        await runner.cleanup()
 
     async def __aenter__(self) -> "TargetServer":
         await self.start()
@@ -153,7 +160,9 @@ class TargetServer:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.raw_path.startswith(STATS_PATH):
-            return self._stats_endpoint(request)
+            response = self._stats_endpoint(request)
+            if response is not None:
+                return response
         arrival_s = self._wall()
         faults = self._faults
         if faults is None or not faults.active:
@@ -163,16 +172,25 @@ class TargetServer:
         self.stats.record(decision.status, arrival_s)
         clock = self._clock
         ready_at = decision.ready_at
-        # Loop: event-loop timers may fire a fraction of a millisecond early.
         wait = ready_at - clock()
-        while wait > 0:
-            await asyncio.sleep(wait)
-            wait = ready_at - clock()
+        if wait > 0 and not self._stopping:
+            # Tracked so that stop() can cut it short instead of waiting for it.
+            task = asyncio.current_task()
+            delayed = self._delayed
+            delayed.add(task)  # type: ignore[arg-type]
+            try:
+                # Loop: event-loop timers may fire a fraction of a millisecond early.
+                while wait > 0:
+                    await asyncio.sleep(wait)
+                    wait = ready_at - clock()
+            finally:
+                delayed.discard(task)  # type: ignore[arg-type]
         if decision.status == 200:
             return web.Response(body=_OK_BODY, content_type=_TEXT)
         return web.Response(status=decision.status, body=_ERROR_BODY, content_type=_TEXT)
 
-    def _stats_endpoint(self, request: web.BaseRequest) -> web.Response:
+    def _stats_endpoint(self, request: web.BaseRequest) -> web.Response | None:
+        """The answer of a stats path; None for any other path (served as usual)."""
         path = request.path
         if path == STATS_PATH:
             if request.method not in ("GET", "HEAD"):
@@ -182,7 +200,7 @@ class TargetServer:
             if request.method != "POST":
                 return _method_not_allowed("POST")
             return _json_response(self.stats.reset())
-        return web.Response(status=404, body=b"not found\n", content_type=_TEXT)
+        return None
 
 
 def _json_response(payload: dict) -> web.Response:
