@@ -34,6 +34,8 @@ class TransportSettings:
     timeout_s: float = 10.0
     max_connections: int = 1000
     keepalive: bool = True
+    verify: bool = True  # https: verify the server certificate (aiohttp transport)
+    ca_file: str | None = None  # https: extra CA bundle to trust (PEM)
 
 
 class Transport(ABC):

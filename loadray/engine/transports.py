@@ -1,0 +1,56 @@
+"""Choosing a transport: ``fast`` for plain-http keep-alive, ``aiohttp`` for the rest."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from loadray.engine.transport import DoneCallback, PreparedRequest, Transport, TransportSettings
+from loadray.errors import ScenarioError
+
+__all__ = ["TransportKind", "TRANSPORT_KINDS", "choose_transport", "make_transport"]
+
+TransportKind = Literal["auto", "fast", "aiohttp"]
+TRANSPORT_KINDS = ("auto", "fast", "aiohttp")
+
+
+def choose_transport(kind: str, requests: list[PreparedRequest]) -> Literal["fast", "aiohttp"]:
+    """The concrete transport ``kind`` resolves to for these requests.
+
+    ``auto`` is ``fast`` unless a request is https, goes to a second host/port, or
+    uses something the fast transport does not speak (HEAD, Expect, Upgrade,
+    Transfer-Encoding). Asking for ``fast`` explicitly when it cannot send the
+    requests is a scenario error.
+    """
+    if kind not in TRANSPORT_KINDS:
+        raise ScenarioError("transport", f"unknown transport {kind!r}; use one of auto, fast, aiohttp")
+    if kind == "aiohttp":
+        return "aiohttp"
+    from loadray.engine.fast import unsupported_reason
+
+    reason = unsupported_reason(requests)
+    if reason is None:
+        return "fast"
+    if kind == "fast":
+        raise ScenarioError(
+            "transport", f"the fast transport cannot send this scenario: {reason}; use auto or aiohttp"
+        )
+    return "aiohttp"
+
+
+def make_transport(
+    kind: str,
+    requests: list[PreparedRequest],
+    settings: TransportSettings,
+    on_done: DoneCallback,
+) -> Transport:
+    """A ready-to-open transport of ``kind`` (``auto`` | ``fast`` | ``aiohttp``)."""
+    if choose_transport(kind, requests) == "fast":
+        from loadray.engine.fast import FastTransport
+
+        try:
+            return FastTransport(requests, settings, on_done)
+        except ValueError as exc:  # a malformed method or header
+            raise ScenarioError("requests", str(exc)) from None
+    from loadray.engine.aiohttp_transport import AiohttpTransport
+
+    return AiohttpTransport(requests, settings, on_done)

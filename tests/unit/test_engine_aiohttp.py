@@ -1,0 +1,179 @@
+"""The aiohttp fallback transport: what only it does (https, HEAD), and the factory.
+
+Behaviour shared with the fast transport (statuses, errors, timeouts, keep-alive,
+close, connection cap) is tested for both in ``test_engine_fast.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from loadray.engine.aiohttp_transport import AiohttpTransport
+from loadray.engine.fast import FastTransport
+from loadray.engine.transport import PreparedRequest, TransportSettings
+from loadray.engine.transports import choose_transport, make_transport
+from loadray.errors import ScenarioError
+
+
+class Results:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, int, str | None, int]] = []
+
+    def __call__(self, ctx: Any, status: int, error: str | None, nbytes: int) -> None:
+        self.calls.append((ctx, status, error, nbytes))
+
+    async def wait(self, n: int, timeout: float = 5.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.calls) < n:
+            assert asyncio.get_running_loop().time() < deadline, self.calls
+            await asyncio.sleep(0.005)
+
+
+async def start_app(ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunner, int]:
+    async def root(request: web.Request) -> web.Response:
+        return web.Response(text="hello")
+
+    app = web.Application()
+    app.router.add_route("*", "/", root)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+async def send(reqs: list[PreparedRequest], settings: TransportSettings, n: int = 1) -> Results:
+    res = Results()
+    transport = AiohttpTransport(reqs, settings, res)
+    await transport.open()
+    for i in range(n):
+        transport.submit(i % len(reqs), i)
+    await res.wait(n)
+    await transport.close()
+    assert sorted(c[0] for c in res.calls) == list(range(n))
+    return res
+
+
+def test_head_request_has_no_body() -> None:
+    async def main() -> None:
+        runner, port = await start_app()
+        try:
+            res = await send([PreparedRequest("h", "HEAD", f"http://127.0.0.1:{port}/")], TransportSettings())
+        finally:
+            await runner.cleanup()
+        assert res.calls == [(0, 200, None, 0)]
+
+    asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    d = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = d / "cert.pem", d / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_https_verification(self_signed: tuple[Path, Path]) -> None:
+    cert_file, key_file = self_signed
+
+    async def main() -> None:
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(cert_file, key_file)
+        runner, port = await start_app(server_ctx)
+        reqs = [PreparedRequest("s", "GET", f"https://127.0.0.1:{port}/")]
+        try:
+            untrusted = await send(reqs, TransportSettings(), 2)
+            trusted = await send(reqs, TransportSettings(ca_file=str(cert_file)), 2)
+            unverified = await send(reqs, TransportSettings(verify=False), 2)
+        finally:
+            await runner.cleanup()
+        assert {c[1:] for c in untrusted.calls} == {(0, "tls", 0)}
+        assert {c[1:] for c in trusted.calls} == {(200, None, 5)}
+        assert {c[1:] for c in unverified.calls} == {(200, None, 5)}
+
+    asyncio.run(main())
+
+
+def test_plain_http_to_a_tls_port_is_an_error_not_a_hang() -> None:
+    async def main() -> None:
+        runner, port = await start_app()
+        try:
+            reqs = [PreparedRequest("s", "GET", f"https://127.0.0.1:{port}/")]
+            res = await send(reqs, TransportSettings(timeout_s=2.0), 1)
+        finally:
+            await runner.cleanup()
+        assert res.calls[0][1:] in {(0, "tls", 0), (0, "reset", 0), (0, "protocol", 0)}
+
+    asyncio.run(main())
+
+
+# -- the factory ------------------------------------------------------------------------
+
+
+def req(url: str, method: str = "GET", headers: tuple[tuple[str, str], ...] = ()) -> PreparedRequest:
+    return PreparedRequest("r", method, url, headers)
+
+
+@pytest.mark.parametrize(
+    ("requests", "expected"),
+    [
+        ([req("http://127.0.0.1:8080/")], "fast"),
+        ([req("http://127.0.0.1:8080/a"), req("http://127.0.0.1:8080/b", "POST")], "fast"),
+        ([req("https://127.0.0.1:8443/")], "aiohttp"),
+        ([req("http://127.0.0.1:8080/"), req("http://127.0.0.1:8081/")], "aiohttp"),
+        ([req("http://127.0.0.1:8080/", "HEAD")], "aiohttp"),
+        ([req("http://127.0.0.1:8080/", headers=(("Expect", "100-continue"),))], "aiohttp"),
+    ],
+)
+def test_auto_picks_fast_unless_unsupported(requests: list[PreparedRequest], expected: str) -> None:
+    assert choose_transport("auto", requests) == expected
+    assert choose_transport("aiohttp", requests) == "aiohttp"
+    cls = FastTransport if expected == "fast" else AiohttpTransport
+    assert type(make_transport("auto", requests, TransportSettings(), lambda *a: None)) is cls
+
+
+def test_factory_errors_are_scenario_errors() -> None:
+    https = [req("https://127.0.0.1/")]
+    with pytest.raises(ScenarioError, match="transport: the fast transport cannot send"):
+        make_transport("fast", https, TransportSettings(), lambda *a: None)
+    with pytest.raises(ScenarioError, match="unknown transport"):
+        make_transport("warp", https, TransportSettings(), lambda *a: None)
+    bad = [req("http://127.0.0.1/", headers=(("X", "a\r\nInjected: 1"),))]
+    with pytest.raises(ScenarioError, match="bad header"):
+        make_transport("auto", bad, TransportSettings(), lambda *a: None)
