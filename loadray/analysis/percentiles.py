@@ -45,8 +45,14 @@ def _as_array(values_ns: object) -> np.ndarray:
     return arr
 
 
-def percentiles_ms(values_ns: object, qs: Iterable[float]) -> list[float | None]:
-    """Exact percentiles ``qs`` (0..100) of ``values_ns``, in ms; Nones when empty."""
+def percentiles_ms(
+    values_ns: object, qs: Iterable[float], *, overwrite: bool = False
+) -> list[float | None]:
+    """Exact percentiles ``qs`` (0..100) of ``values_ns``, in ms; Nones when empty.
+
+    ``overwrite=True`` lets numpy partition ``values_ns`` in place (no 8 B/row copy):
+    pass it only for an array you own and whose order you no longer need.
+    """
     qs = [float(q) for q in qs]
     arr = _as_array(values_ns)
     if arr.size == 0:
@@ -54,21 +60,25 @@ def percentiles_ms(values_ns: object, qs: Iterable[float]) -> list[float | None]
     if not qs:
         return []
     # One call: numpy partitions once around all needed ranks (no full sort).
-    out = np.percentile(arr, qs)
+    out = np.percentile(arr, qs, overwrite_input=overwrite)
     return [_ms(v) for v in np.atleast_1d(out)]
 
 
-def percentile_ms(values_ns: object, q: float) -> float | None:
+def percentile_ms(values_ns: object, q: float, *, overwrite: bool = False) -> float | None:
     """Exact percentile ``q`` (0..100) of ``values_ns`` in ms; None when empty."""
-    return percentiles_ms(values_ns, [q])[0]
+    return percentiles_ms(values_ns, [q], overwrite=overwrite)[0]
 
 
-def latency_stats(values_ns: object) -> dict[str, float | None]:
-    """``{p50, p90, p95, p99, p999, max, mean, min}`` in ms (3 decimals); Nones when empty."""
+def latency_stats(values_ns: object, *, overwrite: bool = False) -> dict[str, float | None]:
+    """``{p50, p90, p95, p99, p999, max, mean, min}`` in ms (3 decimals); Nones when empty.
+
+    ``overwrite=True``: see :func:`percentiles_ms` (reorders ``values_ns`` in place).
+    """
     arr = _as_array(values_ns)
     if arr.size == 0:
         return {k: None for k in STAT_KEYS}
-    stats: dict[str, float | None] = dict(zip(QUANTILES, percentiles_ms(arr, QUANTILES.values())))
+    qs = QUANTILES.values()
+    stats: dict[str, float | None] = dict(zip(QUANTILES, percentiles_ms(arr, qs, overwrite=overwrite)))
     stats["max"] = _ms(arr.max())
     stats["mean"] = _ms(arr.mean(dtype=np.float64))
     stats["min"] = _ms(arr.min())

@@ -3,7 +3,8 @@
 One file series per worker: ``worker-007-0000.parquet``, ``worker-007-0001.parquet``...
 (zstd, schema :data:`loadray.schema.SCHEMA`). A part is closed completely when it is
 full (on the next write to that worker), so every rolled part stays readable even if
-the process dies later; only the parts still open at a crash are lost.
+the process dies later; only the parts still open at a crash are lost (with the rows
+buffered for the current row group, at most ``row_group_rows`` per worker).
 
 File key-value metadata (every file): ``loadray.schema_version`` and
 ``loadray.run_start_ns``; the parts open at :meth:`SampleSink.close` also get
@@ -22,11 +23,21 @@ import pyarrow.parquet as pq
 from loadray.errors import ArchiveError
 from loadray.schema import SCHEMA
 
-__all__ = ["SampleSink", "RUN_START_KEY", "RUN_END_KEY", "DEFAULT_ROWS_PER_FILE", "part_name"]
+__all__ = [
+    "SampleSink",
+    "RUN_START_KEY",
+    "RUN_END_KEY",
+    "DEFAULT_ROWS_PER_FILE",
+    "DEFAULT_ROW_GROUP_ROWS",
+    "part_name",
+]
 
 RUN_START_KEY = "loadray.run_start_ns"
 RUN_END_KEY = "loadray.run_end_ns"
 DEFAULT_ROWS_PER_FILE = 2_000_000
+#: Rows are buffered per worker and written as Parquet row groups of this size (small
+#: timer-flushed batches would otherwise become tiny row groups that compress badly).
+DEFAULT_ROW_GROUP_ROWS = 131_072
 COMPRESSION = "zstd"
 
 
@@ -35,15 +46,24 @@ def part_name(worker: int, part: int) -> str:
 
 
 class _Series:
-    """The current open part of one worker."""
+    """The current open part of one worker, and its rows not yet written."""
 
-    __slots__ = ("worker", "part", "writer", "rows")
+    __slots__ = ("worker", "part", "writer", "rows", "pending", "pending_rows")
 
     def __init__(self, worker: int) -> None:
         self.worker = worker
         self.part = -1
         self.writer: pq.ParquetWriter | None = None
-        self.rows = 0
+        self.rows = 0  # rows of the current part, written or pending
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+
+    def flush(self) -> None:
+        if self.pending and self.writer is not None:
+            table = self.pending[0] if len(self.pending) == 1 else pa.concat_tables(self.pending)
+            self.writer.write_table(table)
+        self.pending = []
+        self.pending_rows = 0
 
 
 class SampleSink:
@@ -59,9 +79,11 @@ class SampleSink:
         samples_dir: str | os.PathLike[str],
         run_start_ns: int,
         rows_per_file: int = DEFAULT_ROWS_PER_FILE,
+        row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
     ) -> None:
-        if rows_per_file < 1:
-            raise ValueError("rows_per_file must be >= 1")
+        if rows_per_file < 1 or row_group_rows < 1:
+            raise ValueError("rows_per_file and row_group_rows must be >= 1")
+        self.row_group_rows = int(row_group_rows)
         self.samples_dir = Path(samples_dir)
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         self.run_start_ns = int(run_start_ns)
@@ -107,11 +129,13 @@ class SampleSink:
                 if series.writer is None or series.rows >= self.rows_per_file:
                     self._roll(series)
                 take = min(n - offset, self.rows_per_file - series.rows)
-                assert series.writer is not None
-                series.writer.write_table(table.slice(offset, take))
+                series.pending.append(table.slice(offset, take))
+                series.pending_rows += take
                 series.rows += take
                 offset += take
                 self._rows_written += take
+                if series.pending_rows >= self.row_group_rows or series.rows >= self.rows_per_file:
+                    series.flush()
 
     def close(self, run_end_ns: int) -> None:
         """Stamp ``run_end_ns`` on every open part and close it. Idempotent.
@@ -133,6 +157,7 @@ class SampleSink:
                 if series.writer is None:
                     continue
                 try:
+                    series.flush()
                     series.writer.add_key_value_metadata(end)
                     series.writer.close()
                 except Exception as exc:  # keep closing the others
@@ -171,6 +196,7 @@ class SampleSink:
 
     def _roll(self, series: _Series) -> None:
         if series.writer is not None:
+            series.flush()
             series.writer.close()  # a complete, readable file (run_start_ns only)
             series.writer = None
         self._open(series)

@@ -1,0 +1,127 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from loadray.analysis import evaluate, summarize
+from loadray.analysis.summary import sample_arrays
+from loadray.archive.reader import RunMeta
+from loadray.scenario.model import Threshold
+from loadray.schema import SCHEMA
+
+MS = 1_000_000
+START = 1_700_000_000_000_000_000
+
+
+def run_table(n_ok=1000, n_err=0, n_dropped=0):
+    """Latencies 1..n_ok ms (service = latency - 0.5 ms) plus errors at 5 ms, dropped rows."""
+    rows = []
+    for i in range(n_ok):
+        rows.append((i, (i + 1) * MS, None, 200))
+    for k in range(n_err):
+        rows.append((n_ok + k, 5 * MS, "timeout", 0))
+    for k in range(n_dropped):
+        rows.append((n_ok + n_err + k, None, "dropped", 0))
+    return pa.Table.from_pylist(
+        [
+            {
+                "intended_ns": START + i * MS,
+                "sent_ns": None if lat is None else START + i * MS,
+                "latency_ns": lat,
+                "service_ns": None if lat is None else lat - MS // 2,
+                "status": status,
+                "error": err,
+                "step": "root",
+                "phase": 0,
+                "worker": 0,
+                "bytes_in": 0,
+            }
+            for i, lat, err, status in rows
+        ],
+        schema=SCHEMA,
+    )
+
+
+def th(expr):
+    metric, op, value = expr.split()
+    return Threshold(expr, metric, op, float(value))
+
+
+def one(t, expr, meta=RunMeta(START, START + 10 * 10**9)):
+    s = summarize(t, meta, [th(expr)])
+    (r,) = s["thresholds"]
+    assert r["expr"] == expr
+    return r["value"], r["passed"], s
+
+
+LAT = np.arange(1, 1001) * MS
+
+
+@pytest.mark.parametrize(
+    "expr, value, passed",
+    [
+        ("p99 < 991", 990.01, True),
+        ("p99 < 990.01", 990.01, False),
+        ("p99 <= 990.01", 990.01, True),
+        ("p50 > 500", 500.5, True),
+        ("p50 >= 501", 500.5, False),
+        ("p99.9 < 999", 999.001, False),  # the summary's p999
+        ("p75 < 751", round(np.percentile(LAT, 75) / 1e6, 3), True),  # not in the summary: exact
+        ("p99.99 < 1000", round(np.percentile(LAT, 99.99) / 1e6, 3), True),
+        ("max < 1000", 1000.0, False),
+        ("max <= 1000", 1000.0, True),
+        ("mean < 600", 500.5, True),
+        ("service_p99 < 990", 989.51, True),
+        ("service_p75 < 750", round(np.percentile(LAT - MS // 2, 75) / 1e6, 3), True),
+        ("service_max < 999.5", 999.5, False),
+        ("rate >= 100", 100.0, True),
+        ("rate > 100", 100.0, False),
+        ("dropped < 1", 0, True),
+        ("error_rate < 0.005", 0.0, True),
+    ],
+)
+def test_each_metric_kind(expr, value, passed):
+    v, p, _ = one(run_table(), expr)
+    assert v == value
+    assert p is passed
+
+
+def test_error_rate_and_dropped():
+    t = run_table(n_ok=990, n_err=10, n_dropped=3)
+    v, p, s = one(t, "error_rate < 0.01")
+    assert v == 0.01 and p is False
+    v, p, _ = one(t, "error_rate <= 0.01")
+    assert p is True
+    v, p, _ = one(t, "dropped < 3")
+    assert v == 3 and p is False
+    v, p, _ = one(t, "dropped <= 3")
+    assert p is True
+    assert s["passed"] is False
+
+
+def test_no_data_is_none_and_fails():
+    t = run_table(n_ok=0, n_dropped=5)
+    for expr in ("p99 < 1000", "p75 < 1000", "max < 1", "service_p99 < 1", "error_rate < 1"):
+        v, p, _ = one(t, expr)
+        assert (v, p) == (None, False), expr
+    v, p, _ = one(t, "dropped >= 5")
+    assert (v, p) == (5, True)
+    v, p, _ = one(SCHEMA.empty_table(), "rate > 0", meta=None)  # zero duration
+    assert (v, p) == (None, False)
+
+
+def test_passed_is_all_thresholds():
+    s = summarize(run_table(), None, [th("p99 < 2000"), th("max < 10")])
+    assert [r["passed"] for r in s["thresholds"]] == [True, False] and s["passed"] is False
+    s = summarize(run_table(), None, [th("p99 < 2000"), th("max < 2000")])
+    assert s["passed"] is True
+
+
+def test_evaluate_accepts_table_arrays_or_mapping():
+    t = run_table()
+    s = summarize(t, None)
+    ts = [th("p75 < 751"), th("service_p10 > 0")]
+    by_table = evaluate(ts, t, s)
+    by_arrays = evaluate(ts, sample_arrays(t), s)
+    by_map = evaluate(ts, {"latency_ns": LAT, "service_ns": LAT - MS // 2}, s)
+    assert by_table == by_arrays == by_map
+    assert by_table[0] == {"expr": "p75 < 751", "value": round(np.percentile(LAT, 75) / 1e6, 3), "passed": True}

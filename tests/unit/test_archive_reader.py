@@ -1,0 +1,120 @@
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from loadray.archive import SampleSink, read_samples
+from loadray.archive.reader import RunMeta
+from loadray.errors import ArchiveError
+from loadray.schema import SCHEMA
+
+START = 1_700_000_000_000_000_000
+END = START + 3_000_000_000
+
+
+def rows_table(n, worker=0, steps=("a", "b"), errors=(None, "timeout", "dropped")):
+    i = np.arange(n)
+    err = [errors[k % len(errors)] for k in range(n)]
+    return pa.Table.from_pydict(
+        {
+            "intended_ns": START + i * 1000,
+            "sent_ns": pa.array([None if e == "dropped" else START + k * 1000 + 5 for k, e in enumerate(err)], pa.int64()),
+            "latency_ns": pa.array([None if e == "dropped" else 100 + k for k, e in enumerate(err)], pa.int64()),
+            "service_ns": pa.array([None if e == "dropped" else 95 + k for k, e in enumerate(err)], pa.int64()),
+            "status": pa.array([0 if e else 200 for e in err], pa.int16()),
+            "error": pa.array(err, SCHEMA.field("error").type),
+            "step": pa.array([steps[k % len(steps)] for k in range(n)], SCHEMA.field("step").type),
+            "phase": pa.array(np.zeros(n, np.int16)),
+            "worker": pa.array(np.full(n, worker, np.int16)),
+            "bytes_in": pa.array(np.zeros(n, np.int32)),
+        },
+        schema=SCHEMA,
+    )
+
+
+def test_round_trip_unifies_dictionaries_across_files(tmp_path):
+    sink = SampleSink(tmp_path / "samples", START, rows_per_file=4)
+    t0 = rows_table(9, worker=0, steps=("a", "b"))
+    t1 = rows_table(5, worker=1, steps=("c", "a"), errors=("cut", None))
+    for b in t0.to_batches(max_chunksize=3):
+        sink.write(0, b)
+    sink.write(1, t1.to_batches()[0])
+    sink.close(END)
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 14
+    assert meta == RunMeta(start_ns=START, end_ns=END, schema_version="1.0", files=5, skipped=())
+    for name in ("error", "step"):
+        col = table.column(name)
+        assert col.num_chunks == 1
+        assert pa.types.is_dictionary(col.type)
+    got = sorted(zip(table.column("worker").to_pylist(), table.column("intended_ns").to_pylist(),
+                     table.column("step").to_pylist(), table.column("error").to_pylist()))
+    want = sorted(zip([0] * 9 + [1] * 5, t0.column("intended_ns").to_pylist() + t1.column("intended_ns").to_pylist(),
+                      t0.column("step").to_pylist() + t1.column("step").to_pylist(),
+                      t0.column("error").to_pylist() + t1.column("error").to_pylist()))
+    assert got == want
+    # readable by plain pandas too
+    import pandas as pd
+
+    assert len(pd.read_parquet(tmp_path / "samples")) == 14
+
+
+def _write_file(path, table, version):
+    schema = table.schema.with_metadata({b"loadray.schema_version": version.encode(),
+                                         b"loadray.run_start_ns": str(START).encode()})
+    pq.write_table(table.replace_schema_metadata(schema.metadata), path)
+
+
+def test_refuses_a_newer_major_schema_version(tmp_path):
+    (tmp_path / "samples").mkdir()
+    _write_file(tmp_path / "samples" / "worker-000-0000.parquet", rows_table(3), "1.0")
+    _write_file(tmp_path / "samples" / "worker-001-0000.parquet", rows_table(3), "2.0")
+    with pytest.raises(ArchiveError) as info:
+        read_samples(tmp_path)
+    assert str(info.value) == (
+        "samples/worker-001-0000.parquet: schema version 2.0 is newer than this loadray reads (1.x); upgrade loadray"
+    )
+    assert "\n" not in str(info.value)
+
+
+def test_accepts_a_newer_minor_version(tmp_path):
+    (tmp_path / "samples").mkdir()
+    _write_file(tmp_path / "samples" / "worker-000-0000.parquet", rows_table(3), "1.7")
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 3 and meta.schema_version == "1.7" and meta.end_ns is None
+
+
+def test_missing_samples_dir_names_the_path(tmp_path):
+    with pytest.raises(ArchiveError) as info:
+        read_samples(tmp_path / "nope")
+    assert str(tmp_path / "nope" / "samples") in str(info.value)
+
+
+def test_zero_files_gives_an_empty_table(tmp_path):
+    (tmp_path / "samples").mkdir()
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 0
+    assert table.schema.equals(SCHEMA, check_metadata=False)
+    assert meta.start_ns is None and meta.end_ns is None and meta.files == 0
+
+
+def test_ignores_underscore_and_dot_files(tmp_path):
+    sink = SampleSink(tmp_path / "samples", START)
+    sink.write(0, rows_table(4).to_batches()[0])
+    sink.close(END)
+    (tmp_path / "samples" / "_SUCCESS").write_text("")
+    (tmp_path / "samples" / ".hidden.parquet").write_bytes(b"junk")
+    (tmp_path / "samples" / "_tmp.parquet").write_bytes(b"junk")
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 4 and meta.files == 1 and meta.skipped == ()
+
+
+def test_crashed_run_keeps_the_rolled_parts(tmp_path):
+    sink = SampleSink(tmp_path / "samples", START, rows_per_file=10)
+    sink.write(0, rows_table(25).to_batches()[0])
+    # the process "dies" here: the third part is open and has no footer
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 20
+    assert meta.end_ns is None and meta.start_ns == START
+    assert meta.skipped == ("samples/worker-000-0002.parquet",)
+    sink.close(END)

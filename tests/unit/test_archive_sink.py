@@ -1,0 +1,130 @@
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from loadray.archive import SampleSink, read_samples
+from loadray.errors import ArchiveError
+from loadray.schema import SCHEMA, SCHEMA_VERSION_KEY
+
+START = 1_700_000_000_000_000_000
+END = START + 5_000_000_000
+
+
+def batch(n, worker=0, offset=0, step="root"):
+    i = np.arange(offset, offset + n, dtype=np.int64)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(START + i * 1_000_000),
+            pa.array(START + i * 1_000_000 + 10),
+            pa.array(np.full(n, 2_000_000, dtype=np.int64)),
+            pa.array(np.full(n, 1_999_990, dtype=np.int64)),
+            pa.array(np.full(n, 200, dtype=np.int16)),
+            pa.array([None] * n, type=pa.dictionary(pa.int8(), pa.string())),
+            pa.array([step] * n, type=pa.dictionary(pa.int16(), pa.string())),
+            pa.array(np.zeros(n, dtype=np.int16)),
+            pa.array(np.full(n, worker, dtype=np.int16)),
+            pa.array(np.full(n, 5, dtype=np.int32)),
+        ],
+        schema=SCHEMA,
+    )
+
+
+def kv(path):
+    return pq.read_metadata(path).metadata
+
+
+def test_rolls_parts_each_complete_and_readable(tmp_path):
+    sink = SampleSink(tmp_path / "samples", START, rows_per_file=10)
+    sink.write(0, batch(7))
+    sink.write(0, batch(18, offset=7))  # crosses two boundaries
+    assert sink.rows_written == 25
+    # the rolled parts are already closed: readable before close()
+    first = tmp_path / "samples" / "worker-000-0000.parquet"
+    assert pq.read_table(first).num_rows == 10
+    sink.close(END)
+    names = sorted(p.name for p in (tmp_path / "samples").iterdir())
+    assert names == ["worker-000-0000.parquet", "worker-000-0001.parquet", "worker-000-0002.parquet"]
+    tables = [pq.read_table(tmp_path / "samples" / n) for n in names]
+    assert [t.num_rows for t in tables] == [10, 10, 5]
+    assert sum(t.num_rows for t in tables) == 25
+    intended = np.concatenate([t.column("intended_ns").to_numpy() for t in tables])
+    assert (intended == START + np.arange(25) * 1_000_000).all()
+    for n in names:
+        meta = kv(tmp_path / "samples" / n)
+        assert meta[SCHEMA_VERSION_KEY] == b"1.0"
+        assert meta[b"loadray.run_start_ns"] == str(START).encode()
+    assert b"loadray.run_end_ns" not in kv(tmp_path / "samples" / names[0])
+    assert b"loadray.run_end_ns" not in kv(tmp_path / "samples" / names[1])
+    assert kv(tmp_path / "samples" / names[2])[b"loadray.run_end_ns"] == str(END).encode()
+    assert pq.read_metadata(tmp_path / "samples" / names[2]).row_group(0).column(0).compression == "ZSTD"
+
+
+def test_exact_multiple_keeps_the_full_part_open_for_the_end_time(tmp_path):
+    sink = SampleSink(tmp_path, START, rows_per_file=10)
+    sink.write(3, batch(20, worker=3))
+    sink.close(END)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["worker-003-0000.parquet", "worker-003-0001.parquet"]
+    assert kv(tmp_path / names[1])[b"loadray.run_end_ns"] == str(END).encode()
+
+
+def test_workers_get_their_own_series_and_close_is_idempotent(tmp_path):
+    sink = SampleSink(tmp_path / "samples", START, rows_per_file=100)
+    sink.write(0, batch(5, worker=0))
+    sink.write(12, batch(6, worker=12))
+    sink.write(0, batch(4, worker=0, offset=5))
+    sink.close(END)
+    sink.close(END + 1)  # no-op
+    assert sink.closed and sink.rows_written == 15
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "worker-000-0000.parquet",
+        "worker-012-0000.parquet",
+    ]
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 15
+    assert (meta.start_ns, meta.end_ns) == (START, END)
+    with pytest.raises(ArchiveError):
+        sink.write(0, batch(1))
+
+
+def test_plain_string_columns_are_cast_to_the_schema(tmp_path):
+    b = batch(3)
+    cols = {name: b.column(i) for i, name in enumerate(b.schema.names)}
+    cols["error"] = pa.array([None, "timeout", None], type=pa.string())
+    cols["step"] = pa.array(["a", "b", "a"], type=pa.string())
+    plain = pa.RecordBatch.from_pydict(cols)
+    sink = SampleSink(tmp_path / "samples", START)
+    sink.write(0, plain)
+    sink.close(END)
+    table, _ = read_samples(tmp_path)
+    assert table.schema.field("error").type == SCHEMA.field("error").type
+    assert table.column("error").to_pylist() == [None, "timeout", None]
+    assert table.column("step").to_pylist() == ["a", "b", "a"]
+
+
+def test_batch_missing_columns_is_refused(tmp_path):
+    sink = SampleSink(tmp_path, START)
+    with pytest.raises(ArchiveError, match="sample schema"):
+        sink.write(0, pa.RecordBatch.from_pydict({"intended_ns": pa.array([1])}))
+    sink.close(END)
+
+
+def test_close_without_rows_still_records_the_run_times(tmp_path):
+    sink = SampleSink(tmp_path / "samples", START)
+    sink.close(END)
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 0 and table.schema.equals(SCHEMA, check_metadata=False)
+    assert (meta.start_ns, meta.end_ns) == (START, END)
+
+
+def test_small_batches_are_buffered_into_row_groups(tmp_path):
+    sink = SampleSink(tmp_path, START, rows_per_file=10_000, row_group_rows=250)
+    for k in range(10):
+        sink.write(0, batch(100, offset=k * 100))
+    sink.close(END)
+    md = pq.read_metadata(tmp_path / "worker-000-0000.parquet")
+    assert [md.row_group(i).num_rows for i in range(md.num_row_groups)] == [300, 300, 300, 100]
+    assert md.num_rows == 1000
+    assert (pq.read_table(tmp_path / "worker-000-0000.parquet").column("intended_ns").to_numpy()
+            == START + np.arange(1000) * 1_000_000).all()

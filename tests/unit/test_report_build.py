@@ -1,0 +1,115 @@
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from loadray.archive import SampleSink, create_run_dir, read_summary, write_scenario
+from loadray.errors import ArchiveError, ScenarioError
+from loadray.report import rebuild, summary_for
+from loadray.scenario.model import Threshold
+from loadray.schema import SCHEMA
+
+MS = 1_000_000
+S = 1_000_000_000
+START = 1_700_000_000_000_000_000
+
+
+def batch(worker, n, seed):
+    rng = np.random.default_rng(seed)
+    intended = START + np.sort(rng.integers(0, 5 * S, n))
+    lat = rng.integers(1 * MS, 200 * MS, n)
+    err = rng.choice(np.array([None, None, None, None, None, None, None, "timeout", "dropped", "cut"], dtype=object), n)
+    dropped = err == "dropped"
+    no_end = dropped | (err == "cut")
+    return pa.RecordBatch.from_pydict(
+        {
+            "intended_ns": pa.array(intended),
+            "sent_ns": pa.array(intended + 1000, mask=dropped),
+            "latency_ns": pa.array(lat, mask=no_end),
+            "service_ns": pa.array(lat - 1000, mask=no_end),
+            "status": pa.array(np.where(err == None, 200, 0).astype(np.int16)),  # noqa: E711
+            "error": pa.array(list(err), SCHEMA.field("error").type),
+            "step": pa.array(["a" if k % 2 else "b" for k in range(n)], SCHEMA.field("step").type),
+            "phase": pa.array((intended - START >= 2 * S).astype(np.int16)),
+            "worker": pa.array(np.full(n, worker, np.int16)),
+            "bytes_in": pa.array(np.zeros(n, np.int32)),
+        },
+        schema=SCHEMA,
+    )
+
+
+def make_run(tmp_path, doc):
+    run = create_run_dir(tmp_path / "run")
+    write_scenario(run, doc)
+    sink = SampleSink(run / "samples", START, rows_per_file=700)
+    for seed in range(3):
+        for worker in range(2):
+            sink.write(worker, batch(worker, 500, seed * 10 + worker))
+    sink.close(START + 5 * S)
+    return run
+
+
+DOC = {"name": "smoke", "target": "http://127.0.0.1:8080", "workers": 2,
+       "load": {"model": "open", "phases": [{"duration": "5s", "rate": 600}]},
+       "requests": [{"name": "a"}, {"name": "b"}]}
+
+
+def test_rebuild_writes_summary_and_report_and_is_reproducible(tmp_path):
+    run = make_run(tmp_path, DOC)
+    first = rebuild(run)
+    html1 = (run / "report.html").read_text()
+    second = rebuild(run)
+    assert first == second
+    assert read_summary(run) == json.loads(json.dumps(first))
+    assert (run / "report.html").read_text() == html1
+    assert first["name"] == "smoke"
+    assert first["intended"] == 3000 and first["duration_s"] == 5.0
+    assert first["intended"] == first["sent"] + first["dropped"]
+    assert first["sent"] == first["completed"] + first["cut"]
+    assert first["workers"] == 2 and set(first["steps"]) == {"a", "b"}
+    assert first["thresholds"] == [] and first["passed"] is True
+    assert html1.count('src="data:image/png;base64,') >= 2
+
+
+def test_rebuild_evaluates_thresholds_from_the_scenario(tmp_path):
+    run = make_run(tmp_path, {**DOC, "thresholds": ["p99 < 10s", "error_rate < 0.1%", "dropped >= 0"]})
+    s = rebuild(run)
+    assert [r["expr"] for r in s["thresholds"]] == ["p99 < 10s", "error_rate < 0.1%", "dropped >= 0"]
+    assert [r["passed"] for r in s["thresholds"]] == [True, False, True]
+    assert s["thresholds"][2]["value"] == s["dropped"]
+    assert s["passed"] is False
+    direct = summary_for(run, [Threshold("p99 < 10s", "p99", "<", 10_000.0)])
+    assert direct["thresholds"][0] == s["thresholds"][0]
+    assert {k: v for k, v in direct.items() if k not in ("thresholds", "passed")} == {
+        k: v for k, v in s.items() if k not in ("thresholds", "passed")}
+
+
+def test_rebuild_bad_threshold_is_a_scenario_error(tmp_path):
+    run = make_run(tmp_path, {**DOC, "thresholds": ["p99 <"]})
+    with pytest.raises(ScenarioError, match=r"thresholds\[0\]"):
+        rebuild(run)
+
+
+def test_summary_for_with_threshold_objects(tmp_path):
+    run = make_run(tmp_path, DOC)
+    s = summary_for(run, [Threshold("max < 1ms", "max", "<", 1.0), Threshold("rate > 1", "rate", ">", 1.0)])
+    assert [r["passed"] for r in s["thresholds"]] == [False, True]
+    assert s["thresholds"][1]["value"] == s["rate"] == round(s["sent"] / 5.0, 3)
+    assert not (run / "summary.json").exists()  # writes nothing
+
+
+def test_rebuild_without_samples_is_an_archive_error(tmp_path):
+    run = create_run_dir(tmp_path / "run")
+    write_scenario(run, DOC)
+    with pytest.raises(ArchiveError, match="samples"):
+        rebuild(run)
+    assert not (run / "summary.json").exists()
+
+
+def test_rebuild_without_scenario_warns(tmp_path):
+    run = make_run(tmp_path, DOC)
+    (run / "scenario.yaml").unlink()
+    s = rebuild(run)
+    assert s["name"] == "run"
+    assert any("scenario.yaml is missing" in w for w in s["warnings"])

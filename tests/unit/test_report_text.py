@@ -1,0 +1,57 @@
+import pyarrow as pa
+
+from loadray.analysis import summarize
+from loadray.archive.reader import RunMeta
+from loadray.report import render_summary
+from loadray.report.text import format_ms, format_threshold_value
+from loadray.scenario.model import Threshold
+from loadray.schema import SCHEMA
+
+MS = 1_000_000
+START = 1_700_000_000_000_000_000
+
+
+def summary(thresholds=()):
+    rows = [
+        {"intended_ns": START + i * MS, "sent_ns": START + i * MS, "latency_ns": (i + 1) * MS,
+         "service_ns": (i + 1) * MS, "status": 200, "error": None, "step": "root", "phase": 0,
+         "worker": 0, "bytes_in": 0}
+        for i in range(1000)
+    ]
+    rows.append({**rows[0], "sent_ns": None, "latency_ns": None, "service_ns": None, "status": 0, "error": "dropped"})
+    return summarize(pa.Table.from_pylist(rows, schema=SCHEMA), RunMeta(START, START + 10**10), thresholds, name="smoke")
+
+
+def test_render_summary_has_the_numbers():
+    s = summary([Threshold("p99 < 1s", "p99", "<", 1000.0), Threshold("error_rate < 0.5%", "error_rate", "<", 0.005),
+                 Threshold("max < 500ms", "max", "<", 500.0)])
+    text = render_summary(s)
+    assert "smoke" in text
+    assert "1,001" in text and "1,000" in text  # intended, sent
+    assert "100.0/s" in text  # achieved rate: 1000 sent in 10 s
+    assert "990ms" in text  # p99
+    assert "500ms" in text  # p50 (500.5)
+    assert "✓ p99 < 1s  (990ms)" in text
+    assert "✓ error_rate < 0.5%  (0%)" in text
+    assert "✗ max < 500ms  (1s)" in text
+    assert "FAILED" in text
+    assert "1 requests were dropped" in text
+    assert "\x1b[" not in text  # plain text by default
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_render_summary_color_and_empty():
+    s = summary()
+    assert "\x1b[" in render_summary(s, color=True)
+    empty = summarize(SCHEMA.empty_table(), None)
+    text = render_summary(empty)
+    assert "thresholds" not in text and "latency" in text
+
+
+def test_formatting():
+    assert [format_ms(v) for v in (None, 0.1234, 4.5, 45.67, 456.7, 4567.0)] == [
+        "-", "0.123ms", "4.5ms", "45.7ms", "457ms", "4.57s"]
+    assert format_threshold_value("error_rate < 1%", 0.0123) == "1.23%"
+    assert format_threshold_value("rate > 10", 1234.5) == "1,234.5/s"
+    assert format_threshold_value("dropped < 1", 3) == "3"
+    assert format_threshold_value("p99 < 1s", None) == "no data"
