@@ -89,17 +89,19 @@ def run(scenario: Scenario, options: RunOptions = RunOptions(), say: Callable[[s
     quiet_say = (lambda line: None) if options.quiet else say
     run_dir = create_run_dir(options.out or default_run_dir(scenario.name))
     write_scenario(run_dir, redact(scenario.source))
-    with _Interrupts() as interrupts, resolved_target(scenario) as live:
+    interrupts = _Interrupts()
+    with resolved_target(scenario) as live:
         session = connect(options.address, options.num_cpus)
         try:
-            end_ns = _drive(live, run_dir, interrupts, quiet_say)
+            with interrupts:  # after Ray starts: Ray installs a SIGTERM handler of its own
+                _drive(live, run_dir, interrupts, quiet_say)
         finally:
             session.close()
     summary = rebuild(run_dir)
     return RunResult(run_dir, summary, interrupts.signum)
 
 
-def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, say) -> int:
+def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, say) -> None:
     specs = [WorkerSpec(i, scenario.workers, scenario) for i in range(scenario.workers)]
     launcher = Launcher(specs, scenario.cluster.worker_cpus)
     ready = launcher.start()
@@ -122,7 +124,6 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, say) -> i
     finally:
         sink.close(end_ns)
         launcher.kill()
-    return end_ns
 
 
 def _collect(drained: list[Drained], sink: SampleSink) -> list[Counters]:

@@ -94,6 +94,12 @@ def create_run_dir(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` via a temp file in the same dir + rename."""
     p = Path(path)
@@ -103,6 +109,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; archives are shared
         os.replace(tmp, p)
     except BaseException:
         try:
