@@ -84,6 +84,9 @@ def run_loadray(url, transport, rate, duration, conns, rss_at=None):
         for mark in rss_at or ():
             if elapsed >= mark and mark not in rss:
                 rss[mark] = proc_rss_mb(pid)
+        if rate >= MAX_RATE and elapsed >= duration:  # "max" never catches up: stop it
+            launcher.stop()
+            break
     drained = launcher.drain()
     rows += sum(d.rows for d in drained)
     cpu = proc_cpu_s(pid) - cpu0
@@ -115,14 +118,17 @@ def run_reference(name: str, cmd: list[str], pattern: str, target_rate=None) -> 
     return Row(name, mode, target_rate, rps, cpu_us, note=note)
 
 
-def print_table(rows: list[Row], server: str) -> None:
-    print(f"\nserver: {server} on core 1; generators on core 0\n")
-    head = f"{'client':<18} {'mode':<5} {'target/s':>9} {'req/s':>10} {'CPU-us/req':>11}  {'recorded':<22} note"
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        target = f"{r.target_rate:,.0f}" if r.target_rate else "-"
-        print(f"{r.client:<18} {r.mode:<5} {target:>9} {r.rps:>10,.0f} {r.cpu_us:>11.1f}  {r.recorded:<22} {r.note}")
+HEAD = f"{'client':<18} {'mode':<5} {'target/s':>9} {'req/s':>10} {'CPU-us/req':>11}  {'recorded':<24} note"
+
+
+def print_head(server: str) -> None:
+    print(f"\nserver: {server} on core 1; generators on core 0\n\n{HEAD}\n{'-' * len(HEAD)}", flush=True)
+
+
+def print_row(r: Row) -> None:
+    target = f"{r.target_rate:,.0f}" if r.target_rate else "-"
+    print(f"{r.client:<18} {r.mode:<5} {target:>9} {r.rps:>10,.0f} {r.cpu_us:>11.1f}  {r.recorded:<24} {r.note}",
+          flush=True)
 
 
 def main() -> None:
@@ -131,14 +137,15 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--rates", default="5000,20000")
     ap.add_argument("--transports", default="fast,aiohttp")
+    ap.add_argument("--no-reference", action="store_true", help="skip wrk and hey")
     ap.add_argument("--soak", type=float, default=0, help="also run N s at 20k req/s and report RSS")
     args = ap.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r]
     d, c = int(args.duration), args.conns
     session = connect(None, num_cpus=2)
-    rows: list[Row] = []
     try:
         with fast_server(cpu=1) as (url, server):
+            print_head(server)
             refs = [
                 ("wrk", ["wrk", "-t1", f"-c{c}", f"-d{d}s", url + "/"], r"Requests/sec:\s+([\d.]+)", None),
                 ("hey", ["hey", "-z", f"{d}s", "-c", str(c), url + "/"], r"Requests/sec:\s+([\d.]+)", None),
@@ -147,18 +154,16 @@ def main() -> None:
                 per = max(1, int(rate) // c)
                 refs.append(("hey -q", ["hey", "-z", f"{d}s", "-c", str(c), "-q", str(per), url + "/"],
                              r"Requests/sec:\s+([\d.]+)", per * c))
-            for name, cmd, pattern, target in refs:
+            for name, cmd, pattern, target in [] if args.no_reference else refs:
                 row = run_reference(name, cmd, pattern, target)
                 if row:
-                    rows.append(row)
+                    print_row(row)
             for transport in args.transports.split(","):
                 for rate in [MAX_RATE] + rates:
-                    row, _ = run_loadray(url, transport, rate, args.duration, c)
-                    rows.append(row)
-            print_table(rows, server)
+                    print_row(run_loadray(url, transport, rate, args.duration, c)[0])
             if args.soak:
                 row, rss = run_loadray(url, "fast", 20000, args.soak, c, rss_at=[10])
-                print_table([row], server)
+                print_row(row)
                 print(f"\nworker RSS: {rss.get(10, float('nan')):.1f} MB at 10 s, "
                       f"{rss['end']:.1f} MB at {args.soak:g} s "
                       f"(growth {rss['end'] - rss.get(10, float('nan')):+.1f} MB)")

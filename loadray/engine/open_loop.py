@@ -53,6 +53,8 @@ class OpenLoop:
         self._stopped = False
         self._waiting = False
         self._slot = asyncio.Event()
+        self._record = buffer.record  # bound once: on_done is the hot path
+        self._now = clock.monotonic_ns
 
     def stop(self) -> None:
         """Stop sending as soon as possible (what is in flight stays in flight)."""
@@ -70,26 +72,29 @@ class OpenLoop:
         c.done += 1
         if error is not None:
             c.errors += 1
-        self.buffer.record(intended, sent, self.clock.monotonic_ns(), status, error, step, phase, nbytes)
+        self._record(intended, sent, self._now(), status, error, step, phase, nbytes)
         if self._waiting:
             self._slot.set()
 
     async def run(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any], None]) -> None:
         """Send the schedule; returns when it is exhausted or :meth:`stop` was called."""
-        clock, c, n = self.clock, self.counters, self.n_requests
+        clock, c, n, now_ns = self.clock, self.counters, self.n_requests, self._now
+        cap = self.max_in_flight
         burst = 0
         for chunk in chunks:
             phase = chunk.phase
             for k, offset in zip(chunk.ks, chunk.offsets_ns):
                 due = start_ns + offset
-                while not self._stopped and clock.monotonic_ns() < due:
+                now = now_ns()
+                while now < due and not self._stopped:
                     await clock.sleep_until(due)
                     burst = 0
+                    now = now_ns()
                 if self._stopped:
                     return
                 step = k % n
                 c.intended += 1
-                if c.sent - c.done >= self.max_in_flight:
+                if c.sent - c.done >= cap:
                     if self.drop_when_full:
                         c.dropped += 1
                         self.buffer.record_dropped(due, step, phase)
@@ -98,8 +103,9 @@ class OpenLoop:
                     if self._stopped:
                         c.intended -= 1
                         return
+                    now = now_ns()
                 c.sent += 1
-                submit(step, (due, clock.monotonic_ns(), step, phase))
+                submit(step, (due, now, step, phase))
                 burst += 1
                 if burst >= YIELD_EVERY:
                     burst = 0

@@ -8,6 +8,8 @@ interleave instead of all firing together at each tick.
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -46,9 +48,9 @@ def worker_chunks(
         first = _first_owned(math.ceil(seg.start_count - 1e-9), worker, workers)
         last = min(total, math.ceil(seg.end_count - 1e-9))  # exclusive
         for lo in range(first, last, chunk * workers):
-            ks = list(range(lo, min(last, lo + chunk * workers), workers))
-            offsets = [round(seg.time_of(k) * 1e9) for k in ks]
-            yield Chunk(seg.index, ks, offsets)
+            ks = np.arange(lo, min(last, lo + chunk * workers), workers)
+            offsets = np.rint(seg.times_of(ks) * 1e9).astype(np.int64)
+            yield Chunk(seg.index, ks.tolist(), offsets.tolist())
 
 
 def _first_owned(k: int, worker: int, workers: int) -> int:

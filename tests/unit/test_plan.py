@@ -71,7 +71,12 @@ def test_time_of_is_inverse_of_count(phases, k, t):
 @pytest.mark.parametrize("workers", [1, 2, 3, 7])
 @pytest.mark.parametrize(
     "phases",
-    [[Phase(2, 1000)], [Phase(1, 300), Phase(2, 300, 900)], [Phase(0.5, 50), Phase(0.5, 5000)]],
+    [
+        [Phase(2, 1000)],
+        [Phase(1, 300), Phase(2, 300, 900)],
+        [Phase(0.5, 50), Phase(0.5, 5000)],
+        [Phase(4, 0, 100), Phase(2, 100, 0)],
+    ],
 )
 def test_union_of_worker_schedules_is_the_global_schedule(phases, workers):
     profile = Profile(phases)

@@ -1,0 +1,158 @@
+"""Report scale benchmark: synthetic archives of 1M and 10M rows in the contract schema.
+
+    python benchmarks/report_scale.py                  # 1M and 10M rows
+    python benchmarks/report_scale.py --rows 1e6       # one size
+    python benchmarks/report_scale.py --keep DIR       # keep the archives under DIR
+
+Each archive is written with :class:`loadray.archive.SampleSink` (zstd Parquet, one file
+series per worker) and holds a 3-phase open-model run at 20k req/s over 8 workers and
+3 steps, with ~1% errors of four kinds, a few drops and cuts, log-normal latencies.
+Timed, each in a fresh process so no cache is shared between them:
+
+- ``summary``: ``read_samples`` + ``summarize`` (what ``summary.json`` needs);
+- ``report``: ``loadray.report.rebuild`` (read, summarize, every aggregate, every plot,
+  ``summary.json``, ``plots/*.png`` and ``report.html``).
+
+Targets on the 2-core dev machine: summary of 10M rows <= 2 s, report of 10M <= 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from loadray.archive import SampleSink, create_run_dir, write_scenario
+from loadray.schema import SCHEMA
+
+RATE = 20_000  # cluster-wide requests/s
+WORKERS = 8
+STEPS = ("home", "search", "checkout")
+ERRORS = np.array([None, "timeout", "http_5xx", "reset", "dropped", "cut"], dtype=object)
+ERROR_P = np.array([0.988, 0.004, 0.004, 0.002, 0.0015, 0.0005])
+START_NS = 1_700_000_000_000_000_000
+CHUNK = 1_000_000
+TARGETS = {10_000_000: (2.0, 15.0)}
+
+
+def scenario_doc(rows: int) -> dict:
+    seconds = rows / RATE
+    return {
+        "name": f"synthetic-{rows}",
+        "target": "http://127.0.0.1:8080",
+        "workers": WORKERS,
+        "load": {"model": "open", "phases": [
+            {"duration": f"{seconds * 0.25:g}s", "rate": RATE},
+            {"duration": f"{seconds * 0.5:g}s", "rate": RATE},
+            {"duration": f"{seconds * 0.25:g}s", "rate": RATE},
+        ]},
+        "requests": [{"name": s, "method": "GET", "path": f"/{s}"} for s in STEPS],
+        "thresholds": ["p99 < 250ms", "error_rate < 1%"],
+    }
+
+
+def chunk_table(first: int, n: int, total: int, rng: np.random.Generator) -> pa.Table:
+    """Global requests first..first+n-1 of a run of ``total`` evenly spaced requests."""
+    k = np.arange(first, first + n, dtype=np.int64)
+    intended = START_NS + k * (1_000_000_000 // RATE)
+    err = ERRORS[rng.choice(len(ERRORS), size=n, p=ERROR_P)]
+    dropped = err == "dropped"
+    no_end = dropped | (err == "cut")
+    lag = rng.integers(20_000, 1_200_000, n)
+    service = rng.lognormal(np.log(5e6), 0.5, n).astype(np.int64)
+    status = np.where(err == None, 200, np.where(err == "http_5xx", 503, 0)).astype(np.int16)  # noqa: E711
+    return pa.table(
+        {
+            "intended_ns": intended,
+            "sent_ns": pa.array(intended + lag, mask=dropped),
+            "latency_ns": pa.array(service + lag, mask=no_end),
+            "service_ns": pa.array(service, mask=no_end),
+            "status": status,
+            "error": pa.array(err, SCHEMA.field("error").type),
+            "step": pa.DictionaryArray.from_arrays(pa.array((k % len(STEPS)).astype(np.int16)), list(STEPS)),
+            "phase": (np.minimum(k * 4 // total, 3) - (k * 4 // total >= 2)).astype(np.int16),
+            "worker": (k % WORKERS).astype(np.int16),
+            "bytes_in": np.full(n, 612, np.int32),
+        }
+    )
+
+
+def synthesize(run_dir: Path, rows: int, seed: int = 1) -> Path:
+    """A run directory of ``rows`` synthetic samples written through SampleSink."""
+    create_run_dir(run_dir)
+    write_scenario(run_dir, scenario_doc(rows))
+    rng = np.random.default_rng(seed)
+    sink = SampleSink(run_dir / "samples", START_NS)
+    for first in range(0, rows, CHUNK):
+        table = chunk_table(first, min(CHUNK, rows - first), rows, rng)
+        workers = table.column("worker").to_numpy()
+        for w in range(WORKERS):
+            sink.write(w, table.filter(workers == w))
+    sink.close(START_NS + rows * (1_000_000_000 // RATE))
+    return run_dir
+
+
+_SUMMARY = """
+import sys
+from loadray.analysis import summarize
+from loadray.archive import read_samples
+table, meta = read_samples(sys.argv[1])
+summarize(table, meta)
+"""
+_REPORT = """
+import sys
+from loadray.report import rebuild
+rebuild(sys.argv[1])
+"""
+
+
+def timed(code: str, run_dir: Path) -> float:
+    """Seconds a fresh interpreter spends in ``code`` (imports excluded)."""
+    wrapper = (
+        "import time, json, sys\n"
+        "import loadray.report, loadray.analysis, loadray.archive\n"
+        "import matplotlib.figure, matplotlib.backends.backend_agg\n"
+        "t0 = time.perf_counter()\n"
+        f"exec({code!r})\n"
+        "print(json.dumps(time.perf_counter() - t0))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", wrapper, str(run_dir)], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=float, action="append", help="archive size (default: 1e6 and 1e7)")
+    p.add_argument("--keep", type=Path, help="write the archives under this directory and keep them")
+    args = p.parse_args()
+    sizes = [int(r) for r in (args.rows or [1e6, 1e7])]
+    base = args.keep or Path(tempfile.mkdtemp(prefix="loadray-scale-"))
+    print(f"{'rows':>12} {'write s':>8} {'summary s':>10} {'report s':>9}  target (summary, report)")
+    for rows in sizes:
+        run_dir = base / f"run-{rows}"
+        t0 = time.perf_counter()
+        if not (run_dir / "samples").is_dir():
+            synthesize(run_dir, rows)
+        written = time.perf_counter() - t0
+        summary_s = timed(_SUMMARY, run_dir)
+        report_s = timed(_REPORT, run_dir)
+        target = TARGETS.get(rows)
+        verdict = ""
+        if target:
+            ok = summary_s <= target[0] and report_s <= target[1]
+            verdict = f"<= {target[0]:g} s, <= {target[1]:g} s: {'met' if ok else 'MISSED'}"
+        print(f"{rows:>12,} {written:>8.2f} {summary_s:>10.2f} {report_s:>9.2f}  {verdict}", flush=True)
+    if args.keep is None:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
