@@ -18,6 +18,8 @@ from loadray.engine.samples import SampleBuffer
 from loadray.plan import Chunk
 
 YIELD_EVERY = 64  # sends in a row before letting responses be processed
+NO_CUT = 2**62
+IDLE_POLL_NS = 100_000_000  # how often a worker with nothing scheduled looks for a revision
 
 
 @dataclass
@@ -53,6 +55,8 @@ class OpenLoop:
         self._stopped = False
         self._waiting = False
         self._slot = asyncio.Event()
+        self._next: Iterable[Chunk] | None = None
+        self._cut_ns = NO_CUT
         self._record = buffer.record  # bound once: on_done is the hot path
         self._now = clock.monotonic_ns
 
@@ -76,21 +80,50 @@ class OpenLoop:
         if self._waiting:
             self._slot.set()
 
-    async def run(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any], None]) -> None:
-        """Send the schedule; returns when it is exhausted or :meth:`stop` was called."""
+    def replan(self, chunks: Iterable[Chunk], from_offset_ns: int) -> None:
+        """Follow ``chunks`` instead from ``from_offset_ns`` (since the start) on: requests
+        of the current schedule intended before it are still sent, none after it."""
+        self._next = chunks
+        self._cut_ns = from_offset_ns
+
+    async def run(
+        self,
+        chunks: Iterable[Chunk] | None,
+        start_ns: int,
+        submit: Callable[[int, Any], None],
+        end_ns: int | None = None,
+    ) -> None:
+        """Send the schedule and its revisions until :meth:`stop`, or until it is
+        exhausted and ``end_ns`` (the run's planned end) has passed: a paused worker
+        stays ready for a revision until then."""
+        clock = self.clock
+        while not self._stopped:
+            if chunks is not None:
+                await self._send(chunks, start_ns, submit)
+            chunks, self._next = self._next, None
+            self._cut_ns = NO_CUT
+            if chunks is None:
+                now = clock.monotonic_ns()
+                if end_ns is None or now >= end_ns:
+                    return
+                await clock.sleep_until(min(end_ns, now + IDLE_POLL_NS))
+
+    async def _send(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any], None]) -> None:
         clock, c, n, now_ns = self.clock, self.counters, self.n_requests, self._now
         cap = self.max_in_flight
         burst = 0
         for chunk in chunks:
             phase = chunk.phase
             for k, offset in zip(chunk.ks, chunk.offsets_ns):
+                if offset >= self._cut_ns:
+                    return
                 due = start_ns + offset
                 now = now_ns()
-                while now < due and not self._stopped:
+                while now < due and not self._stopped and offset < self._cut_ns:
                     await clock.sleep_until(due)
                     burst = 0
                     now = now_ns()
-                if self._stopped:
+                if self._stopped or offset >= self._cut_ns:
                     return
                 step = k % n
                 c.intended += 1

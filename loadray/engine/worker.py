@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Awaitable, Callable
 from urllib.parse import urljoin
 
 import pyarrow as pa
@@ -22,7 +23,10 @@ from loadray.engine.open_loop import Counters, OpenLoop
 from loadray.engine.samples import SampleBuffer
 from loadray.engine.transport import PreparedRequest, Transport, TransportSettings
 from loadray.engine.transports import make_transport
+from loadray.live.heartbeat import worker_second
+from loadray.live.status import WorkerSecond
 from loadray.plan import Profile, worker_chunks
+from loadray.plan.revision import Assignment, plan_phases
 from loadray.scenario.model import Scenario
 
 DEFAULT_FLUSH_INTERVAL_S = 1.0
@@ -30,6 +34,7 @@ PREWARM_WINDOW_S = 0.05  # pre-open enough connections for 50 ms of the peak rat
 DRAIN_MARGIN_S = 1.0
 
 TransportFactory = Callable[..., Transport]
+Reporter = Callable[[WorkerSecond], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,10 @@ class LoadWorker:
         spec: WorkerSpec,
         clock: Clock | None = None,
         transport_factory: TransportFactory = make_transport,
+        reporter: Reporter | None = None,
     ) -> None:
         self.spec = spec
+        self.reporter = reporter
         self.clock = clock or SystemClock()
         scenario = spec.scenario
         self.requests = prepared_requests(scenario)
@@ -117,29 +124,46 @@ class LoadWorker:
         )
         self._outbox: list[pa.RecordBatch] = []
         self._finished = False
+        self._last_counters = Counters()
+        self._last_flush_ns, self._last_cpu_s = time.monotonic_ns(), time.process_time()
 
     async def prepare(self) -> WorkerReady:
         count = prewarm_count(self.spec.scenario, self.spec.workers)
         await self.transport.open(prewarm=count)
         return WorkerReady(self.spec.index, os.getpid(), os.uname().nodename, count)
 
-    async def run(self, start_epoch_ns: int) -> Counters:
-        """Send this worker's share from ``start_epoch_ns`` (wall clock) to the end."""
-        clock = self.clock
-        start_ns = start_epoch_ns - (clock.wall_ns() - clock.monotonic_ns())
+    def initial_assignment(self) -> Assignment:
         spec = self.spec
-        chunks = worker_chunks(Profile(spec.scenario.phases), spec.index, spec.workers)
+        return Assignment(plan_phases(spec.scenario.phases), spec.workers, spec.index)
+
+    async def run(self, start_epoch_ns: int, assignment: Assignment | None = None) -> Counters:
+        """Send this worker's share from ``start_epoch_ns`` (wall clock) to the end.
+
+        ``assignment`` (default: the scenario's plan, rank ``index`` of ``workers``)
+        says which share; a replacement worker gets one that starts mid-run."""
+        clock = self.clock
+        self._start_ns = start_ns = start_epoch_ns - (clock.wall_ns() - clock.monotonic_ns())
+        end_ns = start_ns + int(self.spec.scenario.duration_s * 1e9)
         flusher = asyncio.ensure_future(self._flush_periodically())
         try:
-            await self.loop.run(chunks, start_ns, self.transport.submit)
-            deadline = clock.monotonic_ns() + int((spec.scenario.http.timeout_s + DRAIN_MARGIN_S) * 1e9)
+            chunks = self._chunks(assignment or self.initial_assignment())
+            await self.loop.run(chunks, start_ns, self.transport.submit, end_ns)
+            deadline = clock.monotonic_ns() + int((self.spec.scenario.http.timeout_s + DRAIN_MARGIN_S) * 1e9)
             await self.loop.drain(deadline)
         finally:
             await self.transport.close()  # whatever is still in flight becomes "cut"
             flusher.cancel()
-            self._flush()
+            await self._report(self._flush())
             self._finished = True
         return self.loop.counters
+
+    def revise(self, assignment: Assignment) -> None:
+        """Switch to ``assignment`` at its ``from_s`` (seconds since the common start)."""
+        self.loop.replan(self._chunks(assignment), int(assignment.from_s * 1e9))
+
+    @staticmethod
+    def _chunks(a: Assignment):
+        return worker_chunks(Profile(a.phases), a.rank, a.workers, from_s=a.from_s)
 
     def stop(self) -> None:
         self.loop.stop()
@@ -154,12 +178,32 @@ class LoadWorker:
             rows=sum(b.num_rows for b in batches),
         )
 
-    def _flush(self) -> None:
+    def _flush(self) -> WorkerSecond:
+        """Move what is recorded into the outbox; describe it as one heartbeat."""
         batch = self.buffer.flush()
         if batch is not None:
             self._outbox.append(batch)
+        now_ns, cpu_s = time.monotonic_ns(), time.process_time()
+        wall_s = max((now_ns - self._last_flush_ns) / 1e9, 1e-9)
+        cpu_percent = 100.0 * (cpu_s - self._last_cpu_s) / wall_s
+        lag_ms = max(0.0, wall_s - self.spec.flush_interval_s) * 1e3
+        second = worker_second(
+            self.spec.index, batch, self.loop.counters, self._last_counters,
+            self.clock.wall_ns(), lag_ms, cpu_percent,
+        )
+        self._last_counters = replace(self.loop.counters)
+        self._last_flush_ns, self._last_cpu_s = now_ns, cpu_s
+        return second
+
+    async def _report(self, second: WorkerSecond) -> None:
+        if self.reporter is None:
+            return
+        try:
+            await self.reporter(second)
+        except Exception:  # the coordinator is gone: never run on without it
+            self.stop()
 
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.spec.flush_interval_s)
-            self._flush()
+            await self._report(self._flush())

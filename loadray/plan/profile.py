@@ -12,9 +12,12 @@ import math
 
 import numpy as np
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from loadray.scenario.model import Phase
+
+if TYPE_CHECKING:
+    from loadray.plan.revision import PlanPhase
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,11 @@ class Segment:
 class Profile:
     """Phases laid end to end."""
 
-    def __init__(self, phases: Sequence[Phase]) -> None:
+    def __init__(self, phases: Sequence[Phase | PlanPhase]) -> None:
         segments, start, count = [], 0.0, 0.0
         for i, phase in enumerate(phases):
-            seg = Segment(i, start, phase.duration_s, phase.rate, phase.end_rate, count)
+            number = getattr(phase, "number", None)  # a PlanPhase keeps its row number
+            seg = Segment(i if number is None else number, start, phase.duration_s, phase.rate, phase.end_rate, count)
             segments.append(seg)
             start, count = seg.end_s, seg.end_count
         self.segments: tuple[Segment, ...] = tuple(segments)

@@ -1,0 +1,55 @@
+"""Live statistics of a running test: typed records, mergeable histograms, the terminal
+view and the Prometheus exporter.
+
+The records (``LiveStatus``, ``WorkerSecond``, ``LogHistogram``) import only numpy, so
+workers can import this package cheaply; ``LiveConsole`` (rich) and ``MetricsServer``
+(prometheus_client) are loaded on first access.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from loadray.live.histogram import GAMMA, LogHistogram, merge_all
+from loadray.live.status import LiveStatus, Totals, WorkerSecond
+
+if TYPE_CHECKING:
+    from loadray.live.console import LiveConsole, render, status_line
+    from loadray.live.metrics import LATENCY_BUCKETS_S, MetricsServer
+
+__all__ = [
+    "GAMMA",
+    "LATENCY_BUCKETS_S",
+    "LiveConsole",
+    "LiveStatus",
+    "LogHistogram",
+    "MetricsServer",
+    "Totals",
+    "WorkerSecond",
+    "merge_all",
+    "render",
+    "status_line",
+]
+
+_LAZY = {
+    "LiveConsole": "loadray.live.console",
+    "render": "loadray.live.console",
+    "status_line": "loadray.live.console",
+    "MetricsServer": "loadray.live.metrics",
+    "LATENCY_BUCKETS_S": "loadray.live.metrics",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

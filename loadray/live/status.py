@@ -1,0 +1,58 @@
+"""Typed records of live statistics: what a worker reports each second and the
+cluster-wide snapshot the coordinator hands to the console and the Prometheus exporter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from loadray.live.histogram import LogHistogram
+
+
+@dataclass(frozen=True)
+class WorkerSecond:
+    """One worker's heartbeat: what happened since its previous one."""
+
+    worker: int
+    at_ns: int  # epoch ns when the report was made
+    sent: int = 0
+    done: int = 0  # completed (ok + errors)
+    errors: int = 0
+    dropped: int = 0
+    in_flight: int = 0  # at report time
+    latency: LogHistogram = field(default_factory=LogHistogram.empty)  # completed, corrected
+    outcomes: dict[str, int] = field(default_factory=dict)  # "2xx"/"4xx"/"5xx" or error kind
+    send_lag_p99_ms: float = 0.0
+    loop_lag_ms: float = 0.0  # how late the 1 s report timer fired
+    cpu_percent: float = 0.0  # the worker process's CPU use over the interval
+
+
+@dataclass(frozen=True)
+class Totals:
+    sent: int = 0
+    done: int = 0
+    errors: int = 0
+    dropped: int = 0
+    lost: int = 0  # intended by dead workers and never sent
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """The cluster-wide picture, refreshed every second by the coordinator."""
+
+    state: str = "starting"  # starting | running | paused | stopping | finished
+    elapsed_s: float = 0.0
+    duration_s: float = 0.0
+    phase: int = 0
+    target_rate: float = 0.0  # what the plan asks for now, req/s
+    achieved_rate: float = 0.0  # sends/s over the last second
+    p50_ms: float | None = None  # last second, corrected latency
+    p99_ms: float | None = None
+    errors_per_s: float = 0.0
+    in_flight: int = 0
+    totals: Totals = field(default_factory=Totals)
+    workers_alive: int = 0
+    workers_total: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # run totals by status class / error kind
+    latency: LogHistogram = field(default_factory=LogHistogram.empty)  # whole run so far
+    warnings: tuple[str, ...] = ()
+    aborted: str | None = None  # why the run was stopped early by a threshold/breaker
