@@ -4,8 +4,10 @@ Every mistake raises :class:`loadray.errors.ScenarioError` naming the YAML path
 (``load.phases[1].rate: must be > 0, got -5``).
 """
 
+from loadray.scenario.breakers import parse_breaker
 from loadray.scenario.loader import load_scenario, parse_scenario
 from loadray.scenario.model import (
+    Breaker,
     ClusterSettings,
     HttpSettings,
     Phase,
@@ -19,6 +21,7 @@ from loadray.scenario.redact import redact
 from loadray.scenario.thresholds import parse_threshold
 
 __all__ = [
+    "Breaker",
     "ClusterSettings",
     "HttpSettings",
     "Phase",
@@ -28,6 +31,7 @@ __all__ = [
     "Threshold",
     "apply_overrides",
     "load_scenario",
+    "parse_breaker",
     "parse_scenario",
     "parse_threshold",
     "redact",

@@ -14,9 +14,18 @@ from typing import Any, Iterable
 import yaml
 
 from loadray.errors import ScenarioError
+from loadray.scenario.breakers import parse_breakers
 from loadray.scenario.fields import ROOT, Fields, choice, integer, number, show, string
 from loadray.scenario.http_settings import parse_http
-from loadray.scenario.model import DEFAULT_WORKERS, ClusterSettings, HttpSettings, Scenario
+from loadray.scenario.live import parse_alerts, parse_live
+from loadray.scenario.model import (
+    DEFAULT_LIVE_WINDOW_S,
+    DEFAULT_ON_WORKER_LOSS,
+    DEFAULT_WORKERS,
+    ClusterSettings,
+    HttpSettings,
+    Scenario,
+)
 from loadray.scenario.overrides import apply_overrides
 from loadray.scenario.phases import parse_load
 from loadray.scenario.request_specs import parse_requests
@@ -25,9 +34,10 @@ from loadray.scenario.thresholds import parse_thresholds
 
 ROOT_KEYS = (
     "name", "target", "workers", "transport", "seed", "load", "http", "requests",
-    "thresholds", "cluster",
+    "thresholds", "cluster", "abort_when", "on_worker_loss", "alerts", "live",
 )
 TRANSPORTS = ("auto", "fast", "aiohttp")
+WORKER_LOSS = ("redistribute", "restart", "abort")
 MAX_WORKERS = 1024
 
 
@@ -55,6 +65,7 @@ def parse_scenario(
     transport = fields.get("transport", choice(*TRANSPORTS), "auto")
     seed = fields.get("seed", integer(ge=0), 0)
     model, phases = fields.get("load", parse_load)
+    on_worker_loss = fields.get("on_worker_loss", choice(*WORKER_LOSS), DEFAULT_ON_WORKER_LOSS)
     return Scenario(
         name=name,
         target=target,
@@ -68,6 +79,10 @@ def parse_scenario(
         cluster=fields.get("cluster", parse_cluster, ClusterSettings()),
         seed=seed,
         source={"name": name, **source},
+        breakers=fields.get("abort_when", parse_breakers, ()),
+        on_worker_loss=on_worker_loss,  # type: ignore[arg-type]
+        alert_webhook=fields.get("alerts", parse_alerts, None),
+        live_window_s=fields.get("live", parse_live, DEFAULT_LIVE_WINDOW_S),
     )
 
 

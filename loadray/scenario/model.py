@@ -12,12 +12,16 @@ from loadray.target.options import TargetOptions
 
 Transport = Literal["auto", "fast", "aiohttp"]
 WhenFull = Literal["queue", "drop"]
+Op = Literal["<", "<=", ">", ">="]
+WorkerLoss = Literal["redistribute", "restart", "abort"]
 
 DEFAULT_WORKERS = 2
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_IN_FLIGHT = 1000
 DEFAULT_WORKER_CPUS = 1.0
+DEFAULT_ON_WORKER_LOSS: WorkerLoss = "redistribute"
+DEFAULT_LIVE_WINDOW_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,35 @@ class Threshold:
     ``service_pNN``, ``error_rate``, ``rate``, ``dropped``.
     ``value`` is in the metric's summary unit: milliseconds for latencies, a fraction
     for ``error_rate`` (``0.5%`` -> 0.005), requests/s for ``rate``, a count for ``dropped``.
+
+    With ``abort_on_fail`` a failure seen live (over the ``live`` window) stops the whole
+    run, but not before ``delay_s`` seconds after its start (a grace period).
     """
 
     expr: str
     metric: str
-    op: Literal["<", "<=", ">", ">="]
+    op: Op
     value: float
+    abort_on_fail: bool = False
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """A circuit breaker (``abort_when``): the run is stopped, to protect the target,
+    once ``metric op value`` has held continuously for ``for_s`` seconds.
+
+    ``expr`` is as written (``"error_rate > 50% for 5s"``); ``metric``, ``op`` and
+    ``value`` read exactly like a :class:`Threshold`'s (``value`` in summary units).
+    Note the sense: a threshold fails when its condition is false, a breaker trips
+    when its condition is true.
+    """
+
+    expr: str
+    metric: str
+    op: Op
+    value: float
+    for_s: float
 
 
 @dataclass(frozen=True)
@@ -101,6 +128,10 @@ class Scenario:
     seed: int = 0
     # The resolved YAML document (after --set overrides), for archiving.
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    breakers: tuple[Breaker, ...] = ()
+    on_worker_loss: WorkerLoss = DEFAULT_ON_WORKER_LOSS
+    alert_webhook: str | None = None  # one JSON POST per live breach
+    live_window_s: float = DEFAULT_LIVE_WINDOW_S  # sliding window for live thresholds
 
     @property
     def duration_s(self) -> float:

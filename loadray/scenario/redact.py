@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 SECRET_WORDS = ("authorization", "cookie", "token", "secret", "password", "api-key", "apikey",
@@ -17,7 +17,8 @@ def is_secret_header(name: object) -> bool:
 
 def redact(doc: Any) -> Any:
     """A deep copy of ``doc`` with secret header values (``http.headers`` and each
-    ``requests[i].headers``) and a password in the target URL replaced by ``***``.
+    ``requests[i].headers``), a password in the target or ``alerts.webhook`` URL and
+    secret-named query values in the webhook (``?token=...``) replaced by ``***``.
     Anything that is not shaped like a scenario is copied unchanged."""
     result = copy.deepcopy(doc)
     if not isinstance(result, dict):
@@ -28,6 +29,9 @@ def redact(doc: Any) -> Any:
         _mask_headers(request)
     if isinstance(result.get("target"), str):
         result["target"] = _mask_url(result["target"])
+    alerts = result.get("alerts")
+    if isinstance(alerts, dict) and isinstance(alerts.get("webhook"), str):
+        alerts["webhook"] = _mask_url(alerts["webhook"])
     return result
 
 
@@ -45,7 +49,14 @@ def _mask_url(url: str) -> str:
         password = parts.password
     except ValueError:
         return url
-    if password is None:
-        return url
-    netloc = parts.netloc.replace(f":{password}@", f":{MASK}@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if password is not None:
+        netloc = netloc.replace(f":{password}@", f":{MASK}@", 1)
+    query = "&".join(_mask_param(param) for param in parts.query.split("&"))
+    masked = parts._replace(netloc=netloc, query=query)
+    return url if masked == parts else urlunsplit(masked)
+
+
+def _mask_param(param: str) -> str:
+    name, sep, _ = param.partition("=")
+    return f"{name}={MASK}" if sep and is_secret_header(unquote_plus(name)) else param

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from loadray.errors import ScenarioError
 from loadray.scenario.fields import Fields, duration, fraction, integer, show
@@ -11,6 +11,7 @@ from loadray.scenario.model import Target
 from loadray.target.options import TargetOptions
 
 BUILTIN = "builtin"
+HTTP_URL = "an http:// or https:// URL with a host"
 BUILTIN_KEYS = ("port", "latency", "jitter", "error_rate", "stall_every", "stall_for", "seed")
 
 
@@ -29,7 +30,15 @@ def parse_target(value: Any, path: str = "target") -> Target:
 
 def parse_url(value: str, path: str) -> str:
     """An ``http``/``https`` base URL with a host; returned without a trailing slash."""
-    expected = "must be an http:// or https:// URL with a host, or 'builtin'"
+    parts = http_url(value, path, f"must be {HTTP_URL}, or 'builtin'")
+    if parts.query or parts.fragment:
+        raise ScenarioError(path, f"must be a base URL without ?query or #fragment, got {value!r}")
+    return value.strip().rstrip("/")
+
+
+def http_url(value: str, path: str, expected: str) -> SplitResult:
+    """``value`` split, if it is an ``http``/``https`` URL with a host and a valid port;
+    otherwise ``expected`` (``must be ...``) with the reason."""
     try:
         parts = urlsplit(value.strip())
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -40,9 +49,7 @@ def parse_url(value: str, path: str) -> str:
         raise ScenarioError(path, f"{expected}, got {value!r}{hint}")
     if not parts.hostname:
         raise ScenarioError(path, f"{expected}, got {value!r} (no host)")
-    if parts.query or parts.fragment:
-        raise ScenarioError(path, f"must be a base URL without ?query or #fragment, got {value!r}")
-    return value.strip().rstrip("/")
+    return parts
 
 
 def parse_builtin(value: Any, path: str) -> TargetOptions:

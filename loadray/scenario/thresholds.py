@@ -4,20 +4,28 @@ Latency metrics (``pNN``, ``pNN.N``, ``max``, ``mean``, ``service_pNN``, ``servi
 take a duration with a unit and are stored in milliseconds; ``error_rate`` takes a
 percentage or fraction (stored as a fraction); ``rate`` takes requests/s (optional
 ``/s``); ``dropped`` takes a count.
+
+A list item is either the expression or a mapping that adds live behaviour:
+``{threshold: "error_rate < 1%", abort_on_fail: true, delay: 5s}``. The condition
+grammar (:data:`CONDITION`, :func:`condition`) is shared with ``abort_when`` breakers.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from typing import Any, Callable
 
 from loadray.errors import ScenarioError
-from loadray.scenario.fields import item_path, show
-from loadray.scenario.model import Threshold
+from loadray.scenario.fields import Fields, boolean, duration, item_path, show
+from loadray.scenario.model import Op, Threshold
 from loadray.units import parse_duration, parse_fraction
 
-_EXPR = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*(\S.*?)\s*$")
+# metric, op, value text: a regex fragment, so that breakers can append " for <duration>".
+CONDITION = r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*(\S.*?)"
+THRESHOLD_KEYS = ("threshold", "abort_on_fail", "delay")
+_EXPR = re.compile(rf"^{CONDITION}\s*$")
 _PERCENTILE = re.compile(r"^(service_)?p([0-9]{1,2}(?:\.[0-9]+)?)$")
 _NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 _COUNT = re.compile(r"^[0-9]+$")
@@ -29,9 +37,27 @@ def parse_thresholds(value: Any, path: str = "thresholds") -> tuple[Threshold, .
         return ()
     if not isinstance(value, list):
         raise ScenarioError(
-            path, f"must be a list of strings like 'p99 < 500ms', got {show(value)}"
+            path, "must be a list of strings like 'p99 < 500ms' or mappings like "
+            f"{{threshold: 'p99 < 500ms', abort_on_fail: true}}, got {show(value)}"
         )
-    return tuple(parse_threshold(expr, item_path(path, i)) for i, expr in enumerate(value))
+    return tuple(threshold_item(item, item_path(path, i)) for i, item in enumerate(value))
+
+
+def threshold_item(value: Any, path: str) -> Threshold:
+    """A list item: the expression, or ``{threshold, abort_on_fail, delay}``."""
+    if isinstance(value, str):
+        return parse_threshold(value, path)
+    if not isinstance(value, dict):
+        raise ScenarioError(
+            path, "must be a string like 'p99 < 500ms' or a mapping like "
+            f"{{threshold: 'p99 < 500ms', abort_on_fail: true}}, got {show(value)}"
+        )
+    fields = Fields(value, path, THRESHOLD_KEYS)
+    return replace(
+        fields.get("threshold", parse_threshold),
+        abort_on_fail=fields.get("abort_on_fail", boolean, False),
+        delay_s=fields.get("delay", duration(positive=False), 0.0),
+    )
 
 
 def parse_threshold(expr: str, path: str) -> Threshold:
@@ -43,6 +69,13 @@ def parse_threshold(expr: str, path: str) -> Threshold:
             path, f"expected '<metric> <op> <value>' with op one of < <= > >=, "
             f"like 'p99 < 500ms', got {expr!r}"
         )
+    metric, op, value = condition(match, path)
+    return Threshold(expr=expr, metric=metric, op=op, value=value)
+
+
+def condition(match: re.Match[str], path: str) -> tuple[str, Op, float]:
+    """``metric, op, value`` from a match of :data:`CONDITION` (groups 1-3), the value
+    in the metric's summary unit."""
     metric, op, text = match.group(1).lower(), match.group(2), match.group(3)
     read = _reader(metric)
     if read is None:
@@ -51,7 +84,7 @@ def parse_threshold(expr: str, path: str) -> Threshold:
         value = read(text)
     except ValueError as exc:
         raise ScenarioError(path, f"{metric}: {exc}") from None
-    return Threshold(expr=expr, metric=metric, op=op, value=value)  # type: ignore[arg-type]
+    return metric, op, value  # type: ignore[return-value]
 
 
 def _reader(metric: str) -> Callable[[str], float] | None:

@@ -9,6 +9,7 @@ import yaml
 
 from loadray.errors import ScenarioError
 from loadray.scenario import (
+    Breaker,
     ClusterSettings,
     HttpSettings,
     Phase,
@@ -55,9 +56,19 @@ http:
 requests:
   - {path: /}
   - {name: post, method: post, path: "/items?x=1", headers: {Accept: text/plain}, body: "héllo"}
-thresholds: ["p99.9 <= 250ms", "service_max < 2s", "rate >= 400/s", "dropped <= 0"]
+thresholds:
+  - "p99.9 <= 250ms"
+  - "service_max < 2s"
+  - "rate >= 400/s"
+  - "dropped <= 0"
+  - {threshold: "error_rate < 1%", abort_on_fail: true, delay: 5s}
+  - {threshold: "p99 < 2s", abort_on_fail: false}
 cluster:
   worker_cpus: 0.5
+abort_when: ["error_rate > 50% for 5s", "p99 > 2s for 1m"]
+on_worker_loss: restart
+alerts: {webhook: "http://127.0.0.1:9000/hook?x=1"}
+live: {window: 2500ms}
 """
 
 
@@ -83,6 +94,10 @@ def test_minimal_design_scenario_loads_to_expected_objects(tmp_path):
     assert scn.duration_s == 30.0
     assert scn.http == HttpSettings()
     assert scn.cluster == ClusterSettings()
+    assert not any(t.abort_on_fail or t.delay_s for t in scn.thresholds)
+    assert (scn.breakers, scn.on_worker_loss, scn.alert_webhook, scn.live_window_s) == (
+        (), "redistribute", None, 10.0
+    )
 
 
 def test_every_field_is_read(tmp_path):
@@ -111,9 +126,22 @@ def test_every_field_is_read(tmp_path):
     )
     assert [(t.metric, t.op, t.value) for t in scn.thresholds] == [
         ("p99.9", "<=", 250.0), ("service_max", "<", 2000.0), ("rate", ">=", 400.0),
-        ("dropped", "<=", 0.0),
+        ("dropped", "<=", 0.0), ("error_rate", "<", 0.01), ("p99", "<", 2000.0),
     ]
+    assert [(t.abort_on_fail, t.delay_s) for t in scn.thresholds] == [
+        (False, 0.0), (False, 0.0), (False, 0.0), (False, 0.0), (True, 5.0), (False, 0.0),
+    ]
+    assert scn.thresholds[4] == Threshold(
+        "error_rate < 1%", "error_rate", "<", 0.01, abort_on_fail=True, delay_s=5.0
+    )
     assert scn.cluster == ClusterSettings(worker_cpus=0.5)
+    assert scn.breakers == (
+        Breaker("error_rate > 50% for 5s", "error_rate", ">", 0.5, for_s=5.0),
+        Breaker("p99 > 2s for 1m", "p99", ">", 2000.0, for_s=60.0),
+    )
+    assert scn.on_worker_loss == "restart"
+    assert scn.alert_webhook == "http://127.0.0.1:9000/hook?x=1"
+    assert scn.live_window_s == 2.5
 
 
 @pytest.mark.parametrize("target", ["builtin", {"builtin": None}, {"builtin": {}}])
@@ -173,12 +201,61 @@ def test_name_defaults_to_default_name():
     assert parse_scenario(doc, default_name="nightly").name == "nightly"
 
 
-@pytest.mark.parametrize("section", ["http", "thresholds", "cluster"])
+@pytest.mark.parametrize(
+    "section", ["http", "thresholds", "cluster", "abort_when", "alerts", "live"]
+)
 def test_empty_optional_sections_take_defaults(section):
     doc = yaml.safe_load(MINIMAL_YAML)
     doc[section] = None
     scn = parse_scenario(doc)
     assert (scn.http, scn.cluster) == (HttpSettings(), ClusterSettings())
+    assert (scn.breakers, scn.alert_webhook, scn.live_window_s) == ((), None, 10.0)
+
+
+def test_abort_when_may_be_one_string():
+    doc = yaml.safe_load(MINIMAL_YAML)
+    doc["abort_when"] = "p99 >= 1.5s for 10s"
+    assert parse_scenario(doc).breakers == (
+        Breaker("p99 >= 1.5s for 10s", "p99", ">=", 1500.0, 10.0),
+    )
+    doc["abort_when"] = []
+    assert parse_scenario(doc).breakers == ()
+
+
+@pytest.mark.parametrize("policy", ["redistribute", "restart", "abort"])
+def test_on_worker_loss_policies(policy):
+    doc = yaml.safe_load(MINIMAL_YAML)
+    doc["on_worker_loss"] = policy
+    assert parse_scenario(doc).on_worker_loss == policy
+
+
+@pytest.mark.parametrize(
+    ("alerts", "webhook"),
+    [
+        ({"webhook": "https://hooks.example.test/T1/B2"}, "https://hooks.example.test/T1/B2"),
+        ({"webhook": " http://[::1]:9000/hook "}, "http://[::1]:9000/hook"),
+        ({"webhook": None}, None),
+        ({}, None),
+    ],
+)
+def test_alert_webhook(alerts, webhook):
+    doc = yaml.safe_load(MINIMAL_YAML)
+    doc["alerts"] = alerts
+    assert parse_scenario(doc).alert_webhook == webhook
+
+
+def test_live_control_keys_take_overrides(tmp_path):
+    path = write(tmp_path, MINIMAL_YAML + "alerts: {webhook: http://127.0.0.1:9000/hook}\n")
+    scn = load_scenario(path, [
+        "on_worker_loss=abort", "live.window=3s", "abort_when=error_rate > 10% for 2s",
+        "thresholds.1={threshold: error_rate < 0.5%, abort_on_fail: true}",
+    ])
+    assert (scn.on_worker_loss, scn.live_window_s) == ("abort", 3.0)
+    assert scn.breakers == (Breaker("error_rate > 10% for 2s", "error_rate", ">", 0.1, 2.0),)
+    assert scn.thresholds[1].abort_on_fail and scn.thresholds[1].delay_s == 0.0
+    assert scn.alert_webhook == "http://127.0.0.1:9000/hook"
+    assert load_scenario(path, ["alerts.webhook=null"]).alert_webhook is None
+    assert parse_scenario(scn.source) == scn
 
 
 @pytest.mark.parametrize(

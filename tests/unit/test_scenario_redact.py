@@ -53,6 +53,24 @@ def test_redact_masks_url_password(target, expected):
     assert redact({"target": target})["target"] == expected
 
 
-@pytest.mark.parametrize("doc", [None, [], "x", {"http": None, "requests": None}])
+@pytest.mark.parametrize(
+    ("webhook", "expected"),
+    [
+        ("http://u:pw@127.0.0.1:9000/hook", "http://u:***@127.0.0.1:9000/hook"),
+        ("https://h/hook?token=abc&channel=ops", "https://h/hook?token=***&channel=ops"),
+        ("https://h/hook?API_KEY=k&x", "https://h/hook?API_KEY=***&x"),
+        ("http://127.0.0.1:9000/hook", "http://127.0.0.1:9000/hook"),
+    ],
+)
+def test_redact_masks_webhook_secrets(webhook, expected):
+    doc = {"alerts": {"webhook": webhook}}
+    assert redact(doc) == {"alerts": {"webhook": expected}}
+    assert doc == {"alerts": {"webhook": webhook}}
+
+
+@pytest.mark.parametrize(
+    "doc", [None, [], "x", {"http": None, "requests": None}, {"alerts": None},
+            {"alerts": {"webhook": 5}}],
+)
 def test_redact_tolerates_any_shape(doc):
     assert redact(doc) == doc

@@ -6,6 +6,7 @@ import pytest
 
 from loadray.errors import ScenarioError
 from loadray.scenario import Threshold, parse_threshold
+from loadray.scenario.thresholds import parse_thresholds
 
 
 @pytest.mark.parametrize(
@@ -65,3 +66,18 @@ def test_bad_threshold_is_one_line_at_its_path(expr, fragment):
 def test_threshold_must_be_a_string():
     with pytest.raises(ScenarioError, match=r"^thresholds\[0\]: must be a string .*got 5$"):
         parse_threshold(5, "thresholds[0]")  # type: ignore[arg-type]
+
+
+def test_threshold_items_may_be_mappings_with_abort_on_fail_and_delay():
+    items = [
+        "p99 < 1s",
+        {"threshold": "error_rate < 1%", "abort_on_fail": True, "delay": "5s"},
+        {"threshold": "max < 2s", "delay": 0},
+        {"threshold": "rate >= 10"},
+    ]
+    assert parse_thresholds(items) == (
+        Threshold("p99 < 1s", "p99", "<", 1000.0),
+        Threshold("error_rate < 1%", "error_rate", "<", 0.01, abort_on_fail=True, delay_s=5.0),
+        Threshold("max < 2s", "max", "<", 2000.0),
+        Threshold("rate >= 10", "rate", ">=", 10.0),
+    )
