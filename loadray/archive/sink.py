@@ -13,6 +13,8 @@ File key-value metadata (every file): ``loadray.schema_version`` and
 
 from __future__ import annotations
 
+import json
+
 import os
 import threading
 from pathlib import Path
@@ -34,6 +36,7 @@ __all__ = [
 
 RUN_START_KEY = "loadray.run_start_ns"
 RUN_END_KEY = "loadray.run_end_ns"
+RUN_RECORD_KEY = "loadray.run"
 DEFAULT_ROWS_PER_FILE = 2_000_000
 #: Rows are buffered per worker and written as Parquet row groups of this size (small
 #: timer-flushed batches would otherwise become tiny row groups that compress badly).
@@ -137,8 +140,10 @@ class SampleSink:
                 if series.pending_rows >= self.row_group_rows or series.rows >= self.rows_per_file:
                     series.flush()
 
-    def close(self, run_end_ns: int) -> None:
-        """Stamp ``run_end_ns`` on every open part and close it. Idempotent.
+    def close(self, run_end_ns: int, record: dict | None = None) -> None:
+        """Stamp ``run_end_ns`` (and the live run's ``record``: events, lost requests,
+        warnings, abort reason, as JSON under ``loadray.run``) on every open part and
+        close it. Idempotent.
 
         If nothing was written at all, one empty part is written so the run's start
         and end times are still on disk.
@@ -148,6 +153,8 @@ class SampleSink:
                 return
             self._closed = True
             end = {RUN_START_KEY: str(self.run_start_ns), RUN_END_KEY: str(int(run_end_ns))}
+            if record is not None:
+                end[RUN_RECORD_KEY] = json.dumps(record, sort_keys=True)
             if not self._series:
                 empty = _Series(0)
                 self._open(empty)

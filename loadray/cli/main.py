@@ -35,7 +35,11 @@ def _run(args) -> int:
     from loadray.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
-    result = run(scenario, RunOptions(out=args.out, address=args.address, quiet=args.quiet))
+    options = RunOptions(
+        out=args.out, address=args.address, quiet=args.quiet,
+        metrics_port=args.metrics_port, metrics_host=args.metrics_host,
+    )
+    result = run(scenario, options)
     print(render_summary(result.summary))
     print(f"run directory: {result.run_dir}  (report: {result.run_dir / 'report.html'})")
     return result.exit_code
@@ -65,6 +69,17 @@ def _validate(args) -> int:
     return EXIT_OK
 
 
+def _control(args) -> int:
+    from loadray.errors import UsageError
+    from loadray.live.control import send
+
+    if args.rate is not None and args.rate < 0:
+        raise UsageError(f"--rate: must be >= 0, got {args.rate:g}")
+    command = "rate" if args.rate is not None else next(c for c in ("pause", "resume", "stop") if getattr(args, c))
+    print(send(args.run_dir, command, args.rate))
+    return EXIT_OK
+
+
 def _target(args) -> int:
     from loadray.target import options_from_args, serve
 
@@ -72,4 +87,25 @@ def _target(args) -> int:
     return EXIT_OK
 
 
-VERBS = {"run": _run, "report": _report, "validate": _validate, "target": _target}
+def _compare(args) -> int:
+    from loadray.api import compare, comparison_report, open_run
+    from loadray.archive import write_text_atomic
+    from loadray.errors import EXIT_THRESHOLDS, UsageError
+    from loadray.report.comparison import comparison_text
+
+    given = {"max_p99_increase": args.max_p99_increase, "max_error_rate_increase": args.max_error_rate_increase}
+    gates = {k: (None if v == "off" else v) for k, v in given.items() if v is not None}
+    base, new = open_run(args.base), open_run(args.new)
+    result = compare(base, new, **gates)
+    print(comparison_text(result), end="")
+    if args.html is not None:
+        try:
+            write_text_atomic(args.html, comparison_report(result, base, new))
+        except OSError as exc:
+            raise UsageError(f"--html {args.html}: cannot write: {exc.strerror or exc}") from None
+        print(f"wrote {args.html}")
+    return EXIT_OK if result.passed else EXIT_THRESHOLDS
+
+
+VERBS = {"run": _run, "report": _report, "validate": _validate, "control": _control, "target": _target,
+         "compare": _compare}

@@ -17,6 +17,21 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+def _gate_limit(text: str) -> float | str:
+    """A regression-gate limit: ``10%`` -> 0.1, or ``off``."""
+    from loadray.units import parse_fraction
+
+    if text.strip().lower() == "off":
+        return "off"
+    try:
+        value = parse_fraction(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from loadray.target import add_target_arguments
 
@@ -30,9 +45,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                      help="override a scenario value, e.g. load.phases.0.rate=800")
     run.add_argument("--quiet", action="store_true", help="print only the final summary")
+    run.add_argument("--metrics-port", metavar="P", type=int, help="serve Prometheus /metrics on this port")
+    run.add_argument("--metrics-host", metavar="HOST", default="127.0.0.1", help="bind /metrics here (default 127.0.0.1)")
+
+    control = verbs.add_parser("control", help="change a running test: rate, pause, resume, stop")
+    control.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    action = control.add_mutually_exclusive_group(required=True)
+    action.add_argument("--rate", metavar="R", type=float, help="new cluster-wide rate, req/s")
+    action.add_argument("--pause", action="store_true")
+    action.add_argument("--resume", action="store_true")
+    action.add_argument("--stop", action="store_true")
 
     report = verbs.add_parser("report", help="rebuild summary.json and report.html from a run directory")
     report.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+
+    compare = verbs.add_parser("compare", help="compare two runs; exit 99 when the new one regressed")
+    compare.add_argument("base", metavar="BASE_RUN", type=Path)
+    compare.add_argument("new", metavar="NEW_RUN", type=Path)
+    compare.add_argument("--max-p99-increase", metavar="PCT", type=_gate_limit,
+                         help="fail when p99 latency grew by more than this (default 10%%; 'off' disables)")
+    compare.add_argument("--max-error-rate-increase", metavar="PCT", type=_gate_limit,
+                         help="fail when the error rate grew by more than this many points (default 1%%; 'off')")
+    compare.add_argument("--html", metavar="OUT.html", type=Path, help="also write an HTML comparison page")
 
     validate = verbs.add_parser("validate", help="check a scenario without running it")
     validate.add_argument("scenario", metavar="SCENARIO", type=Path)

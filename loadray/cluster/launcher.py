@@ -1,99 +1,111 @@
-"""Starting the worker actors, the start barrier, and collecting their rows.
+"""The driver's side of a run: start the coordinator (which starts the workers), pass
+it commands, read its status, and collect the workers' rows.
 
-A simple barrier for now: every actor pre-warms and reports ready, then the driver
-fixes one absolute start instant (wall clock) that all of them wait for. The seam for
-a coordinator actor is :class:`Launcher`: the driver only calls its methods.
+Rows travel from each worker to the driver through Ray's object store; the
+coordinator only carries control and statistics.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Sequence
 
 import ray
 
+from loadray.cluster.coordinator import Coordinator, RunRecord
 from loadray.cluster.runtime import cluster_cpus
-from loadray.cluster.worker_actor import WorkerActor
-from loadray.engine.worker import Drained, WorkerReady, WorkerSpec
+from loadray.engine.worker import Drained, WorkerReady
 from loadray.errors import ClusterError
+from loadray.live.status import LiveStatus
+from loadray.scenario.model import Scenario
 
 READY_TIMEOUT_S = 60.0
-START_MARGIN_S = 0.5  # between the last ready report and the common start instant
 STOP_TIMEOUT_S = 2.0
+CALL_TIMEOUT_S = 10.0
 
 
 class Launcher:
-    def __init__(self, specs: Sequence[WorkerSpec], worker_cpus: float) -> None:
-        self.specs = list(specs)
-        self.worker_cpus = worker_cpus
-        self.actors: list = []
-        self.runs: list = []
+    def __init__(self, scenario: Scenario, ready_timeout_s: float = READY_TIMEOUT_S) -> None:
+        self.scenario = scenario
+        self.worker_cpus = scenario.cluster.worker_cpus
+        self.ready_timeout_s = ready_timeout_s
+        self.coordinator = None
+        self.rows_by_worker: Counter[int] = Counter()
+        self._status = LiveStatus()
 
-    def start(self, ready_timeout_s: float = READY_TIMEOUT_S) -> list[WorkerReady]:
-        """Create every actor and wait until each has pre-warmed; all or nothing."""
-        need = self.worker_cpus * len(self.specs)
-        have = cluster_cpus()
+    def start(self) -> list[WorkerReady]:
+        """Start the coordinator and every worker, pre-warmed; all or nothing."""
+        n = self.scenario.workers
+        need, have = self.worker_cpus * n, cluster_cpus()
         if need > have:
             raise ClusterError(
-                f"workers: {len(self.specs)} workers x cluster.worker_cpus {self.worker_cpus:g} "
+                f"workers: {n} workers x cluster.worker_cpus {self.worker_cpus:g} "
                 f"need {need:g} CPUs, the Ray cluster has {have:g}"
             )
-        actor_class = ray.remote(WorkerActor).options(
-            num_cpus=self.worker_cpus, scheduling_strategy="SPREAD", max_concurrency=16
+        self.coordinator = ray.remote(Coordinator).options(num_cpus=0, max_concurrency=1000).remote(
+            self.scenario, self.worker_cpus
         )
-        self.actors = [actor_class.remote(spec) for spec in self.specs]
-        try:
-            return ray.get([a.prepare.remote() for a in self.actors], timeout=ready_timeout_s)
-        except ray.exceptions.GetTimeoutError as exc:
+        ready, error = ray.get(self.coordinator.prepare.remote(self.ready_timeout_s))
+        if error:
             self.kill()
-            raise ClusterError(
-                f"workers: not every one of {len(self.specs)} workers was placed and ready "
-                f"within {ready_timeout_s:g}s; refusing to run with fewer"
-            ) from exc
-        except ray.exceptions.RayError as exc:
-            self.kill()
-            raise ClusterError(f"workers: a worker failed to start: {_first_line(exc)}") from exc
+            raise ClusterError(error)
+        return ready
 
-    def begin(self, margin_s: float = START_MARGIN_S) -> int:
-        """Fix the common start instant (epoch ns) and set every worker going."""
-        start_ns = time.time_ns() + int(margin_s * 1e9)
-        self.runs = [a.run.remote(start_ns) for a in self.actors]
-        return start_ns
+    def begin(self) -> int:
+        return ray.get(self.coordinator.begin.remote(), timeout=CALL_TIMEOUT_S)
+
+    def status(self) -> LiveStatus:
+        self._status = ray.get(self.coordinator.status.remote(), timeout=CALL_TIMEOUT_S)
+        return self._status
 
     def finished(self) -> bool:
-        ready, _ = ray.wait(self.runs, num_returns=len(self.runs), timeout=0)
-        return len(ready) == len(self.runs)
+        return self.status().state == "finished"
 
     def wait(self, timeout_s: float) -> bool:
-        ready, _ = ray.wait(self.runs, num_returns=len(self.runs), timeout=timeout_s)
-        return len(ready) == len(self.runs)
+        """Poll until the run has finished or ``timeout_s`` passed."""
+        deadline = time.monotonic() + timeout_s
+        while not self.finished():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.1, timeout_s))
+        return True
 
     def drain(self) -> list[Drained]:
-        return ray.get([a.drain.remote() for a in self.actors])
-
-    def failures(self) -> list[str]:
-        """One line per worker whose run raised (empty when all is well)."""
+        """Rows flushed since the last drain, from every live worker (a dead one is skipped)."""
+        handles = ray.get(self.coordinator.workers.remote(), timeout=CALL_TIMEOUT_S)
+        refs = [(i, h.drain.remote()) for i, h in handles]
         out = []
-        for i, ref in enumerate(self.runs):
+        for _, ref in refs:
             try:
-                ray.get(ref, timeout=0)
-            except ray.exceptions.GetTimeoutError:
+                drained = ray.get(ref, timeout=CALL_TIMEOUT_S)
+            except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError):
                 continue
-            except ray.exceptions.RayError as exc:
-                out.append(f"worker {i}: {_first_line(exc)}")
+            self.rows_by_worker[drained.index] += drained.rows
+            out.append(drained)
         return out
 
+    def control(self, command: str, rate: float | None = None) -> str:
+        return ray.get(self.coordinator.control.remote(command, rate), timeout=CALL_TIMEOUT_S)
+
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
-        """Ask every worker to stop; True when all runs ended within the timeout."""
-        ray.get([a.stop.remote() for a in self.actors], timeout=timeout_s)
+        ray.get(self.coordinator.stop.remote(), timeout=CALL_TIMEOUT_S)
         return self.wait(timeout_s)
 
+    def record(self) -> RunRecord:
+        return ray.get(self.coordinator.record.remote(), timeout=CALL_TIMEOUT_S)
+
+    def lost(self, record: RunRecord) -> int:
+        """Requests dead workers were meant to send and never did (no row reached us)."""
+        return sum(max(0, record.planned[i] - self.rows_by_worker[i]) for i in set(record.dead))
+
     def kill(self) -> None:
-        for actor in self.actors:
-            ray.kill(actor, no_restart=True)
-        self.actors = []
+        if self.coordinator is not None:
+            try:
+                ray.get(self.coordinator.kill_all.remote(), timeout=CALL_TIMEOUT_S)
+            except ray.exceptions.RayError:
+                pass
+            ray.kill(self.coordinator, no_restart=True)
+            self.coordinator = None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[-1] if text else type(exc).__name__

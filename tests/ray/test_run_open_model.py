@@ -52,9 +52,10 @@ def test_1000_rps_for_10s_on_two_workers(ray_local, builtin_target, tmp_path):
     table = rows(result.run_dir)
     assert len(table) == 10000
     assert sorted(table.worker.unique()) == [0, 1]
-    # the two workers interleave: the merged schedule is evenly spaced at 1 ms
+    # the two workers interleave: the merged schedule is evenly spaced at 1 ms (each
+    # worker anchors its monotonic clock to the epoch on its own: a few us apart)
     gaps = np.diff(np.sort(table.intended_ns.to_numpy()))
-    assert gaps.min() >= 999_000 and gaps.max() <= 1_001_000
+    assert gaps.min() >= 990_000 and gaps.max() <= 1_010_000
 
 
 def test_stall_shows_in_latency_not_in_service_time(ray_local, builtin_target, tmp_path):
