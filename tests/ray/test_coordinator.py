@@ -1,0 +1,198 @@
+"""The coordinator on a local Ray: common start, live control, worker loss, live
+abort, /metrics. Arrivals are counted by the built-in target itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from loadray.driver import RunOptions, run
+from loadray.scenario import parse_scenario
+
+
+def scenario(url, phases, workers=2, **extra):
+    doc = {
+        "name": "t",
+        "target": url,
+        "workers": workers,
+        "load": {"model": "open", "phases": phases},
+        "requests": [{"name": "root", "method": "GET", "path": "/"}],
+        "cluster": {"worker_cpus": 0.25},
+        **extra,
+    }
+    return parse_scenario(doc)
+
+
+def arrivals(target) -> dict[int, int]:
+    return {int(k): v for k, v in target.stats()["per_second"].items()}
+
+
+def run_record(run_dir: Path) -> dict:
+    meta = pq.read_metadata(next((run_dir / "samples").glob("*.parquet"))).metadata
+    return json.loads(meta[b"loadray.run"])
+
+
+def in_background(fn, *args):
+    thread = threading.Thread(target=fn, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for(path: Path, timeout_s: float = 60) -> None:
+    deadline = time.time() + timeout_s
+    while not path.exists():
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_four_workers_start_together(ray_local, builtin_target, tmp_path):
+    target = builtin_target()
+    result = run(scenario(target.url, [{"duration": "1s", "rate": 400}], workers=4),
+                 RunOptions(out=tmp_path / "run", quiet=True))
+    table = ds.dataset(tmp_path / "run" / "samples", format="parquet").to_table().to_pandas()
+    start_ns = int(pq.read_metadata(next((tmp_path / "run" / "samples").glob("*.parquet")))
+                   .metadata[b"loadray.run_start_ns"])
+    first = table.sort_values("intended_ns").groupby("worker").first()
+    assert sorted(first.index) == [0, 1, 2, 3]
+    # worker w's first request is intended at start + w * 2.5 ms and sent within 5 ms of it
+    # (each worker anchors its clock to the epoch on its own: a few us apart)
+    offsets_ms = ((first.intended_ns - start_ns) / 1e6).tolist()
+    assert offsets_ms == pytest.approx([0.0, 2.5, 5.0, 7.5], abs=0.05)
+    lag_ms = (first.sent_ns - first.intended_ns) / 1e6
+    print(f"first-send lag per worker (ms): {lag_ms.round(3).tolist()}")
+    assert (lag_ms < 5).all()
+    assert result.summary["intended"] == 400
+
+
+def test_control_changes_the_rate_within_two_seconds(ray_local, builtin_target, tmp_path):
+    from loadray.live.control import send
+
+    target = builtin_target()
+    out = tmp_path / "run"
+    answers = []
+
+    def change_rate():
+        wait_for(out / "control.json")
+        time.sleep(3)
+        answers.append((time.time(), send(out, "rate", 600)))
+
+    thread = in_background(change_rate)
+    result = run(scenario(target.url, [{"duration": "9s", "rate": 200}]), RunOptions(out=out, quiet=True))
+    thread.join(5)
+    changed_at, answer = answers[0]
+    assert answer.startswith("rate from t=")
+    assert not (out / "control.json").exists()
+    per_second = arrivals(target)
+    before = [n for s, n in per_second.items() if s < int(changed_at) - 1][1:]
+    after = [n for s, n in per_second.items() if int(changed_at) + 2 <= s < max(per_second)]
+    assert before and all(190 <= n <= 210 for n in before), per_second
+    assert after and all(570 <= n <= 630 for n in after), per_second
+    events = [e["event"] for e in run_record(out)["events"]]
+    assert events == ["rate"]
+    assert result.summary["intended"] == result.summary["sent"]
+    assert 200 * 3 + 600 * 5 < result.summary["intended"] < 200 * 4 + 600 * 6
+
+
+def worker_pids() -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "cmdline").read_bytes().startswith(b"ray::WorkerActor"):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_lost_worker_is_redistributed(ray_local, builtin_target, tmp_path):
+    target = builtin_target()
+    out = tmp_path / "run"
+    killed = []
+
+    def kill_one():
+        wait_for(out / "control.json")
+        time.sleep(3)
+        pid = sorted(worker_pids())[0]
+        os.kill(pid, signal.SIGKILL)  # a worker process this run started
+        killed.append(time.time())
+
+    thread = in_background(kill_one)
+    result = run(scenario(target.url, [{"duration": "10s", "rate": 500}], workers=3), RunOptions(out=out, quiet=True))
+    thread.join(5)
+    assert result.exit_code == 0
+    per_second = arrivals(target)
+    t_kill = int(killed[0])
+    recovered = [n for s, n in per_second.items() if t_kill + 3 <= s < max(per_second)]
+    assert recovered and all(475 <= n <= 525 for n in recovered), per_second
+    record = run_record(out)
+    assert [e["event"] for e in record["events"]][:1] == ["worker_lost"]
+    assert len(record["dead_workers"]) == 1
+    assert 1 <= record["lost"] <= 3 * 500 / 3  # the dead worker's share for <= 3 s
+    rows = ds.dataset(out / "samples", format="parquet").count_rows()
+    assert rows + record["lost"] == pytest.approx(5000, abs=200)
+
+
+def test_abort_on_fail_stops_the_run_with_99(ray_local, builtin_target, tmp_path):
+    target = builtin_target(error_rate=0.5)
+    out = tmp_path / "run"
+    started = time.time()
+    result = run(
+        scenario(target.url, [{"duration": "30s", "rate": 200}],
+                 thresholds=[{"threshold": "error_rate < 1%", "abort_on_fail": True}]),
+        RunOptions(out=out, quiet=True),
+    )
+    assert result.exit_code == 99
+    assert time.time() - started < 20
+    record = run_record(out)
+    assert "error_rate < 1%" in record["aborted"]
+    s = result.summary
+    assert s["intended"] < 200 * 6
+    assert ds.dataset(out / "samples", format="parquet").count_rows() == s["intended"]
+    assert s["sent"] == s["ok"] + s["errors"] + s["cut"]
+
+
+def scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def test_metrics_are_scraped_during_a_run(ray_local, builtin_target, tmp_path):
+    target = builtin_target()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    scrapes = []
+
+    def scrape_twice():
+        wait_for(tmp_path / "run" / "control.json")
+        time.sleep(2)
+        scrapes.append(scrape(port))
+        time.sleep(2)
+        scrapes.append(scrape(port))
+
+    thread = in_background(scrape_twice)
+    run(scenario(target.url, [{"duration": "6s", "rate": 100}]),
+        RunOptions(out=tmp_path / "run", quiet=True, metrics_port=port))
+    thread.join(5)
+    first, second = scrapes
+    key = 'loadray_requests_total{outcome="2xx"}'
+    assert 0 < first[key] < second[key] <= 600
+    assert second["loadray_workers_alive"] == 2
+    assert second["loadray_target_rate"] == 100
+    assert second["loadray_latency_seconds_count"] > first["loadray_latency_seconds_count"]
