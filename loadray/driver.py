@@ -163,6 +163,7 @@ def _record_doc(record: RunRecord, launcher: Launcher) -> dict:
         "dead_workers": record.dead,
         "warnings": record.warnings,
         "aborted": record.aborted,
+        "placement": record.placement,
     }
 
 

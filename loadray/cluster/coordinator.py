@@ -61,6 +61,7 @@ class RunRecord:
     warnings: list[str]
     aborted: str | None
     abort_kind: str | None  # "threshold" | "worker_loss" | None
+    placement: list[dict]  # per worker incarnation: index, node, host, pid
 
 
 class Coordinator:
@@ -83,6 +84,7 @@ class Coordinator:
         self._status = LiveStatus(duration_s=self.end_s, workers_total=scenario.workers)
         self._tasks: list[asyncio.Task] = []
         self._saturated: dict[tuple[int, str], int] = {}
+        self.placement: list[dict] = []
 
     # -- start ---------------------------------------------------------------------
 
@@ -104,6 +106,7 @@ class Coordinator:
             return [], f"workers: a worker failed to start: {_last_line(exc)}"
         for slot, r in zip(self.slots, ready):
             slot.ready = r
+            self._placed(r)
         return list(ready), None
 
     def _new_actor(self, index: int, me):
@@ -172,7 +175,7 @@ class Coordinator:
         for s in self.slots:
             planned[s.index] = sum(planned_count(a, min(u, until)) for a, u in s.assignments)
         dead = [s.index for s in self.slots if not s.alive]
-        return RunRecord(self.events, planned, dead, self.warnings, self.aborted, self.abort_kind)
+        return RunRecord(self.events, planned, dead, self.warnings, self.aborted, self.abort_kind, self.placement)
 
     async def kill_all(self) -> None:
         self._kill_all()
@@ -250,6 +253,7 @@ class Coordinator:
         a = Assignment(self.phases, len(alive), sorted(s.index for s in alive).index(dead.index), at, self._next_revision())
         fresh.assignments.append((a, self.end_s))
         self.slots[dead.index] = fresh
+        self._placed(fresh.ready)
         fresh.run = fresh.actor.run.remote(self.start_ns, a)
         self._tasks.append(asyncio.ensure_future(self._watch(fresh, fresh.run)))
         self._event("restart", at, worker=dead.index)
@@ -322,6 +326,9 @@ class Coordinator:
             warnings=tuple(self.warnings),
             aborted=self.aborted,
         )
+
+    def _placed(self, r: WorkerReady) -> None:
+        self.placement.append({"worker": r.index, "node": r.node, "host": r.host, "pid": r.pid})
 
     def _event(self, event: str, at_s: float, **data) -> None:
         self.events.append({"at_s": round(at_s, 3), "event": event, **data})

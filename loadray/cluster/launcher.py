@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Sequence
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from loadray.cluster.coordinator import Coordinator, RunRecord
 from loadray.cluster.runtime import cluster_cpus
@@ -43,9 +44,11 @@ class Launcher:
                 f"workers: {n} workers x cluster.worker_cpus {self.worker_cpus:g} "
                 f"need {need:g} CPUs, the Ray cluster has {have:g}"
             )
-        self.coordinator = ray.remote(Coordinator).options(num_cpus=0, max_concurrency=1000).remote(
-            self.scenario, self.worker_cpus
-        )
+        # on the driver's own node: losing a generator node must not take the coordinator
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self.coordinator = ray.remote(Coordinator).options(
+            num_cpus=0, max_concurrency=1000, scheduling_strategy=here
+        ).remote(self.scenario, self.worker_cpus)
         ready, error = ray.get(self.coordinator.prepare.remote(self.ready_timeout_s))
         if error:
             self.kill()

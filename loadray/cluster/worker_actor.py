@@ -7,6 +7,10 @@ be reached the worker stops by itself.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import ray
+
 from loadray.engine.open_loop import Counters
 from loadray.engine.worker import Drained, LoadWorker, WorkerReady, WorkerSpec
 from loadray.live.status import WorkerSecond
@@ -22,7 +26,8 @@ class WorkerActor:
         await self.coordinator.heartbeat.remote(second)
 
     async def prepare(self) -> WorkerReady:
-        return await self.worker.prepare()
+        ready = await self.worker.prepare()
+        return replace(ready, node=ray.get_runtime_context().get_node_id())
 
     async def run(self, start_epoch_ns: int, assignment: Assignment | None = None) -> Counters:
         return await self.worker.run(start_epoch_ns, assignment)

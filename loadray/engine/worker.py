@@ -53,6 +53,7 @@ class WorkerReady:
     pid: int
     host: str
     connections: int
+    node: str = ""  # the cluster node id, filled in by the actor shell
 
 
 @dataclass(frozen=True)
