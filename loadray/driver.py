@@ -164,6 +164,7 @@ def _record_doc(record: RunRecord, launcher: Launcher) -> dict:
         "warnings": record.warnings,
         "aborted": record.aborted,
         "placement": record.placement,
+        "live_latency_ms": record.live_latency_ms,
     }
 
 

@@ -57,11 +57,12 @@ class RunRecord:
 
     events: list[dict]
     planned: dict[int, int]  # per worker index: requests its assignments intended
-    dead: list[int]
+    dead: list[int]  # indexes whose actor died at some point (restarted or not)
     warnings: list[str]
     aborted: str | None
     abort_kind: str | None  # "threshold" | "worker_loss" | None
     placement: list[dict]  # per worker incarnation: index, node, host, pid
+    live_latency_ms: dict  # whole run, from the merged heartbeat histograms (p50, p99)
 
 
 class Coordinator:
@@ -85,6 +86,7 @@ class Coordinator:
         self._tasks: list[asyncio.Task] = []
         self._saturated: dict[tuple[int, str], int] = {}
         self.placement: list[dict] = []
+        self.lost_workers: set[int] = set()  # indexes that lost an actor at some point
 
     # -- start ---------------------------------------------------------------------
 
@@ -174,8 +176,12 @@ class Coordinator:
         planned = {}
         for s in self.slots:
             planned[s.index] = sum(planned_count(a, min(u, until)) for a, u in s.assignments)
-        dead = [s.index for s in self.slots if not s.alive]
-        return RunRecord(self.events, planned, dead, self.warnings, self.aborted, self.abort_kind, self.placement)
+        dead = sorted(self.lost_workers)
+        h = self.board.latency if self.board else None
+        live = {f"p{q * 100:g}": (h.quantile_ns(q) or 0) / 1e6 for q in (0.5, 0.99)} if h and h.count else {}
+        return RunRecord(
+            self.events, planned, dead, self.warnings, self.aborted, self.abort_kind, self.placement, live
+        )
 
     async def kill_all(self) -> None:
         self._kill_all()
@@ -225,6 +231,7 @@ class Coordinator:
 
     async def _lost(self, slot: Slot, why: str) -> None:
         slot.alive = False
+        self.lost_workers.add(slot.index)
         ray.kill(slot.actor, no_restart=True)
         self.board.forget(slot.index)
         at = self._elapsed()
@@ -255,6 +262,7 @@ class Coordinator:
         self.slots[dead.index] = fresh
         self._placed(fresh.ready)
         fresh.run = fresh.actor.run.remote(self.start_ns, a)
+        self.board.last_seen_ns[dead.index] = time.time_ns()  # its heartbeats start now
         self._tasks.append(asyncio.ensure_future(self._watch(fresh, fresh.run)))
         self._event("restart", at, worker=dead.index)
 

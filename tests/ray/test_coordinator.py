@@ -196,3 +196,69 @@ def test_metrics_are_scraped_during_a_run(ray_local, builtin_target, tmp_path):
     assert second["loadray_workers_alive"] == 2
     assert second["loadray_target_rate"] == 100
     assert second["loadray_latency_seconds_count"] > first["loadray_latency_seconds_count"]
+
+
+def test_live_percentiles_agree_with_exact_ones(ray_local, builtin_target, tmp_path):
+    target = builtin_target(latency_s=0.010, jitter_s=0.020)
+    result = run(scenario(target.url, [{"duration": "4s", "rate": 500}]), RunOptions(out=tmp_path / "run", quiet=True))
+    live = run_record(tmp_path / "run")["live_latency_ms"]
+    exact = result.summary["latency_ms"]
+    print(f"live p50 {live['p50']:.3f} / exact {exact['p50']:.3f} ms; live p99 {live['p99']:.3f} / exact {exact['p99']:.3f} ms")
+    assert live["p50"] == pytest.approx(exact["p50"], rel=0.01)
+    assert live["p99"] == pytest.approx(exact["p99"], rel=0.01)
+
+
+def test_breaker_stops_the_run_and_alerts_reach_the_webhook(ray_local, builtin_target, tmp_path):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    in_background(hook.serve_forever)
+    target = builtin_target(error_rate=0.6)
+    try:
+        result = run(
+            scenario(target.url, [{"duration": "30s", "rate": 100}],
+                     abort_when="error_rate > 50% for 3s",
+                     thresholds=["p99 < 5s"],
+                     alerts={"webhook": f"http://127.0.0.1:{hook.server_address[1]}/hook"}),
+            RunOptions(out=tmp_path / "run", quiet=True),
+        )
+        time.sleep(0.5)
+    finally:
+        hook.shutdown()
+    record = run_record(tmp_path / "run")
+    assert "circuit breaker 'error_rate > 50% for 3s' tripped" in record["aborted"]
+    assert result.exit_code == 99
+    assert result.summary["intended"] < 100 * 10
+    assert [r["threshold"] for r in received] == ["error_rate > 50% for 3s"]
+    assert received[0]["kind"] == "breaker" and received[0]["value"] > 0.5
+
+
+def test_restart_policy_brings_a_replacement(ray_local, builtin_target, tmp_path):
+    target = builtin_target()
+    out = tmp_path / "run"
+
+    def kill_one():
+        wait_for(out / "control.json")
+        time.sleep(2)
+        os.kill(sorted(worker_pids())[0], signal.SIGKILL)
+
+    thread = in_background(kill_one)
+    result = run(scenario(target.url, [{"duration": "8s", "rate": 300}], on_worker_loss="restart"),
+                 RunOptions(out=out, quiet=True))
+    thread.join(5)
+    record = run_record(out)
+    assert [e["event"] for e in record["events"]][:2] == ["worker_lost", "restart"]
+    assert len(record["placement"]) == 3, record  # two workers, one of them twice
+    assert result.exit_code == 0
+    assert 0 < record["lost"] < 300 * 3
