@@ -35,12 +35,16 @@ def test_quickstart_short_run_then_report_rebuilds_the_same_summary(cli, tmp_pat
 
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
+    plots = {p.name: p.read_bytes() for p in (out / "plots").iterdir()}
+    assert len(plots) >= 6
     for name in ("summary.json", "report.html"):
         (copy / name).unlink()
+    shutil.rmtree(copy / "plots")
     rebuilt = cli("report", copy)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert json.loads((copy / "summary.json").read_text()) == summary
-    assert (copy / "report.html").stat().st_size > 1000
+    assert (copy / "report.html").read_text() == (out / "report.html").read_text()
+    assert {p.name: p.read_bytes() for p in (copy / "plots").iterdir()} == plots
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -53,9 +57,9 @@ def test_interrupt_stops_and_archives_what_ran(tmp_path, signum, code):
     )
     try:
         deadline = time.time() + 120
-        for line in proc.stderr:  # wait until the load is running
-            if "workers ready" in line or time.time() > deadline:
-                break
+        while not (out / "control.json").exists():  # the load is running
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
         time.sleep(3)
         sent_at = time.time()
         proc.send_signal(signum)
@@ -73,6 +77,8 @@ def test_interrupt_stops_and_archives_what_ran(tmp_path, signum, code):
     assert summary["duration_s"] < 10
     assert (out / "report.html").is_file()
     assert time.time() - sent_at < 30
+    last_sent = ds.dataset(out / "samples", format="parquet").to_table(columns=["sent_ns"])["sent_ns"]
+    assert max(last_sent.drop_null().to_pylist()) / 1e9 - sent_at < 2.0  # workers stopped within 2 s
 
 
 def test_out_dir_that_exists_is_refused_and_left_alone(cli, tmp_path):
