@@ -1,0 +1,120 @@
+"""Per-step expectations; the first that fails names the row's ``check`` error.
+
+Spec (every key optional, checked in this order)::
+
+    status: [200, 201]          # or 200, or "2xx", or [200, "3xx"]
+    body_contains: "text"
+    json: {expr: "items[0].id", equals: 5}    # or a list of these
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadray.errors import ScenarioError
+from loadray.flow import _spec
+from loadray.flow.query import Query, compile_query
+from loadray.flow.response import Response
+
+ERROR_KIND = "check"
+KEYS = ("status", "body_contains", "json")
+JSON_KEYS = ("expr", "equals")
+_STATUS_CLASS = re.compile(r"([1-5])xx")
+
+
+@dataclass(frozen=True)
+class StatusIn:
+    codes: frozenset[int]
+    classes: frozenset[int]  # 2 for "2xx"
+    name: str
+
+    def passes(self, response: Response) -> bool:
+        return response.status in self.codes or response.status // 100 in self.classes
+
+
+@dataclass(frozen=True)
+class BodyContains:
+    needle: bytes
+
+    @property
+    def name(self) -> str:
+        return f"body contains {self.needle.decode()!r}"
+
+    def passes(self, response: Response) -> bool:
+        return self.needle in response.body
+
+
+@dataclass(frozen=True)
+class JsonEquals:
+    expr: str
+    expected: Any
+    query: Query = field(repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"json {self.expr} == {json.dumps(self.expected)}"
+
+    def passes(self, response: Response) -> bool:
+        return same(self.query.search(response.json), self.expected)
+
+
+Check = StatusIn | BodyContains | JsonEquals
+
+
+def compile_checks(spec: Any, path: str) -> tuple[Check, ...]:
+    """The checks of one step, in a fixed order: status, body_contains, json."""
+    if spec is None:
+        return ()
+    spec = _spec.mapping(spec, path, KEYS)
+    checks: list[Check] = []
+    if "status" in spec:
+        checks.append(_status(spec["status"], f"{path}.status"))
+    if "body_contains" in spec:
+        needle = _spec.text(spec["body_contains"], f"{path}.body_contains")
+        checks.append(BodyContains(needle.encode()))
+    if "json" in spec:
+        checks.extend(_json(item, where) for item, where in _spec.items(spec["json"], f"{path}.json"))
+    return tuple(checks)
+
+
+def evaluate(checks: tuple[Check, ...], response: Response) -> str | None:
+    """The name of the first failed check; None when all pass."""
+    for check in checks:
+        if not check.passes(response):
+            return check.name
+    return None
+
+
+def same(actual: Any, expected: Any) -> bool:
+    """JSON equality: like ``==`` but ``true`` is not ``1`` (and ``1 == 1.0`` holds)."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return actual is expected
+    if isinstance(actual, list) and isinstance(expected, list):
+        return len(actual) == len(expected) and all(map(same, actual, expected))
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        return actual.keys() == expected.keys() and all(same(actual[k], expected[k]) for k in actual)
+    return actual == expected
+
+
+def _status(spec: Any, path: str) -> StatusIn:
+    codes: set[int] = set()
+    classes: set[int] = set()
+    shown = []
+    for item, where in _spec.items(spec, path):
+        if isinstance(item, str) and (match := _STATUS_CLASS.fullmatch(item)):
+            classes.add(int(match.group(1)))
+        elif isinstance(item, int) and not isinstance(item, bool) and 100 <= item <= 599:
+            codes.add(item)
+        else:
+            raise ScenarioError(where, f"must be a status code (100-599) or a class like 2xx, got {item!r}")
+        shown.append(str(item))
+    return StatusIn(frozenset(codes), frozenset(classes), f"status in [{', '.join(shown)}]")
+
+
+def _json(spec: Any, path: str) -> JsonEquals:
+    spec = _spec.mapping(spec, path, JSON_KEYS, required=JSON_KEYS)
+    expr = _spec.text(spec["expr"], f"{path}.expr")
+    return JsonEquals(expr, spec["equals"], compile_query(expr, f"{path}.expr"))

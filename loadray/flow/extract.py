@@ -1,0 +1,95 @@
+"""``extract:``: take a value from a response into a flow variable.
+
+Sources: ``json`` (a JMESPath over the parsed body), ``header`` (case-insensitive
+name), ``regex`` (over the body text: group 1 if the pattern has a group, else the
+whole match) and ``cookie`` (by name). Everything is compiled once, at validation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from loadray.errors import ScenarioError
+from loadray.flow import _spec
+from loadray.flow.query import Query, compile_query
+from loadray.flow.response import Response
+
+SOURCES = ("json", "header", "regex", "cookie")
+KEYS = ("name", "source", "expr")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+Finder = Callable[[Response], Any]
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """Where one variable comes from; ``apply`` gives its value or None."""
+
+    name: str
+    source: str
+    expr: str
+    find: Finder = field(repr=False, compare=False)
+
+    def apply(self, response: Response) -> Any | None:
+        return self.find(response)
+
+
+def compile_extractor(spec: Any, path: str) -> Extractor:
+    """``{name, source, expr}`` -> Extractor; a bad JMESPath or regex names ``path`` itself."""
+    spec = _spec.mapping(spec, path, KEYS, required=KEYS)
+    name = _spec.text(spec["name"], f"{path}.name")
+    if not _VARIABLE.fullmatch(name):
+        raise ScenarioError(f"{path}.name", f"must be a plain name (letters, digits, _), got {name!r}")
+    source = _spec.one_of(spec["source"], f"{path}.source", SOURCES)
+    expr = _spec.text(spec["expr"], f"{path}.expr")
+    return Extractor(name, source, expr, _finder(source, expr, path))
+
+
+def extract_all(extractors: tuple[Extractor, ...], response: Response) -> dict[str, Any]:
+    """The variables that matched (an extractor that finds nothing sets nothing)."""
+    found = {}
+    for extractor in extractors:
+        value = extractor.apply(response)
+        if value is not None:
+            found[extractor.name] = value
+    return found
+
+
+def _finder(source: str, expr: str, path: str) -> Finder:
+    if source == "json":
+        return partial(_from_json, compile_query(expr, path))
+    if source == "regex":
+        return partial(_from_regex, _compile_regex(expr, path))
+    if source == "header":
+        return partial(_from_header, expr)
+    return partial(_from_cookie, expr)
+
+
+def _compile_regex(expr: str, path: str) -> re.Pattern[str]:
+    try:
+        return re.compile(expr)
+    except re.error as exc:
+        raise ScenarioError(path, f"bad regex {expr!r}: {exc}") from None
+
+
+def _from_json(query: Query, response: Response) -> Any | None:
+    return query.search(response.json)
+
+
+def _from_regex(pattern: re.Pattern[str], response: Response) -> str | None:
+    match = pattern.search(response.text)
+    if match is None:
+        return None
+    return match.group(1) if pattern.groups else match.group(0)
+
+
+def _from_header(name: str, response: Response) -> str | None:
+    return response.header(name)
+
+
+def _from_cookie(name: str, response: Response) -> str | None:
+    return response.cookies.get(name)

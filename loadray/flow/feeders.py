@@ -1,0 +1,136 @@
+"""Data feeders: rows from a CSV or JSON-lines file, handed out one per flow instance.
+
+Modes: ``sequential`` (in file order), ``random`` (seeded draws, never exhausted) and
+``unique`` (each row at most once across the cluster: the caller gives worker ``w``
+of ``W`` only ``partition(rows, w, W)``). When a sequential or unique feeder runs out,
+``recycle`` starts over; ``stop_run``/``stop_user`` make ``next()`` return None and
+the caller stops the run or that user.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loadray.errors import ScenarioError
+from loadray.flow import _spec
+
+MODES = ("sequential", "random", "unique")
+EXHAUSTED = ("stop_run", "recycle", "stop_user")
+KEYS = ("name", "file", "mode", "when_exhausted")
+CSV_SUFFIXES = (".csv",)
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FeederSpec:
+    name: str
+    file: str  # as written; the scenario loader resolves it against the scenario's folder
+    mode: str = "sequential"
+    when_exhausted: str = "recycle"
+
+
+def compile_feeder(spec: Any, path: str) -> FeederSpec:
+    """``{name, file, mode, when_exhausted}``; ``unique`` defaults to ``stop_run``."""
+    spec = _spec.mapping(spec, path, KEYS, required=("name", "file"))
+    mode = _spec.one_of(spec.get("mode", "sequential"), f"{path}.mode", MODES)
+    default_end = "stop_run" if mode == "unique" else "recycle"
+    return FeederSpec(
+        name=_spec.text(spec["name"], f"{path}.name"),
+        file=_spec.text(spec["file"], f"{path}.file"),
+        mode=mode,
+        when_exhausted=_spec.one_of(
+            spec.get("when_exhausted", default_end), f"{path}.when_exhausted", EXHAUSTED
+        ),
+    )
+
+
+def load_rows(path: str | Path) -> list[Row]:
+    """Every row of a ``.csv`` or ``.jsonl``/``.ndjson`` file; problems name ``file:line``."""
+    path = Path(path)
+    if path.suffix.lower() not in CSV_SUFFIXES + JSONL_SUFFIXES:
+        raise ScenarioError(str(path), "feeder files must end in .csv, .jsonl or .ndjson")
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as lines:
+            rows = _csv_rows(lines, path) if path.suffix.lower() in CSV_SUFFIXES else _jsonl_rows(lines, path)
+    except FileNotFoundError:
+        raise ScenarioError(str(path), "feeder file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(str(path), f"cannot read feeder file: {exc}") from None
+    if not rows:
+        raise ScenarioError(str(path), "feeder file has no rows")
+    return rows
+
+
+def partition(rows: list[Row], worker: int, workers: int) -> list[Row]:
+    """Worker ``worker``'s share of ``rows``: rows w, w+W, w+2W, ... (disjoint shares)."""
+    if not 0 <= worker < workers:
+        raise ValueError(f"worker {worker} is not in 0..{workers - 1}")
+    return rows[worker::workers]
+
+
+def row_vars(name: str, row: Row) -> dict[str, Any]:
+    """A row as template variables: column ``user`` of feeder ``users`` is ``users.user``."""
+    return {f"{name}.{column}": value for column, value in row.items()}
+
+
+class Feeder:
+    """Hands out rows; ``next()`` returns None once exhausted (unless recycling)."""
+
+    def __init__(self, rows: list[Row], mode: str, when_exhausted: str, rng: random.Random) -> None:
+        self._rows = rows
+        if mode not in MODES or when_exhausted not in EXHAUSTED:
+            raise ValueError(f"bad feeder mode {mode!r} / when_exhausted {when_exhausted!r}")
+        self._mode = mode
+        self._recycle = when_exhausted == "recycle"
+        self._rng = rng
+        self._next = 0
+
+    def next(self) -> Row | None:
+        if not self._rows:
+            return None
+        if self._mode == "random":
+            return self._rng.choice(self._rows)
+        if self._next == len(self._rows):
+            if not self._recycle:
+                return None
+            self._next = 0
+        self._next += 1
+        return self._rows[self._next - 1]
+
+
+def open_feeder(spec: FeederSpec, rows: list[Row], worker: int, workers: int, rng: random.Random) -> Feeder:
+    """Worker ``worker``'s feeder: a ``unique`` feeder gets only its partition of ``rows``."""
+    share = partition(rows, worker, workers) if spec.mode == "unique" else rows
+    return Feeder(share, spec.mode, spec.when_exhausted, rng)
+
+
+def _csv_rows(lines: Any, path: Path) -> list[Row]:
+    reader = csv.DictReader(lines)
+    rows = []
+    for row in reader:
+        if None in row or None in row.values():
+            raise ScenarioError(f"{path}:{reader.line_num}", "row does not have as many fields as the header")
+        rows.append(row)
+    return rows
+
+
+def _jsonl_rows(lines: Any, path: Path) -> list[Row]:
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.rstrip("\r\n"))
+        except json.JSONDecodeError as exc:
+            raise ScenarioError(f"{path}:{number}", f"bad JSON: {exc.msg} at column {exc.colno}") from None
+        if not isinstance(row, dict):
+            raise ScenarioError(f"{path}:{number}", f"expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return rows
