@@ -18,10 +18,25 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["QUANTILES", "STAT_KEYS", "latency_stats", "percentile_ms", "percentiles_ms", "quantile_key"]
+__all__ = [
+    "BREAKDOWN_QUANTILES",
+    "QUANTILES",
+    "STAT_KEYS",
+    "latency_stats",
+    "ms",
+    "percentile_ms",
+    "percentiles_ms",
+    "quantile_key",
+    "sorted_percentiles",
+    "sorted_stats",
+]
 
 #: Summary key -> percentile (0..100).
 QUANTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+#: The percentiles of breakdowns and time series (per step, per second, ...).
+BREAKDOWN_QUANTILES: dict[str, float] = {
+    "p50": 50.0, "p75": 75.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9, "p9999": 99.99,
+}
 STAT_KEYS = (*QUANTILES, "max", "mean", "min")
 
 _NS_PER_MS = 1e6
@@ -36,6 +51,12 @@ def quantile_key(q: float) -> str:
 
 def _ms(value_ns: float) -> float:
     return round(float(value_ns) / _NS_PER_MS, _DECIMALS)
+
+
+def ms(values_ns: np.ndarray) -> np.ndarray:
+    """Nanoseconds -> ms rounded like every summary figure (3 decimals); NaN stays NaN."""
+    flat = np.asarray(values_ns, dtype=np.float64)
+    return np.array([_ms(v) if v == v else np.nan for v in flat.ravel()]).reshape(flat.shape)
 
 
 def _as_array(values_ns: object) -> np.ndarray:
@@ -82,4 +103,50 @@ def latency_stats(values_ns: object, *, overwrite: bool = False) -> dict[str, fl
     stats["max"] = _ms(arr.max())
     stats["mean"] = _ms(arr.mean(dtype=np.float64))
     stats["min"] = _ms(arr.min())
+    return stats
+
+
+def sorted_percentiles(
+    sorted_ns: np.ndarray, starts: np.ndarray, counts: np.ndarray, qs: Iterable[float]
+) -> np.ndarray:
+    """Percentiles ``qs`` (0..100) of many groups at once, in ns: shape (groups, len(qs)).
+
+    Group ``g`` is ``sorted_ns[starts[g] : starts[g] + counts[g]]``, ascending. The
+    arithmetic is numpy's ``method="linear"`` step for step (virtual index
+    ``(n - 1) * q``, then its two-sided lerp), so every value is bit-identical to
+    ``numpy.percentile`` of that group. NaN for empty groups.
+    """
+    q = np.true_divide(np.asarray(list(qs), dtype=np.float64), 100)
+    n = np.asarray(counts, dtype=np.int64)[:, None]
+    out = np.full((n.shape[0], q.size), np.nan)
+    rows = n[:, 0] > 0
+    if not rows.any() or q.size == 0:
+        return out
+    n = n[rows]
+    virtual = (n - 1) * q[None, :]
+    previous = np.floor(virtual)
+    last = virtual >= n - 1  # numpy takes the last value there
+    lo = np.where(last, n - 1, previous).astype(np.int64)
+    hi = np.where(last, n - 1, previous + 1).astype(np.int64)
+    base = np.asarray(starts, dtype=np.int64)[rows][:, None]
+    a = sorted_ns[base + lo]
+    b = sorted_ns[base + hi]
+    gamma = virtual - previous
+    diff = b - a
+    result = a + diff * gamma
+    upper = gamma >= 0.5
+    result[upper] = (b - diff * (1 - gamma))[upper]
+    out[rows] = result
+    return out
+
+
+def sorted_stats(sorted_ns: np.ndarray) -> dict[str, float | None]:
+    """:func:`latency_stats` of values already sorted ascending (no partition needed)."""
+    if sorted_ns.size == 0:
+        return {k: None for k in STAT_KEYS}
+    row = sorted_percentiles(sorted_ns, np.zeros(1, np.int64), np.array([sorted_ns.size]), QUANTILES.values())[0]
+    stats: dict[str, float | None] = {k: _ms(v) for k, v in zip(QUANTILES, row)}
+    stats["max"] = _ms(sorted_ns[-1])
+    stats["mean"] = _ms(sorted_ns.mean(dtype=np.float64))
+    stats["min"] = _ms(sorted_ns[0])
     return stats

@@ -55,7 +55,7 @@ def _arrays(table_or_arrays: Any) -> dict[str, np.ndarray | None]:
     if table_or_arrays is None:
         return {"latency_ns": None, "service_ns": None}
     if isinstance(table_or_arrays, pa.Table):
-        from .summary import sample_arrays  # summary imports this module
+        from .arrays import sample_arrays
 
         table_or_arrays = sample_arrays(table_or_arrays)
     if isinstance(table_or_arrays, Mapping):
@@ -107,7 +107,7 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     """``[{"expr", "value", "passed"}, ...]`` in the order given.
 
-    ``table_or_arrays`` is the sample table, a :class:`~loadray.analysis.summary.SampleArrays`,
+    ``table_or_arrays`` is the sample table, a :class:`~loadray.analysis.arrays.SampleArrays`,
     or a mapping ``{"latency_ns": ..., "service_ns": ...}`` of completed rows (used only
     for percentiles that are not already in ``summary``).
     """

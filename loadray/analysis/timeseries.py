@@ -1,4 +1,16 @@
-"""Per-second (per-bucket) view of a run, bucketed by *intended* send time."""
+"""A run over time, in buckets of ``bucket_s`` seconds (default 1 s) from the run start.
+
+Which clock a row is counted at:
+
+- by **intended** send time: ``intended`` (the schedule), ``dropped``, ``cut``,
+  ``completed``, ``ok``, ``errors`` and the latency/service percentiles (a stall shows
+  at the time the affected requests were due, as in wrk2 and HdrHistogram);
+- by **sent** time (``sent_ns``): ``sent`` and ``rate`` (what the generator achieved).
+
+Every frame is indexed by ``t_s``, the bucket start in seconds since the start, with
+empty buckets present (zero counts, NaN percentiles). A last partial bucket's rates are
+counted over a whole bucket.
+"""
 
 from __future__ import annotations
 
@@ -6,72 +18,93 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .summary import sample_arrays
+from .arrays import SampleArrays, as_arrays, bincount, class_counts
+from .breakdown import percentile_columns, rate_columns
 
-__all__ = ["per_second", "COLUMNS"]
-
-COLUMNS = ("intended", "sent", "ok", "errors", "dropped", "cut", "latency_p50_ms", "latency_p99_ms")
+__all__ = ["TimeBuckets", "errors_over_time", "per_second", "phase_starts", "worker_rates"]
 
 
-def per_second(table: pa.Table, start_ns: int | None, bucket_s: float = 1.0) -> pd.DataFrame:
-    """One row per bucket from the run start to the last intended send.
+class TimeBuckets:
+    """The bucket of every row by intended time and (for sent rows) by sent time."""
 
-    Index ``t_s``: bucket start in seconds since ``start_ns`` (the first intended send
-    when None). Columns: counts ``intended sent ok errors dropped cut`` (by intended
-    time, so ``intended`` is the schedule and ``sent`` what the generator achieved), and
-    exact ``latency_p50_ms``/``latency_p99_ms`` of the bucket's completed rows (NaN when
-    the bucket has none). Empty buckets are present with zero counts.
-    """
-    if bucket_s <= 0:
-        raise ValueError("bucket_s must be > 0")
-    a = sample_arrays(table)
-    if a.n == 0:
-        empty = pd.DataFrame({c: pd.Series(dtype="int64") for c in COLUMNS[:6]})
-        for c in COLUMNS[6:]:
-            empty[c] = pd.Series(dtype="float64")
-        empty.index = pd.Index([], dtype="float64", name="t_s")
-        return empty
-    if start_ns is None:
-        start_ns = int(a.intended_ns.min())
-    bucket_ns = int(round(bucket_s * 1e9))
-    b = (a.intended_ns - int(start_ns)) // bucket_ns
-    np.clip(b, 0, None, out=b)
-    nb = int(b.max()) + 1
+    def __init__(self, data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> None:
+        if bucket_s <= 0:
+            raise ValueError("bucket_s must be > 0")
+        a = self.arrays = as_arrays(data)
+        self.bucket_s = float(bucket_s)
+        self.start_ns = int(start_ns) if start_ns is not None else (int(a.intended_ns.min()) if a.n else 0)
+        self.intended = self._bucket(a.intended_ns)
+        self.sent = self._bucket(a.sent_ns[a.has_sent_ns])
+        self.count = max((int(b.max()) + 1 for b in (self.intended, self.sent) if b.size), default=0)
+        self.index = pd.Index(np.arange(self.count, dtype=np.float64) * self.bucket_s, name="t_s")
 
-    def count(mask: np.ndarray | None) -> np.ndarray:
-        return np.bincount(b if mask is None else b[mask], minlength=nb)
+    def _bucket(self, ns: np.ndarray) -> np.ndarray:
+        b = ns - self.start_ns
+        b //= int(round(self.bucket_s * 1e9))
+        np.clip(b, 0, None, out=b)  # rows before the start belong to the first bucket
+        return b.astype(np.int32) if b.size and int(b.max()) < 2**31 else b
 
-    data = {
-        "intended": count(None),
-        "sent": count(a.sent),
-        "ok": count(a.ok),
-        "errors": count(a.error),
-        "dropped": count(a.dropped),
-        "cut": count(a.cut),
-    }
+    def series(self) -> pd.DataFrame:
+        """Counts, rates and exact latency/service percentiles per bucket."""
+        a, n = self.arrays, self.count
+        counts = class_counts(a, self.intended, n)
+        columns = rate_columns(counts, bincount(self.sent, minlength=n)[:n], self.bucket_s)
+        columns.update(percentile_columns(a, self.intended, n))
+        return pd.DataFrame(columns, index=self.index)
 
-    p50 = np.full(nb, np.nan)
-    p99 = np.full(nb, np.nan)
-    lb = b[a.has_latency]
-    lat = a.latency_ns[a.has_latency]
-    if lat.size:
-        # Group by bucket with one stable sort (rows are nearly in time order already),
-        # then exact numpy percentiles per bucket.
-        if nb < np.iinfo(np.int16).max:
-            lb = lb.astype(np.int16)  # numpy's stable sort is a radix sort for int16
-        order = np.argsort(lb, kind="stable")
-        lat = lat[order]  # our own copy, grouped by bucket
-        del order
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(lb, minlength=nb))))
-        for k in range(nb):
-            s, e = bounds[k], bounds[k + 1]
-            if e > s:
-                # disjoint slices of our copy: partition in place
-                v50, v99 = np.percentile(lat[s:e], [50.0, 99.0], overwrite_input=True)
-                p50[k] = v50 / 1e6
-                p99[k] = v99 / 1e6
-    data["latency_p50_ms"] = np.round(p50, 3)
-    data["latency_p99_ms"] = np.round(p99, 3)
+    def errors(self) -> pd.DataFrame:
+        """Rows with an error per bucket (by intended time), one column per error kind."""
+        a = self.arrays
+        has = a.error_codes >= 0
+        kinds = len(a.error_names)
+        cells = self.intended[has].astype(np.int64) * kinds + a.error_codes[has]
+        counts = bincount(cells, minlength=self.count * kinds)[: self.count * kinds].reshape(self.count, kinds)
+        frame = pd.DataFrame(counts, index=self.index, columns=pd.Index(a.error_names, name="error"))
+        return frame.loc[:, frame.sum(axis=0) > 0]
 
-    index = pd.Index(np.arange(nb, dtype=np.float64) * bucket_s, name="t_s")
-    return pd.DataFrame(data, index=index)
+    def worker_rates(self) -> pd.DataFrame:
+        """Requests sent per second by each worker (by sent time), one column per worker."""
+        a = self.arrays
+        workers = a.worker[a.has_sent_ns]
+        lo = int(workers.min()) if workers.size else 0
+        width = int(workers.max()) - lo + 1 if workers.size else 0
+        cells = self.sent.astype(np.int64) * width + (workers - lo)
+        counts = bincount(cells, minlength=self.count * width)[: self.count * width].reshape(self.count, width)
+        frame = pd.DataFrame(counts / self.bucket_s, index=self.index, columns=pd.Index(range(lo, lo + width), name="worker"))
+        return frame.loc[:, counts.sum(axis=0) > 0]
+
+    def phase_starts(self) -> pd.Series:
+        """Seconds since the start of every phase's first intended send, by phase."""
+        a = self.arrays
+        if a.n == 0:
+            return pd.Series([], dtype=np.float64, index=pd.Index([], name="phase"), name="t_s")
+        lo = int(a.phase.min())
+        first = np.full(int(a.phase.max()) - lo + 1, np.iinfo(np.int64).max)
+        np.minimum.at(first, a.phase - lo, a.intended_ns)
+        present = first < np.iinfo(np.int64).max
+        t_s = (first[present] - self.start_ns) / 1e9
+        return pd.Series(t_s, index=pd.Index(np.flatnonzero(present) + lo, name="phase"), name="t_s")
+
+
+def per_second(data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
+    """:meth:`TimeBuckets.series`: counts ``intended sent dropped cut completed ok
+    errors``, ``success_rate``, ``rate``/``intended_rate`` (per second) and
+    ``latency_<p>_ms``/``service_<p>_ms`` (p50 p75 p90 p95 p99 p999 p9999 max) per bucket.
+    ``start_ns`` defaults to the first intended send."""
+    return TimeBuckets(data, start_ns, bucket_s).series()
+
+
+def errors_over_time(data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
+    """:meth:`TimeBuckets.errors`."""
+    return TimeBuckets(data, start_ns, bucket_s).errors()
+
+
+def worker_rates(data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
+    """:meth:`TimeBuckets.worker_rates`."""
+    return TimeBuckets(data, start_ns, bucket_s).worker_rates()
+
+
+def phase_starts(data: "pa.Table | SampleArrays", start_ns: int | None = None) -> pd.Series:
+    """:meth:`TimeBuckets.phase_starts`."""
+    return TimeBuckets(data, start_ns).phase_starts()
+

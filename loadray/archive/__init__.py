@@ -6,16 +6,20 @@ that turns an archive into ``summary.json`` and ``report.html``.
 
 from __future__ import annotations
 
-from .reader import RunMeta, read_samples
+from .reader import RunMeta, open_dataset, read_samples, sample_files
 from .rundir import (
+    PLOTS_DIR,
     REPORT_FILE,
+    RUN_INFO_FILE,
     SAMPLES_DIR,
     SCENARIO_FILE,
     SUMMARY_FILE,
     create_run_dir,
     default_run_dir,
+    read_run_info,
     read_scenario_doc,
     read_summary,
+    write_bytes_atomic,
     write_scenario,
     write_summary,
     write_text_atomic,
@@ -24,7 +28,9 @@ from .sink import DEFAULT_ROWS_PER_FILE, SampleSink
 
 __all__ = [
     "DEFAULT_ROWS_PER_FILE",
+    "PLOTS_DIR",
     "REPORT_FILE",
+    "RUN_INFO_FILE",
     "SAMPLES_DIR",
     "SCENARIO_FILE",
     "SUMMARY_FILE",
@@ -32,9 +38,13 @@ __all__ = [
     "SampleSink",
     "create_run_dir",
     "default_run_dir",
+    "open_dataset",
+    "read_run_info",
     "read_samples",
     "read_scenario_doc",
     "read_summary",
+    "sample_files",
+    "write_bytes_atomic",
     "write_scenario",
     "write_summary",
     "write_text_atomic",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -13,10 +14,16 @@ import pyarrow.parquet as pq
 from loadray.errors import ArchiveError
 from loadray.schema import SCHEMA, SCHEMA_VERSION, SCHEMA_VERSION_KEY, schema_major
 
+from .assemble import assemble
 from .rundir import SAMPLES_DIR
 from .sink import RUN_END_KEY, RUN_START_KEY
 
-__all__ = ["RunMeta", "read_samples", "sample_files"]
+__all__ = ["RunMeta", "open_dataset", "read_samples", "sample_files"]
+
+# Scanner read-ahead: enough to keep both cores decoding, little enough that the decoded
+# batches waiting in memory stay small next to the table (Arrow's defaults: 4 and 16).
+_FILES_AHEAD = 2
+_BATCHES_AHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -53,13 +60,8 @@ def _version_tuple(v: str) -> tuple[int, ...]:
         return (0,)
 
 
-def read_samples(run_dir: str | os.PathLike[str]) -> tuple[pa.Table, RunMeta]:
-    """All sample rows of a run (dictionary columns unified, one chunk per column).
-
-    Raises ArchiveError when ``samples/`` is missing or a file has a newer major schema
-    version than :data:`loadray.schema.SCHEMA_VERSION`. No files -> an empty table.
-    """
-    run_dir = Path(run_dir)
+def _scan(run_dir: Path) -> tuple[list[Path], RunMeta]:
+    """The readable sample files of a run and the facts in their metadata."""
     samples_dir = run_dir / SAMPLES_DIR
     if not samples_dir.is_dir():
         raise ArchiveError(f"{samples_dir}: no samples directory (not a loadray run directory?)")
@@ -101,15 +103,49 @@ def read_samples(run_dir: str | os.PathLike[str]) -> tuple[pa.Table, RunMeta]:
         files=len(readable),
         skipped=tuple(skipped),
     )
-    if not readable:
-        return SCHEMA.empty_table(), meta
+    return readable, meta
 
+
+def _unreadable(samples_dir: Path, exc: Exception) -> ArchiveError:
+    return ArchiveError(f"{samples_dir}: cannot read samples: {str(exc).splitlines()[0]}")
+
+
+def _dataset(files: list[Path], samples_dir: Path) -> ds.Dataset:
     try:
-        schemas = [pq.read_schema(p) for p in readable]
-        schema = pa.unify_schemas(schemas, promote_options="permissive")
-        dataset = ds.dataset([str(p) for p in readable], format="parquet", schema=schema)
-        table = dataset.to_table()
+        schema = pa.unify_schemas([pq.read_schema(p) for p in files], promote_options="permissive")
+        return ds.dataset([str(p) for p in files], format="parquet", schema=schema)
     except (OSError, pa.ArrowException) as exc:
-        raise ArchiveError(f"{samples_dir}: cannot read samples: {str(exc).splitlines()[0]}") from None
-    table = table.unify_dictionaries().combine_chunks()
+        raise _unreadable(samples_dir, exc) from None
+
+
+def open_dataset(run_dir: str | os.PathLike[str]) -> tuple[ds.Dataset, RunMeta]:
+    """The run's samples as a lazy ``pyarrow.dataset`` (readable files only, schemas
+    unified) and its :class:`RunMeta`. Same checks as :func:`read_samples`."""
+    run_dir = Path(run_dir)
+    files, meta = _scan(run_dir)
+    if not files:
+        return ds.dataset(SCHEMA.empty_table()), meta
+    return _dataset(files, run_dir / SAMPLES_DIR), meta
+
+
+def read_samples(
+    run_dir: str | os.PathLike[str], columns: Sequence[str] | None = None
+) -> tuple[pa.Table, RunMeta]:
+    """All sample rows of a run (dictionary columns unified, one chunk per column),
+    only ``columns`` when given.
+
+    Raises ArchiveError when ``samples/`` is missing or a file has a newer major schema
+    version than :data:`loadray.schema.SCHEMA_VERSION`. No files -> an empty table.
+    """
+    dataset, meta = open_dataset(run_dir)
+    names = list(columns) if columns is not None else dataset.schema.names
+    if not meta.files:
+        return SCHEMA.empty_table().select(names), meta
+    try:
+        batches = dataset.to_batches(columns=names, fragment_readahead=_FILES_AHEAD, batch_readahead=_BATCHES_AHEAD)
+        schema = pa.schema([dataset.schema.field(n) for n in names], metadata=dataset.schema.metadata)
+        table = assemble(schema, dataset.count_rows(), batches)
+    except (OSError, ValueError, pa.ArrowException) as exc:  # ValueError: files changed while read
+        raise _unreadable(Path(run_dir) / SAMPLES_DIR, exc) from None
+    pa.default_memory_pool().release_unused()  # decode buffers: let numpy reuse the pages
     return table, meta

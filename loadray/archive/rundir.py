@@ -6,6 +6,8 @@ Layout (DESIGN.md §3)::
     <run_dir>/samples/        Parquet dataset, one file series per worker (see sink.py)
     <run_dir>/summary.json    written by loadray.report.build.rebuild
     <run_dir>/report.html     written by loadray.report.build.rebuild
+    <run_dir>/plots/*.png     the report's plots, written by loadray.report.build.rebuild
+    <run_dir>/run.json        optional facts the run recorded (nodes, versions...)
 
 Every whole-file write is atomic (temp file in the same directory + rename), so a reader
 never sees half a summary and an interrupted rewrite leaves the old file in place.
@@ -31,12 +33,16 @@ __all__ = [
     "SAMPLES_DIR",
     "SUMMARY_FILE",
     "REPORT_FILE",
+    "PLOTS_DIR",
+    "RUN_INFO_FILE",
     "default_run_dir",
     "create_run_dir",
     "write_scenario",
     "read_scenario_doc",
     "write_summary",
     "read_summary",
+    "read_run_info",
+    "write_bytes_atomic",
     "write_text_atomic",
 ]
 
@@ -45,6 +51,9 @@ SCENARIO_FILE = "scenario.yaml"
 SAMPLES_DIR = "samples"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
+PLOTS_DIR = "plots"
+#: Optional facts the run recorded about itself (nodes, versions...), shown by the report.
+RUN_INFO_FILE = "run.json"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -102,11 +111,16 @@ def _umask() -> int:
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` via a temp file in the same dir + rename."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same dir + rename."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; archives are shared
@@ -160,11 +174,25 @@ def write_summary(run_dir: str | os.PathLike[str], summary: dict[str, Any]) -> P
     return write_text_atomic(Path(run_dir) / SUMMARY_FILE, text + "\n")
 
 
-def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    p = Path(run_dir) / SUMMARY_FILE
+def _read_json(p: Path, missing: str) -> Any:
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ArchiveError(f"{p}: not found (run `loadray report {run_dir}` to rebuild it)") from None
+        raise ArchiveError(f"{p}: not found{missing}") from None
     except (OSError, ValueError) as exc:
         raise ArchiveError(f"{p}: cannot read: {exc}") from None
+
+
+def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    return _read_json(Path(run_dir) / SUMMARY_FILE, f" (run `loadray report {run_dir}` to rebuild it)")
+
+
+def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """``run.json`` as a dict; {} when the run did not write one."""
+    p = Path(run_dir) / RUN_INFO_FILE
+    if not p.exists():
+        return {}
+    info = _read_json(p, "")
+    if not isinstance(info, dict):
+        raise ArchiveError(f"{p}: expected a JSON object")
+    return info

@@ -1,4 +1,5 @@
-"""Reports from an archived run: terminal text, summary.json, a self-contained HTML page.
+"""Reports from an archived run: terminal text, summary.json, plots and a
+self-contained HTML page, and the run-to-run comparison page.
 
 Reads only the archive (never a live run), so ``loadray report RUN_DIR`` rebuilds
 exactly what ``loadray run`` wrote. The only package that imports matplotlib (lazily,

@@ -1,5 +1,5 @@
-"""Archive -> summary.json + report.html. The one code path behind both the end of
-``loadray run`` and ``loadray report RUN_DIR``, so the two always agree.
+"""Archive -> summary.json + plots/*.png + report.html. The one code path behind both
+the end of ``loadray run`` and ``loadray report RUN_DIR``, so the two always agree.
 """
 
 from __future__ import annotations
@@ -8,37 +8,40 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from loadray.analysis import per_second, summarize
+from loadray.analysis import ANALYSIS_COLUMNS, overview, sample_arrays, summarize
 from loadray.archive import (
+    PLOTS_DIR,
     REPORT_FILE,
     SCENARIO_FILE,
+    read_run_info,
     read_samples,
     read_scenario_doc,
+    write_bytes_atomic,
     write_summary,
     write_text_atomic,
 )
 
+from .facts import run_events, run_facts
+from .figures import render_plots
 from .html import render_html
 
 if TYPE_CHECKING:
     from loadray.scenario.model import Threshold
 
-__all__ = ["rebuild", "summary_for", "thresholds_of"]
+__all__ = ["rebuild", "scenario_of", "summary_for", "thresholds_of"]
 
 
 def thresholds_of(doc: dict[str, Any]) -> list["Threshold"]:
     """Parse ``doc["thresholds"]`` (YAML paths ``thresholds[i]`` in errors)."""
-    exprs = doc.get("thresholds") or []
-    if not exprs:
+    if not doc.get("thresholds"):
         return []
-    from loadray.scenario import parse_threshold  # lazy: scenario sits above report
+    from loadray.scenario.thresholds import parse_thresholds  # lazy: scenario sits above report
 
-    if isinstance(exprs, (str, bytes)) or not isinstance(exprs, (list, tuple)):
-        exprs = [exprs]
-    return [parse_threshold(expr, f"thresholds[{i}]") for i, expr in enumerate(exprs)]
+    return list(parse_thresholds(doc["thresholds"]))
 
 
-def _doc(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
+def scenario_of(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """The archived scenario document ({} and a warning when it is missing)."""
     if (run_dir / SCENARIO_FILE).exists():
         return read_scenario_doc(run_dir), []
     return {}, [f"{SCENARIO_FILE} is missing: no thresholds were evaluated"]
@@ -46,39 +49,53 @@ def _doc(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
 
 def summary_for(
     run_dir: str | os.PathLike[str],
-    thresholds: Iterable["Threshold"] = (),
+    thresholds: Iterable["Threshold"] | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
-    """The summary of the archived run with explicit ``thresholds``; writes nothing.
+    """The summary of the archived run; writes nothing.
 
-    ``name`` defaults to ``scenario.yaml``'s name, else the directory name.
+    ``thresholds`` default to the scenario's; ``name`` to ``scenario.yaml``'s name,
+    else the directory name.
     """
     run_dir = Path(run_dir)
-    if name is None:
-        doc, _ = _doc(run_dir)
-        name = str(doc.get("name") or run_dir.name)
-    table, meta = read_samples(run_dir)
-    return summarize(table, meta, tuple(thresholds), name=name)
+    doc, warnings = scenario_of(run_dir)
+    table, meta = read_samples(run_dir, ANALYSIS_COLUMNS)
+    summary = summarize(
+        table, meta, thresholds_of(doc) if thresholds is None else tuple(thresholds),
+        name=str(doc.get("name") or run_dir.name) if name is None else name,
+    )
+    summary["warnings"].extend(warnings)
+    return summary
+
+
+def _write_plots(run_dir: Path, plots: dict[str, bytes]) -> None:
+    plots_dir = run_dir / PLOTS_DIR
+    plots_dir.mkdir(exist_ok=True)
+    for name, png in plots.items():
+        write_bytes_atomic(plots_dir / f"{name}.png", png)
 
 
 def rebuild(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read the archive, write ``summary.json`` and ``report.html``; return the summary.
+    """Read the archive, write ``summary.json``, ``plots/*.png`` and ``report.html``;
+    return the summary.
 
     Name and thresholds come from ``scenario.yaml``; without it the run is summarized
     under its directory name with no thresholds (and a warning says so). Deterministic:
-    rebuilding twice gives the same summary (nothing depends on the current time).
+    rebuilding twice gives the same files (nothing depends on the current time).
     """
     run_dir = Path(run_dir)
-    doc, extra_warnings = _doc(run_dir)
-    thresholds = thresholds_of(doc)
-    name = str(doc.get("name") or run_dir.name)
-
-    table, meta = read_samples(run_dir)
-    summary = summarize(table, meta, thresholds, name=name)
+    doc, extra_warnings = scenario_of(run_dir)
+    table, meta = read_samples(run_dir, ANALYSIS_COLUMNS)
+    arrays = sample_arrays(table)
+    summary = summarize(arrays, meta, thresholds_of(doc), name=str(doc.get("name") or run_dir.name))
     summary["warnings"].extend(extra_warnings)
-    series = per_second(table, meta.start_ns)
-    del table
-
     write_summary(run_dir, summary)
-    write_text_atomic(run_dir / REPORT_FILE, render_html(summary, series, doc))
+
+    folded = overview(arrays, meta.start_ns, summary["duration_s"])
+    del arrays, table
+    info = read_run_info(run_dir)
+    plots = render_plots(folded, run_events(info))
+    _write_plots(run_dir, plots)
+    facts = run_facts(summary, doc, meta.start_ns, meta.end_ns, info)
+    write_text_atomic(run_dir / REPORT_FILE, render_html(summary, folded, plots, facts, doc))
     return summary

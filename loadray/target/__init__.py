@@ -25,6 +25,7 @@ __all__ = [
     "TargetServer",
     "TargetStats",
     "serve",
+    "FlowEndpoints",
     "FaultModel",
     "Decision",
     "stall_release",
@@ -40,6 +41,7 @@ _LAZY = {
     "TargetServer": "loadray.target.server",
     "TargetStats": "loadray.target.server",
     "serve": "loadray.target.server",
+    "FlowEndpoints": "loadray.target.flows",
     "FaultModel": "loadray.target.faults",
     "Decision": "loadray.target.faults",
     "stall_release": "loadray.target.faults",
@@ -52,6 +54,7 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover
     from loadray.target.__main__ import add_target_arguments, options_from_args, target_argv
     from loadray.target.faults import Decision, FaultModel, stall_release, validate_options
+    from loadray.target.flows import FlowEndpoints
     from loadray.target.process import TargetProcess, start_target
     from loadray.target.server import TargetServer, TargetStats, serve
 

@@ -90,11 +90,13 @@ class TargetProcess:
             raise TargetError(f"target {self.url} did not answer {method} {path}: {exc}") from None
 
     def stats(self) -> dict:
-        """``GET /__stats``: ``{"requests", "per_second": {"<epoch s>": n}, "statuses"}``."""
+        """``GET /__stats``: ``{"requests", "per_second": {"<epoch s>": n}, "statuses",
+        "unauthorized", "paths": {path: n}, "ids": {value: n}, "flows_in_order"}``."""
         return self._request("/__stats", "GET")
 
     def reset_stats(self) -> dict:
-        """``POST /__stats/reset``: zero the counters; returns the counts just cleared."""
+        """``POST /__stats/reset``: zero the counters (and forget tokens, orders, flaky
+        counters); returns the counts just cleared."""
         return self._request("/__stats/reset", "POST")
 
     def stop(self) -> int:

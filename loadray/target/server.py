@@ -1,14 +1,21 @@
 """The built-in target: a small aiohttp.web server on 127.0.0.1 with fault injection.
 
-Any method on any path answers ``200 ok\\n``, after the faults of :mod:`.faults`. Two
-paths are reserved for the tests and the launcher:
+Any method on any path answers ``200 ok\\n``, after the faults of :mod:`.faults`, except
+the endpoints of :mod:`.flows` (``/login``, ``/orders``, ``/pay``, ``/echo``,
+``/cookie/set``, ``/cookie/check``, ``/redirect[/N]``, ``/flaky``, ``/id``), which answer
+after the same faults (an injected 500 skips the endpoint: no state changes). Two paths
+are reserved for the tests and the launcher:
 
-- ``GET /__stats``: ``{"requests": N, "per_second": {"<epoch s>": n}, "statuses": {"200": n}}``
-  counting every other request by its arrival time (``time.time()``);
-- ``POST /__stats/reset``: zeroes the counters and answers the counts it cleared.
+- ``GET /__stats``: ``{"requests": N, "per_second": {"<epoch s>": n}, "statuses": {"200": n},
+  "unauthorized": n, "paths": {"/login": n}, "ids": {"<value>": n}, "flows_in_order": n}``;
+  the first three count every other request (endpoints included) by its arrival time
+  (``time.time()``), the rest are the endpoints' counters (see :mod:`.flows`);
+- ``POST /__stats/reset``: zeroes the counters (and forgets the endpoints' tokens, orders
+  and flaky counters) and answers the counts it cleared.
 
 It uses aiohttp's low-level ``web.Server`` (no router, no middlewares, no access log) on
-uvloop when importable: the handler is one branch and one dict update per request.
+uvloop when importable: the catch-all is one prefix test, one branch and one dict update
+per request.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from aiohttp import web
 
 from loadray.errors import TargetError
 from loadray.target.faults import FaultModel, validate_options
+from loadray.target.flows import ENDPOINT_PREFIXES, Call, FlowEndpoints, Reply
 from loadray.target.options import LOOPBACK, TargetOptions
 
 __all__ = ["TargetServer", "TargetStats", "serve", "new_event_loop", "BACKLOG"]
@@ -37,6 +45,9 @@ _OK_BODY = b"ok\n"
 _ERROR_BODY = b"injected error\n"
 _TEXT = "text/plain"
 _JSON = "application/json"
+# A raw path starting with one of these may be a stats path or an endpoint; any other
+# goes straight to the catch-all.
+_ROUTED_PREFIXES = (STATS_PATH, *ENDPOINT_PREFIXES)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -104,6 +115,7 @@ class TargetServer:
             raise TargetError(f"invalid target options: {exc}") from None
         self.options = options
         self.stats = TargetStats()
+        self.flows = FlowEndpoints()
         self._clock = clock
         self._wall = wall
         self._faults: FaultModel | None = None
@@ -158,9 +170,17 @@ class TargetServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def snapshot(self) -> dict:
+        """The ``GET /__stats`` answer: request counters, then the endpoints' counters."""
+        return {**self.stats.snapshot(), **self.flows.snapshot()}
+
+    def reset_stats(self) -> dict:
+        """The ``POST /__stats/reset`` answer: clear everything, return the snapshot before."""
+        return {**self.stats.reset(), **self.flows.reset()}
+
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.raw_path.startswith(STATS_PATH):
-            response = self._stats_endpoint(request)
+        if request.raw_path.startswith(_ROUTED_PREFIXES):
+            response = await self._routed(request)
             if response is not None:
                 return response
         arrival_s = self._wall()
@@ -168,8 +188,24 @@ class TargetServer:
         if faults is None or not faults.active:
             self.stats.record(200, arrival_s)
             return web.Response(body=_OK_BODY, content_type=_TEXT)
+        return await self._faulted(faults, arrival_s, _ok_response)
+
+    async def _faulted(
+        self, faults: FaultModel, arrival_s: float, respond: Callable[[], web.Response]
+    ) -> web.Response:
+        """Answer ``respond()`` (or the injected error) once the faults' ready time is reached.
+
+        The one place faults meet a response, for the catch-all and every endpoint alike:
+        the request is counted at arrival with the status it will get.
+        """
         decision = faults.decide()
-        self.stats.record(decision.status, arrival_s)
+        if decision.status == 200:
+            response = respond()
+        else:
+            response = web.Response(
+                status=decision.status, body=_ERROR_BODY, content_type=_TEXT
+            )
+        self.stats.record(response.status, arrival_s)
         clock = self._clock
         ready_at = decision.ready_at
         wait = ready_at - clock()
@@ -185,9 +221,37 @@ class TargetServer:
                     wait = ready_at - clock()
             finally:
                 delayed.discard(task)  # type: ignore[arg-type]
-        if decision.status == 200:
-            return web.Response(body=_OK_BODY, content_type=_TEXT)
-        return web.Response(status=decision.status, body=_ERROR_BODY, content_type=_TEXT)
+        return response
+
+    async def _routed(self, request: web.BaseRequest) -> web.Response | None:
+        """The answer of a stats path or an endpoint; None for any other path."""
+        path = request.path
+        if path.startswith(STATS_PATH):
+            return self._stats_endpoint(request)
+        flows = self.flows
+        endpoint = flows.route(path)
+        if endpoint is None:
+            return None
+        arrival_s = self._wall()
+        flows.arrived(path)
+        call = Call(
+            request.method,
+            path,
+            tuple(request.query.items()),
+            tuple(request.headers.items()),
+            request.cookies,
+            await request.read(),
+        )
+
+        def respond() -> web.Response:
+            return _response(endpoint(call))
+
+        faults = self._faults
+        if faults is None or not faults.active:
+            response = respond()
+            self.stats.record(response.status, arrival_s)
+            return response
+        return await self._faulted(faults, arrival_s, respond)
 
     def _stats_endpoint(self, request: web.BaseRequest) -> web.Response | None:
         """The answer of a stats path; None for any other path (served as usual)."""
@@ -195,12 +259,25 @@ class TargetServer:
         if path == STATS_PATH:
             if request.method not in ("GET", "HEAD"):
                 return _method_not_allowed("GET")
-            return _json_response(self.stats.snapshot())
+            return _json_response(self.snapshot())
         if path == RESET_PATH:
             if request.method != "POST":
                 return _method_not_allowed("POST")
-            return _json_response(self.stats.reset())
+            return _json_response(self.reset_stats())
         return None
+
+
+def _ok_response() -> web.Response:
+    return web.Response(body=_OK_BODY, content_type=_TEXT)
+
+
+def _response(reply: Reply) -> web.Response:
+    return web.Response(
+        status=reply.status,
+        body=reply.body,
+        content_type=reply.content_type,
+        headers=reply.headers or None,
+    )
 
 
 def _json_response(payload: dict) -> web.Response:

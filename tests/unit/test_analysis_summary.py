@@ -203,6 +203,7 @@ def test_keys_of_the_contract():
 
 
 def test_threaded_and_chunked_paths_give_the_same_summary(monkeypatch):
+    import loadray.analysis.arrays as arrays
     import loadray.analysis.summary as mod
 
     rows = []
@@ -213,8 +214,7 @@ def test_threaded_and_chunked_paths_give_the_same_summary(monkeypatch):
     t = table(rows)
     serial = summarize(t, None)
     monkeypatch.setattr(mod, "_PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr(mod, "_CHUNK", 64)
-    monkeypatch.setattr(mod, "_MASK_GROUPS_MAX", 2)  # phases (3) by argsort too
+    monkeypatch.setattr(arrays, "_CHUNK", 64)
     assert summarize(t, None) == serial
     assert len(serial["steps"]) == 11 and len(serial["phases"]) == 3
     assert serial["status"] == {"0": 500, "200": 1500}

@@ -3,7 +3,7 @@ import pyarrow as pa
 import pytest
 
 from loadray.analysis import evaluate, summarize
-from loadray.analysis.summary import sample_arrays
+from loadray.analysis import sample_arrays
 from loadray.archive.reader import RunMeta
 from loadray.scenario.model import Threshold
 from loadray.schema import SCHEMA

@@ -63,3 +63,34 @@ def test_empty():
     df = per_second(SCHEMA.empty_table(), START)
     assert len(df) == 0
     assert {"intended", "sent", "ok", "errors", "dropped", "latency_p50_ms", "latency_p99_ms"} <= set(df.columns)
+
+
+def test_sent_is_counted_when_sent_and_the_rest_when_intended():
+    rows = rows_at([0, 10 * MS], [1, 1]) + rows_at([990 * MS], [500])
+    rows[2]["sent_ns"] = START + 1500 * MS  # due in second 0, left in second 1 (queued)
+    df = per_second(pa.Table.from_pylist(rows, schema=SCHEMA), START)
+    assert df["intended"].tolist() == [3, 0] and df["sent"].tolist() == [2, 1]
+    assert df["rate"].tolist() == [2.0, 1.0] and df["intended_rate"].tolist() == [3.0, 0.0]
+    assert df.loc[0.0, "latency_max_ms"] == 500.0  # latency belongs to the intended second
+
+
+def test_errors_by_kind_and_rates_by_worker_per_bucket():
+    from loadray.analysis import errors_over_time, phase_starts, worker_rates
+
+    rows = rows_at([k * 100 * MS for k in range(20)], [1] * 20)  # 2 s, 10/s
+    for k, r in enumerate(rows):
+        r["worker"] = k % 2
+        r["phase"] = 0 if k < 15 else 3
+    rows += rows_at([50 * MS, 60 * MS, 1050 * MS], [5, 5, 5], error="timeout")
+    rows += rows_at([70 * MS], [0], error="dropped")
+    t = pa.Table.from_pylist(rows, schema=SCHEMA)
+    errors = errors_over_time(t, START)
+    assert list(errors.columns) == ["timeout", "dropped"]
+    assert errors["timeout"].tolist() == [2, 1] and errors["dropped"].tolist() == [1, 0]
+    rates = worker_rates(t, START, bucket_s=0.5)
+    assert list(rates.columns) == [0, 1]
+    # worker 0: k = 0 2 4 | 6 8 | 10 12 14 | 16 18, plus the timeouts at 50, 60 and 1050 ms
+    assert rates[0].tolist() == [10.0, 4.0, 8.0, 4.0]
+    assert rates[1].tolist() == [4.0, 6.0, 4.0, 6.0]  # 100 300 | 500 700 900 | 1100 1300 | 1500..1900
+    starts = phase_starts(t, START)
+    assert starts.to_dict() == {0: 0.0, 3: 1.5}

@@ -15,10 +15,10 @@ S = 1_000_000_000
 START = 1_700_000_000_000_000_000
 
 
-def batch(worker, n, seed):
+def batch(worker, n, seed, scale=1.0):
     rng = np.random.default_rng(seed)
     intended = START + np.sort(rng.integers(0, 5 * S, n))
-    lat = rng.integers(1 * MS, 200 * MS, n)
+    lat = (rng.integers(1 * MS, 200 * MS, n) * scale).astype(np.int64)
     err = rng.choice(np.array([None, None, None, None, None, None, None, "timeout", "dropped", "cut"], dtype=object), n)
     dropped = err == "dropped"
     no_end = dropped | (err == "cut")
@@ -39,13 +39,14 @@ def batch(worker, n, seed):
     )
 
 
-def make_run(tmp_path, doc):
-    run = create_run_dir(tmp_path / "run")
+def make_run(tmp_path, doc, name="run", seed=0, scale=1.0):
+    """A 5 s run of 3000 rows from 2 workers (random latencies 1..200 ms times ``scale``)."""
+    run = create_run_dir(tmp_path / name)
     write_scenario(run, doc)
     sink = SampleSink(run / "samples", START, rows_per_file=700)
-    for seed in range(3):
+    for part in range(3):
         for worker in range(2):
-            sink.write(worker, batch(worker, 500, seed * 10 + worker))
+            sink.write(worker, batch(worker, 500, seed * 100 + part * 10 + worker, scale))
     sink.close(START + 5 * S)
     return run
 
@@ -113,3 +114,41 @@ def test_rebuild_without_scenario_warns(tmp_path):
     s = rebuild(run)
     assert s["name"] == "run"
     assert any("scenario.yaml is missing" in w for w in s["warnings"])
+
+
+def test_rebuild_writes_every_plot_as_png_and_embeds_the_same_bytes(tmp_path):
+    import base64
+    import re
+    import shutil
+
+    from loadray.report.figures import RUN_PLOTS
+
+    run = make_run(tmp_path, DOC)
+    rebuild(run)
+    plots = {p.stem: p.read_bytes() for p in (run / "plots").iterdir()}
+    assert set(plots) == set(RUN_PLOTS) and len(plots) >= 6
+    page = (run / "report.html").read_text()
+    embedded = [base64.b64decode(d) for d in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+    assert sorted(embedded) == sorted(plots.values())
+    summary = (run / "summary.json").read_text()
+    shutil.rmtree(run / "plots")
+    for name in ("summary.json", "report.html"):
+        (run / name).unlink()
+    rebuild(run)  # from samples/ and scenario.yaml alone
+    assert {p.stem: p.read_bytes() for p in (run / "plots").iterdir()} == plots
+    assert (run / "summary.json").read_text() == summary and (run / "report.html").read_text() == page
+
+
+def test_run_json_facts_and_events_reach_the_report(tmp_path):
+    from loadray.report.facts import run_events
+
+    run = make_run(tmp_path, DOC)
+    rebuild(run)
+    plain = (run / "plots" / "rate.png").read_bytes()
+    info = {"nodes": ["10.0.0.5", "10.0.0.6"], "events": [{"at_s": 2.5, "event": "rate", "rate": 900}, {"x": 1}]}
+    (run / "run.json").write_text(json.dumps(info))
+    assert run_events(info) == [(2.5, "rate 900/s")]
+    rebuild(run)
+    page = (run / "report.html").read_text()
+    assert "10.0.0.5; 10.0.0.6" in page and "event: rate" in page
+    assert (run / "plots" / "rate.png").read_bytes() != plain  # the rate change is marked

@@ -1,11 +1,16 @@
 import base64
+import functools
 import re
 
+import numpy as np
 import pyarrow as pa
 
-from loadray.analysis import per_second, summarize
+from loadray.analysis import overview, summarize
 from loadray.archive.reader import RunMeta
 from loadray.report import render_html
+from loadray.report.facts import run_facts
+from loadray.report.figures import RUN_PLOTS, render_plots
+from loadray.report.text import format_ms
 from loadray.scenario.model import Threshold
 from loadray.schema import SCHEMA
 
@@ -31,12 +36,17 @@ DOC = {"name": "smoke <script>alert(1)</script>", "target": "http://127.0.0.1:80
        "thresholds": ["p99 < 1s"]}
 
 
+def page_of(t, s, doc, start_ns, end_ns, info=None):
+    folded = overview(t, start_ns, s["duration_s"])
+    return render_html(s, folded, render_plots(folded), run_facts(s, doc, start_ns, end_ns, info), doc)
+
+
+@functools.lru_cache(maxsize=1)  # one rendering serves every test (plots are slow to draw)
 def render():
     t = table()
-    meta = RunMeta(START, START + 3 * S)
-    s = summarize(t, meta, [Threshold("p99 < 1s", "p99", "<", 1000.0), Threshold("max < 10ms", "max", "<", 10.0)],
-                  name=DOC["name"])
-    return render_html(s, per_second(t, START), DOC), s
+    s = summarize(t, RunMeta(START, START + 3 * S),
+                  [Threshold("p99 < 1s", "p99", "<", 1000.0), Threshold("max < 10ms", "max", "<", 10.0)], name=DOC["name"])
+    return page_of(t, s, DOC, START, START + 3 * S, {"nodes": ["10.0.0.1", "10.0.0.2"]}), s
 
 
 def test_self_contained_no_external_resources():
@@ -50,11 +60,13 @@ def test_self_contained_no_external_resources():
     assert "url(" not in page
 
 
-def test_has_two_inline_png_plots():
+def test_has_every_plot_inline_as_png():
     page, _ = render()
-    imgs = re.findall(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(imgs) >= 2
-    for data in imgs:
+    imgs = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(imgs) == len(RUN_PLOTS) >= 6
+    assert [alt for alt, _ in imgs] == [RUN_PLOTS[n][0] for n in ("rate", "latency", "service", "errors", "workers",
+                                                                   "spectrum", "histogram")]
+    for _, data in imgs:
         assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -65,14 +77,31 @@ def test_content_and_escaping():
     assert "p99 &lt; 1s" in page and "✓ pass" in page and "✗ fail" in page
     assert "FAILED" in page
     assert f"{s['intended']:,}" in page
-    for section in ("thresholds", "requests", "latency", "steps", "phases", "over time", "scenario"):
+    for section in ("thresholds", "requests", "latency", "over time", "distribution", "steps", "workers", "phases",
+                    "outcomes", "run", "scenario"):
         assert f"<h2>{section}</h2>" in page
     assert "127.0.0.1:8080" in page  # as text, in the metadata
+    assert "2023-11-14T22:13:20.000Z" in page and "2023-11-14T22:13:23.000Z" in page  # start, end
+    assert "10.0.0.1; 10.0.0.2" in page  # run.json facts
+    assert "loadray 0.1.0" in page and "python 3." in page  # versions
 
 
-def test_empty_run_still_renders_two_plots():
+def test_step_and_worker_tables_have_the_breakdown_numbers():
+    page, s = render()
+    steps = re.search(r"<h2>steps</h2>(.*?)</table>", page, re.S).group(1)
+    rows = {r[0]: r for r in (re.findall(r"<td[^>]*>(.*?)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", steps)) if r}
+    assert set(rows) == {"api", "&lt;b&gt;root&lt;/b&gt;"}
+    api_ms = np.array([(i % 50 + 1) * MS for i in range(0, 300, 2)])  # even rows are "api"
+    assert rows["api"][:2] == ["api", "150"]
+    assert rows["api"][6] == format_ms(round(np.percentile(api_ms, 50) / 1e6, 3)) == "25.0ms"
+    assert rows["api"][8] == format_ms(round(np.percentile(api_ms, 99) / 1e6, 3))
+    workers = re.search(r"<h2>workers</h2>(.*?)</table>", page, re.S).group(1)
+    assert len(re.findall(r"<tr>", workers)) == 3
+
+
+def test_empty_run_still_renders_every_plot():
     empty = SCHEMA.empty_table()
     s = summarize(empty, None)
-    page = render_html(s, per_second(empty, None), {})
-    assert page.count('src="data:image/png;base64,') >= 2
+    page = page_of(empty, s, {}, None, None)
+    assert page.count('src="data:image/png;base64,') == len(RUN_PLOTS)
     assert "no thresholds" in page

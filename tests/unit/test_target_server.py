@@ -94,7 +94,9 @@ def test_head_is_200_without_body(plain):
 
 def test_stats_count_exactly_by_arrival_second(plain):
     before = plain.reset_stats()
-    assert set(before) == {"requests", "per_second", "statuses"}
+    assert set(before) == {
+        "requests", "per_second", "statuses", "unauthorized", "paths", "ids", "flows_in_order",
+    }
     conn = connect(plain)
     t0 = int(time.time())
     for i in range(57):
@@ -119,7 +121,10 @@ def test_reset_zeroes_and_returns_what_it_cleared(plain):
     conn.close()
     cleared = plain.reset_stats()
     assert cleared["requests"] == 5
-    assert plain.stats() == {"requests": 0, "per_second": {}, "statuses": {}}
+    assert plain.stats() == {
+        "requests": 0, "per_second": {}, "statuses": {},
+        "unauthorized": 0, "paths": {}, "ids": {}, "flows_in_order": 0,
+    }
 
 
 def test_stats_paths_reject_other_methods_and_are_not_counted(plain):

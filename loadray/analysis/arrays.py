@@ -1,0 +1,283 @@
+"""The sample table as numpy arrays: zero-copy column views, dictionary codes, and one
+boolean mask per accounting class (dropped, cut, sent, completed, error, ok).
+
+Shared by every analysis (summary, breakdowns, time series, spectra): build it once
+with :func:`sample_arrays` and pass it around instead of the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "CLASSES",
+    "COLUMNS",
+    "CUT",
+    "CUT_CLASS",
+    "DROPPED_CLASS",
+    "ERROR_CLASS",
+    "OK_CLASS",
+    "DROPPED",
+    "UNNAMED_STEP",
+    "SampleArrays",
+    "as_arrays",
+    "bincount",
+    "bincount_labels",
+    "class_counts",
+    "row_class",
+    "sample_arrays",
+    "split_classes",
+]
+
+#: The sample columns the analysis reads (``bytes_in`` is not one of them).
+COLUMNS = ("intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker")
+
+DROPPED = "dropped"  # == loadray.engine.errors.DROPPED (analysis does not import engine)
+CUT = "cut"  # == loadray.engine.errors.CUT
+UNNAMED_STEP = "(unnamed)"
+
+
+# --------------------------------------------------------------------------------------
+# Columns as numpy arrays
+
+
+def _single(table: pa.Table, name: str) -> pa.Array:
+    col = table.column(name)
+    if col.num_chunks == 1:
+        return col.chunk(0)
+    if col.num_chunks == 0:
+        return pa.array([], type=col.type)
+    if pa.types.is_dictionary(col.type):
+        col = pa.Table.from_arrays([col], names=[name]).unify_dictionaries().column(0)
+    return pa.concat_arrays(col.chunks)
+
+
+def _validity(arr: pa.Array) -> np.ndarray | None:
+    """Boolean validity of ``arr`` (None when it has no nulls), from the bitmap."""
+    if arr.null_count == 0:
+        return None
+    bitmap = arr.buffers()[0]
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return bits[arr.offset : arr.offset + len(arr)].view(bool)
+
+
+def _values(arr: pa.Array) -> np.ndarray:
+    """Zero-copy numpy view of a primitive array's values (garbage where null)."""
+    dtype = np.dtype(arr.type.to_pandas_dtype())
+    if len(arr) == 0:
+        return np.empty(0, dtype=dtype)
+    data = np.frombuffer(arr.buffers()[1], dtype=dtype, count=arr.offset + len(arr))
+    return data[arr.offset :]
+
+
+def _int(arr: pa.Array, dtype: type) -> tuple[np.ndarray, np.ndarray | None]:
+    """Values (unspecified where null) and a validity mask (None when no nulls)."""
+    if not pa.types.is_integer(arr.type):
+        arr = arr.cast(pa.from_numpy_dtype(np.dtype(dtype)))
+    return _values(arr).astype(dtype, copy=False), _validity(arr)
+
+
+def _codes(arr: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """Dictionary codes (int16/int32, -1 for null) and the distinct names they index."""
+    if not pa.types.is_dictionary(arr.type):
+        arr = pc.dictionary_encode(arr.cast(pa.string()))
+    dictionary = arr.dictionary.to_pylist()
+    codes, valid = _int(arr.indices, np.int32 if len(dictionary) >= 32767 else np.int16)
+    if valid is not None:
+        codes = np.where(valid, codes, -1).astype(codes.dtype, copy=False)
+    names: list[str] = []
+    first: dict[Any, int] = {}
+    remap = np.empty(len(dictionary) + 1, dtype=codes.dtype)
+    remap[-1] = -1  # code -1 (null) stays -1
+    for i, value in enumerate(dictionary):
+        if value is None:
+            remap[i] = -1
+            continue
+        if value not in first:
+            first[value] = len(names)
+            names.append(str(value))
+        remap[i] = first[value]
+    if not np.array_equal(remap[:-1], np.arange(len(dictionary))):
+        codes = remap[codes]  # duplicate or null dictionary entries
+    return codes, names
+
+
+def _kind_mask(codes: np.ndarray, names: list[str], kind: str) -> np.ndarray:
+    if kind in names:
+        return codes == names.index(kind)
+    return np.zeros(codes.shape, dtype=bool)
+
+
+@dataclass
+class SampleArrays:
+    """The sample table as numpy arrays plus the accounting masks (one per row).
+
+    Value arrays are unspecified where the column is null: always combine them with
+    the ``has_*`` masks.
+    """
+
+    n: int
+    intended_ns: np.ndarray
+    sent_ns: np.ndarray
+    latency_ns: np.ndarray
+    service_ns: np.ndarray
+    status: np.ndarray
+    error_codes: np.ndarray  # -1 = no error
+    error_names: list[str]
+    step_codes: np.ndarray  # -1 = null step
+    step_names: list[str]
+    phase: np.ndarray
+    worker: np.ndarray
+    dropped: np.ndarray  # never sent
+    cut: np.ndarray  # sent, in flight at stop
+    sent: np.ndarray  # ~dropped
+    completed: np.ndarray  # sent and not cut
+    error: np.ndarray  # completed with an error
+    ok: np.ndarray  # completed without error
+    has_latency: np.ndarray  # completed with latency_ns present
+    has_service: np.ndarray  # completed with service_ns present
+    has_sent_ns: np.ndarray  # sent with sent_ns present
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def completed_latency_ns(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Latencies of completed rows (optionally also within ``mask``).
+
+        Without ``mask``: sorted ascending, cached and shared (do not modify it).
+        """
+        if mask is None:
+            return self._sorted("lat", self.latency_ns, self.has_latency)
+        return self.latency_ns[self.has_latency & mask]
+
+    def completed_service_ns(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Service times of completed rows (optionally also within ``mask``); without
+        ``mask`` sorted, cached and shared like :meth:`completed_latency_ns`."""
+        if mask is None:
+            return self._sorted("svc", self.service_ns, self.has_service)
+        return self.service_ns[self.has_service & mask]
+
+    def keep_sorted_latency(self, sorted_ns: np.ndarray) -> None:
+        """Cache the completed rows' latencies, sorted elsewhere (see the summary)."""
+        self._cache["lat"] = sorted_ns
+
+    def _sorted(self, key: str, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if key not in self._cache:
+            chosen = values[mask]
+            chosen.sort()  # in place: one fresh array, not two
+            self._cache[key] = chosen
+        return self._cache[key]
+
+
+def as_arrays(data: "pa.Table | SampleArrays") -> SampleArrays:
+    """``data`` itself when it already is a :class:`SampleArrays`, else its arrays."""
+    return data if isinstance(data, SampleArrays) else sample_arrays(data)
+
+
+def sample_arrays(table: pa.Table) -> SampleArrays:
+    """Extract the columns of a sample table (schema :data:`loadray.schema.SCHEMA`)."""
+    n = table.num_rows
+    intended, _ = _int(_single(table, "intended_ns"), np.int64)
+    sent_ns, sent_valid = _int(_single(table, "sent_ns"), np.int64)
+    latency, lat_valid = _int(_single(table, "latency_ns"), np.int64)
+    service, svc_valid = _int(_single(table, "service_ns"), np.int64)
+    status, _ = _int(_single(table, "status"), np.int16)
+    phase, _ = _int(_single(table, "phase"), np.int16)
+    worker, _ = _int(_single(table, "worker"), np.int16)
+    err_codes, err_names = _codes(_single(table, "error"))
+    step_codes, step_names = _codes(_single(table, "step"))
+
+    dropped = _kind_mask(err_codes, err_names, DROPPED)
+    cut = _kind_mask(err_codes, err_names, CUT)
+    sent = ~dropped
+    completed = sent & ~cut
+    error = completed & (err_codes >= 0)
+    ok = completed & ~error
+    has_latency = completed if lat_valid is None else completed & lat_valid
+    has_service = completed if svc_valid is None else completed & svc_valid
+    has_sent_ns = sent if sent_valid is None else sent & sent_valid
+    return SampleArrays(
+        n=n,
+        intended_ns=intended,
+        sent_ns=sent_ns,
+        latency_ns=latency,
+        service_ns=service,
+        status=status,
+        error_codes=err_codes,
+        error_names=err_names,
+        step_codes=step_codes,
+        step_names=step_names,
+        phase=phase,
+        worker=worker,
+        dropped=dropped,
+        cut=cut,
+        sent=sent,
+        completed=completed,
+        error=error,
+        ok=ok,
+        has_latency=has_latency,
+        has_service=has_service,
+        has_sent_ns=has_sent_ns,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Counting
+
+
+_CHUNK = 1 << 20
+
+
+def bincount(values: np.ndarray, minlength: int = 0) -> np.ndarray:
+    """np.bincount in 1M-row chunks: numpy casts small ints to intp (8 B/row) first,
+    and chunking keeps that temporary small (fresh memory is what costs on small VMs)."""
+    if values.size <= _CHUNK:
+        return np.bincount(values, minlength=minlength)
+    counts = np.zeros(max(minlength, int(values.max()) + 1), dtype=np.int64)
+    for i in range(0, values.size, _CHUNK):
+        part = np.bincount(values[i : i + _CHUNK])
+        counts[: part.size] += part
+    return counts
+
+
+def bincount_labels(values: np.ndarray) -> list[tuple[int, int]]:
+    """(value, count) for every distinct value of a small-int array, ascending."""
+    if values.size == 0:
+        return []
+    lo = int(values.min())
+    counts = bincount((values - lo) if lo else values)
+    nz = np.flatnonzero(counts)
+    return [(int(i) + lo, int(counts[i])) for i in nz]
+
+
+#: Row classes, exclusive: every row is exactly one of these (see :func:`row_class`).
+DROPPED_CLASS, CUT_CLASS, ERROR_CLASS, OK_CLASS = 0, 1, 2, 3
+CLASSES = 4
+
+
+def class_counts(a: SampleArrays, keys: np.ndarray, groups: int) -> np.ndarray:
+    """(groups, CLASSES) row counts by (key, row class); ``keys`` in ``[0, groups)``."""
+    dtype = np.int16 if groups * CLASSES < np.iinfo(np.int16).max else np.int64
+    combined = keys.astype(dtype) * dtype(CLASSES)
+    combined += row_class(a)
+    return bincount(combined, minlength=groups * CLASSES).reshape(groups, CLASSES)
+
+
+def split_classes(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Columns ``dropped, cut, errors, ok`` of :func:`class_counts`' result."""
+    return counts[:, DROPPED_CLASS], counts[:, CUT_CLASS], counts[:, ERROR_CLASS], counts[:, OK_CLASS]
+
+
+def row_class(a: SampleArrays) -> np.ndarray:
+    """int8 class of every row: DROPPED_CLASS, CUT_CLASS, ERROR_CLASS or OK_CLASS (cached)."""
+    cls = a._cache.get("cls")
+    if cls is None:
+        cls = a.ok.view(np.int8) * np.int8(OK_CLASS)
+        cls += a.error.view(np.int8) * np.int8(ERROR_CLASS)
+        cls += a.cut.view(np.int8)
+        a._cache["cls"] = cls
+    return cls
+

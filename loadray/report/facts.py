@@ -1,0 +1,84 @@
+"""The run's metadata as (label, value) pairs for the report's "run" table: scenario,
+target, workers, start/end, schema and software versions, and whatever the run
+recorded in ``run.json`` (cluster nodes, Ray version...), if it did."""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any, Mapping
+
+__all__ = ["run_events", "run_facts", "target_of", "versions"]
+
+_PACKAGES = ("loadray", "ray", "numpy", "pyarrow", "pandas", "matplotlib")
+
+
+def target_of(doc: Mapping[str, Any]) -> str:
+    target = doc.get("target")
+    if isinstance(target, Mapping):
+        return "built-in target" if target.get("builtin") is not None or "url" not in target else str(target.get("url"))
+    return "" if target is None else str(target)
+
+
+def _iso(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    dt = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def versions() -> str:
+    """Python and the installed versions of loadray and its main libraries."""
+    found = [f"python {platform.python_version()}"]
+    for name in _PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_value(v) for v in value)
+    return str(value)
+
+
+def run_facts(
+    summary: Mapping[str, Any],
+    doc: Mapping[str, Any],
+    start_ns: int | None,
+    end_ns: int | None,
+    info: Mapping[str, Any] | None = None,
+) -> list[tuple[str, str]]:
+    """(label, text) rows describing the run; ``info`` is the optional ``run.json``."""
+    load = doc.get("load") if isinstance(doc.get("load"), Mapping) else {}
+    phases = load.get("phases") or []
+    facts = [
+        ("scenario", str(summary.get("name") or doc.get("name") or "-")),
+        ("target", target_of(doc) or "-"),
+        ("load", f"{load.get('model', 'open')} model, {len(phases)} phase(s)"),
+        ("workers", f"{summary.get('workers', 0)} with rows (scenario: {doc.get('workers', '-')})"),
+        ("started", _iso(start_ns)),
+        ("ended", _iso(end_ns) if end_ns is not None else "not recorded (interrupted run?)"),
+        ("duration", f"{summary.get('duration_s') or 0:.3f} s"),
+        ("samples schema", str(summary.get("schema_version") or "-")),
+        ("report built with", versions()),
+    ]
+    facts.extend((str(k), _value(v)) for k, v in (info or {}).items())
+    return facts
+
+
+def run_events(info: Mapping[str, Any] | None) -> list[tuple[float, str]]:
+    """``(seconds since start, label)`` of the events the run recorded in ``run.json``
+    (``{"at_s": 12.5, "event": "rate", "rate": 600}``: live rate changes, worker loss...)."""
+    marks = []
+    for event in (info or {}).get("events") or []:
+        if isinstance(event, Mapping) and isinstance(event.get("at_s"), (int, float)):
+            rate = event.get("rate")
+            label = str(event.get("event", "event")) + (f" {rate:g}/s" if isinstance(rate, (int, float)) else "")
+            marks.append((float(event["at_s"]), label))
+    return marks
