@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +17,7 @@ from loadray.schema import SCHEMA, SCHEMA_VERSION, SCHEMA_VERSION_KEY, schema_ma
 
 from .assemble import assemble
 from .rundir import SAMPLES_DIR
-from .sink import RUN_END_KEY, RUN_START_KEY
+from .sink import RUN_END_KEY, RUN_RECORD_KEY, RUN_START_KEY
 
 __all__ = ["RunMeta", "open_dataset", "read_samples", "sample_files"]
 
@@ -40,6 +41,9 @@ class RunMeta:
     schema_version: str = SCHEMA_VERSION
     files: int = 0
     skipped: tuple[str, ...] = ()
+    # what the live run recorded besides rows: events, lost requests, worker placement,
+    # warnings, abort reason (JSON under ``loadray.run``); {} for runs without it
+    record: dict = field(default_factory=dict)
 
 
 def _ignored(name: str) -> bool:
@@ -71,6 +75,7 @@ def _scan(run_dir: Path) -> tuple[list[Path], RunMeta]:
     starts: list[int] = []
     ends: list[int] = []
     versions: list[str] = []
+    record: dict = {}
     ours = schema_major(SCHEMA_VERSION)
     for path in sample_files(samples_dir):
         rel = f"{SAMPLES_DIR}/{path.name}"
@@ -94,6 +99,8 @@ def _scan(run_dir: Path) -> tuple[list[Path], RunMeta]:
             starts.append(int(kv[RUN_START_KEY.encode()]))
         if RUN_END_KEY.encode() in kv:
             ends.append(int(kv[RUN_END_KEY.encode()]))
+        if RUN_RECORD_KEY.encode() in kv:
+            record = json.loads(kv[RUN_RECORD_KEY.encode()])
         readable.append(path)
 
     meta = RunMeta(
@@ -102,6 +109,7 @@ def _scan(run_dir: Path) -> tuple[list[Path], RunMeta]:
         schema_version=max(versions, key=_version_tuple) if versions else SCHEMA_VERSION,
         files=len(readable),
         skipped=tuple(skipped),
+        record=record,
     )
     return readable, meta
 

@@ -7,7 +7,6 @@ Layout (DESIGN.md §3)::
     <run_dir>/summary.json    written by loadray.report.build.rebuild
     <run_dir>/report.html     written by loadray.report.build.rebuild
     <run_dir>/plots/*.png     the report's plots, written by loadray.report.build.rebuild
-    <run_dir>/run.json        optional facts the run recorded (nodes, versions...)
 
 Every whole-file write is atomic (temp file in the same directory + rename), so a reader
 never sees half a summary and an interrupted rewrite leaves the old file in place.
@@ -34,14 +33,12 @@ __all__ = [
     "SUMMARY_FILE",
     "REPORT_FILE",
     "PLOTS_DIR",
-    "RUN_INFO_FILE",
     "default_run_dir",
     "create_run_dir",
     "write_scenario",
     "read_scenario_doc",
     "write_summary",
     "read_summary",
-    "read_run_info",
     "write_bytes_atomic",
     "write_text_atomic",
 ]
@@ -53,7 +50,6 @@ SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
 PLOTS_DIR = "plots"
 #: Optional facts the run recorded about itself (nodes, versions...), shown by the report.
-RUN_INFO_FILE = "run.json"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -187,12 +183,3 @@ def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return _read_json(Path(run_dir) / SUMMARY_FILE, f" (run `loadray report {run_dir}` to rebuild it)")
 
 
-def read_run_info(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """``run.json`` as a dict; {} when the run did not write one."""
-    p = Path(run_dir) / RUN_INFO_FILE
-    if not p.exists():
-        return {}
-    info = _read_json(p, "")
-    if not isinstance(info, dict):
-        raise ArchiveError(f"{p}: expected a JSON object")
-    return info

@@ -13,7 +13,6 @@ from loadray.archive import (
     PLOTS_DIR,
     REPORT_FILE,
     SCENARIO_FILE,
-    read_run_info,
     read_samples,
     read_scenario_doc,
     write_bytes_atomic,
@@ -93,7 +92,7 @@ def rebuild(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
     folded = overview(arrays, meta.start_ns, summary["duration_s"])
     del arrays, table
-    info = read_run_info(run_dir)
+    info = meta.record
     plots = render_plots(folded, run_events(info))
     _write_plots(run_dir, plots)
     facts = run_facts(summary, doc, meta.start_ns, meta.end_ns, info)

@@ -1,6 +1,6 @@
 """The run's metadata as (label, value) pairs for the report's "run" table: scenario,
-target, workers, start/end, schema and software versions, and whatever the run
-recorded in ``run.json`` (cluster nodes, Ray version...), if it did."""
+target, workers, start/end, schema and software versions, and what the live run
+recorded (cluster nodes, lost workers, live events, abort reason), if it did."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def run_facts(
     end_ns: int | None,
     info: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, str]]:
-    """(label, text) rows describing the run; ``info`` is the optional ``run.json``."""
+    """(label, text) rows describing the run; ``info`` is what the live run recorded
+    (``RunMeta.record``: placement, lost workers, events...)."""
     load = doc.get("load") if isinstance(doc.get("load"), Mapping) else {}
     phases = load.get("phases") or []
     facts = [
@@ -68,12 +69,28 @@ def run_facts(
         ("samples schema", str(summary.get("schema_version") or "-")),
         ("report built with", versions()),
     ]
-    facts.extend((str(k), _value(v)) for k, v in (info or {}).items())
+    facts.extend(live_facts(info or {}))
     return facts
 
 
+def live_facts(info: Mapping[str, Any]) -> list[tuple[str, str]]:
+    placement = info.get("placement") or []
+    out = []
+    if placement:
+        nodes = {p.get("node") for p in placement}
+        out.append(("cluster", f"{len(nodes)} node(s), {len(placement)} worker actor(s) started"))
+    if info.get("dead_workers"):
+        out.append(("workers lost", f"{info['dead_workers']} ({info.get('lost', 0)} requests never sent)"))
+    if info.get("aborted"):
+        out.append(("aborted", str(info["aborted"])))
+    events = run_events(info)
+    if events:
+        out.append(("events", "; ".join(f"{label} at {at:g} s" for at, label in events)))
+    return out
+
+
 def run_events(info: Mapping[str, Any] | None) -> list[tuple[float, str]]:
-    """``(seconds since start, label)`` of the events the run recorded in ``run.json``
+    """``(seconds since start, label)`` of the events the run recorded
     (``{"at_s": 12.5, "event": "rate", "rate": 600}``: live rate changes, worker loss...)."""
     marks = []
     for event in (info or {}).get("events") or []:

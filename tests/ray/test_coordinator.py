@@ -141,6 +141,8 @@ def test_lost_worker_is_redistributed(ray_local, builtin_target, tmp_path):
     assert 1 <= record["lost"] <= 3 * 500 / 3  # the dead worker's share for <= 3 s
     rows = ds.dataset(out / "samples", format="parquet").count_rows()
     assert rows + record["lost"] == pytest.approx(5000, abs=200)
+    assert result.summary["lost"] == record["lost"] and result.summary["workers_lost"] == record["dead_workers"]
+    assert any("lost with dead workers" in w for w in result.summary["warnings"])
 
 
 def test_abort_on_fail_stops_the_run_with_99(ray_local, builtin_target, tmp_path):
@@ -155,7 +157,7 @@ def test_abort_on_fail_stops_the_run_with_99(ray_local, builtin_target, tmp_path
     assert result.exit_code == 99
     assert time.time() - started < 20
     record = run_record(out)
-    assert "error_rate < 1%" in record["aborted"]
+    assert "error_rate < 1%" in record["aborted"] and result.summary["aborted"] == record["aborted"]
     s = result.summary
     assert s["intended"] < 200 * 6
     assert ds.dataset(out / "samples", format="parquet").count_rows() == s["intended"]

@@ -39,7 +39,7 @@ def batch(worker, n, seed, scale=1.0):
     )
 
 
-def make_run(tmp_path, doc, name="run", seed=0, scale=1.0):
+def make_run(tmp_path, doc, name="run", seed=0, scale=1.0, record=None):
     """A 5 s run of 3000 rows from 2 workers (random latencies 1..200 ms times ``scale``)."""
     run = create_run_dir(tmp_path / name)
     write_scenario(run, doc)
@@ -47,7 +47,7 @@ def make_run(tmp_path, doc, name="run", seed=0, scale=1.0):
     for part in range(3):
         for worker in range(2):
             sink.write(worker, batch(worker, 500, seed * 100 + part * 10 + worker, scale))
-    sink.close(START + 5 * S)
+    sink.close(START + 5 * S, record)
     return run
 
 
@@ -139,16 +139,18 @@ def test_rebuild_writes_every_plot_as_png_and_embeds_the_same_bytes(tmp_path):
     assert (run / "summary.json").read_text() == summary and (run / "report.html").read_text() == page
 
 
-def test_run_json_facts_and_events_reach_the_report(tmp_path):
+def test_run_record_facts_and_events_reach_the_report(tmp_path):
     from loadray.report.facts import run_events
 
-    run = make_run(tmp_path, DOC)
-    rebuild(run)
-    plain = (run / "plots" / "rate.png").read_bytes()
-    info = {"nodes": ["10.0.0.5", "10.0.0.6"], "events": [{"at_s": 2.5, "event": "rate", "rate": 900}, {"x": 1}]}
-    (run / "run.json").write_text(json.dumps(info))
-    assert run_events(info) == [(2.5, "rate 900/s")]
-    rebuild(run)
+    plain = make_run(tmp_path, DOC, name="plain")
+    rebuild(plain)
+    record = {"placement": [{"worker": 0, "node": "a"}, {"worker": 1, "node": "b"}],
+              "events": [{"at_s": 2.5, "event": "rate", "rate": 900}, {"x": 1}], "lost": 0}
+    assert run_events(record) == [(2.5, "rate 900/s")]
+    run = make_run(tmp_path, DOC, record=record)
+    summary = rebuild(run)
     page = (run / "report.html").read_text()
-    assert "10.0.0.5; 10.0.0.6" in page and "event: rate" in page
-    assert (run / "plots" / "rate.png").read_bytes() != plain  # the rate change is marked
+    assert "2 node(s), 2 worker actor(s) started" in page and "rate 900/s at 2.5 s" in page
+    assert (run / "plots" / "rate.png").read_bytes() != (plain / "plots" / "rate.png").read_bytes()
+    assert summary["events"] == record["events"] and summary["lost"] == 0
+
