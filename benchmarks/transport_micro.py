@@ -17,121 +17,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 import httptools
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import fast_server  # noqa: E402
+
 from loadray.engine.fast import build_request_bytes, endpoint
 from loadray.engine.transport import PreparedRequest, TransportSettings
 from loadray.engine.transports import make_transport
-
-NGINX_CONF = """\
-daemon off;
-master_process off;
-worker_processes 1;
-error_log {dir}/error.log crit;
-pid {dir}/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path {dir};
-    proxy_temp_path {dir};
-    fastcgi_temp_path {dir};
-    uwsgi_temp_path {dir};
-    scgi_temp_path {dir};
-    server {{
-        listen 127.0.0.1:{port} reuseport backlog=4096;
-        location / {{ return 200 "ok"; }}
-    }}
-}}
-"""
-
-RAW_SERVER = textwrap.dedent(
-    """
-    import asyncio, sys
-    try:
-        import uvloop
-    except ImportError:
-        uvloop = None
-    RESP = b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nContent-Type: text/plain\\r\\n\\r\\nok"
-
-    class P(asyncio.Protocol):
-        def connection_made(self, t):
-            self.t = t
-        def data_received(self, data):
-            self.t.write(RESP * data.count(b"\\r\\n\\r\\n"))
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        srv = await loop.create_server(P, "127.0.0.1", int(sys.argv[1]), backlog=4096)
-        print("ready", flush=True)
-        await srv.serve_forever()
-
-    (uvloop.run if uvloop else asyncio.run)(main())
-    """
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not start listening")
-
-
-def start_server(nginx: str | None, tmp: Path) -> tuple[subprocess.Popen, int, str]:
-    port = free_port()
-    if nginx and os.access(nginx, os.X_OK):
-        conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=tmp, port=port))
-        cmd = [nginx, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log")]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        name = "nginx"
-    else:
-        script = tmp / "raw_server.py"
-        script.write_text(RAW_SERVER)
-        proc = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL)
-        name = "raw asyncio server"
-    wait_listening(port, proc)
-    return proc, port, name
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)  # by PID: only the process we started
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def pin(pid: int, cpus: set[int]) -> None:
-    try:
-        os.sched_setaffinity(pid, cpus)
-    except (AttributeError, OSError):
-        pass
-
 
 class _LeanConn(asyncio.Protocol):
     """Calibration floor: the leanest Protocol + httptools client (no pool, no timeouts)."""
@@ -234,31 +131,25 @@ def main() -> None:
         help="comma list of fast, aiohttp, lean (lean = a bare Protocol+httptools loop: "
         "the floor of this machine, for calibration)",
     )
-    ap.add_argument("--nginx", default="/usr/sbin/nginx")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server and client to cores")
     args = ap.parse_args()
 
     import uvloop
 
     ncpu = os.cpu_count() or 1
-    with tempfile.TemporaryDirectory(prefix="loadray-bench-") as d:
-        proc, port, server = start_server(args.nginx, Path(d))
-        try:
-            if not args.no_pin and ncpu >= 2:
-                pin(proc.pid, {ncpu - 1})
-                pin(0, {0})
-            url = f"http://127.0.0.1:{port}/"
-            print(f"server: {server} on {url}  client: uvloop, C={args.concurrency}, {args.duration:g} s each")
-            rows = []
-            for kind in args.transports.split(","):
-                if kind == "lean":
-                    coro = drive_lean(url, args.concurrency, args.duration)
-                else:
-                    coro = drive(kind, url, args.concurrency, args.duration)
-                n, errs, wall, cpu = uvloop.run(coro)
-                rows.append((kind, n / wall, cpu / max(n, 1) * 1e6, n, errs, cpu / wall))
-        finally:
-            stop_server(proc)
+    with fast_server(cpu=ncpu - 1) as (url, server):
+        if not args.no_pin and ncpu >= 2:
+            os.sched_setaffinity(0, {0})
+        url += "/"
+        print(f"server: {server} on {url}  client: uvloop, C={args.concurrency}, {args.duration:g} s each")
+        rows = []
+        for kind in args.transports.split(","):
+            if kind == "lean":
+                coro = drive_lean(url, args.concurrency, args.duration)
+            else:
+                coro = drive(kind, url, args.concurrency, args.duration)
+            n, errs, wall, cpu = uvloop.run(coro)
+            rows.append((kind, n / wall, cpu / max(n, 1) * 1e6, n, errs, cpu / wall))
     print(f"{'transport':<10} {'requests/s':>12} {'CPU-µs/req':>11} {'requests':>10} {'errors':>7} {'client CPU':>10}")
     for kind, rps, us, n, errs, util in rows:
         print(f"{kind:<10} {rps:>12,.0f} {us:>11.2f} {n:>10,} {errs:>7} {util:>9.0%}")
