@@ -46,6 +46,9 @@ def test_1000_rps_for_10s_on_two_workers(ray_local, builtin_target, tmp_path):
     assert stats["requests"] == pytest.approx(10000, rel=0.005)
     per_second = [n for _, n in sorted(stats["per_second"].items(), key=lambda kv: int(kv[0]))]
     full_seconds = per_second[1:-1]  # the first and last epoch seconds are partial
+    print(f"server arrivals per second {per_second}; latency p50 {s['latency_ms']['p50']} ms "
+          f"p99 {s['latency_ms']['p99']} ms; service p50 {s['service_ms']['p50']} ms; "
+          f"send lag p99 {s['send_lag_ms']['p99']} ms")
     assert len(full_seconds) >= 8
     assert all(950 <= n <= 1050 for n in full_seconds), per_second
 
@@ -74,6 +77,7 @@ def test_stall_shows_in_latency_not_in_service_time(ray_local, builtin_target, t
     assert len(table) == 600 and result.summary["dropped"] == 0
     latency_ms = table.latency_ns / 1e6
     service_ms = table.service_ns / 1e6
+    print(f"stall: latency max {latency_ms.max():.1f} ms, service max {service_ms.max():.1f} ms")
     # corrected latency sees the whole stall...
     assert 450 <= latency_ms.max() <= 600
     # ...requests that waited in the generator were served quickly once sent
