@@ -9,6 +9,7 @@ codes and byte counts match the fast transport's.
 from __future__ import annotations
 
 import asyncio
+import time
 import functools
 import ssl
 from typing import Any
@@ -108,7 +109,8 @@ class AiohttpTransport(Transport):
 
     # -- internals -----------------------------------------------------------------
 
-    async def _send(self, index: int) -> tuple[int, str | None, int]:
+    async def _send(self, index: int) -> tuple[int, str | None, int, int]:
+        started_ns = time.monotonic_ns()  # the task runs now, not when it was submitted
         method, url, headers, body = self._prepared[index]
         session = self._session
         assert session is not None
@@ -127,8 +129,8 @@ class AiohttpTransport(Transport):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            return 0, error_kind(exc), 0
-        return status, status_error(status), nbytes
+            return 0, error_kind(exc), 0, started_ns
+        return status, status_error(status), nbytes, started_ns
 
     def _task_done(self, ctx: Any, task: asyncio.Task) -> None:
         # The one place on_done is called: a task's done callbacks run exactly once,
@@ -141,5 +143,5 @@ class AiohttpTransport(Transport):
         if exc is not None:  # not expected: _send catches Exception
             self.on_done(ctx, 0, error_kind(exc), 0)
             return
-        status, error, nbytes = task.result()
-        self.on_done(ctx, status, error, nbytes)
+        status, error, nbytes, started_ns = task.result()
+        self.on_done(ctx, status, error, nbytes, started_ns)

@@ -69,9 +69,12 @@ class OpenLoop:
     def stopped(self) -> bool:
         return self._stopped
 
-    def on_done(self, ctx: Any, status: int, error: str | None, nbytes: int) -> None:
-        """Transport callback: one request finished (successfully or not)."""
+    def on_done(self, ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None) -> None:
+        """Transport callback: one request finished (successfully or not); ``sent_ns``
+        corrects the send time when the transport started the request later."""
         intended, sent, step, phase = ctx
+        if sent_ns is not None:
+            sent = sent_ns
         c = self.counters
         c.done += 1
         if error is not None:

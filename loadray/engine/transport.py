@@ -6,6 +6,9 @@ and later calls ``on_done(ctx, status, error, bytes_in)`` exactly once, from the
 loop thread, whatever happens. ``status`` is 0 when no HTTP response arrived; ``error``
 is ``None`` on a response below 400, else a kind from :mod:`loadray.engine.errors`.
 ``submit`` never raises and never blocks; the caller enforces the in-flight cap.
+A transport that sends later than ``submit`` (aiohttp runs a task per request) passes
+a fifth argument, the monotonic ns at which the request really started, so ``sent_ns``
+stays true under saturation.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
-DoneCallback = Callable[[Any, int, "str | None", int], None]
+DoneCallback = Callable[..., None]  # (ctx, status, error, bytes_in[, sent_mono_ns])
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,11 @@ from loadray.errors import ScenarioError
 class Results:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, int, str | None, int]] = []
+        self.started: list[int | None] = []  # the send time each request reported
 
-    def __call__(self, ctx: Any, status: int, error: str | None, nbytes: int) -> None:
+    def __call__(self, ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None) -> None:
         self.calls.append((ctx, status, error, nbytes))
+        self.started.append(sent_ns)
 
     async def wait(self, n: int, timeout: float = 5.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -177,3 +179,23 @@ def test_factory_errors_are_scenario_errors() -> None:
     bad = [req("http://127.0.0.1/", headers=(("X", "a\r\nInjected: 1"),))]
     with pytest.raises(ScenarioError, match="bad header"):
         make_transport("auto", bad, TransportSettings(), lambda *a: None)
+
+
+def test_reports_when_each_request_really_started() -> None:
+    """aiohttp runs a task per request: the send time it reports is when that task ran,
+    never before the submit, so sent_ns stays true when tasks queue up."""
+    import time
+
+    async def main() -> tuple[int, Results]:
+        runner, port = await start_app()
+        try:
+            submitted = time.monotonic_ns()
+            res = await send([PreparedRequest("r", "GET", f"http://127.0.0.1:{port}/")], TransportSettings(), n=20)
+            return submitted, res
+        finally:
+            await runner.cleanup()
+
+    submitted, res = asyncio.run(main())
+    assert len(res.started) == 20
+    assert all(isinstance(t, int) and t >= submitted for t in res.started)
+    assert all(c[1] == 200 for c in res.calls)
