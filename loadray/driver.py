@@ -141,12 +141,10 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
                 if status.state == "finished":
                     break
                 if interrupts.signum is not None:
-                    end_ns = min(end_ns, time.time_ns())
                     launcher.stop()
-                    _collect(launcher.drain(), sink)
                     break
                 time.sleep(POLL_INTERVAL_S)
-            if status.state != "finished" or status.aborted:
+            if status.state != "finished" or status.aborted:  # it ended early
                 end_ns = min(end_ns, time.time_ns())
             _collect(launcher.drain(), sink)
             record = launcher.record()
