@@ -141,6 +141,7 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
                 if status.state == "finished":
                     break
                 if interrupts.signum is not None:
+                    end_ns = min(end_ns, time.time_ns())  # the run ends at the signal
                     launcher.stop()
                     break
                 time.sleep(POLL_INTERVAL_S)
