@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import ray
 
+from loadray.cluster.worker_actor import WorkerActor
 from loadray.engine.worker import WorkerReady, WorkerSpec
 from loadray.live.board import Board
 from loadray.live.rules import Breach, Rules
@@ -113,8 +114,6 @@ class Coordinator:
 
     def _new_actor(self, index: int, me):
         spec = WorkerSpec(index, self.scenario.workers, self.scenario)
-        from loadray.cluster.worker_actor import WorkerActor
-
         return ray.remote(WorkerActor).options(
             num_cpus=self.worker_cpus, scheduling_strategy="SPREAD", max_concurrency=16
         ).remote(spec, me)

@@ -264,3 +264,13 @@ def test_restart_policy_brings_a_replacement(ray_local, builtin_target, tmp_path
     assert len(record["placement"]) == 3, record  # two workers, one of them twice
     assert result.exit_code == 0
     assert 0 < record["lost"] < 300 * 3
+
+
+def test_refuses_to_run_with_fewer_workers_than_asked(ray_local, builtin_target, tmp_path):
+    from loadray.errors import ClusterError
+
+    target = builtin_target()
+    with pytest.raises(ClusterError, match=r"^workers: 3 workers x cluster.worker_cpus 1 need 3 CPUs, the Ray cluster has 2$"):
+        run(scenario(target.url, [{"duration": "1s", "rate": 10}], workers=3, cluster={"worker_cpus": 1}),
+            RunOptions(out=tmp_path / "run", quiet=True))
+    assert target.stats()["requests"] == 0
