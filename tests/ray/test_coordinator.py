@@ -83,7 +83,7 @@ def test_control_changes_the_rate_within_two_seconds(ray_local, builtin_target, 
 
     def change_rate():
         wait_for(out / "control.json")
-        time.sleep(3)
+        time.sleep(4)  # at least two full seconds at 200/s before the change
         answers.append((time.time(), send(out, "rate", 600)))
 
     thread = in_background(change_rate)
@@ -100,7 +100,7 @@ def test_control_changes_the_rate_within_two_seconds(ray_local, builtin_target, 
     events = [e["event"] for e in run_record(out)["events"]]
     assert events == ["rate"]
     assert result.summary["intended"] == result.summary["sent"]
-    assert 200 * 3 + 600 * 5 < result.summary["intended"] < 200 * 4 + 600 * 6
+    assert 200 * 3 + 600 * 4 < result.summary["intended"] < 200 * 5 + 600 * 6
 
 
 def worker_pids() -> list[int]:
