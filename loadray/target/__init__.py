@@ -12,8 +12,9 @@ Names are imported lazily: ``import loadray.target`` (as the scenario does for
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loadray._lazy import lazy_exports
 
 from loadray.target.options import LOOPBACK, TargetOptions
 
@@ -59,14 +60,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from loadray.target.server import TargetServer, TargetStats, serve
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
