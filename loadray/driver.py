@@ -145,7 +145,7 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
                     launcher.stop()
                     break
                 time.sleep(POLL_INTERVAL_S)
-            if status.state != "finished" or status.aborted:  # it ended early
+            if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
                 end_ns = min(end_ns, time.time_ns())
             _collect(launcher.drain(), sink)
             record = launcher.record()

@@ -89,3 +89,31 @@ def test_out_dir_that_exists_is_refused_and_left_alone(cli, tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "--out" in done.stderr
     assert (out / "keep.txt").read_text() == "precious" and len(os.listdir(out)) == 1
+
+
+def test_control_verb_stops_a_running_test(cli, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadray", "run", QUICKSTART, "--out", str(out), "--quiet",
+         "--set", "load.phases.0.duration=60s", "--set", "cluster.worker_cpus=0.5"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while not (out / "control.json").exists():
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(2)
+        answer = cli("control", out, "--stop")
+        assert answer.returncode == 0, answer.stderr
+        assert answer.stdout.strip() == "stopping"
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["duration_s"] < 10 and [e["event"] for e in summary["events"]] == ["stop"]
+    assert not (out / "control.json").exists()
+    gone = cli("control", out, "--rate", "5")
+    assert gone.returncode == 2 and "no run in progress" in gone.stderr
