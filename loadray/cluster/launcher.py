@@ -33,7 +33,6 @@ class Launcher:
         self.ready_timeout_s = ready_timeout_s
         self.coordinator = None
         self.rows_by_worker: Counter[int] = Counter()
-        self._status = LiveStatus()
 
     def start(self) -> list[WorkerReady]:
         """Start the coordinator and every worker, pre-warmed; all or nothing."""
@@ -59,8 +58,7 @@ class Launcher:
         return ray.get(self.coordinator.begin.remote(), timeout=CALL_TIMEOUT_S)
 
     def status(self) -> LiveStatus:
-        self._status = ray.get(self.coordinator.status.remote(), timeout=CALL_TIMEOUT_S)
-        return self._status
+        return ray.get(self.coordinator.status.remote(), timeout=CALL_TIMEOUT_S)
 
     def finished(self) -> bool:
         return self.status().state == "finished"

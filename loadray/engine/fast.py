@@ -247,7 +247,7 @@ class _Conn(asyncio.Protocol):
 
 
 class FastTransport(Transport):
-    """HTTP/1.1 keep-alive pool to one ``http://host:port``; see the module docstring."""
+    """HTTP/1.1 keep-alive pool to one host:port over plain http; see the module docstring."""
 
     def __init__(
         self,

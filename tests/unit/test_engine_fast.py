@@ -486,14 +486,14 @@ def test_request_bytes_are_built_once_and_complete() -> None:
         b"POST /a/b?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: loadray\r\n"
         b"X-A: 1\r\nContent-Length: 5\r\n\r\nhello"
     )
-    get = PreparedRequest("g", "GET", "http://h", (("User-Agent", "me"), ("host", "other")))
+    get = PreparedRequest("g", "GET", "http://127.0.0.1", (("User-Agent", "me"), ("host", "other")))
     assert build_request_bytes(get, keepalive=False) == (
         b"GET / HTTP/1.1\r\nUser-Agent: me\r\nhost: other\r\nConnection: close\r\n\r\n"
     )
-    empty_post = PreparedRequest("p", "POST", "http://h/")
+    empty_post = PreparedRequest("p", "POST", "http://127.0.0.1/")
     assert b"Content-Length: 0\r\n" in build_request_bytes(empty_post, keepalive=True)
     with pytest.raises(ValueError):
-        build_request_bytes(PreparedRequest("x", "GET", "http://h/", (("A", "b\r\nC: d"),)), True)
+        build_request_bytes(PreparedRequest("x", "GET", "http://127.0.0.1/", (("A", "b\r\nC: d"),)), True)
 
 
 def test_fast_rejects_what_it_cannot_send() -> None:

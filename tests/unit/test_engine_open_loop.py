@@ -112,25 +112,32 @@ def test_ramp_spacing_follows_the_rate():
     assert gaps[0] == pytest.approx(10, rel=0.01) and gaps[-1] == pytest.approx(3.33, rel=0.01)
 
 
-def test_replan_switches_at_the_cut_and_keeps_earlier_requests():
-    """1000/s for 4 s, revised at 1 s to 2000/s: 1000 + 3 * 2000 requests, none twice."""
-    from loadray.plan.revision import Assignment, plan_phases, with_rate
-
+def run_revised(base, duration_s, revisions):
+    """Run ``base`` on a fake clock; each ``(at_s, phases, from_s)`` revision is handed to
+    the pacer at ``at_s``, taking over from ``from_s``. Returns the rows."""
     clock = FakeClock()
     buffer = SampleBuffer(0, ["root"], anchor_ns=0)
     loop = OpenLoop(buffer, clock, 1, 1000)
     server = DelayServer(clock, loop, lambda t: MS)
-    base = plan_phases([Phase(4, 1000)])
-    revised = with_rate(base, 1.0, 2000, 4.0, number=1)
-    new_chunks = worker_chunks(Profile(revised), 0, 1, from_s=1.0)
-    clock.call_at(START + 500 * MS, lambda: loop.replan(new_chunks, 1_000 * MS))
+    for at_s, phases, from_s in revisions:
+        chunks = worker_chunks(Profile(phases), 0, 1, from_s=from_s)
+        clock.call_at(START + int(at_s * 1e9), lambda c=chunks, f=from_s: loop.replan(c, int(f * 1e9)))
 
     async def main():
-        await loop.run(worker_chunks(Profile(base), 0, 1), START, server.submit, end_ns=START + 4_000 * MS)
+        end = START + int(duration_s * 1e9)
+        await loop.run(worker_chunks(Profile(base), 0, 1), START, server.submit, end_ns=end)
         await clock.run_all()
 
     asyncio.run(main())
-    rows = buffer.flush().to_pandas()
+    return buffer.flush().to_pandas()
+
+
+def test_replan_switches_at_the_cut_and_keeps_earlier_requests():
+    """1000/s for 4 s, revised at 1 s to 2000/s: 1000 + 3 * 2000 requests, none twice."""
+    from loadray.plan.revision import plan_phases, with_rate
+
+    base = plan_phases([Phase(4, 1000)])
+    rows = run_revised(base, 4.0, [(0.5, with_rate(base, 1.0, 2000, 4.0, number=1), 1.0)])
     assert len(rows) == 1000 + 6000
     assert rows.intended_ns.is_unique
     assert rows.groupby("phase").size().to_dict() == {0: 1000, 1: 6000}
@@ -140,21 +147,9 @@ def test_replan_switches_at_the_cut_and_keeps_earlier_requests():
 def test_paused_worker_waits_for_a_revision_until_the_planned_end():
     from loadray.plan.revision import plan_phases, with_base, with_rate
 
-    clock = FakeClock()
-    buffer = SampleBuffer(0, ["root"], anchor_ns=0)
-    loop = OpenLoop(buffer, clock, 1, 1000)
-    server = DelayServer(clock, loop, lambda t: MS)
     base = plan_phases([Phase(4, 100)])
     paused = with_rate(base, 1.0, 0, 4.0, number=1)
     resumed = with_base(paused, 3.0, base)
-    clock.call_at(START + 500 * MS, lambda: loop.replan(worker_chunks(Profile(paused), 0, 1, from_s=1.0), 1_000 * MS))
-    clock.call_at(START + 2_500 * MS, lambda: loop.replan(worker_chunks(Profile(resumed), 0, 1, from_s=3.0), 3_000 * MS))
-
-    async def main():
-        await loop.run(worker_chunks(Profile(base), 0, 1), START, server.submit, end_ns=START + 4_000 * MS)
-        await clock.run_all()
-
-    asyncio.run(main())
-    rows = buffer.flush().to_pandas()
+    rows = run_revised(base, 4.0, [(0.5, paused, 1.0), (2.5, resumed, 3.0)])
     seconds = ((rows.intended_ns - START) // 1_000_000_000).value_counts().sort_index().to_dict()
     assert seconds == {0: 100, 3: 100}
