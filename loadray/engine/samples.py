@@ -68,6 +68,18 @@ class SampleBuffer:
             pa.array(self._phase, pa.int16()),
             pa.array(np.full(len(intended), self.worker, dtype=np.int16)),
             pa.array(self._bytes, pa.int32()),
+            *plain_request_columns(len(intended)),
         ]
         self._reset()
         return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+
+
+def plain_request_columns(n: int) -> list[pa.Array]:
+    """The 1.1 columns of ``n`` rows that are plain first attempts outside any flow."""
+    return [
+        pa.array(np.ones(n, dtype=np.int8)),
+        pa.nulls(n, pa.int32()),
+        pa.nulls(n, pa.int64()),
+        pa.nulls(n, pa.int64()),
+        pa.nulls(n, pa.string()),
+    ]

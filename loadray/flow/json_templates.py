@@ -21,6 +21,11 @@ class JsonTemplate:
     def render(self, values: Mapping[str, object], rng: random.Random | None = None) -> Any:
         return render_json(self.value, values, rng)
 
+    @property
+    def literal(self) -> bool:
+        """No ``{{ }}`` anywhere: renders to the same value every time."""
+        return not _has_template(self.value)
+
 
 def compile_json(value: Any, path: str) -> JsonTemplate:
     """Compile every string leaf of ``value``; non-JSON values raise ScenarioError."""
@@ -58,3 +63,13 @@ def _key(key: Any, path: str) -> str:
     if not isinstance(key, str):
         raise ScenarioError(path, f"JSON object keys must be strings, got {key!r}")
     return key
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, Template):
+        return True
+    if isinstance(value, dict):
+        return any(_has_template(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_template(item) for item in value)
+    return False

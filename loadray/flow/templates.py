@@ -87,6 +87,11 @@ class Template:
             [part if type(part) is str else to_text(part.value(values, rng)) for part in self.parts]
         )
 
+    @property
+    def literal(self) -> bool:
+        """No ``{{ }}``: renders to ``source`` every time."""
+        return all(type(part) is str for part in self.parts)
+
     def render_value(self, values: Mapping[str, object], rng: random.Random | None = None) -> object:
         """Like ``render``, but a template that is exactly one ``{{ }}`` keeps its value's
         type (an extracted ``5`` stays an int in a JSON body)."""

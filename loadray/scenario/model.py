@@ -8,8 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from loadray.flow.checks import Check
+from loadray.flow.extract import Extractor
+from loadray.flow.feeders import FeederSpec, Row
+from loadray.flow.json_templates import JsonTemplate
+from loadray.flow.retry import NO_RETRY, RetryPolicy
+from loadray.flow.templates import Template
 from loadray.target.options import TargetOptions
 
+Model = Literal["open", "closed"]
 Transport = Literal["auto", "fast", "aiohttp"]
 WhenFull = Literal["queue", "drop"]
 Op = Literal["<", "<=", ">", ">="]
@@ -27,6 +34,8 @@ DEFAULT_LIVE_WINDOW_S = 10.0
 @dataclass(frozen=True)
 class Phase:
     """One expanded load phase: constant ``rate`` or a linear ramp ``rate`` -> ``to``.
+
+    In the closed model ``rate`` and ``to`` are cluster-wide virtual-user counts.
 
     ``source`` is the index of the YAML phase it came from (a ``steps`` phase expands
     into several constant phases sharing one source).
@@ -52,6 +61,83 @@ class Request:
 
 
 @dataclass(frozen=True)
+class Body:
+    """A step's request body: ``json`` (a JSON template, sent as application/json),
+    ``form`` (a JSON template of a flat mapping, sent url-encoded) or ``raw`` (a text
+    template, sent as is)."""
+
+    kind: Literal["json", "form", "raw"]
+    template: JsonTemplate | Template
+
+
+@dataclass(frozen=True)
+class Step:
+    """One request of a flow. ``path`` is a template of a path (``/orders/{{ id }}``,
+    joined to the target URL) or of an absolute ``http(s)://`` URL."""
+
+    name: str
+    path: Template
+    method: str = "GET"
+    query: tuple[tuple[str, Template], ...] = ()
+    headers: tuple[tuple[str, Template], ...] = ()
+    body: Body | None = None
+    timeout_s: float | None = None  # overrides http.timeout for this step
+    extract: tuple[Extractor, ...] = ()
+    checks: tuple[Check, ...] = ()
+    retry: RetryPolicy = NO_RETRY
+    stop_on_failure: bool = True  # a failed step ends its flow instance
+
+    @property
+    def static(self) -> bool:
+        """Sendable as fixed bytes: no variables, no extraction, checks or retries."""
+        templates = [self.path, *(t for _, t in self.query), *(t for _, t in self.headers)]
+        if self.body is not None:
+            templates.append(self.body.template)
+        return (
+            all(t.literal for t in templates)
+            and not self.extract
+            and not self.checks
+            and self.retry.max_attempts == 1
+        )
+
+
+@dataclass(frozen=True)
+class Flow:
+    """An ordered list of steps; one arrival (open model) or one user iteration (closed
+    model) runs one instance. A plain ``requests:`` entry is a flow of one step."""
+
+    name: str
+    steps: tuple[Step, ...]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A data feeder with its rows (read at validation, shipped to the workers)."""
+
+    spec: FeederSpec
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
+class Think:
+    """Think time between a closed-model user's iterations: ``constant`` (``a`` s),
+    ``uniform`` (between ``a`` and ``b`` s) or ``exponential`` (mean ``a`` s)."""
+
+    kind: Literal["constant", "uniform", "exponential"] = "constant"
+    a: float = 0.0
+    b: float = 0.0
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    verify: bool = True
+    ca_file: str | None = None  # PEM bundle to trust in addition to the system's
+    cert_file: str | None = None  # client certificate (PEM)
+    key_file: str | None = None  # its private key (PEM); None: inside cert_file
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     timeout_s: float = DEFAULT_TIMEOUT_S
@@ -59,6 +145,9 @@ class HttpSettings:
     keepalive: bool = True
     when_full: WhenFull = "queue"  # queue: wait for a free slot; drop: record "dropped"
     headers: tuple[tuple[str, str], ...] = ()  # sent with every request
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    redirects: int = 0  # redirects followed per request (0: a 3xx is the answer)
+    compression: bool = False  # send Accept-Encoding: gzip, deflate and decode
 
 
 @dataclass(frozen=True)
@@ -120,7 +209,7 @@ class Scenario:
     phases: tuple[Phase, ...]
     requests: tuple[Request, ...]
     workers: int = DEFAULT_WORKERS
-    model: Literal["open"] = "open"
+    model: Model = "open"
     transport: Transport = "auto"
     http: HttpSettings = field(default_factory=HttpSettings)
     thresholds: tuple[Threshold, ...] = ()
@@ -132,7 +221,22 @@ class Scenario:
     on_worker_loss: WorkerLoss = DEFAULT_ON_WORKER_LOSS
     alert_webhook: str | None = None  # one JSON POST per live breach
     live_window_s: float = DEFAULT_LIVE_WINDOW_S  # sliding window for live thresholds
+    # Every flow, plain ``requests`` entries included (each a one-step flow).
+    flows: tuple[Flow, ...] = ()
+    feeds: tuple[Feed, ...] = ()
+    think: Think = field(default_factory=Think)  # closed model only
+    trace: bool = True  # W3C traceparent on every logical request
+
+    @property
+    def simple(self) -> bool:
+        """Every flow is one static step in the open model: the fast path can send it."""
+        return (
+            self.model == "open"
+            and not self.feeds
+            and all(len(f.steps) == 1 and f.steps[0].static for f in self.flows)
+        )
 
     @property
     def duration_s(self) -> float:
         return sum(p.duration_s for p in self.phases)
+

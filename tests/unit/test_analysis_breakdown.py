@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from loadray.analysis import BREAKDOWN_QUANTILES, breakdown, per_second, sample_arrays, summarize
-from loadray.schema import SCHEMA
+from loadray.schema import SCHEMA, from_rows
 from test_analysis_summary import MS, START, row
 
 S = 1_000_000_000
@@ -26,13 +26,12 @@ def at(t_ms, latency_ms, step="x", lag_ms=0.0, **kw):
 
 def small():
     """Step x: 10 20 30 40 ms (+ one dropped); step y: 5 ms and a 503 at 50 ms."""
-    return pa.Table.from_pylist(
+    return from_rows(
         [
             at(0, 10), at(100, 20), at(1100, 30, worker=1), at(1200, 40, worker=1, phase=1),
             at(300, 5, step="y"), at(1300, 50, step="y", error="http_5xx", status=503, phase=1),
             at(1400, 0, error="dropped", phase=1),
         ],
-        schema=SCHEMA,
     )
 
 
@@ -84,7 +83,7 @@ def big():
                phase=i // 1000, worker=i % 4, lag_ms=lag)
         rows.append(r)
         raw.append(r)
-    return pa.Table.from_pylist(rows, schema=SCHEMA), raw
+    return from_rows(rows), raw
 
 
 @pytest.mark.parametrize("by", [None, "step", "phase", "worker", "status", "error"])

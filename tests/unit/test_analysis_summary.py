@@ -6,7 +6,7 @@ import pyarrow as pa
 
 from loadray.analysis import summarize
 from loadray.archive.reader import RunMeta
-from loadray.schema import SCHEMA
+from loadray.schema import SCHEMA, complete, from_rows
 
 MS = 1_000_000
 START = 1_700_000_000_000_000_000
@@ -32,7 +32,7 @@ def row(i, latency_ms=None, error=None, status=200, step="root", phase=0, worker
 
 
 def table(rows):
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
+    return from_rows(rows)
 
 
 def test_latencies_one_to_thousand_ms():
@@ -49,7 +49,7 @@ def test_latencies_one_to_thousand_ms():
     assert s["passed"] is True and s["thresholds"] == []
     assert s["status"] == {"200": 1000}
     assert s["started_at"] == "2023-11-14T22:13:20.000Z"
-    assert s["name"] == "x" and s["schema_version"] == "1.0"
+    assert s["name"] == "x" and s["schema_version"] == "1.1"
     json.dumps(s, allow_nan=False)  # plain JSON types only
 
 
@@ -118,7 +118,7 @@ def test_many_steps_match_pandas_groupby():
     steps = [f"s{k:02d}" for k in rng.integers(0, 13, n)]
     lat = rng.integers(1, 10**9, n)
     err = np.where(rng.random(n) < 0.05, "dropped", None)
-    t = pa.Table.from_pydict(
+    t = complete(
         {
             "intended_ns": START + np.arange(n) * MS,
             "sent_ns": pa.array(START + np.arange(n) * MS, mask=err == "dropped"),
@@ -130,8 +130,7 @@ def test_many_steps_match_pandas_groupby():
             "phase": pa.array((np.arange(n) // 1000).astype(np.int16)),
             "worker": pa.array(np.zeros(n, np.int16)),
             "bytes_in": pa.array(np.zeros(n, np.int32)),
-        },
-        schema=SCHEMA,
+        }
     )
     s = summarize(t, None)
     df = pd.DataFrame({"step": steps, "phase": np.arange(n) // 1000, "lat": lat, "dropped": err == "dropped"})

@@ -6,7 +6,7 @@ from loadray.analysis import evaluate, summarize
 from loadray.analysis import sample_arrays
 from loadray.archive.reader import RunMeta
 from loadray.scenario.model import Threshold
-from loadray.schema import SCHEMA
+from loadray.schema import SCHEMA, from_rows
 
 MS = 1_000_000
 START = 1_700_000_000_000_000_000
@@ -21,7 +21,7 @@ def run_table(n_ok=1000, n_err=0, n_dropped=0):
         rows.append((n_ok + k, 5 * MS, "timeout", 0))
     for k in range(n_dropped):
         rows.append((n_ok + n_err + k, None, "dropped", 0))
-    return pa.Table.from_pylist(
+    return from_rows(
         [
             {
                 "intended_ns": START + i * MS,
@@ -37,7 +37,6 @@ def run_table(n_ok=1000, n_err=0, n_dropped=0):
             }
             for i, lat, err, status in rows
         ],
-        schema=SCHEMA,
     )
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 
 from loadray.analysis import per_second
-from loadray.schema import SCHEMA
+from loadray.schema import SCHEMA, from_rows
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -39,7 +39,7 @@ def test_buckets_by_intended_time_with_exact_percentiles():
     rows += rows_at([2 * S + 500 * MS, 2 * S + 600 * MS], [50, 60], error="timeout")
     rows += rows_at([2 * S + 700 * MS + k for k in range(3)], [0] * 3, error="dropped")
     rows += rows_at([2 * S + 999 * MS], [0], error="cut")
-    df = per_second(pa.Table.from_pylist(rows, schema=SCHEMA), START)
+    df = per_second(from_rows(rows), START)
     assert list(df.index) == [0.0, 1.0, 2.0]
     assert df.index.name == "t_s"
     assert df.loc[0.0, "intended"] == 100 and df.loc[0.0, "ok"] == 100
@@ -54,7 +54,7 @@ def test_buckets_by_intended_time_with_exact_percentiles():
 
 def test_half_second_buckets_and_default_start():
     rows = rows_at([k * 100 * MS for k in range(20)], [1] * 20)  # 2 s at 10/s
-    df = per_second(pa.Table.from_pylist(rows, schema=SCHEMA), None, bucket_s=0.5)
+    df = per_second(from_rows(rows), None, bucket_s=0.5)
     assert list(df.index) == [0.0, 0.5, 1.0, 1.5]
     assert df["intended"].tolist() == [5, 5, 5, 5]
 
@@ -68,7 +68,7 @@ def test_empty():
 def test_sent_is_counted_when_sent_and_the_rest_when_intended():
     rows = rows_at([0, 10 * MS], [1, 1]) + rows_at([990 * MS], [500])
     rows[2]["sent_ns"] = START + 1500 * MS  # due in second 0, left in second 1 (queued)
-    df = per_second(pa.Table.from_pylist(rows, schema=SCHEMA), START)
+    df = per_second(from_rows(rows), START)
     assert df["intended"].tolist() == [3, 0] and df["sent"].tolist() == [2, 1]
     assert df["rate"].tolist() == [2.0, 1.0] and df["intended_rate"].tolist() == [3.0, 0.0]
     assert df.loc[0.0, "latency_max_ms"] == 500.0  # latency belongs to the intended second
@@ -83,7 +83,7 @@ def test_errors_by_kind_and_rates_by_worker_per_bucket():
         r["phase"] = 0 if k < 15 else 3
     rows += rows_at([50 * MS, 60 * MS, 1050 * MS], [5, 5, 5], error="timeout")
     rows += rows_at([70 * MS], [0], error="dropped")
-    t = pa.Table.from_pylist(rows, schema=SCHEMA)
+    t = from_rows(rows)
     errors = errors_over_time(t, START)
     assert list(errors.columns) == ["timeout", "dropped"]
     assert errors["timeout"].tolist() == [2, 1] and errors["dropped"].tolist() == [1, 0]

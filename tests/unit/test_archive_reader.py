@@ -6,7 +6,7 @@ import pytest
 from loadray.archive import SampleSink, read_samples
 from loadray.archive.reader import RunMeta
 from loadray.errors import ArchiveError
-from loadray.schema import SCHEMA
+from loadray.schema import SCHEMA, complete
 
 START = 1_700_000_000_000_000_000
 END = START + 3_000_000_000
@@ -15,7 +15,7 @@ END = START + 3_000_000_000
 def rows_table(n, worker=0, steps=("a", "b"), errors=(None, "timeout", "dropped")):
     i = np.arange(n)
     err = [errors[k % len(errors)] for k in range(n)]
-    return pa.Table.from_pydict(
+    return complete(
         {
             "intended_ns": START + i * 1000,
             "sent_ns": pa.array([None if e == "dropped" else START + k * 1000 + 5 for k, e in enumerate(err)], pa.int64()),
@@ -27,8 +27,7 @@ def rows_table(n, worker=0, steps=("a", "b"), errors=(None, "timeout", "dropped"
             "phase": pa.array(np.zeros(n, np.int16)),
             "worker": pa.array(np.full(n, worker, np.int16)),
             "bytes_in": pa.array(np.zeros(n, np.int32)),
-        },
-        schema=SCHEMA,
+        }
     )
 
 
@@ -42,7 +41,7 @@ def test_round_trip_unifies_dictionaries_across_files(tmp_path):
     sink.close(END)
     table, meta = read_samples(tmp_path)
     assert table.num_rows == 14
-    assert meta == RunMeta(start_ns=START, end_ns=END, schema_version="1.0", files=5, skipped=())
+    assert meta == RunMeta(start_ns=START, end_ns=END, schema_version="1.1", files=5, skipped=())
     for name in ("error", "step"):
         col = table.column(name)
         assert col.num_chunks == 1

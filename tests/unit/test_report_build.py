@@ -8,7 +8,7 @@ from loadray.archive import SampleSink, create_run_dir, read_summary, write_scen
 from loadray.errors import ArchiveError, ScenarioError
 from loadray.report import rebuild, summary_for
 from loadray.scenario.model import Threshold
-from loadray.schema import SCHEMA
+from loadray.schema import SCHEMA, complete
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -22,7 +22,7 @@ def batch(worker, n, seed, scale=1.0):
     err = rng.choice(np.array([None, None, None, None, None, None, None, "timeout", "dropped", "cut"], dtype=object), n)
     dropped = err == "dropped"
     no_end = dropped | (err == "cut")
-    return pa.RecordBatch.from_pydict(
+    return complete(
         {
             "intended_ns": pa.array(intended),
             "sent_ns": pa.array(intended + 1000, mask=dropped),
@@ -34,9 +34,8 @@ def batch(worker, n, seed, scale=1.0):
             "phase": pa.array((intended - START >= 2 * S).astype(np.int16)),
             "worker": pa.array(np.full(n, worker, np.int16)),
             "bytes_in": pa.array(np.zeros(n, np.int32)),
-        },
-        schema=SCHEMA,
-    )
+        }
+    ).to_batches()[0]
 
 
 def make_run(tmp_path, doc, name="run", seed=0, scale=1.0, record=None):

@@ -12,7 +12,7 @@ from loadray.report.facts import run_facts
 from loadray.report.figures import RUN_PLOTS, render_plots
 from loadray.report.text import format_ms
 from loadray.scenario.model import Threshold
-from loadray.schema import SCHEMA
+from loadray.schema import SCHEMA, from_rows
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -27,7 +27,7 @@ def table():
                      "latency_ns": (i % 50 + 1) * MS, "service_ns": (i % 50 + 1) * MS - 1000,
                      "status": 0 if err else 200, "error": err, "step": "<b>root</b>" if i % 2 else "api",
                      "phase": i // 150, "worker": i % 2, "bytes_in": 10})
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
+    return from_rows(rows)
 
 
 DOC = {"name": "smoke <script>alert(1)</script>", "target": "http://127.0.0.1:8080", "workers": 2,

@@ -5,7 +5,7 @@ from loadray.archive.reader import RunMeta
 from loadray.report import render_summary
 from loadray.report.text import format_ms, format_threshold_value
 from loadray.scenario.model import Threshold
-from loadray.schema import SCHEMA
+from loadray.schema import SCHEMA, from_rows
 
 MS = 1_000_000
 START = 1_700_000_000_000_000_000
@@ -19,7 +19,7 @@ def summary(thresholds=()):
         for i in range(1000)
     ]
     rows.append({**rows[0], "sent_ns": None, "latency_ns": None, "service_ns": None, "status": 0, "error": "dropped"})
-    return summarize(pa.Table.from_pylist(rows, schema=SCHEMA), RunMeta(START, START + 10**10), thresholds, name="smoke")
+    return summarize(from_rows(rows), RunMeta(START, START + 10**10), thresholds, name="smoke")
 
 
 def test_render_summary_has_the_numbers():
