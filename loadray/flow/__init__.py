@@ -7,7 +7,7 @@ cheap to apply per request.
 """
 
 from loadray.flow.checks import Check, compile_checks, evaluate
-from loadray.flow.extract import Extractor, compile_extractor, extract_all
+from loadray.flow.extract import Extractor, compile_extractor, compile_extractors, extract_all
 from loadray.flow.feeders import (
     Feeder,
     FeederSpec,
@@ -17,7 +17,7 @@ from loadray.flow.feeders import (
     partition,
     row_vars,
 )
-from loadray.flow.json_templates import JsonTemplate, compile_json, render_json
+from loadray.flow.json_templates import JsonTemplate, compile_json, render_json, template_leaves
 from loadray.flow.response import Response
 from loadray.flow.retry import (
     NO_RETRY,
@@ -43,6 +43,7 @@ __all__ = [
     "backoff_s",
     "compile_checks",
     "compile_extractor",
+    "compile_extractors",
     "compile_feeder",
     "compile_json",
     "compile_retry",
@@ -55,4 +56,5 @@ __all__ = [
     "render_json",
     "row_vars",
     "should_retry",
+    "template_leaves",
 ]

@@ -49,6 +49,13 @@ def compile_extractor(spec: Any, path: str) -> Extractor:
     return Extractor(name, source, expr, _finder(source, expr, path))
 
 
+def compile_extractors(spec: Any, path: str) -> tuple[Extractor, ...]:
+    """One extractor spec or a list of them (``path[i]`` each); None or [] -> ()."""
+    if spec is None or spec == []:
+        return ()
+    return tuple(compile_extractor(item, where) for item, where in _spec.items(spec, path))
+
+
 def extract_all(extractors: tuple[Extractor, ...], response: Response) -> dict[str, Any]:
     """The variables that matched (an extractor that finds nothing sets nothing)."""
     found = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,19 @@ def compile_json(value: Any, path: str) -> JsonTemplate:
     names: set[str] = set()
     compiled = _compile(value, path, names)
     return JsonTemplate(compiled, frozenset(names))
+
+
+def template_leaves(value: Any, path: str) -> Iterator[tuple[str, Template]]:
+    """Every templated leaf of a :func:`compile_json` structure with its YAML path, named
+    as ``compile_json`` names them (``body.items[0].id``)."""
+    if isinstance(value, Template):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from template_leaves(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from template_leaves(item, f"{path}[{i}]")
 
 
 def render_json(value: Any, values: Mapping[str, object], rng: random.Random | None = None) -> Any:

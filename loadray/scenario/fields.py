@@ -9,6 +9,8 @@ key's full path (``load.phases[1].rate``).
 from __future__ import annotations
 
 import math
+import os
+import re
 from typing import Any, Callable, Iterable, TypeVar
 
 from loadray.errors import ScenarioError
@@ -19,6 +21,7 @@ Reader = Callable[[Any, str], T]
 
 ROOT = "(root)"
 _MISSING: Any = object()
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def show(value: object) -> str:
@@ -168,5 +171,36 @@ def nonempty_list(what: str) -> Reader[list[Any]]:
         if not value:
             raise ScenarioError(path, f"must not be empty (add at least one {what})")
         return value
+
+    return read
+
+
+def is_identifier(name: str) -> bool:
+    """A plain name a template can refer to (letters, digits, ``_``; no leading digit)."""
+    return _IDENTIFIER.fullmatch(name) is not None
+
+
+def unique(names: Iterable[tuple[str, str]], what: str) -> None:
+    """``(name, item path)`` pairs; a repeated name raises at ``<item path>.name``."""
+    first: dict[str, str] = {}
+    for name, where in names:
+        if name in first:
+            raise ScenarioError(
+                f"{where}.name", f"duplicate {what} name {name!r} (also {first[name]})"
+            )
+        first[name] = where
+
+
+def existing_file(base_dir: str) -> Reader[str]:
+    """A file path as written, resolved against ``base_dir``: the absolute path of an
+    existing file (the error names the resolved path)."""
+
+    def read(value: Any, path: str) -> str:
+        resolved = os.path.abspath(os.path.join(base_dir, string(value, path)))
+        if not os.path.exists(resolved):
+            raise ScenarioError(path, f"no such file: {resolved}")
+        if not os.path.isfile(resolved):
+            raise ScenarioError(path, f"not a file: {resolved}")
+        return resolved
 
     return read

@@ -1,5 +1,5 @@
-"""The ``http`` section (timeouts, in-flight cap, keep-alive, headers) and the header
-mapping reader shared with requests."""
+"""The ``http`` section (timeouts, in-flight cap, keep-alive, headers, TLS, redirects,
+compression) and the header mapping reader shared with requests."""
 
 from __future__ import annotations
 
@@ -7,18 +7,33 @@ import re
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.scenario.fields import Fields, boolean, choice, duration, integer, key_path, show
-from loadray.scenario.model import HttpSettings
+from loadray.scenario.fields import (
+    Fields,
+    boolean,
+    choice,
+    duration,
+    existing_file,
+    integer,
+    key_path,
+    show,
+)
+from loadray.scenario.model import HttpSettings, TlsSettings
 
-HTTP_KEYS = ("connect_timeout", "timeout", "max_in_flight", "keepalive", "when_full", "headers")
+HTTP_KEYS = (
+    "connect_timeout", "timeout", "max_in_flight", "keepalive", "when_full", "headers", "tls",
+    "redirects", "compression",
+)
+TLS_KEYS = ("verify", "ca", "cert", "key")
 WHEN_FULL = ("queue", "drop")
 MAX_IN_FLIGHT = 1_000_000
+MAX_REDIRECTS = 100
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control chars (tab allowed)
 
 
-def parse_http(value: Any, path: str = "http") -> HttpSettings:
+def parse_http(value: Any, path: str = "http", base_dir: str = ".") -> HttpSettings:
+    """``tls`` file paths are resolved against ``base_dir`` (the scenario file's folder)."""
     fields = Fields(value, path, HTTP_KEYS)
     d = HttpSettings()
     return HttpSettings(
@@ -28,6 +43,22 @@ def parse_http(value: Any, path: str = "http") -> HttpSettings:
         keepalive=fields.get("keepalive", boolean, d.keepalive),
         when_full=fields.get("when_full", choice(*WHEN_FULL), d.when_full),
         headers=fields.get("headers", headers, d.headers),
+        tls=fields.get("tls", lambda v, p: parse_tls(v, p, base_dir), d.tls),
+        redirects=fields.get("redirects", integer(ge=0, le=MAX_REDIRECTS), d.redirects),
+        compression=fields.get("compression", boolean, d.compression),
+    )
+
+
+def parse_tls(value: Any, path: str, base_dir: str) -> TlsSettings:
+    fields = Fields(value, path, TLS_KEYS)
+    pem = existing_file(base_dir)
+    if "key" in fields and "cert" not in fields:
+        raise ScenarioError(fields.path_of("key"), "needs 'cert' (the client certificate it belongs to)")
+    return TlsSettings(
+        verify=fields.get("verify", boolean, True),
+        ca_file=fields.get("ca", pem, None),
+        cert_file=fields.get("cert", pem, None),
+        key_file=fields.get("key", pem, None),
     )
 
 

@@ -14,8 +14,11 @@ from typing import Any, Iterable
 import yaml
 
 from loadray.errors import ScenarioError
+from loadray.flow.retry import NO_RETRY, compile_retry
 from loadray.scenario.breakers import parse_breakers
-from loadray.scenario.fields import ROOT, Fields, choice, integer, number, show, string
+from loadray.scenario.feeds import parse_feeders
+from loadray.scenario.fields import ROOT, Fields, boolean, choice, integer, number, show, string
+from loadray.scenario.flows import FlowContext, parse_flows
 from loadray.scenario.http_settings import parse_http
 from loadray.scenario.live import parse_alerts, parse_live
 from loadray.scenario.model import (
@@ -23,7 +26,9 @@ from loadray.scenario.model import (
     DEFAULT_ON_WORKER_LOSS,
     DEFAULT_WORKERS,
     ClusterSettings,
+    Flow,
     HttpSettings,
+    Request,
     Scenario,
 )
 from loadray.scenario.overrides import apply_overrides
@@ -31,10 +36,12 @@ from loadray.scenario.phases import parse_load
 from loadray.scenario.request_specs import parse_requests
 from loadray.scenario.targets import parse_target
 from loadray.scenario.thresholds import parse_thresholds
+from loadray.scenario.transport_rules import check_transport
 
 ROOT_KEYS = (
-    "name", "target", "workers", "transport", "seed", "load", "http", "requests",
-    "thresholds", "cluster", "abort_when", "on_worker_loss", "alerts", "live",
+    "name", "target", "workers", "transport", "seed", "trace", "load", "http", "retry",
+    "feeders", "requests", "flows", "thresholds", "cluster", "abort_when", "on_worker_loss",
+    "alerts", "live",
 )
 TRANSPORTS = ("auto", "fast", "aiohttp")
 WORKER_LOSS = ("redistribute", "restart", "abort")
@@ -44,37 +51,51 @@ MAX_WORKERS = 1024
 def load_scenario(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Scenario:
     """Read the YAML file at ``path``, apply ``--set`` overrides, validate.
 
-    ``name`` defaults to the file's stem."""
-    return parse_scenario(read_yaml(path), overrides, default_name=Path(path).stem)
+    ``name`` defaults to the file's stem; files the scenario names (feeders, TLS) are
+    found relative to the scenario file's folder."""
+    return parse_scenario(
+        read_yaml(path), overrides, default_name=Path(path).stem, base_dir=Path(path).parent
+    )
 
 
 def parse_scenario(
-    doc: Any, overrides: Iterable[str] = (), default_name: str = "scenario"
+    doc: Any,
+    overrides: Iterable[str] = (),
+    default_name: str = "scenario",
+    base_dir: str | os.PathLike[str] = ".",
 ) -> Scenario:
     """Validate a scenario document (as loaded from YAML) after applying ``overrides``.
 
-    ``Scenario.source`` is the resolved document, with ``name`` filled in, so that
-    ``parse_scenario(scn.source) == scn``."""
+    Relative file paths (feeders, TLS) are resolved against ``base_dir``.
+    ``Scenario.source`` is the resolved document, with ``name`` filled in and file paths
+    as written, so that ``parse_scenario(scn.source, base_dir=...) == scn``."""
     if not isinstance(doc, dict):
         raise ScenarioError(ROOT, f"must be a mapping, got {show(doc)}")
     source = apply_overrides(doc, overrides)
+    folder = os.fspath(base_dir)
     fields = Fields(source, "", ROOT_KEYS)
     name = fields.get("name", scenario_name, default_name)
     target = fields.get("target", parse_target)
     workers = fields.get("workers", integer(ge=1, le=MAX_WORKERS), DEFAULT_WORKERS)
     transport = fields.get("transport", choice(*TRANSPORTS), "auto")
     seed = fields.get("seed", integer(ge=0), 0)
-    model, phases = fields.get("load", parse_load)
+    model, phases, think = fields.get("load", parse_load)
     on_worker_loss = fields.get("on_worker_loss", choice(*WORKER_LOSS), DEFAULT_ON_WORKER_LOSS)
-    return Scenario(
+    http = fields.get("http", lambda v, p: parse_http(v, p, folder), HttpSettings())
+    context = FlowContext(
+        feeds=fields.get("feeders", lambda v, p: parse_feeders(v, p, folder), ()),
+        retry=fields.get("retry", compile_retry, NO_RETRY),
+    )
+    requests, flows = parse_traffic(fields, context)
+    scenario = Scenario(
         name=name,
         target=target,
         phases=phases,
-        requests=fields.get("requests", parse_requests),
+        requests=requests,
         workers=workers,
         model=model,  # type: ignore[arg-type]
         transport=transport,  # type: ignore[arg-type]
-        http=fields.get("http", parse_http, HttpSettings()),
+        http=http,
         thresholds=fields.get("thresholds", parse_thresholds, ()),
         cluster=fields.get("cluster", parse_cluster, ClusterSettings()),
         seed=seed,
@@ -83,7 +104,28 @@ def parse_scenario(
         on_worker_loss=on_worker_loss,  # type: ignore[arg-type]
         alert_webhook=fields.get("alerts", parse_alerts, None),
         live_window_s=fields.get("live", parse_live, DEFAULT_LIVE_WINDOW_S),
+        flows=flows,
+        feeds=context.feeds,
+        think=think,
+        trace=fields.get("trace", boolean, True),
     )
+    check_transport(scenario)
+    return scenario
+
+
+def parse_traffic(
+    fields: Fields, context: FlowContext
+) -> tuple[tuple[Request, ...], tuple[Flow, ...]]:
+    """Exactly one of ``requests`` (one-step flows) and ``flows``."""
+    if "requests" in fields and "flows" in fields:
+        raise ScenarioError(
+            ROOT, "has both 'requests' and 'flows'; keep one (a request is a one-step flow)"
+        )
+    if "flows" in fields:
+        return (), fields.get("flows", lambda v, p: parse_flows(v, p, context))
+    if "requests" not in fields:
+        raise ScenarioError("requests", "is required (or 'flows', for multi-step flows)")
+    return fields.get("requests", lambda v, p: parse_requests(v, p, context))
 
 
 def scenario_name(value: Any, path: str) -> str:

@@ -1,66 +1,59 @@
-"""The ``requests`` list: what each generated request sends."""
+"""The ``requests`` list: each entry is a one-step flow named after the request.
+
+An entry takes every step key (see :mod:`.steps`) plus ``weight``. Entries whose step
+is static (no templates, extraction, checks or retries) and has a relative path are
+also given as fixed :class:`Request` objects, as before flows existed.
+"""
 
 from __future__ import annotations
 
-import re
+import json
 from typing import Any
+from urllib.parse import urlencode
 
-from loadray.errors import ScenarioError
-from loadray.scenario.fields import Fields, choice, item_path, nonempty_list, show, string
-from loadray.scenario.http_settings import headers
-from loadray.scenario.model import Request
+from loadray.scenario.fields import Fields, item_path, nonempty_list, unique
+from loadray.scenario.flows import FlowContext, build_flow, weight
+from loadray.scenario.model import Flow, Request, Step
+from loadray.scenario.steps import STEP_KEYS, parse_step
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-REQUEST_KEYS = ("name", "method", "path", "headers", "body")
-
-_BAD_PATH = re.compile(r"[\x00-\x20\x7f]")  # spaces and control characters
+REQUEST_KEYS = STEP_KEYS + ("weight",)
+CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
 
 
-def parse_requests(value: Any, path: str = "requests") -> tuple[Request, ...]:
-    result: list[Request] = []
-    first_seen: dict[str, int] = {}
+def parse_requests(
+    value: Any, path: str = "requests", context: FlowContext = FlowContext()
+) -> tuple[tuple[Request, ...], tuple[Flow, ...]]:
+    """The static requests and every entry as a one-step flow."""
+    flows = []
     for i, item in enumerate(nonempty_list("request")(value, path)):
-        request = parse_request(item, item_path(path, i))
-        if request.name in first_seen:
-            raise ScenarioError(
-                f"{item_path(path, i)}.name",
-                f"duplicate request name {request.name!r} "
-                f"(also {item_path(path, first_seen[request.name])})",
-            )
-        first_seen[request.name] = i
-        result.append(request)
-    return tuple(result)
+        fields = Fields(item, item_path(path, i), REQUEST_KEYS)
+        share = weight(fields)
+        parsed = parse_step(fields, context.retry)
+        flows.append(build_flow(parsed.step.name, share, [parsed], context))
+    unique(((flow.name, item_path(path, i)) for i, flow in enumerate(flows)), "request")
+    requests = (fixed_request(flow.steps[0]) for flow in flows)
+    return tuple(r for r in requests if r is not None), tuple(flows)
 
 
-def parse_request(value: Any, path: str) -> Request:
-    fields = Fields(value, path, REQUEST_KEYS)
-    method = fields.get("method", choice(*METHODS, fold_case=True), "GET")
-    target = fields.get("path", url_path, "/")
-    return Request(
-        name=fields.get("name", string, f"{method} {target}"),
-        method=method,
-        path=target,
-        headers=fields.get("headers", headers, ()),
-        body=fields.get("body", body, None),
-    )
-
-
-def url_path(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise ScenarioError(path, f"must be a string starting with '/', got {show(value)}")
-    if not value.startswith("/"):
-        raise ScenarioError(path, f"must start with '/', got {value!r}")
-    if _BAD_PATH.search(value):
-        raise ScenarioError(path, f"must not contain spaces or control characters, got {value!r}")
-    return value
-
-
-def body(value: Any, path: str) -> bytes | None:
-    if value is None:
+def fixed_request(step: Step) -> Request | None:
+    """A static step with a relative path as fixed bytes; None otherwise. A ``json`` or
+    ``form`` body gets its Content-Type unless the step sets one."""
+    if not step.static or not step.path.source.startswith("/"):
         return None
-    if not isinstance(value, str):
-        raise ScenarioError(path, f"must be a string, got {show(value)}")
-    try:
-        return value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ScenarioError(path, f"cannot be encoded as UTF-8 ({exc.reason})") from None
+    target = step.path.source
+    if step.query:
+        query = urlencode([(name, template.source) for name, template in step.query])
+        target += ("&" if "?" in target else "?") + query
+    headers = tuple((name, template.source) for name, template in step.headers)
+    body = None
+    if step.body is not None:
+        kind, value = step.body.kind, step.body.template
+        if kind == "raw":
+            body = value.source.encode("utf-8")  # type: ignore[union-attr]
+        else:
+            data = value.value  # type: ignore[union-attr]
+            text = json.dumps(data, separators=(",", ":")) if kind == "json" else urlencode(data)
+            body = text.encode("utf-8")
+            if not any(name.lower() == "content-type" for name, _ in headers):
+                headers += (("Content-Type", CONTENT_TYPES[kind]),)
+    return Request(step.name, step.method, target, headers, body)

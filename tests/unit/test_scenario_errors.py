@@ -44,7 +44,7 @@ STEPS = {"rate": 100, "step": 50, "every": "10s", "times": 4}
 
 BAD = [
     # (changes, path, message fragment)
-    ({"load.phazes": []}, "load", "unknown key 'phazes' (expected one of: model, phases)"),
+    ({"load.phazes": []}, "load", "unknown key 'phazes' (expected one of: model, phases, think)"),
     ({"wrokers": 2}, "(root)", "unknown key 'wrokers' (expected one of: name, target,"),
     ({"load.phases.0.rte": 5}, "load.phases[0]", "unknown key 'rte'"),
     ({"requests.0.heders": {}}, "requests[0]", "unknown key 'heders'"),
@@ -74,7 +74,7 @@ BAD = [
     ({"load.phases": {"rate": 1}}, "load.phases", "must be a list, got a mapping"),
     ({"load.phases.0": "10s"}, "load.phases[0]", "must be a mapping, got '10s'"),
     ({"load": DELETE}, "load", "is required"),
-    ({"load.model": "closed"}, "load.model", "must be one of: open, got 'closed'"),
+    ({"load.model": "shut"}, "load.model", "must be one of: open, closed, got 'shut'"),
     ({"load.phases.1": {**STEPS, "to": 5}}, "load.phases[1]", "cannot also have 'to'"),
     ({"load.phases.1": {**STEPS, "duration": "5s"}}, "load.phases[1]",
      "cannot also have 'duration'"),
@@ -114,7 +114,7 @@ BAD = [
      "duplicate request name 'GET /'"),
     ({"requests.0.method": "FETCH"}, "requests[0].method",
      "must be one of: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, got 'FETCH'"),
-    ({"requests.0.path": "api/v1"}, "requests[0].path", "must start with '/', got 'api/v1'"),
+    ({"requests.0.path": "api/v1"}, "requests[0].path", "must start with '/' or be an absolute http(s):// URL, got 'api/v1'"),
     ({"requests.0.path": "/a b"}, "requests[0].path", "must not contain spaces"),
     ({"requests.0.name": ""}, "requests[0].name", "must not be empty"),
     ({"requests.0.body": {"a": 1}}, "requests[0].body", "must be a string, got a mapping"),

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from loadray.errors import ScenarioError
+from loadray.flow import compile_template
 from loadray.scenario import (
     Breaker,
     ClusterSettings,
@@ -20,6 +21,7 @@ from loadray.scenario import (
     load_scenario,
     parse_scenario,
 )
+from loadray.scenario.model import Flow, Step
 from loadray.target.options import TargetOptions
 
 MINIMAL_YAML = """\
@@ -90,7 +92,9 @@ def test_minimal_design_scenario_loads_to_expected_objects(tmp_path):
             Threshold("p99 < 1s", "p99", "<", 1000.0),
             Threshold("error_rate < 0.5%", "error_rate", "<", 0.005),
         ),
+        flows=(Flow("root", (Step("root", compile_template("/", "")),)),),
     )
+    assert scn.simple and scn.trace
     assert scn.duration_s == 30.0
     assert scn.http == HttpSettings()
     assert scn.cluster == ClusterSettings()

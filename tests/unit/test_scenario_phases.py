@@ -1,10 +1,11 @@
-"""Phase shapes: constant, ramp, steps (expanded into constant phases)."""
+"""Phase shapes: constant, ramp, steps (expanded into constant phases); the closed
+model's user phases and think time."""
 
 from __future__ import annotations
 
 import pytest
 
-from loadray.scenario.model import Phase
+from loadray.scenario.model import Phase, Think
 from loadray.scenario.phases import parse_load
 
 
@@ -28,9 +29,40 @@ from loadray.scenario.phases import parse_load
     ],
 )
 def test_phases_expand(phases, expected):
-    assert parse_load({"phases": phases}) == ("open", tuple(expected))
+    assert parse_load({"phases": phases}) == ("open", tuple(expected), Think())
 
 
 def test_end_rate_of_expanded_phases():
-    _, phases = parse_load({"model": "open", "phases": [{"duration": 1, "rate": 5, "to": 9}]})
+    _, phases, _ = parse_load({"model": "open", "phases": [{"duration": 1, "rate": 5, "to": 9}]})
     assert [p.end_rate for p in phases] == [9.0]
+
+
+@pytest.mark.parametrize(
+    ("phases", "expected"),
+    [
+        ([{"duration": "10s", "users": 10}], [Phase(10.0, 10.0, None, 0)]),
+        ([{"duration": "20s", "users": 0, "to": 50}], [Phase(20.0, 0.0, 50.0, 0)]),
+        ([{"duration": 5, "users": 50, "to": 1}], [Phase(5.0, 50.0, 1.0, 0)]),
+        (
+            [{"users": 10, "step": 5, "every": "10s", "times": 4}],
+            [Phase(10.0, u, None, 0) for u in (10.0, 15.0, 20.0, 25.0)],
+        ),
+    ],
+)
+def test_closed_phases_count_users(phases, expected):
+    assert parse_load({"model": "closed", "phases": phases}) == ("closed", tuple(expected), Think())
+
+
+@pytest.mark.parametrize(
+    ("think", "expected"),
+    [
+        ("100ms", Think("constant", 0.1)),
+        (0, Think("constant", 0.0)),
+        ({"uniform": ["50ms", "150ms"]}, Think("uniform", 0.05, 0.15)),
+        ({"uniform": ["1s", "1s"]}, Think("uniform", 1.0, 1.0)),
+        ({"exponential": "2s"}, Think("exponential", 2.0)),
+    ],
+)
+def test_think_time(think, expected):
+    doc = {"model": "closed", "phases": [{"duration": 1, "users": 1}], "think": think}
+    assert parse_load(doc)[2] == expected
