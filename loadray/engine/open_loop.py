@@ -45,10 +45,12 @@ class OpenLoop:
         n_requests: int,
         max_in_flight: int,
         drop_when_full: bool = False,
+        wheel: tuple[int, ...] | None = None,
     ) -> None:
         self.buffer = buffer
         self.clock = clock
         self.n_requests = n_requests
+        self.wheel = wheel or tuple(range(n_requests))  # arrival k sends wheel[k % len]
         self.max_in_flight = max_in_flight
         self.drop_when_full = drop_when_full
         self.counters = Counters()
@@ -57,7 +59,7 @@ class OpenLoop:
         self._slot = asyncio.Event()
         self._next: Iterable[Chunk] | None = None
         self._cut_ns = NO_CUT
-        self._record = buffer.record  # bound once: on_done is the hot path
+        self._record = getattr(buffer, "record", None)  # bound once: on_done is the hot path
         self._now = clock.monotonic_ns
 
     def stop(self) -> None:
@@ -80,6 +82,15 @@ class OpenLoop:
         if error is not None:
             c.errors += 1
         self._record(intended, sent, self._now(), status, error, step, phase, nbytes)
+        if self._waiting:
+            self._slot.set()
+
+    def on_flow_done(self, ctx: Any, ok: bool) -> None:
+        """Flow-path callback: one flow instance ended (it recorded its own rows)."""
+        c = self.counters
+        c.done += 1
+        if not ok:
+            c.errors += 1
         if self._waiting:
             self._slot.set()
 
@@ -112,7 +123,9 @@ class OpenLoop:
                 await clock.sleep_until(min(end_ns, now + IDLE_POLL_NS))
 
     async def _send(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any], None]) -> None:
-        clock, c, n, now_ns = self.clock, self.counters, self.n_requests, self._now
+        clock, c, now_ns = self.clock, self.counters, self._now
+        wheel = self.wheel
+        n = len(wheel)
         cap = self.max_in_flight
         burst = 0
         for chunk in chunks:
@@ -128,7 +141,7 @@ class OpenLoop:
                     now = now_ns()
                 if self._stopped or offset >= self._cut_ns:
                     return
-                step = k % n
+                step = wheel[k % n]
                 c.intended += 1
                 if c.sent - c.done >= cap:
                     if self.drop_when_full:

@@ -52,27 +52,34 @@ class SampleBuffer:
     def flush(self) -> pa.RecordBatch | None:
         if not self._intended:
             return None
-        intended = np.asarray(self._intended, dtype=np.int64)
-        sent = np.asarray(self._sent, dtype=np.int64)
-        done = np.asarray(self._done, dtype=np.int64)
-        missing = sent == _NONE
-        errors = pa.array(self._error, pa.string()).dictionary_encode()
-        columns = [
-            pa.array(intended + self.anchor_ns),
-            pa.array(sent + self.anchor_ns, mask=missing),
-            pa.array(done - intended, mask=missing),
-            pa.array(done - sent, mask=missing),
-            pa.array(self._status, pa.int16()),
-            pa.DictionaryArray.from_arrays(errors.indices.cast(pa.int8()), errors.dictionary),
-            pa.DictionaryArray.from_arrays(pa.array(self._step, pa.int16()), self._steps),
-            pa.array(self._phase, pa.int16()),
-            pa.array(np.full(len(intended), self.worker, dtype=np.int16)),
-            pa.array(self._bytes, pa.int32()),
-            *plain_request_columns(len(intended)),
-        ]
+        n = len(self._intended)
+        columns = core_columns(
+            self._intended, self._sent, self._done, self._status, self._error, self._step,
+            self._phase, self._bytes, self.worker, self.anchor_ns, self._steps,
+        )
         self._reset()
-        return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+        return pa.RecordBatch.from_arrays(columns + plain_request_columns(n), schema=SCHEMA)
 
+
+def core_columns(intended, sent, done, status, error, step, phase, nbytes, worker, anchor_ns, steps) -> list[pa.Array]:
+    """The 1.0 columns from plain lists of monotonic ns (``sent`` -1: dropped)."""
+    intended = np.asarray(intended, dtype=np.int64)
+    sent = np.asarray(sent, dtype=np.int64)
+    done = np.asarray(done, dtype=np.int64)
+    missing = sent == _NONE
+    errors = pa.array(error, pa.string()).dictionary_encode()
+    return [
+        pa.array(intended + anchor_ns),
+        pa.array(sent + anchor_ns, mask=missing),
+        pa.array(done - intended, mask=missing),
+        pa.array(done - sent, mask=missing),
+        pa.array(status, pa.int16()),
+        pa.DictionaryArray.from_arrays(errors.indices.cast(pa.int8()), errors.dictionary),
+        pa.DictionaryArray.from_arrays(pa.array(step, pa.int16()), steps),
+        pa.array(phase, pa.int16()),
+        pa.array(np.full(len(intended), worker, dtype=np.int16)),
+        pa.array(nbytes, pa.int32()),
+    ]
 
 def plain_request_columns(n: int) -> list[pa.Array]:
     """The 1.1 columns of ``n`` rows that are plain first attempts outside any flow."""

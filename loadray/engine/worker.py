@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
@@ -19,13 +20,18 @@ from urllib.parse import urljoin
 import pyarrow as pa
 
 from loadray.engine.clock import Clock, SystemClock
+from loadray.engine.closed_loop import ClosedLoop
+from loadray.engine.flow_path import FlowPath, step_names
+from loadray.engine.flow_samples import FlowBuffer
 from loadray.engine.open_loop import Counters, OpenLoop
 from loadray.engine.samples import SampleBuffer
 from loadray.engine.transport import PreparedRequest, Transport, TransportSettings
 from loadray.engine.transports import make_transport
+from loadray.flow.render import render_step
 from loadray.live.heartbeat import worker_second
 from loadray.live.status import WorkerSecond
 from loadray.plan import Profile, worker_chunks
+from loadray.plan.mix import mix_wheel
 from loadray.plan.revision import Assignment, plan_phases
 from loadray.scenario.model import Scenario
 
@@ -68,7 +74,14 @@ class Drained:
 
 
 def prepared_requests(scenario: Scenario) -> list[PreparedRequest]:
+    """The fixed requests of a :attr:`~Scenario.simple` scenario, one per flow."""
     base = scenario.target.url or ""
+    if scenario.flows:
+        rendered = [
+            (f.name, render_step(f.steps[0], base, scenario.http.headers, {}, random.Random()))
+            for f in scenario.flows
+        ]
+        return [PreparedRequest(name, r.method, r.url, r.headers, r.body) for name, r in rendered]
     return [
         PreparedRequest(
             name=r.name,
@@ -88,6 +101,8 @@ def transport_settings(scenario: Scenario) -> TransportSettings:
         timeout_s=http.timeout_s,
         max_connections=http.max_in_flight,
         keepalive=http.keepalive,
+        verify=http.tls.verify,
+        ca_file=http.tls.ca_file,
     )
 
 
@@ -110,27 +125,51 @@ class LoadWorker:
         self.reporter = reporter
         self.clock = clock or SystemClock()
         scenario = spec.scenario
-        self.requests = prepared_requests(scenario)
         anchor = self.clock.wall_ns() - self.clock.monotonic_ns()
-        self.buffer = SampleBuffer(spec.index, [r.name for r in self.requests], anchor)
-        self.loop = OpenLoop(
-            self.buffer,
-            self.clock,
-            n_requests=len(self.requests),
-            max_in_flight=scenario.http.max_in_flight,
-            drop_when_full=scenario.http.when_full == "drop",
-        )
-        self.transport = transport_factory(
-            scenario.transport, self.requests, transport_settings(scenario), self.loop.on_done
-        )
+        self.flows: FlowPath | None = None
+        self.transport: Transport | None = None
+        if scenario.simple:
+            self.requests = prepared_requests(scenario)
+            self.buffer = SampleBuffer(spec.index, [r.name for r in self.requests], anchor)
+        else:
+            names, first = step_names(scenario)
+            self.buffer = FlowBuffer(spec.index, names, first, anchor)
+            self.flows = FlowPath(
+                scenario, spec.index, spec.workers, self.clock, self.buffer,
+                transport_settings(scenario), scenario.target.url or "",
+            )
+            self.flows.on_exhausted = self.stop
+        if scenario.model == "closed":
+            self.loop = ClosedLoop(self.clock, self._iteration, scenario.think, scenario.seed)
+        else:
+            weights = [f.weight for f in scenario.flows] or [1.0] * len(scenario.requests)
+            self.loop = OpenLoop(
+                self.buffer,
+                self.clock,
+                n_requests=len(weights),
+                max_in_flight=scenario.http.max_in_flight,
+                drop_when_full=scenario.http.when_full == "drop",
+                wheel=mix_wheel(weights, scenario.seed),
+            )
+        if self.flows is not None:
+            self.flows.on_flow_done = getattr(self.loop, "on_flow_done", None)
+        else:
+            self.transport = transport_factory(
+                scenario.transport, self.requests, transport_settings(scenario), self.loop.on_done
+            )
         self._outbox: list[pa.RecordBatch] = []
         self._finished = False
         self._last_counters = Counters()
         self._last_flush_ns, self._last_cpu_s = time.monotonic_ns(), time.process_time()
+        self._sessions: dict[int, tuple[object, dict]] = {}  # closed model: user -> (session, variables)
 
     async def prepare(self) -> WorkerReady:
-        count = prewarm_count(self.spec.scenario, self.spec.workers)
-        await self.transport.open(prewarm=count)
+        count = 0
+        if self.transport is not None:
+            count = prewarm_count(self.spec.scenario, self.spec.workers)
+            await self.transport.open(prewarm=count)
+        else:
+            await self.flows.open()
         return WorkerReady(self.spec.index, os.getpid(), os.uname().nodename, count)
 
     def initial_assignment(self) -> Assignment:
@@ -146,21 +185,48 @@ class LoadWorker:
         self._start_ns = start_ns = start_epoch_ns - (clock.wall_ns() - clock.monotonic_ns())
         end_ns = start_ns + int(self.spec.scenario.duration_s * 1e9)
         flusher = asyncio.ensure_future(self._flush_periodically())
+        assignment = assignment or self.initial_assignment()
         try:
-            chunks = self._chunks(assignment or self.initial_assignment())
-            await self.loop.run(chunks, start_ns, self.transport.submit, end_ns)
+            if isinstance(self.loop, ClosedLoop):
+                await self.loop.run(assignment, start_ns, end_ns)
+            else:
+                submit = self.flows.submit if self.flows is not None else self.transport.submit
+                await self.loop.run(self._chunks(assignment), start_ns, submit, end_ns)
             deadline = clock.monotonic_ns() + int((self.spec.scenario.http.timeout_s + DRAIN_MARGIN_S) * 1e9)
             await self.loop.drain(deadline)
         finally:
-            await self.transport.close()  # whatever is still in flight becomes "cut"
+            await self._close()  # whatever is still in flight becomes "cut"
             flusher.cancel()
             await self._report(self._flush())
             self._finished = True
         return self.loop.counters
 
+    async def _close(self) -> None:
+        if isinstance(self.loop, ClosedLoop):
+            self.loop.cancel()
+            await self.loop.drain(self.clock.monotonic_ns() + 1_000_000_000)
+        if self.transport is not None:
+            await self.transport.close()
+        else:
+            for session, _ in self._sessions.values():
+                await session.close()
+            await self.flows.close()
+
+    async def _iteration(self, user: int, intended_ns: int, phase: int) -> bool:
+        """One closed-model iteration of ``user`` in its own session and variables."""
+        if user not in self._sessions:
+            self._sessions[user] = (self.flows.session(), {})
+        session, variables = self._sessions[user]
+        flows = self.spec.scenario.flows
+        flow = 0 if len(flows) == 1 else self.flows.rng.choices(range(len(flows)), [f.weight for f in flows])[0]
+        return await self.flows.iteration(session, variables, user, flow, intended_ns, phase)
+
     def revise(self, assignment: Assignment) -> None:
         """Switch to ``assignment`` at its ``from_s`` (seconds since the common start)."""
-        self.loop.replan(self._chunks(assignment), int(assignment.from_s * 1e9))
+        if isinstance(self.loop, ClosedLoop):
+            self.loop.assign(assignment)
+        else:
+            self.loop.replan(self._chunks(assignment), int(assignment.from_s * 1e9))
 
     @staticmethod
     def _chunks(a: Assignment):

@@ -1,0 +1,147 @@
+"""The closed-model loop of one worker: its virtual users, each looping one flow
+iteration after another with a think time in between.
+
+A user runs only inside its active windows (:mod:`loadray.plan.users`); an iteration
+that is under way when its window closes finishes first. An iteration is intended at
+the end of the previous think time (or the window's start) and counted like an
+open-model arrival in :class:`~loadray.engine.open_loop.Counters`, so the live status
+and the in-flight figure read the same in both models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from typing import Awaitable, Callable
+
+from loadray.engine.clock import Clock
+from loadray.engine.open_loop import Counters
+from loadray.plan.profile import Profile
+from loadray.plan.revision import Assignment
+from loadray.plan.users import Window, active_windows, owned_users, phase_at
+from loadray.scenario.model import Think
+
+class UserDone(Exception):
+    """Raised by an iteration when its user has nothing more to do (no feeder rows)."""
+
+
+# (user, intended monotonic ns, phase) -> True when the iteration passed
+Iteration = Callable[[int, int, int], Awaitable[bool]]
+
+
+def think_s(think: Think, rng: random.Random) -> float:
+    """One think time, in seconds."""
+    if think.kind == "uniform":
+        return rng.uniform(think.a, think.b)
+    if think.kind == "exponential":
+        return rng.expovariate(1.0 / think.a) if think.a > 0 else 0.0
+    return think.a
+
+
+class ClosedLoop:
+    def __init__(self, clock: Clock, iteration: Iteration, think: Think, seed: int) -> None:
+        self.clock = clock
+        self.iteration = iteration
+        self.think = think
+        self.seed = seed
+        self.counters = Counters()
+        self._stopped = False
+        self._start_ns = 0
+        self._end_ns = 0
+        self._profile: Profile | None = None
+        self._windows: dict[int, list[Window]] = {}
+        self._tasks: dict[int, asyncio.Task] = {}
+        self._sleeping: set[asyncio.Task] = set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def stop(self) -> None:
+        """Start no more iterations; users thinking or waiting end now."""
+        self._stopped = True
+        for task in list(self._sleeping):
+            task.cancel()
+
+    async def run(self, assignment: Assignment, start_ns: int, end_ns: int) -> None:
+        """Run the users of ``assignment`` (and its revisions) until the end or a stop."""
+        self._start_ns, self._end_ns = start_ns, end_ns
+        self.assign(assignment)
+        while not self._stopped and self.clock.monotonic_ns() < end_ns:
+            await self._sleep(min(end_ns, self.clock.monotonic_ns() + 100_000_000))
+        self.stop()
+        while self._tasks:  # iterations under way finish (or are cancelled by the caller)
+            await asyncio.wait(list(self._tasks.values()))
+
+    def assign(self, assignment: Assignment) -> None:
+        """Own the users of ``assignment`` from its ``from_s`` on."""
+        profile = Profile(assignment.phases)
+        self._profile = profile
+        owned = owned_users(profile, assignment.rank, assignment.workers)
+        self._windows = {u: active_windows(profile, u, assignment.from_s) for u in owned}
+        for user, windows in self._windows.items():
+            if windows and user not in self._tasks and not self._stopped:
+                task = asyncio.ensure_future(self._user(user))
+                self._tasks[user] = task
+                task.add_done_callback(lambda _, u=user: self._tasks.pop(u, None))
+
+    async def drain(self, deadline_ns: int) -> None:
+        while self._tasks and self.clock.monotonic_ns() < deadline_ns:
+            await asyncio.wait(list(self._tasks.values()), timeout=0.01)
+
+    def cancel(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+
+    async def _user(self, user: int) -> None:
+        rng = random.Random(f"{self.seed}/user/{user}")
+        c = self.counters
+        ready = self.clock.monotonic_ns()
+        while not self._stopped:
+            window = self._window(user, ready)
+            if window is None:
+                return
+            start, end = window
+            if ready < start:
+                ready = start
+                if not await self._sleep(start):
+                    return
+                continue
+            c.intended += 1
+            c.sent += 1
+            phase = phase_at(self._profile, (ready - self._start_ns) / 1e9)
+            try:
+                ok = await self.iteration(user, ready, phase)
+            except UserDone:
+                return
+            finally:
+                c.done += 1
+            if not ok:
+                c.errors += 1
+            ready = self.clock.monotonic_ns() + int(think_s(self.think, rng) * 1e9)
+            if ready < end and not await self._sleep(ready):
+                return
+
+    def _window(self, user: int, now_ns: int) -> tuple[int, int] | None:
+        """The current or next window of ``user`` (monotonic ns) ending after ``now_ns``."""
+        for start_s, end_s in self._windows.get(user, ()):
+            start = self._start_ns + int(start_s * 1e9)
+            end = min(self._end_ns, self._start_ns + math.ceil(end_s * 1e9))
+            if end > now_ns and start < end:
+                return start, end
+        return None
+
+    async def _sleep(self, until_ns: int) -> bool:
+        """Sleep until ``until_ns``; False when a stop cut it short."""
+        task = asyncio.ensure_future(self.clock.sleep_until(until_ns))
+        self._sleeping.add(task)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+            return False
+        finally:
+            self._sleeping.discard(task)
+        return not self._stopped

@@ -1,0 +1,108 @@
+"""The HTTP client of flows, on aiohttp: one connector per worker, one session (and so
+one cookie jar) per virtual user or open-model flow instance.
+
+Unlike a :class:`~loadray.engine.transport.Transport` it is awaited per request and
+returns the whole response when the step needs it (extraction, checks). Failures are
+never raised: they come back as a :class:`Reply` with an error kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Callable
+
+import aiohttp
+
+from loadray.engine.aiohttp_transport import USER_AGENT, _ssl_setting
+from loadray.flow.render import Rendered
+from loadray.engine.errors import error_kind, status_error
+from loadray.engine.transport import TransportSettings
+from loadray.flow.response import Response
+
+_READ_CHUNK = 1 << 16
+
+
+@dataclass
+class Reply:
+    status: int
+    error: str | None
+    sent_ns: int
+    done_ns: int
+    nbytes: int = 0
+    response: Response | None = field(default=None)  # only when the body was kept
+
+
+class FlowClient:
+    def __init__(self, settings: TransportSettings, now_ns: Callable[[], int]) -> None:
+        self.settings = settings
+        self._now = now_ns
+        self._connector: aiohttp.TCPConnector | None = None
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s, sock_connect=settings.connect_timeout_s)
+
+    async def open(self) -> None:
+        s = self.settings
+        self._connector = aiohttp.TCPConnector(
+            limit=max(1, int(s.max_connections)),
+            limit_per_host=0,
+            force_close=not s.keepalive,
+            ssl=_ssl_setting(s),
+        )
+
+    def session(self) -> aiohttp.ClientSession:
+        """A new session (a fresh cookie jar) on the shared connector."""
+        assert self._connector is not None, "open() first"
+        compression = getattr(self.settings, "compression", False)
+        return aiohttp.ClientSession(
+            connector=self._connector,
+            connector_owner=False,
+            timeout=self._timeout,
+            auto_decompress=compression,
+            skip_auto_headers=() if compression else ("Accept-Encoding",),
+            cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: cookies for IP hosts too
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    async def send(self, session: aiohttp.ClientSession, out: Rendered, keep_body: bool) -> Reply:
+        redirects = getattr(self.settings, "redirects", 0)
+        timeout = self._timeout if out.timeout_s is None else aiohttp.ClientTimeout(
+            total=out.timeout_s, sock_connect=self.settings.connect_timeout_s
+        )
+        sent = self._now()
+        try:
+            async with session.request(
+                out.method,
+                out.url,
+                headers=out.headers,
+                data=out.body,
+                timeout=timeout,
+                allow_redirects=redirects > 0,
+                max_redirects=max(redirects, 1),
+            ) as resp:
+                body, nbytes = await _read(resp.content, keep_body)
+                status = resp.status
+                headers = resp.headers
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return Reply(0, error_kind(exc), sent, self._now())
+        done = self._now()
+        response = None
+        if keep_body:
+            cookies = {c.key: c.value for c in session.cookie_jar}
+            response = Response(status, dict(headers), body, cookies)
+        return Reply(status, status_error(status), sent, done, nbytes, response)
+
+    async def close(self) -> None:
+        if self._connector is not None:
+            await self._connector.close()
+
+
+async def _read(content: aiohttp.StreamReader, keep: bool) -> tuple[bytes, int]:
+    if keep:
+        body = await content.read()
+        return body, len(body)
+    nbytes = 0
+    while chunk := await content.read(_READ_CHUNK):
+        nbytes += len(chunk)
+    return b"", nbytes

@@ -1,0 +1,122 @@
+"""The flow path of one worker: turns open-model arrivals and closed-model user
+iterations into flow instances, each with its variables, feeder rows and cookie jar.
+
+Used instead of a plain :class:`~loadray.engine.transport.Transport` whenever the
+scenario is not :attr:`~loadray.scenario.model.Scenario.simple`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import uuid
+from typing import Any, Callable
+
+from loadray.engine.clock import Clock
+from loadray.engine.closed_loop import UserDone
+from loadray.engine.flow_client import FlowClient
+from loadray.engine.flow_runner import FlowRunner, Instance, Traces
+from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.transport import TransportSettings
+from loadray.flow.feeders import open_feeder, row_vars
+from loadray.scenario.model import Scenario
+
+
+def step_names(scenario: Scenario) -> tuple[list[str], list[int]]:
+    """Row step names (``FLOW/STEP``, or the request's name for a one-step flow) and
+    the index of each flow's first step among them."""
+    names, first = [], []
+    for flow in scenario.flows:
+        first.append(len(names))
+        if len(flow.steps) == 1:
+            names.append(flow.name)
+        else:
+            names.extend(f"{flow.name}/{step.name}" for step in flow.steps)
+    return names, first
+
+
+class FlowPath:
+    def __init__(
+        self,
+        scenario: Scenario,
+        index: int,
+        workers: int,
+        clock: Clock,
+        buffer: FlowBuffer,
+        settings: TransportSettings,
+        base_url: str,
+    ) -> None:
+        self.index = index
+        self.clock = clock
+        self.rng = random.Random(f"{scenario.seed}/worker/{index}")
+        self.client = FlowClient(settings, clock.monotonic_ns)
+        traces = Traces(index, secrets.token_hex(8)) if scenario.trace else None
+        self.runner = FlowRunner(
+            scenario.flows, self.client, buffer, clock, base_url, scenario.http.headers, self.rng, traces
+        )
+        self.feeders = [
+            (feed.spec.name, open_feeder(feed.spec, list(feed.rows), index, workers, self.rng))
+            for feed in scenario.feeds
+        ]
+        self._next_id = ((index + 1) << 48) | (secrets.randbits(16) << 32)
+        self._tasks: set[asyncio.Task] = set()
+        self.on_flow_done: Callable[[Any, bool], None] = lambda ctx, ok: None
+        self.on_exhausted: Callable[[], None] = lambda: None  # a feeder ran out: stop this worker
+
+    async def open(self) -> None:
+        await self.client.open()
+
+    def submit(self, flow: int, ctx: Any) -> None:
+        """An open-model arrival (``ctx`` as the open loop builds it) starts one instance."""
+        task = asyncio.ensure_future(self._arrival(flow, ctx))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def iteration(self, session: Any, variables: dict, user: int, flow: int, intended_ns: int, phase: int) -> bool:
+        """One closed-model user iteration, in that user's session and variables."""
+        if not self._feed(variables, user):
+            raise UserDone(user)
+        instance = Instance(flow, intended_ns, phase, self._new_id(), session, variables, user)
+        return await self.runner.run(instance)
+
+    def session(self) -> Any:
+        return self.client.session()
+
+    async def close(self) -> None:
+        """Cancel the instances under way (their in-flight steps become ``cut``)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.close()
+
+    async def _arrival(self, flow: int, ctx: Any) -> None:
+        intended, _, _, phase = ctx
+        ok = False
+        try:
+            variables: dict[str, object] = {}
+            flow_id = self._new_id()
+            if not self._feed(variables, flow_id):
+                return
+            async with self.client.session() as session:
+                ok = await self.runner.run(Instance(flow, intended, phase, flow_id, session, variables))
+        finally:
+            self.on_flow_done(ctx, ok)
+
+    def _feed(self, variables: dict, user: int) -> bool:
+        """Fresh built-ins and one row of every feeder; False when a feeder ran out
+        (with ``stop_run`` the worker is told to stop, too)."""
+        variables.update(uuid=uuid.uuid4().hex, worker=self.index, user=user)
+        for name, feeder in self.feeders:
+            row = feeder.next()
+            if row is None:
+                if feeder.when_exhausted == "stop_run":
+                    self.on_exhausted()
+                return False
+            variables.update(row_vars(name, row))
+        return True
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id

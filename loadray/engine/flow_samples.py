@@ -1,0 +1,66 @@
+"""The sample buffer of the flow path: one row per step attempt, every 1.1 column.
+
+Rows are appended as plain values (monotonic ns) and turned into one
+:data:`loadray.schema.SCHEMA` record batch per flush, like
+:class:`~loadray.engine.samples.SampleBuffer` does for the fast path.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from loadray.engine.errors import DROPPED
+from loadray.engine.samples import _NONE, core_columns
+from loadray.schema import SCHEMA
+
+_NAMES = (
+    "intended", "sent", "done", "status", "error", "step", "phase", "bytes_in",
+    "attempt", "user", "flow_id", "flow_ns", "trace_id",
+)
+
+
+class FlowBuffer:
+    """``step`` values index ``step_names``; ``first_step[f]`` is flow ``f``'s first step."""
+
+    def __init__(self, worker: int, step_names: list[str], first_step: list[int], anchor_ns: int) -> None:
+        self.worker = worker
+        self.anchor_ns = anchor_ns  # epoch_ns = monotonic_ns + anchor_ns
+        self.first_step = first_step
+        self._steps = pa.array(step_names, pa.string())
+        self._reset()
+
+    def _reset(self) -> None:
+        self._columns: tuple[list, ...] = tuple([] for _ in _NAMES)
+
+    def __len__(self) -> int:
+        return len(self._columns[0])
+
+    def record_row(self, intended, sent, done, status, error, step, phase, nbytes,
+                   attempt=1, user=None, flow_id=None, flow_ns=None, trace_id=None) -> None:
+        for column, value in zip(self._columns, (
+            intended, sent, done, status, error, step, phase, nbytes,
+            attempt, user, flow_id, flow_ns, trace_id,
+        )):
+            column.append(value)
+
+    def record_dropped(self, intended: int, flow: int, phase: int, user=None) -> None:
+        """A flow instance that never started (the in-flight cap): its first step's row."""
+        self.record_row(intended, _NONE, _NONE, 0, DROPPED, self.first_step[flow], phase, 0, user=user)
+
+    def flush(self) -> pa.RecordBatch | None:
+        if not len(self):
+            return None
+        (intended, sent, done, status, error, step, phase, nbytes,
+         attempt, user, flow_id, flow_ns, trace_id) = self._columns
+        self._reset()
+        columns = core_columns(
+            intended, sent, done, status, error, step, phase, nbytes, self.worker, self.anchor_ns, self._steps
+        )
+        columns += [
+            pa.array(attempt, pa.int8()),
+            pa.array(user, pa.int32()),
+            pa.array(flow_id, pa.int64()),
+            pa.array(flow_ns, pa.int64()),
+            pa.array(trace_id, pa.string()),
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
