@@ -1,0 +1,185 @@
+"""The flow path of one worker (no Ray) against the built-in target in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from aiohttp import web
+
+from loadray.engine.worker import LoadWorker, WorkerSpec
+from loadray.scenario import parse_scenario
+from loadray.target.options import TargetOptions
+from loadray.target.server import TargetServer
+
+MS = 1_000_000
+
+LOGIN = {
+    "name": "login", "method": "POST", "path": "/login",
+    "json": {"user": "{{ uuid }}", "password": "x"},
+    "extract": [{"name": "token", "source": "json", "expr": "token"}],
+}
+ORDER = {
+    "name": "order", "method": "POST", "path": "/orders",
+    "headers": {"Authorization": "Bearer {{ token }}"}, "json": {"item": "{{ random_choice(book|pen) }}"},
+    "extract": [{"name": "order_id", "source": "json", "expr": "order_id"}],
+}
+PAY = {
+    "name": "pay", "method": "POST", "path": "/pay",
+    "headers": {"Authorization": "Bearer {{ login.token }}"}, "json": {"order_id": "{{ order_id }}"},
+    "check": {"status": [200], "json": {"expr": "paid", "equals": True}},
+}
+
+
+def scenario(url: str, flows: list, load: dict | None = None, **extra):
+    doc = {"target": url, "workers": 1, "load": load or {"phases": [{"duration": "2s", "rate": 20}]}, "flows": flows}
+    return parse_scenario({**doc, **extra})
+
+
+async def run_workers(scn, workers: int = 1):
+    runs = [LoadWorker(WorkerSpec(i, workers, scn)) for i in range(workers)]
+    for w in runs:
+        await w.prepare()
+    start = time.time_ns() + 100 * MS
+    await asyncio.gather(*(w.run(start) for w in runs))
+    batches = [b for w in runs for b in w.drain().batches]
+    rows = pa.Table.from_batches(batches).to_pandas()
+    rows["step"] = rows["step"].astype(object)
+    rows["error"] = rows["error"].astype(object)
+    return rows, [w.loop.counters for w in runs]
+
+
+def serve_and_run(options: TargetOptions, build, workers: int = 1):
+    async def main():
+        async with TargetServer(options) as target:
+            table, counters = await run_workers(build(target.url), workers)
+            return table, counters, target.flows.snapshot(), target.stats.snapshot()
+
+    return asyncio.run(main())
+
+
+def test_checkout_flow_runs_every_step_in_order_with_the_extracted_token():
+    rows, counters, flows, stats = serve_and_run(
+        TargetOptions(latency_s=0.005), lambda url: scenario(url, [{"name": "checkout", "steps": [LOGIN, ORDER, PAY]}])
+    )
+    assert counters[0].intended == 40 and counters[0].errors == 0
+    assert flows["unauthorized"] == 0 and flows["flows_in_order"] == 40
+    assert rows["error"].isna().all() and (rows["attempt"] == 1).all()
+    assert rows["step"].value_counts().to_dict() == {"checkout/login": 40, "checkout/order": 40, "checkout/pay": 40}
+    for _, flow in rows.groupby("flow_id"):
+        flow = flow.sort_values("intended_ns")
+        assert list(flow["step"]) == ["checkout/login", "checkout/order", "checkout/pay"]
+        # each step is intended when the previous one ended; only the last row has flow_ns
+        ends = (flow["intended_ns"] + flow["latency_ns"]).to_numpy()
+        assert (flow["intended_ns"].to_numpy()[1:] == ends[:-1]).all()
+        assert flow["flow_ns"].isna().tolist() == [True, True, False]
+        assert flow["flow_ns"].iloc[-1] == ends[-1] - flow["intended_ns"].iloc[0]
+    assert rows["trace_id"].str.fullmatch(r"[0-9a-f]{32}").all() and rows["trace_id"].is_unique
+
+
+def test_retries_back_off_exponentially_and_every_attempt_is_a_row():
+    flaky = {
+        "name": "flaky", "path": "/flaky", "query": {"id": "{{ uuid }}", "fail": "2"},
+        "retry": {"max_attempts": 3, "backoff": {"base": "40ms", "cap": "60ms", "jitter": "none"}, "on_status": [503]},
+    }
+    rows, counters, _, stats = serve_and_run(
+        TargetOptions(), lambda url: scenario(url, [{"name": "f", "steps": [flaky]}], {"phases": [{"duration": "1s", "rate": 10}]})
+    )
+    assert counters[0].errors == 0 and stats["statuses"] == {"200": 10, "503": 20}
+    assert rows["attempt"].value_counts().to_dict() == {1: 10, 2: 10, 3: 10}
+    for _, r in rows.groupby("trace_id"):  # one logical request: attempts share a trace id
+        r = r.sort_values("attempt")
+        assert list(r["error"].fillna("ok")) == ["http_5xx", "http_5xx", "ok"]
+        assert r["intended_ns"].nunique() == 1  # latency spans all attempts...
+        assert (r["latency_ns"].iloc[-1] > r["service_ns"].iloc[-1] + 90 * MS)  # ...40 + 60 ms of backoff
+        done = (r["intended_ns"] + r["latency_ns"]).to_numpy()
+        gaps = (r["sent_ns"].to_numpy()[1:] - done[:-1]) / MS
+        assert 40 <= gaps[0] < 55 and 60 <= gaps[1] < 75  # base, then min(cap, 2 x base)
+
+
+def test_missing_variable_is_a_template_row_and_stops_the_flow_unless_told_to_continue():
+    bad = {"name": "bad", "path": "/login", "method": "POST", "json": {"user": "u", "password": "p"},
+           "extract": [{"name": "nothing", "source": "json", "expr": "missing"}]}
+    use = {"name": "use", "path": "/echo", "headers": {"X": "{{ nothing }}"}}
+    after = {"name": "after", "path": "/echo"}
+    go_on = {**use, "on_failure": "continue"}
+    rows, counters, _, _ = serve_and_run(
+        TargetOptions(),
+        lambda url: scenario(url, [{"name": "stop", "steps": [bad, use, after]}, {"name": "cont", "steps": [bad, go_on, after]}],
+                             {"phases": [{"duration": "1s", "rate": 10}]}),
+    )
+    errors = rows.groupby("step")["error"].apply(lambda e: e.fillna("ok").value_counts().to_dict()).to_dict()
+    assert errors[("stop/use", "template")] == 5 and ("stop/after", "ok") not in errors
+    assert errors[("cont/use", "template")] == 5 and errors[("cont/after", "ok")] == 5
+    template = rows[rows["error"] == "template"]
+    assert (template["status"] == 0).all() and (template["service_ns"] == 0).all()
+    assert counters[0].errors == 10
+
+
+def test_failed_check_is_named_and_cookies_stay_with_their_user():
+    steps = [
+        {"name": "set", "path": "/cookie/set", "query": {"name": "sid", "value": "{{ user }}"}},
+        {"name": "check", "path": "/cookie/check", "query": {"name": "sid", "value": "{{ user }}"},
+         "check": {"status": [200], "body_contains": "never-there"}, "on_failure": "continue"},
+    ]
+    load = {"model": "closed", "think": "50ms", "phases": [{"duration": "1s", "users": 3}]}
+    rows, _, _, stats = serve_and_run(TargetOptions(), lambda url: scenario(url, [{"name": "c", "steps": steps}], load))
+    checks = rows[rows["step"] == "c/check"]
+    assert set(checks["status"]) == {200}  # the cookie was sent: the server said 200
+    assert set(checks["error"]) == {"check:body contains 'never-there'"}
+    assert set(rows["user"]) == {0, 1, 2}
+
+
+def test_traceparent_is_sent_and_stored():
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("traceparent", ""))
+        return web.Response(text="ok")
+
+    async def main():
+        app = web.Application()
+        app.router.add_get("/", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            steps = [{"name": "a", "path": "/", "check": {"status": [200]}}, {"name": "b", "path": "/"}]
+            return await run_workers(scenario(f"http://127.0.0.1:{port}", [{"name": "t", "steps": steps}],
+                                              {"phases": [{"duration": "1s", "rate": 5}]}))
+        finally:
+            await runner.cleanup()
+
+    rows, _ = asyncio.run(main())
+    assert len(seen) == 10
+    assert {h.split("-")[1] for h in seen} == set(rows["trace_id"])
+    assert all(h.startswith("00-") and h.endswith("-01") for h in seen)
+
+
+def test_unique_feeder_rows_are_never_shared_between_workers(tmp_path):
+    (tmp_path / "ids.csv").write_text("id\n" + "\n".join(f"row{i}" for i in range(60)) + "\n")
+    doc = {
+        "target": "http://127.0.0.1:1", "workers": 2,
+        "load": {"phases": [{"duration": "2s", "rate": 40}]},
+        "feeders": [{"name": "ids", "file": str(tmp_path / "ids.csv"), "mode": "unique", "when_exhausted": "stop_run"}],
+        "flows": [{"name": "id", "steps": [{"name": "id", "path": "/id", "query": {"value": "{{ ids.id }}"}}]}],
+    }
+    rows, counters, flows, _ = serve_and_run(TargetOptions(), lambda url: parse_scenario({**doc, "target": url}), workers=2)
+    assert set(flows["ids"].values()) == {1}  # the server saw each id exactly once
+    assert len(flows["ids"]) == len(rows) == 60
+
+
+def test_closed_model_throughput_is_users_over_latency_plus_think():
+    load = {"model": "closed", "think": "100ms", "phases": [{"duration": "3s", "users": 4}]}
+    rows, counters, _, _ = serve_and_run(
+        TargetOptions(latency_s=0.05), lambda url: scenario(url, [{"name": "r", "steps": [{"name": "r", "path": "/"}]}], load)
+    )
+    started = np.sort(rows["intended_ns"].to_numpy())
+    rate = len(started) / 3.0
+    assert abs(rate - 4 / 0.15) / (4 / 0.15) < 0.08, rate
+    assert rows["user"].value_counts().min() >= 18
