@@ -7,28 +7,40 @@ Every mistake raises :class:`loadray.errors.ScenarioError` naming the YAML path
 from loadray.scenario.breakers import parse_breaker
 from loadray.scenario.loader import load_scenario, parse_scenario
 from loadray.scenario.model import (
+    Body,
     Breaker,
     ClusterSettings,
+    Feed,
+    Flow,
     HttpSettings,
     Phase,
     Request,
     Scenario,
+    Step,
     Target,
+    Think,
     Threshold,
+    TlsSettings,
 )
 from loadray.scenario.overrides import apply_overrides
 from loadray.scenario.redact import redact
 from loadray.scenario.thresholds import parse_threshold
 
 __all__ = [
+    "Body",
     "Breaker",
     "ClusterSettings",
+    "Feed",
+    "Flow",
     "HttpSettings",
     "Phase",
     "Request",
     "Scenario",
+    "Step",
     "Target",
+    "Think",
     "Threshold",
+    "TlsSettings",
     "apply_overrides",
     "load_scenario",
     "parse_breaker",

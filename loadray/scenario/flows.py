@@ -14,7 +14,14 @@ from typing import Any
 
 from loadray.errors import ScenarioError
 from loadray.flow.retry import NO_RETRY, RetryPolicy
-from loadray.scenario.fields import Fields, item_path, nonempty_list, number, string, unique
+from loadray.scenario.fields import (
+    Fields,
+    item_path,
+    nonempty_list,
+    number,
+    string,
+    unique,
+)
 from loadray.scenario.model import Feed, Flow
 from loadray.scenario.steps import STEP_KEYS, ParsedStep, parse_step
 from loadray.scenario.variables import check_variables

@@ -17,7 +17,16 @@ from loadray.errors import ScenarioError
 from loadray.flow.retry import NO_RETRY, compile_retry
 from loadray.scenario.breakers import parse_breakers
 from loadray.scenario.feeds import parse_feeders
-from loadray.scenario.fields import ROOT, Fields, boolean, choice, integer, number, show, string
+from loadray.scenario.fields import (
+    ROOT,
+    Fields,
+    boolean,
+    choice,
+    integer,
+    number,
+    show,
+    string,
+)
 from loadray.scenario.flows import FlowContext, parse_flows
 from loadray.scenario.http_settings import parse_http
 from loadray.scenario.live import parse_alerts, parse_live

@@ -16,23 +16,29 @@ def is_secret_header(name: object) -> bool:
 
 
 def redact(doc: Any) -> Any:
-    """A deep copy of ``doc`` with secret header values (``http.headers`` and each
-    ``requests[i].headers``), a password in the target or ``alerts.webhook`` URL and
+    """A deep copy of ``doc`` with secret header values (``http.headers``, each
+    ``requests[i].headers`` and each ``flows[i].steps[j].headers``), a password in the target or ``alerts.webhook`` URL and
     secret-named query values in the webhook (``?token=...``) replaced by ``***``.
     Anything that is not shaped like a scenario is copied unchanged."""
     result = copy.deepcopy(doc)
     if not isinstance(result, dict):
         return result
     _mask_headers(result.get("http"))
-    requests = result.get("requests")
-    for request in requests if isinstance(requests, list) else ():
+    for request in _list(result.get("requests")):
         _mask_headers(request)
+    for flow in _list(result.get("flows")):
+        for step in _list(flow.get("steps") if isinstance(flow, dict) else None):
+            _mask_headers(step)
     if isinstance(result.get("target"), str):
         result["target"] = _mask_url(result["target"])
     alerts = result.get("alerts")
     if isinstance(alerts, dict) and isinstance(alerts.get("webhook"), str):
         alerts["webhook"] = _mask_url(alerts["webhook"])
     return result
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _mask_headers(section: Any) -> None:

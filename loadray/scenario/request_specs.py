@@ -21,7 +21,7 @@ CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-url
 
 
 def parse_requests(
-    value: Any, path: str = "requests", context: FlowContext = FlowContext()
+    value: Any, path: str, context: FlowContext
 ) -> tuple[tuple[Request, ...], tuple[Flow, ...]]:
     """The static requests and every entry as a one-step flow."""
     flows = []

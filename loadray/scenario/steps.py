@@ -22,7 +22,15 @@ from loadray.flow.extract import compile_extractors
 from loadray.flow.json_templates import compile_json, template_leaves
 from loadray.flow.retry import RetryPolicy, compile_retry
 from loadray.flow.templates import BUILTINS, Template, compile_template
-from loadray.scenario.fields import Fields, choice, duration, item_path, key_path, show, string
+from loadray.scenario.fields import (
+    Fields,
+    choice,
+    duration,
+    item_path,
+    key_path,
+    show,
+    string,
+)
 from loadray.scenario.http_settings import headers
 from loadray.scenario.model import Body, Step
 

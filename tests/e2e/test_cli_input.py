@@ -45,3 +45,28 @@ def test_validate_prints_the_plan(cli):
     assert done.returncode == 0, done.stderr
     # 5 s x 200 + 10 s ramp 200->1000 + 5 s x 1000
     assert "12000 intended requests" in done.stdout and "2 workers" in done.stdout
+
+
+BAD_FLOW = """\
+target: http://127.0.0.1:9
+load: {phases: [{duration: 1s, rate: 1}]}
+flows:
+  - name: checkout
+    steps:
+      - {name: login, method: POST, path: /login,
+         extract: {name: token, source: json, expr: token}}
+      - {path: /cart, headers: {Authorization: "Bearer {{ tokn }}"}}
+"""
+
+
+def test_validate_bad_flow_is_one_line_and_exit_2(cli, tmp_path):
+    bad = tmp_path / "flow.yaml"
+    bad.write_text(BAD_FLOW)
+    done = cli("validate", bad)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].endswith(
+        "flows[0].steps[1].headers.Authorization: unknown variable 'tokn' "
+        "(known here: token, login.token, now, user, uuid, worker)"
+    )

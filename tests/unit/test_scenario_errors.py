@@ -24,9 +24,9 @@ MINIMAL: dict[str, Any] = {
 DELETE = object()
 
 
-def edited(changes: dict[str, Any]) -> dict[str, Any]:
-    """MINIMAL with each ``dotted.path`` set to a value (or deleted)."""
-    doc = copy.deepcopy(MINIMAL)
+def edited(changes: dict[str, Any], base: dict[str, Any] = MINIMAL) -> dict[str, Any]:
+    """``base`` with each ``dotted.path`` set to a value (or deleted)."""
+    doc = copy.deepcopy(base)
     for dotted, value in changes.items():
         *parents, last = dotted.split(".")
         node: Any = doc
@@ -36,7 +36,7 @@ def edited(changes: dict[str, Any]) -> dict[str, Any]:
         if value is DELETE:
             del node[key]
         else:
-            node[key] = value
+            node[key] = copy.deepcopy(value)
     return doc
 
 

@@ -21,6 +21,15 @@ DOC = {
         {"path": "/b"},
         "not a mapping",
     ],
+    "flows": [
+        {"name": "f", "steps": [
+            {"path": "/login", "headers": {"Authorization": "Bearer {{ token }}", "X-A": "1"}},
+            {"path": "/b"},
+            "not a mapping",
+        ]},
+        {"name": "g", "steps": None},
+        "not a mapping",
+    ],
 }
 
 
@@ -38,6 +47,11 @@ def test_redact_masks_secret_headers_only():
         {"path": "/b"},
         "not a mapping",
     ]
+    assert result["flows"][0]["steps"][:2] == [
+        {"path": "/login", "headers": {"Authorization": "***", "X-A": "1"}},
+        {"path": "/b"},
+    ]
+    assert result["flows"][1:] == DOC["flows"][1:]
     assert result["target"] == DOC["target"]
 
 
@@ -69,7 +83,8 @@ def test_redact_masks_webhook_secrets(webhook, expected):
 
 
 @pytest.mark.parametrize(
-    "doc", [None, [], "x", {"http": None, "requests": None}, {"alerts": None},
+    "doc", [None, [], "x", {"http": None, "requests": None}, {"alerts": None}, {"flows": [5]},
+            {"flows": {"steps": []}}, {"flows": [{"steps": "x"}]},
             {"alerts": {"webhook": 5}}],
 )
 def test_redact_tolerates_any_shape(doc):
