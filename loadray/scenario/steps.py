@@ -88,7 +88,7 @@ def url_template(value: Any, path: str) -> Template:
     """A path starting with '/' or an absolute http(s) URL; no spaces outside ``{{ }}``."""
     if not isinstance(value, str):
         raise ScenarioError(path, f"must be a string starting with '/', got {show(value)}")
-    if not value.startswith("/") and not value.lower().startswith(URL_SCHEMES):
+    if not value.startswith(("/", *URL_SCHEMES)):
         raise ScenarioError(
             path, f"must start with '/' or be an absolute http(s):// URL, got {value!r}"
         )

@@ -3,6 +3,7 @@ parsed into the frozen model, and every mistake as one line naming its YAML path
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,11 @@ def test_checkout_scenario_parses_into_the_model(folder):
     assert not scn.simple
 
 
+def test_scenario_with_flows_pickles_for_the_workers(folder):
+    scn = load_scenario(folder / "checkout.yaml")
+    assert pickle.loads(pickle.dumps(scn)) == scn
+
+
 def test_closed_scenario_parses_into_the_model():
     scn = parse_scenario(yaml.safe_load(CLOSED_YAML))
     assert (scn.model, scn.trace) == ("closed", False)
@@ -283,6 +289,7 @@ BAD = [
      ["must be a string, number or boolean, got a mapping"]),
     ({"flows.0.steps.0.path": "login"}, "flows[0].steps[0].path",
      ["must start with '/' or be an absolute http(s):// URL, got 'login'"]),
+    ({"flows.0.steps.0.path": "HTTP://h/"}, "flows[0].steps[0].path", ["got 'HTTP://h/'"]),
     ({"flows.0.steps.0.path": "/a b/{{ x }}"}, "flows[0].steps[0].path",
      ["must not contain spaces"]),
     ({"flows.0.steps.0.path": "/{{ x"}, "flows[0].steps[0].path", ["unclosed '{{'"]),
