@@ -87,7 +87,7 @@ async def drive(kind: str, url: str, concurrency: int, duration: float) -> tuple
     running = True
     transport = None
 
-    def on_done(ctx: object, status: int, error: str | None, nbytes: int) -> None:
+    def on_done(ctx: object, status: int, error: str | None, nbytes: int, sent_ns: int | None = None) -> None:
         nonlocal count, errors, in_flight
         count += 1
         if error is not None:

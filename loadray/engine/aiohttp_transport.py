@@ -1,17 +1,19 @@
 """The fallback transport: one shared aiohttp ClientSession, one task per request.
 
-It sends what the fast transport does not (https, HEAD, several hosts) at roughly
-15x the CPU per request (DESIGN §4), so it is the fallback, never the default for
-plain http. Redirects are not followed and bodies are not decompressed, so status
-codes and byte counts match the fast transport's.
+It sends what the fast transport does not (https, client certificates, following
+redirects, HEAD, several hosts) at roughly 15x the CPU per request (DESIGN §4), so it
+is the fallback, never the default for plain http. Bodies are never decompressed
+(``compression`` only asks for it), so byte counts match the fast transport's.
+Redirects are followed only when ``settings.redirects`` allows: up to that many, and
+when the limit is reached the last 3xx is the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import functools
 import ssl
+import time
 from typing import Any
 
 import aiohttp
@@ -19,26 +21,36 @@ from yarl import URL
 
 from loadray.engine.errors import CUT, error_kind, status_error
 from loadray.engine.transport import (
+    ACCEPT_ENCODING,
     DoneCallback,
     PreparedRequest,
     Transport,
     TransportSettings,
+    traceparent,
 )
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["AiohttpTransport", "ssl_context"]
 
 USER_AGENT = "loadray"
 _READ_CHUNK = 1 << 16
 
 
-def _ssl_setting(settings: TransportSettings) -> ssl.SSLContext | bool:
-    verify = getattr(settings, "verify", True)
-    ca_file = getattr(settings, "ca_file", None)
-    if not verify:
-        return False
-    if ca_file:
-        return ssl.create_default_context(cafile=ca_file)
-    return True  # aiohttp's default verifying context
+def ssl_context(settings: TransportSettings) -> ssl.SSLContext | bool:
+    """What aiohttp's ``ssl=`` takes for these settings: ``True`` (its default verifying
+    context), ``False`` (no verification) or a context (a CA bundle to trust and/or a
+    client certificate). A missing or unreadable file raises ``OSError``/``ssl.SSLError``."""
+    if not settings.cert_file:
+        if not settings.verify:
+            return False
+        if not settings.ca_file:
+            return True
+    ctx = ssl.create_default_context(cafile=settings.ca_file or None)
+    if not settings.verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if settings.cert_file:
+        ctx.load_cert_chain(settings.cert_file, settings.key_file or None)
+    return ctx
 
 
 class AiohttpTransport(Transport):
@@ -51,15 +63,20 @@ class AiohttpTransport(Transport):
         on_done: DoneCallback,
     ) -> None:
         super().__init__(requests, settings, on_done)
+        auto = {"User-Agent": USER_AGENT}
+        if settings.compression:
+            auto["Accept-Encoding"] = ACCEPT_ENCODING
         self._prepared = [
-            (
-                r.method.upper(),
-                URL(r.url),
-                {"User-Agent": USER_AGENT, **dict(r.headers)},
-                r.body,
-            )
+            (r.method.upper(), URL(r.url), _headers(auto, r.headers), r.body) for r in requests
+        ]
+        # a request that sets its own traceparent keeps it
+        self._traced = [
+            bool(settings.trace_prefix) and "traceparent" not in {k.lower() for k, _ in r.headers}
             for r in requests
         ]
+        self._follow = settings.redirects > 0
+        # aiohttp gives up on the Nth 3xx it sees, having followed N - 1 of them
+        self._max_redirects = settings.redirects + 1
         self._session: aiohttp.ClientSession | None = None
         self._tasks: dict[asyncio.Task, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,7 +93,7 @@ class AiohttpTransport(Transport):
             limit=max(1, int(s.max_connections)),
             limit_per_host=0,
             force_close=not s.keepalive,
-            ssl=_ssl_setting(s),
+            ssl=ssl_context(s),
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -86,12 +103,12 @@ class AiohttpTransport(Transport):
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
-    def submit(self, index: int, ctx: Any) -> None:
+    def submit(self, index: int, ctx: Any, trace: int = 0) -> None:
         loop = self._loop or asyncio.get_running_loop()
         if self._closed or self._session is None:
             loop.call_soon(self.on_done, ctx, 0, CUT, 0)
             return
-        task = loop.create_task(self._send(index))
+        task = loop.create_task(self._send(index, trace))
         self._tasks[task] = ctx
         task.add_done_callback(functools.partial(self._task_done, ctx))
 
@@ -109,15 +126,22 @@ class AiohttpTransport(Transport):
 
     # -- internals -----------------------------------------------------------------
 
-    async def _send(self, index: int) -> tuple[int, str | None, int, int]:
+    async def _send(self, index: int, trace: int) -> tuple[int, str | None, int, int]:
         started_ns = time.monotonic_ns()  # the task runs now, not when it was submitted
         method, url, headers, body = self._prepared[index]
+        if trace and self._traced[index]:
+            headers = {**headers, "traceparent": traceparent(self.settings.trace_prefix, trace)}
         session = self._session
         assert session is not None
         nbytes = 0
         try:
             async with session.request(
-                method, url, headers=headers, data=body, allow_redirects=False
+                method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=self._follow,
+                max_redirects=self._max_redirects,
             ) as resp:
                 status = resp.status
                 content = resp.content
@@ -128,6 +152,8 @@ class AiohttpTransport(Transport):
                     nbytes += len(chunk)
         except asyncio.CancelledError:
             raise
+        except aiohttp.TooManyRedirects as exc:  # the limit is reached: the last 3xx answers
+            return exc.history[-1].status, None, 0, started_ns
         except Exception as exc:
             return 0, error_kind(exc), 0, started_ns
         return status, status_error(status), nbytes, started_ns
@@ -145,3 +171,9 @@ class AiohttpTransport(Transport):
             return
         status, error, nbytes, started_ns = task.result()
         self.on_done(ctx, status, error, nbytes, started_ns)
+
+
+def _headers(auto: dict[str, str], headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """``auto`` headers unless the request sets them (any case), then the request's."""
+    own = {name.lower() for name, _ in headers}
+    return {**{k: v for k, v in auto.items() if k.lower() not in own}, **dict(headers)}

@@ -3,14 +3,17 @@
 This is the hot path of the product (DESIGN §4: ~5 CPU-µs per request on uvloop), so
 it is written for the interpreter, not for beauty:
 
-- request bytes are built once per :class:`PreparedRequest` at construction;
+- request bytes are built once per :class:`PreparedRequest` at construction; a traced
+  request is one ``template % (trace, trace)`` of a template built alongside (the
+  ``traceparent`` slot sits between the header lines and the blank line);
 - ``submit`` pops an idle connection (LIFO) and writes; no Task, Future or timer
   handle is created per request; outcomes are reported from protocol callbacks;
 - one periodic sweeper per transport enforces the connect and request timeouts;
 - the response body is counted and discarded.
 
-One transport talks to one ``host:port`` over plain ``http``; :mod:`.transports`
-sends anything else (https, HEAD, several hosts) to the aiohttp transport.
+One transport talks to one ``host:port`` over plain ``http`` and never follows a
+redirect; :mod:`.transports` sends anything else (https, HEAD, several hosts,
+``redirects > 0``) to the aiohttp transport.
 
 Connection states (``_Conn``): *connecting* (a task runs ``create_connection``),
 *busy* (``ctx`` is set, a request is on the wire), *idle* (in ``_idle``), *dead*
@@ -36,13 +39,21 @@ from loadray.engine.errors import (
     status_error,
 )
 from loadray.engine.transport import (
+    ACCEPT_ENCODING,
     DoneCallback,
     PreparedRequest,
     Transport,
     TransportSettings,
 )
 
-__all__ = ["FastTransport", "USER_AGENT", "build_request_bytes", "endpoint", "unsupported_reason"]
+__all__ = [
+    "FastTransport",
+    "USER_AGENT",
+    "build_request_bytes",
+    "build_traced_template",
+    "endpoint",
+    "unsupported_reason",
+]
 
 USER_AGENT = "loadray"
 MAX_SWEEP_INTERVAL_S = 0.05
@@ -68,10 +79,14 @@ def endpoint(url: str) -> tuple[str, str, int]:
     return scheme, host, port
 
 
-def unsupported_reason(requests: list[PreparedRequest]) -> str | None:
-    """Why the fast transport cannot send these requests, or None if it can."""
+def unsupported_reason(
+    requests: list[PreparedRequest], settings: TransportSettings | None = None
+) -> str | None:
+    """Why the fast transport cannot send these requests with these settings, or None."""
     if not requests:
         return "no requests"
+    if settings is not None and settings.redirects:
+        return f"it cannot follow redirects (redirects: {settings.redirects})"
     first = endpoint(requests[0].url)
     for req in requests:
         scheme, host, port = endpoint(req.url)
@@ -89,8 +104,11 @@ def unsupported_reason(requests: list[PreparedRequest]) -> str | None:
     return None
 
 
-def build_request_bytes(req: PreparedRequest, keepalive: bool) -> bytes:
-    """The exact bytes written for ``req``: request line, headers, body."""
+def _request_parts(
+    req: PreparedRequest, keepalive: bool, compression: bool = False
+) -> tuple[bytes, bytes, frozenset[str]]:
+    """``(head, tail, header names)``: the request line and header lines (each ending
+    in CRLF), then the blank line and body; a header slot lies between the two."""
     method = req.method.upper()
     if not method or not method.isascii() or not method.isalpha():
         raise ValueError(f"request {req.name!r}: bad method {req.method!r}")
@@ -100,12 +118,14 @@ def build_request_bytes(req: PreparedRequest, keepalive: bool) -> bytes:
         target += "?" + parts.query
     if not target.isascii():
         target = quote(target, safe=_PATH_SAFE)
-    names = {name.lower() for name, _ in req.headers}
+    names = frozenset(name.lower() for name, _ in req.headers)
     lines = [f"{method} {target} HTTP/1.1"]
     if "host" not in names:
         lines.append("Host: " + parts.netloc.rpartition("@")[2])
     if "user-agent" not in names:
         lines.append("User-Agent: " + USER_AGENT)
+    if compression and "accept-encoding" not in names:
+        lines.append("Accept-Encoding: " + ACCEPT_ENCODING)
     for name, value in req.headers:
         if any(c in name or c in value for c in "\r\n\0") or ":" in name or not name:
             raise ValueError(f"request {req.name!r}: bad header {name!r}")
@@ -115,8 +135,24 @@ def build_request_bytes(req: PreparedRequest, keepalive: bool) -> bytes:
         lines.append(f"Content-Length: {len(body or b'')}")
     if not keepalive and "connection" not in names:
         lines.append("Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head + body if body else head
+    head = "".join(line + "\r\n" for line in lines).encode("latin-1")
+    return head, b"\r\n" + body if body else b"\r\n", names
+
+
+def build_request_bytes(req: PreparedRequest, keepalive: bool, compression: bool = False) -> bytes:
+    """The exact bytes written for ``req``: request line, headers, body."""
+    head, tail, _ = _request_parts(req, keepalive, compression)
+    return head + tail
+
+
+def build_traced_template(req: PreparedRequest, settings: TransportSettings) -> bytes | None:
+    """``template % (trace, trace)`` is the bytes of ``req`` carrying a traceparent;
+    None when nothing is ever traced (no prefix, or the request sets its own)."""
+    head, tail, names = _request_parts(req, settings.keepalive, settings.compression)
+    if not settings.trace_prefix or "traceparent" in names:
+        return None
+    slot = b"traceparent: 00-" + settings.trace_prefix.encode() + b"%016x-%016x-01\r\n"
+    return head.replace(b"%", b"%%") + slot + tail.replace(b"%", b"%%")
 
 
 def _eof_delimited(head: bytes | None) -> bool:
@@ -144,6 +180,7 @@ class _Conn(asyncio.Protocol):
         "task",
         "ctx",
         "index",
+        "trace",
         "deadline",
         "rdeadline",
         "nbytes",
@@ -162,6 +199,7 @@ class _Conn(asyncio.Protocol):
         self.task: asyncio.Task | None = None
         self.ctx: Any = FREE  # the caller's ctx while a request is in flight
         self.index = -1
+        self.trace = 0
         self.deadline = 0.0  # loop time; 0.0 = nothing to time out
         self.rdeadline = 0.0  # the request's own deadline, kept while connecting
         self.nbytes = 0
@@ -256,11 +294,14 @@ class FastTransport(Transport):
         on_done: DoneCallback,
     ) -> None:
         super().__init__(requests, settings, on_done)
-        reason = unsupported_reason(requests)
+        reason = unsupported_reason(requests, settings)
         if reason is not None:
             raise ValueError(f"fast transport: {reason}")
         _, self._host, self._port = endpoint(requests[0].url)
-        self._payloads = [build_request_bytes(r, settings.keepalive) for r in requests]
+        self._payloads = [build_request_bytes(r, settings.keepalive, settings.compression) for r in requests]
+        # per request: ``template % (trace, trace)`` is its bytes with a traceparent
+        self._traced = [build_traced_template(r, settings) for r in requests]
+        self._tracing = any(t is not None for t in self._traced)
         self._retryable = [r.method.upper() in _IDEMPOTENT for r in requests]
         self._on_done = on_done
         self._keepalive = settings.keepalive
@@ -290,26 +331,30 @@ class FastTransport(Transport):
         self._start()
         n = min(int(prewarm), self._max) - len(self._conns)
         if n > 0:
-            tasks = [self._open_conn(-1, FREE, 0.0) for _ in range(n)]
+            tasks = [self._open_conn(-1, FREE, 0.0, 0) for _ in range(n)]
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def submit(self, index: int, ctx: Any) -> None:
+    def submit(self, index: int, ctx: Any, trace: int = 0) -> None:
         idle = self._idle
         if idle:
             conn = idle.pop()
             conn.ctx = ctx
             conn.index = index
+            conn.trace = trace
             conn.nbytes = 0
             conn.head = None
             conn.deadline = deadline = self._time() + self._timeout
             try:
-                conn.transport.write(self._payloads[index])
+                if trace and self._tracing:
+                    conn.transport.write(self._payload(index, trace))
+                else:
+                    conn.transport.write(self._payloads[index])
             except Exception:  # the transport died under us: reconnect
                 conn.ctx = FREE
                 self._drop(conn, None)
-                self._dispatch(index, ctx, deadline)
+                self._dispatch(index, ctx, deadline, trace)
             return
-        self._submit_slow(index, ctx)
+        self._submit_slow(index, ctx, trace)
 
     async def close(self) -> None:
         if self._closed:
@@ -356,46 +401,52 @@ class FastTransport(Transport):
             self._time = self._loop.time
             self._sweeper = self._loop.call_later(self._interval, self._sweep)
 
-    def _submit_slow(self, index: int, ctx: Any) -> None:
+    def _payload(self, index: int, trace: int) -> bytes:
+        """The bytes of request ``index``, carrying trace ``trace`` if it is nonzero."""
+        template = self._traced[index] if trace else None
+        return self._payloads[index] if template is None else template % (trace, trace)
+
+    def _submit_slow(self, index: int, ctx: Any, trace: int) -> None:
         if self._closed:
             asyncio.get_running_loop().call_soon(self._on_done, ctx, 0, CUT, 0)
             return
         self._start()
-        self._dispatch(index, ctx, self._time() + self._timeout)
+        self._dispatch(index, ctx, self._time() + self._timeout, trace)
 
-    def _dispatch(self, index: int, ctx: Any, deadline: float) -> None:
+    def _dispatch(self, index: int, ctx: Any, deadline: float, trace: int) -> None:
         """Idle connection, else a new one, else the queue."""
         if self._idle:
-            self._start_on(self._idle.pop(), index, ctx, deadline)
+            self._start_on(self._idle.pop(), index, ctx, deadline, trace)
         elif len(self._conns) < self._max:
-            self._open_conn(index, ctx, deadline)
+            self._open_conn(index, ctx, deadline, trace)
         else:
-            self._queue.append((index, ctx, deadline))
+            self._queue.append((index, ctx, deadline, trace))
 
-    def _start_on(self, conn: _Conn, index: int, ctx: Any, deadline: float) -> None:
+    def _start_on(self, conn: _Conn, index: int, ctx: Any, deadline: float, trace: int) -> None:
         conn.ctx = ctx
         conn.index = index
+        conn.trace = trace
         conn.nbytes = 0
         conn.head = None
         conn.deadline = deadline
         try:
-            conn.transport.write(self._payloads[index])
+            conn.transport.write(self._payload(index, trace))
         except Exception:
             conn.ctx = FREE
             self._drop(conn, None)
-            self._dispatch(index, ctx, deadline)
+            self._dispatch(index, ctx, deadline, trace)
 
     def _start_queued(self, conn: _Conn) -> None:
-        index, ctx, deadline = self._queue.popleft()
-        self._start_on(conn, index, ctx, deadline)
+        self._start_on(conn, *self._queue.popleft())
 
-    def _open_conn(self, index: int, ctx: Any, deadline: float) -> asyncio.Task:
+    def _open_conn(self, index: int, ctx: Any, deadline: float, trace: int = 0) -> asyncio.Task:
         loop = self._loop
         assert loop is not None
         conn = _Conn(self)
         self._conns.add(conn)
         conn.ctx = ctx
         conn.index = index
+        conn.trace = trace
         connect_deadline = self._time() + self._connect_timeout
         # while connecting, the earlier of the two deadlines applies
         conn.deadline = connect_deadline if ctx is FREE else min(connect_deadline, deadline)
@@ -410,7 +461,7 @@ class FastTransport(Transport):
     def _connected(self, conn: _Conn) -> None:
         if conn.ctx is not FREE:
             conn.deadline = conn.rdeadline
-            conn.transport.write(self._payloads[conn.index])
+            conn.transport.write(self._payload(conn.index, conn.trace))
             return
         conn.deadline = 0.0
         if self._queue:
@@ -448,8 +499,7 @@ class FastTransport(Transport):
             if self._idle:
                 self._start_queued(self._idle.pop())
             elif len(self._conns) < self._max:
-                index, ctx, deadline = queue.popleft()
-                self._open_conn(index, ctx, deadline)
+                self._open_conn(*queue.popleft())
             else:
                 break
 
@@ -469,11 +519,10 @@ class FastTransport(Transport):
                 return
         if conn.reused and conn.head is None and self._retryable[conn.index]:
             # a stale keep-alive connection: the server closed it as we wrote
-            index = conn.index
-            deadline = conn.deadline
+            index, deadline, trace = conn.index, conn.deadline, conn.trace
             conn.ctx = FREE
             self._drop(conn, None)
-            self._dispatch(index, ctx, deadline)
+            self._dispatch(index, ctx, deadline, trace)
             return
         self._drop(conn, RESET if exc is None else error_kind(exc, conn.connecting))
 

@@ -1,23 +1,34 @@
 """The interface every transport implements, and the prepared request it sends.
 
 A transport is callback-based so the hot path allocates nothing it does not need:
-``submit(index, ctx)`` starts request ``index`` (from the list given at construction)
-and later calls ``on_done(ctx, status, error, bytes_in)`` exactly once, from the event
+``submit(index, ctx, trace)`` starts request ``index`` (from the list given at
+construction) and later calls ``on_done(ctx, status, error, bytes_in)`` exactly once, from the event
 loop thread, whatever happens. ``status`` is 0 when no HTTP response arrived; ``error``
 is ``None`` on a response below 400, else a kind from :mod:`loadray.engine.errors`.
 ``submit`` never raises and never blocks; the caller enforces the in-flight cap.
 A transport that sends later than ``submit`` (aiohttp runs a task per request) passes
 a fifth argument, the monotonic ns at which the request really started, so ``sent_ns``
 stays true under saturation.
+
+Trace propagation (W3C Trace Context): a nonzero ``trace`` (a positive int below
+2**64) adds ``traceparent: 00-{trace_prefix}{trace:016x}-{trace:016x}-01`` to that
+request, so the 128-bit trace id is the run's ``trace_prefix`` followed by the
+request's own 64 bits, and the parent span id is those 64 bits again. With an empty
+``trace_prefix`` no request ever carries the header.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 DoneCallback = Callable[..., None]  # (ctx, status, error, bytes_in[, sent_mono_ns])
+
+MAX_TRACE = 2**64  # ``trace`` is below this
+ACCEPT_ENCODING = "gzip, deflate"  # sent when ``compression`` is on
+_TRACE_PREFIX = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,24 @@ class TransportSettings:
     keepalive: bool = True
     verify: bool = True  # https: verify the server certificate (aiohttp transport)
     ca_file: str | None = None  # https: extra CA bundle to trust (PEM)
+    cert_file: str | None = None  # https: client certificate (PEM; aiohttp transport)
+    key_file: str | None = None  # its private key, when not in ``cert_file``
+    redirects: int = 0  # 0: a 3xx is the answer; N: follow at most N (aiohttp transport)
+    compression: bool = False  # send ``Accept-Encoding: gzip, deflate``; bodies stay raw
+    trace_prefix: str = ""  # 16 lowercase hex digits: the high half of every trace id
+
+    def __post_init__(self) -> None:
+        if self.trace_prefix and not _TRACE_PREFIX.fullmatch(self.trace_prefix):
+            raise ValueError(f"trace_prefix must be 16 lowercase hex digits, not {self.trace_prefix!r}")
+        if self.redirects < 0:
+            raise ValueError(f"redirects must be >= 0, not {self.redirects}")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file")
+
+
+def traceparent(prefix: str, trace: int) -> str:
+    """The ``traceparent`` header value of request ``trace`` under ``prefix``."""
+    return f"00-{prefix}{trace:016x}-{trace:016x}-01"
 
 
 class Transport(ABC):
@@ -59,8 +88,10 @@ class Transport(ABC):
         """Get ready; open up to ``prewarm`` keep-alive connections in advance."""
 
     @abstractmethod
-    def submit(self, index: int, ctx: Any) -> None:
-        """Start ``requests[index]``; ``on_done(ctx, ...)`` follows exactly once."""
+    def submit(self, index: int, ctx: Any, trace: int = 0) -> None:
+        """Start ``requests[index]`` (with a ``traceparent`` when ``trace`` is nonzero
+        and the settings have a ``trace_prefix``); ``on_done(ctx, ...)`` follows
+        exactly once."""
 
     @abstractmethod
     async def close(self) -> None:

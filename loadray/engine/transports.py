@@ -13,12 +13,14 @@ TransportKind = Literal["auto", "fast", "aiohttp"]
 TRANSPORT_KINDS = ("auto", "fast", "aiohttp")
 
 
-def choose_transport(kind: str, requests: list[PreparedRequest]) -> Literal["fast", "aiohttp"]:
-    """The concrete transport ``kind`` resolves to for these requests.
+def choose_transport(
+    kind: str, requests: list[PreparedRequest], settings: TransportSettings | None = None
+) -> Literal["fast", "aiohttp"]:
+    """The concrete transport ``kind`` resolves to for these requests and settings.
 
     ``auto`` is ``fast`` unless a request is https, goes to a second host/port, or
     uses something the fast transport does not speak (HEAD, Expect, Upgrade,
-    Transfer-Encoding). Asking for ``fast`` explicitly when it cannot send the
+    Transfer-Encoding), or the settings ask to follow redirects. Asking for ``fast`` explicitly when it cannot send the
     requests is a scenario error.
     """
     if kind not in TRANSPORT_KINDS:
@@ -27,7 +29,7 @@ def choose_transport(kind: str, requests: list[PreparedRequest]) -> Literal["fas
         return "aiohttp"
     from loadray.engine.fast import unsupported_reason
 
-    reason = unsupported_reason(requests)
+    reason = unsupported_reason(requests, settings)
     if reason is None:
         return "fast"
     if kind == "fast":
@@ -44,7 +46,7 @@ def make_transport(
     on_done: DoneCallback,
 ) -> Transport:
     """A ready-to-open transport of ``kind`` (``auto`` | ``fast`` | ``aiohttp``)."""
-    if choose_transport(kind, requests) == "fast":
+    if choose_transport(kind, requests, settings) == "fast":
         from loadray.engine.fast import FastTransport
 
         try:

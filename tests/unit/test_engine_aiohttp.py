@@ -1,16 +1,14 @@
-"""The aiohttp fallback transport: what only it does (https, HEAD), and the factory.
+"""The aiohttp fallback transport: what only it does (HEAD, https errors), and the factory.
 
 Behaviour shared with the fast transport (statuses, errors, timeouts, keep-alive,
-close, connection cap) is tested for both in ``test_engine_fast.py``.
+close, connection cap) is tested for both in ``test_engine_fast.py``; options (TLS,
+redirects, compression, trace propagation) in ``test_engine_transport_options.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import ssl
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,62 +70,6 @@ def test_head_request_has_no_body() -> None:
         finally:
             await runner.cleanup()
         assert res.calls == [(0, 200, None, 0)]
-
-    asyncio.run(main())
-
-
-@pytest.fixture(scope="module")
-def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    d = tmp_path_factory.mktemp("tls")
-    cert_file, key_file = d / "cert.pem", d / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
-def test_https_verification(self_signed: tuple[Path, Path]) -> None:
-    cert_file, key_file = self_signed
-
-    async def main() -> None:
-        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_ctx.load_cert_chain(cert_file, key_file)
-        runner, port = await start_app(server_ctx)
-        reqs = [PreparedRequest("s", "GET", f"https://127.0.0.1:{port}/")]
-        try:
-            untrusted = await send(reqs, TransportSettings(), 2)
-            trusted = await send(reqs, TransportSettings(ca_file=str(cert_file)), 2)
-            unverified = await send(reqs, TransportSettings(verify=False), 2)
-        finally:
-            await runner.cleanup()
-        assert {c[1:] for c in untrusted.calls} == {(0, "tls", 0)}
-        assert {c[1:] for c in trusted.calls} == {(200, None, 5)}
-        assert {c[1:] for c in unverified.calls} == {(200, None, 5)}
 
     asyncio.run(main())
 

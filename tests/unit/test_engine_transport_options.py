@@ -1,0 +1,332 @@
+"""Transport options against a real aiohttp server on 127.0.0.1: trace propagation,
+compression, keep-alive off, redirects, and TLS (server, CA and client certificates
+generated here with ``cryptography``)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gzip
+import ipaddress
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from loadray.engine.aiohttp_transport import ssl_context
+from loadray.engine.transport import PreparedRequest, TransportSettings, traceparent
+from loadray.engine.transports import choose_transport, make_transport
+from loadray.errors import ScenarioError
+
+KINDS = ["fast", "aiohttp"]
+PREFIX = "0af7651916cd43dd"
+BIG = b"loadray " * 500  # compresses well
+
+
+@dataclass
+class Seen:
+    """What the server saw, in arrival order."""
+
+    traceparent: list[str | None] = field(default_factory=list)
+    accept_encoding: list[str | None] = field(default_factory=list)
+    peers: list[tuple[str, int]] = field(default_factory=list)  # one per request
+    client_cn: list[str | None] = field(default_factory=list)
+
+
+async def start_server(seen: Seen, ssl_ctx: ssl.SSLContext | None = None) -> tuple[web.AppRunner, int]:
+    async def root(request: web.Request) -> web.Response:
+        seen.traceparent.append(request.headers.get("traceparent"))
+        seen.accept_encoding.append(request.headers.get("Accept-Encoding"))
+        seen.peers.append(request.transport.get_extra_info("peername"))  # type: ignore[union-attr]
+        cert = request.transport.get_extra_info("peercert")  # type: ignore[union-attr]
+        subject = dict(x[0] for x in cert["subject"]) if cert else {}
+        seen.client_cn.append(subject.get("commonName"))
+        return web.Response(text="ok")
+
+    async def big(request: web.Request) -> web.Response:
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            return web.Response(body=gzip.compress(BIG), headers={"Content-Encoding": "gzip"})
+        return web.Response(body=BIG)
+
+    async def hops(request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        if n == 0:
+            return web.Response(text="arrived")
+        return web.Response(status=302, headers={"Location": f"/hops/{n - 1}"})
+
+    app = web.Application()
+    app.router.add_get("/", root)
+    app.router.add_get("/big", big)
+    app.router.add_get("/hops/{n}", hops)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_ctx)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+async def send(
+    kind: str,
+    url: str,
+    settings: TransportSettings,
+    traces: list[int] | int = 1,
+    req: PreparedRequest | None = None,
+) -> list[tuple[int, str | None, int]]:
+    """Send one request per trace (an int: that many untraced), one at a time."""
+    traces = [0] * traces if isinstance(traces, int) else traces
+    results: list[tuple[int, str | None, int]] = []
+    done = asyncio.Event()
+
+    def on_done(ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None) -> None:
+        results.append((status, error, nbytes))
+        done.set()
+
+    transport = make_transport(kind, [req or PreparedRequest("r", "GET", url)], settings, on_done)
+    await transport.open()
+    try:
+        for i, trace in enumerate(traces):
+            done.clear()
+            transport.submit(0, i, trace)
+            await asyncio.wait_for(done.wait(), 5)
+    finally:
+        await transport.close()
+    return results
+
+
+def serve_and_send(kind: str, settings: TransportSettings, traces: list[int] | int = 1, path: str = "/",
+                   headers: tuple[tuple[str, str], ...] = ()) -> tuple[Seen, list[tuple[int, str | None, int]]]:
+    async def main() -> tuple[Seen, list[tuple[int, str | None, int]]]:
+        seen = Seen()
+        runner, port = await start_server(seen)
+        url = f"http://127.0.0.1:{port}{path}"
+        try:
+            results = await send(kind, url, settings, traces, PreparedRequest("r", "GET", url, headers))
+        finally:
+            await runner.cleanup()
+        return seen, results
+
+    return asyncio.run(main())
+
+
+# -- trace propagation --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_traceparent_carries_prefix_and_trace(kind: str) -> None:
+    traces = [1, 0, 0xABCDEF, 2**64 - 1, 0]
+    seen, results = serve_and_send(kind, TransportSettings(trace_prefix=PREFIX), traces)
+    assert results == [(200, None, 2)] * len(traces)
+    assert seen.traceparent == [
+        "00-0af7651916cd43dd0000000000000001-0000000000000001-01",
+        None,
+        "00-0af7651916cd43dd0000000000abcdef-0000000000abcdef-01",
+        "00-0af7651916cd43ddffffffffffffffff-ffffffffffffffff-01",
+        None,
+    ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_prefix_never_sends_traceparent(kind: str) -> None:
+    seen, _ = serve_and_send(kind, TransportSettings(), [7, 0, 9])
+    assert seen.traceparent == [None, None, None]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_request_own_traceparent_wins(kind: str) -> None:
+    own = "00-11111111111111111111111111111111-2222222222222222-00"
+    seen, _ = serve_and_send(kind, TransportSettings(trace_prefix=PREFIX), [5], headers=(("traceparent", own),))
+    assert seen.traceparent == [own]
+
+
+def test_traced_post_body_with_percent_signs_is_sent_intact() -> None:
+    """The fast transport %-formats a template: a '%' in the request must survive."""
+    from loadray.engine.fast import build_request_bytes, build_traced_template
+
+    req = PreparedRequest("p", "POST", "http://127.0.0.1:1/a%20b?x=%41", body=b"100% %s %d")
+    settings = TransportSettings(trace_prefix=PREFIX)
+    template = build_traced_template(req, settings)
+    assert template is not None
+    head, _, body = (template % (3, 3)).partition(b"\r\n\r\n")
+    plain_head, _, plain_body = build_request_bytes(req, True).partition(b"\r\n\r\n")
+    assert body == plain_body == b"100% %s %d"
+    assert head == plain_head + b"\r\ntraceparent: " + traceparent(PREFIX, 3).encode()
+
+
+@pytest.mark.parametrize("prefix", ["0AF7651916CD43DD", "0af765", "0af7651916cd43dd0", "0af7651916cd43dg"])
+def test_trace_prefix_must_be_16_lowercase_hex_digits(prefix: str) -> None:
+    with pytest.raises(ValueError, match="trace_prefix"):
+        TransportSettings(trace_prefix=prefix)
+
+
+# -- compression, keep-alive ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_compression_asks_for_gzip_and_counts_raw_bytes(kind: str) -> None:
+    seen, plain = serve_and_send(kind, TransportSettings(), 1)
+    assert seen.accept_encoding == [None]
+    seen, asked = serve_and_send(kind, TransportSettings(compression=True), 1)
+    assert seen.accept_encoding == ["gzip, deflate"]
+    _, big_plain = serve_and_send(kind, TransportSettings(), 1, path="/big")
+    _, big_gzip = serve_and_send(kind, TransportSettings(compression=True), 1, path="/big")
+    assert plain == asked == [(200, None, 2)]
+    assert big_plain == [(200, None, len(BIG))]
+    assert big_gzip == [(200, None, len(gzip.compress(BIG)))]  # on the wire, not decompressed
+
+
+@pytest.mark.parametrize("keepalive", [True, False])
+@pytest.mark.parametrize("kind", KINDS)
+def test_keepalive_off_opens_a_connection_per_request(kind: str, keepalive: bool) -> None:
+    """Against aiohttp's server, which would happily keep every connection open."""
+    seen, results = serve_and_send(kind, TransportSettings(keepalive=keepalive), 6)
+    assert results == [(200, None, 2)] * 6
+    assert len(set(seen.peers)) == (1 if keepalive else 6)
+
+
+# -- redirects --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("redirects", "hops", "expected"),
+    [
+        (0, 2, (302, None, 0)),  # the 3xx is the answer
+        (3, 2, (200, None, 7)),  # followed to the end ("arrived")
+        (2, 2, (200, None, 7)),  # exactly enough
+        (1, 2, (302, None, 0)),  # the limit is reached: the last 3xx is the answer
+    ],
+)
+def test_redirects_followed_up_to_the_limit(redirects: int, hops: int, expected: tuple) -> None:
+    kind = choose_transport("auto", [PreparedRequest("r", "GET", "http://127.0.0.1:1/")],
+                            TransportSettings(redirects=redirects))
+    assert kind == ("fast" if redirects == 0 else "aiohttp")
+    _, results = serve_and_send(kind, TransportSettings(redirects=redirects), 1, path=f"/hops/{hops}")
+    assert results == [expected]
+
+
+def test_fast_cannot_follow_redirects() -> None:
+    reqs = [PreparedRequest("r", "GET", "http://127.0.0.1:1/")]
+    with pytest.raises(ScenarioError, match="redirects"):
+        make_transport("fast", reqs, TransportSettings(redirects=1), lambda *a: None)
+
+
+# -- TLS --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all from it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    d = tmp_path_factory.mktemp("pki")
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def issue(cn: str, issuer_key: Any, issuer: x509.Name | None, ca: bool, extra: list) -> tuple[Any, Any]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(issuer or name(cn))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+        )
+        for ext, critical in extra:
+            builder = builder.add_extension(ext, critical)
+        return key, builder.sign(issuer_key or key, hashes.SHA256())
+
+    def write(stem: str, key: Any, cert: Any) -> tuple[Path, Path]:
+        cert_path, key_path = d / f"{stem}.pem", d / f"{stem}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ))
+        return cert_path, key_path
+
+    ca_key, ca_cert = issue("loadray test CA", None, None, True, [
+        (x509.KeyUsage(False, False, False, False, False, True, True, False, False), True),
+    ])
+    server = issue("127.0.0.1", ca_key, ca_cert.subject, False, [
+        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+    ])
+    client = issue("loadray client", ca_key, ca_cert.subject, False, [
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+    ])
+    ca_path, _ = write("ca", ca_key, ca_cert)
+    return Pki(ca_path, *write("server", *server), *write("client", *client))
+
+
+def tls_round(pki: Pki, settings: TransportSettings, n: int = 2) -> tuple[Seen, list[tuple[int, str | None, int]]]:
+    async def main() -> tuple[Seen, list[tuple[int, str | None, int]]]:
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(pki.server_cert, pki.server_key)
+        server_ctx.load_verify_locations(pki.ca)
+        server_ctx.verify_mode = ssl.CERT_OPTIONAL  # a client certificate, if sent, must verify
+        seen = Seen()
+        runner, port = await start_server(seen, server_ctx)
+        url = f"https://127.0.0.1:{port}/"
+        assert choose_transport("auto", [PreparedRequest("r", "GET", url)]) == "aiohttp"
+        try:
+            return seen, await send("auto", url, settings, n)
+        finally:
+            await runner.cleanup()
+
+    return asyncio.run(main())
+
+
+def test_https_verify_with_the_ca_succeeds(pki: Pki) -> None:
+    seen, results = tls_round(pki, TransportSettings(ca_file=str(pki.ca)))
+    assert results == [(200, None, 2)] * 2
+    assert seen.client_cn == [None, None]
+
+
+def test_https_verify_without_the_ca_is_a_tls_error(pki: Pki) -> None:
+    seen, results = tls_round(pki, TransportSettings())
+    assert results == [(0, "tls", 0)] * 2
+    assert seen.peers == []
+
+
+def test_https_verify_off_succeeds(pki: Pki) -> None:
+    _, results = tls_round(pki, TransportSettings(verify=False))
+    assert results == [(200, None, 2)] * 2
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_https_client_certificate_is_presented(pki: Pki, verify: bool) -> None:
+    settings = TransportSettings(
+        verify=verify, ca_file=str(pki.ca), cert_file=str(pki.client_cert), key_file=str(pki.client_key)
+    )
+    seen, results = tls_round(pki, settings)
+    assert results == [(200, None, 2)] * 2
+    assert seen.client_cn == ["loadray client"] * 2
+
+
+def test_ssl_context_shapes(pki: Pki) -> None:
+    assert ssl_context(TransportSettings()) is True
+    assert ssl_context(TransportSettings(verify=False)) is False
+    ctx = ssl_context(TransportSettings(ca_file=str(pki.ca)))
+    assert isinstance(ctx, ssl.SSLContext) and ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    ctx = ssl_context(TransportSettings(verify=False, cert_file=str(pki.client_cert), key_file=str(pki.client_key)))
+    assert isinstance(ctx, ssl.SSLContext) and ctx.verify_mode == ssl.CERT_NONE and not ctx.check_hostname
+    with pytest.raises(ValueError, match="key_file needs cert_file"):
+        TransportSettings(key_file=str(pki.client_key))
