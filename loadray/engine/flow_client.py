@@ -14,7 +14,7 @@ from typing import Callable
 
 import aiohttp
 
-from loadray.engine.aiohttp_transport import USER_AGENT, _ssl_setting
+from loadray.engine.aiohttp_transport import USER_AGENT, ssl_context
 from loadray.flow.render import Rendered
 from loadray.engine.errors import error_kind, status_error
 from loadray.engine.transport import TransportSettings
@@ -46,13 +46,13 @@ class FlowClient:
             limit=max(1, int(s.max_connections)),
             limit_per_host=0,
             force_close=not s.keepalive,
-            ssl=_ssl_setting(s),
+            ssl=ssl_context(s),
         )
 
     def session(self) -> aiohttp.ClientSession:
         """A new session (a fresh cookie jar) on the shared connector."""
         assert self._connector is not None, "open() first"
-        compression = getattr(self.settings, "compression", False)
+        compression = self.settings.compression
         return aiohttp.ClientSession(
             connector=self._connector,
             connector_owner=False,
@@ -64,7 +64,7 @@ class FlowClient:
         )
 
     async def send(self, session: aiohttp.ClientSession, out: Rendered, keep_body: bool) -> Reply:
-        redirects = getattr(self.settings, "redirects", 0)
+        redirects = self.settings.redirects
         timeout = self._timeout if out.timeout_s is None else aiohttp.ClientTimeout(
             total=out.timeout_s, sock_connect=self.settings.connect_timeout_s
         )

@@ -51,7 +51,7 @@ class FlowPath:
         self.clock = clock
         self.rng = random.Random(f"{scenario.seed}/worker/{index}")
         self.client = FlowClient(settings, clock.monotonic_ns)
-        traces = Traces(index, secrets.token_hex(8)) if scenario.trace else None
+        traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
         self.runner = FlowRunner(
             scenario.flows, self.client, buffer, clock, base_url, scenario.http.headers, self.rng, traces
         )
@@ -67,8 +67,9 @@ class FlowPath:
     async def open(self) -> None:
         await self.client.open()
 
-    def submit(self, flow: int, ctx: Any) -> None:
-        """An open-model arrival (``ctx`` as the open loop builds it) starts one instance."""
+    def submit(self, flow: int, ctx: Any, trace: int = 0) -> None:
+        """An open-model arrival (``ctx`` as the open loop builds it) starts one instance;
+        ``trace`` is unused: each step of a flow gets its own trace id."""
         task = asyncio.ensure_future(self._arrival(flow, ctx))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -92,7 +93,7 @@ class FlowPath:
         await self.client.close()
 
     async def _arrival(self, flow: int, ctx: Any) -> None:
-        intended, _, _, phase = ctx
+        intended, _, _, phase, _ = ctx
         ok = False
         try:
             variables: dict[str, object] = {}

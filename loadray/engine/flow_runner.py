@@ -44,12 +44,17 @@ class Instance:
     user: int | None = None
 
 
+def trace_base(worker: int) -> int:
+    """Worker ``worker``'s trace numbers start above this: unique in the run."""
+    return (worker + 1) << 40
+
+
 class Traces:
-    """Fresh W3C trace ids: a random 64-bit prefix per worker, then a counter."""
+    """Fresh W3C trace ids: the worker's random 64-bit prefix, then a counter."""
 
     def __init__(self, worker: int, prefix: str) -> None:
         self.prefix = prefix
-        self._next = (worker + 1) << 40
+        self._next = trace_base(worker)
 
     def new(self) -> tuple[str, int]:
         self._next += 1

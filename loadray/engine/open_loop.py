@@ -46,11 +46,13 @@ class OpenLoop:
         max_in_flight: int,
         drop_when_full: bool = False,
         wheel: tuple[int, ...] | None = None,
+        trace_base: int = 0,
     ) -> None:
         self.buffer = buffer
         self.clock = clock
         self.n_requests = n_requests
         self.wheel = wheel or tuple(range(n_requests))  # arrival k sends wheel[k % len]
+        self.trace_base = trace_base  # nonzero: request number n carries trace trace_base + n
         self.max_in_flight = max_in_flight
         self.drop_when_full = drop_when_full
         self.counters = Counters()
@@ -74,14 +76,14 @@ class OpenLoop:
     def on_done(self, ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None) -> None:
         """Transport callback: one request finished (successfully or not); ``sent_ns``
         corrects the send time when the transport started the request later."""
-        intended, sent, step, phase = ctx
+        intended, sent, step, phase, trace = ctx
         if sent_ns is not None:
             sent = sent_ns
         c = self.counters
         c.done += 1
         if error is not None:
             c.errors += 1
-        self._record(intended, sent, self._now(), status, error, step, phase, nbytes)
+        self._record(intended, sent, self._now(), status, error, step, phase, nbytes, trace)
         if self._waiting:
             self._slot.set()
 
@@ -127,6 +129,7 @@ class OpenLoop:
         wheel = self.wheel
         n = len(wheel)
         cap = self.max_in_flight
+        tb = self.trace_base
         burst = 0
         for chunk in chunks:
             phase = chunk.phase
@@ -154,7 +157,8 @@ class OpenLoop:
                         return
                     now = now_ns()
                 c.sent += 1
-                submit(step, (due, now, step, phase))
+                trace = tb + c.sent if tb else 0
+                submit(step, (due, now, step, phase, trace), trace)
                 burst += 1
                 if burst >= YIELD_EVERY:
                     burst = 0

@@ -17,8 +17,9 @@ _NONE = -1  # sent/done of a dropped request
 
 
 class SampleBuffer:
-    def __init__(self, worker: int, step_names: list[str], anchor_ns: int) -> None:
+    def __init__(self, worker: int, step_names: list[str], anchor_ns: int, trace_prefix: str = "") -> None:
         self.worker = worker
+        self.trace_prefix = trace_prefix
         self.anchor_ns = anchor_ns  # epoch_ns = monotonic_ns + anchor_ns
         self._steps = pa.array(step_names, pa.string())
         self._reset()
@@ -32,11 +33,12 @@ class SampleBuffer:
         self._step: list[int] = []
         self._phase: list[int] = []
         self._bytes: list[int] = []
+        self._trace: list[int] = []
 
     def __len__(self) -> int:
         return len(self._intended)
 
-    def record(self, intended, sent, done, status, error, step, phase, nbytes) -> None:
+    def record(self, intended, sent, done, status, error, step, phase, nbytes, trace=0) -> None:
         self._intended.append(intended)
         self._sent.append(sent)
         self._done.append(done)
@@ -45,6 +47,7 @@ class SampleBuffer:
         self._step.append(step)
         self._phase.append(phase)
         self._bytes.append(nbytes)
+        self._trace.append(trace)
 
     def record_dropped(self, intended: int, step: int, phase: int) -> None:
         self.record(intended, _NONE, _NONE, 0, DROPPED, step, phase, 0)
@@ -57,8 +60,12 @@ class SampleBuffer:
             self._intended, self._sent, self._done, self._status, self._error, self._step,
             self._phase, self._bytes, self.worker, self.anchor_ns, self._steps,
         )
+        extra = plain_request_columns(n)
+        if self.trace_prefix:
+            prefix = self.trace_prefix
+            extra[-1] = pa.array([f"{prefix}{t:016x}" if t else None for t in self._trace], pa.string())
         self._reset()
-        return pa.RecordBatch.from_arrays(columns + plain_request_columns(n), schema=SCHEMA)
+        return pa.RecordBatch.from_arrays(columns + extra, schema=SCHEMA)
 
 
 def core_columns(intended, sent, done, status, error, step, phase, nbytes, worker, anchor_ns, steps) -> list[pa.Array]:

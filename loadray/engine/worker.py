@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import secrets
 import time
 from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
@@ -22,6 +23,7 @@ import pyarrow as pa
 from loadray.engine.clock import Clock, SystemClock
 from loadray.engine.closed_loop import ClosedLoop
 from loadray.engine.flow_path import FlowPath, step_names
+from loadray.engine.flow_runner import trace_base
 from loadray.engine.flow_samples import FlowBuffer
 from loadray.engine.open_loop import Counters, OpenLoop
 from loadray.engine.samples import SampleBuffer
@@ -94,7 +96,7 @@ def prepared_requests(scenario: Scenario) -> list[PreparedRequest]:
     ]
 
 
-def transport_settings(scenario: Scenario) -> TransportSettings:
+def transport_settings(scenario: Scenario, trace_prefix: str = "") -> TransportSettings:
     http = scenario.http
     return TransportSettings(
         connect_timeout_s=http.connect_timeout_s,
@@ -103,6 +105,11 @@ def transport_settings(scenario: Scenario) -> TransportSettings:
         keepalive=http.keepalive,
         verify=http.tls.verify,
         ca_file=http.tls.ca_file,
+        cert_file=http.tls.cert_file,
+        key_file=http.tls.key_file,
+        redirects=http.redirects,
+        compression=http.compression,
+        trace_prefix=trace_prefix,
     )
 
 
@@ -128,15 +135,15 @@ class LoadWorker:
         anchor = self.clock.wall_ns() - self.clock.monotonic_ns()
         self.flows: FlowPath | None = None
         self.transport: Transport | None = None
+        settings = transport_settings(scenario, secrets.token_hex(8) if scenario.trace else "")
         if scenario.simple:
             self.requests = prepared_requests(scenario)
-            self.buffer = SampleBuffer(spec.index, [r.name for r in self.requests], anchor)
+            self.buffer = SampleBuffer(spec.index, [r.name for r in self.requests], anchor, settings.trace_prefix)
         else:
             names, first = step_names(scenario)
             self.buffer = FlowBuffer(spec.index, names, first, anchor)
             self.flows = FlowPath(
-                scenario, spec.index, spec.workers, self.clock, self.buffer,
-                transport_settings(scenario), scenario.target.url or "",
+                scenario, spec.index, spec.workers, self.clock, self.buffer, settings, scenario.target.url or ""
             )
             self.flows.on_exhausted = self.stop
         if scenario.model == "closed":
@@ -150,13 +157,12 @@ class LoadWorker:
                 max_in_flight=scenario.http.max_in_flight,
                 drop_when_full=scenario.http.when_full == "drop",
                 wheel=mix_wheel(weights, scenario.seed),
+                trace_base=trace_base(spec.index) if settings.trace_prefix else 0,
             )
         if self.flows is not None:
             self.flows.on_flow_done = getattr(self.loop, "on_flow_done", None)
         else:
-            self.transport = transport_factory(
-                scenario.transport, self.requests, transport_settings(scenario), self.loop.on_done
-            )
+            self.transport = transport_factory(scenario.transport, self.requests, settings, self.loop.on_done)
         self._outbox: list[pa.RecordBatch] = []
         self._finished = False
         self._last_counters = Counters()

@@ -88,6 +88,7 @@ class Feeder:
         if mode not in MODES or when_exhausted not in EXHAUSTED:
             raise ValueError(f"bad feeder mode {mode!r} / when_exhausted {when_exhausted!r}")
         self._mode = mode
+        self.when_exhausted = when_exhausted
         self._recycle = when_exhausted == "recycle"
         self._rng = rng
         self._next = 0

@@ -98,6 +98,7 @@ class Step:
             and not self.extract
             and not self.checks
             and self.retry.max_attempts == 1
+            and self.timeout_s is None
         )
 
 

@@ -47,6 +47,8 @@ def _dynamic_feature(step: Step) -> str | None:
         return "run checks"
     if step.retry.max_attempts > 1:
         return "retry"
+    if step.timeout_s is not None:
+        return "apply a per-step timeout"
     if not step.static:
         return "render templates"
     return None

@@ -22,7 +22,7 @@ class DelayServer:
         self.clock, self.loop, self.service = clock, loop, service
         self.sent = []
 
-    def submit(self, index, ctx):
+    def submit(self, index, ctx, trace=0):
         now = self.clock.monotonic_ns()
         self.sent.append(now)
         self.clock.call_at(now + self.service(now), lambda: self.loop.on_done(ctx, 200, None, 3))

@@ -382,7 +382,8 @@ FAST = [
     # (changes to MINIMAL, the reason fast cannot send it)
     ({}, None),
     ({"requests.0.json": {"a": 1}, "requests.0.query": {"b": "c"}, "requests.0.weight": 3}, None),
-    ({"requests.0.timeout": "1s", "http.compression": True, "trace": True}, None),
+    ({"http.compression": True, "trace": True}, None),
+    ({"requests.0.timeout": "1s"}, "apply a per-step timeout (step 'root')"),
     (two_steps({"path": "/"}, {"path": "/b"}), "run multi-step flows (flow 'f')"),
     (two_steps({"path": "/"}), None),
     ({"requests.0.path": "/{{ uuid }}"}, "render templates (step 'root')"),
