@@ -16,6 +16,7 @@ from loadray.target.options import TargetOptions
 from loadray.target.server import TargetServer
 
 MS = 1_000_000
+SLACK_MS = 30
 
 LOGIN = {
     "name": "login", "method": "POST", "path": "/login",
@@ -97,7 +98,8 @@ def test_retries_back_off_exponentially_and_every_attempt_is_a_row():
         assert (r["latency_ns"].iloc[-1] > r["service_ns"].iloc[-1] + 90 * MS)  # ...40 + 60 ms of backoff
         done = (r["intended_ns"] + r["latency_ns"]).to_numpy()
         gaps = (r["sent_ns"].to_numpy()[1:] - done[:-1]) / MS
-        assert 40 <= gaps[0] < 55 and 60 <= gaps[1] < 75  # base, then min(cap, 2 x base)
+        # base, then min(cap, 2 x base); never early, late only by scheduling (2 busy cores)
+        assert 40 <= gaps[0] < 40 + SLACK_MS and 60 <= gaps[1] < 60 + SLACK_MS
 
 
 def test_missing_variable_is_a_template_row_and_stops_the_flow_unless_told_to_continue():
