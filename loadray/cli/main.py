@@ -63,10 +63,19 @@ def _validate(args) -> int:
     profile = Profile(scenario.phases)
     print(
         f"{args.scenario}: ok — {scenario.name}: {scenario.workers} workers, "
-        f"{len(scenario.phases)} phases over {profile.duration_s:g}s, "
-        f"{profile.intended} intended requests"
+        f"{len(scenario.phases)} phases over {profile.duration_s:g}s, {_planned(scenario, profile)}"
     )
     return EXIT_OK
+
+
+def _planned(scenario, profile) -> str:
+    if scenario.model == "closed":
+        from loadray.plan.users import max_users
+
+        return f"up to {max_users(profile)} users"
+    if any(len(f.steps) > 1 for f in scenario.flows):
+        return f"{profile.intended} intended flows"
+    return f"{profile.intended} intended requests"
 
 
 def _control(args) -> int:

@@ -43,11 +43,12 @@ def test_owned_users_spread_evenly():
 
 
 def test_mix_wheel_is_exact_and_seeded():
-    wheel = mix_wheel([3, 1], seed=7)
-    assert len(wheel) == 1000 and wheel.count(0) == 750 and wheel.count(1) == 250
-    assert wheel == mix_wheel([3, 1], seed=7) and wheel != mix_wheel([3, 1], seed=8)
+    wheel = mix_wheel([30, 10, 20], seed=7)
+    assert len(wheel) == 6 and [wheel.count(i) for i in range(3)] == [3, 1, 2]
+    assert wheel == mix_wheel([30, 10, 20], seed=7)
+    assert {mix_wheel([30, 10, 20], seed=s) for s in range(20)} != {wheel}  # the seed shuffles
     assert mix_wheel([1, 1, 1]) == (0, 1, 2)
-    odd = mix_wheel([1, 1, 1, 4])
+    odd = mix_wheel([0.5, 0.5, 0.5, 2.0])
     assert [odd.count(i) for i in range(4)] == [143, 143, 143, 571]
     with pytest.raises(ValueError):
         mix_wheel([1, 0])
