@@ -5,13 +5,18 @@
 
 Server: nginx pinned to core 1 if installed, else the built-in target. The generator
 (loadray's worker process, wrk, hey) is pinned to core 0. "CPU-us/req" is the
-generator process's own CPU time (user + system) divided by completed requests.
+generator process's own CPU time (user + system, every thread of the process: for
+loadray the whole Ray worker) divided by completed requests; "user" and "sys" split
+it. The "lean floor" row is a bare uvloop Protocol + httptools client with no pacing,
+recording or Ray (``transport_micro.py --transports lean``): what any Python asyncio
+client pays here, mostly the kernel's loopback TCP work in the send/recv syscalls.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pyarrow.compute as pc
 import re
 import shutil
 import subprocess
@@ -37,13 +42,25 @@ class Row:
     target_rate: float | None
     rps: float
     cpu_us: float
+    user_us: float = float("nan")
+    sys_us: float = float("nan")
     recorded: str = ""
     note: str = ""
 
 
-def proc_cpu_s(pid: int) -> float:
+def proc_cpu_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of process ``pid``, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def last_done_ns(batches) -> int:
+    """The epoch ns at which the last request of ``batches`` completed (0 if none)."""
+    last = 0
+    for b in batches:
+        done = pc.max(pc.add(b.column("intended_ns"), b.column("latency_ns"))).as_py()
+        last = max(last, done or 0)
+    return last
 
 
 def proc_rss_mb(pid: int) -> float:
@@ -76,9 +93,11 @@ def run_loadray(url, transport, rate, duration, conns, rss_at=None):
         os.sched_setaffinity(pid, {0})
     cpu0 = proc_cpu_s(pid)
     start_ns = launcher.begin()
-    rows, rss = 0, {}
+    rows, rss, last_ns = 0, {}, 0
     while not launcher.wait(0.5):
-        rows += sum(d.rows for d in launcher.drain())
+        for d in launcher.drain():
+            rows += d.rows
+            last_ns = max(last_ns, last_done_ns(d.batches))
         elapsed = (time.time_ns() - start_ns) / 1e9
         for mark in rss_at or ():
             if elapsed >= mark and mark not in rss:
@@ -86,10 +105,13 @@ def run_loadray(url, transport, rate, duration, conns, rss_at=None):
         if rate >= MAX_RATE and elapsed >= duration:  # "max" never catches up: stop it
             launcher.stop()
             break
-    elapsed = (time.time_ns() - start_ns) / 1e9  # until the last response (or the stop)
+    stopped_ns = time.time_ns()
     drained = launcher.drain()
     rows += sum(d.rows for d in drained)
-    cpu = proc_cpu_s(pid) - cpu0
+    last_ns = max([last_ns] + [last_done_ns(d.batches) for d in drained])
+    # until the last response (or the stop), not until we noticed the end
+    elapsed = (min(last_ns or stopped_ns, stopped_ns) - start_ns) / 1e9
+    user, system = (b - a for a, b in zip(cpu0, proc_cpu_s(pid)))
     rss["end"] = proc_rss_mb(pid)
     launcher.kill()
     c = drained[0].counters
@@ -99,8 +121,9 @@ def run_loadray(url, transport, rate, duration, conns, rss_at=None):
     rps = c.done / max(elapsed, duration)
     note = "" if mode == "max" else f"rate error {rps / rate - 1:+.2%}"
     errors = f", {c.errors} errors" if c.errors else ""
-    return Row(f"loadray {transport}", mode, None if mode == "max" else rate, rps,
-               cpu / max(c.done, 1) * 1e6, f"{rows}/{c.intended} rows{errors}", note), rss
+    per = 1e6 / max(c.done, 1)
+    return Row(f"loadray {transport}", mode, None if mode == "max" else rate, rps, (user + system) * per,
+               user * per, system * per, f"{rows}/{c.intended} rows{errors}", note), rss
 
 
 def run_reference(name: str, cmd: list[str], pattern: str, target_rate=None) -> Row | None:
@@ -114,13 +137,28 @@ def run_reference(name: str, cmd: list[str], pattern: str, target_rate=None) -> 
         return Row(name, "?", target_rate, float("nan"), float("nan"), note="could not parse output")
     rps = float(m.group(1))
     duration = float(re.search(r"-[dz]\s*(\d+)s", " ".join(cmd)).group(1))
-    cpu_us = (usage.ru_utime + usage.ru_stime) / max(rps * duration, 1) * 1e6
+    per = 1e6 / max(rps * duration, 1)
     mode = "max" if target_rate is None else "open"
     note = "" if target_rate is None else f"rate error {rps / target_rate - 1:+.2%}"
-    return Row(name, mode, target_rate, rps, cpu_us, note=note)
+    return Row(name, mode, target_rate, rps, (usage.ru_utime + usage.ru_stime) * per,
+               usage.ru_utime * per, usage.ru_stime * per, note=note)
 
 
-HEAD = f"{'client':<18} {'mode':<5} {'target/s':>9} {'req/s':>10} {'CPU-us/req':>11}  {'recorded':<24} note"
+def run_floor(url: str, duration: float, conns: int) -> Row | None:
+    """The lean Protocol + httptools loop of transport_micro.py, pinned like the rest."""
+    micro = Path(__file__).resolve().parent / "transport_micro.py"
+    cmd = pin(0) + [sys.executable, str(micro), "--transports", "lean", "--url", url,
+                    "--duration", str(duration), "-c", str(conns), "--no-pin"]
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    m = re.search(r"^lean\s+([\d,]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", out, re.M)
+    if not m:
+        return Row("lean floor", "?", None, float("nan"), float("nan"), note="could not parse output")
+    rps, cpu, user, system = (float(g.replace(",", "")) for g in m.groups())
+    return Row("lean floor", "max", None, rps, cpu, user, system, note="uvloop + httptools, no engine/Ray")
+
+
+HEAD = (f"{'client':<18} {'mode':<5} {'target/s':>9} {'req/s':>10} {'CPU-us/req':>11} {'user':>6} {'sys':>6}"
+        f"  {'recorded':<24} note")
 
 
 def print_head(server: str) -> None:
@@ -129,8 +167,8 @@ def print_head(server: str) -> None:
 
 def print_row(r: Row) -> None:
     target = f"{r.target_rate:,.0f}" if r.target_rate else "-"
-    print(f"{r.client:<18} {r.mode:<5} {target:>9} {r.rps:>10,.0f} {r.cpu_us:>11.1f}  {r.recorded:<24} {r.note}",
-          flush=True)
+    print(f"{r.client:<18} {r.mode:<5} {target:>9} {r.rps:>10,.0f} {r.cpu_us:>11.1f} {r.user_us:>6.1f} "
+          f"{r.sys_us:>6.1f}  {r.recorded:<24} {r.note}", flush=True)
 
 
 def main() -> None:
@@ -139,7 +177,7 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--rates", default="5000,20000")
     ap.add_argument("--transports", default="fast,aiohttp")
-    ap.add_argument("--no-reference", action="store_true", help="skip wrk and hey")
+    ap.add_argument("--no-reference", action="store_true", help="skip wrk, hey and the lean floor")
     ap.add_argument("--soak", type=float, default=0, help="also run N s at 20k req/s and report RSS")
     args = ap.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r]
@@ -160,6 +198,8 @@ def main() -> None:
                 row = run_reference(name, cmd, pattern, target)
                 if row:
                     print_row(row)
+            if not args.no_reference:
+                print_row(run_floor(url, args.duration, c))
             for transport in args.transports.split(","):
                 for rate in [MAX_RATE] + rates:
                     print_row(run_loadray(url, transport, rate, args.duration, c)[0])

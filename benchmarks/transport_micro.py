@@ -7,7 +7,7 @@ Starts nginx (``return 200 "ok"``) on a loopback port with a temporary config if
 subprocess; pins the server to the last core and this process to the first (as in
 DESIGN §4); then drives each transport on uvloop with ``C`` requests always in
 flight for ``--duration`` seconds and prints requests/s and CPU-µs per request
-(``time.process_time`` of this process ÷ requests). The ``lean`` row is a bare
+(user + system CPU of this process ÷ requests, and the two apart). The ``lean`` row is a bare
 Protocol + httptools loop with no pool, timeouts or callbacks: the floor on this
 machine, so the ``fast`` row can be judged against it. Not a test: numbers only.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -57,7 +58,7 @@ class _LeanConn(asyncio.Protocol):
     running = True
 
 
-async def drive_lean(url: str, concurrency: int, duration: float) -> tuple[int, int, float, float]:
+async def drive_lean(url: str, concurrency: int, duration: float) -> tuple[int, int, float, tuple]:
     loop = asyncio.get_running_loop()
     _, host, port = endpoint(url)
     payload = build_request_bytes(PreparedRequest("root", "GET", url), keepalive=True)
@@ -69,18 +70,18 @@ async def drive_lean(url: str, concurrency: int, duration: float) -> tuple[int, 
     for c in conns:
         c.transport.write(payload)
     await asyncio.sleep(min(0.5, duration / 5))
-    c0, t0, p0 = _LeanConn.count, time.perf_counter(), time.process_time()
+    c0, t0, p0 = _LeanConn.count, time.perf_counter(), os.times()
     await asyncio.sleep(duration)
-    c1, t1, p1 = _LeanConn.count, time.perf_counter(), time.process_time()
+    c1, t1, p1 = _LeanConn.count, time.perf_counter(), os.times()
     _LeanConn.running = False
     await asyncio.sleep(0.05)
     for c in conns:
         c.transport.abort()
-    return c1 - c0, 0, t1 - t0, p1 - p0
+    return c1 - c0, 0, t1 - t0, (p1.user - p0.user, p1.system - p0.system)
 
 
-async def drive(kind: str, url: str, concurrency: int, duration: float) -> tuple[int, int, float, float]:
-    """Closed loop; returns (completed, errors, wall seconds, CPU seconds)."""
+async def drive(kind: str, url: str, concurrency: int, duration: float) -> tuple[int, int, float, tuple]:
+    """Closed loop; returns (completed, errors, wall seconds, (user, system) CPU seconds)."""
     settings = TransportSettings(max_connections=concurrency, timeout_s=10.0)
     count = 0
     errors = 0
@@ -108,17 +109,17 @@ async def drive(kind: str, url: str, concurrency: int, duration: float) -> tuple
         transport.submit(0, None)
     await asyncio.sleep(min(0.5, duration / 5))
     c0, e0 = count, errors
-    t0, p0 = time.perf_counter(), time.process_time()
+    t0, p0 = time.perf_counter(), os.times()
     await asyncio.sleep(duration)
     c1, e1 = count, errors
-    t1, p1 = time.perf_counter(), time.process_time()
+    t1, p1 = time.perf_counter(), os.times()
     running = False
     try:
         await asyncio.wait_for(drained.wait(), 10)
     except asyncio.TimeoutError:
         pass
     await transport.close()
-    return c1 - c0, e1 - e0, t1 - t0, p1 - p0
+    return c1 - c0, e1 - e0, t1 - t0, (p1.user - p0.user, p1.system - p0.system)
 
 
 def main() -> None:
@@ -132,15 +133,17 @@ def main() -> None:
         "the floor of this machine, for calibration)",
     )
     ap.add_argument("--no-pin", action="store_true", help="do not pin server and client to cores")
+    ap.add_argument("--url", help="use this running server instead of starting one")
     args = ap.parse_args()
 
     import uvloop
 
     ncpu = os.cpu_count() or 1
-    with fast_server(cpu=ncpu - 1) as (url, server):
+    server_cm = contextlib.nullcontext((args.url, "given")) if args.url else fast_server(cpu=ncpu - 1)
+    with server_cm as (url, server):
         if not args.no_pin and ncpu >= 2:
             os.sched_setaffinity(0, {0})
-        url += "/"
+        url = url.rstrip("/") + "/"
         print(f"server: {server} on {url}  client: uvloop, C={args.concurrency}, {args.duration:g} s each")
         rows = []
         for kind in args.transports.split(","):
@@ -149,10 +152,14 @@ def main() -> None:
             else:
                 coro = drive(kind, url, args.concurrency, args.duration)
             n, errs, wall, cpu = uvloop.run(coro)
-            rows.append((kind, n / wall, cpu / max(n, 1) * 1e6, n, errs, cpu / wall))
-    print(f"{'transport':<10} {'requests/s':>12} {'CPU-µs/req':>11} {'requests':>10} {'errors':>7} {'client CPU':>10}")
-    for kind, rps, us, n, errs, util in rows:
-        print(f"{kind:<10} {rps:>12,.0f} {us:>11.2f} {n:>10,} {errs:>7} {util:>9.0%}")
+            user, system = cpu
+            per = 1e6 / max(n, 1)
+            rows.append((kind, n / wall, (user + system) * per, user * per, system * per, n, errs,
+                         (user + system) / wall))
+    print(f"{'transport':<10} {'requests/s':>12} {'CPU-µs/req':>11} {'user':>6} {'sys':>6} "
+          f"{'requests':>10} {'errors':>7} {'client CPU':>10}")
+    for kind, rps, us, u, sy, n, errs, util in rows:
+        print(f"{kind:<10} {rps:>12,.0f} {us:>11.2f} {u:>6.2f} {sy:>6.2f} {n:>10,} {errs:>7} {util:>9.0%}")
 
 
 if __name__ == "__main__":

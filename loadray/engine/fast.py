@@ -4,8 +4,8 @@ This is the hot path of the product (DESIGN §4: ~5 CPU-µs per request on uvloo
 it is written for the interpreter, not for beauty:
 
 - request bytes are built once per :class:`PreparedRequest` at construction; a traced
-  request is one ``template % (trace, trace)`` of a template built alongside (the
-  ``traceparent`` slot sits between the header lines and the blank line);
+  request is one bytes join of parts built alongside, around the 16 hex digits of its
+  trace (the ``traceparent`` slot sits between the header lines and the blank line);
 - ``submit`` pops an idle connection (LIFO) and writes; no Task, Future or timer
   handle is created per request; outcomes are reported from protocol callbacks;
 - one periodic sweeper per transport enforces the connect and request timeouts;
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from binascii import hexlify
 from collections import deque
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -50,8 +51,9 @@ __all__ = [
     "FastTransport",
     "USER_AGENT",
     "build_request_bytes",
-    "build_traced_template",
+    "build_traced_parts",
     "endpoint",
+    "traced_bytes",
     "unsupported_reason",
 ]
 
@@ -145,14 +147,19 @@ def build_request_bytes(req: PreparedRequest, keepalive: bool, compression: bool
     return head + tail
 
 
-def build_traced_template(req: PreparedRequest, settings: TransportSettings) -> bytes | None:
-    """``template % (trace, trace)`` is the bytes of ``req`` carrying a traceparent;
-    None when nothing is ever traced (no prefix, or the request sets its own)."""
+def build_traced_parts(req: PreparedRequest, settings: TransportSettings) -> tuple[bytes, ...] | None:
+    """``traced_bytes(parts, trace)`` is ``req`` carrying a traceparent; None when it
+    never carries one (no ``trace_prefix``, or the request sets its own)."""
     head, tail, names = _request_parts(req, settings.keepalive, settings.compression)
     if not settings.trace_prefix or "traceparent" in names:
         return None
-    slot = b"traceparent: 00-" + settings.trace_prefix.encode() + b"%016x-%016x-01\r\n"
-    return head.replace(b"%", b"%%") + slot + tail.replace(b"%", b"%%")
+    # joined with the 16 hex digits of the trace: ...-{prefix}{hex}-{hex}-01
+    return head + b"traceparent: 00-" + settings.trace_prefix.encode(), b"-", b"-01\r\n" + tail
+
+
+def traced_bytes(parts: tuple[bytes, ...], trace: int) -> bytes:
+    """The bytes of a request from its :func:`build_traced_parts`, carrying ``trace``."""
+    return hexlify(trace.to_bytes(8, "big")).join(parts)
 
 
 def _eof_delimited(head: bytes | None) -> bool:
@@ -175,6 +182,10 @@ class _Conn(asyncio.Protocol):
 
     __slots__ = (
         "pool",
+        "idle",
+        "queue",
+        "on_done",
+        "keepalive",
         "transport",
         "parser",
         "task",
@@ -194,6 +205,11 @@ class _Conn(asyncio.Protocol):
 
     def __init__(self, pool: FastTransport) -> None:
         self.pool = pool
+        # the pool's for the hot path, bound once (the pool never replaces them)
+        self.idle = pool._idle
+        self.queue = pool._queue
+        self.on_done = pool._on_done
+        self.keepalive = pool._keepalive
         self.transport: Any = None
         self.parser: Any = None
         self.task: asyncio.Task | None = None
@@ -234,7 +250,6 @@ class _Conn(asyncio.Protocol):
             return
         status = self.status
         if status:
-            pool = self.pool
             ctx = self.ctx
             nbytes = self.nbytes
             self.status = 0
@@ -242,15 +257,15 @@ class _Conn(asyncio.Protocol):
             self.deadline = 0.0
             self.reused = True
             if self.keep and ctx is not FREE:
-                if pool._queue:
-                    pool._start_queued(self)
+                if self.queue:
+                    self.pool._start_queued(self)
                 else:
-                    pool._idle.append(self)
+                    self.idle.append(self)
             else:
-                pool._drop(self, None, True)
+                self.pool._drop(self, None, True)
                 if ctx is FREE:  # an answer nobody asked for
                     return
-            pool._on_done(ctx, status, None if status < 400 else status_error(status), nbytes)
+            self.on_done(ctx, status, None if status < 400 else status_error(status), nbytes)
 
     def eof_received(self) -> None:
         if not self.dead:
@@ -272,7 +287,7 @@ class _Conn(asyncio.Protocol):
         status = parser.get_status_code()
         if status >= 200:  # 1xx interim responses are followed by the real one
             self.status = status
-            self.keep = self.pool._keepalive and parser.should_keep_alive()
+            self.keep = self.keepalive and parser.should_keep_alive()
 
     # -- connect task ------------------------------------------------------------
 
@@ -299,9 +314,7 @@ class FastTransport(Transport):
             raise ValueError(f"fast transport: {reason}")
         _, self._host, self._port = endpoint(requests[0].url)
         self._payloads = [build_request_bytes(r, settings.keepalive, settings.compression) for r in requests]
-        # per request: ``template % (trace, trace)`` is its bytes with a traceparent
-        self._traced = [build_traced_template(r, settings) for r in requests]
-        self._tracing = any(t is not None for t in self._traced)
+        self._traced = [build_traced_parts(r, settings) for r in requests]
         self._retryable = [r.method.upper() in _IDEMPOTENT for r in requests]
         self._on_done = on_done
         self._keepalive = settings.keepalive
@@ -344,11 +357,12 @@ class FastTransport(Transport):
             conn.nbytes = 0
             conn.head = None
             conn.deadline = deadline = self._time() + self._timeout
+            if trace and (parts := self._traced[index]) is not None:
+                data = hexlify(trace.to_bytes(8, "big")).join(parts)
+            else:
+                data = self._payloads[index]
             try:
-                if trace and self._tracing:
-                    conn.transport.write(self._payload(index, trace))
-                else:
-                    conn.transport.write(self._payloads[index])
+                conn.transport.write(data)
             except Exception:  # the transport died under us: reconnect
                 conn.ctx = FREE
                 self._drop(conn, None)
@@ -403,8 +417,8 @@ class FastTransport(Transport):
 
     def _payload(self, index: int, trace: int) -> bytes:
         """The bytes of request ``index``, carrying trace ``trace`` if it is nonzero."""
-        template = self._traced[index] if trace else None
-        return self._payloads[index] if template is None else template % (trace, trace)
+        parts = self._traced[index] if trace else None
+        return self._payloads[index] if parts is None else traced_bytes(parts, trace)
 
     def _submit_slow(self, index: int, ctx: Any, trace: int) -> None:
         if self._closed:

@@ -141,18 +141,18 @@ def test_a_request_own_traceparent_wins(kind: str) -> None:
     assert seen.traceparent == [own]
 
 
-def test_traced_post_body_with_percent_signs_is_sent_intact() -> None:
-    """The fast transport %-formats a template: a '%' in the request must survive."""
-    from loadray.engine.fast import build_request_bytes, build_traced_template
+def test_traced_bytes_are_the_plain_bytes_plus_one_header() -> None:
+    from loadray.engine.fast import build_request_bytes, build_traced_parts, traced_bytes
 
-    req = PreparedRequest("p", "POST", "http://127.0.0.1:1/a%20b?x=%41", body=b"100% %s %d")
-    settings = TransportSettings(trace_prefix=PREFIX)
-    template = build_traced_template(req, settings)
-    assert template is not None
-    head, _, body = (template % (3, 3)).partition(b"\r\n\r\n")
-    plain_head, _, plain_body = build_request_bytes(req, True).partition(b"\r\n\r\n")
-    assert body == plain_body == b"100% %s %d"
-    assert head == plain_head + b"\r\ntraceparent: " + traceparent(PREFIX, 3).encode()
+    req = PreparedRequest("p", "POST", "http://127.0.0.1:1/a%20b?x=%41", body=b"100% %s %d\r\n\r\n")
+    parts = build_traced_parts(req, TransportSettings(trace_prefix=PREFIX))
+    assert parts is not None
+    for trace in (1, 0xABC, 2**64 - 1):
+        head, _, body = traced_bytes(parts, trace).partition(b"\r\n\r\n")
+        plain_head, _, plain_body = build_request_bytes(req, True).partition(b"\r\n\r\n")
+        assert body == plain_body == b"100% %s %d\r\n\r\n"
+        assert head == plain_head + b"\r\ntraceparent: " + traceparent(PREFIX, trace).encode()
+    assert build_traced_parts(req, TransportSettings()) is None
 
 
 @pytest.mark.parametrize("prefix", ["0AF7651916CD43DD", "0af765", "0af7651916cd43dd0", "0af7651916cd43dg"])
