@@ -102,12 +102,11 @@ class ClosedLoop:
             window = self._window(user, ready)
             if window is None:
                 return
-            start, end = window
-            if ready < start:
-                ready = start
-                if not await self._sleep(start):
+            ready = max(ready, window[0])
+            if ready > self.clock.monotonic_ns():
+                if not await self._sleep(ready):
                     return
-                continue
+                continue  # a revision may have moved the windows meanwhile
             c.intended += 1
             c.sent += 1
             phase = phase_at(self._profile, (ready - self._start_ns) / 1e9)
@@ -120,8 +119,6 @@ class ClosedLoop:
             if not ok:
                 c.errors += 1
             ready = self.clock.monotonic_ns() + int(think_s(self.think, rng) * 1e9)
-            if ready < end and not await self._sleep(ready):
-                return
 
     def _window(self, user: int, now_ns: int) -> tuple[int, int] | None:
         """The current or next window of ``user`` (monotonic ns) ending after ``now_ns``."""
