@@ -26,6 +26,7 @@ from loadray.live.rules import Breach, Rules
 from loadray.live.status import LiveStatus, WorkerSecond
 from loadray.plan import Profile
 from loadray.plan.revision import Assignment, plan_phases, planned_count, with_base, with_rate
+from loadray.plan.users import users_at
 from loadray.scenario.model import Scenario
 
 logger = logging.getLogger(__name__)
@@ -319,7 +320,8 @@ class Coordinator:
             elapsed_s=max(elapsed, 0.0),
             duration_s=self.end_s,
             phase=seg.index if seg else 0,
-            target_rate=profile.rate(elapsed),
+            target_rate=0.0 if self.scenario.model == "closed" else profile.rate(elapsed),
+            users=users_at(profile, max(elapsed, 0.0)) if self.scenario.model == "closed" else None,
             achieved_rate=last.rate,
             p50_ms=None if p50 is None else p50 / 1e6,
             p99_ms=None if p99 is None else p99 / 1e6,

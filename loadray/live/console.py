@@ -53,6 +53,19 @@ def _clock(status: LiveStatus) -> str:
     return f"{elapsed}/{_secs(status.duration_s)}" if status.duration_s > 0 else elapsed
 
 
+def _rate(status: LiveStatus) -> str:
+    """``rate 498/500/s`` (achieved/target), or ``rate 64/s users 10`` in the closed model."""
+    if status.users is not None:
+        return f"rate {_num(status.achieved_rate)}/s users {status.users}"
+    return f"rate {_num(status.achieved_rate)}/{_num(status.target_rate)}/s"
+
+
+def _target(status: LiveStatus) -> str:
+    if status.users is not None:
+        return f"users {status.users}"
+    return f"target {_num(status.target_rate)}/s"
+
+
 def status_line(status: LiveStatus) -> str:
     """One plain line, e.g.
     ``  12.0s/60s running phase 1  rate 498/500/s  p50 20.4ms p99 31.0ms  err/s 0  in-flight 12  dropped 0  lost 0  workers 3/3``
@@ -60,7 +73,7 @@ def status_line(status: LiveStatus) -> str:
     t = status.totals
     return (
         f"  {_clock(status)} {status.state} phase {status.phase + 1}"
-        f"  rate {_num(status.achieved_rate)}/{_num(status.target_rate)}/s"
+        f"  {_rate(status)}"
         f"  p50 {_ms(status.p50_ms)} p99 {_ms(status.p99_ms)}"
         f"  err/s {_num(status.errors_per_s)}"
         f"  in-flight {status.in_flight}  dropped {t.dropped}  lost {t.lost}"
@@ -92,7 +105,7 @@ def render(status: LiveStatus, name: str = ""):
 
     dim = "dim"
     rate = Text.assemble(
-        ("rate     ", dim), f"achieved {_num(status.achieved_rate)}/s  target {_num(status.target_rate)}/s  ",
+        ("rate     ", dim), f"achieved {_num(status.achieved_rate)}/s  {_target(status)}  ",
         (f"errors {_num(status.errors_per_s)}/s", "red" if status.errors_per_s else ""),
     )
     latency = Text.assemble(("latency  ", dim), f"p50 {_ms(status.p50_ms)}  p99 {_ms(status.p99_ms)}")

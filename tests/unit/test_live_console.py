@@ -141,3 +141,8 @@ def test_tty_console_draws_live_frames_and_keeps_the_last():
     assert "2.0s/60s  58s left" in raw
     # the final frame is what stays on screen: it is the last thing drawn
     assert raw.rindex("achieved 456/s") > raw.rindex("achieved 321/s")
+
+
+def test_closed_model_shows_users_instead_of_a_target_rate():
+    line = status_line(_status(users=10, target_rate=0.0, achieved_rate=64.4))
+    assert "rate 64.4/s users 10" in line and "/0/s" not in line
