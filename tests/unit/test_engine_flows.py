@@ -185,3 +185,29 @@ def test_closed_model_throughput_is_users_over_latency_plus_think():
     rate = len(started) / 3.0
     assert abs(rate - 4 / 0.15) / (4 / 0.15) < 0.08, rate
     assert rows["user"].value_counts().min() >= 18
+
+
+def test_closed_model_revision_changes_the_number_of_users():
+    from loadray.plan.revision import Assignment, plan_phases, with_rate
+
+    load = {"model": "closed", "think": "20ms", "phases": [{"duration": "2s", "users": 2}]}
+
+    async def main():
+        async with TargetServer(TargetOptions(latency_s=0.01)) as target:
+            scn = scenario(target.url, [{"name": "r", "steps": [{"name": "r", "path": "/"}]}], load)
+            worker = LoadWorker(WorkerSpec(0, 1, scn))
+            await worker.prepare()
+            start = time.time_ns() + 100 * MS
+            running = asyncio.ensure_future(worker.run(start))
+            await asyncio.sleep(0.6)
+            phases = with_rate(plan_phases(scn.phases), 1.0, 5, 2.0, 1)  # 5 users from t = 1 s
+            worker.revise(Assignment(phases, 1, 0, from_s=1.0, revision=1))
+            await running
+            rows = pa.Table.from_batches(worker.drain().batches).to_pandas()
+            return rows, start
+
+    rows, start = asyncio.run(main())
+    t = (rows["intended_ns"] - start) / 1e9
+    assert set(rows.loc[t < 0.95, "user"]) == {0, 1}
+    assert set(rows.loc[t > 1.05, "user"]) == {0, 1, 2, 3, 4}
+    assert set(rows.loc[t > 1.05, "phase"]) == {1}
