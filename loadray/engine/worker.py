@@ -16,7 +16,6 @@ import secrets
 import time
 from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
-from urllib.parse import urljoin
 
 import pyarrow as pa
 
@@ -78,22 +77,11 @@ class Drained:
 def prepared_requests(scenario: Scenario) -> list[PreparedRequest]:
     """The fixed requests of a :attr:`~Scenario.simple` scenario, one per flow."""
     base = scenario.target.url or ""
-    if scenario.flows:
-        rendered = [
-            (f.name, render_step(f.steps[0], base, scenario.http.headers, {}, random.Random()))
-            for f in scenario.flows
-        ]
-        return [PreparedRequest(name, r.method, r.url, r.headers, r.body) for name, r in rendered]
-    return [
-        PreparedRequest(
-            name=r.name,
-            method=r.method,
-            url=urljoin(base.rstrip("/") + "/", r.path.lstrip("/")),
-            headers=scenario.http.headers + r.headers,
-            body=r.body,
-        )
-        for r in scenario.requests
+    rendered = [
+        (f.name, render_step(f.steps[0], base, scenario.http.headers, {}, random.Random()))
+        for f in scenario.flows
     ]
+    return [PreparedRequest(name, r.method, r.url, r.headers, r.body) for name, r in rendered]
 
 
 def transport_settings(scenario: Scenario, trace_prefix: str = "") -> TransportSettings:
@@ -149,7 +137,7 @@ class LoadWorker:
         if scenario.model == "closed":
             self.loop = ClosedLoop(self.clock, self._iteration, scenario.think, scenario.seed)
         else:
-            weights = [f.weight for f in scenario.flows] or [1.0] * len(scenario.requests)
+            weights = [f.weight for f in scenario.flows]
             self.loop = OpenLoop(
                 self.buffer,
                 self.clock,

@@ -37,7 +37,6 @@ from loadray.scenario.model import (
     ClusterSettings,
     Flow,
     HttpSettings,
-    Request,
     Scenario,
 )
 from loadray.scenario.overrides import apply_overrides
@@ -95,12 +94,11 @@ def parse_scenario(
         feeds=fields.get("feeders", lambda v, p: parse_feeders(v, p, folder), ()),
         retry=fields.get("retry", compile_retry, NO_RETRY),
     )
-    requests, flows = parse_traffic(fields, context)
+    flows = parse_traffic(fields, context)
     scenario = Scenario(
         name=name,
         target=target,
         phases=phases,
-        requests=requests,
         workers=workers,
         model=model,  # type: ignore[arg-type]
         transport=transport,  # type: ignore[arg-type]
@@ -122,16 +120,14 @@ def parse_scenario(
     return scenario
 
 
-def parse_traffic(
-    fields: Fields, context: FlowContext
-) -> tuple[tuple[Request, ...], tuple[Flow, ...]]:
+def parse_traffic(fields: Fields, context: FlowContext) -> tuple[Flow, ...]:
     """Exactly one of ``requests`` (one-step flows) and ``flows``."""
     if "requests" in fields and "flows" in fields:
         raise ScenarioError(
             ROOT, "has both 'requests' and 'flows'; keep one (a request is a one-step flow)"
         )
     if "flows" in fields:
-        return (), fields.get("flows", lambda v, p: parse_flows(v, p, context))
+        return fields.get("flows", lambda v, p: parse_flows(v, p, context))
     if "requests" not in fields:
         raise ScenarioError("requests", "is required (or 'flows', for multi-step flows)")
     return fields.get("requests", lambda v, p: parse_requests(v, p, context))

@@ -52,15 +52,6 @@ class Phase:
 
 
 @dataclass(frozen=True)
-class Request:
-    name: str
-    method: str = "GET"
-    path: str = "/"
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes | None = None
-
-
-@dataclass(frozen=True)
 class Body:
     """A step's request body: ``json`` (a JSON template, sent as application/json),
     ``form`` (a JSON template of a flat mapping, sent url-encoded) or ``raw`` (a text
@@ -208,7 +199,6 @@ class Scenario:
     name: str
     target: Target
     phases: tuple[Phase, ...]
-    requests: tuple[Request, ...]
     workers: int = DEFAULT_WORKERS
     model: Model = "open"
     transport: Transport = "auto"

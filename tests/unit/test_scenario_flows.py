@@ -3,6 +3,8 @@ parsed into the frozen model, and every mistake as one line naming its YAML path
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pickle
 from pathlib import Path
 from typing import Any
@@ -21,12 +23,12 @@ from loadray.flow import (
     compile_json,
     compile_template,
 )
+from loadray.engine.worker import prepared_requests
 from loadray.scenario import (
     Body,
     Feed,
     Flow,
     Phase,
-    Request,
     Step,
     Think,
     TlsSettings,
@@ -125,7 +127,6 @@ def test_checkout_scenario_parses_into_the_model(folder):
     assert (scn.name, scn.model, scn.seed, scn.trace, scn.think) == (
         "checkout", "open", 7, True, Think()
     )
-    assert scn.requests == ()
     assert scn.http.headers == (("Accept", "application/json"),)
     assert scn.http.tls == TlsSettings(
         verify=True,
@@ -197,12 +198,11 @@ def test_closed_scenario_parses_into_the_model():
         Phase(5.0, 50.0, None, 2), Phase(5.0, 40.0, None, 2), Phase(5.0, 30.0, None, 2),
     )
     assert scn.think == Think("uniform", 0.05, 0.15)
-    # Static entries are still fixed requests (query appended, JSON encoded and typed).
-    assert scn.requests == (
-        Request("home", "GET", "/"),
-        Request("search", "GET", "/search?q=x&page=2",
-                (("Content-Type", "application/json"),), b'{"a":[1,true]}'),
-    )
+    # Static entries render to fixed requests (query appended, JSON encoded and typed).
+    assert [(r.name, r.method, r.url, r.headers, r.body) for r in prepared_requests(replace(scn, flows=scn.flows[:2]))] == [
+        ("home", "GET", "http://127.0.0.1:8080/", (), None),
+        ("search", "GET", "http://127.0.0.1:8080/search?q=x&page=2", (("Content-Type", "application/json"),), b'{"a":[1,true]}'),
+    ]
     assert [(f.name, f.weight, len(f.steps)) for f in scn.flows] == [
         ("home", 1.0, 1), ("search", 2.0, 1), ("item", 1.0, 1),
     ]
@@ -238,7 +238,7 @@ def test_set_overrides_reach_the_new_keys(folder):
 
 def test_plain_requests_scenario_is_one_static_flow_per_request():
     scn = parse_scenario(MINIMAL)
-    assert scn.simple and scn.requests == (Request("root"),)
+    assert scn.simple
     assert scn.flows == (Flow("root", (Step("root", t("/")),)),)
     assert (scn.http.tls, scn.http.redirects, scn.http.compression) == (TlsSettings(), 0, False)
 
@@ -247,7 +247,7 @@ def test_scenario_retry_applies_to_requests_unless_overridden():
     doc = edited({"retry": {"max_attempts": 2}, "requests": [{"path": "/"}, {"path": "/b", "retry": None}]})
     scn = parse_scenario(doc)
     assert [f.steps[0].retry.max_attempts for f in scn.flows] == [2, 1]
-    assert scn.requests == (Request("GET /b", path="/b"),)  # the retried one is not static
+    assert not scn.flows[0].steps[0].static and scn.flows[1].steps[0].static
 
 
 FEEDER = {"name": "users", "file": "data/users.csv"}

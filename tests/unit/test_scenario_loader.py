@@ -14,13 +14,13 @@ from loadray.scenario import (
     ClusterSettings,
     HttpSettings,
     Phase,
-    Request,
     Scenario,
     Target,
     Threshold,
     load_scenario,
     parse_scenario,
 )
+from loadray.engine.worker import prepared_requests
 from loadray.scenario.model import Flow, Step
 from loadray.target.options import TargetOptions
 
@@ -86,7 +86,6 @@ def test_minimal_design_scenario_loads_to_expected_objects(tmp_path):
         name="smoke",
         target=Target(url="http://127.0.0.1:8080"),
         phases=(Phase(10.0, 500.0, None, 0), Phase(20.0, 500.0, 2000.0, 1)),
-        requests=(Request(name="root", method="GET", path="/"),),
         workers=2,
         thresholds=(
             Threshold("p99 < 1s", "p99", "<", 1000.0),
@@ -123,11 +122,13 @@ def test_every_field_is_read(tmp_path):
         connect_timeout_s=2.0, timeout_s=1.5, max_in_flight=64, keepalive=False,
         when_full="drop", headers=(("X-Token", "abc"),),
     )
-    assert scn.requests == (
-        Request(name="GET /", method="GET", path="/"),
-        Request(name="post", method="POST", path="/items?x=1",
-                headers=(("Accept", "text/plain"),), body="héllo".encode()),
-    )
+    assert [
+        (r.name, r.method, r.url, r.headers, r.body) for r in prepared_requests(scn)
+    ] == [
+        ("GET /", "GET", "/", (("X-Token", "abc"),), None),  # builtin: the URL comes at run time
+        ("post", "POST", "/items?x=1",
+         (("X-Token", "abc"), ("Accept", "text/plain")), "héllo".encode()),
+    ]
     assert [(t.metric, t.op, t.value) for t in scn.thresholds] == [
         ("p99.9", "<=", 250.0), ("service_max", "<", 2000.0), ("rate", ">=", 400.0),
         ("dropped", "<=", 0.0), ("error_rate", "<", 0.01), ("p99", "<", 2000.0),
