@@ -1,4 +1,11 @@
-"""Reading ``<run_dir>/samples/`` back into one Arrow table plus the run's times."""
+"""Reading ``<run_dir>/samples/`` back into one Arrow table plus the run's times.
+
+Older minor versions read as the current one: a 1.0 file (written before ``attempt``,
+``user``, ``flow_id``, ``flow_ns`` and ``trace_id`` existed) reads with ``attempt`` 1
+and the other four null, as :func:`loadray.schema.complete` fills them. (The lazy
+:func:`open_dataset` shows such a file's ``attempt`` as null: a dataset has no column
+defaults.) ``RunMeta.schema_version`` still says which version the files were written in.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -119,8 +127,10 @@ def _unreadable(samples_dir: Path, exc: Exception) -> ArchiveError:
 
 
 def _dataset(files: list[Path], samples_dir: Path) -> ds.Dataset:
+    """The files as one dataset; the columns an older writer did not know (in
+    :data:`SCHEMA`, not in a file) are part of it, null in that file's rows."""
     try:
-        schema = pa.unify_schemas([pq.read_schema(p) for p in files], promote_options="permissive")
+        schema = pa.unify_schemas([*(pq.read_schema(p) for p in files), SCHEMA], promote_options="permissive")
         return ds.dataset([str(p) for p in files], format="parquet", schema=schema)
     except (OSError, pa.ArrowException) as exc:
         raise _unreadable(samples_dir, exc) from None
@@ -156,4 +166,13 @@ def read_samples(
     except (OSError, ValueError, pa.ArrowException) as exc:  # ValueError: files changed while read
         raise _unreadable(Path(run_dir) / SAMPLES_DIR, exc) from None
     pa.default_memory_pool().release_unused()  # decode buffers: let numpy reuse the pages
-    return table, meta
+    return _defaults(table), meta
+
+
+def _defaults(table: pa.Table) -> pa.Table:
+    """``attempt`` 1 in the rows of files that predate it (schema 1.0)."""
+    if "attempt" not in table.column_names or table.column("attempt").null_count == 0:
+        return table
+    i = table.column_names.index("attempt")
+    filled = pc.fill_null(table.column(i), pa.scalar(1, table.schema.field(i).type))
+    return table.set_column(i, table.schema.field(i), filled)

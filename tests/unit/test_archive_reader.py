@@ -117,3 +117,31 @@ def test_crashed_run_keeps_the_rolled_parts(tmp_path):
     assert meta.end_ns is None and meta.start_ns == START
     assert meta.skipped == ("samples/worker-000-0002.parquet",)
     sink.close(END)
+
+
+V1_0_COLUMNS = ["intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker",
+                "bytes_in"]
+
+
+def test_reads_a_1_0_archive_as_1_1(tmp_path):
+    (tmp_path / "samples").mkdir()
+    _write_file(tmp_path / "samples" / "worker-000-0000.parquet", rows_table(5).select(V1_0_COLUMNS), "1.0")
+    table, meta = read_samples(tmp_path)
+    assert table.schema.names == list(SCHEMA.names) and table.num_rows == 5
+    assert table.column("attempt").to_pylist() == [1] * 5 and table.column("attempt").null_count == 0
+    for name in ("user", "flow_id", "flow_ns", "trace_id"):
+        assert table.column(name).null_count == 5
+    assert meta.schema_version == "1.0"  # what the files were written in
+    only, _ = read_samples(tmp_path, ["latency_ns", "attempt", "flow_ns"])
+    assert only.column("attempt").to_pylist() == [1] * 5 and only.column("flow_ns").null_count == 5
+
+
+def test_mixed_1_0_and_1_1_files(tmp_path):
+    (tmp_path / "samples").mkdir()
+    _write_file(tmp_path / "samples" / "worker-000-0000.parquet", rows_table(3).select(V1_0_COLUMNS), "1.0")
+    newer = rows_table(2, worker=1).set_column(
+        SCHEMA.names.index("attempt"), SCHEMA.field("attempt"), pa.array([2, 3], pa.int8()))
+    _write_file(tmp_path / "samples" / "worker-001-0000.parquet", newer, "1.1")
+    table, meta = read_samples(tmp_path)
+    assert sorted(table.column("attempt").to_pylist()) == [1, 1, 1, 2, 3]
+    assert meta.schema_version == "1.1"
