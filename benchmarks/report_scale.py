@@ -5,8 +5,11 @@
     python benchmarks/report_scale.py --keep DIR       # keep the archives under DIR
 
 Each archive is written with :class:`loadray.archive.SampleSink` (zstd Parquet, one file
-series per worker) and holds a 3-phase open-model run at 20k req/s over 8 workers and
-3 steps, with ~1% errors of four kinds, a few drops and cuts, log-normal latencies.
+series per worker, schema 1.1) and holds a 3-phase open-model run at 20k req/s over 8
+workers and 3 plain steps, with ~1% errors of four kinds, a few drops and cuts,
+log-normal latencies; one row in ten belongs to a two-step flow ``checkout/login`` ->
+``checkout/pay`` (``flow_id``, ``flow_ns`` on its last row), 0.2% of rows are retries
+(``attempt`` 2); ``user`` and ``trace_id`` are null (open model, no tracing).
 Timed ``--repeat`` times each in a fresh process (no cache shared between them; the
 median and the best are printed):
 
@@ -37,6 +40,9 @@ from loadray.schema import SCHEMA
 RATE = 20_000  # cluster-wide requests/s
 WORKERS = 8
 STEPS = ("home", "search", "checkout")
+FLOW_STEPS = ("checkout/login", "checkout/pay")
+FLOW_EVERY = 20  # rows k % 20 == 0 and 1 are one flow instance's two steps (10% of rows)
+RETRY_P = 0.002
 ERRORS = np.array([None, "timeout", "http_5xx", "reset", "dropped", "cut"], dtype=object)
 ERROR_P = np.array([0.988, 0.004, 0.004, 0.002, 0.0015, 0.0005])
 START_NS = 1_700_000_000_000_000_000
@@ -70,6 +76,11 @@ def chunk_table(first: int, n: int, total: int, rng: np.random.Generator) -> pa.
     lag = rng.integers(20_000, 1_200_000, n)
     service = rng.lognormal(np.log(5e6), 0.5, n).astype(np.int64)
     status = np.where(err == None, 200, np.where(err == "http_5xx", 503, 0)).astype(np.int16)  # noqa: E711
+    step = (k % len(STEPS)).astype(np.int16)
+    in_flow = k % FLOW_EVERY < len(FLOW_STEPS)
+    step[in_flow] = len(STEPS) + (k[in_flow] % FLOW_EVERY)
+    last = (k % FLOW_EVERY == len(FLOW_STEPS) - 1) & ~no_end
+    flow_ns = service + lag + rng.integers(1_000_000, 20_000_000, n)  # + the earlier step
     return pa.table(
         {
             "intended_ns": intended,
@@ -78,11 +89,17 @@ def chunk_table(first: int, n: int, total: int, rng: np.random.Generator) -> pa.
             "service_ns": pa.array(service, mask=no_end),
             "status": status,
             "error": pa.array(err, SCHEMA.field("error").type),
-            "step": pa.DictionaryArray.from_arrays(pa.array((k % len(STEPS)).astype(np.int16)), list(STEPS)),
+            "step": pa.DictionaryArray.from_arrays(pa.array(step), [*STEPS, *FLOW_STEPS]),
             "phase": (np.minimum(k * 4 // total, 3) - (k * 4 // total >= 2)).astype(np.int16),
             "worker": (k % WORKERS).astype(np.int16),
             "bytes_in": np.full(n, 612, np.int32),
-        }
+            "attempt": (1 + (rng.random(n) < RETRY_P)).astype(np.int8),
+            "user": pa.nulls(n, pa.int32()),
+            "flow_id": pa.array(k // FLOW_EVERY, mask=~in_flow),
+            "flow_ns": pa.array(flow_ns, mask=~last),
+            "trace_id": pa.nulls(n, pa.string()),
+        },
+        schema=SCHEMA,
     )
 
 

@@ -104,7 +104,9 @@ class Run:
     def percentiles(self, by: str | None = None) -> pd.DataFrame:
         """Counts, rates and exact latency/service percentiles (p50 p75 p90 p95 p99
         p99.9 p99.99 max) of the whole run (``by=None``) or per ``"step"``,
-        ``"phase"``, ``"worker"``, ``"status"`` or ``"error"``."""
+        ``"phase"``, ``"worker"``, ``"status"``, ``"error"``, ``"flow"`` (with the
+        flow instances' counts and end-to-end ``flow_<p>_ms``), ``"attempt"`` (1 =
+        first tries) or ``"user"`` (closed model); see :func:`loadray.analysis.breakdown`."""
         if by not in BY:
             raise ValueError(f"by must be one of {', '.join(map(str, BY))}; got {by!r}")
         return breakdown(self.arrays, by, self.summary.get("duration_s"))

@@ -1,6 +1,10 @@
 """The sample table as numpy arrays: zero-copy column views, dictionary codes, and one
 boolean mask per accounting class (dropped, cut, sent, completed, error, ok).
 
+Schema 1.1 columns (``attempt``, ``user``, ``flow_id``, ``flow_ns``) that the table
+lacks (a 1.0 table, or a projection without them) read as in
+:func:`loadray.schema.complete`: ``attempt`` 1, the others null.
+
 Shared by every analysis (summary, breakdowns, time series, spectra): build it once
 with :func:`sample_arrays` and pass it around instead of the table.
 """
@@ -18,6 +22,8 @@ __all__ = [
     "CLASSES",
     "COLUMNS",
     "CUT",
+    "CHECK_KIND",
+    "CHECK_PREFIX",
     "CUT_CLASS",
     "DROPPED_CLASS",
     "ERROR_CLASS",
@@ -28,18 +34,50 @@ __all__ = [
     "as_arrays",
     "bincount",
     "bincount_labels",
+    "check_name",
     "class_counts",
+    "error_kind",
+    "flow_name",
     "row_class",
     "sample_arrays",
     "split_classes",
 ]
 
-#: The sample columns the analysis reads (``bytes_in`` is not one of them).
-COLUMNS = ("intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker")
+#: The sample columns the summary and the report read (not ``bytes_in``, ``user`` and
+#: ``trace_id``: only the notebook's ``percentiles(by="user")`` needs ``user``).
+COLUMNS = (
+    "intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker",
+    "attempt", "flow_id", "flow_ns",
+)
 
 DROPPED = "dropped"  # == loadray.engine.errors.DROPPED (analysis does not import engine)
 CUT = "cut"  # == loadray.engine.errors.CUT
 UNNAMED_STEP = "(unnamed)"
+#: A failed check is recorded as error ``check:<check name>``; its kind is ``check``.
+CHECK_KIND = "check"  # == loadray.flow.checks.ERROR_KIND
+CHECK_PREFIX = CHECK_KIND + ":"
+FLOW_SEPARATOR = "/"  # a step of a multi-step flow is named FLOW/STEP
+
+
+def error_kind(error: str) -> str:
+    """The kind of an ``error`` value: ``check`` for every ``check:<name>``, else itself
+    (so error kinds stay the engine's fixed set)."""
+    return CHECK_KIND if error.startswith(CHECK_PREFIX) else error
+
+
+def check_name(error: str) -> str | None:
+    """The check named by an ``error`` value ``check:<name>``; None for other errors."""
+    if error == CHECK_KIND:
+        return UNNAMED_STEP
+    if not error.startswith(CHECK_PREFIX):
+        return None
+    return error[len(CHECK_PREFIX) :] or UNNAMED_STEP
+
+
+def flow_name(step: str) -> str:
+    """The flow of a step: ``checkout`` for ``checkout/login``; a one-step flow's row
+    carries the request name, which is the flow's name."""
+    return step.split(FLOW_SEPARATOR, 1)[0]
 
 
 # --------------------------------------------------------------------------------------
@@ -142,6 +180,13 @@ class SampleArrays:
     has_latency: np.ndarray  # completed with latency_ns present
     has_service: np.ndarray  # completed with service_ns present
     has_sent_ns: np.ndarray  # sent with sent_ns present
+    attempt: np.ndarray  # int8, 1 = first try
+    flow_id: np.ndarray  # int64, with has_flow_id
+    has_flow_id: np.ndarray
+    flow_ns: np.ndarray  # int64, with has_flow_ns (the last row of each flow instance)
+    has_flow_ns: np.ndarray
+    user: np.ndarray  # int32, with has_user (closed model only)
+    has_user: np.ndarray
     _cache: dict = field(default_factory=dict, repr=False)
 
     def completed_latency_ns(self, mask: np.ndarray | None = None) -> np.ndarray:
@@ -177,8 +222,22 @@ def as_arrays(data: "pa.Table | SampleArrays") -> SampleArrays:
     return data if isinstance(data, SampleArrays) else sample_arrays(data)
 
 
+def _optional(table: pa.Table, name: str, dtype: type, default: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Values and validity of a 1.1 column; the column's default when the table lacks it
+    (``default`` None: all null). Missing columns cost no memory (broadcast views)."""
+    n = table.num_rows
+    if name in table.column_names:
+        values, valid = _int(_single(table, name), dtype)
+        if default is not None and valid is not None:  # a 1.0 file's rows among 1.1 ones
+            values, valid = np.where(valid, values, dtype(default)), None
+        return values, np.broadcast_to(True, (n,)) if valid is None else valid
+    fill = dtype(default if default is not None else 0)
+    return np.broadcast_to(fill, (n,)), np.broadcast_to(default is not None, (n,))
+
+
 def sample_arrays(table: pa.Table) -> SampleArrays:
-    """Extract the columns of a sample table (schema :data:`loadray.schema.SCHEMA`)."""
+    """Extract the columns of a sample table (schema :data:`loadray.schema.SCHEMA`;
+    the 1.1 columns may be missing, see the module docstring)."""
     n = table.num_rows
     intended, _ = _int(_single(table, "intended_ns"), np.int64)
     sent_ns, sent_valid = _int(_single(table, "sent_ns"), np.int64)
@@ -199,6 +258,10 @@ def sample_arrays(table: pa.Table) -> SampleArrays:
     has_latency = completed if lat_valid is None else completed & lat_valid
     has_service = completed if svc_valid is None else completed & svc_valid
     has_sent_ns = sent if sent_valid is None else sent & sent_valid
+    attempt, _ = _optional(table, "attempt", np.int8, 1)
+    flow_id, has_flow_id = _optional(table, "flow_id", np.int64, None)
+    flow_ns, has_flow_ns = _optional(table, "flow_ns", np.int64, None)
+    user, has_user = _optional(table, "user", np.int32, None)
     return SampleArrays(
         n=n,
         intended_ns=intended,
@@ -221,6 +284,13 @@ def sample_arrays(table: pa.Table) -> SampleArrays:
         has_latency=has_latency,
         has_service=has_service,
         has_sent_ns=has_sent_ns,
+        attempt=attempt,
+        flow_id=flow_id,
+        has_flow_id=has_flow_id,
+        flow_ns=flow_ns,
+        has_flow_ns=has_flow_ns,
+        user=user,
+        has_user=has_user,
     )
 
 

@@ -1,13 +1,21 @@
 """A run broken down by one column: counts, rates and exact percentiles per group.
 
 ``breakdown(data, by)`` with ``by`` one of None (the whole run), ``"step"``,
-``"phase"``, ``"worker"``, ``"status"`` or ``"error"`` gives one row per group present:
+``"phase"``, ``"worker"``, ``"status"``, ``"error"``, ``"flow"``, ``"attempt"`` or
+``"user"`` gives one row per group present:
 
 - counts ``intended sent dropped cut completed ok errors`` (accounting as in
   :mod:`loadray.analysis.summary`), ``success_rate`` = ok / completed;
 - ``rate`` (sent/s) and ``intended_rate`` over the run's duration;
 - ``latency_<p>_ms`` and ``service_<p>_ms`` for p50 p75 p90 p95 p99 p999 p9999 and
   max, over completed rows, exact (numpy's ``linear`` method), rounded to 1 µs.
+
+``by="flow"`` groups the rows of flow instances by flow name (the ``step`` before its
+first ``/``; rows outside any flow are ``(none)``) and adds the instances' own figures
+(see :mod:`loadray.analysis.flows`): ``flows``, ``flows_ok``, ``flows_failed`` and
+``flow_<p>_ms`` (end-to-end ``flow_ns``). ``by="attempt"``: 1 = first tries, 2.. =
+retries. ``by="user"``: the closed model's virtual users; rows without one (the open
+model's) are the group ``<NA>`` of the nullable integer index.
 """
 
 from __future__ import annotations
@@ -18,15 +26,39 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .arrays import UNNAMED_STEP, SampleArrays, as_arrays, class_counts, split_classes
+from .arrays import (
+    UNNAMED_STEP,
+    SampleArrays,
+    as_arrays,
+    bincount,
+    class_counts,
+    split_classes,
+)
+from .flows import flow_codes, flow_instances
 from .grouped import sort_groups
 from .percentiles import BREAKDOWN_QUANTILES, ms
 
-__all__ = ["BY", "NO_ERROR", "breakdown", "group_keys", "percentile_columns", "rate_columns"]
+__all__ = ["BY", "NO_ERROR", "NO_FLOW", "breakdown", "group_keys", "percentile_columns", "rate_columns"]
 
-BY = (None, "step", "phase", "worker", "status", "error")
+BY = (None, "step", "phase", "worker", "status", "error", "flow", "attempt", "user")
 NO_ERROR = "(none)"
+NO_FLOW = "(none)"
 ALL = "all"
+
+
+def _flow_keys(a: SampleArrays) -> tuple[np.ndarray, list[Any]]:
+    lut, names = flow_codes(a)
+    keys = lut[a.step_codes.astype(np.int32) + 1] + 1
+    keys[~(a.has_flow_id | a.has_flow_ns)] = 0
+    return keys, [NO_FLOW, *names]
+
+
+def _user_keys(a: SampleArrays) -> tuple[np.ndarray, list[Any]]:
+    users, keys = np.unique(np.where(a.has_user, a.user.astype(np.int64), -1), return_inverse=True)
+    labels: list[Any] = [int(u) for u in users]
+    if not a.has_user.all():  # -1 sorts first; real ids are >= 0
+        labels[0] = pd.NA
+    return keys.ravel(), labels
 
 
 def group_keys(a: SampleArrays, by: str | None) -> tuple[np.ndarray, list[Any]]:
@@ -38,13 +70,30 @@ def group_keys(a: SampleArrays, by: str | None) -> tuple[np.ndarray, list[Any]]:
             (a.step_codes, a.step_names, UNNAMED_STEP) if by == "step" else (a.error_codes, a.error_names, NO_ERROR)
         )
         return codes + codes.dtype.type(1), [none, *names]
-    if by in ("phase", "worker", "status"):
+    if by == "flow":
+        return _flow_keys(a)
+    if by == "user":
+        return _user_keys(a)
+    if by in ("phase", "worker", "status", "attempt"):
         values = getattr(a, by)
         if values.size == 0:
             return values, []
         lo, hi = int(values.min()), int(values.max())
         return (values - values.dtype.type(lo)) if lo else values, list(range(lo, hi + 1))
     raise ValueError(f"by must be one of {', '.join(map(str, BY))}; got {by!r}")
+
+
+def flow_columns(a: SampleArrays, groups: int) -> dict[str, np.ndarray]:
+    """``flows flows_ok flows_failed`` and ``flow_<p>_ms`` per group of ``by="flow"``."""
+    f = flow_instances(a)
+    keys = f.keys + 1  # group 0: outside any flow
+    count, failed = bincount(keys, minlength=groups)[:groups], bincount(keys[f.failed], minlength=groups)[:groups]
+    sg = sort_groups(keys, f.latency_ns, groups)
+    table = ms(sg.percentiles(BREAKDOWN_QUANTILES.values()))
+    out = {"flows": count, "flows_ok": count - failed, "flows_failed": failed}
+    out.update({f"flow_{key}_ms": table[:, i] for i, key in enumerate(BREAKDOWN_QUANTILES)})
+    out["flow_max_ms"] = ms(sg.max())
+    return out
 
 
 def percentile_columns(a: SampleArrays, keys: np.ndarray, groups: int) -> dict[str, np.ndarray]:
@@ -85,8 +134,11 @@ def breakdown(data: "pa.Table | SampleArrays", by: str | None = None, duration_s
         duration_s = float(a.intended_ns.max() - a.intended_ns.min()) / 1e9 if a.n else 0.0
     columns = rate_columns(counts, None, duration_s)
     columns.update(percentile_columns(a, keys, groups))
-    frame = pd.DataFrame(columns, index=pd.Index(labels, name=by or ALL))
+    if by == "flow":
+        columns.update(flow_columns(a, groups))
+    index = pd.Index(labels, name=by, dtype="Int64") if by == "user" else pd.Index(labels, name=by or ALL)
+    frame = pd.DataFrame(columns, index=index)
     if by is None:
         return frame
     frame = frame[frame["intended"] > 0]
-    return frame.sort_index() if by in ("step", "error") else frame
+    return frame.sort_index() if by in ("step", "error", "flow") else frame

@@ -14,7 +14,7 @@ Inputs are nanoseconds (int64); outputs are milliseconds rounded to 3 decimals (
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -23,10 +23,13 @@ __all__ = [
     "QUANTILES",
     "STAT_KEYS",
     "latency_stats",
+    "linear_interpolate",
+    "linear_ranks",
     "ms",
     "percentile_ms",
     "percentiles_ms",
     "quantile_key",
+    "ranked_stats",
     "sorted_percentiles",
     "sorted_stats",
 ]
@@ -106,6 +109,30 @@ def latency_stats(values_ns: object, *, overwrite: bool = False) -> dict[str, fl
     return stats
 
 
+def linear_ranks(counts: np.ndarray, qs: Iterable[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """numpy's ``method="linear"`` for groups of ``counts`` (all > 0) values: the ranks
+    ``lo``, ``hi`` (0-based, in each group's ascending order) of the two values every
+    percentile ``qs`` (0..100) interpolates between, and the weight ``gamma`` of the
+    upper one. Shapes (groups, len(qs)). Finish with :func:`linear_interpolate`."""
+    q = np.true_divide(np.asarray(list(qs), dtype=np.float64), 100)
+    n = np.asarray(counts, dtype=np.int64)[:, None]
+    virtual = (n - 1) * q[None, :]
+    previous = np.floor(virtual)
+    last = virtual >= n - 1  # numpy takes the last value there
+    lo = np.where(last, n - 1, previous).astype(np.int64)
+    hi = np.where(last, n - 1, previous + 1).astype(np.int64)
+    return lo, hi, virtual - previous
+
+
+def linear_interpolate(a: np.ndarray, b: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """numpy's two-sided lerp between the values ``a`` (rank lo) and ``b`` (rank hi)."""
+    diff = b - a
+    result = a + diff * gamma
+    upper = gamma >= 0.5
+    result[upper] = (b - diff * (1 - gamma))[upper]
+    return result
+
+
 def sorted_percentiles(
     sorted_ns: np.ndarray, starts: np.ndarray, counts: np.ndarray, qs: Iterable[float]
 ) -> np.ndarray:
@@ -116,27 +143,41 @@ def sorted_percentiles(
     ``(n - 1) * q``, then its two-sided lerp), so every value is bit-identical to
     ``numpy.percentile`` of that group. NaN for empty groups.
     """
-    q = np.true_divide(np.asarray(list(qs), dtype=np.float64), 100)
-    n = np.asarray(counts, dtype=np.int64)[:, None]
-    out = np.full((n.shape[0], q.size), np.nan)
-    rows = n[:, 0] > 0
-    if not rows.any() or q.size == 0:
+    qs = list(qs)
+    counts = np.asarray(counts, dtype=np.int64)
+    out = np.full((counts.size, len(qs)), np.nan)
+    rows = counts > 0
+    if not rows.any() or not qs:
         return out
-    n = n[rows]
-    virtual = (n - 1) * q[None, :]
-    previous = np.floor(virtual)
-    last = virtual >= n - 1  # numpy takes the last value there
-    lo = np.where(last, n - 1, previous).astype(np.int64)
-    hi = np.where(last, n - 1, previous + 1).astype(np.int64)
+    lo, hi, gamma = linear_ranks(counts[rows], qs)
     base = np.asarray(starts, dtype=np.int64)[rows][:, None]
-    a = sorted_ns[base + lo]
-    b = sorted_ns[base + hi]
-    gamma = virtual - previous
-    diff = b - a
-    result = a + diff * gamma
-    upper = gamma >= 0.5
-    result[upper] = (b - diff * (1 - gamma))[upper]
-    out[rows] = result
+    out[rows] = linear_interpolate(sorted_ns[base + lo], sorted_ns[base + hi], gamma)
+    return out
+
+
+def ranked_stats(
+    counts: np.ndarray, sums: np.ndarray, value_at: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> list[dict[str, float | None]]:
+    """:func:`latency_stats` of many groups from ``value_at(groups, ranks)`` (the
+    ``ranks``-th smallest values of ``groups``, arrays of the same shape), the groups'
+    ``counts`` and the ``sums`` of their values: only the ranks the percentiles need are
+    read, no group is sorted or copied."""
+    counts = np.asarray(counts, dtype=np.int64)
+    out: list[dict[str, float | None]] = [{k: None for k in STAT_KEYS} for _ in range(counts.size)]
+    rows = np.flatnonzero(counts)
+    if rows.size == 0:
+        return out
+    lo, hi, gamma = linear_ranks(counts[rows], QUANTILES.values())
+    groups = np.broadcast_to(rows[:, None], lo.shape)
+    table = linear_interpolate(value_at(groups, lo), value_at(groups, hi), gamma)
+    first = value_at(rows, np.zeros_like(rows))
+    last = value_at(rows, counts[rows] - 1)
+    for i, g in enumerate(rows.tolist()):
+        stats: dict[str, float | None] = {k: _ms(v) for k, v in zip(QUANTILES, table[i])}
+        stats["max"] = _ms(last[i])
+        stats["mean"] = _ms(sums[g] / counts[g])
+        stats["min"] = _ms(first[i])
+        out[g] = stats
     return out
 
 

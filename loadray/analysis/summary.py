@@ -13,6 +13,17 @@ Accounting (DESIGN.md §2), every intended request is one row::
 Latency and service percentiles are over *completed* rows (ok and errors): a dropped
 request has no latency and a cut one has no end. All work is vectorised numpy on the
 Arrow buffers (no Python loop over rows).
+
+Schema 1.1 keys:
+
+- ``retries``: rows with ``attempt`` > 1 (each retry is a row of its own and counts in
+  ``intended``/``sent``/``errors`` like any request);
+- ``flows``: ``{flow: {count, ok, failed, flow_ms}}`` per flow name, from the rows that
+  carry ``flow_ns`` (see :mod:`loadray.analysis.flows`); {} when there are none;
+- ``checks``: ``{check: failures}`` from the errors ``check:<name>``; ``errors_by_kind``
+  counts them all under the one kind ``check``, so its kinds stay the engine's fixed set;
+- ``steps``: ``{step: {count, ok, errors, latency_ms}}`` for every step (a step of a
+  flow is ``FLOW/STEP``), ``latency_ms`` with the same keys as the run's.
 """
 
 from __future__ import annotations
@@ -26,8 +37,19 @@ import pyarrow as pa
 
 from loadray.schema import SCHEMA_VERSION
 
-from .arrays import UNNAMED_STEP, SampleArrays, as_arrays, bincount, bincount_labels, class_counts, split_classes
-from .grouped import map_groups, sort_with_keys
+from .arrays import (
+    UNNAMED_STEP,
+    SampleArrays,
+    as_arrays,
+    bincount,
+    bincount_labels,
+    check_name,
+    class_counts,
+    error_kind,
+    split_classes,
+)
+from .flows import flow_summary
+from .grouped import group_stats, sort_with_keys
 from .percentiles import latency_stats, sorted_stats
 from .thresholds import evaluate
 
@@ -54,6 +76,7 @@ def _iso_utc(ns: int | None) -> str | None:
 
 
 _PARALLEL_MIN_ROWS = 1 << 20  # below this, threads cost more than they save
+_CHUNK = 1 << 20
 
 
 class _Done:
@@ -71,36 +94,67 @@ def _now(fn: Callable, *args: Any, **kwargs: Any) -> _Done:
 
 
 class _Groups:
-    """Rows grouped by a small-int key (step code or phase): counts by row class
-    (:func:`~loadray.analysis.arrays.class_counts`); ``latency`` per group is filled in
-    by :func:`_latency`."""
+    """Rows grouped by a small-int key (step code or phase): counts by row class are
+    set by :meth:`count` (see :func:`_count_groups`), ``latency`` per group by
+    :func:`_latency`."""
 
-    def __init__(self, a: SampleArrays, keys: np.ndarray) -> None:
+    def __init__(self, keys: np.ndarray) -> None:
         self.lo = int(keys.min()) if keys.size else 0
         self.keys = (keys - keys.dtype.type(self.lo)) if self.lo else keys
         self.size = int(self.keys.max()) + 1 if self.keys.size else 0
-        counts = class_counts(a, self.keys, self.size)
+        self.latency: dict[int, dict[str, Any]] = {}
+
+    def count(self, counts: np.ndarray) -> None:
         self.dropped, self.cut, self.errors, self.ok = split_classes(counts)
         self.intended = counts.sum(axis=1)
         self.sent = self.intended - self.dropped
         self.labels = [int(i) + self.lo for i in np.flatnonzero(self.intended)]
-        self.latency: dict[int, dict[str, Any]] = {}
 
     def stats(self, label: int, overall: dict[str, Any]) -> dict[str, Any]:
         return self.latency[label] if self.latency else dict(overall)
 
 
-def _latency(a: SampleArrays, groupings: tuple[_Groups, ...], spawn: Callable) -> dict[str, Any]:
-    """Run-wide latency stats, and each grouping's per group, from one sort (the sorted
-    latencies are kept in ``a`` for the report's spectrum). Groupings run concurrently."""
-    multi = [g for g in groupings if len(g.labels) > 1]
-    values, keys = sort_with_keys(a.latency_ns, [(g.keys, g.size) for g in multi], a.has_latency)
+_JOINT_KEYS_MAX = 1 << 10  # two groupings share one key (counts, sort) up to this many pairs
+
+
+def _joint(first: _Groups, second: _Groups) -> np.ndarray | None:
+    """One key for both groupings (``first * second.size + second``) when the pairs
+    are few (steps x phases), else None."""
+    if 0 < first.size * second.size <= _JOINT_KEYS_MAX:
+        return first.keys.astype(np.int16) * np.int16(second.size) + second.keys.astype(np.int16)
+    return None
+
+
+def _count_groups(a: SampleArrays, first: _Groups, second: _Groups, joint: np.ndarray | None) -> None:
+    """Row-class counts of two groupings, in one pass over the joint key if there is one."""
+    if joint is None:
+        for g in (first, second):
+            g.count(class_counts(a, g.keys, g.size))
+        return
+    counts = class_counts(a, joint, first.size * second.size).reshape(first.size, second.size, -1)
+    first.count(counts.sum(axis=1))
+    second.count(counts.sum(axis=0))
+
+
+def _latency(a: SampleArrays, first: _Groups, second: _Groups, joint: np.ndarray | None, spawn: Callable) -> dict[str, Any]:
+    """Run-wide latency stats, and each grouping's per group, from one sort of the
+    latencies with the group keys in their low bits (the sorted latencies are kept in
+    ``a`` for the report's spectrum); the per-group stats run beside the run-wide ones."""
+    multi = [g for g in (first, second) if len(g.labels) > 1]
+    if joint is not None and len(multi) == 2:
+        keys = np.arange(first.size * second.size)
+        views = [keys // second.size, keys % second.size]
+        values, (sorted_joint,) = sort_with_keys(a.latency_ns, [(joint, first.size * second.size)], a.has_latency)
+        futures = [spawn(group_stats, values, sorted_joint, first.size * second.size, views)]
+    else:
+        values, sorted_keys = sort_with_keys(a.latency_ns, [(g.keys, g.size) for g in multi], a.has_latency)
+        futures = [spawn(group_stats, values, k, g.size) for g, k in zip(multi, sorted_keys)]
     a.keep_sorted_latency(values)
-    futures = [spawn(map_groups, values, k, g.size, sorted_stats) for g, k in zip(multi, keys)]
-    for g, future in zip(multi, futures):
-        stats = future.result()
-        g.latency = {lb: stats[lb - g.lo] for lb in g.labels}
-    return sorted_stats(values)
+    overall = sorted_stats(values)
+    stats = [per_group for future in futures for per_group in future.result()]
+    for g, per_group in zip(multi, stats):
+        g.latency = {lb: per_group[lb - g.lo] for lb in g.labels}
+    return overall
 
 
 def _step_keys(a: SampleArrays) -> np.ndarray:
@@ -111,9 +165,15 @@ def _send_lag_ms(a: SampleArrays) -> dict[str, Any]:
     """Stats of ``sent - intended`` over the rows that were sent."""
     if a.has_sent_ns.all():
         lag = a.sent_ns - a.intended_ns
-    else:
-        lag = a.sent_ns[a.has_sent_ns]
-        lag -= a.intended_ns[a.has_sent_ns]
+    else:  # in chunks: one fresh array, not three
+        lag = np.empty(_count(a.has_sent_ns), np.int64)
+        at = 0
+        for i in range(0, a.n, _CHUNK):
+            sent = a.has_sent_ns[i : i + _CHUNK]
+            part = a.sent_ns[i : i + _CHUNK][sent]
+            part -= a.intended_ns[i : i + _CHUNK][sent]
+            lag[at : at + part.size] = part
+            at += part.size
     return latency_stats(lag, overwrite=True)
 
 
@@ -157,19 +217,36 @@ def _phases(a: SampleArrays, g: _Groups, overall: dict[str, Any]) -> list[dict[s
     return out
 
 
-def _errors_by_kind(a: SampleArrays) -> dict[str, int]:
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _errors(a: SampleArrays) -> tuple[dict[str, int], dict[str, int]]:
+    """``errors_by_kind`` and ``checks`` (both most frequent first)."""
     has = a.error_codes >= 0
     if not has.any():
-        return {}
+        return {}, {}
     counts = bincount(a.error_codes[has], minlength=len(a.error_names))
-    pairs = [(a.error_names[i], int(c)) for i, c in enumerate(counts) if c]
-    pairs.sort(key=lambda kv: (-kv[1], kv[0]))
-    return dict(pairs)
+    kinds: dict[str, int] = {}
+    checks: dict[str, int] = {}
+    for name, count in zip(a.error_names, counts.tolist()):
+        if count:
+            kinds[error_kind(name)] = kinds.get(error_kind(name), 0) + count
+            check = check_name(name)
+            if check is not None:
+                checks[check] = checks.get(check, 0) + count
+    return _by_count(kinds), _by_count(checks)
 
 
 def _status(a: SampleArrays) -> dict[str, int]:
     values = a.status if a.completed.all() else a.status[a.completed]
     return {str(code): count for code, count in bincount_labels(values)}
+
+
+def _counted(a: SampleArrays) -> tuple[tuple[dict[str, int], dict[str, int]], dict[str, int], int, int, dict]:
+    """The figures that need no latency order: ``(errors_by_kind, checks)``,
+    ``status``, ``workers``, ``retries`` and ``flows`` (beside the latency sort)."""
+    return _errors(a), _status(a), len(bincount_labels(a.worker)), _count(a.attempt > 1), flow_summary(a)
 
 
 def summarize(
@@ -219,9 +296,13 @@ def summarize(
     try:
         spawn = pool.submit if pool is not None else _now
         service_and_lag = spawn(_service_and_lag, a)
-        step_groups, phase_groups = _Groups(a, _step_keys(a)), _Groups(a, a.phase)
-        latency_ms = _latency(a, (step_groups, phase_groups), spawn)
+        counted = spawn(_counted, a)
+        step_groups, phase_groups = _Groups(_step_keys(a)), _Groups(a.phase)
+        joint = _joint(step_groups, phase_groups)
+        _count_groups(a, step_groups, phase_groups, joint)
+        latency_ms = _latency(a, step_groups, phase_groups, joint, spawn)
         service_ms, send_lag_ms = service_and_lag.result()
+        (errors_by_kind, checks), status, workers, retries, flows = counted.result()
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
@@ -244,18 +325,17 @@ def summarize(
         "latency_ms": latency_ms,
         "service_ms": service_ms,
         "send_lag_ms": send_lag_ms,
-        "errors_by_kind": _errors_by_kind(a),
-        "status": _status(a),
+        "errors_by_kind": errors_by_kind,
+        "status": status,
         "steps": _steps(a, step_groups, latency_ms),
         "phases": _phases(a, phase_groups, latency_ms),
-        "workers": len(bincount_labels(a.worker)),
+        "workers": workers,
+        "retries": retries,
+        "flows": flows,
+        "checks": checks,
     }
 
-    results = evaluate(
-        thresholds,
-        {"latency_ns": a.completed_latency_ns(), "service_ns": a.completed_service_ns()},
-        summary,
-    )
+    results = evaluate(thresholds, a, summary)  # sorts service times only if a threshold needs them
     summary["thresholds"] = results
     summary["passed"] = all(r["passed"] for r in results)
 

@@ -29,7 +29,6 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-import numpy as np
 import pyarrow as pa
 
 from .percentiles import percentile_ms, quantile_key
@@ -50,8 +49,9 @@ _PCT = re.compile(r"^(service_)?p(\d+(?:\.\d+)?)$")
 _STAT = re.compile(r"^(service_)?(max|mean|min)$")
 
 
-def _arrays(table_or_arrays: Any) -> dict[str, np.ndarray | None]:
-    """Completed-row latency/service arrays (ns) from a table, SampleArrays or mapping."""
+def _arrays(table_or_arrays: Any) -> dict[str, Any]:
+    """Completed-row latency/service arrays (ns) from a table, SampleArrays or mapping;
+    from SampleArrays as callables, so a sort happens only when a threshold needs it."""
     if table_or_arrays is None:
         return {"latency_ns": None, "service_ns": None}
     if isinstance(table_or_arrays, pa.Table):
@@ -65,8 +65,8 @@ def _arrays(table_or_arrays: Any) -> dict[str, np.ndarray | None]:
         }
     # SampleArrays
     return {
-        "latency_ns": table_or_arrays.completed_latency_ns(),
-        "service_ns": table_or_arrays.completed_service_ns(),
+        "latency_ns": table_or_arrays.completed_latency_ns,
+        "service_ns": table_or_arrays.completed_service_ns,
     }
 
 
@@ -83,6 +83,8 @@ def measure(metric: str, arrays: Mapping[str, Any], summary: Mapping[str, Any]) 
         if key in stats:
             return stats[key]
         values = arrays.get(f"{which}_ns")
+        if callable(values):
+            values = values()
         if values is None:
             return None
         return percentile_ms(values, q)

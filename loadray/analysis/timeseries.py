@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .arrays import SampleArrays, as_arrays, bincount, class_counts
+from .arrays import SampleArrays, as_arrays, bincount, class_counts, error_kind
 from .breakdown import percentile_columns, rate_columns
 
 __all__ = ["TimeBuckets", "errors_over_time", "per_second", "phase_starts", "worker_rates"]
@@ -53,13 +53,16 @@ class TimeBuckets:
         return pd.DataFrame(columns, index=self.index)
 
     def errors(self) -> pd.DataFrame:
-        """Rows with an error per bucket (by intended time), one column per error kind."""
+        """Rows with an error per bucket (by intended time), one column per error kind
+        (every ``check:<name>`` under ``check``, as in the summary's ``errors_by_kind``)."""
         a = self.arrays
         has = a.error_codes >= 0
-        kinds = len(a.error_names)
-        cells = self.intended[has].astype(np.int64) * kinds + a.error_codes[has]
+        index: dict[str, int] = {}
+        lut = np.array([index.setdefault(error_kind(name), len(index)) for name in a.error_names], np.int64)
+        kinds = len(index)
+        cells = self.intended[has].astype(np.int64) * kinds + lut[a.error_codes[has]]
         counts = bincount(cells, minlength=self.count * kinds)[: self.count * kinds].reshape(self.count, kinds)
-        frame = pd.DataFrame(counts, index=self.index, columns=pd.Index(a.error_names, name="error"))
+        frame = pd.DataFrame(counts, index=self.index, columns=pd.Index(list(index), name="error"))
         return frame.loc[:, frame.sum(axis=0) > 0]
 
     def worker_rates(self) -> pd.DataFrame:

@@ -49,11 +49,26 @@ def _thresholds(s: Mapping[str, Any]) -> list[str]:
 
 
 def _requests(s: Mapping[str, Any]) -> list[str]:
-    headers = ["intended", "sent", "dropped", "cut", "ok", "errors", "error rate", "achieved rate", "intended rate"]
-    row = [num(s.get(k)) for k in ("intended", "sent", "dropped", "cut", "ok", "errors")]
+    headers = ["intended", "sent", "dropped", "cut", "ok", "errors", "retries", "error rate", "achieved rate",
+               "intended rate"]
+    row = [num(s.get(k)) for k in ("intended", "sent", "dropped", "cut", "ok", "errors", "retries")]
     row += [f"{(s.get('error_rate') or 0.0) * 100:.3f}%", f"{s.get('rate') or 0.0:,.1f}/s",
             f"{s.get('intended_rate') or 0.0:,.1f}/s"]
     return ["<h2>requests</h2>", table(headers, [row], left=0)]
+
+
+def _flows(s: Mapping[str, Any]) -> list[str]:
+    """Flow instances per flow: count, ok, failed and end-to-end latency."""
+    flows = s.get("flows") or {}
+    if not flows:
+        return []
+    rows = [
+        [name, num(f.get("count")), num(f.get("ok")), num(f.get("failed")),
+         *(format_ms((f.get("flow_ms") or {}).get(k)) for k, _ in _STATS)]
+        for name, f in flows.items()
+    ]
+    headers = ["flow", "count", "ok", "failed", *(lbl for _, lbl in _STATS)]
+    return ["<h2>flows</h2>", '<p class="meta">end-to-end: from the intended start of each instance to its last response</p>', table(headers, rows)]
 
 
 def _latency(s: Mapping[str, Any]) -> list[str]:
@@ -66,12 +81,14 @@ def _latency(s: Mapping[str, Any]) -> list[str]:
 
 
 def _outcomes(s: Mapping[str, Any]) -> list[str]:
-    kinds, status = s.get("errors_by_kind") or {}, s.get("status") or {}
-    out = ["<h2>outcomes</h2>"] if kinds or status else []
+    kinds, status, checks = s.get("errors_by_kind") or {}, s.get("status") or {}, s.get("checks") or {}
+    out = ["<h2>outcomes</h2>"] if kinds or status or checks else []
     if status:
         out.append(table(["HTTP status", "count"], [[k if k != "0" else "0 (no response)", num(v)] for k, v in status.items()]))
     if kinds:
         out.append(table(["error kind", "count"], [[k, num(v)] for k, v in kinds.items()]))
+    if checks:
+        out.append(table(["failed check", "count"], [[k, num(v)] for k, v in checks.items()]))
     return out
 
 
@@ -138,6 +155,7 @@ def render_html(
     body.extend(_requests(s))
     body.extend(_latency(s))
     body.extend(_plots(plots))
+    body.extend(_flows(s))
     body.extend(_breakdown("steps", "step", overview.steps))
     body.extend(_breakdown("workers", "worker", overview.workers))
     body.extend(_phases(s, overview.phase_starts))

@@ -96,6 +96,25 @@ def _steps_table(s: Mapping[str, Any]) -> Table | None:
     return t
 
 
+def _flows_table(s: Mapping[str, Any]) -> Table | None:
+    flows = s.get("flows") or {}
+    if not flows:
+        return None
+    t = Table(box=box.SIMPLE_HEAD, title="flows (end to end)", title_justify="left", pad_edge=False, show_edge=False)
+    t.add_column("flow")
+    for col in ("count", "ok", "failed", *(label for key, label in _STAT_COLUMNS if key != "mean")):
+        t.add_column(col, justify="right")
+    for name, f in flows.items():
+        lat = f.get("flow_ms") or {}
+        t.add_row(name, _count(f.get("count")), _count(f.get("ok")), _count(f.get("failed")),
+                  *(format_ms(lat.get(key)) for key, _ in _STAT_COLUMNS if key != "mean"))
+    return t
+
+
+def _counted(label: str, counts: Mapping[str, int]) -> Text:
+    return Text(f"{label}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
 def render_summary(summary: Mapping[str, Any], *, color: bool = False, width: int = WIDTH) -> str:
     """The summary as compact text tables (plain text unless ``color``)."""
     s = summary
@@ -111,12 +130,14 @@ def render_summary(summary: Mapping[str, Any], *, color: bool = False, width: in
     parts.append(head)
     parts.append(_requests_table(s))
     parts.append(_latency_table(s))
-    steps = _steps_table(s)
-    if steps is not None:
-        parts.append(steps)
+    parts.extend(t for t in (_steps_table(s), _flows_table(s)) if t is not None)
     kinds = s.get("errors_by_kind") or {}
     if kinds:
-        parts.append(Text("errors: " + ", ".join(f"{k} {v:,}" for k, v in kinds.items())))
+        parts.append(_counted("errors", kinds))
+    if s.get("checks"):
+        parts.append(_counted("failed checks", s["checks"]))
+    if s.get("retries"):
+        parts.append(Text(f"retries: {s['retries']:,} (requests sent again after a failed attempt)"))
     thresholds = s.get("thresholds") or []
     if thresholds:
         parts.append(Text(""))

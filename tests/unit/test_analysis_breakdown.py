@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -123,3 +124,24 @@ def test_per_second_equals_numpy_per_bucket_and_matches_the_summary():
     for name, st in s["steps"].items():
         assert steps.loc[name, "latency_p99_ms"] == st["latency_ms"]["p99"]
         assert (steps.loc[name, "ok"], steps.loc[name, "errors"]) == (st["ok"], st["errors"])
+
+
+def test_by_flow_attempt_and_user():
+    from test_analysis_summary import flow_rows, step_row
+
+    rows = flow_rows() + [step_row(11, "root", user=7), step_row(12, "root", user=7, latency_ms=30),
+                          step_row(13, "root", user=2)]
+    a = sample_arrays(from_rows(rows))
+    flows = breakdown(a, "flow")
+    assert list(flows.index) == ["(none)", "checkout", "health"]
+    assert flows["intended"].tolist() == [4, 9, 1]  # requests of each flow (retries included)
+    assert flows["flows"].tolist() == [0, 4, 1] and flows["flows_failed"].tolist() == [0, 2, 1]
+    assert flows["flows_ok"].tolist() == [0, 2, 0]
+    assert flows.loc["checkout", "flow_p50_ms"] == 60.0 and flows.loc["checkout", "flow_max_ms"] == 90.0
+    assert math.isnan(flows.loc["(none)", "flow_p50_ms"])
+    attempts = breakdown(a, "attempt")
+    assert attempts["intended"].to_dict() == {1: 13, 2: 1}
+    users = breakdown(a, "user")
+    assert users.index.dtype == "Int64" and pd.isna(users.index[0])
+    assert users["intended"].tolist() == [11, 1, 2] and list(users.index[1:]) == [2, 7]
+    assert users.loc[7, "latency_max_ms"] == 30.0

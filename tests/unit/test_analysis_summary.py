@@ -217,3 +217,93 @@ def test_threaded_and_chunked_paths_give_the_same_summary(monkeypatch):
     assert summarize(t, None) == serial
     assert len(serial["steps"]) == 11 and len(serial["phases"]) == 3
     assert serial["status"] == {"0": 500, "200": 1500}
+
+
+# -- schema 1.1: retries, flows, checks, per-step stats ----------------------------------
+
+
+def step_row(i, step, flow_id=None, flow_ms=None, error=None, attempt=1, latency_ms=10, user=None):
+    r = row(i, latency_ms=latency_ms, error=error, status=0 if error else 200, step=step)
+    return {**r, "flow_id": flow_id, "flow_ns": None if flow_ms is None else int(flow_ms * MS),
+            "attempt": attempt, "user": user}
+
+
+def flow_rows():
+    return [
+        # checkout #1: both steps ok
+        step_row(0, "checkout/login", 1), step_row(1, "checkout/pay", 1, flow_ms=30),
+        # checkout #2: its last step fails a check
+        step_row(2, "checkout/login", 2), step_row(3, "checkout/pay", 2, flow_ms=50, error="check:paid"),
+        # checkout #3: login times out, its retry succeeds: the flow is ok
+        step_row(4, "checkout/login", 3, error="timeout"), step_row(5, "checkout/login", 3, attempt=2),
+        step_row(6, "checkout/pay", 3, flow_ms=70),
+        # checkout #4: login fails a check but the flow goes on (stop_on_failure: false): failed
+        step_row(7, "checkout/login", 4, error="check:status is 200"), step_row(8, "checkout/pay", 4, flow_ms=90),
+        # a one-step flow named by its request, and a plain request outside any flow
+        step_row(9, "health", 5, flow_ms=5, error="check:status is 200"),
+        step_row(10, "root"),
+    ]
+
+
+def test_retries_flows_and_checks():
+    s = summarize(table(flow_rows()), None)
+    assert s["retries"] == 1
+    assert s["checks"] == {"status is 200": 2, "paid": 1}
+    assert s["errors_by_kind"] == {"check": 3, "timeout": 1}  # the fixed kinds stay fixed
+    assert s["errors"] == 4 and s["intended"] == 11  # a retry is a row like any other
+    assert list(s["flows"]) == ["checkout", "health"]
+    checkout = s["flows"]["checkout"]
+    assert (checkout["count"], checkout["ok"], checkout["failed"]) == (4, 2, 2)
+    flow_ns = np.array([30, 50, 70, 90]) * MS
+    for key, q in (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p999", 99.9)):
+        assert checkout["flow_ms"][key] == round(np.percentile(flow_ns, q) / 1e6, 3)
+    assert checkout["flow_ms"]["max"] == 90.0 and checkout["flow_ms"]["min"] == 30.0
+    assert s["flows"]["health"] == {"count": 1, "ok": 0, "failed": 1, "flow_ms": {
+        "p50": 5.0, "p90": 5.0, "p95": 5.0, "p99": 5.0, "p999": 5.0, "max": 5.0, "mean": 5.0, "min": 5.0}}
+    json.dumps(s, allow_nan=False)
+
+
+def test_a_run_without_flows_retries_or_checks():
+    s = summarize(table([row(i, latency_ms=i + 1, error="timeout" if i == 3 else None) for i in range(10)]), None)
+    assert s["retries"] == 0 and s["flows"] == {} and s["checks"] == {}
+
+
+def test_a_1_0_table_reads_as_first_attempts_outside_flows():
+    old = table([row(i, latency_ms=i + 1) for i in range(10)]).select(
+        ["intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker", "bytes_in"])
+    s = summarize(old, None)
+    assert s["retries"] == 0 and s["flows"] == {} and s["latency_ms"]["max"] == 10.0
+
+
+def test_every_step_has_counts_and_the_run_percentiles_keys():
+    rows = [row(i, latency_ms=(i * 37) % 101 + 1, step=("a", "b/x", "b/y")[i % 3], phase=i // 100,
+                error="timeout" if i % 17 == 0 else None) for i in range(300)]
+    s = summarize(table(rows), None)
+    df = pd.DataFrame(rows)
+    lat = df.latency_ns
+    for name in ("a", "b/x", "b/y"):
+        st = s["steps"][name]
+        sel = df.step == name
+        assert st["count"] == int(sel.sum()) and st["errors"] == int((sel & df.error.notna()).sum())
+        assert set(st["latency_ms"]) == set(s["latency_ms"])
+        for key, q in (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p999", 99.9)):
+            assert st["latency_ms"][key] == round(np.percentile(lat[sel], q) / 1e6, 3)
+        assert st["latency_ms"]["max"] == round(lat[sel].max() / 1e6, 3)
+
+
+def test_joint_and_separate_group_keys_and_small_rank_chunks_agree(monkeypatch):
+    from loadray.analysis import grouped
+    from loadray.analysis import summary as mod
+
+    rows = [row(i, latency_ms=(i * 7919) % 997 + 1, error=("timeout", None, None)[i % 3], step=f"s{i % 7}",
+                phase=i // 700) for i in range(2100)]
+    t = table(rows)
+    joint = summarize(t, None)
+    monkeypatch.setattr(mod, "_JOINT_KEYS_MAX", 0)
+    assert summarize(t, None) == joint
+    monkeypatch.setattr(grouped, "_RANK_CHUNK", 13)
+    assert summarize(t, None) == joint
+    df = pd.DataFrame(rows)
+    for (phase, grp), st in zip(df[df.latency_ns.notna()].groupby("phase"), joint["phases"]):
+        assert st["latency_ms"]["p99"] == round(np.percentile(grp.latency_ns, 99) / 1e6, 3)
+        assert st["latency_ms"]["mean"] == round(grp.latency_ns.mean() / 1e6, 3)

@@ -8,10 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
+from test_report_build import DOC, START, make_run
 
 import loadray
 from loadray.report import rebuild
-from test_report_build import DOC, START, make_run
 
 PUBLIC = {
     "ArchiveError", "ClusterError", "Comparison", "LoadrayError", "Run", "ScenarioError", "TargetError",
@@ -122,3 +122,22 @@ def test_open_run_without_summary_computes_it_and_bad_paths_say_so(archived, tmp
     assert not (copy / "summary.json").exists()
     with pytest.raises(loadray.ArchiveError, match=str(tmp_path / "nope")):
         loadray.open_run(tmp_path / "nope")
+
+
+def test_percentiles_by_flow_attempt_and_user(tmp_path):
+    from test_analysis_summary import flow_rows
+
+    from loadray.archive import SampleSink, create_run_dir
+    from loadray.schema import from_rows
+
+    run_dir = create_run_dir(tmp_path / "flows")
+    sink = SampleSink(run_dir / "samples", START)
+    sink.write(0, from_rows([{**r, "user": i % 2} for i, r in enumerate(flow_rows())]))
+    sink.close(START + 10**9)
+    run = loadray.open_run(run_dir)
+    flows = run.percentiles(by="flow")
+    assert flows["flows"].to_dict() == {"(none)": 0, "checkout": 4, "health": 1}
+    assert flows.loc["checkout", "flow_max_ms"] == run.summary["flows"]["checkout"]["flow_ms"]["max"] == 90.0
+    assert run.percentiles(by="attempt")["intended"].to_dict() == {1: 10, 2: 1}
+    assert run.percentiles(by="user")["intended"].to_dict() == {0: 6, 1: 5}
+    assert run.summary["retries"] == 1

@@ -107,3 +107,20 @@ def test_empty_run_still_renders_every_plot():
     page = page_of(empty, s, {}, None, None)
     assert page.count('src="data:image/png;base64,') == len(RUN_PLOTS)
     assert "no thresholds" in page
+
+
+def test_flows_table_checks_and_retries():
+    from test_analysis_summary import flow_rows
+
+    t = from_rows(flow_rows())
+    s = summarize(t, None, name="flows")
+    page = render_html(s, overview(t, None, s["duration_s"]), {})
+    flows = page[page.index("<h2>flows</h2>"):]
+    flows = flows[: flows.index("</table>")]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", flows)
+    assert cells[:4] == ["checkout", "4", "2", "2"] and cells[cells.index("health"):][:4] == ["health", "1", "0", "1"]
+    assert format_ms(s["flows"]["checkout"]["flow_ms"]["p99"]) in cells
+    assert re.search(r"<th[^>]*>retries</th>", page) and re.search(r"<th[^>]*>failed check</th>", page)
+    assert "status is 200" in page
+    plain = render()[0]
+    assert "<h2>flows</h2>" not in plain and "failed check" not in plain

@@ -55,3 +55,19 @@ def test_formatting():
     assert format_threshold_value("rate > 10", 1234.5) == "1,234.5/s"
     assert format_threshold_value("dropped < 1", 3) == "3"
     assert format_threshold_value("p99 < 1s", None) == "no data"
+
+
+def test_flows_checks_and_retries_are_shown():
+    from test_analysis_summary import flow_rows
+
+    s = summarize(from_rows(flow_rows()), None, name="flows")
+    text = render_summary(s)
+    assert "flows (end to end)" in text
+    line = next(ln for ln in text.splitlines() if ln.split()[:1] == ["checkout"])
+    assert line.split()[:4] == ["checkout", "4", "2", "2"] and "90.0ms" in line
+    assert "errors: check 3, timeout 1" in text
+    assert "failed checks: status is 200 2, paid 1" in text
+    assert "retries: 1" in text
+    assert max(len(ln) for ln in text.splitlines()) <= 100
+    plain = render_summary(summary())
+    assert "flows" not in plain and "retries" not in plain and "checks" not in plain
