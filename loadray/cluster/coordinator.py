@@ -136,6 +136,10 @@ class Coordinator:
     async def heartbeat(self, hb: WorkerSecond) -> None:
         if self.board is not None and self.slots[hb.worker].alive:
             self.board.add(hb)
+        if hb.exhausted and self.state in ("running", "paused"):
+            self.warnings.append(f"feeder {hb.exhausted!r} ran out of rows (when_exhausted: stop_run): the run stopped early")
+            self._event("stop", self._elapsed(), reason=f"feeder {hb.exhausted} exhausted")
+            await self.stop()
 
     async def status(self) -> LiveStatus:
         return self._status

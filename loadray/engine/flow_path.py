@@ -62,7 +62,7 @@ class FlowPath:
         self._next_id = ((index + 1) << 48) | (secrets.randbits(16) << 32)
         self._tasks: set[asyncio.Task] = set()
         self.on_flow_done: Callable[[Any, bool], None] = lambda ctx, ok: None
-        self.on_exhausted: Callable[[], None] = lambda: None  # a feeder ran out: stop this worker
+        self.on_exhausted: Callable[[str], None] = lambda feeder: None  # a stop_run feeder ran out
 
     async def open(self) -> None:
         await self.client.open()
@@ -113,7 +113,7 @@ class FlowPath:
             row = feeder.next()
             if row is None:
                 if feeder.when_exhausted == "stop_run":
-                    self.on_exhausted()
+                    self.on_exhausted(name)
                 return False
             variables.update(row_vars(name, row))
         return True

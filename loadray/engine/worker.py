@@ -133,7 +133,7 @@ class LoadWorker:
             self.flows = FlowPath(
                 scenario, spec.index, spec.workers, self.clock, self.buffer, settings, scenario.target.url or ""
             )
-            self.flows.on_exhausted = self.stop
+            self.flows.on_exhausted = self._exhausted
         if scenario.model == "closed":
             self.loop = ClosedLoop(self.clock, self._iteration, scenario.think, scenario.seed)
         else:
@@ -156,6 +156,7 @@ class LoadWorker:
         self._last_counters = Counters()
         self._last_flush_ns, self._last_cpu_s = time.monotonic_ns(), time.process_time()
         self._sessions: dict[int, tuple[object, dict]] = {}  # closed model: user -> (session, variables)
+        self.exhausted: str | None = None  # the stop_run feeder that ran out
 
     async def prepare(self) -> WorkerReady:
         count = 0
@@ -229,6 +230,12 @@ class LoadWorker:
     def stop(self) -> None:
         self.loop.stop()
 
+    def _exhausted(self, feeder: str) -> None:
+        """A ``stop_run`` feeder ran out: stop, and say so in the next heartbeat so the
+        coordinator stops the whole run."""
+        self.exhausted = feeder
+        self.stop()
+
     def drain(self) -> Drained:
         batches, self._outbox = self._outbox, []
         return Drained(
@@ -254,7 +261,7 @@ class LoadWorker:
         )
         self._last_counters = replace(self.loop.counters)
         self._last_flush_ns, self._last_cpu_s = now_ns, cpu_s
-        return second
+        return replace(second, exhausted=self.exhausted) if self.exhausted else second
 
     async def _report(self, second: WorkerSecond) -> None:
         if self.reporter is None:

@@ -24,6 +24,7 @@ class WorkerSecond:
     send_lag_p99_ms: float = 0.0
     loop_lag_ms: float = 0.0  # how late the 1 s report timer fired
     cpu_percent: float = 0.0  # the worker process's CPU use over the interval
+    exhausted: str | None = None  # a stop_run feeder this worker ran out of: stop the run
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,21 @@ def test_retries_scenario_every_request_succeeds_on_its_third_attempt(ray_local,
     assert finals["error"].isna().all() and (finals["status"] == 200).all()
     assert s["errors"] == 120  # the failed attempts stay errors in the summary
     assert target.stats()["statuses"] == {"200": 60, "503": 120}
+
+
+def test_exhausted_stop_run_feeder_stops_the_whole_run(ray_local, builtin_target, tmp_path):
+    target = builtin_target()
+    data = tmp_path / "ids.csv"
+    data.write_text("id\n" + "\n".join(f"id-{i:03d}" for i in range(100)) + "\n")
+    doc = {
+        "name": "exhausted", "target": target.url, "workers": 2, "cluster": {"worker_cpus": 0.5},
+        "load": {"phases": [{"duration": "60s", "rate": 100}]},
+        "feeders": [{"name": "ids", "file": str(data), "mode": "unique", "when_exhausted": "stop_run"}],
+        "requests": [{"name": "id", "path": "/id", "query": {"value": "{{ ids.id }}"}}],
+    }
+    result = run(parse_scenario(doc), RunOptions(out=tmp_path / "exhausted", quiet=True))
+    s = result.summary
+    assert result.exit_code == 0
+    assert s["ok"] == 100 and set(target.stats()["ids"].values()) == {1}
+    assert s["duration_s"] < 5  # not 60: the first worker to run out stopped everyone
+    assert any("feeder 'ids' ran out" in w for w in s["warnings"])
