@@ -77,13 +77,15 @@ class FlowClient:
                 data=out.body,
                 timeout=timeout,
                 allow_redirects=redirects > 0,
-                max_redirects=max(redirects, 1),
+                max_redirects=redirects + 1,  # aiohttp gives up on the Nth 3xx, having followed N - 1
             ) as resp:
                 body, nbytes = await _read(resp.content, keep_body)
                 status = resp.status
                 headers = resp.headers
         except asyncio.CancelledError:
             raise
+        except aiohttp.TooManyRedirects as exc:  # the limit is reached: the last 3xx answers
+            status, headers, body, nbytes = exc.history[-1].status, exc.history[-1].headers, b"", 0
         except Exception as exc:
             return Reply(0, error_kind(exc), sent, self._now())
         done = self._now()

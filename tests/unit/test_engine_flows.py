@@ -211,3 +211,54 @@ def test_closed_model_revision_changes_the_number_of_users():
     assert set(rows.loc[t < 0.95, "user"]) == {0, 1}
     assert set(rows.loc[t > 1.05, "user"]) == {0, 1, 2, 3, 4}
     assert set(rows.loc[t > 1.05, "phase"]) == {1}
+
+
+@pytest.mark.parametrize("redirects, status", [(0, 302), (2, 302), (3, 200)])
+def test_redirects_are_followed_up_to_the_limit(redirects, status):
+    steps = [{"name": "r", "path": "/redirect/3", "check": {"status": [200, 302]}}]
+    rows, _, _, stats = serve_and_run(
+        TargetOptions(),
+        lambda url: scenario(url, [{"name": "r", "steps": steps}], {"phases": [{"duration": "1s", "rate": 4}]},
+                             http={"redirects": redirects}),
+    )
+    assert set(rows["status"]) == {status} and rows["error"].isna().all()
+    assert stats["requests"] == 4 * (min(redirects, 3) + 1)
+
+
+def test_compression_header_and_new_connection_per_request_without_keepalive():
+    steps = [{"name": "e", "path": "/echo", "check": {"json": {"expr": "headers.\"Accept-Encoding\"", "equals": "gzip, deflate"}}}]
+    rows, _, _, _ = serve_and_run(
+        TargetOptions(),
+        lambda url: scenario(url, [{"name": "e", "steps": steps}], {"phases": [{"duration": "1s", "rate": 5}]},
+                             http={"compression": True}),
+    )
+    assert len(rows) == 5 and rows["error"].isna().all()
+    peers: set = set()
+
+    async def main():
+        async def handler(request: web.Request) -> web.Response:
+            peers.add(request.transport.get_extra_info("peername"))
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_get("/", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            steps = [{"name": "a", "path": "/"}, {"name": "b", "path": "/"}]
+            for keepalive in (True, False):
+                peers.clear()
+                await run_workers(scenario(f"http://127.0.0.1:{port}", [{"name": "k", "steps": steps}],
+                                           {"phases": [{"duration": "1s", "rate": 5}]}, http={"keepalive": keepalive}))
+                yield len(peers)
+        finally:
+            await runner.cleanup()
+
+    async def collect():
+        return [n async for n in main()]
+
+    kept, fresh = asyncio.run(collect())
+    assert fresh == 10 and kept < 10  # keepalive: false opens a connection per request
