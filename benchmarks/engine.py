@@ -70,9 +70,13 @@ def proc_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+TRACE: dict = {}  # {"trace": False} with --no-trace; the scenario default otherwise
+
+
 def loadray_scenario(url: str, transport: str, rate: float, duration: float, conns: int):
     return parse_scenario(
         {
+            **TRACE,
             "name": "bench",
             "target": url,
             "workers": 1,
@@ -179,7 +183,10 @@ def main() -> None:
     ap.add_argument("--transports", default="fast,aiohttp")
     ap.add_argument("--no-reference", action="store_true", help="skip wrk, hey and the lean floor")
     ap.add_argument("--soak", type=float, default=0, help="also run N s at 20k req/s and report RSS")
+    ap.add_argument("--no-trace", action="store_true", help="scenario trace: false (no traceparent)")
     args = ap.parse_args()
+    if args.no_trace:
+        TRACE["trace"] = False
     rates = [float(r) for r in args.rates.split(",") if r]
     d, c = int(args.duration), args.conns
     session = connect(None, num_cpus=2)
