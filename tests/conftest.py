@@ -1,6 +1,12 @@
-"""Shared fixtures: one local Ray per session (2 CPUs), and the built-in target."""
+"""Shared fixtures: one local Ray per session (2 CPUs), the built-in target, and a test PKI."""
 
 from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,3 +37,64 @@ def builtin_target():
     yield start
     for handle in started:
         handle.stop()
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all from it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    d = tmp_path_factory.mktemp("pki")
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def issue(cn: str, issuer_key: Any, issuer: x509.Name | None, ca: bool, extra: list) -> tuple[Any, Any]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(issuer or name(cn))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+        )
+        for ext, critical in extra:
+            builder = builder.add_extension(ext, critical)
+        return key, builder.sign(issuer_key or key, hashes.SHA256())
+
+    def write(stem: str, key: Any, cert: Any) -> tuple[Path, Path]:
+        cert_path, key_path = d / f"{stem}.pem", d / f"{stem}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ))
+        return cert_path, key_path
+
+    ca_key, ca_cert = issue("loadray test CA", None, None, True, [
+        (x509.KeyUsage(False, False, False, False, False, True, True, False, False), True),
+    ])
+    server = issue("127.0.0.1", ca_key, ca_cert.subject, False, [
+        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+    ])
+    client = issue("loadray client", ca_key, ca_cert.subject, False, [
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+    ])
+    ca_path, _ = write("ca", ca_key, ca_cert)
+    return Pki(ca_path, *write("server", *server), *write("client", *client))

@@ -262,3 +262,47 @@ def test_compression_header_and_new_connection_per_request_without_keepalive():
 
     kept, fresh = asyncio.run(collect())
     assert fresh == 10 and kept < 10  # keepalive: false opens a connection per request
+
+
+@pytest.mark.parametrize("tls, ok", [
+    ({"ca": "CA"}, True),       # verify on, the test CA given
+    ({"verify": False}, True),  # verify off
+    ({}, False),                # verify on, the CA unknown: every step is a tls error
+])
+def test_https_flow_with_a_certificate_made_in_the_test(pki, tls, ok):
+    import ssl
+
+    async def main():
+        async def login(request: web.Request) -> web.Response:
+            return web.json_response({"token": "t-1"})
+
+        async def orders(request: web.Request) -> web.Response:
+            good = request.headers.get("Authorization") == "Bearer t-1"
+            return web.json_response({"ok": good}, status=200 if good else 401)
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(pki.server_cert, pki.server_key)
+        app = web.Application()
+        app.router.add_post("/login", login)
+        app.router.add_post("/orders", orders)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        settings = {k: (str(pki.ca) if v == "CA" else v) for k, v in tls.items()}
+        try:
+            steps = [{"name": "login", "method": "POST", "path": "/login",
+                      "extract": [{"name": "token", "source": "json", "expr": "token"}]},
+                     {"name": "orders", "method": "POST", "path": "/orders",
+                      "headers": {"Authorization": "Bearer {{ token }}"}}]
+            return await run_workers(scenario(f"https://127.0.0.1:{port}", [{"name": "s", "steps": steps}],
+                                              {"phases": [{"duration": "1s", "rate": 4}]}, http={"tls": settings}))
+        finally:
+            await runner.cleanup()
+
+    rows, _ = asyncio.run(main())
+    if ok:
+        assert len(rows) == 8 and rows["error"].isna().all() and set(rows["status"]) == {200}
+    else:
+        assert len(rows) == 4 and set(rows["error"]) == {"tls"}  # the flow stops at login

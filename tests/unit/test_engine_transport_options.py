@@ -5,12 +5,9 @@ generated here with ``cryptography``)."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import gzip
-import ipaddress
 import ssl
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -215,68 +212,7 @@ def test_fast_cannot_follow_redirects() -> None:
 # -- TLS --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pki:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, all from it."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    d = tmp_path_factory.mktemp("pki")
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    def issue(cn: str, issuer_key: Any, issuer: x509.Name | None, ca: bool, extra: list) -> tuple[Any, Any]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(cn))
-            .issuer_name(issuer or name(cn))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
-        )
-        for ext, critical in extra:
-            builder = builder.add_extension(ext, critical)
-        return key, builder.sign(issuer_key or key, hashes.SHA256())
-
-    def write(stem: str, key: Any, cert: Any) -> tuple[Path, Path]:
-        cert_path, key_path = d / f"{stem}.pem", d / f"{stem}.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ))
-        return cert_path, key_path
-
-    ca_key, ca_cert = issue("loadray test CA", None, None, True, [
-        (x509.KeyUsage(False, False, False, False, False, True, True, False, False), True),
-    ])
-    server = issue("127.0.0.1", ca_key, ca_cert.subject, False, [
-        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False),
-        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
-    ])
-    client = issue("loadray client", ca_key, ca_cert.subject, False, [
-        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
-    ])
-    ca_path, _ = write("ca", ca_key, ca_cert)
-    return Pki(ca_path, *write("server", *server), *write("client", *client))
-
-
-def tls_round(pki: Pki, settings: TransportSettings, n: int = 2) -> tuple[Seen, list[tuple[int, str | None, int]]]:
+def tls_round(pki: Any, settings: TransportSettings, n: int = 2) -> tuple[Seen, list[tuple[int, str | None, int]]]:
     async def main() -> tuple[Seen, list[tuple[int, str | None, int]]]:
         server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         server_ctx.load_cert_chain(pki.server_cert, pki.server_key)
@@ -294,25 +230,25 @@ def tls_round(pki: Pki, settings: TransportSettings, n: int = 2) -> tuple[Seen, 
     return asyncio.run(main())
 
 
-def test_https_verify_with_the_ca_succeeds(pki: Pki) -> None:
+def test_https_verify_with_the_ca_succeeds(pki: Any) -> None:
     seen, results = tls_round(pki, TransportSettings(ca_file=str(pki.ca)))
     assert results == [(200, None, 2)] * 2
     assert seen.client_cn == [None, None]
 
 
-def test_https_verify_without_the_ca_is_a_tls_error(pki: Pki) -> None:
+def test_https_verify_without_the_ca_is_a_tls_error(pki: Any) -> None:
     seen, results = tls_round(pki, TransportSettings())
     assert results == [(0, "tls", 0)] * 2
     assert seen.peers == []
 
 
-def test_https_verify_off_succeeds(pki: Pki) -> None:
+def test_https_verify_off_succeeds(pki: Any) -> None:
     _, results = tls_round(pki, TransportSettings(verify=False))
     assert results == [(200, None, 2)] * 2
 
 
 @pytest.mark.parametrize("verify", [True, False])
-def test_https_client_certificate_is_presented(pki: Pki, verify: bool) -> None:
+def test_https_client_certificate_is_presented(pki: Any, verify: bool) -> None:
     settings = TransportSettings(
         verify=verify, ca_file=str(pki.ca), cert_file=str(pki.client_cert), key_file=str(pki.client_key)
     )
@@ -321,7 +257,7 @@ def test_https_client_certificate_is_presented(pki: Pki, verify: bool) -> None:
     assert seen.client_cn == ["loadray client"] * 2
 
 
-def test_ssl_context_shapes(pki: Pki) -> None:
+def test_ssl_context_shapes(pki: Any) -> None:
     assert ssl_context(TransportSettings()) is True
     assert ssl_context(TransportSettings(verify=False)) is False
     ctx = ssl_context(TransportSettings(ca_file=str(pki.ca)))
