@@ -129,3 +129,15 @@ def test_exhausted_stop_run_feeder_stops_the_whole_run(ray_local, builtin_target
     assert s["ok"] == 100 and set(target.stats()["ids"].values()) == {1}
     assert s["duration_s"] < 5  # not 60: the first worker to run out stopped everyone
     assert any("feeder 'ids' ran out" in w for w in s["warnings"])
+
+
+def test_closed_users_scenario_runs_as_is(ray_local, tmp_path):
+    result = run_file("closed-users.yaml", tmp_path, "load.phases.0.duration=2s", "load.phases.1.duration=2s")
+    s = result.summary
+    assert result.exit_code == 0 and s["errors"] == 0
+    table = rows(result.run_dir)
+    # 10 users, then a ramp 10 -> 30 over 2 s: users 10..29 join one by one
+    assert set(table["user"]) <= set(range(30)) and set(range(10)) <= set(table["user"])
+    # every session check passed: each user's cookie jar carried its own cookie
+    assert s["steps"]["browse/account"]["ok"] == s["steps"]["browse/account"]["count"] > 0
+    assert (table.groupby("flow_id")["user"].nunique() == 1).all()

@@ -123,8 +123,9 @@ def test_missing_variable_is_a_template_row_and_stops_the_flow_unless_told_to_co
 
 def test_failed_check_is_named_and_cookies_stay_with_their_user():
     steps = [
-        {"name": "set", "path": "/cookie/set", "query": {"name": "sid", "value": "{{ user }}"}},
-        {"name": "check", "path": "/cookie/check", "query": {"name": "sid", "value": "{{ user }}"},
+        {"name": "set", "path": "/cookie/set", "query": {"name": "sid", "value": "u{{ user }}"},
+         "extract": [{"name": "sid", "source": "cookie", "expr": "sid"}]},
+        {"name": "check", "path": "/cookie/check", "query": {"name": "sid", "value": "{{ sid }}"},
          "check": {"status": [200], "body_contains": "never-there"}, "on_failure": "continue"},
     ]
     load = {"model": "closed", "think": "50ms", "phases": [{"duration": "1s", "users": 3}]}
@@ -306,3 +307,16 @@ def test_https_flow_with_a_certificate_made_in_the_test(pki, tls, ok):
         assert len(rows) == 8 and rows["error"].isna().all() and set(rows["status"]) == {200}
     else:
         assert len(rows) == 4 and set(rows["error"]) == {"tls"}  # the flow stops at login
+
+
+def test_stop_user_feeder_ends_only_the_user_that_ran_out(tmp_path):
+    (tmp_path / "rows.jsonl").write_text("".join(f'{{"n": {i}}}\n' for i in range(5)))
+    doc = {
+        "target": "http://127.0.0.1:1", "workers": 1,
+        "load": {"model": "closed", "think": "10ms", "phases": [{"duration": "2s", "users": 2}]},
+        "feeders": [{"name": "d", "file": str(tmp_path / "rows.jsonl"), "when_exhausted": "stop_user"}],
+        "flows": [{"name": "id", "steps": [{"name": "id", "path": "/id", "query": {"value": "{{ d.n }}"}}]}],
+    }
+    rows, counters, flows, _ = serve_and_run(TargetOptions(), lambda url: parse_scenario({**doc, "target": url}))
+    assert flows["ids"] == {str(i): 1 for i in range(5)} and len(rows) == 5  # 5 rows, then both users ended
+    assert counters[0].done == counters[0].sent
