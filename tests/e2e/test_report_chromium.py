@@ -21,7 +21,7 @@ def synthetic_run(run_dir: Path, n: int = 20_000) -> Path:
 
     from loadray.archive import SampleSink, create_run_dir, write_scenario
     from loadray.report import rebuild
-    from loadray.schema import SCHEMA
+    from loadray.schema import SCHEMA, complete
 
     rng = np.random.default_rng(3)
     k = np.arange(n)
@@ -32,7 +32,7 @@ def synthetic_run(run_dir: Path, n: int = 20_000) -> Path:
     write_scenario(run_dir, {"name": "screenshot", "target": "http://127.0.0.1:8080", "workers": 4,
                              "load": {"phases": [{"duration": "5s", "rate": 1000}, {"duration": "5s", "rate": 3000}]},
                              "thresholds": ["p99 < 50ms", "error_rate < 0.5%"]})
-    table = pa.table({
+    table = complete({
         "intended_ns": intended, "sent_ns": intended + 50_000, "latency_ns": lat, "service_ns": lat - 50_000,
         "status": np.where(err == None, 200, 0).astype(np.int16),  # noqa: E711
         "error": pa.array(err, SCHEMA.field("error").type),

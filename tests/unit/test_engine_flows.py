@@ -16,7 +16,7 @@ from loadray.target.options import TargetOptions
 from loadray.target.server import TargetServer
 
 MS = 1_000_000
-SLACK_MS = 30
+SLACK_MS = 15  # median lateness allowed: timers on 2 busy cores
 
 LOGIN = {
     "name": "login", "method": "POST", "path": "/login",
@@ -91,15 +91,18 @@ def test_retries_back_off_exponentially_and_every_attempt_is_a_row():
     )
     assert counters[0].errors == 0 and stats["statuses"] == {"200": 10, "503": 20}
     assert rows["attempt"].value_counts().to_dict() == {1: 10, 2: 10, 3: 10}
+    gaps = []
     for _, r in rows.groupby("trace_id"):  # one logical request: attempts share a trace id
         r = r.sort_values("attempt")
         assert list(r["error"].fillna("ok")) == ["http_5xx", "http_5xx", "ok"]
         assert r["intended_ns"].nunique() == 1  # latency spans all attempts...
         assert (r["latency_ns"].iloc[-1] > r["service_ns"].iloc[-1] + 90 * MS)  # ...40 + 60 ms of backoff
         done = (r["intended_ns"] + r["latency_ns"]).to_numpy()
-        gaps = (r["sent_ns"].to_numpy()[1:] - done[:-1]) / MS
-        # base, then min(cap, 2 x base); never early, late only by scheduling (2 busy cores)
-        assert 40 <= gaps[0] < 40 + SLACK_MS and 60 <= gaps[1] < 60 + SLACK_MS
+        gaps.append((r["sent_ns"].to_numpy()[1:] - done[:-1]) / MS)
+    first, second = np.array(gaps).T
+    # base, then min(cap, 2 x base): never early; typically late only by scheduling
+    assert first.min() >= 40 and second.min() >= 60
+    assert np.median(first) < 40 + SLACK_MS and np.median(second) < 60 + SLACK_MS
 
 
 def test_missing_variable_is_a_template_row_and_stops_the_flow_unless_told_to_continue():
