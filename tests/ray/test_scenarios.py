@@ -85,17 +85,22 @@ def test_closed_model_10_users_100ms_think_50ms_server(ray_local, builtin_target
     assert table.groupby("worker")["user"].nunique().to_dict() == {0: 5, 1: 5}
 
 
-def test_unique_feeder_1000_rows_two_workers_no_reuse(ray_local, builtin_target, tmp_path):
-    target = builtin_target()
+def run_unique_ids(url, tmp_path, rows, duration, rate):
+    """2 workers send /id?value=ID for each row of a unique feeder (stop_run, the default)."""
     data = tmp_path / "ids.csv"
-    data.write_text("id\n" + "\n".join(f"id-{i:04d}" for i in range(1000)) + "\n")
+    data.write_text("id\n" + "\n".join(f"id-{i:04d}" for i in range(rows)) + "\n")
     doc = {
-        "name": "unique", "target": target.url, "workers": 2, "cluster": {"worker_cpus": 0.5},
-        "load": {"phases": [{"duration": "5s", "rate": 200}]},
+        "name": "unique", "target": url, "workers": 2, "cluster": {"worker_cpus": 0.5},
+        "load": {"phases": [{"duration": duration, "rate": rate}]},
         "feeders": [{"name": "ids", "file": str(data), "mode": "unique"}],
         "requests": [{"name": "id", "path": "/id", "query": {"value": "{{ ids.id }}"}}],
     }
-    result = run(parse_scenario(doc), RunOptions(out=tmp_path / "unique", quiet=True))
+    return run(parse_scenario(doc), RunOptions(out=tmp_path / "unique", quiet=True))
+
+
+def test_unique_feeder_1000_rows_two_workers_no_reuse(ray_local, builtin_target, tmp_path):
+    target = builtin_target()
+    result = run_unique_ids(target.url, tmp_path, 1000, "5s", 200)
     ids = target.stats()["ids"]
     assert len(ids) == 1000 and set(ids.values()) == {1}
     assert result.summary["ok"] == 1000
@@ -115,15 +120,7 @@ def test_retries_scenario_every_request_succeeds_on_its_third_attempt(ray_local,
 
 def test_exhausted_stop_run_feeder_stops_the_whole_run(ray_local, builtin_target, tmp_path):
     target = builtin_target()
-    data = tmp_path / "ids.csv"
-    data.write_text("id\n" + "\n".join(f"id-{i:03d}" for i in range(100)) + "\n")
-    doc = {
-        "name": "exhausted", "target": target.url, "workers": 2, "cluster": {"worker_cpus": 0.5},
-        "load": {"phases": [{"duration": "60s", "rate": 100}]},
-        "feeders": [{"name": "ids", "file": str(data), "mode": "unique", "when_exhausted": "stop_run"}],
-        "requests": [{"name": "id", "path": "/id", "query": {"value": "{{ ids.id }}"}}],
-    }
-    result = run(parse_scenario(doc), RunOptions(out=tmp_path / "exhausted", quiet=True))
+    result = run_unique_ids(target.url, tmp_path, 100, "60s", 100)
     s = result.summary
     assert result.exit_code == 0
     assert s["ok"] == 100 and set(target.stats()["ids"].values()) == {1}

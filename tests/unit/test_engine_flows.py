@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import numpy as np
@@ -51,6 +52,21 @@ async def run_workers(scn, workers: int = 1):
     rows["step"] = rows["step"].astype(object)
     rows["error"] = rows["error"].astype(object)
     return rows, [w.loop.counters for w in runs]
+
+
+@contextlib.asynccontextmanager
+async def serving(routes: list, ssl_context=None, scheme: str = "http"):
+    """A small aiohttp app on 127.0.0.1 (``routes``: web.get/web.post...); yields its URL."""
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    try:
+        yield f"{scheme}://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    finally:
+        await runner.cleanup()
 
 
 def serve_and_run(options: TargetOptions, build, workers: int = 1):
@@ -147,19 +163,9 @@ def test_traceparent_is_sent_and_stored():
         return web.Response(text="ok")
 
     async def main():
-        app = web.Application()
-        app.router.add_get("/", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        try:
+        async with serving([web.get("/", handler)]) as url:
             steps = [{"name": "a", "path": "/", "check": {"status": [200]}}, {"name": "b", "path": "/"}]
-            return await run_workers(scenario(f"http://127.0.0.1:{port}", [{"name": "t", "steps": steps}],
-                                              {"phases": [{"duration": "1s", "rate": 5}]}))
-        finally:
-            await runner.cleanup()
+            return await run_workers(scenario(url, [{"name": "t", "steps": steps}], {"phases": [{"duration": "1s", "rate": 5}]}))
 
     rows, _ = asyncio.run(main())
     assert len(seen) == 10
@@ -239,32 +245,22 @@ def test_compression_header_and_new_connection_per_request_without_keepalive():
     assert len(rows) == 5 and rows["error"].isna().all()
     peers: set = set()
 
-    async def main():
-        async def handler(request: web.Request) -> web.Response:
-            peers.add(request.transport.get_extra_info("peername"))
-            return web.Response(text="ok")
+    async def handler(request: web.Request) -> web.Response:
+        peers.add(request.transport.get_extra_info("peername"))
+        return web.Response(text="ok")
 
-        app = web.Application()
-        app.router.add_get("/", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        try:
+    async def main():
+        counts = []
+        async with serving([web.get("/", handler)]) as url:
             steps = [{"name": "a", "path": "/"}, {"name": "b", "path": "/"}]
             for keepalive in (True, False):
                 peers.clear()
-                await run_workers(scenario(f"http://127.0.0.1:{port}", [{"name": "k", "steps": steps}],
+                await run_workers(scenario(url, [{"name": "k", "steps": steps}],
                                            {"phases": [{"duration": "1s", "rate": 5}]}, http={"keepalive": keepalive}))
-                yield len(peers)
-        finally:
-            await runner.cleanup()
+                counts.append(len(peers))
+        return counts
 
-    async def collect():
-        return [n async for n in main()]
-
-    kept, fresh = asyncio.run(collect())
+    kept, fresh = asyncio.run(main())
     assert fresh == 10 and kept < 10  # keepalive: false opens a connection per request
 
 
@@ -286,24 +282,14 @@ def test_https_flow_with_a_certificate_made_in_the_test(pki, tls, ok):
 
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(pki.server_cert, pki.server_key)
-        app = web.Application()
-        app.router.add_post("/login", login)
-        app.router.add_post("/orders", orders)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
         settings = {k: (str(pki.ca) if v == "CA" else v) for k, v in tls.items()}
-        try:
+        async with serving([web.post("/login", login), web.post("/orders", orders)], context, "https") as url:
             steps = [{"name": "login", "method": "POST", "path": "/login",
                       "extract": [{"name": "token", "source": "json", "expr": "token"}]},
                      {"name": "orders", "method": "POST", "path": "/orders",
                       "headers": {"Authorization": "Bearer {{ token }}"}}]
-            return await run_workers(scenario(f"https://127.0.0.1:{port}", [{"name": "s", "steps": steps}],
+            return await run_workers(scenario(url, [{"name": "s", "steps": steps}],
                                               {"phases": [{"duration": "1s", "rate": 4}]}, http={"tls": settings}))
-        finally:
-            await runner.cleanup()
 
     rows, _ = asyncio.run(main())
     if ok:
