@@ -1,3 +1,4 @@
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -38,3 +39,22 @@ def test_row_count_must_match():
     with pytest.raises(ValueError, match="more rows"):
         assemble(SCHEMA, 1, [batch([1, 2], ["a", "b"], [0.0, 0.0])])
     assert assemble(SCHEMA, 0, []).num_rows == 0
+
+
+def test_validity_and_values_survive_unaligned_sliced_and_all_null_batches():
+    rng = np.random.default_rng(3)
+    schema = pa.schema([("x", pa.int64()), ("kind", SCHEMA.field("kind").type)])
+    for _ in range(200):
+        batches = []
+        for _ in range(rng.integers(0, 7)):
+            size, offset, p_null = int(rng.integers(0, 40)), int(rng.integers(0, 11)), rng.choice([0.0, 0.3, 1.0])
+            xs = [None if rng.random() < p_null else int(v) for v in rng.integers(0, 100, size + offset)]
+            kinds = [None if rng.random() < p_null else str(k) for k in rng.choice(list("abc"), size + offset)]
+            columns = [pa.array(xs, pa.int64()), pa.array(kinds, schema.field("kind").type)]
+            batches.append(pa.record_batch(columns, schema=schema).slice(offset, size))
+        t = assemble(schema, sum(b.num_rows for b in batches), batches)
+        t.validate(full=True)
+        expected = pa.Table.from_batches(batches, schema=schema)
+        for name in schema.names:
+            assert t.column(name).to_pylist() == expected.column(name).to_pylist()
+            assert t.column(name).null_count == expected.column(name).null_count
