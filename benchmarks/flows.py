@@ -1,0 +1,82 @@
+"""Flow-path benchmark: what a multi-step flow costs the generator, per request.
+
+One worker (in this process, no Ray) runs open-model flows of three steps at fixed
+flow rates against nginx (or the built-in target), pinned to core 1 while the worker
+runs on core 0, and prints requests/s, rate error and generator CPU-us per request
+(this process's user + sys CPU / requests). Side by side: the same requests as plain
+static one-step requests (the fast path), and the flow path with templating,
+extraction and checks turned on.
+
+    python benchmarks/flows.py [--duration 5] [--rates 100,300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import time
+
+import pyarrow as pa
+
+from loadray.engine.worker import LoadWorker, WorkerSpec
+from loadray.scenario import parse_scenario
+
+try:
+    from servers import fast_server
+except ImportError:  # run as a module from the repo root
+    from benchmarks.servers import fast_server
+
+PLAIN = [{"name": "a", "path": "/"}, {"name": "b", "path": "/b"}, {"name": "c", "path": "/c"}]
+DYNAMIC = [
+    {"name": "a", "path": "/", "query": {"id": "{{ uuid }}"}, "check": {"status": [200]},
+     "extract": [{"name": "len", "source": "header", "expr": "Content-Length"}]},
+    {"name": "b", "path": "/b", "headers": {"X-Len": "{{ len }}"}, "check": {"status": [200]}},
+    {"name": "c", "path": "/c", "query": {"n": "{{ random_int(1, 9) }}"}},
+]
+CASES = {
+    "fast path, 3 requests": lambda r: {"requests": PLAIN, "load": {"phases": [{"duration": "D", "rate": 3 * r}]}},
+    "flow path, 3 static steps": lambda r: {"flows": [{"name": "f", "steps": PLAIN}],
+                                           "load": {"phases": [{"duration": "D", "rate": r}]}},
+    "flow path, templates+checks": lambda r: {"flows": [{"name": "f", "steps": DYNAMIC}],
+                                             "load": {"phases": [{"duration": "D", "rate": r}]}},
+}
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def one_run(url: str, doc: dict, duration: float) -> tuple[int, float, float]:
+    doc["load"]["phases"][0]["duration"] = f"{duration}s"
+    worker = LoadWorker(WorkerSpec(0, 1, parse_scenario({"target": url, "workers": 1, **doc})))
+    await worker.prepare()
+    start = time.time_ns() + 200_000_000
+    await asyncio.sleep(0.2)
+    cpu0, wall0 = cpu_s(), time.monotonic()
+    await worker.run(start)
+    cpu, wall = cpu_s() - cpu0, time.monotonic() - wall0
+    rows = pa.Table.from_batches(worker.drain().batches)
+    ok = rows.column("error").null_count  # a null error is a success
+    return rows.num_rows, cpu, ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rates", default="300,1000", help="flows/s (the fast path sends 3x as many requests)")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {0})
+    print(f"{'case':30} {'flows/s':>8} {'req/s':>8} {'rows':>7} {'errors':>6} {'CPU-us/req':>11}")
+    with fast_server(cpu=1) as (url, name):
+        for rate in (int(r) for r in args.rates.split(",")):
+            for case, build in CASES.items():
+                rows, cpu, ok = asyncio.run(one_run(url, build(rate), args.duration))
+                print(f"{case:30} {rate:8d} {rows / args.duration:8.0f} {rows:7d} {rows - ok:6d} {cpu / rows * 1e6:11.1f}")
+    print(f"server: {name} on core 1; generator on core 0 (this process, no Ray)")
+
+
+if __name__ == "__main__":
+    main()
