@@ -63,11 +63,11 @@ MIN_SWEEP_INTERVAL_S = 0.001
 # httptools' response parser cannot be told that a response answers a HEAD request
 # (it would wait for a body); CONNECT switches protocols.
 UNSUPPORTED_METHODS = frozenset({"HEAD", "CONNECT"})
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Retried once on a fresh connection when a reused keep-alive connection turns out to
 # have been closed by the server before any byte of the response came back.
-_IDEMPOTENT = frozenset({"GET", "OPTIONS", "PUT", "DELETE", "TRACE"})
-_PATH_SAFE = "/:@!$&'()*+,;=?%~-._"
+IDEMPOTENT = frozenset({"GET", "OPTIONS", "PUT", "DELETE", "TRACE"})
+PATH_SAFE = "/:@!$&'()*+,;=?%~-._"
 # ``_Conn.ctx`` of a connection with no request in flight (callers' ctx may be None).
 FREE: Any = object()
 
@@ -119,7 +119,7 @@ def _request_parts(
     if parts.query:
         target += "?" + parts.query
     if not target.isascii():
-        target = quote(target, safe=_PATH_SAFE)
+        target = quote(target, safe=PATH_SAFE)
     names = frozenset(name.lower() for name, _ in req.headers)
     lines = [f"{method} {target} HTTP/1.1"]
     if "host" not in names:
@@ -133,7 +133,7 @@ def _request_parts(
             raise ValueError(f"request {req.name!r}: bad header {name!r}")
         lines.append(f"{name}: {value}")
     body = req.body
-    if "content-length" not in names and (body is not None or method in _BODY_METHODS):
+    if "content-length" not in names and (body is not None or method in BODY_METHODS):
         lines.append(f"Content-Length: {len(body or b'')}")
     if not keepalive and "connection" not in names:
         lines.append("Connection: close")
@@ -315,7 +315,7 @@ class FastTransport(Transport):
         _, self._host, self._port = endpoint(requests[0].url)
         self._payloads = [build_request_bytes(r, settings.keepalive, settings.compression) for r in requests]
         self._traced = [build_traced_parts(r, settings) for r in requests]
-        self._retryable = [r.method.upper() in _IDEMPOTENT for r in requests]
+        self._retryable = [r.method.upper() in IDEMPOTENT for r in requests]
         self._on_done = on_done
         self._keepalive = settings.keepalive
         self._timeout = float(settings.timeout_s)

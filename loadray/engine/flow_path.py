@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from loadray.engine.clock import Clock
 from loadray.engine.closed_loop import UserDone
+from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.flow_client import FlowClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces
 from loadray.engine.flow_samples import FlowBuffer
@@ -36,6 +37,20 @@ def step_names(scenario: Scenario) -> tuple[list[str], list[int]]:
     return names, first
 
 
+def flow_client_kind(transport: str, target_url: str, step_paths: list[str], cert_file: str | None) -> str:
+    """``fast`` (:class:`FastFlowClient`) unless the scenario asks for ``aiohttp``, sends a
+    TLS client certificate, or has a target or a step that is not plain ``http``
+    (a step path must start with ``/`` or ``http://``: a templated scheme could be https)."""
+    if transport == "aiohttp" or cert_file:
+        return "aiohttp"
+    if target_url and not target_url.lower().startswith("http://"):
+        return "aiohttp"
+    for path in step_paths:
+        if not (path.startswith("/") or path.lower().startswith("http://")):
+            return "aiohttp"
+    return "fast"
+
+
 class FlowPath:
     def __init__(
         self,
@@ -50,7 +65,9 @@ class FlowPath:
         self.index = index
         self.clock = clock
         self.rng = random.Random(f"{scenario.seed}/worker/{index}")
-        self.client = FlowClient(settings, clock.monotonic_ns)
+        paths = [step.path.source for flow in scenario.flows for step in flow.steps]
+        kind = flow_client_kind(scenario.transport, base_url, paths, settings.cert_file)
+        self.client = (FastFlowClient if kind == "fast" else FlowClient)(settings, clock.monotonic_ns)
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
         self.runner = FlowRunner(
             scenario.flows, self.client, buffer, clock, base_url, scenario.http.headers, self.rng, traces
