@@ -162,14 +162,18 @@ def _step_keys(a: SampleArrays) -> np.ndarray:
 
 
 def _send_lag_ms(a: SampleArrays) -> dict[str, Any]:
-    """Stats of ``sent - intended`` over the rows that were sent."""
-    if a.has_sent_ns.all():
+    """Stats of ``sent - intended`` over the first attempts that were sent (a retry
+    waits for its backoff on purpose: that is not the generator being late)."""
+    was_sent = a.has_sent_ns
+    if (a.attempt != 1).any():
+        was_sent = was_sent & (a.attempt == 1)
+    if was_sent.all():
         lag = a.sent_ns - a.intended_ns
     else:  # in chunks: one fresh array, not three
-        lag = np.empty(_count(a.has_sent_ns), np.int64)
+        lag = np.empty(_count(was_sent), np.int64)
         at = 0
         for i in range(0, a.n, _CHUNK):
-            sent = a.has_sent_ns[i : i + _CHUNK]
+            sent = was_sent[i : i + _CHUNK]
             part = a.sent_ns[i : i + _CHUNK][sent]
             part -= a.intended_ns[i : i + _CHUNK][sent]
             lag[at : at + part.size] = part

@@ -37,10 +37,12 @@ def completed_latency(batch: pa.RecordBatch) -> np.ndarray:
 
 
 def send_lag_p99_ms(batch: pa.RecordBatch) -> float:
-    sent = batch.column("sent_ns").drop_null().to_numpy()
+    """p99 of ``sent - intended`` over the first attempts sent (retries wait on purpose)."""
+    first_sent = pc.and_(pc.is_valid(batch.column("sent_ns")), pc.equal(batch.column("attempt"), 1))
+    sent = batch.column("sent_ns").filter(first_sent).to_numpy()
     if sent.size == 0:
         return 0.0
-    intended = batch.column("intended_ns").filter(pc.is_valid(batch.column("sent_ns"))).to_numpy()
+    intended = batch.column("intended_ns").filter(first_sent).to_numpy()
     return float(np.percentile(sent - intended, 99)) / 1e6
 
 

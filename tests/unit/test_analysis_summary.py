@@ -307,3 +307,11 @@ def test_joint_and_separate_group_keys_and_small_rank_chunks_agree(monkeypatch):
     for (phase, grp), st in zip(df[df.latency_ns.notna()].groupby("phase"), joint["phases"]):
         assert st["latency_ms"]["p99"] == round(np.percentile(grp.latency_ns, 99) / 1e6, 3)
         assert st["latency_ms"]["mean"] == round(grp.latency_ns.mean() / 1e6, 3)
+
+
+def test_send_lag_leaves_out_retries_which_wait_on_purpose():
+    first = [row(i, latency_ms=5, lag_ns=MS) for i in range(50)]
+    retries = [{**row(i, latency_ms=300, lag_ns=250 * MS), "attempt": 2} for i in range(50)]
+    s = summarize(table(first + retries), None)
+    assert s["send_lag_ms"]["max"] == 1.0 and s["retries"] == 50
+    assert not any("send lag p99" in w for w in s["warnings"])

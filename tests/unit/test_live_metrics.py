@@ -139,3 +139,4 @@ def test_stop_frees_the_port():
     assert again.start() == port
     again.stop()
     server.stop()  # idempotent
+
