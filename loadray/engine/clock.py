@@ -84,3 +84,9 @@ class FakeClock:
         while self._timers:
             self._run_next()
         await asyncio.sleep(0)
+
+
+async def sleep_through(clock: Clock, mono_ns: int) -> None:
+    """Sleep until ``mono_ns`` however far away (``sleep_until`` sleeps 100 ms at most)."""
+    while clock.monotonic_ns() < mono_ns:
+        await clock.sleep_until(mono_ns)

@@ -15,7 +15,7 @@ import math
 import random
 from typing import Awaitable, Callable
 
-from loadray.engine.clock import Clock
+from loadray.engine.clock import Clock, sleep_through
 from loadray.engine.open_loop import Counters
 from loadray.plan.profile import Profile
 from loadray.plan.revision import Assignment
@@ -131,7 +131,7 @@ class ClosedLoop:
 
     async def _sleep(self, until_ns: int) -> bool:
         """Sleep until ``until_ns``; False when a stop cut it short."""
-        task = asyncio.ensure_future(self.clock.sleep_until(until_ns))
+        task = asyncio.ensure_future(sleep_through(self.clock, until_ns))
         self._sleeping.add(task)
         try:
             await task

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadray.engine.clock import Clock
+from loadray.engine.clock import Clock, sleep_through
 from loadray.engine.errors import CUT
 from loadray.engine.flow_client import FlowClient, Reply
 from loadray.engine.flow_samples import FlowBuffer
@@ -148,7 +148,7 @@ class FlowRunner:
             rows.append(self._row(inst, gid, ready, reply, attempt, trace_id, error))
             if error is None or not should_retry(step.retry, attempt, reply.status, kind):
                 return rows, error, reply.response
-            await self.clock.sleep_until(reply.done_ns + int(backoff_s(step.retry, attempt, self.rng) * 1e9))
+            await sleep_through(self.clock, reply.done_ns + int(backoff_s(step.retry, attempt, self.rng) * 1e9))
             attempt += 1
 
     async def _send(self, inst, out: Rendered, step: Step, gid, ready, attempt, trace_id) -> Reply:

@@ -100,7 +100,7 @@ def test_checkout_flow_runs_every_step_in_order_with_the_extracted_token():
 def test_retries_back_off_exponentially_and_every_attempt_is_a_row():
     flaky = {
         "name": "flaky", "path": "/flaky", "query": {"id": "{{ uuid }}", "fail": "2"},
-        "retry": {"max_attempts": 3, "backoff": {"base": "40ms", "cap": "60ms", "jitter": "none"}, "on_status": [503]},
+        "retry": {"max_attempts": 3, "backoff": {"base": "80ms", "cap": "150ms", "jitter": "none"}, "on_status": [503]},
     }
     rows, counters, _, stats = serve_and_run(
         TargetOptions(), lambda url: scenario(url, [{"name": "f", "steps": [flaky]}], {"phases": [{"duration": "1s", "rate": 10}]})
@@ -112,13 +112,13 @@ def test_retries_back_off_exponentially_and_every_attempt_is_a_row():
         r = r.sort_values("attempt")
         assert list(r["error"].fillna("ok")) == ["http_5xx", "http_5xx", "ok"]
         assert r["intended_ns"].nunique() == 1  # latency spans all attempts...
-        assert (r["latency_ns"].iloc[-1] > r["service_ns"].iloc[-1] + 90 * MS)  # ...40 + 60 ms of backoff
+        assert (r["latency_ns"].iloc[-1] > r["service_ns"].iloc[-1] + 230 * MS)  # ...80 + 150 ms of backoff
         done = (r["intended_ns"] + r["latency_ns"]).to_numpy()
         gaps.append((r["sent_ns"].to_numpy()[1:] - done[:-1]) / MS)
     first, second = np.array(gaps).T
     # base, then min(cap, 2 x base): never early; typically late only by scheduling
-    assert first.min() >= 40 and second.min() >= 60
-    assert np.median(first) < 40 + SLACK_MS and np.median(second) < 60 + SLACK_MS
+    assert first.min() >= 80 and second.min() >= 150  # a wait longer than one 100 ms timer slice
+    assert np.median(first) < 80 + SLACK_MS and np.median(second) < 150 + SLACK_MS
 
 
 def test_missing_variable_is_a_template_row_and_stops_the_flow_unless_told_to_continue():
@@ -186,15 +186,16 @@ def test_unique_feeder_rows_are_never_shared_between_workers(tmp_path):
     assert len(flows["ids"]) == len(rows) == 60
 
 
-def test_closed_model_throughput_is_users_over_latency_plus_think():
-    load = {"model": "closed", "think": "100ms", "phases": [{"duration": "3s", "users": 4}]}
+@pytest.mark.parametrize("think_s, latency_s", [(0.1, 0.05), (0.25, 0.01)])  # 250 ms: longer than a timer slice
+def test_closed_model_throughput_is_users_over_latency_plus_think(think_s, latency_s):
+    load = {"model": "closed", "think": f"{think_s}s", "phases": [{"duration": "3s", "users": 4}]}
     rows, counters, _, _ = serve_and_run(
-        TargetOptions(latency_s=0.05), lambda url: scenario(url, [{"name": "r", "steps": [{"name": "r", "path": "/"}]}], load)
+        TargetOptions(latency_s=latency_s), lambda url: scenario(url, [{"name": "r", "steps": [{"name": "r", "path": "/"}]}], load)
     )
-    started = np.sort(rows["intended_ns"].to_numpy())
-    rate = len(started) / 3.0
-    assert abs(rate - 4 / 0.15) / (4 / 0.15) < 0.08, rate
-    assert rows["user"].value_counts().min() >= 18
+    expected = 4 / (think_s + latency_s)
+    rate = len(rows) / 3.0
+    assert abs(rate - expected) / expected < 0.08, rate
+    assert rows["user"].value_counts().min() >= int(3 / (think_s + latency_s)) - 1
 
 
 def test_closed_model_revision_changes_the_number_of_users():
