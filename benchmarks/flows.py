@@ -4,8 +4,9 @@ One worker (in this process, no Ray) runs open-model flows of three steps at fix
 flow rates against nginx (or the built-in target), pinned to core 1 while the worker
 runs on core 0, and prints requests/s, rate error and generator CPU-us per request
 (this process's user + sys CPU / requests). Side by side: the same requests as plain
-static one-step requests (the fast path), and the flow path with templating,
-extraction and checks turned on.
+static one-step requests (the fast path), the flow path with templating, extraction
+and checks turned on, and the flow path on the aiohttp client (``transport: aiohttp``)
+for comparison. The ``loadray`` measured is the one of this checkout.
 
     python benchmarks/flows.py [--duration 5] [--rates 100,300]
 """
@@ -16,10 +17,12 @@ import argparse
 import asyncio
 import os
 import resource
+import sys
 import time
 
 import pyarrow as pa
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's loadray
 from loadray.engine.worker import LoadWorker, WorkerSpec
 from loadray.scenario import parse_scenario
 
@@ -41,6 +44,10 @@ CASES = {
                                            "load": {"phases": [{"duration": "D", "rate": r}]}},
     "flow path, templates+checks": lambda r: {"flows": [{"name": "f", "steps": DYNAMIC}],
                                              "load": {"phases": [{"duration": "D", "rate": r}]}},
+    "flow path, aiohttp, static": lambda r: {"flows": [{"name": "f", "steps": PLAIN}], "transport": "aiohttp",
+                                            "load": {"phases": [{"duration": "D", "rate": r}]}},
+    "flow path, aiohttp, templates": lambda r: {"flows": [{"name": "f", "steps": DYNAMIC}], "transport": "aiohttp",
+                                               "load": {"phases": [{"duration": "D", "rate": r}]}},
 }
 
 

@@ -4,7 +4,9 @@ for plain ``http`` targets.
 
 - one HTTP/1.1 keep-alive pool per ``(host, port)``: at most ``max_connections``
   connections, idle ones reused LIFO; a request that finds the pool full waits (FIFO);
-- per request one future (the protocol resolves it) and one timer (the deadline), no Task;
+- per request one future (the protocol resolves it), no Task, no timer: one periodic
+  sweeper per client fails the requests past their deadline (lateness <= 10% of the
+  shortest timeout seen, at most 50 ms);
 - a session is a plain cookie jar (name -> value), sent back as one ``Cookie`` header;
 - redirects are followed here; bodies are counted, kept and decoded only when asked.
 
@@ -34,6 +36,11 @@ from loadray.flow.response import Response
 __all__ = ["FastFlowClient", "FlowSession"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_SWEEP_INTERVAL_S = 0.05
+MIN_SWEEP_INTERVAL_S = 0.001
+# Lengths of the header names read when the body is not kept: Location, Set-Cookie,
+# Content-Length, Transfer-Encoding (the others are not even stored).
+_WANTED = frozenset({8, 10, 14, 17})
 _SCHEME = "http://"
 _BODY_HEADERS = frozenset({"content-length", "content-type"})  # dropped when a redirect turns into GET
 
@@ -73,7 +80,7 @@ class _Conn(asyncio.Protocol):
     """One connection; ``waiter`` resolves to the status when a response is complete."""
 
     __slots__ = (
-        "pool", "transport", "parser", "waiter", "headers", "body", "nbytes", "status",
+        "pool", "transport", "parser", "waiter", "deadline", "headers", "body", "nbytes", "status",
         "keep", "got", "head_only", "reused", "dead",
     )
 
@@ -82,6 +89,7 @@ class _Conn(asyncio.Protocol):
         self.transport: Any = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future | None = None
+        self.deadline = 0.0  # loop time the waiter fails at
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] | None = None  # chunks, only when the body is kept
         self.nbytes = 0
@@ -130,7 +138,8 @@ class _Conn(asyncio.Protocol):
     # -- httptools callbacks ------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if self.body is not None or len(name) in _WANTED:
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -273,11 +282,15 @@ class FastFlowClient:
         self._compression = settings.compression
         self._keepalive = settings.keepalive
         self._pools: dict[str, _Pool] = {}  # netloc -> pool
-        self._busy: set[_Conn] = set()
+        self._busy: set[_Conn] = set()  # the connections with a request in flight
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._interval = MAX_SWEEP_INTERVAL_S
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._shorten(min(self._timeout, float(settings.connect_timeout_s)))
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._sweeper = self._loop.call_later(self._interval, self._sweep)
 
     def session(self) -> FlowSession:
         """A new session: a fresh cookie jar."""
@@ -286,7 +299,12 @@ class FastFlowClient:
     async def send(self, session: FlowSession, out: Rendered, keep_body: bool) -> Reply:
         loop = self._loop
         assert loop is not None, "open() first"
-        deadline = loop.time() + (self._timeout if out.timeout_s is None else out.timeout_s)
+        if out.timeout_s is None:
+            deadline = loop.time() + self._timeout
+        else:
+            deadline = loop.time() + out.timeout_s
+            if out.timeout_s < self._interval * 10:
+                self._shorten(out.timeout_s)
         method, url, headers, body = out.method.upper(), out.url, out.headers, out.body
         jar = session.cookies
         hops = self._redirects
@@ -321,6 +339,9 @@ class FastFlowClient:
         return Reply(status, status_error(status), sent[0], done, nbytes, response)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for conn in list(self._busy):
             conn.pool.discard(conn)
         for pool in self._pools.values():
@@ -329,6 +350,17 @@ class FastFlowClient:
         await asyncio.sleep(0)  # let connection_lost callbacks run
 
     # -- internals ----------------------------------------------------------------------
+
+    def _shorten(self, timeout_s: float) -> None:
+        self._interval = max(MIN_SWEEP_INTERVAL_S, min(self._interval, timeout_s / 10.0))
+
+    def _sweep(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        for conn in [c for c in self._busy if c.deadline <= now]:
+            _expire(conn.waiter)
+        self._sweeper = loop.call_later(self._interval, self._sweep)
 
     def _failed(self, kind: str, sent: int) -> Reply:
         done = self._now()
@@ -341,8 +373,8 @@ class FastFlowClient:
         """Write ``data`` on a connection of ``pool`` and wait for the whole response;
         ``sent[0]`` is set when the first bytes go out. The caller releases the connection."""
         conn = pool.idle.pop() if pool.idle else await pool.acquire(deadline)
-        loop = pool.loop
-        conn.waiter = fut = loop.create_future()
+        conn.waiter = fut = pool.loop.create_future()
+        conn.deadline = deadline
         conn.headers = []
         conn.body = [] if keep_body else None
         conn.nbytes = conn.status = 0
@@ -353,7 +385,6 @@ class FastFlowClient:
         conn.transport.write(data)
         if not sent[0]:
             sent[0] = self._now()
-        timer = loop.call_at(deadline, _expire, fut)
         try:
             await fut
         except asyncio.CancelledError:
@@ -366,7 +397,6 @@ class FastFlowClient:
                 return await self._exchange(pool, data, method, keep_body, deadline, sent, False)
             raise
         finally:
-            timer.cancel()
             busy.discard(conn)
         return conn
 

@@ -64,6 +64,14 @@ async def text(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+def slow(delay_s: float):
+    """A handler answering ``ok`` after ``delay_s``."""
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(delay_s)
+        return web.Response(text="ok")
+    return handler
+
+
 def test_keepalive_reuses_one_connection_and_keepalive_false_opens_one_per_request():
     async def main():
         counts = []
@@ -199,12 +207,8 @@ def test_redirect_methods_cookies_and_absolute_locations():
 
 
 def test_timeout_per_step_overrides_the_default():
-    async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(1.0)
-        return web.Response(text="late")
-
     async def main():
-        async with app([web.get("/", slow)]) as (url, _), client(timeout_s=5.0) as c:
+        async with app([web.get("/", slow(1.0))]) as (url, _), client(timeout_s=5.0) as c:
             return await c.send(c.session(), get(url + "/", timeout_s=0.1), True)
 
     reply = asyncio.run(main())
@@ -267,12 +271,8 @@ def test_cancellation_mid_request_propagates_and_closes_the_connection():
 
 
 def test_pool_cap_makes_requests_wait_for_a_free_connection():
-    async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(0.05)
-        return web.Response(text="ok")
-
     async def main():
-        async with app([web.get("/", slow)]) as (url, peers), client(max_connections=2) as c:
+        async with app([web.get("/", slow(0.05))]) as (url, peers), client(max_connections=2) as c:
             replies = await asyncio.gather(*(c.send(c.session(), get(url + "/"), False) for _ in range(6)))
             return [r.status for r in replies], len(set(peers))
 
