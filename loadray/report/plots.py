@@ -108,7 +108,8 @@ def rate_figure(
         _marks(ax, [(t, f"phase {phase}") for phase, t in phase_starts.items()], ":")
     _marks(ax, events, "--")
     if drawn:
-        ax.set_ylim(bottom=0)
+        marked = phase_starts is not None or bool(events)
+        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * (1.15 if marked else 1.0))  # room for the labels
         _legend(ax)
     else:
         _no_data(ax)
