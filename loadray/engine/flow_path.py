@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-import uuid
 from typing import Any, Callable
 
 from loadray.engine.clock import Clock
@@ -65,6 +64,7 @@ class FlowPath:
         self.index = index
         self.clock = clock
         self.rng = random.Random(f"{scenario.seed}/worker/{index}")
+        self._unique = random.Random(secrets.randbits(64))  # {{ uuid }}: fresh in every run, no syscall
         paths = [step.path.source for flow in scenario.flows for step in flow.steps]
         kind = flow_client_kind(scenario.transport, base_url, paths, settings.cert_file)
         self.client = (FastFlowClient if kind == "fast" else FlowClient)(settings, clock.monotonic_ns)
@@ -125,7 +125,7 @@ class FlowPath:
     def _feed(self, variables: dict, user: int) -> bool:
         """Fresh built-ins and one row of every feeder; False when a feeder ran out
         (with ``stop_run`` the worker is told to stop, too)."""
-        variables.update(uuid=uuid.uuid4().hex, worker=self.index, user=user)
+        variables.update(uuid=f"{self._unique.getrandbits(128):032x}", worker=self.index, user=user)
         for name, feeder in self.feeders:
             row = feeder.next()
             if row is None:

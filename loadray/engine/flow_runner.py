@@ -169,7 +169,7 @@ class FlowRunner:
     def _record(self, row: tuple, flow_ns: int | None = None) -> None:
         if flow_ns is not None:
             row = row[:11] + (flow_ns,) + row[12:]
-        self.buffer.record_row(*row)
+        self.buffer.add(row)
 
 
 def _with_header(out: Rendered, header: tuple[str, str]) -> Rendered:

@@ -30,28 +30,26 @@ class FlowBuffer:
         self._reset()
 
     def _reset(self) -> None:
-        self._columns: tuple[list, ...] = tuple([] for _ in _NAMES)
+        self._rows: list[tuple] = []
 
     def __len__(self) -> int:
-        return len(self._columns[0])
+        return len(self._rows)
 
-    def record_row(self, intended, sent, done, status, error, step, phase, nbytes,
-                   attempt=1, user=None, flow_id=None, flow_ns=None, trace_id=None) -> None:
-        for column, value in zip(self._columns, (
-            intended, sent, done, status, error, step, phase, nbytes,
-            attempt, user, flow_id, flow_ns, trace_id,
-        )):
-            column.append(value)
+    def add(self, row: tuple) -> None:
+        """One row as a tuple in :data:`_NAMES` order (one append; transposed at flush)."""
+        self._rows.append(row)
 
     def record_dropped(self, intended: int, flow: int, phase: int, user=None) -> None:
         """A flow instance that never started (the in-flight cap): its first step's row."""
-        self.record_row(intended, _NONE, _NONE, 0, DROPPED, self.first_step[flow], phase, 0, user=user)
+        self._rows.append(
+            (intended, _NONE, _NONE, 0, DROPPED, self.first_step[flow], phase, 0, 1, user, None, None, None)
+        )
 
     def flush(self) -> pa.RecordBatch | None:
-        if not len(self):
+        if not self._rows:
             return None
         (intended, sent, done, status, error, step, phase, nbytes,
-         attempt, user, flow_id, flow_ns, trace_id) = self._columns
+         attempt, user, flow_id, flow_ns, trace_id) = zip(*self._rows)
         self._reset()
         columns = core_columns(
             intended, sent, done, status, error, step, phase, nbytes, self.worker, self.anchor_ns, self._steps
