@@ -25,6 +25,7 @@ import pyarrow as pa
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's loadray
 from loadray.engine.worker import LoadWorker, WorkerSpec
 from loadray.scenario import parse_scenario
+from loadray.target.server import new_event_loop
 
 try:
     from servers import fast_server
@@ -49,6 +50,12 @@ CASES = {
     "flow path, aiohttp, templates": lambda r: {"flows": [{"name": "f", "steps": DYNAMIC}], "transport": "aiohttp",
                                                "load": {"phases": [{"duration": "D", "rate": r}]}},
 }
+
+
+def run_on_uvloop(coro):
+    """Run as a worker actor does: Ray installs uvloop in its workers."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(coro)
 
 
 def cpu_s() -> float:
@@ -80,9 +87,9 @@ def main() -> None:
     with fast_server(cpu=1) as (url, name):
         for rate in (int(r) for r in args.rates.split(",")):
             for case, build in CASES.items():
-                rows, cpu, ok = asyncio.run(one_run(url, build(rate), args.duration))
+                rows, cpu, ok = run_on_uvloop(one_run(url, build(rate), args.duration))
                 print(f"{case:30} {rate:8d} {rows / args.duration:8.0f} {rows:7d} {rows - ok:6d} {cpu / rows * 1e6:11.1f}")
-    print(f"server: {name} on core 1; generator on core 0 (this process, no Ray)")
+    print(f"server: {name} on core 1; generator on core 0 (this process, no Ray, uvloop)")
 
 
 if __name__ == "__main__":
