@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from loadray.engine.clock import Clock, sleep_through
 from loadray.engine.open_loop import Counters
@@ -21,6 +21,7 @@ from loadray.plan.profile import Profile
 from loadray.plan.revision import Assignment
 from loadray.plan.users import Window, active_windows, owned_users, phase_at
 from loadray.scenario.model import Think
+
 
 class UserDone(Exception):
     """Raised by an iteration when its user has nothing more to do (no feeder rows)."""

@@ -9,15 +9,15 @@ never raised: they come back as a :class:`Reply` with an error kind.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import aiohttp
 
 from loadray.engine.aiohttp_transport import USER_AGENT, ssl_context
-from loadray.flow.render import Rendered
 from loadray.engine.errors import error_kind, status_error
 from loadray.engine.transport import TransportSettings
+from loadray.flow.render import Rendered
 from loadray.flow.response import Response
 
 _READ_CHUNK = 1 << 16

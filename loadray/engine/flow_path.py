@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from loadray.engine.clock import Clock
 from loadray.engine.closed_loop import UserDone

@@ -10,8 +10,9 @@ Every intended request ends as exactly one row.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from loadray.engine.clock import Clock
 from loadray.engine.samples import SampleBuffer

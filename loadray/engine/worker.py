@@ -14,8 +14,8 @@ import os
 import random
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Awaitable, Callable
 
 import pyarrow as pa
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 WHEEL_SIZE = 1000
 MAX_EXACT = 100_000  # longest exact wheel for whole-number weights

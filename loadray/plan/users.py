@@ -10,7 +10,7 @@ the users with ``u % W == w``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from loadray.plan.profile import Profile, Segment
 
