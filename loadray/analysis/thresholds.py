@@ -10,6 +10,8 @@ metric                        measured value                              unit
 ``max``, ``mean``, ``min``    of latency (completed rows)                 ms
 ``service_pNN``, ``service_max``, ``service_mean``  same, of service time ms
 ``error_rate``                errors / completed                          fraction
+``flow_error_rate``           failed flow instances / flow instances      fraction
+                              (a step that passed on a retry did not fail)
 ``rate``                      achieved sends/s                            req/s
 ``dropped``                   requests never sent                         count
 ============================  ==========================================  ============
@@ -70,6 +72,12 @@ def _arrays(table_or_arrays: Any) -> dict[str, Any]:
     }
 
 
+def flow_error_rate(flows: Mapping[str, Mapping[str, Any]]) -> float | None:
+    """Failed flow instances over all of them; None without flows."""
+    count = sum(f["count"] for f in flows.values())
+    return sum(f["failed"] for f in flows.values()) / count if count else None
+
+
 def measure(metric: str, arrays: Mapping[str, Any], summary: Mapping[str, Any]) -> float | None:
     """The value of ``metric`` for this run, in its summary unit; None without data."""
     m = _PCT.match(metric)
@@ -94,6 +102,8 @@ def measure(metric: str, arrays: Mapping[str, Any], summary: Mapping[str, Any]) 
         return (summary.get(f"{which}_ms") or {}).get(m.group(2))
     if metric == "error_rate":
         return summary.get("error_rate") if summary.get("completed", 0) else None
+    if metric == "flow_error_rate":
+        return flow_error_rate(summary.get("flows") or {})
     if metric in ("rate", "intended_rate"):
         return summary.get(metric) if (summary.get("duration_s") or 0) > 0 else None
     value = summary.get(metric)

@@ -29,7 +29,7 @@ _EXPR = re.compile(rf"^{CONDITION}\s*$")
 _PERCENTILE = re.compile(r"^(service_)?p([0-9]{1,2}(?:\.[0-9]+)?)$")
 _NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 _COUNT = re.compile(r"^[0-9]+$")
-METRICS = "pNN (p50, p99, p99.9), max, mean, service_pNN, service_max, error_rate, rate, dropped"
+METRICS = "pNN (p50, p99, p99.9), max, mean, service_pNN, service_max, error_rate, flow_error_rate, rate, dropped"
 
 
 def parse_thresholds(value: Any, path: str = "thresholds") -> tuple[Threshold, ...]:
@@ -93,7 +93,7 @@ def _reader(metric: str) -> Callable[[str], float] | None:
     match = _PERCENTILE.match(metric)
     if match:
         return _milliseconds if 0 < float(match.group(2)) < 100 else None
-    return {"error_rate": _fraction, "rate": _rate, "dropped": _count}.get(metric)
+    return {"error_rate": _fraction, "flow_error_rate": _fraction, "rate": _rate, "dropped": _count}.get(metric)
 
 
 def _milliseconds(text: str) -> float:

@@ -124,3 +124,25 @@ def test_evaluate_accepts_table_arrays_or_mapping():
     by_map = evaluate(ts, {"latency_ns": LAT, "service_ns": LAT - MS // 2}, s)
     assert by_table == by_arrays == by_map
     assert by_table[0] == {"expr": "p75 < 751", "value": round(np.percentile(LAT, 75) / 1e6, 3), "passed": True}
+
+
+def test_flow_error_rate_counts_failed_flow_instances_not_failed_attempts():
+    from loadray.scenario import parse_threshold
+
+    def row(i, flow, attempt, error, last):
+        return {"intended_ns": START + i * MS, "sent_ns": START + i * MS, "latency_ns": MS, "service_ns": MS,
+                "status": 503 if error else 200, "error": error, "step": "f", "phase": 0, "worker": 0,
+                "bytes_in": 0, "attempt": attempt, "flow_id": flow, "flow_ns": MS if last else None}
+
+    rows = []
+    for flow in range(10):  # every flow: a 503, then a successful retry...
+        rows += [row(2 * flow, flow, 1, "http_5xx", False), row(2 * flow + 1, flow, 2, None, True)]
+    rows.append(row(40, 99, 1, "http_5xx", True))  # ...but one flow fails for good
+    table = from_rows(rows)
+    s = summarize(table, RunMeta(START, START + 10**9))
+    assert s["error_rate"] == pytest.approx(11 / 21)
+    t = parse_threshold("flow_error_rate < 10%", "thresholds[0]")
+    [result] = evaluate([t], table, s)
+    assert result["value"] == pytest.approx(1 / 11) and result["passed"]
+    [none] = evaluate([t], from_rows(rows[:0] + [{**r, "flow_ns": None} for r in rows]), {**s, "flows": {}})
+    assert none["value"] is None and not none["passed"]
