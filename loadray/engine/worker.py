@@ -124,29 +124,17 @@ class LoadWorker:
         self.flows: FlowPath | None = None
         self.transport: Transport | None = None
         settings = transport_settings(scenario, secrets.token_hex(8) if scenario.trace else "")
-        if scenario.simple:
+        if scenario.simple:  # the fast path: fixed requests on a Transport
             self.requests = prepared_requests(scenario)
             self.buffer = SampleBuffer(spec.index, [r.name for r in self.requests], anchor, settings.trace_prefix)
-        else:
+        else:  # the flow path: flow instances with variables, cookies, feeders
             names, first = step_names(scenario)
             self.buffer = FlowBuffer(spec.index, names, first, anchor)
             self.flows = FlowPath(
                 scenario, spec.index, spec.workers, self.clock, self.buffer, settings, scenario.target.url or ""
             )
             self.flows.on_exhausted = self._exhausted
-        if scenario.model == "closed":
-            self.loop = ClosedLoop(self.clock, self._iteration, scenario.think, scenario.seed)
-        else:
-            weights = [f.weight for f in scenario.flows]
-            self.loop = OpenLoop(
-                self.buffer,
-                self.clock,
-                n_requests=len(weights),
-                max_in_flight=scenario.http.max_in_flight,
-                drop_when_full=scenario.http.when_full == "drop",
-                wheel=mix_wheel(weights, scenario.seed),
-                trace_base=trace_base(spec.index) if settings.trace_prefix else 0,
-            )
+        self.loop = self._make_loop(settings)
         if self.flows is not None:
             self.flows.on_flow_done = getattr(self.loop, "on_flow_done", None)
         else:
@@ -157,6 +145,21 @@ class LoadWorker:
         self._last_flush_ns, self._last_cpu_s = time.monotonic_ns(), time.process_time()
         self._sessions: dict[int, tuple[object, dict]] = {}  # closed model: user -> (session, variables)
         self.exhausted: str | None = None  # the stop_run feeder that ran out
+
+    def _make_loop(self, settings: TransportSettings) -> OpenLoop | ClosedLoop:
+        scenario, index = self.spec.scenario, self.spec.index
+        if scenario.model == "closed":
+            return ClosedLoop(self.clock, self._iteration, scenario.think, scenario.seed)
+        weights = [f.weight for f in scenario.flows]
+        return OpenLoop(
+            self.buffer,
+            self.clock,
+            n_requests=len(weights),
+            max_in_flight=scenario.http.max_in_flight,
+            drop_when_full=scenario.http.when_full == "drop",
+            wheel=mix_wheel(weights, scenario.seed),
+            trace_base=trace_base(index) if settings.trace_prefix else 0,
+        )
 
     async def prepare(self) -> WorkerReady:
         count = 0
