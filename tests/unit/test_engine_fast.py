@@ -480,10 +480,10 @@ def test_max_connections_respected(variant: str, keepalive: bool) -> None:
 
 def test_request_bytes_are_built_once_and_complete() -> None:
     req = PreparedRequest(
-        "r", "post", "http://u:p@example.com:8080/a/b?x=1#frag", (("X-A", "1"),), b"hello"
+        "r", "post", "http://u:p@127.0.0.1:8080/a/b?x=1#frag", (("X-A", "1"),), b"hello"
     )
     assert build_request_bytes(req, keepalive=True) == (
-        b"POST /a/b?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: loadray\r\n"
+        b"POST /a/b?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: loadray\r\n"
         b"X-A: 1\r\nContent-Length: 5\r\n\r\nhello"
     )
     get = PreparedRequest("g", "GET", "http://127.0.0.1", (("User-Agent", "me"), ("host", "other")))

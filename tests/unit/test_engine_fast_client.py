@@ -305,14 +305,14 @@ def test_a_keepalive_connection_closed_as_the_request_goes_out_is_retried_once()
 
 
 @pytest.mark.parametrize("transport, target, paths, cert, kind", [
-    ("auto", "http://h:8080", ["/a", "http://other/b"], None, "fast"),
-    ("fast", "http://h", ["/a"], None, "fast"),
-    ("auto", "", ["http://h/a"], None, "fast"),
-    ("aiohttp", "http://h", ["/a"], None, "aiohttp"),
-    ("auto", "https://h", ["/a"], None, "aiohttp"),
-    ("auto", "http://h", ["/a", "https://h/b"], None, "aiohttp"),
-    ("auto", "http://h", ["{{ base }}/a"], None, "aiohttp"),  # the scheme is not known in advance
-    ("auto", "http://h", ["/a"], "client.pem", "aiohttp"),
+    ("auto", "http://127.0.0.1:8080", ["/a", "http://127.0.0.2/b"], None, "fast"),
+    ("fast", "http://127.0.0.1", ["/a"], None, "fast"),
+    ("auto", "", ["http://127.0.0.1/a"], None, "fast"),
+    ("aiohttp", "http://127.0.0.1", ["/a"], None, "aiohttp"),
+    ("auto", "https://127.0.0.1", ["/a"], None, "aiohttp"),
+    ("auto", "http://127.0.0.1", ["/a", "https://127.0.0.1/b"], None, "aiohttp"),
+    ("auto", "http://127.0.0.1", ["{{ base }}/a"], None, "aiohttp"),  # the scheme is not known in advance
+    ("auto", "http://127.0.0.1", ["/a"], "client.pem", "aiohttp"),
 ])
 def test_flow_client_kind(transport, target, paths, cert, kind):
     assert flow_client_kind(transport, target, paths, cert) == kind
