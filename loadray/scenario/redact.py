@@ -17,18 +17,24 @@ def is_secret_header(name: object) -> bool:
 
 def redact(doc: Any) -> Any:
     """A deep copy of ``doc`` with secret header values (``http.headers``, each
-    ``requests[i].headers`` and each ``flows[i].steps[j].headers``), a password in the target or ``alerts.webhook`` URL and
-    secret-named query values in the webhook (``?token=...``) replaced by ``***``.
-    Anything that is not shaped like a scenario is copied unchanged."""
+    ``requests[i].headers`` and each ``flows[i].steps[j].headers``), literal values of
+    secret-named fields in a step's ``query``, ``json`` and ``form`` (``password: hunter2``;
+    a ``{{ template }}`` stays, it names where the value comes from), a password in the
+    target or ``alerts.webhook`` URL and secret-named query values in the webhook
+    (``?token=...``) replaced by ``***``. Anything that is not shaped like a scenario is
+    copied unchanged."""
     result = copy.deepcopy(doc)
     if not isinstance(result, dict):
         return result
     _mask_headers(result.get("http"))
-    for request in _list(result.get("requests")):
-        _mask_headers(request)
+    steps = list(_list(result.get("requests")))
     for flow in _list(result.get("flows")):
-        for step in _list(flow.get("steps") if isinstance(flow, dict) else None):
-            _mask_headers(step)
+        steps += _list(flow.get("steps") if isinstance(flow, dict) else None)
+    for step in steps:
+        _mask_headers(step)
+        if isinstance(step, dict):
+            for key in ("query", "json", "form"):
+                _mask_fields(step.get(key))
     if isinstance(result.get("target"), str):
         result["target"] = _mask_url(result["target"])
     alerts = result.get("alerts")
@@ -47,6 +53,16 @@ def _mask_headers(section: Any) -> None:
         for name in headers:
             if is_secret_header(name):
                 headers[name] = MASK
+
+
+def _mask_fields(value: Any) -> None:
+    """Mask literal strings under secret-named keys, at any depth of a JSON body."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in list(items):
+        if isinstance(item, (dict, list)):
+            _mask_fields(item)
+        elif isinstance(item, str) and is_secret_header(key) and "{{" not in item:
+            value[key] = MASK
 
 
 def _mask_url(url: str) -> str:

@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from loadray.scenario import redact
+from loadray.scenario.redact import MASK
 
 DOC = {
     "name": "s",
@@ -89,3 +90,18 @@ def test_redact_masks_webhook_secrets(webhook, expected):
 )
 def test_redact_tolerates_any_shape(doc):
     assert redact(doc) == doc
+
+
+def test_redact_masks_literal_secrets_in_bodies_and_queries_but_keeps_templates():
+    doc = {"flows": [{"name": "f", "steps": [
+        {"path": "/login", "json": {"user": "alice", "password": "hunter2",
+                                    "nested": [{"api_key": "k-1", "n": 3}], "token": "{{ users.token }}"}},
+        {"path": "/x", "form": {"secret": "s3", "a": "b"}, "query": {"access_token": "t", "page": "2"}},
+    ]}], "requests": [{"path": "/", "json": {"Password": "p"}}]}
+    out = redact(doc)
+    login, x = out["flows"][0]["steps"]
+    assert login["json"] == {"user": "alice", "password": MASK, "nested": [{"api_key": MASK, "n": 3}],
+                             "token": "{{ users.token }}"}
+    assert x["form"] == {"secret": MASK, "a": "b"} and x["query"] == {"access_token": MASK, "page": "2"}
+    assert out["requests"][0]["json"] == {"Password": MASK}
+    assert doc["flows"][0]["steps"][0]["json"]["password"] == "hunter2"  # the input is untouched
