@@ -117,17 +117,11 @@ class FlowRunner:
         return ok
 
     async def _step(self, step: Step, gid: int, inst: Instance, ready: int):
-        """Every attempt of one step: (rows, final error, final response)."""
+        """Every attempt of one step: (rows, final error, final response). If the run
+        stops meanwhile, the rows so far are recorded (the one in flight as ``cut``)."""
         trace_id, span = self.traces.new() if self.traces else (None, 0)
+        keep_body = bool(step.extract or step.checks)
         rows: list[tuple] = []
-        try:
-            return await self._attempts(step, gid, inst, ready, trace_id, span, rows)
-        except asyncio.CancelledError:
-            for row in rows:
-                self._record(row)
-            raise
-
-    async def _attempts(self, step, gid, inst, ready, trace_id, span, rows):
         attempt = 1
         while True:
             inst.variables["now"] = time.time_ns() // 1_000_000
@@ -139,7 +133,12 @@ class FlowRunner:
                 return rows, TEMPLATE, None
             if trace_id is not None:
                 out = _with_header(out, Traces.header(trace_id, span + ((attempt - 1) << 56)))
-            reply = await self._send(inst, out, step, gid, ready, attempt, trace_id)
+            sent = self.clock.monotonic_ns()
+            try:
+                reply = await self.client.send(inst.session, out, keep_body)
+            except asyncio.CancelledError:
+                cut = Reply(0, CUT, sent, self.clock.monotonic_ns())
+                self._cancelled(rows + [self._row(inst, gid, ready, cut, attempt, trace_id)])
             error, kind = reply.error, reply.error
             if error is None and step.checks:
                 failed = evaluate(step.checks, reply.response)
@@ -148,16 +147,17 @@ class FlowRunner:
             rows.append(self._row(inst, gid, ready, reply, attempt, trace_id, error))
             if error is None or not should_retry(step.retry, attempt, reply.status, kind):
                 return rows, error, reply.response
-            await sleep_through(self.clock, reply.done_ns + int(backoff_s(step.retry, attempt, self.rng) * 1e9))
+            try:
+                await sleep_through(self.clock, reply.done_ns + int(backoff_s(step.retry, attempt, self.rng) * 1e9))
+            except asyncio.CancelledError:
+                self._cancelled(rows)
             attempt += 1
 
-    async def _send(self, inst, out: Rendered, step: Step, gid, ready, attempt, trace_id) -> Reply:
-        sent = self.clock.monotonic_ns()
-        try:
-            return await self.client.send(inst.session, out, keep_body=bool(step.extract or step.checks))
-        except asyncio.CancelledError:  # the run stopped: this attempt was in flight
-            self._record(self._row(inst, gid, ready, Reply(0, CUT, sent, self.clock.monotonic_ns()), attempt, trace_id))
-            raise
+    def _cancelled(self, rows: list[tuple]) -> None:
+        """The run stopped inside a step: keep its rows, then go on stopping."""
+        for row in rows:
+            self._record(row)
+        raise asyncio.CancelledError
 
     @staticmethod
     def _row(inst: Instance, gid: int, ready: int, reply: Reply, attempt: int, trace_id, error: Any = False) -> tuple:

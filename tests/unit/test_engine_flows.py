@@ -310,3 +310,22 @@ def test_stop_user_feeder_ends_only_the_user_that_ran_out(tmp_path):
     rows, counters, flows, _ = serve_and_run(TargetOptions(), lambda url: parse_scenario({**doc, "target": url}))
     assert flows["ids"] == {str(i): 1 for i in range(5)} and len(rows) == 5  # 5 rows, then both users ended
     assert counters[0].done == counters[0].sent
+
+
+def test_stopping_mid_flow_records_the_step_in_flight_as_cut():
+    async def main():
+        async with TargetServer(TargetOptions(latency_s=3.0)) as target:
+            steps = [{"name": "slow", "path": "/"}, {"name": "never", "path": "/"}]
+            scn = scenario(target.url, [{"name": "s", "steps": steps}], {"phases": [{"duration": "2s", "rate": 5}]})
+            worker = LoadWorker(WorkerSpec(0, 1, scn))
+            await worker.prepare()
+            running = asyncio.ensure_future(worker.run(time.time_ns() + 100 * MS))
+            await asyncio.sleep(1.1)
+            worker.stop()
+            counters = await running
+            return pa.Table.from_batches(worker.drain().batches).to_pandas(), counters
+
+    rows, counters = asyncio.run(main())
+    assert 4 <= len(rows) <= 7 and set(rows["error"].astype(object)) == {"cut"}
+    assert set(rows["step"].astype(object)) == {"s/slow"} and rows["flow_ns"].isna().all()
+    assert counters.done == counters.sent == len(rows)
