@@ -158,7 +158,7 @@ BAD = [
     ({"alerts.webhook": "127.0.0.1:9000/hook"}, "alerts.webhook",
      "did you mean 'http://127.0.0.1:9000/hook'?"),
     ({"alerts.webhook": "http:///hook"}, "alerts.webhook", "(no host)"),
-    ({"alerts.webhook": "http://h:99999/x"}, "alerts.webhook", "(bad port)"),
+    ({"alerts.webhook": "http://127.0.0.1:99999/x"}, "alerts.webhook", "(bad port)"),
     ({"alerts.webhook": 9000}, "alerts.webhook", "must be a string, got 9000"),
     ({"live.window": "0s"}, "live.window", "must be > 0, got '0s'"),
     ({"live.window": "soon"}, "live.window", "expected a duration"),

@@ -78,7 +78,7 @@ flows:
         retry: {max_attempts: 1}
   - name: static
     steps:
-      - {method: PUT, path: "https://cdn.example.test/up/{{ uuid }}", body: "w={{ worker }}"}
+      - {method: PUT, path: "https://127.0.0.1:8443/up/{{ uuid }}", body: "w={{ worker }}"}
 """
 
 CLOSED_YAML = """\
@@ -174,8 +174,8 @@ def test_checkout_scenario_parses_into_the_model(folder):
         retry=NO_RETRY,
     )
     upload = Step(
-        name="PUT https://cdn.example.test/up/{{ uuid }}",
-        path=t("https://cdn.example.test/up/{{ uuid }}"),
+        name="PUT https://127.0.0.1:8443/up/{{ uuid }}",
+        path=t("https://127.0.0.1:8443/up/{{ uuid }}"),
         method="PUT",
         body=Body("raw", t("w={{ worker }}")),
         retry=default_retry,
