@@ -19,14 +19,14 @@ from typing import Iterator
 from loadray.archive import SampleSink, create_run_dir, default_run_dir, write_scenario
 from loadray.cluster import Launcher, connect
 from loadray.cluster.coordinator import RunRecord
-from loadray.engine.worker import Drained
+from loadray.fleet.accounting import Tally
 from loadray.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_THRESHOLDS
 from loadray.live.console import LiveConsole
 from loadray.live.control import ControlServer
 from loadray.report.build import rebuild
 from loadray.scenario import redact
 from loadray.scenario.model import Scenario, Target
-from loadray.target import start_target
+from loadray.target import LOOPBACK, start_target
 
 POLL_INTERVAL_S = 0.5
 
@@ -83,12 +83,14 @@ class _Interrupts:
 
 
 @contextlib.contextmanager
-def resolved_target(scenario: Scenario) -> Iterator[Scenario]:
-    """The scenario with a concrete target URL, starting the built-in target if asked."""
+def resolved_target(scenario: Scenario, host: str = LOOPBACK) -> Iterator[Scenario]:
+    """The scenario with a concrete target URL, starting the built-in target if asked,
+    listening on ``host`` (on a cluster: the driver node's address, which every
+    worker host reaches; never 0.0.0.0)."""
     if scenario.target.builtin is None:
         yield scenario
         return
-    with start_target(scenario.target.builtin) as target:
+    with start_target(dataclasses.replace(scenario.target.builtin, host=host)) as target:
         yield dataclasses.replace(scenario, target=Target(url=target.url))
 
 
@@ -111,13 +113,14 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
     run_dir = create_run_dir(options.out or default_run_dir(scenario.name))
     write_scenario(run_dir, redact(scenario.source))
     interrupts = _Interrupts()
-    with resolved_target(scenario) as live, metrics_server(options) as metrics:
-        session = connect(options.address, options.num_cpus)
-        try:
+    session = connect(options.address, options.num_cpus)
+    try:
+        host = session.node_address if options.address else LOOPBACK
+        with resolved_target(scenario, host) as live, metrics_server(options) as metrics:
             with interrupts:  # after Ray starts: Ray installs a SIGTERM handler of its own
                 record = _drive(live, run_dir, interrupts, options, metrics)
-        finally:
-            session.close()
+    finally:
+        session.close()
     summary = rebuild(run_dir)
     return RunResult(run_dir, summary, interrupts.signum, record.abort_kind)
 
@@ -137,7 +140,7 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
                 console.update(status)
                 if metrics is not None:
                     metrics.update(status)
-                _collect(launcher.drain(), sink)
+                launcher.collect(sink.write)
                 if status.state == "finished":
                     break
                 if interrupts.signum is not None:
@@ -147,27 +150,24 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
                 time.sleep(POLL_INTERVAL_S)
             if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
                 end_ns = min(end_ns, time.time_ns())
-            _collect(launcher.drain(), sink)
+            launcher.settle(sink.write)
             record = launcher.record()
     finally:
-        sink.close(end_ns, _record_doc(record, launcher) if record else None)
+        sink.close(end_ns, _record_doc(record, launcher.tally(record)) if record else None)
         launcher.kill()
     return record
 
 
-def _record_doc(record: RunRecord, launcher: Launcher) -> dict:
+def _record_doc(record: RunRecord, tally: Tally) -> dict:
     return {
         "events": record.events,
-        "lost": launcher.lost(record),
-        "dead_workers": record.dead,
+        "planned": tally.planned,
+        "rows": tally.rows,
+        "lost": tally.lost,
+        "unknown": tally.unknown,
+        "dead_workers": sorted({e["worker"] for e in record.events if e["event"] == "worker_lost"}),
         "warnings": record.warnings,
         "aborted": record.aborted,
         "placement": record.placement,
         "live_latency_ms": record.live_latency_ms,
     }
-
-
-def _collect(drained: list[Drained], sink: SampleSink) -> None:
-    for d in drained:
-        for batch in d.batches:
-            sink.write(d.index, batch)

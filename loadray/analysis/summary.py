@@ -375,23 +375,33 @@ def summarize(
 
 
 def live_record(record: dict[str, Any]) -> dict[str, Any]:
-    """What the live run recorded besides rows, as summary keys: ``lost`` (requests
-    dead workers never sent), ``workers_lost``, ``aborted``, ``events`` (rate changes,
-    worker loss, breaches), ``nodes``; its warnings (saturation...) join ``warnings``."""
-    out: dict[str, Any] = {
+    """What the live run recorded besides rows, as summary keys: the accounting
+    ``planned = rows + lost + unknown`` (arrivals the plan gave the workers; those with
+    a row in the archive; provably never sent; sent or not, cannot be told),
+    ``workers_lost``, ``aborted``, ``events`` (rate changes, fencing, worker loss,
+    redistribution, breaches), ``placement`` (each worker's node and address),
+    ``nodes``; its warnings (saturation...) join ``warnings``."""
+    accounting = {key: record.get(key) for key in ("planned", "rows")}
+    return {
+        **{k: (None if v is None else int(v)) for k, v in accounting.items()},
         "lost": int(record.get("lost", 0)),
+        "unknown": int(record.get("unknown", 0)),
         "workers_lost": list(record.get("dead_workers", [])),
         "aborted": record.get("aborted"),
         "events": list(record.get("events", [])),
+        "placement": list(record.get("placement", [])),
         "nodes": len({p.get("node") for p in record.get("placement", [])}),
     }
-    return out
 
 
 def live_warnings(record: dict[str, Any]) -> list[str]:
     out = list(record.get("warnings", []))
     if record.get("lost"):
-        out.append(f"{record['lost']} intended requests were lost with dead workers (never sent)")
+        out.append(f"{record['lost']} planned requests were never sent: their workers had fenced "
+                   "themselves or were gone before sending them")
+    if record.get("unknown"):
+        out.append(f"{record['unknown']} planned requests may or may not have been sent: their "
+                   "workers' hosts never came back with their rows")
     if record.get("aborted"):
         out.append(f"the run was stopped early: {record['aborted']}")
     return out

@@ -19,6 +19,11 @@ class RaySession:
     owned: bool  # True when this process started (or joined) Ray and must shut it down
     address: str | None
 
+    @property
+    def node_address(self) -> str:
+        """This (the driver's) node's address as the cluster reaches it."""
+        return ray.util.get_node_ip_address()
+
     def close(self) -> None:
         if self.owned and ray.is_initialized():
             ray.shutdown()

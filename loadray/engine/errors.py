@@ -23,6 +23,7 @@ HTTP_4XX = "http_4xx"
 HTTP_5XX = "http_5xx"
 DROPPED = "dropped"  # never sent: the in-flight cap was reached (when_full: drop)
 CUT = "cut"  # sent, still in flight when the run stopped
+FENCED = "fenced"  # never sent: the worker's lease had lapsed, or the run's hard end passed
 
 KINDS = (
     CONNECT_REFUSED,
@@ -36,6 +37,7 @@ KINDS = (
     HTTP_5XX,
     DROPPED,
     CUT,
+    FENCED,
 )
 
 

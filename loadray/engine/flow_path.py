@@ -16,9 +16,11 @@ from typing import Any
 from loadray.engine.clock import Clock
 from loadray.engine.closed_loop import UserDone
 from loadray.engine.fast_client import FastFlowClient
+from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces
 from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.lease import NEVER, Lease
 from loadray.engine.transport import TransportSettings
 from loadray.flow.feeders import open_feeder, row_vars
 from loadray.scenario.model import Scenario
@@ -61,6 +63,7 @@ class FlowPath:
         buffer: FlowBuffer,
         settings: TransportSettings,
         base_url: str,
+        lease: Lease | None = None,
     ) -> None:
         self.index = index
         self.clock = clock
@@ -70,8 +73,9 @@ class FlowPath:
         kind = flow_client_kind(scenario.transport, base_url, paths, settings.cert_file)
         self.client = (FastFlowClient if kind == "fast" else FlowClient)(settings, clock.monotonic_ns)
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
+        fenced = FencedClient(self.client, lease or Lease(NEVER, until_ns=NEVER), clock.monotonic_ns)
         self.runner = FlowRunner(
-            scenario.flows, self.client, buffer, clock, base_url, scenario.http.headers, self.rng, traces
+            scenario.flows, fenced, buffer, clock, base_url, scenario.http.headers, self.rng, traces
         )
         self.feeders = [
             (feed.spec.name, open_feeder(feed.spec, list(feed.rows), index, workers, self.rng))

@@ -8,6 +8,7 @@ Rows are appended as plain values (monotonic ns) and turned into one
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loadray.engine.errors import DROPPED
 from loadray.engine.samples import _NONE, core_columns
@@ -38,6 +39,12 @@ class FlowBuffer:
     def add(self, row: tuple) -> None:
         """One row as a tuple in :data:`_NAMES` order (one append; transposed at flush)."""
         self._rows.append(row)
+
+    def arrivals(self, batch: pa.RecordBatch) -> int:
+        """Arrivals among ``batch``'s rows: first attempts of a flow's first step (one per
+        flow instance begun, or dropped at the in-flight cap)."""
+        first = pc.is_in(batch.column("step").indices, pa.array(sorted(set(self.first_step)), pa.int16()))
+        return int(pc.sum(pc.and_(first, pc.equal(batch.column("attempt"), 1))).as_py() or 0)
 
     def record_dropped(self, intended: int, flow: int, phase: int, user=None) -> None:
         """A flow instance that never started (the in-flight cap): its first step's row."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadray.engine.clock import Clock
+from loadray.engine.lease import NEVER, Lease
 from loadray.engine.samples import SampleBuffer
 from loadray.plan import Chunk
 
@@ -48,8 +49,10 @@ class OpenLoop:
         drop_when_full: bool = False,
         wheel: tuple[int, ...] | None = None,
         trace_base: int = 0,
+        lease: Lease | None = None,
     ) -> None:
         self.buffer = buffer
+        self.lease = lease or Lease(NEVER, until_ns=NEVER)  # sends only while it holds
         self.clock = clock
         self.n_requests = n_requests
         self.wheel = wheel or tuple(range(n_requests))  # arrival k sends wheel[k % len]
@@ -126,7 +129,7 @@ class OpenLoop:
                 await clock.sleep_until(min(end_ns, now + IDLE_POLL_NS))
 
     async def _send(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any], None]) -> None:
-        clock, c, now_ns = self.clock, self.counters, self._now
+        clock, c, now_ns, lease = self.clock, self.counters, self._now, self.lease
         wheel = self.wheel
         n = len(wheel)
         cap = self.max_in_flight
@@ -143,6 +146,8 @@ class OpenLoop:
                     await clock.sleep_until(due)
                     burst = 0
                     now = now_ns()
+                if now >= lease.until_ns and not lease.holds(now):
+                    self.stop()  # fenced: never sends again
                 if self._stopped or offset >= self._cut_ns:
                     return
                 step = wheel[k % n]
@@ -153,10 +158,12 @@ class OpenLoop:
                         self.buffer.record_dropped(due, step, phase)
                         continue
                     await self._wait_for_slot()
+                    now = now_ns()
+                    if not lease.holds(now):
+                        self.stop()
                     if self._stopped:
                         c.intended -= 1
                         return
-                    now = now_ns()
                 c.sent += 1
                 trace = tb + c.sent if tb else 0
                 submit(step, (due, now, step, phase, trace), trace)

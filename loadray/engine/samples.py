@@ -16,6 +16,7 @@ from loadray.engine.errors import DROPPED
 from loadray.schema import SCHEMA
 
 _NONE = -1  # sent/done of a dropped request
+NOT_SENT = _NONE  # the sent time of a row that never went on the wire
 
 
 class SampleBuffer:
@@ -50,6 +51,11 @@ class SampleBuffer:
         self._phase.append(phase)
         self._bytes.append(nbytes)
         self._trace.append(trace)
+
+    @staticmethod
+    def arrivals(batch: pa.RecordBatch) -> int:
+        """Arrivals among ``batch``'s rows: on the fast path every row is one."""
+        return batch.num_rows
 
     def record_dropped(self, intended: int, step: int, phase: int) -> None:
         self.record(intended, _NONE, _NONE, 0, DROPPED, step, phase, 0)

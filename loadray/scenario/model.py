@@ -189,9 +189,26 @@ class Breaker:
     for_s: float
 
 
+DEFAULT_LEASE_S = 1.5
+LOSS_MARGIN_S = 1.0  # a worker is declared lost this long after its lease could have ended
+RENEWALS_PER_LEASE = 6
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
+    """``lease``: a worker sends only while a renewal the coordinator acknowledged is
+    younger than this; the coordinator declares it lost ``LOSS_MARGIN_S`` later."""
+
     worker_cpus: float = DEFAULT_WORKER_CPUS
+    lease_s: float = DEFAULT_LEASE_S
+
+    @property
+    def loss_timeout_s(self) -> float:
+        return self.lease_s + LOSS_MARGIN_S
+
+    @property
+    def renew_interval_s(self) -> float:
+        return self.lease_s / RENEWALS_PER_LEASE
 
 
 @dataclass(frozen=True)
