@@ -156,7 +156,9 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
 
 
 def _record_doc(record: RunRecord, launcher: Launcher) -> dict:
-    return {
+    """What the live run recorded, archived with the samples (redacted like the scenario:
+    warnings and events may quote a threshold, a feeder or an exception)."""
+    return redact({
         "events": record.events,
         "lost": launcher.lost(record),
         "dead_workers": record.dead,
@@ -164,7 +166,7 @@ def _record_doc(record: RunRecord, launcher: Launcher) -> dict:
         "aborted": record.aborted,
         "placement": record.placement,
         "live_latency_ms": record.live_latency_ms,
-    }
+    })
 
 
 def _collect(drained: list[Drained], sink: SampleSink) -> None:
