@@ -78,7 +78,7 @@ _PARAM = re.compile(rf"(?<![\w.\-\[\]])({_NAME})=({_VALUE})")
 _FIELD = re.compile(
     rf"""(?<![\w.\-\[\]"'])(["']?)({_NAME})\1\s*[:=]\s*("[^"]*"|'[^']*'|\{{\{{[^{{}}]*\}}\}}|[^\s&,;}}\]]+)"""
 )
-_GOT = re.compile(r"\bgot\b.*", re.DOTALL)
+_ECHO = re.compile(r"(\bgot\b).*|'[^']*'|\"[^\"]*\"", re.DOTALL)  # a value an error quotes
 
 
 def is_secret_name(name: object) -> bool:
@@ -108,10 +108,12 @@ def redact_body(text: str, secrets: Iterable[str] = ()) -> str:
 
 def redact_error(text: str, path: str = "", secrets: Iterable[str] = ()) -> str:
     """An error line for the terminal: :func:`redact_text`, and when ``path`` (the YAML
-    path it names) has a secret-named part, the value it echoes (``got ...``) masked."""
+    path or ``--set`` flag it names) has a secret-named part, the values it echoes
+    (``got ...`` and anything quoted) masked."""
     line = redact_text(text, secrets)
-    if any(is_secret_name(part) for part in re.split(r"[.\[\]]+", path)):
-        line = _GOT.sub(f"got {MASK}", line)
+    if any(is_secret_name(part) for part in re.split(r"[.\[\]\s]+", path)):
+        head, sep, message = line.partition(f"{path}: ") if path else ("", "", line)
+        line = head + sep + _ECHO.sub(lambda m: f"got {MASK}" if m.group(1) else MASK, message)
     return line
 
 

@@ -133,6 +133,11 @@ def test_given_literal_secrets_are_masked_wherever_they_appear(doc, expected):
     ("target", "must be a base URL without ?query or #fragment, got 'http://u:pw@127.0.0.1/?token=t'",
      "must be a base URL without ?query or #fragment, got 'http://***@127.0.0.1/?token=***'"),
     ("load.phases[0].rate", "must be > 0, got -5", "must be > 0, got -5"),
+    ("--set http.headers.Authorization", "invalid value '[abc': flow sequence", "invalid value ***: flow sequence"),
+    ("--set http.headers.X-Auth.x", "http.headers.X-Auth is 'Bearer abc', not a mapping or list; cannot set 'x' in it",
+     "http.headers.X-Auth is ***, not a mapping or list; cannot set *** in it"),
+    ("requests[0].name", "duplicate request name 'GET /a?token=***' (also requests[1])",
+     "duplicate request name 'GET /a?token=***' (also requests[1])"),
 ])
 def test_redact_error_lines(path, message, expected):
     assert redact_error(f"{path}: {message}", path) == f"{path}: {expected}"
