@@ -78,7 +78,8 @@ _PARAM = re.compile(rf"(?<![\w.\-\[\]])({_NAME})=({_VALUE})")
 _FIELD = re.compile(
     rf"""(?<![\w.\-\[\]"'])(["']?)({_NAME})\1\s*[:=]\s*("[^"]*"|'[^']*'|\{{\{{[^{{}}]*\}}\}}|[^\s&,;}}\]]+)"""
 )
-_ECHO = re.compile(r"(\bgot\b).*|'[^']*'|\"[^\"]*\"", re.DOTALL)  # a value an error quotes
+# A value an error line echoes: ``got <value>...``, ``value '<value>'``, ``is '<value>'``.
+_ECHO = re.compile(r"\b(got)\b.*|\b(value|is) ('[^']*'|\"[^\"]*\")", re.DOTALL)
 
 
 def is_secret_name(name: object) -> bool:
@@ -109,11 +110,11 @@ def redact_body(text: str, secrets: Iterable[str] = ()) -> str:
 def redact_error(text: str, path: str = "", secrets: Iterable[str] = ()) -> str:
     """An error line for the terminal: :func:`redact_text`, and when ``path`` (the YAML
     path or ``--set`` flag it names) has a secret-named part, the values it echoes
-    (``got ...`` and anything quoted) masked."""
+    (``got ...``, ``value '...'``, ``is '...'``) masked; names it quotes stay."""
     line = redact_text(text, secrets)
     if any(is_secret_name(part) for part in re.split(r"[.\[\]\s]+", path)):
         head, sep, message = line.partition(f"{path}: ") if path else ("", "", line)
-        line = head + sep + _ECHO.sub(lambda m: f"got {MASK}" if m.group(1) else MASK, message)
+        line = head + sep + _ECHO.sub(lambda m: f"{m.group(1) or m.group(2)} {MASK}", message)
     return line
 
 

@@ -135,7 +135,9 @@ def test_given_literal_secrets_are_masked_wherever_they_appear(doc, expected):
     ("load.phases[0].rate", "must be > 0, got -5", "must be > 0, got -5"),
     ("--set http.headers.Authorization", "invalid value '[abc': flow sequence", "invalid value ***: flow sequence"),
     ("--set http.headers.X-Auth.x", "http.headers.X-Auth is 'Bearer abc', not a mapping or list; cannot set 'x' in it",
-     "http.headers.X-Auth is ***, not a mapping or list; cannot set *** in it"),
+     "http.headers.X-Auth is ***, not a mapping or list; cannot set 'x' in it"),
+    ("flows[0].steps[1].headers.Authorization", "unknown variable 'tokn' (known here: token, now)",
+     "unknown variable 'tokn' (known here: token, now)"),
     ("requests[0].name", "duplicate request name 'GET /a?token=***' (also requests[1])",
      "duplicate request name 'GET /a?token=***' (also requests[1])"),
 ])
