@@ -159,7 +159,9 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
 
 
 def _record_doc(record: RunRecord, tally: Tally) -> dict:
-    return {
+    """What the live run recorded, archived with the samples (redacted like the scenario:
+    warnings and events may quote a threshold, a feeder or an exception)."""
+    return redact({
         "events": record.events,
         "planned": tally.planned,
         "rows": tally.rows,
@@ -170,4 +172,4 @@ def _record_doc(record: RunRecord, tally: Tally) -> dict:
         "aborted": record.aborted,
         "placement": record.placement,
         "live_latency_ms": record.live_latency_ms,
-    }
+    })

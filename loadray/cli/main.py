@@ -8,6 +8,7 @@ import traceback
 
 from loadray.cli.parser import build_parser
 from loadray.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, LoadrayError
+from loadray.redaction import redact_error, redact_text
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,7 +16,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = VERBS[args.verb](args)
     except LoadrayError as exc:
-        print(f"loadray {args.verb}: error: {exc}", file=sys.stderr)
+        line = redact_error(str(exc), getattr(exc, "path", ""))  # errors echo what they reject
+        print(f"loadray {args.verb}: error: {line}", file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
         print(f"loadray {args.verb}: interrupted", file=sys.stderr)
@@ -23,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line, the traceback only on request
         if os.environ.get("LOADRAY_DEBUG"):
             traceback.print_exc()
-        print(f"loadray {args.verb}: internal error: {type(exc).__name__}: {exc} "
+        print(f"loadray {args.verb}: internal error: {type(exc).__name__}: {redact_text(str(exc))} "
               "(set LOADRAY_DEBUG=1 for the traceback)", file=sys.stderr)
         code = EXIT_FAILURE
     sys.exit(code)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from loadray.errors import ScenarioError
 from loadray.flow import _spec
 from loadray.flow.query import Query, compile_query
 from loadray.flow.response import Response
+from loadray.redaction import MASK, is_secret_name, redact_body, redact_text
 
 ERROR_KIND = "check"
 KEYS = ("status", "body_contains", "json")
@@ -39,9 +41,9 @@ class StatusIn:
 class BodyContains:
     needle: bytes
 
-    @property
+    @cached_property  # redacted once: it names every failure
     def name(self) -> str:
-        return f"body contains {self.needle.decode()!r}"
+        return f"body contains {redact_body(self.needle.decode())!r}"
 
     def passes(self, response: Response) -> bool:
         return self.needle in response.body
@@ -53,9 +55,10 @@ class JsonEquals:
     expected: Any
     query: Query = field(repr=False, compare=False)
 
-    @property
+    @cached_property  # redacted once: it names every failure
     def name(self) -> str:
-        return f"json {self.expr} == {json.dumps(self.expected)}"
+        shown = MASK if is_secret_name(self.expr) else redact_text(json.dumps(self.expected))
+        return f"json {self.expr} == {shown}"
 
     def passes(self, response: Response) -> bool:
         return same(self.query.search(response.json), self.expected)

@@ -15,6 +15,7 @@ import yaml
 
 from loadray.errors import ScenarioError
 from loadray.flow.retry import NO_RETRY, compile_retry
+from loadray.redaction import redact_text
 from loadray.scenario.breakers import parse_breakers
 from loadray.scenario.feeds import parse_feeders
 from loadray.scenario.fields import (
@@ -84,7 +85,7 @@ def parse_scenario(
     source = apply_overrides(doc, overrides)
     folder = os.fspath(base_dir)
     fields = Fields(source, "", ROOT_KEYS)
-    name = fields.get("name", scenario_name, default_name)
+    name = redact_text(fields.get("name", scenario_name, default_name))
     target = fields.get("target", parse_target)
     workers = fields.get("workers", integer(ge=1, le=MAX_WORKERS), DEFAULT_WORKERS)
     transport = fields.get("transport", choice(*TRANSPORTS), "auto")

@@ -22,6 +22,7 @@ from loadray.flow.extract import compile_extractors
 from loadray.flow.json_templates import compile_json, template_leaves
 from loadray.flow.retry import RetryPolicy, compile_retry
 from loadray.flow.templates import BUILTINS, Template, compile_template
+from loadray.redaction import redact_text
 from loadray.scenario.fields import (
     Fields,
     choice,
@@ -63,7 +64,7 @@ def parse_step(fields: Fields, default_retry: RetryPolicy) -> ParsedStep:
     header_templates = fields.get("headers", templated_headers, ())
     body, body_templates = _body(fields)
     step = Step(
-        name=fields.get("name", string, f"{method} {target.source}"),
+        name=redact_text(fields.get("name", string, f"{method} {target.source}")),
         path=target,
         method=method,
         query=query,
