@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import zlib
 from collections import deque
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
@@ -30,10 +29,10 @@ import httptools
 
 from loadray.engine.errors import CONNECT_ERROR, CONNECT_TIMEOUT, RESET, TIMEOUT, error_detail, error_kind, status_error
 from loadray.engine.fast import BODY_METHODS, IDEMPOTENT, PATH_SAFE, USER_AGENT
+from loadray.engine.fast_response import response_of
 from loadray.engine.flow_client import Reply
 from loadray.engine.transport import ACCEPT_ENCODING, TransportSettings
 from loadray.flow.render import Rendered
-from loadray.flow.response import Response
 
 __all__ = ["FastFlowClient", "FlowSession"]
 
@@ -338,7 +337,7 @@ class FastFlowClient:
             done = self._now()
             response = None
             if keep is not None:
-                response = _response(status, raw, chunks, jar, self._compression, keep, nbytes)
+                response = response_of(status, raw, chunks, jar, self._compression, keep, nbytes)
         except asyncio.CancelledError:
             raise
         except _Failed as exc:
@@ -504,45 +503,3 @@ def _set_cookie(jar: dict[str, str], header: str) -> None:
             except (TypeError, ValueError, IndexError):
                 pass
     jar[name] = value.strip()
-
-
-def _response(
-    status: int, raw: list[tuple[bytes, bytes]], chunks: list[bytes] | None, jar: dict[str, str], compression: bool,
-    keep: int, nbytes: int,
-) -> Response:
-    headers = {name.decode("latin-1"): value.decode("utf-8", "surrogateescape") for name, value in raw}
-    body = b"".join(chunks or ())
-    cut = nbytes > len(body)
-    if compression and body:
-        encoding = next((v for k, v in headers.items() if k.lower() == "content-encoding"), "").strip().lower()
-        body, cut = _decode(body, encoding, keep, cut)
-    return Response(status, headers, body, dict(jar), cut)
-
-
-def _decode(body: bytes, encoding: str, limit: int, cut: bool) -> tuple[bytes, bool]:
-    """A gzip or deflate body decoded to at most ``limit`` bytes, and whether it was
-    cut (``cut``: the compressed body already was); a broken one raises ``zlib.error``
-    (protocol)."""
-    if encoding in ("gzip", "x-gzip"):
-        return _inflate(body, 16 + zlib.MAX_WBITS, limit, cut)
-    if encoding == "deflate":
-        try:
-            return _inflate(body, zlib.MAX_WBITS, limit, cut)  # zlib-wrapped, as the RFC says
-        except zlib.error:
-            return _inflate(body, -zlib.MAX_WBITS, limit, cut)  # raw deflate, as some servers send
-    return body, cut
-
-
-def _inflate(data: bytes, wbits: int, limit: int, cut: bool) -> tuple[bytes, bool]:
-    if limit <= 0:
-        return b"", True
-    d = zlib.decompressobj(wbits)
-    out = d.decompress(data, limit)
-    while not d.eof and d.unconsumed_tail:  # ``limit`` bytes out: is there more?
-        if d.decompress(d.unconsumed_tail, 1):
-            return out, True
-    if d.eof:
-        return out, False
-    if cut:
-        return out, True
-    raise zlib.error("incomplete compressed body")

@@ -171,3 +171,25 @@ def test_the_detail_column_is_a_dictionary_of_strings():
     column = buffer.flush().column("error_detail")
     assert column.type == pa.dictionary(pa.int32(), pa.string())
     assert column.to_pylist() == ["x: E: one", None, "x: E: one"] and len(column.dictionary) == 1
+
+
+@pytest.mark.parametrize(("think", "iterations"), [(Think("constant", 0.1), 10), (Think("constant", 1e300), 1),
+                                                   (Think("exponential", 1e300), 1), (Think("uniform", 0.0, 1e300), 1)])
+def test_a_closed_model_user_whose_iteration_raises_goes_on_thinking(think: Think, iterations: int):
+    from loadray.engine.closed_loop import ClosedLoop
+    from loadray.plan.revision import Assignment, plan_phases
+
+    clock = FakeClock()
+    calls: list[int] = []
+
+    async def iteration(user: int, intended_ns: int, phase: int) -> bool:
+        calls.append(intended_ns)
+        raise RuntimeError("a defect")
+
+    scn = scenario("http://127.0.0.1:1", [{"name": "f", "steps": [{"name": "a", "path": "/"}]}],
+                   {"model": "closed", "phases": [{"duration": "1s", "users": 1}]})
+    loop = ClosedLoop(clock, iteration, think, seed=1)
+    start = clock.monotonic_ns()
+    asyncio.run(loop.run(Assignment(plan_phases(scn.phases), 1, 0), start, start + 1_000_000_000))
+    assert len(calls) == iterations and loop.counters.errors == loop.counters.done == iterations
+    assert clock.monotonic_ns() - start <= 1_000_000_000  # ended with the run, not after the think time
