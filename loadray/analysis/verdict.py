@@ -8,8 +8,9 @@ exits 1 — when
   what the scenario asks (``internal``: a defect; ``extract``/``check_error``: an
   extraction or a check raised on a response instead of giving a value or a verdict):
   ``"N requests failed inside the generator (extract 20): <most frequent detail>"``; or
-- nothing was recorded although the plan had requests to send (``planned`` > 0 in the
-  live record): ``"nothing was recorded: the plan had N requests to send"``.
+- nothing was recorded although the plan had load to send (``planned`` > 0 in the live
+  record: requests in the open model, user-seconds in the closed one):
+  ``"nothing was recorded although the plan had load to send"``.
 
 Every other error (a failed check ``check:<name>``, a ``template`` variable an earlier
 step did not extract, timeouts, HTTP 5xx, ...) is the target's answer: thresholds
@@ -65,5 +66,5 @@ def generator_error(summary: dict[str, Any], planned: int | None) -> str | None:
         counts = ", ".join(f"{kind} {n}" for kind, n in kinds.items())
         return f"{sum(kinds.values())} requests failed inside the generator ({counts}): {shown}"
     if planned and not summary.get("intended"):
-        return f"nothing was recorded: the plan had {planned} requests to send"
+        return "nothing was recorded although the plan had load to send"
     return None

@@ -58,7 +58,7 @@ def test_error_details_are_capped():
          None, "2 requests failed inside the generator (extract 1, check_error 1): "
                "check_error: json a == 1: BodyOverMax: body over max_body (10 bytes kept)"),
         ([row(0, "internal")], None, "1 requests failed inside the generator (internal 1): no detail recorded"),
-        ([], 20, "nothing was recorded: the plan had 20 requests to send"),
+        ([], 20, "nothing was recorded although the plan had load to send"),
     ],
 )
 def test_a_generator_failure_fails_the_run_with_one_line(rows, planned, line):
