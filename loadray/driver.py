@@ -52,8 +52,8 @@ class RunResult:
     def exit_code(self) -> int:
         if self.interrupted_by is not None:
             return EXIT_SIGTERM if self.interrupted_by == signal.SIGTERM else EXIT_SIGINT
-        if self.abort_kind == "worker_loss":
-            return EXIT_FAILURE
+        if self.abort_kind == "worker_loss" or self.summary.get("generator_error"):
+            return EXIT_FAILURE  # the generator failed (see loadray.analysis.verdict)
         if self.abort_kind == "threshold" or not self.summary.get("passed", True):
             return EXIT_THRESHOLDS
         return EXIT_OK

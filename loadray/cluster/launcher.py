@@ -147,8 +147,10 @@ class Launcher:
         model_schedules = self.scenario.model == "open"
         for share in record.shares:
             box = self.inboxes.get((share.index, share.incarnation))
+            counters = box.last.counters if box is not None and box.last else None
             delivery = Delivery() if box is None else Delivery(
-                box.arrivals, box.last.counters.intended if box.last else None, box.complete
+                box.arrivals, counters.intended if counters else None, box.complete,
+                counters.skipped if counters else 0,
             )
             total += tally(share, delivery, record.stop_s, model_schedules)
         return total

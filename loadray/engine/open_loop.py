@@ -33,6 +33,7 @@ class Counters:
     done: int = 0
     errors: int = 0
     dropped: int = 0
+    skipped: int = 0  # of a revision that arrived late: intended before it arrived, never sent
 
     @property
     def in_flight(self) -> int:
@@ -65,6 +66,9 @@ class OpenLoop:
         self._slot = asyncio.Event()
         self._next: Iterable[Chunk] | None = None
         self._cut_ns = NO_CUT
+        self._skip_before_ns = 0  # offsets before this (a late revision's past) are skipped
+        self._next_skip_ns = 0
+        self._start_ns: int | None = None
         self._record = getattr(buffer, "record", None)  # bound once: on_done is the hot path
         self._now = clock.monotonic_ns
 
@@ -105,6 +109,10 @@ class OpenLoop:
         of the current schedule intended before it are still sent, none after it."""
         self._next = chunks
         self._cut_ns = from_offset_ns
+        now_offset = self._now() - self._start_ns if self._start_ns is not None else 0
+        # a revision that arrives after its instant starts where it arrived: the old
+        # schedule ran until now, and sending the new one's past at once would be a burst
+        self._next_skip_ns = max(from_offset_ns, now_offset)
 
     async def run(
         self,
@@ -117,11 +125,12 @@ class OpenLoop:
         exhausted and ``end_ns`` (the run's planned end) has passed: a paused worker
         stays ready for a revision until then."""
         clock = self.clock
+        self._start_ns = start_ns
         while not self._stopped:
             if chunks is not None:
                 await self._send(chunks, start_ns, submit)
             chunks, self._next = self._next, None
-            self._cut_ns = NO_CUT
+            self._cut_ns, self._skip_before_ns = NO_CUT, self._next_skip_ns
             if chunks is None:
                 now = clock.monotonic_ns()
                 if end_ns is None or now >= end_ns:
@@ -140,6 +149,9 @@ class OpenLoop:
             for k, offset in zip(chunk.ks, chunk.offsets_ns):
                 if offset >= self._cut_ns:
                     return
+                if offset < self._skip_before_ns:
+                    c.skipped += 1
+                    continue
                 due = start_ns + offset
                 now = now_ns()
                 while now < due and not self._stopped and offset < self._cut_ns:

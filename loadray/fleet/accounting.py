@@ -39,6 +39,7 @@ class Delivery:
     arrivals: int = 0
     intended: int | None = None  # its own count, when it reported after finishing
     complete: bool = False  # it finished and every row it recorded was acknowledged
+    skipped: int = 0  # planned to it, never sent: a revision reached it late
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def tally(share: Share, delivery: Delivery, stop_s: float, scheduled_model: bool
     rows = delivery.arrivals
     if delivery.complete and delivery.intended is not None:
         done = delivery.intended  # every request it walked through has a row, or is unknown
-        planned = max(scheduled(share, stop_s), done) if share.lost and scheduled_model else done
+        walked = done + delivery.skipped
+        planned = max(scheduled(share, stop_s), walked) if share.lost and scheduled_model else walked
         return _balanced(planned, rows, unknown=max(0, done - rows))
     if not scheduled_model:
         known = max(rows, delivery.intended or 0)

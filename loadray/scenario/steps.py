@@ -2,8 +2,9 @@
 
 Keys: ``name``, ``method``, ``path`` (a template: ``/orders/{{ id }}`` or an absolute
 ``http(s)://`` URL), ``query`` and ``headers`` (mappings of templates), at most one
-body (``json``, ``form`` or ``body``), ``timeout``, ``extract``, ``check``, ``retry``
-and ``on_failure`` (``stop`` | ``continue``).
+body (``json``, ``form`` or ``body``), ``timeout``, ``extract``, ``check``, ``retry``,
+``on_failure`` (``stop`` | ``continue``) and ``max_body`` (what a check or an
+extraction may read of the response; default ``http.max_body``).
 
 Every template is returned with its YAML path so that :mod:`.variables` can check
 the names it uses.
@@ -32,14 +33,14 @@ from loadray.scenario.fields import (
     show,
     string,
 )
-from loadray.scenario.http_settings import headers
+from loadray.scenario.http_settings import body_size, headers
 from loadray.scenario.model import Body, Step
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 BODY_KEYS = ("json", "form", "body")
 STEP_KEYS = (
     "name", "method", "path", "query", "headers", *BODY_KEYS, "timeout", "extract", "check",
-    "retry", "on_failure",
+    "retry", "on_failure", "max_body",
 )
 ON_FAILURE = ("stop", "continue")
 URL_SCHEMES = ("http://", "https://")
@@ -75,6 +76,7 @@ def parse_step(fields: Fields, default_retry: RetryPolicy) -> ParsedStep:
         checks=fields.get("check", compile_checks, ()),
         retry=fields.get("retry", compile_retry, default_retry),
         stop_on_failure=fields.get("on_failure", choice(*ON_FAILURE), "stop") == "stop",
+        max_body=fields.get("max_body", body_size, None),
     )
     templates = (
         (fields.path_of("path"), target),

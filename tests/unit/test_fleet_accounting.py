@@ -31,6 +31,8 @@ CASES = [
      share(until=8.0, lost=True, silent_from=7.0), Delivery(600, None, False), 7.5, (750, 600, 50, 100)),
     ("nothing ever reached the archive", share(until=8.0, lost=True, silent_from=7.0), Delivery(), END,
      (800, 0, 100, 700)),
+    ("a late revision skipped 100: never sent", share(), Delivery(1900, 1900, True, skipped=100), END,
+     (2000, 1900, 100, 0)),
     ("a replacement from 9 s, delivered all", share(from_s=9.0), Delivery(1100, 1100, True), END,
      (1100, 1100, 0, 0)),
 ]
