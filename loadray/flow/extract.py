@@ -15,8 +15,9 @@ from typing import Any
 
 from loadray.errors import ScenarioError
 from loadray.flow import _spec
-from loadray.flow.query import Query, compile_query
+from loadray.flow.query import MAX_EXPRESSION, Query, compile_query
 from loadray.flow.response import Response
+from loadray.units import shorten
 
 SOURCES = ("json", "header", "regex", "cookie")
 KEYS = ("name", "source", "expr")
@@ -77,10 +78,16 @@ def _finder(source: str, expr: str, path: str) -> Finder:
 
 
 def _compile_regex(expr: str, path: str) -> re.Pattern[str]:
+    if len(expr) > MAX_EXPRESSION:
+        raise ScenarioError(path, f"regex of {len(expr)} characters; at most {MAX_EXPRESSION}")
     try:
         return re.compile(expr)
     except re.error as exc:
-        raise ScenarioError(path, f"bad regex {expr!r}: {exc}") from None
+        raise ScenarioError(path, f"bad regex {shorten(expr)}: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(path, f"bad regex {shorten(expr)}: nested too deep") from None
+    except OverflowError as exc:  # a repeat count over 2**32
+        raise ScenarioError(path, f"bad regex {shorten(expr)}: {exc}") from None
 
 
 def _from_json(query: Query, response: Response) -> Any | None:

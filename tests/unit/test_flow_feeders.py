@@ -38,7 +38,7 @@ def test_load_jsonl(tmp_path: Path) -> None:
 
 
 BAD_FILES = [
-    ("users.csv", None, "{file}: feeder file not found"),
+    ("users.csv", None, "{file}: no such file"),
     ("users.csv", "", "{file}: feeder file has no rows"),
     ("users.csv", "user,password\n", "{file}: feeder file has no rows"),
     ("users.csv", "user,password\nann,a1\nbo\n", "{file}:3: row does not have as many fields as the header"),
