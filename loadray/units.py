@@ -76,6 +76,8 @@ def format_size(size: int) -> str:
 
 def format_number(value: float) -> str:
     """``1e7`` -> ``'10000000'``, ``2.5`` -> ``'2.5'``, ``1e300`` -> ``'1e+300'``."""
+    if isinstance(value, int) and abs(value) < 10**19:
+        return str(value)
     if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
     return f"{value:g}"

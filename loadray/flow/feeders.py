@@ -132,8 +132,8 @@ def _csv_rows(lines: Any, path: Path) -> list[Row]:
             if None in row or None in row.values():
                 raise ScenarioError(f"{path}:{reader.line_num}", "row does not have as many fields as the header")
             rows.append(row)
-    except csv.Error as exc:  # a field over 128 kB, a NUL byte...
-        raise ScenarioError(f"{path}:{reader.line_num}", f"bad CSV: {exc}") from None
+    except csv.Error as exc:  # a field over 128 kB...: on the line after those read
+        raise ScenarioError(f"{path}:{reader.line_num + 1}", f"bad CSV: {exc}") from None
     return rows
 
 

@@ -72,12 +72,14 @@ def _push_children(visit: Visit, sizes: dict[int, int], stack: list[tuple[Visit,
     """Stack the containers in ``visit`` not measured yet; check its scalars (counted)."""
     scalars = 0
     for key, child in _items(visit[0]):
+        if isinstance(key, str) and not key.isascii():
+            _check_text(key, (key, key, visit))
         if isinstance(child, (dict, list)):
             if id(child) not in sizes:
                 stack.append(((child, key, visit), False))
         else:
             scalars += 1
-            if not isinstance(child, str):
+            if not isinstance(child, str) or not child.isascii():
                 _check_scalar(child, (child, key, visit))
     return scalars
 
@@ -98,8 +100,18 @@ def _fold(node: Any, sizes: dict[int, int], depths: dict[int, int], cap: int) ->
     return min(cap, total), deepest + 1
 
 
+def _check_text(text: str, visit: Visit) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ScenarioError(_path(visit), f"is not valid Unicode text ({exc.reason} at {exc.start})") from None
+
+
 def _check_scalar(value: Any, visit: Visit) -> None:
-    if value is None or isinstance(value, (str, bool)):
+    if isinstance(value, str):
+        _check_text(value, visit)
+        return
+    if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
         if value.bit_length() > MAX_INT_BITS:

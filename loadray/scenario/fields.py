@@ -8,12 +8,13 @@ key's full path (``load.phases[1].rate``).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any, Callable, Iterable, TypeVar
 
 from loadray.errors import ScenarioError
-from loadray.units import finite, parse_duration, parse_fraction, shorten
+from loadray.units import finite, format_number, parse_duration, parse_fraction, shorten
 
 T = TypeVar("T")
 Reader = Callable[[Any, str], T]
@@ -81,11 +82,11 @@ class Fields:
 def _bound(value: float, raw: object, path: str, gt: float | None, ge: float | None,
            le: float | None) -> None:
     if gt is not None and not value > gt:
-        raise ScenarioError(path, f"must be > {gt:g}, got {show(raw)}")
+        raise ScenarioError(path, f"must be > {format_number(gt)}, got {show(raw)}")
     if ge is not None and not value >= ge:
-        raise ScenarioError(path, f"must be >= {ge:g}, got {show(raw)}")
+        raise ScenarioError(path, f"must be >= {format_number(ge)}, got {show(raw)}")
     if le is not None and not value <= le:
-        raise ScenarioError(path, f"must be <= {le:g}, got {show(raw)}")
+        raise ScenarioError(path, f"must be <= {format_number(le)}, got {show(raw)}")
 
 
 def integer(ge: int | None = None, le: int | None = None) -> Reader[int]:
@@ -115,7 +116,8 @@ def number(gt: float | None = None, ge: float | None = None, le: float | None = 
 def _exponent_hint(value: Any) -> str:
     """YAML 1.1 reads ``1e7`` (no dot) as text: say how to write it as a number."""
     if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?[eE][-+]?\d+\s*", value):
-        return f" (YAML reads {value.strip()} as text; write {float(value):.1e} or a plain number)"
+        if math.isfinite(float(value)):
+            return f" (YAML reads {value.strip()} as text; write {float(value):.1e} or a plain number)"
     return ""
 
 
