@@ -187,3 +187,15 @@ def test_a_parsed_document_is_the_callers_and_stays_untouched():
     assert doc == edited({}) and scenario.workers == 3
     scenario.source["load"]["phases"][0]["rate"] = 1
     assert doc == edited({})
+
+
+def test_a_feeder_over_max_feeder_size_names_its_yaml_path(tmp_path):
+    (tmp_path / "users.csv").write_text("user\n" + "ann\n" * 1000)
+    text = HEAD + "feeders: [{name: users, file: users.csv}]\nrequests: [{name: r, path: '/{{ users.user }}'}]\n"
+    path = write(tmp_path, text)
+    assert len(load_scenario(path).feeds[0].rows) == 1000
+    error = refused(path, ["limits.max_feeder_size=1KiB"])
+    assert error.path == "feeders[0].file"
+    assert error.message == (
+        f"is 3.9KiB, over the limit of 1KiB (raise it with limits.max_feeder_size) ({tmp_path / 'users.csv'})"
+    )
