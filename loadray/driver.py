@@ -22,7 +22,7 @@ from loadray.cluster.coordinator import RunRecord
 from loadray.fleet.accounting import Tally
 from loadray.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_THRESHOLDS
 from loadray.live.console import LiveConsole
-from loadray.live.control import ControlServer
+from loadray.live.control import ControlServer, RateBounds
 from loadray.report.build import rebuild
 from loadray.scenario import redact
 from loadray.scenario.model import Scenario, Target
@@ -134,7 +134,7 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
     record = None
     console = LiveConsole(scenario.name, quiet=options.quiet)
     try:
-        with console, ControlServer(run_dir, launcher.control):
+        with console, ControlServer(run_dir, launcher.control, RateBounds.of(scenario)):
             while True:
                 status = launcher.status()
                 console.update(status)

@@ -7,8 +7,12 @@ import sys
 import traceback
 
 from loadray.cli.parser import build_parser
+from loadray.cli.preflight import check_out
 from loadray.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, LoadrayError
 from loadray.redaction import redact_error, redact_text
+
+
+MAX_MESSAGE = 1000  # characters of an error line
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
         code = VERBS[args.verb](args)
     except LoadrayError as exc:
         line = redact_error(str(exc), getattr(exc, "path", ""))  # errors echo what they reject
-        print(f"loadray {args.verb}: error: {line}", file=sys.stderr)
+        print(f"loadray {args.verb}: error: {one_line(line)}", file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
         print(f"loadray {args.verb}: interrupted", file=sys.stderr)
@@ -25,10 +29,17 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line, the traceback only on request
         if os.environ.get("LOADRAY_DEBUG"):
             traceback.print_exc()
-        print(f"loadray {args.verb}: internal error: {type(exc).__name__}: {redact_text(str(exc))} "
+        print(f"loadray {args.verb}: internal error: {type(exc).__name__}: {one_line(redact_text(str(exc)))} "
               "(set LOADRAY_DEBUG=1 for the traceback)", file=sys.stderr)
         code = EXIT_FAILURE
     sys.exit(code)
+
+
+def one_line(text: str) -> str:
+    """A message as one line: line breaks and other control characters escaped, cut
+    to :data:`MAX_MESSAGE` characters."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 3] + "..."
 
 
 def _run(args) -> int:
@@ -37,6 +48,8 @@ def _run(args) -> int:
     from loadray.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
+    if args.out is not None:
+        check_out(args.out)
     options = RunOptions(
         out=args.out, address=args.address, quiet=args.quiet,
         metrics_port=args.metrics_port, metrics_host=args.metrics_host,
@@ -81,11 +94,8 @@ def _planned(scenario, profile) -> str:
 
 
 def _control(args) -> int:
-    from loadray.errors import UsageError
     from loadray.live.control import send
 
-    if args.rate is not None and args.rate < 0:
-        raise UsageError(f"--rate: must be >= 0, got {args.rate:g}")
     command = "rate" if args.rate is not None else next(c for c in ("pause", "resume", "stop") if getattr(args, c))
     print(send(args.run_dir, command, args.rate))
     return EXIT_OK

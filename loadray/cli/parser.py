@@ -32,6 +32,20 @@ def _gate_limit(text: str) -> float | str:
     return value
 
 
+def _rate(text: str) -> float:
+    """``--rate``: a finite number >= 0 (the run checks its own upper bound)."""
+    from loadray.live.control import RateBounds, check_rate
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    try:
+        return check_rate(value, RateBounds(max_rate=float("inf")))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from loadray.target import add_target_arguments
 
@@ -51,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     control = verbs.add_parser("control", help="change a running test: rate, pause, resume, stop")
     control.add_argument("run_dir", metavar="RUN_DIR", type=Path)
     action = control.add_mutually_exclusive_group(required=True)
-    action.add_argument("--rate", metavar="R", type=float, help="new cluster-wide rate, req/s")
+    action.add_argument("--rate", metavar="R", type=_rate,
+                        help="new cluster-wide rate, req/s (users in the closed model)")
     action.add_argument("--pause", action="store_true")
     action.add_argument("--resume", action="store_true")
     action.add_argument("--stop", action="store_true")

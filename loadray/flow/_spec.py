@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.units import parse_duration
+from loadray.units import parse_duration, shorten
 
 
 def mapping(value: Any, path: str, keys: Iterable[str], required: Iterable[str] = ()) -> dict:
@@ -21,7 +21,7 @@ def mapping(value: Any, path: str, keys: Iterable[str], required: Iterable[str] 
         raise ScenarioError(path, f"must be a mapping, got {type(value).__name__}")
     unknown = [key for key in value if key not in keys]
     if unknown:
-        raise ScenarioError(path, f"unknown key {unknown[0]!r} (expected one of: {', '.join(keys)})")
+        raise ScenarioError(path, f"unknown key {shorten(unknown[0])} (expected one of: {', '.join(keys)})")
     for key in required:
         if key not in value:
             raise ScenarioError(f"{path}.{key}", "is required")
@@ -30,20 +30,20 @@ def mapping(value: Any, path: str, keys: Iterable[str], required: Iterable[str] 
 
 def text(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ScenarioError(path, f"must be a non-empty string, got {value!r}")
+        raise ScenarioError(path, f"must be a non-empty string, got {shorten(value)}")
     return value
 
 
 def one_of(value: Any, path: str, options: Iterable[str]) -> str:
     options = tuple(options)
     if value not in options:
-        raise ScenarioError(path, f"must be one of: {', '.join(options)}, got {value!r}")
+        raise ScenarioError(path, f"must be one of: {', '.join(options)}, got {shorten(value)}")
     return value
 
 
 def integer(value: Any, path: str, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ScenarioError(path, f"must be an integer, got {value!r}")
+        raise ScenarioError(path, f"must be an integer, got {shorten(value)}")
     if value < low or (high is not None and value > high):
         bounds = f">= {low}" if high is None else f"between {low} and {high}"
         raise ScenarioError(path, f"must be {bounds}, got {value}")
@@ -57,7 +57,7 @@ def seconds(value: Any, path: str) -> float:
     except ValueError as exc:
         raise ScenarioError(path, str(exc)) from None
     if not math.isfinite(result) or result < 0:
-        raise ScenarioError(path, f"must be a finite duration >= 0, got {value!r}")
+        raise ScenarioError(path, f"must be a finite duration >= 0, got {shorten(value)}")
     return result
 
 

@@ -24,6 +24,7 @@ from loadray.flow import _spec
 from loadray.flow.query import Query, compile_query
 from loadray.flow.regex import Pattern, compile_regex
 from loadray.flow.response import Response
+from loadray.units import shorten
 
 ERROR_KIND = "extract"
 SOURCES = ("json", "header", "regex", "cookie")

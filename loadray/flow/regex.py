@@ -17,6 +17,8 @@ import re
 from typing import Any, Protocol
 
 from loadray.errors import ScenarioError
+from loadray.flow.query import MAX_EXPRESSION
+from loadray.units import shorten
 
 try:
     import re2
@@ -43,6 +45,8 @@ class Pattern(Protocol):
 def compile_regex(expr: str, path: str, use_re2: bool = HAVE_RE2) -> Pattern:
     """``expr`` compiled for bounded work (on RE2, else guarded ``re``); a bad or
     refused pattern names ``path``."""
+    if len(expr) > MAX_EXPRESSION:
+        raise ScenarioError(path, f"regex of {len(expr)} characters; at most {MAX_EXPRESSION}")
     if use_re2:
         return _compile_re2(expr, path)
     return _Guarded(_compile_re(expr, path))
@@ -58,9 +62,9 @@ def _compile_re2(expr: str, path: str) -> Pattern:
         try:
             re.compile(expr)
         except (re.error, RecursionError, OverflowError) as bad:
-            raise ScenarioError(path, f"bad regex {expr!r}: {bad}") from None
+            raise ScenarioError(path, f"bad regex {shorten(expr)}: {bad}") from None
         raise ScenarioError(
-            path, f"regex {expr!r} uses what the linear-time engine (RE2) does not run "
+            path, f"regex {shorten(expr)} uses what the linear-time engine (RE2) does not run "
             f"(backreferences, lookaround): {reason}"
         ) from None
 
@@ -70,10 +74,10 @@ def _compile_re(expr: str, path: str) -> re.Pattern[str]:
         pattern = re.compile(expr)
         parsed = _sre_parser.parse(expr)
     except (re.error, RecursionError, OverflowError) as exc:
-        raise ScenarioError(path, f"bad regex {expr!r}: {exc}") from None
+        raise ScenarioError(path, f"bad regex {shorten(expr)}: {exc}") from None
     if _nested_repeat(parsed, False):
         raise ScenarioError(
-            path, f"regex {expr!r} repeats a group that holds an unbounded repeat "
+            path, f"regex {shorten(expr)} repeats a group that holds an unbounded repeat "
             "(like (a+)+): it can take exponential time; rewrite it without the nesting"
         )
     return pattern

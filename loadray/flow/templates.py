@@ -28,7 +28,7 @@ ERROR_KIND = "template"
 NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _NAME = re.compile(NAME)
 _TAG = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_RANDOM_INT = re.compile(r"random_int\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)")
+_RANDOM_INT = re.compile(r"random_int\(\s*(-?\d{1,18})\s*,\s*(-?\d{1,18})\s*\)")  # 64-bit bounds
 _RANDOM_CHOICE = re.compile(r"random_choice\((.*)\)", re.DOTALL)
 _USAGE = "expected a name, random_int(a, b) or random_choice(a|b|c)"
 

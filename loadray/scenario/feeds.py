@@ -13,20 +13,23 @@ from typing import Any
 from loadray.errors import ScenarioError
 from loadray.flow.feeders import compile_feeder, load_rows
 from loadray.scenario.fields import existing_file, is_identifier, item_path, unique
+from loadray.scenario.limits import Limits
 from loadray.scenario.model import Feed
 
 
-def parse_feeders(value: Any, path: str = "feeders", base_dir: str = ".") -> tuple[Feed, ...]:
+def parse_feeders(
+    value: Any, path: str = "feeders", base_dir: str = ".", limits: Limits = Limits()
+) -> tuple[Feed, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
         raise ScenarioError(path, "must be a list of {name, file, mode, when_exhausted}")
-    feeds = tuple(parse_feeder(item, item_path(path, i), base_dir) for i, item in enumerate(value))
+    feeds = tuple(parse_feeder(item, item_path(path, i), base_dir, limits) for i, item in enumerate(value))
     unique(((feed.spec.name, item_path(path, i)) for i, feed in enumerate(feeds)), "feeder")
     return feeds
 
 
-def parse_feeder(value: Any, path: str, base_dir: str) -> Feed:
+def parse_feeder(value: Any, path: str, base_dir: str, limits: Limits = Limits()) -> Feed:
     spec = compile_feeder(value, path)
     if not is_identifier(spec.name):
         raise ScenarioError(
@@ -36,7 +39,7 @@ def parse_feeder(value: Any, path: str, base_dir: str) -> Feed:
         )
     file = existing_file(base_dir)(spec.file, f"{path}.file")
     try:
-        rows = load_rows(file)
+        rows = load_rows(file, limits.max_feeder_size, limits.max_depth)
     except ScenarioError as exc:  # names file:line; keep the YAML path in front
         raise ScenarioError(f"{path}.file", f"{exc.message} ({exc.path})") from None
     return Feed(dataclasses.replace(spec, file=file), tuple(rows))

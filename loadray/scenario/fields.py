@@ -14,7 +14,7 @@ import re
 from typing import Any, Callable, Iterable, TypeVar
 
 from loadray.errors import ScenarioError
-from loadray.units import parse_duration, parse_fraction
+from loadray.units import finite, format_number, parse_duration, parse_fraction, shorten
 
 T = TypeVar("T")
 Reader = Callable[[Any, str], T]
@@ -34,11 +34,13 @@ def show(value: object) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    return shorten(value)
 
 
 def key_path(parent: str, key: object) -> str:
-    return f"{parent}.{key}" if parent else str(key)
+    """``parent.key``; a key that is not short printable text is shown quoted and cut."""
+    name = key if isinstance(key, str) and key.isprintable() and 0 < len(key) <= 60 else shorten(key)
+    return f"{parent}.{name}" if parent else name
 
 
 def item_path(parent: str, index: int) -> str:
@@ -57,7 +59,7 @@ class Fields:
         for key in value:
             if key not in keys:
                 raise ScenarioError(
-                    path or ROOT, f"unknown key {key!r} (expected one of: {', '.join(keys)})"
+                    path or ROOT, f"unknown key {shorten(key)} (expected one of: {', '.join(keys)})"
                 )
         self.value: dict[str, Any] = value
         self.path = path
@@ -80,11 +82,11 @@ class Fields:
 def _bound(value: float, raw: object, path: str, gt: float | None, ge: float | None,
            le: float | None) -> None:
     if gt is not None and not value > gt:
-        raise ScenarioError(path, f"must be > {gt:g}, got {show(raw)}")
+        raise ScenarioError(path, f"must be > {format_number(gt)}, got {show(raw)}")
     if ge is not None and not value >= ge:
-        raise ScenarioError(path, f"must be >= {ge:g}, got {show(raw)}")
+        raise ScenarioError(path, f"must be >= {format_number(ge)}, got {show(raw)}")
     if le is not None and not value <= le:
-        raise ScenarioError(path, f"must be <= {le:g}, got {show(raw)}")
+        raise ScenarioError(path, f"must be <= {format_number(le)}, got {show(raw)}")
 
 
 def integer(ge: int | None = None, le: int | None = None) -> Reader[int]:
@@ -97,16 +99,26 @@ def integer(ge: int | None = None, le: int | None = None) -> Reader[int]:
     return read
 
 
-def number(gt: float | None = None, ge: float | None = None) -> Reader[float]:
+def number(gt: float | None = None, ge: float | None = None, le: float | None = None) -> Reader[float]:
     def read(value: Any, path: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ScenarioError(path, f"must be a number, got {show(value)}")
-        if not math.isfinite(value):
-            raise ScenarioError(path, f"must be a finite number, got {show(value)}")
-        _bound(value, value, path, gt, ge, None)
-        return float(value)
+            raise ScenarioError(path, f"must be a number, got {show(value)}{_exponent_hint(value)}")
+        try:
+            result = finite(value, "must be a finite number")
+        except ValueError as exc:
+            raise ScenarioError(path, str(exc)) from None
+        _bound(result, value, path, gt, ge, le)
+        return result
 
     return read
+
+
+def _exponent_hint(value: Any) -> str:
+    """YAML 1.1 reads ``1e7`` (no dot) as text: say how to write it as a number."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?[eE][-+]?\d+\s*", value):
+        if math.isfinite(float(value)):
+            return f" (YAML reads {value.strip()} as text; write {float(value):.1e} or a plain number)"
+    return ""
 
 
 def duration(positive: bool = True) -> Reader[float]:
@@ -117,8 +129,6 @@ def duration(positive: bool = True) -> Reader[float]:
             seconds = parse_duration(value)
         except ValueError as exc:
             raise ScenarioError(path, str(exc)) from None
-        if not math.isfinite(seconds):
-            raise ScenarioError(path, f"must be a finite duration, got {show(value)}")
         _bound(seconds, value, path, 0 if positive else None, None if positive else 0, None)
         return seconds
 

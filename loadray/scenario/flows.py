@@ -29,6 +29,7 @@ from loadray.scenario.variables import check_variables
 
 FLOW_KEYS = ("name", "weight", "steps")
 DEFAULT_WEIGHT = 1.0
+MAX_WEIGHT = 1e9  # weights are relative: a larger one is a typo
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class FlowContext:
 
 
 def weight(fields: Fields) -> float:
-    return fields.get("weight", number(gt=0), DEFAULT_WEIGHT)
+    return fields.get("weight", number(gt=0, le=MAX_WEIGHT), DEFAULT_WEIGHT)
 
 
 def parse_flows(value: Any, path: str, context: FlowContext) -> tuple[Flow, ...]:

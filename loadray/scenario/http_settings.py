@@ -30,7 +30,7 @@ MAX_IN_FLIGHT = 1_000_000
 MAX_REDIRECTS = 100
 MAX_BODY_LIMIT = 1 << 30  # the largest max_body: 1 GiB
 
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field-name
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control chars (tab allowed)
 
 
@@ -86,10 +86,24 @@ def headers(value: Any, path: str) -> tuple[tuple[str, str], ...]:
 
 
 def _header(name: Any, value: Any, path: str) -> tuple[str, str]:
-    if not isinstance(name, str) or not _TOKEN.match(name):
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
         raise ScenarioError(path, f"not a valid header name: {show(name)}")
     if not isinstance(value, str):
         raise ScenarioError(path, f"must be a string, got {show(value)} (quote it)")
     if _BAD_VALUE.search(value):
         raise ScenarioError(path, "must not contain line breaks or control characters")
+    latin1(value, path)
     return name, value
+
+
+def latin1(value: str, path: str) -> None:
+    """HTTP header values are bytes: text must be Latin-1 to be sent as written (the
+    fast transport encodes it so). Anything else is refused here, not after Ray starts."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        char = value[exc.start]
+        raise ScenarioError(
+            path, f"must be Latin-1 text: {char!r} (U+{ord(char):04X}) at position {exc.start} "
+            "cannot be sent in an HTTP header; percent-encode it"
+        ) from None

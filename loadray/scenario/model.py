@@ -14,6 +14,7 @@ from loadray.flow.feeders import FeederSpec, Row
 from loadray.flow.json_templates import JsonTemplate
 from loadray.flow.retry import NO_RETRY, RetryPolicy
 from loadray.flow.templates import Template
+from loadray.scenario.limits import Limits
 from loadray.target.options import TargetOptions
 
 Model = Literal["open", "closed"]
@@ -237,6 +238,7 @@ class Scenario:
     feeds: tuple[Feed, ...] = ()
     think: Think = field(default_factory=Think)  # closed model only
     trace: bool = True  # W3C traceparent on every logical request
+    limits: Limits = field(default_factory=Limits)  # upper bounds (also for live control)
 
     @property
     def simple(self) -> bool:

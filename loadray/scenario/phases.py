@@ -41,6 +41,7 @@ LOAD_KEYS = ("model", "phases", "think")
 STEP_KEYS = ("step", "every", "times")
 THINK_KEYS = ("uniform", "exponential")
 MAX_STEPS = 10_000
+EXACT = 2**53  # user counts stay exact as floats; limits.max_users is far lower
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ OPEN = Shape(
     "or set load.model: closed",
 )
 CLOSED = Shape(
-    "closed", "users", "users", integer(ge=1), integer(ge=0), integer(), "rate",
+    "closed", "users", "users", integer(ge=1, le=EXACT), integer(ge=0, le=EXACT),
+    integer(ge=-EXACT, le=EXACT), "rate",
     "'rate' sets requests/s in the open model; a closed phase sets 'users' (virtual users), "
     "or set load.model: open",
 )

@@ -128,7 +128,7 @@ def scalar_text(value: Any, path: str) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)) and math.isfinite(value):
+    if isinstance(value, int) or isinstance(value, float) and math.isfinite(value):
         return str(value)
     raise ScenarioError(path, f"must be a string, number or boolean, got {show(value)}")
 

@@ -12,7 +12,6 @@ grammar (:data:`CONDITION`, :func:`condition`) is shared with ``abort_when`` bre
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import replace
 from typing import Any, Callable
@@ -20,7 +19,7 @@ from typing import Any, Callable
 from loadray.errors import ScenarioError
 from loadray.scenario.fields import Fields, boolean, duration, item_path, show
 from loadray.scenario.model import Op, Threshold
-from loadray.units import parse_duration, parse_fraction
+from loadray.units import finite, parse_duration, parse_fraction, shorten
 
 # metric, op, value text: a regex fragment, so that breakers can append " for <duration>".
 CONDITION = r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*(\S.*?)"
@@ -99,10 +98,7 @@ def _reader(metric: str) -> Callable[[str], float] | None:
 def _milliseconds(text: str) -> float:
     if _NUMBER.match(text):
         raise ValueError(f"{text!r} needs a unit, e.g. {text}ms or {text}s")
-    seconds = parse_duration(text)
-    if not math.isfinite(seconds):
-        raise ValueError(f"expected a finite duration, got {text!r}")
-    return round(seconds * 1000.0, 9)
+    return round(parse_duration(text) * 1000.0, 9)
 
 
 def _fraction(text: str) -> float:
@@ -115,11 +111,11 @@ def _fraction(text: str) -> float:
 def _rate(text: str) -> float:
     number = text[:-2].rstrip() if text.endswith("/s") else text
     if not _NUMBER.match(number):
-        raise ValueError(f"expected requests/s like 500 or 500/s, got {text!r}")
-    return float(number)
+        raise ValueError(f"expected requests/s like 500 or 500/s, got {shorten(text)}")
+    return finite(float(number), "expected a finite rate")
 
 
 def _count(text: str) -> float:
     if not _COUNT.match(text):
-        raise ValueError(f"expected a whole number of requests, got {text!r}")
-    return float(text)
+        raise ValueError(f"expected a whole number of requests, got {shorten(text)}")
+    return finite(float(text), "expected a finite count")

@@ -183,10 +183,10 @@ def test_max_body_is_an_http_default_with_a_step_override(http, step, default, o
 @pytest.mark.parametrize(
     ("http", "step", "message"),
     [
-        ({"max_body": "1.5MiB"}, {}, "http.max_body: expected a size like 1MiB, 64KiB or 4096 (bytes), got '1.5MiB'"),
-        ({"max_body": -1}, {}, "http.max_body: must be between 0 and 1GiB, got -1"),
+        ({"max_body": "1.5 parsecs"}, {}, "http.max_body: expected a size like 512kB, 1MiB or 2GB, got '1.5 parsecs'"),
+        ({"max_body": -1}, {}, "http.max_body: expected a size like 512kB, 1MiB or 2GB, got -1"),
         ({}, {"max_body": "2GiB"}, "requests[0].max_body: must be between 0 and 1GiB, got '2GiB'"),
-        ({}, {"max_body": True}, "requests[0].max_body: expected a size like 1MiB, 64KiB or 4096 (bytes), got True"),
+        ({}, {"max_body": True}, "requests[0].max_body: expected a size like 512kB, 1MiB or 2GB, got True"),
     ],
 )
 def test_a_bad_max_body_names_its_yaml_path(http, step, message):

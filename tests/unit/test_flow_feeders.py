@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def test_load_jsonl(tmp_path: Path) -> None:
 
 
 BAD_FILES = [
-    ("users.csv", None, "{file}: feeder file not found"),
+    ("users.csv", None, "{file}: no such file"),
     ("users.csv", "", "{file}: feeder file has no rows"),
     ("users.csv", "user,password\n", "{file}: feeder file has no rows"),
     ("users.csv", "user,password\nann,a1\nbo\n", "{file}:3: row does not have as many fields as the header"),
@@ -47,17 +48,44 @@ BAD_FILES = [
     ("users.jsonl", '{"a": 1}\n{"a": \n', "{file}:2: bad JSON: Expecting value at column 7"),
     ("users.jsonl", '{"a": 1}\n[1, 2]\n', "{file}:2: expected a JSON object, got list"),
     ("users.txt", "a\n", "{file}: feeder files must end in .csv, .jsonl or .ndjson"),
+    # issue 10, item 8: exit 2 and one line, never "internal error"
+    ("users.csv", "user\nann\n" + "x" * 140_000 + "\n", "{file}:3: bad CSV: field larger than field limit (131072)"),
+    ("users.jsonl", '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}\n", "{file}:1: bad JSON: nested too deep"),
+    ("users.jsonl", '{"a": ' + "[" * 70 + "]" * 70 + "}\n", "{file}:1: nested more than 64 levels deep (limits.max_depth)"),
+    ("users.jsonl", '{"a": NaN}\n', "{file}:1: bad JSON: NaN is not a finite number"),
+    ("users.jsonl", '{"a": -Infinity}\n', "{file}:1: bad JSON: -Infinity is not a finite number"),
+    ("users.jsonl", '{"a": ' + "9" * 5000 + "}\n",
+     "{file}:1: bad JSON: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits"),
+    ("users.csv", b"user\nb\xe9\n", "{file}: not UTF-8 text (bad byte at offset 6)"),
 ]
 
 
 @pytest.mark.parametrize(("name", "content", "message"), BAD_FILES)
 def test_bad_files_give_one_line(tmp_path: Path, name: str, content: str | None, message: str) -> None:
     path = tmp_path / name
-    if content is not None:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
         path.write_text(content)
     with pytest.raises(ScenarioError) as caught:
         load_rows(path)
     assert str(caught.value) == message.format(file=path)
+
+
+def test_a_feeder_over_its_size_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text("user\n" + "ann\n" * 1000)
+    with pytest.raises(ScenarioError) as caught:
+        load_rows(path, max_bytes=1024)
+    assert str(caught.value) == f"{path}: is 3.9KiB, over the limit of 1KiB (raise it with limits.max_feeder_size)"
+    assert len(load_rows(path, max_bytes=8192)) == 1000
+
+
+def test_a_feeder_that_is_a_pipe_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    os.mkfifo(path)
+    with pytest.raises(ScenarioError, match="is not a regular file"):
+        load_rows(path)
 
 
 PARTITION = [

@@ -267,7 +267,7 @@ def test_live_control_keys_take_overrides(tmp_path):
     ("text", "where", "fragment"),
     [
         ("name: x\nload:\n  phases: [\n    {rate: 1\n", ":5:1", "invalid YAML: "),
-        ("a: 1\n  b: 2\n", ":2:4", "invalid YAML: mapping values are not allowed here"),
+        ("a: 1\n  b: 2\n", ":2:4", "invalid YAML: mapping values are not allowed"),
         ("workers: 1\nworkers: 2\n", ":2:1", "invalid YAML: duplicate key 'workers'"),
         ("x: *nope\n", ":1:4", "invalid YAML: found undefined alias 'nope'"),
         ("x: !!python/object:os.system {}\n", ":1:4", "invalid YAML: could not determine"),

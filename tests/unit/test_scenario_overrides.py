@@ -69,11 +69,11 @@ def test_override_creates_missing_and_null_sections():
         ("workers", "--set workers: expected key=value, e.g. load.phases.0.rate=800"),
         ("load..rate=1", "--set load..rate: expected a dotted key like http.timeout"),
         ("=1", "--set : expected a dotted key like http.timeout"),
-        ("workers=[1",
-         "--set workers: invalid value '[1': expected ',' or ']', but got '<stream end>'"),
+        ("workers=[1", "--set workers: invalid value '[1': "),  # then libyaml's or PyYAML's words
     ],
 )
 def test_bad_override_names_the_flag(override, expected):
     with pytest.raises(ScenarioError) as info:
         apply_overrides(base(), [override])
-    assert str(info.value) == expected
+    assert str(info.value).startswith(expected)
+    assert str(info.value) == expected or expected.endswith(": ")
