@@ -46,6 +46,15 @@ class RaySettings:
         return self.root / f"h{h.index}"
 
 
+def dashboard_missing() -> str | None:
+    """Why ``ray start --include-dashboard=true`` would fail here (plain ``ray`` lacks the
+    dashboard's packages: it needs ``ray[default]``, i.e. ``pip install -e '.[cluster]'``)."""
+    import ray._private.utils
+
+    error = ray._private.utils.get_dashboard_dependency_error()
+    return None if error is None else f"the dashboard needs ray[default] (pip install -e '.[cluster]'): {error}"
+
+
 def write_token(s: RaySettings) -> None:
     s.token_path.write_text(secrets.token_hex(32))
     s.token_path.chmod(0o600)

@@ -115,7 +115,7 @@ def finish(run: BedRun, out: Path, timeout_s: float = RUN_TIMEOUT_S) -> Finished
 def node_address(bed: TestBed, placed: dict) -> str:
     """The host IP of one placement entry: its ``address`` (the contract), else its node id
     looked up in the cluster's node table."""
-    return placed.get("address") or bed.nodes()[placed["node"]]
+    return placed.get("address") or bed.node_ip(placed["node"])
 
 
 def workers_on(bed: TestBed, result: Finished, ip: str) -> set[int]:

@@ -1,10 +1,10 @@
 """The cluster test bed as fixtures: one bed (3 hosts, Ray on each) for the whole session,
 recovered between tests (faults healed, recorder reset, Ray restarted when a fault may
-have cost it a node). Every test here carries the ``cluster`` marker."""
+have cost it a node), removed after the last test here. Every test module here carries
+the ``cluster`` marker."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
@@ -19,10 +19,15 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_ADDRESS_FILE = Path("/tmp/ray/ray_current_cluster")
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if Path(str(item.fspath)).resolve().parent == HERE:
-            item.add_marker(pytest.mark.cluster)
+_started: list[TestBed] = []
+
+
+@pytest.hookimpl(trylast=True)  # after the test's own fixtures are torn down
+def pytest_runtest_teardown(item, nextitem):
+    """Tear the bed down after the last test that uses it, not at the session's end (the
+    rest of the suite should not share the machine with three idle Ray nodes)."""
+    if _started and (nextitem is None or Path(str(nextitem.fspath)).resolve().parent != HERE):
+        _started.pop().close()
 
 
 def _stat(path: Path):
@@ -42,6 +47,7 @@ def testbed_session():
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     before = {p: _stat(p) for p in (DEFAULT_ADDRESS_FILE, Path.home() / ".ray" / "auth_token")}
     bed = TestBed(n_hosts=3, num_cpus=1)
+    _started.append(bed)
     try:
         bed.start()
         bed.untouched_before = before  # for the privacy test
@@ -52,6 +58,7 @@ def testbed_session():
 
 @pytest.fixture
 def bed(testbed_session):
+    testbed_session.prepare()
     try:
         yield testbed_session
     finally:
@@ -61,8 +68,3 @@ def bed(testbed_session):
 @pytest.fixture
 def stat_of():
     return _stat
-
-
-@pytest.fixture
-def bed_pid():
-    return os.getpid()

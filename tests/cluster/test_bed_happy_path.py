@@ -4,7 +4,11 @@ bridge counts what each host's address sent."""
 
 from __future__ import annotations
 
+import pytest
+
 from bed_runs import describe, finish, node_address, scenario, start_run
+
+pytestmark = pytest.mark.cluster
 
 RATE, DURATION_S = 300, 5
 

@@ -4,6 +4,8 @@ verbs that cut exactly what they name, and a teardown that leaves nothing."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -14,6 +16,8 @@ from pathlib import Path
 import bed_netns as net
 import bed_ray
 from testbed import remove_stale_beds
+
+pytestmark = pytest.mark.cluster
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,7 +35,7 @@ def _gcs(bed) -> tuple[str, int]:
 
 
 def test_each_host_is_a_ray_node_on_its_own_address(bed):
-    assert sorted(bed.nodes().values()) == sorted(h.ip for h in bed.hosts)
+    assert sorted(bed.nodes(alive_only=True).values()) == sorted(h.ip for h in bed.hosts)
     for h in bed.hosts:
         addrs = bed.exec(h.index, ["ip", "-o", "-4", "addr", "show"]).stdout
         assert f"inet {h.ip}/24" in addrs and addrs.count("inet ") == 2  # lo and eth0 only
@@ -59,7 +63,9 @@ def test_token_auth_is_on_a_wrong_token_is_refused(bed, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "joined" not in done.stdout
     assert "auth" in done.stderr.lower(), done.stderr[-1500:]
-    assert bed.nodes()  # the bed's own token joins (asked through the same path)
+    right = subprocess.run(bed_ray.in_netns(bed.head, [sys.executable, "-c", code]), env=bed.env,
+                           capture_output=True, text=True, timeout=120)
+    assert right.returncode == 0 and "joined" in right.stdout, right.stderr[-1500:]
 
 
 def test_recorder_counts_by_source_and_resets(bed):

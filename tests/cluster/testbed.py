@@ -76,6 +76,8 @@ class TestBed:
     # -- life cycle ------------------------------------------------------------------
 
     def start(self) -> "TestBed":
+        if self.settings.dashboard and (missing := bed_ray.dashboard_missing()):
+            raise RuntimeError(missing)
         remove_stale_beds()
         if self.root.exists():
             shutil.rmtree(self.root)
@@ -218,9 +220,14 @@ class TestBed:
             self._nodes = json.loads(done.stdout.strip().splitlines()[-1])
         return self._nodes
 
-    def nodes(self) -> dict[str, str]:
-        """Alive Ray nodes as {node id: node IP}."""
-        return {n["NodeID"]: n["NodeManagerAddress"] for n in self.node_table() if n["Alive"]}
+    def nodes(self, alive_only: bool = False) -> dict[str, str]:
+        """Ray nodes of this cluster (dead ones too, unless ``alive_only``) as {node id: IP}."""
+        return {n["NodeID"]: n["NodeManagerAddress"] for n in self.node_table() if n["Alive"] or not alive_only}
+
+    def node_ip(self, node_id: str) -> str:
+        if node_id not in self.nodes():
+            self._nodes = None  # a node that joined since the table was read
+        return self.nodes()[node_id]
 
     def end_runs(self) -> None:
         for r in self.runs:
@@ -279,12 +286,17 @@ class TestBed:
     # -- between tests -----------------------------------------------------------------
 
     def recover(self) -> None:
-        """Ready for the next test: runs ended, faults healed, recorder reset, and Ray
-        restarted if a fault may have cost it a node (long fault, raylet killed)."""
+        """After a test: runs ended, faults healed, frozen hosts resumed."""
+        if self._closed:
+            return
         self.end_runs()
         if self.faults:
-            self.disturbed = True
+            self.disturbed = True  # a fault the test left in place
         self.heal_all()
+
+    def prepare(self) -> None:
+        """Before a test: Ray restarted if a fault may have cost it a node (a long fault,
+        a raylet killed, a raylet gone), the recorder emptied."""
         if self.disturbed or not all(bed_ray.raylet_pids(h) for h in self.hosts):
             t0 = time.monotonic()
             self.restart_ray()
