@@ -182,6 +182,14 @@ def remove_stale() -> list[str]:
     return removed
 
 
+def root_network_settings() -> dict[str, str]:
+    """The root namespace's forwarding switches and firewall ruleset (the bed leaves them)."""
+    keys = ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding")
+    out = {k: Path("/proc/sys/" + k.replace(".", "/")).read_text().strip() for k in keys}
+    out["nft ruleset"] = sh("nft", "list", "ruleset", check=False).stdout
+    return out
+
+
 # -- faults ----------------------------------------------------------------------------
 
 def drop_peers(h: Host, peers: list[str]) -> None:

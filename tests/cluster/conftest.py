@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bed_netns import root_network_settings  # noqa: E402
 from testbed import TestBed, unavailable  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -46,11 +47,13 @@ def testbed_session():
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # so atexit cleans up on SIGTERM too
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     before = {p: _stat(p) for p in (DEFAULT_ADDRESS_FILE, Path.home() / ".ray" / "auth_token")}
+    root_net = root_network_settings()
     bed = TestBed(n_hosts=3, num_cpus=1)
     _started.append(bed)
     try:
         bed.start()
         bed.untouched_before = before  # for the privacy test
+        bed.root_net_before = root_net  # for the firewall test
         yield bed
     finally:
         bed.close()

@@ -54,6 +54,10 @@ def test_the_bed_is_invisible_to_other_ray_users(bed, stat_of):
     assert bed.head.ip not in found.stdout
 
 
+def test_the_root_namespace_keeps_its_forwarding_and_firewall(bed):
+    assert net.root_network_settings() == bed.root_net_before
+
+
 def test_token_auth_is_on_a_wrong_token_is_refused(bed, tmp_path):
     wrong = tmp_path / "wrong_token"
     wrong.write_text("0" * 64)
@@ -90,6 +94,7 @@ def test_partition_cuts_ray_hosts_but_not_the_target(bed):
     assert bed.reach(3, [gcs, h2_raylet, target]) == [True, True, True]
     bed.partition(3)
     assert net.FAULT_TABLE in net.nft_tables(bed.host(3))
+    assert net.root_network_settings() == bed.root_net_before  # the rules live in host 3 only
     assert bed.reach(3, [gcs, h2_raylet, target], timeout=0.5) == [False, False, True]
     assert bed.reach(1, [h3_raylet], timeout=0.5) == [False]
     assert bed.reach(2, [gcs, target]) == [True, True]  # the others are untouched
