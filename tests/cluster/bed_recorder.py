@@ -1,0 +1,139 @@
+"""The bed's target: an aiohttp server on the bridge address that records every arrival.
+
+Run as its own process in the root namespace (``python bed_recorder.py LISTEN_IP LOG``); it
+prints one JSON line ``{"port": P, "control": C}`` when it listens. Every request on
+``LISTEN_IP:P`` is answered 200 and counted by source address and arrival time; the
+control site on 127.0.0.1:C serves ``GET /stats`` and ``POST /reset`` (never counted).
+:class:`Recorder` is the tests' side: it starts the process, reads and resets counts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+
+
+class Arrivals:
+    """Per source: arrivals per epoch second, first/last arrival time, total."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.per_second: dict[str, Counter[int]] = defaultdict(Counter)
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+
+    def add(self, source: str, at: float) -> None:
+        self.per_second[source][int(at)] += 1
+        self.first.setdefault(source, at)
+        self.last[source] = at
+
+    def doc(self) -> dict:
+        return {source: {"total": sum(c.values()), "first": self.first[source], "last": self.last[source],
+                         "per_second": {str(s): n for s, n in sorted(c.items())}}
+                for source, c in self.per_second.items()}
+
+
+def serve(listen_ip: str) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    arrivals = Arrivals()
+
+    async def hit(request: web.Request) -> web.Response:
+        arrivals.add(request.remote or "?", time.time())
+        return web.Response(text="ok")
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response({"now": time.time(), "sources": arrivals.doc()})
+
+    async def reset(request: web.Request) -> web.Response:
+        arrivals.reset()
+        return web.json_response({"reset": time.time()})
+
+    async def main() -> None:
+        load = web.Application()
+        load.router.add_route("*", "/{tail:.*}", hit)
+        control = web.Application()
+        control.router.add_get("/stats", stats)
+        control.router.add_post("/reset", reset)
+        runners = [web.AppRunner(load, access_log=None), web.AppRunner(control, access_log=None)]
+        ports = []
+        for runner, host in zip(runners, (listen_ip, "127.0.0.1")):
+            await runner.setup()
+            site = web.TCPSite(runner, host, 0, backlog=1024)
+            await site.start()
+            ports.append(site._server.sockets[0].getsockname()[1])
+        print(json.dumps({"port": ports[0], "control": ports[1]}), flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    total: int
+    first: float
+    last: float
+    per_second: dict[int, int]
+
+
+class Recorder:
+    """The recorder process, started and ended (by PID) by the bed."""
+
+    def __init__(self, listen_ip: str, log: Path) -> None:
+        self.listen_ip = listen_ip
+        self._log = open(log, "w")
+        # the log's path (in the bed's directory) marks the process as the bed's
+        self.proc = subprocess.Popen([sys.executable, str(HERE), listen_ip, str(log)], stdout=subprocess.PIPE,
+                                     stderr=self._log, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"recorder did not start: see {log}")
+        ports = json.loads(line)
+        self.port, self.control = ports["port"], ports["control"]
+        self.url = f"http://{listen_ip}:{self.port}"
+
+    def _call(self, method: str, path: str) -> dict:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.control}{path}", method=method)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def stats(self) -> dict[str, SourceStats]:
+        doc = self._call("GET", "/stats")["sources"]
+        return {src: SourceStats(d["total"], d["first"], d["last"],
+                                 {int(s): n for s, n in d["per_second"].items()})
+                for src, d in doc.items()}
+
+    def total(self) -> int:
+        return sum(s.total for s in self.stats().values())
+
+    def per_second(self) -> dict[int, int]:
+        """Arrivals per epoch second, all sources together."""
+        out: Counter[int] = Counter()
+        for s in self.stats().values():
+            out.update(s.per_second)
+        return dict(sorted(out.items()))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
