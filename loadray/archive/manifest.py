@@ -8,8 +8,8 @@ when the run ends, so a reader sees either the previous or the new list, never h
      "cut": null, "record": null}
 
 ``complete`` is true once the sink closed cleanly; ``cut`` says why a run stopped
-writing early (``{"reason": "disk_full", "message": ..., "rows_received": N,
-"rows_kept": M}``); ``record`` is the live run's record (events, warnings...), also
+writing early (``{"reason": "disk", "problem": "disk full", "message": ...,
+"rows_received": N, "rows_kept": M, "at_ns": epoch ns}``); ``record`` is the live run's record (events, warnings...), also
 stamped on the parts open at the end. The parts themselves stay the truth: a part
 renamed into place just before a crash is complete even if the manifest missed it.
 """

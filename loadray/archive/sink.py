@@ -106,6 +106,7 @@ class SampleSink:
         roll_s: float = DEFAULT_ROLL_S,
         clock: Callable[[], float] = time.monotonic,
         reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+        wall_clock: Callable[[], int] = time.time_ns,
     ) -> None:
         if rows_per_file < 1 or row_group_rows < 1 or not roll_s > 0:
             raise ValueError("rows_per_file, row_group_rows and roll_s must be > 0")
@@ -115,6 +116,7 @@ class SampleSink:
         self.row_group_rows = int(row_group_rows)
         self.roll_s = float(roll_s)
         self._clock = clock
+        self._wall_clock = wall_clock
         self._t0 = clock()
         self._schema = SCHEMA.with_metadata(
             {**(SCHEMA.metadata or {}), RUN_START_KEY.encode(): str(self.run_start_ns).encode()}
@@ -184,7 +186,8 @@ class SampleSink:
     def close(self, run_end_ns: int, record: dict | None = None) -> None:
         """Complete every open part, stamping ``run_end_ns`` (and the live run's
         ``record``: events, lost requests, warnings, abort reason, as JSON under
-        ``loadray.run``) on it and in the manifest. Idempotent.
+        ``loadray.run``) on it and in the manifest. Idempotent. After a disk error the
+        run's end is when the disk stopped it, if that was earlier.
 
         If nothing was written at all, one empty part is written so the run's start and
         end times are in a sample file too. After a disk error, only the manifest is
@@ -194,6 +197,8 @@ class SampleSink:
             if self._closed:
                 return
             self._closed = True
+            if self._failure is not None:  # the run ended where the disk stopped it
+                run_end_ns = min(int(run_end_ns), self._manifest.cut["at_ns"])
             self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record)
             if self._failure is not None:
                 self._save_quietly()
@@ -303,7 +308,7 @@ class SampleSink:
                    f"the archive holds the {kept} rows written before")
         self._failure = DiskError(message)
         cut = {"reason": "disk", "problem": disk_problem(exc), "message": message,
-               "rows_received": received, "rows_kept": kept}
+               "rows_received": received, "rows_kept": kept, "at_ns": self._wall_clock()}
         self._manifest = replace(self._manifest, complete=False, cut=cut)
         self._save_quietly()
         raise self._failure

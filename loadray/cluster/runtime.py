@@ -73,8 +73,21 @@ class RaySession:
         except Exception:  # noqa: S110 - a Ray that started halfway: its processes go below
             pass
         finally:
+            _reinstall_signal_handlers()
             if self.marker:
                 reap(self.marker)
+
+
+def _reinstall_signal_handlers() -> None:
+    """Ray's core worker resets SIGTERM to the default action when it shuts down, behind
+    Python's back (``signal.getsignal`` still names the Python handler): set the Python
+    handlers again, or a SIGTERM would now kill the process without a word."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 def ray_address(address: str | None, environ: Mapping[str, str]) -> tuple[str | None, str | None]:

@@ -50,8 +50,11 @@ kept_handler = signal.getsignal(signal.SIGTERM) is handler
 marker_left_in_env = OWNER_ENV in os.environ
 session.close()
 left = [p.pid for p in marked(session.marker)]
+status = open("/proc/self/status").read()
+caught = int(status.split("SigCgt:")[1].split()[0], 16)  # what the kernel will call a handler for
 print(json.dumps({"started": len(procs), "names": names, "auth": auth, "kept_handler": kept_handler,
-                  "marker_left_in_env": marker_left_in_env, "left": left}))
+                  "marker_left_in_env": marker_left_in_env, "left": left,
+                  "sigterm_caught_after_close": bool(caught >> (signal.SIGTERM - 1) & 1)}))
 """
 
 
@@ -66,6 +69,8 @@ def test_embedded_ray_is_stopped_with_every_process_it_started(tmp_path):
     assert got["auth"] == ["token"]  # Ray's token authentication stays on
     assert got["kept_handler"] and not got["marker_left_in_env"]
     assert got["left"] == []  # gone when close() returns
+    # Ray's shutdown resets SIGTERM to the default action in C; the Python handler is back
+    assert got["sigterm_caught_after_close"]
 
 
 def test_a_ray_already_initialised_in_the_process_is_reused_and_left_running(ray_local):

@@ -86,7 +86,8 @@ def test_full_disk_stops_the_sink_keeps_complete_parts_and_the_report_rebuilds(t
     run = create_run_dir(disk / "run")
     write_scenario(run, DOC)
     samples = run / "samples"
-    sink = SampleSink(samples, START, rows_per_file=50_000, roll_s=3.0, clock=Ticks())
+    sink = SampleSink(samples, START, rows_per_file=50_000, roll_s=3.0, clock=Ticks(),
+                      wall_clock=lambda: START + 4_000_000_000)
     handed, error = fill_until_full(sink, np.random.default_rng(7))
 
     kept = sink.rows_kept
@@ -96,11 +97,11 @@ def test_full_disk_stops_the_sink_keeps_complete_parts_and_the_report_rebuilds(t
     with pytest.raises(DiskError) as again:
         sink.write(0, noisy_batch(10, np.random.default_rng(1), 0))
     assert str(again.value) == str(error)
-    sink.close(START + 9_000_000_000)  # after a disk error: no raise, the manifest gets the end
+    sink.close(START + 9_000_000_000)  # after a disk error: no raise; the run ended at the error
     assert sorted(p.name for p in samples.iterdir() if p.name.startswith(".")) == []  # no temp part, no reserve
 
     manifest = read_manifest(samples)
-    assert not manifest.complete and manifest.rows == kept and manifest.run_end_ns == START + 9_000_000_000
+    assert not manifest.complete and manifest.rows == kept and manifest.run_end_ns == START + 4_000_000_000
     assert manifest.cut["message"] == str(error) and manifest.cut["rows_received"] == handed
     table, meta = read_samples(run)  # reading needs no space
     assert table.num_rows == kept and meta.skipped == () and meta.cut == str(error)
