@@ -98,10 +98,14 @@ def run_loadray(url, transport, rate, duration, conns, rss_at=None):
     cpu0 = proc_cpu_s(pid)
     start_ns = launcher.begin()
     rows, rss, last_ns = 0, {}, 0
+
+    def write(index, batch):
+        nonlocal rows, last_ns
+        rows += batch.num_rows
+        last_ns = max(last_ns, last_done_ns([batch]))
+
     while not launcher.wait(0.5):
-        for d in launcher.drain():
-            rows += d.rows
-            last_ns = max(last_ns, last_done_ns(d.batches))
+        launcher.collect(write)
         elapsed = (time.time_ns() - start_ns) / 1e9
         for mark in rss_at or ():
             if elapsed >= mark and mark not in rss:
@@ -110,15 +114,13 @@ def run_loadray(url, transport, rate, duration, conns, rss_at=None):
             launcher.stop()
             break
     stopped_ns = time.time_ns()
-    drained = launcher.drain()
-    rows += sum(d.rows for d in drained)
-    last_ns = max([last_ns] + [last_done_ns(d.batches) for d in drained])
+    launcher.settle(write)
     # until the last response (or the stop), not until we noticed the end
     elapsed = (min(last_ns or stopped_ns, stopped_ns) - start_ns) / 1e9
     user, system = (b - a for a, b in zip(cpu0, proc_cpu_s(pid)))
     rss["end"] = proc_rss_mb(pid)
     launcher.kill()
-    c = drained[0].counters
+    c = next(iter(launcher.inboxes.values())).last.counters
     mode = "max" if rate >= MAX_RATE else "open"
     # completed requests over the time until the last one completed: a generator that
     # falls behind its schedule shows here as a rate error, however "on time" it submitted

@@ -29,7 +29,6 @@ from loadray.archive.diskspace import disk_problem
 from loadray.cluster import Launcher
 from loadray.cluster.runtime import ray_address, ray_running
 from loadray.cluster.coordinator import RunRecord
-from loadray.engine.worker import Drained
 from loadray.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -41,12 +40,13 @@ from loadray.errors import (
     LoadrayError,
     signal_name,
 )
+from loadray.fleet.accounting import Tally
 from loadray.live.console import LiveConsole
 from loadray.live.control import ControlServer
 from loadray.report.build import rebuild
 from loadray.scenario import redact
 from loadray.scenario.model import Scenario, Target
-from loadray.target import start_target
+from loadray.target import LOOPBACK, start_target
 
 POLL_INTERVAL_S = 0.5
 
@@ -72,8 +72,8 @@ class RunResult:
     def exit_code(self) -> int:
         if self.interrupted_by is not None:
             return EXIT_SIGTERM if self.interrupted_by == signal.SIGTERM else EXIT_SIGINT
-        if self.abort_kind == "worker_loss":
-            return EXIT_FAILURE
+        if self.abort_kind == "worker_loss" or self.summary.get("generator_error"):
+            return EXIT_FAILURE  # the generator failed (see loadray.analysis.verdict)
         if self.abort_kind == "threshold" or not self.summary.get("passed", True):
             return EXIT_THRESHOLDS
         return EXIT_OK
@@ -164,12 +164,14 @@ def _signal_of(exc: BaseException | None) -> int | None:
 
 
 @contextlib.contextmanager
-def resolved_target(scenario: Scenario) -> Iterator[Scenario]:
-    """The scenario with a concrete target URL, starting the built-in target if asked."""
+def resolved_target(scenario: Scenario, host: str = LOOPBACK) -> Iterator[Scenario]:
+    """The scenario with a concrete target URL, starting the built-in target if asked,
+    listening on ``host`` (on a cluster: the driver node's address, which every
+    worker host reaches; never 0.0.0.0)."""
     if scenario.target.builtin is None:
         yield scenario
         return
-    with start_target(scenario.target.builtin) as target:
+    with start_target(dataclasses.replace(scenario.target.builtin, host=host)) as target:
         yield dataclasses.replace(scenario, target=Target(url=target.url))
 
 
@@ -207,21 +209,22 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
 
 
 def _load(scenario: Scenario, run_dir: Path, options: RunOptions, stage: _Stage) -> tuple[RunRecord, int | None]:
-    """Target, Ray, the load itself; Ray is stopped (and its processes gone) on return."""
+    """Ray, the target, the load itself; Ray is stopped (and its processes gone) on return."""
     interrupts = _Interrupts()
-    stage.enter(STAGE_TARGET)
-    with resolved_target(scenario) as live, metrics_server(options) as metrics:
-        stage.enter(STAGE_RAY)
-        try:
-            with ray_running(options.address, options.num_cpus):
+    stage.enter(STAGE_RAY)
+    try:
+        with ray_running(options.address, options.num_cpus) as session:
+            host = session.node_address if options.address else LOOPBACK
+            stage.enter(STAGE_TARGET)
+            with resolved_target(scenario, host) as live, metrics_server(options) as metrics:
                 stage.enter(STAGE_LOAD)
                 with interrupts:  # after Ray starts: Ray installs a SIGTERM handler of its own
                     record = _drive(live, run_dir, interrupts, options, metrics)
                 stage.enter(STAGE_STOP)
-        except OSError as exc:  # the disk refused a write outside the archive (control.json...)
-            if not is_disk_error(exc):
-                raise
-            raise DiskError(f"{disk_problem(exc)} at {exc.filename or run_dir}: {exc.strerror}") from None
+    except OSError as exc:  # the disk refused a write outside the archive (control.json...)
+        if not is_disk_error(exc):
+            raise
+        raise DiskError(f"{disk_problem(exc)} at {exc.filename or run_dir}: {exc.strerror}") from None
     return record, interrupts.signum
 
 
@@ -250,7 +253,8 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
                 console.update(status)
                 if metrics is not None:
                     metrics.update(status)
-                _collect(launcher.drain(), sink)
+                launcher.collect(sink.write)
+                sink.tick()  # completes parts open long enough, also when no rows came
                 if status.state == "finished":
                     break
                 if interrupts.signum is not None:
@@ -260,28 +264,26 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
                 time.sleep(POLL_INTERVAL_S)
             if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
                 end_ns = min(end_ns, time.time_ns())
-            _collect(launcher.drain(), sink)
+            launcher.settle(sink.write)
             record = launcher.record()
     finally:
-        sink.close(end_ns, _record_doc(record, launcher) if record else None)
+        sink.close(end_ns, _record_doc(record, launcher.tally(record)) if record else None)
         launcher.kill()
     return record
 
 
-def _record_doc(record: RunRecord, launcher: Launcher) -> dict:
-    return {
+def _record_doc(record: RunRecord, tally: Tally) -> dict:
+    """What the live run recorded, archived with the samples (redacted like the scenario:
+    warnings and events may quote a threshold, a feeder or an exception)."""
+    return redact({
         "events": record.events,
-        "lost": launcher.lost(record),
-        "dead_workers": record.dead,
+        "planned": tally.planned,
+        "rows": tally.rows,
+        "lost": tally.lost,
+        "unknown": tally.unknown,
+        "dead_workers": sorted({e["worker"] for e in record.events if e["event"] == "worker_lost"}),
         "warnings": record.warnings,
         "aborted": record.aborted,
         "placement": record.placement,
         "live_latency_ms": record.live_latency_ms,
-    }
-
-
-def _collect(drained: list[Drained], sink: SampleSink) -> None:
-    for d in drained:
-        for batch in d.batches:
-            sink.write(d.index, batch)
-    sink.tick()  # completes the parts open long enough, also of workers with no new rows
+    })

@@ -24,13 +24,21 @@ Added in 1.1 (a 1.0 archive reads with these filled in: attempt 1, the rest null
   from its intended start to that row's completion.
 - ``trace_id``: the W3C trace id (32 hex digits) sent in ``traceparent``; null when
   tracing is off. Retries of a request share it.
+
+Added in 1.2 (a 1.0 or 1.1 archive reads with it null):
+
+- ``error_detail``: on a row whose failure came from an exception (an extraction or a
+  check that could not be evaluated, a step that could not be rendered, a transport
+  failure on the flow path, a failure inside the generator): the exception's type and
+  the first line of its message, at most 200 characters (``error`` keeps
+  the kind). Null on success and where the kind says it all.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_VERSION_KEY = b"loadray.schema_version"
 
 SCHEMA = pa.schema(
@@ -50,6 +58,7 @@ SCHEMA = pa.schema(
         pa.field("flow_id", pa.int64()),
         pa.field("flow_ns", pa.int64()),
         pa.field("trace_id", pa.string()),
+        pa.field("error_detail", pa.dictionary(pa.int32(), pa.string())),
     ],
     metadata={SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode()},
 )
@@ -62,12 +71,12 @@ def schema_major(version: str) -> int:
     return int(version.split(".", 1)[0])
 
 
-_DEFAULTS_1_1 = {"attempt": 1}  # every other 1.1 column defaults to null
+_DEFAULTS_1_1 = {"attempt": 1}  # every other column added since 1.0 defaults to null
 
 
 def complete(columns: dict) -> pa.Table:
     """A table in :data:`SCHEMA` from a mapping of column name -> values, the columns
-    a 1.0 writer did not know filled in (``attempt`` 1, the others null)."""
+    a 1.0 or 1.1 writer did not know filled in (``attempt`` 1, the others null)."""
     n = len(next(iter(columns.values()))) if columns else 0
     full = {}
     for field in SCHEMA:

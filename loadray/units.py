@@ -1,5 +1,5 @@
-"""Parsing of human units shared by the scenario, the CLI and the target: durations and
-percentages. Pure functions; errors are ``ValueError`` with a short message that the
+"""Parsing of human units shared by the scenario, the CLI and the target: durations,
+percentages and byte sizes. Pure functions; errors are ``ValueError`` with a short message that the
 caller prefixes with the YAML path or flag name."""
 
 from __future__ import annotations
@@ -36,6 +36,20 @@ def parse_duration(value: object) -> float:
     if pos == 0 or pos != len(text):
         raise ValueError(f"expected a duration like 250ms, 10s or 2m, got {value!r}")
     return total
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+_SIZE = re.compile(r"(\d{1,15})\s*([kmg]i?b|b)?", re.IGNORECASE)
+
+
+def parse_size(value: object) -> int:
+    """``"1MiB"`` -> 1048576, ``"64kB"`` -> 64000, ``4096`` (a bare integer) -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"expected a size like 1MiB, 64KiB or 4096 (bytes), got {value!r}")
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
 
 
 def parse_fraction(value: object) -> float:

@@ -47,11 +47,12 @@ __all__ = [
 #: ``trace_id``: only the notebook's ``percentiles(by="user")`` needs ``user``).
 COLUMNS = (
     "intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker",
-    "attempt", "flow_id", "flow_ns",
+    "attempt", "flow_id", "flow_ns", "error_detail",
 )
 
 DROPPED = "dropped"  # == loadray.engine.errors.DROPPED (analysis does not import engine)
 CUT = "cut"  # == loadray.engine.errors.CUT
+FENCED = "fenced"  # == loadray.engine.errors.FENCED: never sent, like a dropped request
 UNNAMED_STEP = "(unnamed)"
 #: A failed check is recorded as error ``check:<check name>``; its kind is ``check``.
 CHECK_KIND = "check"  # == loadray.flow.checks.ERROR_KIND
@@ -187,6 +188,7 @@ class SampleArrays:
     has_flow_ns: np.ndarray
     user: np.ndarray  # int32, with has_user (closed model only)
     has_user: np.ndarray
+    error_detail: pa.Array | None = None  # the 1.2 column as Arrow (None: the table lacks it)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def completed_latency_ns(self, mask: np.ndarray | None = None) -> np.ndarray:
@@ -249,7 +251,7 @@ def sample_arrays(table: pa.Table) -> SampleArrays:
     err_codes, err_names = _codes(_single(table, "error"))
     step_codes, step_names = _codes(_single(table, "step"))
 
-    dropped = _kind_mask(err_codes, err_names, DROPPED)
+    dropped = _kind_mask(err_codes, err_names, DROPPED) | _kind_mask(err_codes, err_names, FENCED)
     cut = _kind_mask(err_codes, err_names, CUT)
     sent = ~dropped
     completed = sent & ~cut
@@ -291,6 +293,7 @@ def sample_arrays(table: pa.Table) -> SampleArrays:
         has_flow_ns=has_flow_ns,
         user=user,
         has_user=has_user,
+        error_detail=_single(table, "error_detail") if "error_detail" in table.column_names else None,
     )
 
 

@@ -4,6 +4,7 @@ Accounting (DESIGN.md §2), every intended request is one row::
 
     intended  = rows
     dropped   = rows with error "dropped"     (never sent: in-flight cap, when_full: drop)
+                or "fenced"                   (never sent: a flow step after its worker fenced itself)
     sent      = intended - dropped
     cut       = rows with error "cut"         (sent, still in flight when the run stopped)
     completed = sent - cut
@@ -24,6 +25,11 @@ Schema 1.1 keys:
   counts them all under the one kind ``check``, so its kinds stay the engine's fixed set;
 - ``steps``: ``{step: {count, ok, errors, latency_ms}}`` for every step (a step of a
   flow is ``FLOW/STEP``), ``latency_ms`` with the same keys as the run's.
+
+Schema 1.2 keys: ``error_details`` (``[{error, detail, count}]``, the most frequent
+exceptions behind errors) and ``generator_error``: the one line that fails the run when
+the generator itself failed (see :mod:`loadray.analysis.verdict`; ``passed`` is then
+false and the line is the first warning), else null.
 """
 
 from __future__ import annotations
@@ -49,9 +55,11 @@ from .arrays import (
     split_classes,
 )
 from .flows import flow_summary
+from .record import live_record, live_warnings
 from .grouped import group_stats, sort_with_keys
 from .percentiles import latency_stats, sorted_stats
 from .thresholds import evaluate
+from .verdict import error_details, generator_error
 
 if TYPE_CHECKING:
     from loadray.archive.reader import RunMeta
@@ -337,6 +345,7 @@ def summarize(
         "retries": retries,
         "flows": flows,
         "checks": checks,
+        "error_details": error_details(a),
     }
 
     results = evaluate(thresholds, a, summary)  # sorts service times only if a threshold needs them
@@ -370,28 +379,8 @@ def summarize(
         warnings.append(f"{rel}: unreadable (interrupted run?), its rows are missing")
     record = getattr(meta, "record", None) or {}
     summary.update(live_record(record))
-    summary["warnings"] = warnings + live_warnings(record)
+    summary["generator_error"] = failure = generator_error(summary, record.get("planned"))
+    if failure:
+        summary["passed"] = False
+    summary["warnings"] = ([failure] if failure else []) + warnings + live_warnings(record)
     return summary
-
-
-def live_record(record: dict[str, Any]) -> dict[str, Any]:
-    """What the live run recorded besides rows, as summary keys: ``lost`` (requests
-    dead workers never sent), ``workers_lost``, ``aborted``, ``events`` (rate changes,
-    worker loss, breaches), ``nodes``; its warnings (saturation...) join ``warnings``."""
-    out: dict[str, Any] = {
-        "lost": int(record.get("lost", 0)),
-        "workers_lost": list(record.get("dead_workers", [])),
-        "aborted": record.get("aborted"),
-        "events": list(record.get("events", [])),
-        "nodes": len({p.get("node") for p in record.get("placement", [])}),
-    }
-    return out
-
-
-def live_warnings(record: dict[str, Any]) -> list[str]:
-    out = list(record.get("warnings", []))
-    if record.get("lost"):
-        out.append(f"{record['lost']} intended requests were lost with dead workers (never sent)")
-    if record.get("aborted"):
-        out.append(f"the run was stopped early: {record['aborted']}")
-    return out

@@ -2,7 +2,8 @@
 
 Older minor versions read as the current one: a 1.0 file (written before ``attempt``,
 ``user``, ``flow_id``, ``flow_ns`` and ``trace_id`` existed) reads with ``attempt`` 1
-and the other four null, as :func:`loadray.schema.complete` fills them. (The lazy
+and the other four null, as :func:`loadray.schema.complete` fills them; a 1.0 or 1.1
+file (before ``error_detail``) reads with ``error_detail`` null. (The lazy
 :func:`open_dataset` shows such a file's ``attempt`` as null: a dataset has no column
 defaults.) ``RunMeta.schema_version`` still says which version the files were written in.
 

@@ -9,6 +9,7 @@ import traceback
 
 from loadray.cli.parser import build_parser
 from loadray.errors import EXIT_FAILURE, EXIT_OK, Interrupted, LoadrayError
+from loadray.redaction import redact_error, redact_text
 
 
 def _sigterm(signum, frame) -> None:
@@ -31,17 +32,19 @@ def _call(args) -> int:
     except (Interrupted, KeyboardInterrupt) as exc:
         return _interrupted(f"loadray {args.verb}", exc)
     except LoadrayError as exc:
-        print(f"loadray {args.verb}: error: {exc}", file=sys.stderr)
+        line = redact_error(str(exc), getattr(exc, "path", ""))  # errors echo what they reject
+        print(f"loadray {args.verb}: error: {line}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bug: one line, the traceback only on request
         from loadray.archive import is_disk_error
 
         if is_disk_error(exc):  # a full disk where loadray did not expect one: still one line
-            print(f"loadray {args.verb}: error: {exc.strerror} at {exc.filename or '?'}", file=sys.stderr)
+            print(f"loadray {args.verb}: error: {exc.strerror} at {redact_text(str(exc.filename or '?'))}",
+                  file=sys.stderr)
             return EXIT_FAILURE
         if os.environ.get("LOADRAY_DEBUG"):
             traceback.print_exc()
-        print(f"loadray {args.verb}: internal error: {type(exc).__name__}: {exc} "
+        print(f"loadray {args.verb}: internal error: {type(exc).__name__}: {redact_text(str(exc))} "
               "(set LOADRAY_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_FAILURE
 

@@ -2,15 +2,19 @@
 it commands, read its status, and collect the workers' rows.
 
 Rows travel from each worker to the driver through Ray's object store; the
-coordinator only carries control and statistics.
+coordinator only carries control and statistics. A drain call never blocks the
+driver: one is kept outstanding per worker incarnation and picked up when it
+answers. What the driver has written is acknowledged on the next call, so a worker
+keeps every row until the archive has it — also across a partition, and also after
+the coordinator declared it lost.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from typing import Sequence
+from collections.abc import Callable
 
+import pyarrow as pa
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -18,12 +22,36 @@ from loadray.cluster.coordinator import Coordinator, RunRecord
 from loadray.cluster.runtime import cluster_cpus
 from loadray.engine.worker import Drained, WorkerReady
 from loadray.errors import ClusterError
+from loadray.fleet.accounting import Delivery, Tally, tally
+from loadray.fleet.actions import Key
 from loadray.live.status import LiveStatus
 from loadray.scenario.model import Scenario
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
 CALL_TIMEOUT_S = 10.0
+SETTLE_TIMEOUT_S = 5.0  # after the end: how long to wait for rows of silent workers
+
+Write = Callable[[int, pa.RecordBatch], None]
+
+
+class _Inbox:
+    """What the driver has of one worker incarnation."""
+
+    __slots__ = ("handle", "acked", "arrivals", "pending", "last", "dead")
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.acked = 0  # highest sequence number written to the archive
+        self.arrivals = 0
+        self.pending = None  # the outstanding drain call
+        self.last: Drained | None = None
+        self.dead = False
+
+    @property
+    def complete(self) -> bool:
+        last = self.last
+        return last is not None and last.finished and self.acked >= last.last_seq
 
 
 class Launcher:
@@ -32,7 +60,7 @@ class Launcher:
         self.worker_cpus = scenario.cluster.worker_cpus
         self.ready_timeout_s = ready_timeout_s
         self.coordinator = None
-        self.rows_by_worker: Counter[int] = Counter()
+        self.inboxes: dict[Key, _Inbox] = {}
 
     def start(self) -> list[WorkerReady]:
         """Start the coordinator and every worker, pre-warmed; all or nothing."""
@@ -48,7 +76,9 @@ class Launcher:
         self.coordinator = ray.remote(Coordinator).options(
             num_cpus=0, max_concurrency=1000, scheduling_strategy=here
         ).remote(self.scenario, self.worker_cpus)
-        ready, error = ray.get(self.coordinator.prepare.remote(self.ready_timeout_s))
+        ready, error = ray.get(
+            self.coordinator.prepare.remote(self.ready_timeout_s), timeout=self.ready_timeout_s + CALL_TIMEOUT_S
+        )
         if error:
             self.kill()
             raise ClusterError(error)
@@ -72,19 +102,58 @@ class Launcher:
             time.sleep(min(0.1, timeout_s))
         return True
 
-    def drain(self) -> list[Drained]:
-        """Rows flushed since the last drain, from every live worker (a dead one is skipped)."""
-        handles = ray.get(self.coordinator.workers.remote(), timeout=CALL_TIMEOUT_S)
-        refs = [(i, h.drain.remote()) for i, h in handles]
-        out = []
-        for _, ref in refs:
-            try:
-                drained = ray.get(ref, timeout=CALL_TIMEOUT_S)
-            except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError):
-                continue
-            self.rows_by_worker[drained.index] += drained.rows
-            out.append(drained)
-        return out
+    def collect(self, write: Write, wait_s: float = 0.0) -> int:
+        """Write the rows every incarnation has answered with (waiting up to ``wait_s``
+        for answers), acknowledge them on the next call; returns rows written."""
+        for index, incarnation, handle, _ in ray.get(self.coordinator.workers.remote(), timeout=CALL_TIMEOUT_S):
+            box = self.inboxes.setdefault((index, incarnation), _Inbox(handle))
+            if box.pending is None and not box.dead and not box.complete:
+                box.pending = handle.drain.remote(box.acked)
+        pending = {box.pending: box for box in self.inboxes.values() if box.pending is not None}
+        if not pending:
+            return 0
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=wait_s)
+        return sum(self._take(pending[ref], ref, write) for ref in ready)
+
+    def _take(self, box: _Inbox, ref, write: Write) -> int:
+        box.pending = None
+        try:
+            drained: Drained = ray.get(ref, timeout=CALL_TIMEOUT_S)
+        except ray.exceptions.RayError:  # the actor is gone with what it held
+            box.dead = True
+            return 0
+        box.last = drained
+        rows = 0
+        for parcel in drained.parcels:
+            if parcel.seq > box.acked:  # a parcel handed out twice is written once
+                write(drained.index, parcel.batch)
+                box.acked = parcel.seq
+                box.arrivals += parcel.arrivals
+                rows += parcel.batch.num_rows
+        return rows
+
+    def settle(self, write: Write, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+        """After the end: collect until every incarnation delivered all it recorded, its
+        actor is gone, or ``timeout_s`` passed (a host that never came back)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.collect(write, wait_s=0.2)
+            if all(box.complete or box.dead for box in self.inboxes.values()):
+                return
+
+    def tally(self, record: RunRecord) -> Tally:
+        """``planned = rows + lost + unknown`` over every incarnation."""
+        total = Tally()
+        model_schedules = self.scenario.model == "open"
+        for share in record.shares:
+            box = self.inboxes.get((share.index, share.incarnation))
+            counters = box.last.counters if box is not None and box.last else None
+            delivery = Delivery() if box is None else Delivery(
+                box.arrivals, counters.intended if counters else None, box.complete,
+                counters.skipped if counters else 0,
+            )
+            total += tally(share, delivery, record.stop_s, model_schedules)
+        return total
 
     def control(self, command: str, rate: float | None = None) -> str:
         return ray.get(self.coordinator.control.remote(command, rate), timeout=CALL_TIMEOUT_S)
@@ -96,17 +165,11 @@ class Launcher:
     def record(self) -> RunRecord:
         return ray.get(self.coordinator.record.remote(), timeout=CALL_TIMEOUT_S)
 
-    def lost(self, record: RunRecord) -> int:
-        """Requests dead workers were meant to send and never did (no row reached us)."""
-        return sum(max(0, record.planned[i] - self.rows_by_worker[i]) for i in set(record.dead))
-
     def kill(self) -> None:
         if self.coordinator is not None:
             try:
                 ray.get(self.coordinator.kill_all.remote(), timeout=CALL_TIMEOUT_S)
-            except ray.exceptions.RayError:
+            except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError):
                 pass
             ray.kill(self.coordinator, no_restart=True)
             self.coordinator = None
-
-

@@ -61,6 +61,11 @@ class RaySession:
             raise _start_error(exc, self.address) from None
         return self
 
+    @property
+    def node_address(self) -> str:
+        """This (the driver's) node's address as the cluster reaches it."""
+        return ray.util.get_node_ip_address()
+
     def close(self) -> None:
         """Disconnect (an embedded Ray: stop it, and every process it started)."""
         if not self.owned:

@@ -1,12 +1,14 @@
 """The worker actor: a thin Ray-facing shell around :class:`LoadWorker`.
 
 It stays a plain class; the coordinator applies ``ray.remote`` with options from the
-scenario when it creates the workers. Heartbeats go to the coordinator; if it cannot
-be reached the worker stops by itself.
+scenario when it creates the workers. Renewals and heartbeats go to the coordinator,
+each bounded by a timeout (a partition hangs a call; it does not fail it); the
+worker's lease decides when it must stop sending.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import ray
@@ -16,27 +18,45 @@ from loadray.engine.worker import Drained, LoadWorker, WorkerReady, WorkerSpec
 from loadray.live.status import WorkerSecond
 from loadray.plan.revision import Assignment
 
+HEARTBEAT_TIMEOUT_S = 2.0
+
 
 class WorkerActor:
     def __init__(self, spec: WorkerSpec, coordinator=None) -> None:
         self.coordinator = coordinator
-        self.worker = LoadWorker(spec, reporter=self._report if coordinator is not None else None)
+        self.spec = spec
+        self.renew_timeout_s = spec.scenario.cluster.lease_s / 2
+        with_coordinator = coordinator is not None
+        self.worker = LoadWorker(
+            spec,
+            reporter=self._report if with_coordinator else None,
+            renewer=self._renew if with_coordinator else None,
+        )
 
     async def _report(self, second: WorkerSecond) -> None:
-        await self.coordinator.heartbeat.remote(second)
+        await asyncio.wait_for(self.coordinator.heartbeat.remote(second), HEARTBEAT_TIMEOUT_S)
+
+    async def _renew(self, lapsed: bool) -> str | None:
+        call = self.coordinator.renew.remote(self.spec.index, self.spec.incarnation, lapsed)
+        try:
+            return await asyncio.wait_for(call, self.renew_timeout_s)
+        except Exception:  # no answer in time, or the coordinator is gone
+            return None
 
     async def prepare(self) -> WorkerReady:
         ready = await self.worker.prepare()
-        return replace(ready, node=ray.get_runtime_context().get_node_id())
+        context = ray.get_runtime_context()
+        return replace(ready, node=context.get_node_id(), address=ray.util.get_node_ip_address())
 
-    async def run(self, start_epoch_ns: int, assignment: Assignment | None = None) -> Counters:
-        return await self.worker.run(start_epoch_ns, assignment)
+    async def run(self, start_epoch_ns: int, assignment: Assignment | None = None,
+                  granted_epoch_ns: int | None = None) -> Counters:
+        return await self.worker.run(start_epoch_ns, assignment, granted_epoch_ns)
 
     async def revise(self, assignment: Assignment) -> None:
         self.worker.revise(assignment)
 
-    async def drain(self) -> Drained:
-        return self.worker.drain()
+    async def drain(self, acked: int | None = None) -> Drained:
+        return self.worker.drain(acked)
 
     async def stop(self) -> None:
         self.worker.stop()

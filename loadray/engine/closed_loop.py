@@ -5,7 +5,9 @@ A user runs only inside its active windows (:mod:`loadray.plan.users`); an itera
 that is under way when its window closes finishes first. An iteration is intended at
 the end of the previous think time (or the window's start) and counted like an
 open-model arrival in :class:`~loadray.engine.open_loop.Counters`, so the live status
-and the in-flight figure read the same in both models.
+and the in-flight figure read the same in both models. A think time that reaches past
+the run's end (even 1e300 s) ends the user's turn at the end; an iteration that raises
+counts as failed (its rows are the flow path's to record) and the user goes on.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ def think_s(think: Think, rng: random.Random) -> float:
     if think.kind == "exponential":
         return rng.expovariate(1.0 / think.a) if think.a > 0 else 0.0
     return think.a
+
+
+def think_until(think: Think, rng: random.Random, now_ns: int, end_ns: int) -> int:
+    """When a user that starts thinking at ``now_ns`` is ready again: at most ``end_ns``
+    (a think time of 1e300 s is a float, not a number of nanoseconds)."""
+    try:
+        seconds = think_s(think, rng)
+    except (ArithmeticError, ValueError):  # a mean so small its inverse overflows
+        seconds = 0.0
+    if not seconds * 1e9 < end_ns - now_ns:  # also NaN
+        return max(now_ns, end_ns)
+    return now_ns + max(0, int(seconds * 1e9))
 
 
 class ClosedLoop:
@@ -115,11 +129,16 @@ class ClosedLoop:
                 ok = await self.iteration(user, ready, phase)
             except UserDone:
                 return
+            except Exception:  # the flow path records its rows; this iteration failed
+                ok = False
             finally:
                 c.done += 1
             if not ok:
                 c.errors += 1
-            ready = self.clock.monotonic_ns() + int(think_s(self.think, rng) * 1e9)
+            now = self.clock.monotonic_ns()
+            ready = think_until(self.think, rng, now, self._end_ns)
+            if ready <= now:  # no think time: let the loop breathe (an iteration may not have awaited)
+                await asyncio.sleep(0)
 
     def _window(self, user: int, now_ns: int) -> tuple[int, int] | None:
         """The current or next window of ``user`` (monotonic ns) ending after ``now_ns``."""

@@ -1,8 +1,11 @@
 """Error kinds: the one place where transport failures become row values.
 
 Every failure a transport sees is mapped here to one of a small fixed set of kinds;
-rows carry the kind in their ``error`` column. Nothing else in loadray inspects
-third-party exception types.
+rows carry the kind in their ``error`` column and, when an exception caused it, the
+exception's type and message in ``error_detail`` (:func:`error_detail`). Nothing else in
+loadray inspects third-party exception types. An exception that is a defect rather
+than a network failure (a ``TypeError``, a ``KeyError``...) is ``internal``: it is
+recorded, never hidden behind a network kind.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ HTTP_4XX = "http_4xx"
 HTTP_5XX = "http_5xx"
 DROPPED = "dropped"  # never sent: the in-flight cap was reached (when_full: drop)
 CUT = "cut"  # sent, still in flight when the run stopped
+FENCED = "fenced"  # never sent: the worker's lease had lapsed, or the run's hard end passed
+INTERNAL = "internal"  # a failure inside the generator itself (a defect): the run exits 1
+
+DETAIL_MAX = 200  # characters of an ``error_detail`` (the schema's bound)
 
 KINDS = (
     CONNECT_REFUSED,
@@ -36,6 +43,8 @@ KINDS = (
     HTTP_5XX,
     DROPPED,
     CUT,
+    FENCED,
+    INTERNAL,
 )
 
 
@@ -46,10 +55,21 @@ def status_error(status: int) -> str | None:
     return HTTP_5XX if status >= 500 else HTTP_4XX
 
 
+def error_detail(exc: BaseException, where: str = "") -> str:
+    """``[where: ]Type: first line of the message``, at most :data:`DETAIL_MAX` characters."""
+    message = str(exc).strip().split("\n", 1)[0]
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if where:
+        text = f"{where}: {text}"
+    return text if len(text) <= DETAIL_MAX else text[: DETAIL_MAX - 3] + "..."
+
+
 # -- exception -> kind: the one mapping of third-party failures -----------------------
 
 _REFUSED_ERRNOS = frozenset({errno.ECONNREFUSED})
 _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
+# defects, not network failures: recorded as ``internal``
+_DEFECTS = (TypeError, AttributeError, LookupError, NameError, AssertionError, ArithmeticError, RecursionError, MemoryError)
 
 
 def error_kind(exc: BaseException, connecting: bool = False) -> str:
@@ -60,6 +80,8 @@ def error_kind(exc: BaseException, connecting: bool = False) -> str:
     into ``connect_error`` rather than ``reset``). Never raises.
     """
     module = type(exc).__module__
+    if isinstance(exc, _DEFECTS):
+        return INTERNAL
     if module.startswith("aiohttp"):
         return _aiohttp_kind(exc, connecting)
     if module.startswith("httptools"):

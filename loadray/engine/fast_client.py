@@ -8,7 +8,9 @@ for plain ``http`` targets.
   sweeper per client fails the requests past their deadline (lateness <= 10% of the
   shortest timeout seen, at most 50 ms);
 - a session is a plain cookie jar (name -> value), sent back as one ``Cookie`` header;
-- redirects are followed here; bodies are counted, kept and decoded only when asked.
+- redirects are followed here; bodies are counted, and kept (at most ``keep`` bytes:
+  the step's ``max_body``; the rest is counted and dropped as it arrives) and decoded
+  (at most ``keep`` bytes out: no decompression bomb) only when asked.
 
 Connection states (``_Conn``): *connecting*, *busy* (``waiter`` set), *idle* (in the
 pool's ``idle``), *dead* (discarded once, by :meth:`_Pool.discard`).
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import zlib
 from collections import deque
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
@@ -26,12 +27,12 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httptools
 
-from loadray.engine.errors import CONNECT_ERROR, CONNECT_TIMEOUT, RESET, TIMEOUT, error_kind, status_error
+from loadray.engine.errors import CONNECT_ERROR, CONNECT_TIMEOUT, RESET, TIMEOUT, error_detail, error_kind, status_error
 from loadray.engine.fast import BODY_METHODS, IDEMPOTENT, PATH_SAFE, USER_AGENT
+from loadray.engine.fast_response import response_of
 from loadray.engine.flow_client import Reply
 from loadray.engine.transport import ACCEPT_ENCODING, TransportSettings
 from loadray.flow.render import Rendered
-from loadray.flow.response import Response
 
 __all__ = ["FastFlowClient", "FlowSession"]
 
@@ -66,9 +67,10 @@ class FlowSession:
 class _Failed(Exception):
     """A failure whose error kind is already known (connect errors, queue timeouts)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, detail: str | None = None) -> None:
         super().__init__(kind)
         self.kind = kind
+        self.detail = detail
 
 
 def _expire(fut: asyncio.Future) -> None:
@@ -80,7 +82,7 @@ class _Conn(asyncio.Protocol):
     """One connection; ``waiter`` resolves to the status when a response is complete."""
 
     __slots__ = (
-        "pool", "transport", "parser", "waiter", "deadline", "headers", "body", "nbytes", "status",
+        "pool", "transport", "parser", "waiter", "deadline", "headers", "body", "room", "nbytes", "status",
         "keep", "got", "head_only", "reused", "dead",
     )
 
@@ -91,7 +93,8 @@ class _Conn(asyncio.Protocol):
         self.waiter: asyncio.Future | None = None
         self.deadline = 0.0  # loop time the waiter fails at
         self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] | None = None  # chunks, only when the body is kept
+        self.body: list[bytes] | None = None  # chunks, only when the response is kept
+        self.room = 0  # bytes of the body still to keep
         self.nbytes = 0
         self.status = 0  # set once the final response's headers are in
         self.keep = False
@@ -151,8 +154,11 @@ class _Conn(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.nbytes += len(body)
-        if self.body is not None:
+        if self.body is not None and self.room > 0:
+            if len(body) > self.room:
+                body = body[: self.room]
             self.body.append(body)
+            self.room -= len(body)
 
     def on_message_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -224,7 +230,7 @@ class _Pool:
                 raise
             if isinstance(exc, TimeoutError):
                 raise _Failed(CONNECT_TIMEOUT if self.connect_timeout <= budget else TIMEOUT) from None
-            raise _Failed(error_kind(exc, True)) from None
+            raise _Failed(error_kind(exc, True), error_detail(exc)) from None
         if conn.dead:  # closed by the peer before we got it
             raise _Failed(RESET)
         return conn
@@ -296,7 +302,9 @@ class FastFlowClient:
         """A new session: a fresh cookie jar."""
         return FlowSession()
 
-    async def send(self, session: FlowSession, out: Rendered, keep_body: bool) -> Reply:
+    async def send(self, session: FlowSession, out: Rendered, keep: int | None) -> Reply:
+        """Send ``out``; keep None: no response object; else one with at most ``keep``
+        bytes of the (decoded) body."""
         loop = self._loop
         assert loop is not None, "open() first"
         if out.timeout_s is None:
@@ -312,7 +320,7 @@ class FastFlowClient:
         try:
             while True:
                 pool, data = self._request(method, url, headers, body, jar)
-                conn = await self._exchange(pool, data, method, keep_body, deadline, sent)
+                conn = await self._exchange(pool, data, method, keep, deadline, sent)
                 status, raw, nbytes, chunks = conn.status, conn.headers, conn.nbytes, conn.body
                 pool.release(conn)
                 location = _take_cookies(raw, jar)
@@ -328,14 +336,14 @@ class FastFlowClient:
                     headers = tuple(h for h in headers if h[0].lower() not in _BODY_HEADERS)
             done = self._now()
             response = None
-            if keep_body:
-                response = _response(status, raw, chunks, jar, self._compression)
+            if keep is not None:
+                response = response_of(status, raw, chunks, jar, self._compression, keep, nbytes)
         except asyncio.CancelledError:
             raise
         except _Failed as exc:
-            return self._failed(exc.kind, sent[0])
+            return self._failed(exc.kind, sent[0], exc.detail)
         except Exception as exc:
-            return self._failed(error_kind(exc), sent[0])
+            return self._failed(error_kind(exc), sent[0], error_detail(exc))
         return Reply(status, status_error(status), sent[0], done, nbytes, response)
 
     async def close(self) -> None:
@@ -362,12 +370,12 @@ class FastFlowClient:
             _expire(conn.waiter)
         self._sweeper = loop.call_later(self._interval, self._sweep)
 
-    def _failed(self, kind: str, sent: int) -> Reply:
+    def _failed(self, kind: str, sent: int, detail: str | None = None) -> Reply:
         done = self._now()
-        return Reply(0, kind, sent or done, done)
+        return Reply(0, kind, sent or done, done, detail=detail)
 
     async def _exchange(
-        self, pool: _Pool, data: bytes, method: str, keep_body: bool, deadline: float, sent: list[int],
+        self, pool: _Pool, data: bytes, method: str, keep: int | None, deadline: float, sent: list[int],
         retry: bool = True,
     ) -> _Conn:
         """Write ``data`` on a connection of ``pool`` and wait for the whole response;
@@ -376,7 +384,10 @@ class FastFlowClient:
         conn.waiter = fut = pool.loop.create_future()
         conn.deadline = deadline
         conn.headers = []
-        conn.body = [] if keep_body else None
+        if keep is None:
+            conn.body = None
+        else:
+            conn.body, conn.room = [], keep
         conn.nbytes = conn.status = 0
         conn.got = False
         conn.head_only = method == "HEAD"
@@ -394,7 +405,7 @@ class FastFlowClient:
             pool.discard(conn)
             stale = conn.reused and not conn.got and not isinstance(exc, TimeoutError)
             if retry and stale and method in IDEMPOTENT:  # the server closed it as we wrote
-                return await self._exchange(pool, data, method, keep_body, deadline, sent, False)
+                return await self._exchange(pool, data, method, keep, deadline, sent, False)
             raise
         finally:
             busy.discard(conn)
@@ -492,26 +503,3 @@ def _set_cookie(jar: dict[str, str], header: str) -> None:
             except (TypeError, ValueError, IndexError):
                 pass
     jar[name] = value.strip()
-
-
-def _response(
-    status: int, raw: list[tuple[bytes, bytes]], chunks: list[bytes] | None, jar: dict[str, str], compression: bool
-) -> Response:
-    headers = {name.decode("latin-1"): value.decode("utf-8", "surrogateescape") for name, value in raw}
-    body = b"".join(chunks or ())
-    if compression and body:
-        encoding = next((v for k, v in headers.items() if k.lower() == "content-encoding"), "").strip().lower()
-        body = _decode(body, encoding)
-    return Response(status, headers, body, dict(jar))
-
-
-def _decode(body: bytes, encoding: str) -> bytes:
-    """A gzip or deflate body decoded (a broken one raises ``zlib.error``: protocol)."""
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-    if encoding == "deflate":
-        try:
-            return zlib.decompress(body)  # zlib-wrapped, as the RFC says
-        except zlib.error:
-            return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send
-    return body

@@ -2,8 +2,10 @@
 one cookie jar) per virtual user or open-model flow instance.
 
 Unlike a :class:`~loadray.engine.transport.Transport` it is awaited per request and
-returns the whole response when the step needs it (extraction, checks). Failures are
-never raised: they come back as a :class:`Reply` with an error kind.
+returns the response when the step needs it (extraction, checks): status, headers,
+cookies and at most ``keep`` bytes of the body (the step's ``max_body``); the rest is
+read, counted in ``nbytes`` and discarded as it arrives. Failures are never raised:
+they come back as a :class:`Reply` with an error kind and the exception as its detail.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from loadray.engine.aiohttp_transport import USER_AGENT, ssl_context
-from loadray.engine.errors import error_kind, status_error
+from loadray.engine.errors import error_detail, error_kind, status_error
 from loadray.engine.transport import TransportSettings
 from loadray.flow.render import Rendered
 from loadray.flow.response import Response
@@ -30,7 +32,8 @@ class Reply:
     sent_ns: int
     done_ns: int
     nbytes: int = 0
-    response: Response | None = field(default=None)  # only when the body was kept
+    response: Response | None = field(default=None)  # only when the step asked for it
+    detail: str | None = None  # the exception behind ``error``, when there was one
 
 
 class FlowClient:
@@ -63,7 +66,9 @@ class FlowClient:
             headers={"User-Agent": USER_AGENT},
         )
 
-    async def send(self, session: aiohttp.ClientSession, out: Rendered, keep_body: bool) -> Reply:
+    async def send(self, session: aiohttp.ClientSession, out: Rendered, keep: int | None) -> Reply:
+        """Send ``out``; keep None: no response object; else one with at most ``keep``
+        bytes of the body."""
         redirects = self.settings.redirects
         timeout = self._timeout if out.timeout_s is None else aiohttp.ClientTimeout(
             total=out.timeout_s, sock_connect=self.settings.connect_timeout_s
@@ -79,7 +84,7 @@ class FlowClient:
                 allow_redirects=redirects > 0,
                 max_redirects=redirects + 1,  # aiohttp gives up on the Nth 3xx, having followed N - 1
             ) as resp:
-                body, nbytes = await _read(resp.content, keep_body)
+                body, nbytes = await _read(resp.content, keep)
                 status = resp.status
                 headers = resp.headers
         except asyncio.CancelledError:
@@ -87,12 +92,12 @@ class FlowClient:
         except aiohttp.TooManyRedirects as exc:  # the limit is reached: the last 3xx answers
             status, headers, body, nbytes = exc.history[-1].status, exc.history[-1].headers, b"", 0
         except Exception as exc:
-            return Reply(0, error_kind(exc), sent, self._now())
+            return Reply(0, error_kind(exc), sent, self._now(), detail=error_detail(exc))
         done = self._now()
         response = None
-        if keep_body:
+        if keep is not None:
             cookies = {c.key: c.value for c in session.cookie_jar}
-            response = Response(status, dict(headers), body, cookies)
+            response = Response(status, dict(headers), body, cookies, nbytes > len(body))
         return Reply(status, status_error(status), sent, done, nbytes, response)
 
     async def close(self) -> None:
@@ -100,11 +105,14 @@ class FlowClient:
             await self._connector.close()
 
 
-async def _read(content: aiohttp.StreamReader, keep: bool) -> tuple[bytes, int]:
-    if keep:
-        body = await content.read()
-        return body, len(body)
-    nbytes = 0
+async def _read(content: aiohttp.StreamReader, keep: int | None) -> tuple[bytes, int]:
+    """The first ``keep`` bytes of the body and its whole length; the rest is dropped
+    chunk by chunk as it arrives."""
+    room = keep or 0
+    chunks, nbytes = [], 0
     while chunk := await content.read(_READ_CHUNK):
         nbytes += len(chunk)
-    return b"", nbytes
+        if room > 0:
+            chunks.append(chunk[:room])
+            room -= len(chunks[-1])
+    return b"".join(chunks), nbytes

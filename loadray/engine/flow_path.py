@@ -16,9 +16,11 @@ from typing import Any
 from loadray.engine.clock import Clock
 from loadray.engine.closed_loop import UserDone
 from loadray.engine.fast_client import FastFlowClient
+from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces
 from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.lease import NEVER, Lease
 from loadray.engine.transport import TransportSettings
 from loadray.flow.feeders import open_feeder, row_vars
 from loadray.scenario.model import Scenario
@@ -61,6 +63,7 @@ class FlowPath:
         buffer: FlowBuffer,
         settings: TransportSettings,
         base_url: str,
+        lease: Lease | None = None,
     ) -> None:
         self.index = index
         self.clock = clock
@@ -70,8 +73,10 @@ class FlowPath:
         kind = flow_client_kind(scenario.transport, base_url, paths, settings.cert_file)
         self.client = (FastFlowClient if kind == "fast" else FlowClient)(settings, clock.monotonic_ns)
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
+        fenced = FencedClient(self.client, lease or Lease(NEVER, until_ns=NEVER), clock.monotonic_ns)
         self.runner = FlowRunner(
-            scenario.flows, self.client, buffer, clock, base_url, scenario.http.headers, self.rng, traces
+            scenario.flows, fenced, buffer, clock, base_url, scenario.http.headers, self.rng, traces,
+            scenario.http.max_body,
         )
         self.feeders = [
             (feed.spec.name, open_feeder(feed.spec, list(feed.rows), index, workers, self.rng))
@@ -94,9 +99,13 @@ class FlowPath:
 
     async def iteration(self, session: Any, variables: dict, user: int, flow: int, intended_ns: int, phase: int) -> bool:
         """One closed-model user iteration, in that user's session and variables."""
-        if not self._feed(variables, user):
-            raise UserDone(user)
         instance = Instance(flow, intended_ns, phase, self._new_id(), session, variables, user)
+        try:
+            fed = self._feed(variables, user)
+        except Exception as exc:  # a feeder that raises: the iteration is an internal row
+            return self._failed(instance, exc)
+        if not fed:
+            raise UserDone(user)
         return await self.runner.run(instance)
 
     def session(self) -> Any:
@@ -113,15 +122,23 @@ class FlowPath:
     async def _arrival(self, flow: int, ctx: Any) -> None:
         intended, _, _, phase, _ = ctx
         ok = False
+        instance = Instance(flow, intended, phase, self._new_id(), None)
         try:
-            variables: dict[str, object] = {}
-            flow_id = self._new_id()
-            if not self._feed(variables, flow_id):
+            if not self._feed(instance.variables, instance.flow_id):
                 return
             async with self.client.session() as session:
-                ok = await self.runner.run(Instance(flow, intended, phase, flow_id, session, variables))
+                instance.session = session
+                ok = await self.runner.run(instance)
+        except Exception as exc:  # outside the runner (a feeder, the session): still a row
+            self._failed(instance, exc)
         finally:
             self.on_flow_done(ctx, ok)
+
+    def _failed(self, instance: Instance, exc: Exception) -> bool:
+        """An instance that could not run: an ``internal`` row for its first step."""
+        row = self.runner.failed_row(instance, self.runner.buffer.first_step[instance.flow], instance.intended_ns, exc)
+        self.runner.record(row, flow_ns=row[2] - instance.intended_ns)
+        return False
 
     def _feed(self, variables: dict, user: int) -> bool:
         """Fresh built-ins and one row of every feeder; False when a feeder ran out

@@ -5,8 +5,21 @@ Times of a step's rows: the first attempt is intended when the flow instance is
 (step 1) or when the previous step finished (later steps); a retry keeps the first
 attempt's ``intended`` so its ``latency_ns`` spans all attempts so far, and is sent
 after the backoff. The instance's last row carries ``flow_ns``: from the instance's
-intended start to that row's end. A step whose templates need a variable that was
-never set is a row with error ``template`` that never went on the wire.
+intended start to that row's end.
+
+A failure is always a row, never a lost task (``error_detail`` says what raised):
+
+- a step whose templates need a variable that was never set is a row with error
+  ``template`` that never went on the wire (any other failure to render it:
+  ``internal``);
+- a check that raises instead of passing or failing: ``check_error``; an extraction
+  that raises: ``extract`` (both end the step as failed; neither is retried);
+- a transport failure: its kind from :mod:`loadray.engine.errors`;
+- anything else that raises (a defect): ``internal``, and the run exits 1.
+
+A check or extraction reads at most the step's ``max_body`` bytes of the body; a step
+with neither keeps no body at all (and a status-only check or a header/cookie
+extraction keeps none either).
 """
 
 from __future__ import annotations
@@ -18,17 +31,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadray.engine.clock import Clock, sleep_through
-from loadray.engine.errors import CUT
+from loadray.engine.errors import CUT, INTERNAL, error_detail
 from loadray.engine.flow_client import FlowClient, Reply
 from loadray.engine.flow_samples import FlowBuffer
+from loadray.flow.checks import CHECK_ERROR, CheckError, evaluate
 from loadray.flow.checks import ERROR_KIND as CHECK
-from loadray.flow.checks import evaluate
-from loadray.flow.extract import extract_all
+from loadray.flow.extract import ERROR_KIND as EXTRACT
+from loadray.flow.extract import ExtractError, extract_all
 from loadray.flow.render import Rendered, render_step
-from loadray.flow.retry import backoff_s, should_retry
+from loadray.flow.retry import backoff_ns, should_retry
 from loadray.flow.templates import ERROR_KIND as TEMPLATE
 from loadray.flow.templates import MissingVariable
-from loadray.scenario.model import Flow, Step
+from loadray.scenario.model import DEFAULT_MAX_BODY, Flow, Step
 
 
 @dataclass
@@ -65,6 +79,19 @@ class Traces:
         return "traceparent", f"00-{trace_id}-{span:016x}-01"
 
 
+def body_limit(step: Step, max_body: int) -> int | None:
+    """What the client keeps of a response to ``step``: None (no response at all: no
+    check, no extraction), 0 (status, headers and cookies only) or the step's
+    ``max_body`` (``max_body``, the http default, when the step sets none) when a check
+    or an extraction reads the body."""
+    needs = (*step.checks, *step.extract)
+    if not needs:
+        return None
+    if not any(need.reads_body for need in needs):
+        return 0
+    return step.max_body if step.max_body is not None else max_body
+
+
 class FlowRunner:
     def __init__(
         self,
@@ -76,6 +103,7 @@ class FlowRunner:
         headers: tuple[tuple[str, str], ...],
         rng: random.Random,
         traces: Traces | None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.flows = flows
         self.client = client
@@ -85,91 +113,135 @@ class FlowRunner:
         self.headers = headers
         self.rng = rng
         self.traces = traces
+        self._keep = [body_limit(step, max_body) for flow in flows for step in flow.steps]  # by step number
 
     async def run(self, inst: Instance) -> bool:
-        """Run every step (until one fails and stops the flow); True when all passed."""
+        """Run every step (until one fails and stops the flow); True when all passed.
+        Every step that started leaves its rows, whatever raises."""
         steps = self.flows[inst.flow].steps
         first = self.buffer.first_step[inst.flow]
-        ready, ok, last = inst.intended_ns, True, None
+        ready, ok, last, gid = inst.intended_ns, True, None, first
         try:
             for number, step in enumerate(steps):
-                rows, error, response = await self._step(step, first + number, inst, ready)
+                gid = first + number
+                rows, error, found = await self._step(step, gid, inst, ready)
                 for row in rows[:-1]:
-                    self._record(row)
+                    self.record(row)
                 if last is not None:
-                    self._record(last)
+                    self.record(last)
                 last = rows[-1]
                 ready = last[2]
                 if error is None:
-                    found = extract_all(step.extract, response) if step.extract and response else {}
-                    inst.variables.update(found)
-                    inst.variables.update({f"{step.name}.{k}": v for k, v in found.items()})
+                    if found:
+                        inst.variables.update(found)
+                        inst.variables.update({f"{step.name}.{k}": v for k, v in found.items()})
                     continue
                 ok = False
                 if step.stop_on_failure:
                     break
         except asyncio.CancelledError:  # the run stopped mid-flow: no flow latency
             if last is not None:
-                self._record(last)
+                self.record(last)
             raise
+        except Exception as exc:  # a defect outside a step's own handling: a row says so
+            if last is not None:
+                self.record(last)
+            last, ok = self.failed_row(inst, gid, ready, exc), False
         if last is not None:
-            self._record(last, flow_ns=last[2] - inst.intended_ns)
+            self.record(last, flow_ns=last[2] - inst.intended_ns)
         return ok
 
+    def failed_row(self, inst: Instance, gid: int, ready: int, exc: BaseException) -> tuple:
+        """The ``internal`` row of step ``gid`` of ``inst`` that ``exc`` ended."""
+        now = self.clock.monotonic_ns()
+        return self._row(inst, gid, ready, Reply(0, INTERNAL, now, now, detail=error_detail(exc)), 1, None)
+
     async def _step(self, step: Step, gid: int, inst: Instance, ready: int):
-        """Every attempt of one step: (rows, final error, final response). If the run
-        stops meanwhile, the rows so far are recorded (the one in flight as ``cut``)."""
+        """Every attempt of one step: (rows, final error, variables extracted). If the
+        run stops meanwhile, the rows so far are recorded (the one in flight as ``cut``)."""
         trace_id, span = self.traces.new() if self.traces else (None, 0)
-        keep_body = bool(step.extract or step.checks)
+        keep = self._keep[gid]
         rows: list[tuple] = []
         attempt = 1
         while True:
-            inst.variables["now"] = time.time_ns() // 1_000_000
-            try:
-                out = render_step(step, self.base_url, self.headers, inst.variables, self.rng)
-            except MissingVariable:
-                now = self.clock.monotonic_ns()
-                rows.append(self._row(inst, gid, ready, Reply(0, TEMPLATE, now, now), attempt, trace_id))
-                return rows, TEMPLATE, None
-            if trace_id is not None:
-                out = _with_header(out, Traces.header(trace_id, span + ((attempt - 1) << 56)))
+            out = self._render(step, inst, trace_id, span + ((attempt - 1) << 56))
             sent = self.clock.monotonic_ns()
-            try:
-                reply = await self.client.send(inst.session, out, keep_body)
-            except asyncio.CancelledError:
-                cut = Reply(0, CUT, sent, self.clock.monotonic_ns())
-                self._cancelled(rows + [self._row(inst, gid, ready, cut, attempt, trace_id)])
-            error, kind = reply.error, reply.error
-            if error is None and step.checks:
-                failed = evaluate(step.checks, reply.response)
-                if failed is not None:
-                    error, kind = f"{CHECK}:{failed}", CHECK
-            rows.append(self._row(inst, gid, ready, reply, attempt, trace_id, error))
+            if type(out) is Reply:
+                reply = out
+            else:
+                try:
+                    reply = await self.client.send(inst.session, out, keep)
+                except asyncio.CancelledError:
+                    cut = Reply(0, CUT, sent, self.clock.monotonic_ns())
+                    self._cancelled(rows + [self._row(inst, gid, ready, cut, attempt, trace_id)])
+                except Exception as exc:  # the client maps every failure: this is a defect
+                    reply = Reply(0, INTERNAL, sent, self.clock.monotonic_ns(), detail=error_detail(exc))
+            if reply.response is None or reply.error is not None:
+                error, kind, detail, found = reply.error, reply.error, reply.detail, None
+            else:
+                error, kind, detail, found = _judge(step, reply)
+            rows.append(self._row(inst, gid, ready, reply, attempt, trace_id, error, detail))
             if error is None or not should_retry(step.retry, attempt, reply.status, kind):
-                return rows, error, reply.response
+                return rows, error, found
             try:
-                await sleep_through(self.clock, reply.done_ns + int(backoff_s(step.retry, attempt, self.rng) * 1e9))
+                await sleep_through(self.clock, reply.done_ns + backoff_ns(step.retry, attempt, self.rng))
             except asyncio.CancelledError:
                 self._cancelled(rows)
             attempt += 1
 
+    def _render(self, step: Step, inst: Instance, trace_id: str | None, span: int) -> Rendered | Reply:
+        """The request of this attempt, or a ``template`` reply when it cannot be built."""
+        inst.variables["now"] = time.time_ns() // 1_000_000
+        try:
+            out = render_step(step, self.base_url, self.headers, inst.variables, self.rng)
+        except Exception as exc:  # MissingVariable; anything else is a defect
+            now = self.clock.monotonic_ns()
+            if isinstance(exc, MissingVariable):
+                return Reply(0, TEMPLATE, now, now, detail=error_detail(exc))
+            return Reply(0, INTERNAL, now, now, detail=error_detail(exc, f"rendering {step.name}"))
+        if trace_id is not None:
+            out = _with_header(out, Traces.header(trace_id, span))
+        return out
+
     def _cancelled(self, rows: list[tuple]) -> None:
         """The run stopped inside a step: keep its rows, then go on stopping."""
         for row in rows:
-            self._record(row)
+            self.record(row)
         raise asyncio.CancelledError
 
     @staticmethod
-    def _row(inst: Instance, gid: int, ready: int, reply: Reply, attempt: int, trace_id, error: Any = False) -> tuple:
+    def _row(
+        inst: Instance, gid: int, ready: int, reply: Reply, attempt: int, trace_id, error: Any = False, detail=None
+    ) -> tuple:
+        if error is False:
+            error, detail = reply.error, reply.detail
         return (
-            ready, reply.sent_ns, reply.done_ns, reply.status, reply.error if error is False else error,
-            gid, inst.phase, reply.nbytes, attempt, inst.user, inst.flow_id, None, trace_id,
+            ready, reply.sent_ns, reply.done_ns, reply.status, error, gid, inst.phase, reply.nbytes,
+            attempt, inst.user, inst.flow_id, None, trace_id, detail,
         )
 
-    def _record(self, row: tuple, flow_ns: int | None = None) -> None:
+    def record(self, row: tuple, flow_ns: int | None = None) -> None:
         if flow_ns is not None:
             row = row[:11] + (flow_ns,) + row[12:]
         self.buffer.add(row)
+
+
+def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None, dict | None]:
+    """(error, error kind, detail, variables found) of a response that arrived: the
+    first failed check, a check or an extraction that raised, or the extracted values."""
+    response = reply.response
+    try:
+        if step.checks:
+            failed = evaluate(step.checks, response)
+            if failed is not None:
+                return f"{CHECK}:{failed}", CHECK, None, None
+        return None, None, None, extract_all(step.extract, response) if step.extract else None
+    except CheckError as exc:
+        return CHECK_ERROR, CHECK_ERROR, error_detail(exc.cause, exc.name), None
+    except ExtractError as exc:
+        return EXTRACT, EXTRACT, error_detail(exc.cause, exc.name), None
+    except Exception as exc:
+        return INTERNAL, INTERNAL, error_detail(exc), None
 
 
 def _with_header(out: Rendered, header: tuple[str, str]) -> Rendered:

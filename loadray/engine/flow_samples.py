@@ -1,4 +1,4 @@
-"""The sample buffer of the flow path: one row per step attempt, every 1.1 column.
+"""The sample buffer of the flow path: one row per step attempt, every 1.2 column.
 
 Rows are appended as plain values (monotonic ns) and turned into one
 :data:`loadray.schema.SCHEMA` record batch per flush, like
@@ -8,14 +8,15 @@ Rows are appended as plain values (monotonic ns) and turned into one
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loadray.engine.errors import DROPPED
-from loadray.engine.samples import _NONE, core_columns
+from loadray.engine.samples import _NONE, core_columns, detail_column
 from loadray.schema import SCHEMA
 
 _NAMES = (
     "intended", "sent", "done", "status", "error", "step", "phase", "bytes_in",
-    "attempt", "user", "flow_id", "flow_ns", "trace_id",
+    "attempt", "user", "flow_id", "flow_ns", "trace_id", "error_detail",
 )
 
 
@@ -39,17 +40,23 @@ class FlowBuffer:
         """One row as a tuple in :data:`_NAMES` order (one append; transposed at flush)."""
         self._rows.append(row)
 
+    def arrivals(self, batch: pa.RecordBatch) -> int:
+        """Arrivals among ``batch``'s rows: first attempts of a flow's first step (one per
+        flow instance begun, or dropped at the in-flight cap)."""
+        first = pc.is_in(batch.column("step").indices, pa.array(sorted(set(self.first_step)), pa.int16()))
+        return int(pc.sum(pc.and_(first, pc.equal(batch.column("attempt"), 1))).as_py() or 0)
+
     def record_dropped(self, intended: int, flow: int, phase: int, user=None) -> None:
         """A flow instance that never started (the in-flight cap): its first step's row."""
         self._rows.append(
-            (intended, _NONE, _NONE, 0, DROPPED, self.first_step[flow], phase, 0, 1, user, None, None, None)
+            (intended, _NONE, _NONE, 0, DROPPED, self.first_step[flow], phase, 0, 1, user, None, None, None, None)
         )
 
     def flush(self) -> pa.RecordBatch | None:
         if not self._rows:
             return None
         (intended, sent, done, status, error, step, phase, nbytes,
-         attempt, user, flow_id, flow_ns, trace_id) = zip(*self._rows)
+         attempt, user, flow_id, flow_ns, trace_id, detail) = zip(*self._rows)
         self._reset()
         columns = core_columns(
             intended, sent, done, status, error, step, phase, nbytes, self.worker, self.anchor_ns, self._steps
@@ -60,5 +67,6 @@ class FlowBuffer:
             pa.array(flow_id, pa.int64()),
             pa.array(flow_ns, pa.int64()),
             pa.array(trace_id, pa.string()),
+            detail_column(detail),
         ]
         return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)

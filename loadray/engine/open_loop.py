@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadray.engine.clock import Clock
+from loadray.engine.lease import NEVER, Lease
 from loadray.engine.samples import SampleBuffer
 from loadray.plan import Chunk
 
@@ -32,6 +33,7 @@ class Counters:
     done: int = 0
     errors: int = 0
     dropped: int = 0
+    skipped: int = 0  # of a revision that arrived late: intended before it arrived, never sent
 
     @property
     def in_flight(self) -> int:
@@ -48,8 +50,10 @@ class OpenLoop:
         drop_when_full: bool = False,
         wheel: tuple[int, ...] | None = None,
         trace_base: int = 0,
+        lease: Lease | None = None,
     ) -> None:
         self.buffer = buffer
+        self.lease = lease or Lease(NEVER, until_ns=NEVER)  # sends only while it holds
         self.clock = clock
         self.n_requests = n_requests
         self.wheel = wheel or tuple(range(n_requests))  # arrival k sends wheel[k % len]
@@ -62,6 +66,9 @@ class OpenLoop:
         self._slot = asyncio.Event()
         self._next: Iterable[Chunk] | None = None
         self._cut_ns = NO_CUT
+        self._skip_before_ns = 0  # offsets before this (a late revision's past) are skipped
+        self._next_skip_ns = 0
+        self._start_ns: int | None = None
         self._record = getattr(buffer, "record", None)  # bound once: on_done is the hot path
         self._now = clock.monotonic_ns
 
@@ -102,6 +109,10 @@ class OpenLoop:
         of the current schedule intended before it are still sent, none after it."""
         self._next = chunks
         self._cut_ns = from_offset_ns
+        now_offset = self._now() - self._start_ns if self._start_ns is not None else 0
+        # a revision that arrives after its instant starts where it arrived: the old
+        # schedule ran until now, and sending the new one's past at once would be a burst
+        self._next_skip_ns = max(from_offset_ns, now_offset)
 
     async def run(
         self,
@@ -114,11 +125,12 @@ class OpenLoop:
         exhausted and ``end_ns`` (the run's planned end) has passed: a paused worker
         stays ready for a revision until then."""
         clock = self.clock
+        self._start_ns = start_ns
         while not self._stopped:
             if chunks is not None:
                 await self._send(chunks, start_ns, submit)
             chunks, self._next = self._next, None
-            self._cut_ns = NO_CUT
+            self._cut_ns, self._skip_before_ns = NO_CUT, self._next_skip_ns
             if chunks is None:
                 now = clock.monotonic_ns()
                 if end_ns is None or now >= end_ns:
@@ -126,7 +138,7 @@ class OpenLoop:
                 await clock.sleep_until(min(end_ns, now + IDLE_POLL_NS))
 
     async def _send(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any], None]) -> None:
-        clock, c, now_ns = self.clock, self.counters, self._now
+        clock, c, now_ns, lease = self.clock, self.counters, self._now, self.lease
         wheel = self.wheel
         n = len(wheel)
         cap = self.max_in_flight
@@ -137,12 +149,17 @@ class OpenLoop:
             for k, offset in zip(chunk.ks, chunk.offsets_ns):
                 if offset >= self._cut_ns:
                     return
+                if offset < self._skip_before_ns:
+                    c.skipped += 1
+                    continue
                 due = start_ns + offset
                 now = now_ns()
                 while now < due and not self._stopped and offset < self._cut_ns:
                     await clock.sleep_until(due)
                     burst = 0
                     now = now_ns()
+                if now >= lease.until_ns and not lease.holds(now):
+                    self.stop()  # fenced: never sends again
                 if self._stopped or offset >= self._cut_ns:
                     return
                 step = wheel[k % n]
@@ -153,10 +170,12 @@ class OpenLoop:
                         self.buffer.record_dropped(due, step, phase)
                         continue
                     await self._wait_for_slot()
+                    now = now_ns()
+                    if not lease.holds(now):
+                        self.stop()
                     if self._stopped:
                         c.intended -= 1
                         return
-                    now = now_ns()
                 c.sent += 1
                 trace = tb + c.sent if tb else 0
                 submit(step, (due, now, step, phase, trace), trace)

@@ -16,6 +16,7 @@ from loadray.engine.errors import DROPPED
 from loadray.schema import SCHEMA
 
 _NONE = -1  # sent/done of a dropped request
+NOT_SENT = _NONE  # the sent time of a row that never went on the wire
 
 
 class SampleBuffer:
@@ -51,6 +52,11 @@ class SampleBuffer:
         self._bytes.append(nbytes)
         self._trace.append(trace)
 
+    @staticmethod
+    def arrivals(batch: pa.RecordBatch) -> int:
+        """Arrivals among ``batch``'s rows: on the fast path every row is one."""
+        return batch.num_rows
+
     def record_dropped(self, intended: int, step: int, phase: int) -> None:
         self.record(intended, _NONE, _NONE, 0, DROPPED, step, phase, 0)
 
@@ -64,7 +70,7 @@ class SampleBuffer:
         )
         extra = plain_request_columns(n)
         if self.trace_prefix:
-            extra[-1] = trace_ids(self.trace_prefix, self._trace)
+            extra[TRACE_AT] = trace_ids(self.trace_prefix, self._trace)
         self._reset()
         return pa.RecordBatch.from_arrays(columns + extra, schema=SCHEMA)
 
@@ -89,15 +95,26 @@ def core_columns(intended, sent, done, status, error, step, phase, nbytes, worke
         pa.array(nbytes, pa.int32()),
     ]
 
+TRACE_AT = 4  # ``trace_id`` among :func:`plain_request_columns`
+_DETAIL = pa.dictionary(pa.int32(), pa.string())
+
+
 def plain_request_columns(n: int) -> list[pa.Array]:
-    """The 1.1 columns of ``n`` rows that are plain first attempts outside any flow."""
+    """The 1.1 and 1.2 columns of ``n`` rows that are plain first attempts outside any
+    flow, with no ``error_detail``."""
     return [
         pa.array(np.ones(n, dtype=np.int8)),
         pa.nulls(n, pa.int32()),
         pa.nulls(n, pa.int64()),
         pa.nulls(n, pa.int64()),
         pa.nulls(n, pa.string()),
+        pa.nulls(n, _DETAIL),
     ]
+
+
+def detail_column(details) -> pa.Array:
+    """The ``error_detail`` column from a sequence of str | None (int32 indices)."""
+    return pa.array(details, pa.string()).dictionary_encode()
 
 
 def trace_ids(prefix: str, traces: list[int]) -> pa.Array:

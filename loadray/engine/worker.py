@@ -2,9 +2,15 @@
 
 Lifecycle: ``prepare()`` opens (pre-warms) connections and reports ready;
 ``run(start_epoch_ns)`` waits for the common start instant, sends its share of the
-schedule, drains what is in flight and returns; ``drain()`` may be called at any time
-(concurrently with ``run``) to take the rows flushed so far and the live counters;
-``stop()`` ends the run early (what is still in flight is recorded as ``cut``).
+schedule, drains what is in flight and returns; ``drain(acked)`` may be called at any
+time (concurrently with ``run``) to take the rows not yet acknowledged and the live
+counters; ``stop()`` ends the run early (what is still in flight is recorded as ``cut``).
+
+With a ``renewer`` (the coordinator's side) the worker sends only while its
+:class:`~loadray.engine.lease.Lease` holds: a renewal goes out every
+``renew_interval``, and once none has been acknowledged for the lease's length the
+worker fences itself and never sends again. Rows stay in the :class:`Outbox` until
+the driver acknowledges them.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
-from loadray.engine.clock import Clock, SystemClock
+from loadray.engine.clock import Clock, SystemClock, sleep_through
 from loadray.engine.closed_loop import ClosedLoop
 from loadray.engine.flow_path import FlowPath, step_names
 from loadray.engine.flow_runner import trace_base
 from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.lease import DECLARED_LOST, FINISHED, NEVER, STOPPED, Lease
 from loadray.engine.open_loop import Counters, OpenLoop
+from loadray.engine.outbox import Outbox, Parcel
 from loadray.engine.samples import SampleBuffer
 from loadray.engine.transport import PreparedRequest, Transport, TransportSettings
 from loadray.engine.transports import make_transport
@@ -39,9 +47,14 @@ from loadray.scenario.model import Scenario
 DEFAULT_FLUSH_INTERVAL_S = 1.0
 PREWARM_WINDOW_S = 0.05  # pre-open enough connections for 50 ms of the peak rate
 DRAIN_MARGIN_S = 1.0
+HARD_END_GRACE_S = 0.9  # nothing is sent later than this after the planned end
 
 TransportFactory = Callable[..., Transport]
 Reporter = Callable[[WorkerSecond], Awaitable[None]]
+#: Asks the coordinator to renew the lease (saying whether the lease lapsed already);
+#: answers RENEWED, LOST (declared lost: fence for good) or None (no answer in time).
+Renewer = Callable[[bool], Awaitable["str | None"]]
+RENEWED, LOST = "renewed", "lost"
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class WorkerSpec:
     workers: int
     scenario: Scenario
     flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
+    incarnation: int = 0  # which actor of this index (a restart makes a new one)
 
 
 @dataclass(frozen=True)
@@ -61,17 +75,32 @@ class WorkerReady:
     host: str
     connections: int
     node: str = ""  # the cluster node id, filled in by the actor shell
+    address: str = ""  # the node's IP address, filled in by the actor shell
+    incarnation: int = 0
 
 
 @dataclass(frozen=True)
 class Drained:
-    """Rows flushed since the last drain, and the cumulative counters."""
+    """The rows not yet acknowledged (oldest first), and the cumulative counters.
+
+    ``finished``: the run returned, nothing more will be recorded; with ``parcels``
+    all acknowledged the worker has delivered everything."""
 
     index: int
-    batches: list[pa.RecordBatch]
+    parcels: list[Parcel]
     counters: Counters
     finished: bool = False
-    rows: int = field(default=0)
+    incarnation: int = 0
+    fenced: str | None = None  # why the worker fenced itself, if it did
+    last_seq: int = 0  # the newest sequence number recorded so far
+
+    @property
+    def batches(self) -> list[pa.RecordBatch]:
+        return [p.batch for p in self.parcels]
+
+    @property
+    def rows(self) -> int:
+        return sum(p.batch.num_rows for p in self.parcels)
 
 
 def prepared_requests(scenario: Scenario) -> list[PreparedRequest]:
@@ -115,12 +144,17 @@ class LoadWorker:
         clock: Clock | None = None,
         transport_factory: TransportFactory = make_transport,
         reporter: Reporter | None = None,
+        renewer: Renewer | None = None,
     ) -> None:
         self.spec = spec
         self.reporter = reporter
+        self.renewer = renewer
         self.clock = clock or SystemClock()
         scenario = spec.scenario
         anchor = self.clock.wall_ns() - self.clock.monotonic_ns()
+        cluster = scenario.cluster
+        self.lease = Lease(int(cluster.lease_s * 1e9) if renewer is not None else NEVER)
+        self.renew_interval_ns = int(cluster.renew_interval_s * 1e9)
         self.flows: FlowPath | None = None
         self.transport: Transport | None = None
         settings = transport_settings(scenario, secrets.token_hex(8) if scenario.trace else "")
@@ -131,7 +165,8 @@ class LoadWorker:
             names, first = step_names(scenario)
             self.buffer = FlowBuffer(spec.index, names, first, anchor)
             self.flows = FlowPath(
-                scenario, spec.index, spec.workers, self.clock, self.buffer, settings, scenario.target.url or ""
+                scenario, spec.index, spec.workers, self.clock, self.buffer, settings, scenario.target.url or "",
+                self.lease,
             )
             self.flows.on_exhausted = self._exhausted
         self.loop = self._make_loop(settings)
@@ -139,7 +174,7 @@ class LoadWorker:
             self.flows.on_flow_done = getattr(self.loop, "on_flow_done", None)
         else:
             self.transport = transport_factory(scenario.transport, self.requests, settings, self.loop.on_done)
-        self._outbox: list[pa.RecordBatch] = []
+        self.outbox = Outbox()
         self._finished = False
         self._last_counters = Counters()
         self._last_flush_ns, self._last_cpu_s = time.monotonic_ns(), time.process_time()
@@ -159,6 +194,7 @@ class LoadWorker:
             drop_when_full=scenario.http.when_full == "drop",
             wheel=mix_wheel(weights, scenario.seed),
             trace_base=trace_base(index) if settings.trace_prefix else 0,
+            lease=self.lease,
         )
 
     async def prepare(self) -> WorkerReady:
@@ -168,21 +204,31 @@ class LoadWorker:
             await self.transport.open(prewarm=count)
         else:
             await self.flows.open()
-        return WorkerReady(self.spec.index, os.getpid(), os.uname().nodename, count)
+        return WorkerReady(
+            self.spec.index, os.getpid(), os.uname().nodename, count, incarnation=self.spec.incarnation
+        )
 
     def initial_assignment(self) -> Assignment:
         spec = self.spec
         return Assignment(plan_phases(spec.scenario.phases), spec.workers, spec.index)
 
-    async def run(self, start_epoch_ns: int, assignment: Assignment | None = None) -> Counters:
+    async def run(
+        self, start_epoch_ns: int, assignment: Assignment | None = None, granted_epoch_ns: int | None = None
+    ) -> Counters:
         """Send this worker's share from ``start_epoch_ns`` (wall clock) to the end.
 
         ``assignment`` (default: the scenario's plan, rank ``index`` of ``workers``)
-        says which share; a replacement worker gets one that starts mid-run."""
+        says which share; a replacement worker gets one that starts mid-run. The first
+        lease runs from ``granted_epoch_ns``, when the coordinator issued this call
+        (default: now), so a call that arrives late starts with less of it."""
         clock = self.clock
-        self._start_ns = start_ns = start_epoch_ns - (clock.wall_ns() - clock.monotonic_ns())
+        anchor = clock.wall_ns() - clock.monotonic_ns()
+        self._start_ns = start_ns = start_epoch_ns - anchor
         end_ns = start_ns + int(self.spec.scenario.duration_s * 1e9)
+        granted = clock.monotonic_ns() if granted_epoch_ns is None else granted_epoch_ns - anchor
+        self.lease.grant(granted, end_ns + int(HARD_END_GRACE_S * 1e9))
         flusher = asyncio.ensure_future(self._flush_periodically())
+        keeper = asyncio.ensure_future(self._keep_lease()) if self.renewer is not None else None
         assignment = assignment or self.initial_assignment()
         try:
             if isinstance(self.loop, ClosedLoop):
@@ -195,8 +241,11 @@ class LoadWorker:
         finally:
             await self._close()  # whatever is still in flight becomes "cut"
             flusher.cancel()
+            self.lease.fence(clock.monotonic_ns(), FINISHED)
             await self._report(self._flush())
             self._finished = True
+            if keeper is not None:
+                keeper.cancel()
         return self.loop.counters
 
     async def _close(self) -> None:
@@ -231,6 +280,7 @@ class LoadWorker:
         return worker_chunks(Profile(a.phases), a.rank, a.workers, from_s=a.from_s)
 
     def stop(self) -> None:
+        self.lease.fence(self.clock.monotonic_ns(), STOPPED)
         self.loop.stop()
 
     def _exhausted(self, feeder: str) -> None:
@@ -239,40 +289,72 @@ class LoadWorker:
         self.exhausted = feeder
         self.stop()
 
-    def drain(self) -> Drained:
-        batches, self._outbox = self._outbox, []
+    def drain(self, acked: int | None = None) -> Drained:
+        """Rows up to sequence ``acked`` reached the archive; hand out the rest.
+        ``acked`` None: an in-process caller takes (and acknowledges) everything."""
+        parcels = self.outbox.take_all() if acked is None else self.outbox.take(acked)
+        lease = self.lease
         return Drained(
             self.spec.index,
-            batches,
+            parcels,
             replace(self.loop.counters),
             finished=self._finished,
-            rows=sum(b.num_rows for b in batches),
+            incarnation=self.spec.incarnation,
+            fenced=lease.reason if lease.lapsed else None,
+            last_seq=self.outbox.last_seq,
         )
 
     def _flush(self) -> WorkerSecond:
         """Move what is recorded into the outbox; describe it as one heartbeat."""
         batch = self.buffer.flush()
         if batch is not None:
-            self._outbox.append(batch)
+            self.outbox.put(batch, self.buffer.arrivals(batch))
         now_ns, cpu_s = time.monotonic_ns(), time.process_time()
         wall_s = max((now_ns - self._last_flush_ns) / 1e9, 1e-9)
         cpu_percent = 100.0 * (cpu_s - self._last_cpu_s) / wall_s
         lag_ms = max(0.0, wall_s - self.spec.flush_interval_s) * 1e3
         second = worker_second(
             self.spec.index, batch, self.loop.counters, self._last_counters,
-            self.clock.wall_ns(), lag_ms, cpu_percent,
+            self.clock.wall_ns(), lag_ms, cpu_percent, self.spec.incarnation,
         )
         self._last_counters = replace(self.loop.counters)
         self._last_flush_ns, self._last_cpu_s = now_ns, cpu_s
         return replace(second, exhausted=self.exhausted) if self.exhausted else second
 
     async def _report(self, second: WorkerSecond) -> None:
+        """Live statistics only: a report that does not arrive costs the live view a
+        second, never a row (rows wait in the outbox; the lease decides on sending)."""
         if self.reporter is None:
             return
         try:
             await self.reporter(second)
-        except Exception:  # the coordinator is gone: never run on without it
-            self.stop()
+        except Exception:
+            pass
+
+    async def _keep_lease(self) -> None:
+        """A renewal every ``renew_interval`` (each on its own: one that hangs in a
+        partition does not hold up the next); fence once the lease lapsed."""
+        clock, pending = self.clock, set()
+        try:
+            while True:
+                now = clock.monotonic_ns()
+                if not self.lease.holds(now) and not self.loop.stopped:
+                    self.loop.stop()
+                task = asyncio.ensure_future(self._renew(now))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                await sleep_through(clock, now + self.renew_interval_ns)
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def _renew(self, sent_ns: int) -> None:
+        answer = await self.renewer(self.lease.lapsed)
+        if answer == RENEWED:
+            self.lease.renew(sent_ns)
+        elif answer == LOST:
+            self.lease.fence(self.clock.monotonic_ns(), DECLARED_LOST)
+            self.loop.stop()
 
     async def _flush_periodically(self) -> None:
         while True:

@@ -2,7 +2,13 @@
 
 Sources: ``json`` (a JMESPath over the parsed body), ``header`` (case-insensitive
 name), ``regex`` (over the body text: group 1 if the pattern has a group, else the
-whole match) and ``cookie`` (by name). Everything is compiled once, at validation.
+whole match; run on RE2, see :mod:`loadray.flow.regex`) and ``cookie`` (by name).
+Everything is compiled once, at validation.
+
+An extractor that finds nothing sets nothing. One that raises on a response (a
+JMESPath such as ``abs(@)`` given a string, ``foo(@)``, a JSON body cut at
+``max_body``, a regex with no match in the kept part of a cut body) raises
+:class:`ExtractError`: the step's row gets error ``extract``.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from typing import Any
 from loadray.errors import ScenarioError
 from loadray.flow import _spec
 from loadray.flow.query import Query, compile_query
+from loadray.flow.regex import Pattern, compile_regex
 from loadray.flow.response import Response
 
+ERROR_KIND = "extract"
 SOURCES = ("json", "header", "regex", "cookie")
+BODY_SOURCES = frozenset({"json", "regex"})
 KEYS = ("name", "source", "expr")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -34,8 +43,21 @@ class Extractor:
     expr: str
     find: Finder = field(repr=False, compare=False)
 
+    @property
+    def reads_body(self) -> bool:
+        return self.source in BODY_SOURCES
+
     def apply(self, response: Response) -> Any | None:
         return self.find(response)
+
+
+class ExtractError(Exception):
+    """Extractor ``name`` raised ``cause`` on a response."""
+
+    def __init__(self, name: str, cause: Exception) -> None:
+        super().__init__(name)
+        self.name = name
+        self.cause = cause
 
 
 def compile_extractor(spec: Any, path: str) -> Extractor:
@@ -57,10 +79,14 @@ def compile_extractors(spec: Any, path: str) -> tuple[Extractor, ...]:
 
 
 def extract_all(extractors: tuple[Extractor, ...], response: Response) -> dict[str, Any]:
-    """The variables that matched (an extractor that finds nothing sets nothing)."""
+    """The variables that matched (an extractor that finds nothing sets nothing); one
+    that raises raises :class:`ExtractError`."""
     found = {}
     for extractor in extractors:
-        value = extractor.apply(response)
+        try:
+            value = extractor.apply(response)
+        except Exception as exc:
+            raise ExtractError(extractor.name, exc) from exc
         if value is not None:
             found[extractor.name] = value
     return found
@@ -70,26 +96,21 @@ def _finder(source: str, expr: str, path: str) -> Finder:
     if source == "json":
         return partial(_from_json, compile_query(expr, path))
     if source == "regex":
-        return partial(_from_regex, _compile_regex(expr, path))
+        return partial(_from_regex, compile_regex(expr, path))
     if source == "header":
         return partial(_from_header, expr)
     return partial(_from_cookie, expr)
-
-
-def _compile_regex(expr: str, path: str) -> re.Pattern[str]:
-    try:
-        return re.compile(expr)
-    except re.error as exc:
-        raise ScenarioError(path, f"bad regex {expr!r}: {exc}") from None
 
 
 def _from_json(query: Query, response: Response) -> Any | None:
     return query.search(response.json)
 
 
-def _from_regex(pattern: re.Pattern[str], response: Response) -> str | None:
+def _from_regex(pattern: Pattern, response: Response) -> str | None:
     match = pattern.search(response.text)
     if match is None:
+        if response.truncated:
+            raise response.over_max()
         return None
     return match.group(1) if pattern.groups else match.group(0)
 

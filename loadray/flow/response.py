@@ -1,4 +1,9 @@
-"""One HTTP response as extractors and checks see it; the body is parsed at most once."""
+"""One HTTP response as extractors and checks see it; the body is parsed at most once.
+
+The body is what the step's ``max_body`` let the client keep: when the response was
+longer, ``truncated`` is set, the rest was counted (``bytes_in``) and discarded, and
+whatever needs the whole body (``json``) raises :class:`BodyOverMax`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+
+
+class BodyOverMax(Exception):
+    """A check or extraction needs more of the body than ``max_body`` kept."""
+
+    def __init__(self, kept: int) -> None:
+        super().__init__(f"body over max_body ({kept} bytes kept)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -20,10 +32,17 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     cookies: Mapping[str, str] = field(default_factory=dict)
+    truncated: bool = False  # the body is only the first ``max_body`` bytes
+
+    def over_max(self) -> BodyOverMax:
+        return BodyOverMax(len(self.body))
 
     @cached_property
     def json(self) -> object | None:
-        """The body as JSON; None when it is empty or not JSON."""
+        """The body as JSON; None when it is empty or not JSON; raises
+        :class:`BodyOverMax` when the body was cut at ``max_body``."""
+        if self.truncated:
+            raise self.over_max()
         try:
             return json.loads(self.body)
         except ValueError:  # JSONDecodeError and UnicodeDecodeError
@@ -31,6 +50,7 @@ class Response:
 
     @cached_property
     def text(self) -> str:
+        """The (kept part of the) body as text."""
         return self.body.decode("utf-8", errors="replace")
 
     @cached_property

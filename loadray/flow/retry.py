@@ -43,6 +43,7 @@ DEFAULT_ON_ERRORS = frozenset(
     {kinds.CONNECT_REFUSED, kinds.CONNECT_TIMEOUT, kinds.CONNECT_ERROR, kinds.RESET, kinds.TIMEOUT}
 )
 _MAX_EXPONENT = 1000  # 2.0**1024 overflows; by then every wait is the cap anyway
+MAX_WAIT_S = 86_400.0  # a longer backoff waits this long (a run stop ends the wait anyway)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,12 @@ def backoff_s(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
     if policy.jitter == "equal":
         return delay / 2 + rng.uniform(0.0, delay / 2)
     return delay
+
+
+def backoff_ns(policy: RetryPolicy, attempt: int, rng: random.Random) -> int:
+    """:func:`backoff_s` in nanoseconds, at most :data:`MAX_WAIT_S` (a wait of 1e300 s
+    is finite as a float but not as nanoseconds)."""
+    return int(min(backoff_s(policy, attempt, rng), MAX_WAIT_S) * 1e9)
 
 
 def _status(value: Any, path: str) -> int:

@@ -54,6 +54,7 @@ def worker_second(
     at_ns: int,
     loop_lag_ms: float = 0.0,
     cpu_percent: float = 0.0,
+    incarnation: int = 0,
 ) -> WorkerSecond:
     has_rows = batch is not None and batch.num_rows > 0
     return WorkerSecond(
@@ -69,4 +70,5 @@ def worker_second(
         send_lag_p99_ms=send_lag_p99_ms(batch) if has_rows else 0.0,
         loop_lag_ms=loop_lag_ms,
         cpu_percent=cpu_percent,
+        incarnation=incarnation,
     )

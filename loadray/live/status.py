@@ -25,6 +25,7 @@ class WorkerSecond:
     loop_lag_ms: float = 0.0  # how late the 1 s report timer fired
     cpu_percent: float = 0.0  # the worker process's CPU use over the interval
     exhausted: str | None = None  # a stop_run feeder this worker ran out of: stop the run
+    incarnation: int = 0  # which actor of this worker index sent it
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from loadray.archive import (
     write_summary,
     write_text_atomic,
 )
+from loadray.redaction import redact
 
 from .facts import run_events, run_facts
 from .figures import render_plots
@@ -40,9 +41,9 @@ def thresholds_of(doc: dict[str, Any]) -> list["Threshold"]:
 
 
 def scenario_of(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
-    """The archived scenario document ({} and a warning when it is missing)."""
+    """The archived scenario document, redacted ({} and a warning when it is missing)."""
     if (run_dir / SCENARIO_FILE).exists():
-        return read_scenario_doc(run_dir), []
+        return redact(read_scenario_doc(run_dir)), []  # again: archives of older versions
     return {}, [f"{SCENARIO_FILE} is missing: no thresholds were evaluated"]
 
 

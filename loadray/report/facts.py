@@ -79,8 +79,13 @@ def live_facts(info: Mapping[str, Any]) -> list[tuple[str, str]]:
     if placement:
         nodes = {p.get("node") for p in placement}
         out.append(("cluster", f"{len(nodes)} node(s), {len(placement)} worker actor(s) started"))
+        out.append(("placement", "; ".join(
+            f"worker {p.get('worker')} on {p.get('address') or p.get('host') or '?'}" for p in placement)))
+    if info.get("planned") is not None:
+        out.append(("accounting", f"planned {info['planned']} = {info.get('rows', 0)} with rows + "
+                    f"{info.get('lost', 0)} lost (never sent) + {info.get('unknown', 0)} unknown"))
     if info.get("dead_workers"):
-        out.append(("workers lost", f"{info['dead_workers']} ({info.get('lost', 0)} requests never sent)"))
+        out.append(("workers lost", str(info["dead_workers"])))
     if info.get("aborted"):
         out.append(("aborted", str(info["aborted"])))
     events = run_events(info)

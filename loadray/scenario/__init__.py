@@ -4,6 +4,7 @@ Every mistake raises :class:`loadray.errors.ScenarioError` naming the YAML path
 (``load.phases[1].rate: must be > 0, got -5``).
 """
 
+from loadray.redaction import redact
 from loadray.scenario.breakers import parse_breaker
 from loadray.scenario.loader import load_scenario, parse_scenario
 from loadray.scenario.model import (
@@ -22,7 +23,6 @@ from loadray.scenario.model import (
     TlsSettings,
 )
 from loadray.scenario.overrides import apply_overrides
-from loadray.scenario.redact import redact
 from loadray.scenario.thresholds import parse_threshold
 
 __all__ = [

@@ -14,6 +14,7 @@ from typing import Any
 
 from loadray.errors import ScenarioError
 from loadray.flow.retry import NO_RETRY, RetryPolicy
+from loadray.redaction import redact_text
 from loadray.scenario.fields import (
     Fields,
     item_path,
@@ -51,7 +52,7 @@ def parse_flows(value: Any, path: str, context: FlowContext) -> tuple[Flow, ...]
 
 def parse_flow(value: Any, path: str, context: FlowContext) -> Flow:
     fields = Fields(value, path, FLOW_KEYS)
-    name = fields.get("name", string)
+    name = redact_text(fields.get("name", string))
     share = weight(fields)
     steps_path = fields.path_of("steps")
     steps = [

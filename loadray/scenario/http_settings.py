@@ -1,5 +1,5 @@
 """The ``http`` section (timeouts, in-flight cap, keep-alive, headers, TLS, redirects,
-compression) and the header mapping reader shared with requests."""
+compression, max_body) and the header mapping and size readers shared with requests."""
 
 from __future__ import annotations
 
@@ -18,15 +18,17 @@ from loadray.scenario.fields import (
     show,
 )
 from loadray.scenario.model import HttpSettings, TlsSettings
+from loadray.units import parse_size
 
 HTTP_KEYS = (
     "connect_timeout", "timeout", "max_in_flight", "keepalive", "when_full", "headers", "tls",
-    "redirects", "compression",
+    "redirects", "compression", "max_body",
 )
 TLS_KEYS = ("verify", "ca", "cert", "key")
 WHEN_FULL = ("queue", "drop")
 MAX_IN_FLIGHT = 1_000_000
 MAX_REDIRECTS = 100
+MAX_BODY_LIMIT = 1 << 30  # the largest max_body: 1 GiB
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control chars (tab allowed)
@@ -46,7 +48,19 @@ def parse_http(value: Any, path: str = "http", base_dir: str = ".") -> HttpSetti
         tls=fields.get("tls", lambda v, p: parse_tls(v, p, base_dir), d.tls),
         redirects=fields.get("redirects", integer(ge=0, le=MAX_REDIRECTS), d.redirects),
         compression=fields.get("compression", boolean, d.compression),
+        max_body=fields.get("max_body", body_size, d.max_body),
     )
+
+
+def body_size(value: Any, path: str) -> int:
+    """``max_body``: bytes (``1MiB``, ``64KiB``, ``4096``), from 0 to 1 GiB."""
+    try:
+        size = parse_size(value)
+    except ValueError as exc:
+        raise ScenarioError(path, str(exc)) from None
+    if not 0 <= size <= MAX_BODY_LIMIT:
+        raise ScenarioError(path, f"must be between 0 and 1GiB, got {show(value)}")
+    return size
 
 
 def parse_tls(value: Any, path: str, base_dir: str) -> TlsSettings:

@@ -15,6 +15,7 @@ import yaml
 
 from loadray.errors import ScenarioError
 from loadray.flow.retry import NO_RETRY, compile_retry
+from loadray.redaction import redact_text
 from loadray.scenario.breakers import parse_breakers
 from loadray.scenario.feeds import parse_feeders
 from loadray.scenario.fields import (
@@ -22,6 +23,7 @@ from loadray.scenario.fields import (
     Fields,
     boolean,
     choice,
+    duration,
     integer,
     number,
     show,
@@ -54,6 +56,7 @@ ROOT_KEYS = (
 TRANSPORTS = ("auto", "fast", "aiohttp")
 WORKER_LOSS = ("redistribute", "restart", "abort")
 MAX_WORKERS = 1024
+MIN_LEASE_S, MAX_LEASE_S = 0.5, 60.0
 
 
 def load_scenario(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Scenario:
@@ -82,7 +85,7 @@ def parse_scenario(
     source = apply_overrides(doc, overrides)
     folder = os.fspath(base_dir)
     fields = Fields(source, "", ROOT_KEYS)
-    name = fields.get("name", scenario_name, default_name)
+    name = redact_text(fields.get("name", scenario_name, default_name))
     target = fields.get("target", parse_target)
     workers = fields.get("workers", integer(ge=1, le=MAX_WORKERS), DEFAULT_WORKERS)
     transport = fields.get("transport", choice(*TRANSPORTS), "auto")
@@ -141,9 +144,12 @@ def scenario_name(value: Any, path: str) -> str:
 
 
 def parse_cluster(value: Any, path: str) -> ClusterSettings:
-    fields = Fields(value, path, ("worker_cpus",))
+    fields = Fields(value, path, ("worker_cpus", "lease"))
     default = ClusterSettings()
-    return ClusterSettings(worker_cpus=fields.get("worker_cpus", number(gt=0), default.worker_cpus))
+    lease = fields.get("lease", duration(), default.lease_s)
+    if not MIN_LEASE_S <= lease <= MAX_LEASE_S:
+        raise ScenarioError(f"{path}.lease", f"must be between {MIN_LEASE_S:g}s and {MAX_LEASE_S:g}s, got {lease:g}s")
+    return ClusterSettings(worker_cpus=fields.get("worker_cpus", number(gt=0), default.worker_cpus), lease_s=lease)
 
 
 def read_yaml(path: str | os.PathLike[str]) -> Any:

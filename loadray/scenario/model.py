@@ -29,6 +29,7 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 DEFAULT_WORKER_CPUS = 1.0
 DEFAULT_ON_WORKER_LOSS: WorkerLoss = "redistribute"
 DEFAULT_LIVE_WINDOW_S = 10.0
+DEFAULT_MAX_BODY = 1 << 20  # bytes of a response a check or an extraction may read
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Step:
     checks: tuple[Check, ...] = ()
     retry: RetryPolicy = NO_RETRY
     stop_on_failure: bool = True  # a failed step ends its flow instance
+    max_body: int | None = None  # bytes kept for checks/extraction; None: http.max_body
 
     @property
     def static(self) -> bool:
@@ -140,6 +142,7 @@ class HttpSettings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     redirects: int = 0  # redirects followed per request (0: a 3xx is the answer)
     compression: bool = False  # send Accept-Encoding: gzip, deflate and decode
+    max_body: int = DEFAULT_MAX_BODY  # bytes of a response kept for checks/extraction
 
 
 @dataclass(frozen=True)
@@ -189,9 +192,26 @@ class Breaker:
     for_s: float
 
 
+DEFAULT_LEASE_S = 1.5
+LOSS_MARGIN_S = 1.0  # a worker is declared lost this long after its lease could have ended
+RENEWALS_PER_LEASE = 6
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
+    """``lease``: a worker sends only while a renewal the coordinator acknowledged is
+    younger than this; the coordinator declares it lost ``LOSS_MARGIN_S`` later."""
+
     worker_cpus: float = DEFAULT_WORKER_CPUS
+    lease_s: float = DEFAULT_LEASE_S
+
+    @property
+    def loss_timeout_s(self) -> float:
+        return self.lease_s + LOSS_MARGIN_S
+
+    @property
+    def renew_interval_s(self) -> float:
+        return self.lease_s / RENEWALS_PER_LEASE
 
 
 @dataclass(frozen=True)

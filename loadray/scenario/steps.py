@@ -2,8 +2,9 @@
 
 Keys: ``name``, ``method``, ``path`` (a template: ``/orders/{{ id }}`` or an absolute
 ``http(s)://`` URL), ``query`` and ``headers`` (mappings of templates), at most one
-body (``json``, ``form`` or ``body``), ``timeout``, ``extract``, ``check``, ``retry``
-and ``on_failure`` (``stop`` | ``continue``).
+body (``json``, ``form`` or ``body``), ``timeout``, ``extract``, ``check``, ``retry``,
+``on_failure`` (``stop`` | ``continue``) and ``max_body`` (what a check or an
+extraction may read of the response; default ``http.max_body``).
 
 Every template is returned with its YAML path so that :mod:`.variables` can check
 the names it uses.
@@ -22,6 +23,7 @@ from loadray.flow.extract import compile_extractors
 from loadray.flow.json_templates import compile_json, template_leaves
 from loadray.flow.retry import RetryPolicy, compile_retry
 from loadray.flow.templates import BUILTINS, Template, compile_template
+from loadray.redaction import redact_text
 from loadray.scenario.fields import (
     Fields,
     choice,
@@ -31,14 +33,14 @@ from loadray.scenario.fields import (
     show,
     string,
 )
-from loadray.scenario.http_settings import headers
+from loadray.scenario.http_settings import body_size, headers
 from loadray.scenario.model import Body, Step
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 BODY_KEYS = ("json", "form", "body")
 STEP_KEYS = (
     "name", "method", "path", "query", "headers", *BODY_KEYS, "timeout", "extract", "check",
-    "retry", "on_failure",
+    "retry", "on_failure", "max_body",
 )
 ON_FAILURE = ("stop", "continue")
 URL_SCHEMES = ("http://", "https://")
@@ -63,7 +65,7 @@ def parse_step(fields: Fields, default_retry: RetryPolicy) -> ParsedStep:
     header_templates = fields.get("headers", templated_headers, ())
     body, body_templates = _body(fields)
     step = Step(
-        name=fields.get("name", string, f"{method} {target.source}"),
+        name=redact_text(fields.get("name", string, f"{method} {target.source}")),
         path=target,
         method=method,
         query=query,
@@ -74,6 +76,7 @@ def parse_step(fields: Fields, default_retry: RetryPolicy) -> ParsedStep:
         checks=fields.get("check", compile_checks, ()),
         retry=fields.get("retry", compile_retry, default_retry),
         stop_on_failure=fields.get("on_failure", choice(*ON_FAILURE), "stop") == "stop",
+        max_body=fields.get("max_body", body_size, None),
     )
     templates = (
         (fields.path_of("path"), target),

@@ -21,7 +21,7 @@ from typing import NoReturn, Sequence
 
 from loadray.errors import EXIT_OK, EXIT_USAGE, LoadrayError, UsageError
 from loadray.target.faults import validate_options
-from loadray.target.options import TargetOptions
+from loadray.target.options import LOOPBACK, TargetOptions
 from loadray.units import parse_duration, parse_fraction
 
 __all__ = [
@@ -45,14 +45,18 @@ _DURATION_FLAGS = {
     "--stall-for": ("stall_for", "stall_for_s"),
 }
 _FIELD_TO_FLAG = {field: flag for flag, (_, field) in _DURATION_FLAGS.items()}
-_FIELD_TO_FLAG.update({"port": "--port", "error_rate": "--error-rate", "seed": "--seed"})
+_FIELD_TO_FLAG.update({"port": "--port", "error_rate": "--error-rate", "seed": "--seed", "host": "--host"})
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, default_port: int = DEFAULT_PORT) -> None:
     """Add the target's flags. Values stay strings; :func:`options_from_args` parses them."""
     parser.add_argument(
         "--port", default=str(default_port), metavar="PORT",
-        help=f"port on 127.0.0.1, 0 for a free one (default {default_port})",
+        help=f"port on the --host address, 0 for a free one (default {default_port})",
+    )
+    parser.add_argument(
+        "--host", default=LOOPBACK, metavar="ADDR",
+        help=f"address to listen on (default {LOOPBACK}; never 0.0.0.0 unless you mean it)",
     )
     parser.add_argument("--latency", default="0s", metavar="DUR",
                         help="every response waits this long, e.g. 20ms (default 0s)")
@@ -89,6 +93,7 @@ def options_from_args(ns: argparse.Namespace) -> TargetOptions:
         raise UsageError(f"--error-rate: {exc}") from None
     values["port"] = _int_flag("--port", ns.port)
     values["seed"] = _int_flag("--seed", ns.seed)
+    values["host"] = str(ns.host).strip()
     options = TargetOptions(**values)  # type: ignore[arg-type]
     try:
         validate_options(options)
@@ -116,6 +121,7 @@ def target_argv(options: TargetOptions) -> list[str]:
         "--stall-every", _duration_arg(options.stall_every_s),
         "--stall-for", _duration_arg(options.stall_for_s),
         "--seed", str(options.seed),
+        "--host", options.host,
     ]
 
 

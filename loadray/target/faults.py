@@ -16,6 +16,7 @@ Semantics (times in seconds since the server started):
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import random
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ def validate_options(options: TargetOptions) -> None:
     """Raise ``ValueError`` naming the option when ``options`` cannot be served."""
     if not 0 <= options.port <= 65535:
         raise ValueError(f"port: must be 0..65535, got {options.port}")
+    try:
+        ipaddress.ip_address(options.host)
+    except ValueError:
+        raise ValueError(f"host: must be an IP address, got {options.host!r}") from None
     for name in ("latency_s", "jitter_s", "stall_every_s", "stall_for_s"):
         value = getattr(options, name)
         if not (value >= 0 and math.isfinite(value)):

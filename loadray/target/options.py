@@ -17,3 +17,4 @@ class TargetOptions:
     stall_every_s: float = 0.0  # every N s since start, a stall window begins...
     stall_for_s: float = 0.0  # ...lasting this long; responses in it wait until it ends
     seed: int = 0
+    host: str = LOOPBACK  # the address it listens on (a cluster run: the driver node's address)

@@ -32,7 +32,7 @@ from aiohttp import web
 from loadray.errors import TargetError
 from loadray.target.faults import FaultModel, validate_options
 from loadray.target.flows import ENDPOINT_PREFIXES, Call, FlowEndpoints, Reply
-from loadray.target.options import LOOPBACK, TargetOptions
+from loadray.target.options import TargetOptions
 
 __all__ = ["TargetServer", "TargetStats", "serve", "new_event_loop", "BACKLOG"]
 
@@ -128,23 +128,24 @@ class TargetServer:
     def url(self) -> str:
         if self.port is None:
             raise TargetError("the target is not started")
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"http://{self.options.host}:{self.port}"
 
     async def start(self) -> str:
-        """Listen on 127.0.0.1 (port from options, 0 = free port); return the base URL."""
+        """Listen on ``options.host`` (127.0.0.1 unless told; port from options, 0 = a
+        free port); return the base URL."""
         if self._runner is not None:
             return self.url
         server = web.Server(self._handle, access_log=None)
         runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
-        site = web.TCPSite(runner, LOOPBACK, self.options.port, backlog=BACKLOG)
+        site = web.TCPSite(runner, self.options.host, self.options.port, backlog=BACKLOG)
         try:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
             reason = exc.strerror or str(exc)
             raise TargetError(
-                f"cannot listen on {LOOPBACK}:{self.options.port}: {reason}"
+                f"cannot listen on {self.options.host}:{self.options.port}: {reason}"
             ) from None
         self._runner = runner
         self.port = runner.addresses[0][1]

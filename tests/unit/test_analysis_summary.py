@@ -6,7 +6,7 @@ import pyarrow as pa
 
 from loadray.analysis import summarize
 from loadray.archive.reader import RunMeta
-from loadray.schema import SCHEMA, complete, from_rows
+from loadray.schema import SCHEMA, SCHEMA_VERSION, complete, from_rows
 
 MS = 1_000_000
 START = 1_700_000_000_000_000_000
@@ -49,7 +49,7 @@ def test_latencies_one_to_thousand_ms():
     assert s["passed"] is True and s["thresholds"] == []
     assert s["status"] == {"200": 1000}
     assert s["started_at"] == "2023-11-14T22:13:20.000Z"
-    assert s["name"] == "x" and s["schema_version"] == "1.1"
+    assert s["name"] == "x" and s["schema_version"] == SCHEMA_VERSION
     json.dumps(s, allow_nan=False)  # plain JSON types only
 
 

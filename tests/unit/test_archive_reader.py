@@ -6,7 +6,7 @@ import pytest
 from loadray.archive import SampleSink, read_samples
 from loadray.archive.reader import RunMeta
 from loadray.errors import ArchiveError
-from loadray.schema import SCHEMA, complete
+from loadray.schema import SCHEMA, SCHEMA_VERSION, complete
 
 START = 1_700_000_000_000_000_000
 END = START + 3_000_000_000
@@ -41,7 +41,7 @@ def test_round_trip_unifies_dictionaries_across_files(tmp_path):
     sink.close(END)
     table, meta = read_samples(tmp_path)
     assert table.num_rows == 14
-    assert meta == RunMeta(start_ns=START, end_ns=END, schema_version="1.1", files=5, skipped=())
+    assert meta == RunMeta(start_ns=START, end_ns=END, schema_version=SCHEMA_VERSION, files=5, skipped=())
     for name in ("error", "step"):
         col = table.column(name)
         assert col.num_chunks == 1
@@ -156,6 +156,7 @@ def test_run_dir_with_only_the_scenario_was_interrupted_before_any_request(tmp_p
 
 V1_0_COLUMNS = ["intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker",
                 "bytes_in"]
+V1_1_COLUMNS = V1_0_COLUMNS + ["attempt", "user", "flow_id", "flow_ns", "trace_id"]
 
 
 def test_reads_a_1_0_archive_as_1_1(tmp_path):
@@ -164,7 +165,7 @@ def test_reads_a_1_0_archive_as_1_1(tmp_path):
     table, meta = read_samples(tmp_path)
     assert table.schema.names == list(SCHEMA.names) and table.num_rows == 5
     assert table.column("attempt").to_pylist() == [1] * 5 and table.column("attempt").null_count == 0
-    for name in ("user", "flow_id", "flow_ns", "trace_id"):
+    for name in ("user", "flow_id", "flow_ns", "trace_id", "error_detail"):
         assert table.column(name).null_count == 5
     assert meta.schema_version == "1.0"  # what the files were written in
     only, _ = read_samples(tmp_path, ["latency_ns", "attempt", "flow_ns"])
@@ -176,7 +177,25 @@ def test_mixed_1_0_and_1_1_files(tmp_path):
     _write_file(tmp_path / "samples" / "worker-000-0000.parquet", rows_table(3).select(V1_0_COLUMNS), "1.0")
     newer = rows_table(2, worker=1).set_column(
         SCHEMA.names.index("attempt"), SCHEMA.field("attempt"), pa.array([2, 3], pa.int8()))
-    _write_file(tmp_path / "samples" / "worker-001-0000.parquet", newer, "1.1")
+    _write_file(tmp_path / "samples" / "worker-001-0000.parquet", newer.select(V1_1_COLUMNS), "1.1")
     table, meta = read_samples(tmp_path)
     assert sorted(table.column("attempt").to_pylist()) == [1, 1, 1, 2, 3]
     assert meta.schema_version == "1.1"
+
+
+def test_a_1_1_archive_reads_as_1_2_with_no_error_detail_and_mixes_with_1_2_files(tmp_path):
+    (tmp_path / "samples").mkdir()
+    _write_file(tmp_path / "samples" / "worker-000-0000.parquet", rows_table(3).select(V1_1_COLUMNS), "1.1")
+    current = rows_table(2, worker=1).set_column(
+        SCHEMA.names.index("error_detail"), SCHEMA.field("error_detail"),
+        pa.array([None, "extract: v: UnknownFunctionError: Unknown function: foo()"]).dictionary_encode())
+    _write_file(tmp_path / "samples" / "worker-001-0000.parquet", current, "1.2")
+    table, meta = read_samples(tmp_path)
+    assert table.schema.names == list(SCHEMA.names) and table.num_rows == 5
+    assert pa.types.is_dictionary(table.schema.field("error_detail").type)
+    details = sorted(zip(table.column("worker").to_pylist(), table.column("error_detail").to_pylist()),
+                     key=lambda r: (r[0], r[1] or ""))
+    assert details == [(0, None)] * 3 + [(1, None), (1, "extract: v: UnknownFunctionError: Unknown function: foo()")]
+    assert meta.schema_version == "1.2"
+    only, _ = read_samples(tmp_path, ["error", "error_detail"])
+    assert only.column("error_detail").null_count == 4

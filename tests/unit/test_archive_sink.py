@@ -8,7 +8,7 @@ from loadray.archive import SampleSink, read_manifest, read_samples
 from loadray.archive.sink import roll_after_s
 from loadray.errors import ArchiveError
 from loadray.engine.samples import plain_request_columns
-from loadray.schema import SCHEMA, SCHEMA_VERSION_KEY
+from loadray.schema import SCHEMA, SCHEMA_VERSION, SCHEMA_VERSION_KEY
 
 START = 1_700_000_000_000_000_000
 END = START + 5_000_000_000
@@ -60,7 +60,7 @@ def test_rolls_parts_each_complete_and_readable(tmp_path):
     assert (intended == START + np.arange(25) * 1_000_000).all()
     for n in names:
         meta = kv(tmp_path / "samples" / n)
-        assert meta[SCHEMA_VERSION_KEY] == b"1.1"
+        assert meta[SCHEMA_VERSION_KEY] == SCHEMA_VERSION.encode()
         assert meta[b"loadray.run_start_ns"] == str(START).encode()
     assert b"loadray.run_end_ns" not in kv(tmp_path / "samples" / names[0])
     assert b"loadray.run_end_ns" not in kv(tmp_path / "samples" / names[1])

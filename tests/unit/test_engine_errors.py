@@ -13,7 +13,7 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
 from loadray.engine import errors
-from loadray.engine.errors import KINDS, error_kind, status_error
+from loadray.engine.errors import KINDS, error_detail, error_kind, status_error
 
 KEY = ConnectionKey("127.0.0.1", 1, False, True, None, None, None, None)
 
@@ -76,3 +76,27 @@ def test_status_error() -> None:
         "http_5xx",
         "http_5xx",
     ]
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [TypeError("x"), AttributeError("x"), KeyError("x"), IndexError("x"), ZeroDivisionError("x"),
+     OverflowError("x"), RecursionError("x"), AssertionError("x")],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_defect_is_internal_never_a_network_kind(exc: BaseException) -> None:
+    assert error_kind(exc) == error_kind(exc, True) == errors.INTERNAL
+
+
+@pytest.mark.parametrize(
+    ("exc", "where", "detail"),
+    [
+        (ValueError("bad\nsecond line"), "", "ValueError: bad"),
+        (KeyError("k"), "v", "v: KeyError: 'k'"),
+        (TimeoutError(), "", "TimeoutError"),
+        (RuntimeError("x" * 500), "check", "check: RuntimeError: " + "x" * (errors.DETAIL_MAX - 24) + "..."),
+    ],
+)
+def test_error_detail_is_type_and_first_line_bounded(exc: BaseException, where: str, detail: str) -> None:
+    assert error_detail(exc, where) == detail
+    assert len(error_detail(exc, where)) <= errors.DETAIL_MAX

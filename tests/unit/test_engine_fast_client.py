@@ -78,7 +78,7 @@ def test_keepalive_reuses_one_connection_and_keepalive_false_opens_one_per_reque
         for keepalive in (True, False):
             async with app([web.get("/", text)]) as (url, peers), client(keepalive=keepalive) as c:
                 async with c.session() as s:
-                    replies = [await c.send(s, get(url + "/"), False) for _ in range(10)]
+                    replies = [await c.send(s, get(url + "/"), None) for _ in range(10)]
                 assert [r.status for r in replies] == [200] * 10 and all(r.nbytes == 2 for r in replies)
                 counts.append(len(set(peers)))
         return counts
@@ -91,7 +91,7 @@ def test_request_headers_and_body():
         async with TargetServer(TargetOptions()) as target, client(compression=True) as c:
             s = c.session()
             out = Rendered("POST", target.url + "/echo?a=1", (("X-Id", "7"), ("Content-Type", "text/plain")), b"hello")
-            reply = await c.send(s, out, True)
+            reply = await c.send(s, out, MB)
             await s.close()
             return reply
 
@@ -126,7 +126,7 @@ def test_chunked_gzip_and_deflate_bodies():
         routes = [web.get("/c", chunked), web.get("/g", encoded("gzip", zipped)), web.get("/d", encoded("deflate", deflated))]
         async with app(routes) as (url, _), client(compression=True) as c:
             s = c.session()
-            return [await c.send(s, get(url + p), keep) for p in ("/c", "/g", "/d") for keep in (True, False)]
+            return [await c.send(s, get(url + p), keep) for p in ("/c", "/g", "/d") for keep in (MB, None)]
 
     c_kept, c_dropped, g_kept, g_dropped, d_kept, d_dropped = asyncio.run(main())
     assert c_kept.response.body == b"one,two,three" and c_kept.nbytes == c_dropped.nbytes == 13
@@ -148,12 +148,12 @@ def test_cookies_round_trip_per_session_and_deletion():
         async with TargetServer(TargetOptions()) as target, client() as c:
             base = target.url
             async with c.session() as alice, c.session() as bob:
-                set_ = await c.send(alice, get(base + "/cookie/set?name=sid&value=u1"), True)
-                mine = await c.send(alice, get(base + "/cookie/check?name=sid&value=u1"), False)
-                other = await c.send(bob, get(base + "/cookie/check?name=sid"), False)
+                set_ = await c.send(alice, get(base + "/cookie/set?name=sid&value=u1"), MB)
+                mine = await c.send(alice, get(base + "/cookie/check?name=sid&value=u1"), None)
+                other = await c.send(bob, get(base + "/cookie/check?name=sid"), None)
                 alice.cookies.update(a="1", b="2")
                 async with app([web.get("/forget", forget)]) as (url, _):
-                    gone = await c.send(alice, get(url + "/forget"), True)
+                    gone = await c.send(alice, get(url + "/forget"), MB)
                 return set_, mine, other, gone
 
     set_, mine, other, gone = asyncio.run(main())
@@ -166,7 +166,7 @@ def test_cookies_round_trip_per_session_and_deletion():
 def test_redirects_are_followed_up_to_the_limit(redirects, status, requests):
     async def main():
         async with TargetServer(TargetOptions()) as target, client(redirects=redirects) as c:
-            reply = await c.send(c.session(), get(target.url + "/redirect/3"), True)
+            reply = await c.send(c.session(), get(target.url + "/redirect/3"), MB)
             return reply, target.stats.snapshot()["requests"]
 
     reply, seen = asyncio.run(main())
@@ -194,9 +194,9 @@ def test_redirect_methods_cookies_and_absolute_locations():
             for code in (301, 302, 303, 307, 308):
                 s = c.session()
                 out = Rendered("POST", f"{url}/hop?code={code}&to={url}/end", (("Content-Type", "text/plain"),), b"data")
-                reply = await c.send(s, out, False)
+                reply = await c.send(s, out, None)
                 assert reply.status == 200, code
-            put = await c.send(c.session(), Rendered("PUT", f"{url}/hop?code=302", (), b"x"), False)
+            put = await c.send(c.session(), Rendered("PUT", f"{url}/hop?code=302", (), b"x"), None)
             assert put.status == 200
 
     asyncio.run(main())
@@ -209,7 +209,7 @@ def test_redirect_methods_cookies_and_absolute_locations():
 def test_timeout_per_step_overrides_the_default():
     async def main():
         async with app([web.get("/", slow(1.0))]) as (url, _), client(timeout_s=5.0) as c:
-            return await c.send(c.session(), get(url + "/", timeout_s=0.1), True)
+            return await c.send(c.session(), get(url + "/", timeout_s=0.1), MB)
 
     reply = asyncio.run(main())
     assert (reply.status, reply.error, reply.response) == (0, "timeout", None)
@@ -223,7 +223,7 @@ def test_refused_port_is_connect_refused():
 
     async def main():
         async with client() as c:
-            return await c.send(c.session(), get(f"http://127.0.0.1:{port}/"), False)
+            return await c.send(c.session(), get(f"http://127.0.0.1:{port}/"), None)
 
     reply = asyncio.run(main())
     assert (reply.status, reply.error) == (0, "connect_refused") and reply.done_ns >= reply.sent_ns
@@ -236,7 +236,7 @@ def test_a_1mb_body_kept_and_discarded():
     async def main():
         async with app([web.get("/", big)]) as (url, _), client() as c:
             s = c.session()
-            return await c.send(s, get(url + "/"), True), await c.send(s, get(url + "/"), False)
+            return await c.send(s, get(url + "/"), MB), await c.send(s, get(url + "/"), None)
 
     kept, dropped = asyncio.run(main())
     assert kept.response.body == BIG and kept.nbytes == dropped.nbytes == MB and dropped.response is None
@@ -256,7 +256,7 @@ def test_cancellation_mid_request_propagates_and_closes_the_connection():
 
         async with app([web.get("/slow", slow), web.get("/", text)]) as (url, peers), client() as c:
             s = c.session()
-            task = asyncio.ensure_future(c.send(s, get(url + "/slow"), False))
+            task = asyncio.ensure_future(c.send(s, get(url + "/slow"), None))
             await asyncio.sleep(0.1)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -264,7 +264,7 @@ def test_cancellation_mid_request_propagates_and_closes_the_connection():
             await asyncio.wait_for(gone.wait(), 2)
             pool = next(iter(c._pools.values()))
             assert pool.count == 0 and not pool.idle
-            after = await c.send(s, get(url + "/"), False)
+            after = await c.send(s, get(url + "/"), None)
             return after.status, len(set(peers))
 
     assert asyncio.run(main()) == (200, 2)
@@ -273,7 +273,7 @@ def test_cancellation_mid_request_propagates_and_closes_the_connection():
 def test_pool_cap_makes_requests_wait_for_a_free_connection():
     async def main():
         async with app([web.get("/", slow(0.05))]) as (url, peers), client(max_connections=2) as c:
-            replies = await asyncio.gather(*(c.send(c.session(), get(url + "/"), False) for _ in range(6)))
+            replies = await asyncio.gather(*(c.send(c.session(), get(url + "/"), None) for _ in range(6)))
             return [r.status for r in replies], len(set(peers))
 
     statuses, connections = asyncio.run(main())
@@ -298,7 +298,7 @@ def test_a_keepalive_connection_closed_as_the_request_goes_out_is_retried_once()
         url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
         async with server, client() as c:
             s = c.session()
-            replies = [await c.send(s, get(url), False) for _ in range(3)]
+            replies = [await c.send(s, get(url), None) for _ in range(3)]
             return [r.status for r in replies], len(connections)
 
     assert asyncio.run(main()) == ([200, 200, 200], 2)

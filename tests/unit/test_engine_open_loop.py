@@ -153,3 +153,18 @@ def test_paused_worker_waits_for_a_revision_until_the_planned_end():
     rows = run_revised(base, 4.0, [(0.5, paused, 1.0), (2.5, resumed, 3.0)])
     seconds = ((rows.intended_ns - START) // 1_000_000_000).value_counts().sort_index().to_dict()
     assert seconds == {0: 100, 3: 100}
+
+
+def test_a_late_revision_starts_where_it_arrived_without_a_burst():
+    """1000/s revised to 2000/s from 1 s, but the revision only arrives at 1.5 s: the old
+    schedule runs until 1.5 s, the new one's requests intended in [1, 1.5) s are skipped
+    (counted), none is sent twice, no instant gets both schedules."""
+    from loadray.plan.revision import plan_phases, with_rate
+
+    base = plan_phases([Phase(4, 1000)])
+    rows = run_revised(base, 4.0, [(1.5, with_rate(base, 1.0, 2000, 4.0, number=1), 1.0)])
+    offsets = rows.intended_ns - START
+    assert (offsets[rows.phase == 0] < 1_500 * MS).all()
+    assert (offsets[rows.phase == 1] >= 1_500 * MS).all()
+    assert rows.groupby("phase").size().to_dict() == {0: 1500, 1: 5000}
+    assert rows.intended_ns.is_unique

@@ -87,3 +87,63 @@ def test_bad_checks_name_the_yaml_path(spec: object, message: str) -> None:
     with pytest.raises(ScenarioError) as caught:
         compile_checks(spec, "flow[0].check")
     assert str(caught.value) == message
+
+
+# -- checks that cannot be evaluated, bodies cut at max_body, JSON-only expectations --------
+
+import datetime  # noqa: E402
+
+from loadray.flow.checks import CheckError, json_value  # noqa: E402
+
+
+def test_a_check_that_raises_is_a_check_error_naming_the_check() -> None:
+    checks = compile_checks({"status": 200, "json": {"expr": "abs(value)", "equals": 1}}, "c")
+    with pytest.raises(CheckError) as caught:
+        evaluate(checks, Response(200, body=b'{"value": "x"}'))
+    assert caught.value.name == "json abs(value) == 1"
+    assert type(caught.value.cause).__name__ == "JMESPathTypeError"
+    # a check that fails first wins: the raising one is never reached
+    assert evaluate(checks, Response(500, body=b'{"value": "x"}')) == "status in [200]"
+
+
+@pytest.mark.parametrize(
+    ("spec", "body", "outcome"),
+    [
+        ({"body_contains": "abc"}, b"xxabc", None),  # found in the kept part: passes
+        ({"body_contains": "zzz"}, b"xxabc", "over"),  # maybe in the rest: cannot tell
+        ({"json": {"expr": "a", "equals": 1}}, b'{"a": 1', "over"),  # JSON needs the whole body
+        ({"status": 200}, b"", None),  # the status needs no body
+    ],
+)
+def test_checks_on_a_body_cut_at_max_body(spec: object, body: bytes, outcome: str | None) -> None:
+    response = Response(200, body=body, truncated=True)
+    if outcome is None:
+        assert evaluate(compile_checks(spec, "c"), response) is None
+        return
+    with pytest.raises(CheckError) as caught:
+        evaluate(compile_checks(spec, "c"), response)
+    assert str(caught.value.cause) == f"body over max_body ({len(body)} bytes kept)"
+
+
+@pytest.mark.parametrize(
+    ("equals", "message"),
+    [
+        (datetime.date(2024, 1, 1),
+         "c.json.equals: must be a JSON value, got a YAML date (2024-01-01); quote it: '2024-01-01'"),
+        ({"when": [1, datetime.datetime(2024, 1, 1, 10, 0)]},
+         "c.json.equals.when[1]: must be a JSON value, got a YAML datetime (2024-01-01T10:00:00); "
+         "quote it: '2024-01-01T10:00:00'"),
+        (b"\x00", "c.json.equals: must be a JSON value, got a YAML bytes (b'\\x00'); quote it: 'b'\\x00''"),
+        (float("nan"), "c.json.equals: must be a finite number, got nan"),
+        ({1: "a"}, "c.json.equals: keys must be strings (quote 1)"),
+    ],
+)
+def test_equals_takes_json_values_only(equals: object, message: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        compile_checks({"json": {"expr": "a", "equals": equals}}, "c")
+    assert str(caught.value) == message
+
+
+def test_json_values_pass_through() -> None:
+    value = {"a": [1, 2.5, None, True, "x", {"b": []}]}
+    assert json_value(value, "p") is value

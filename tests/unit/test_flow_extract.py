@@ -90,3 +90,38 @@ def test_bad_extractor_names_the_yaml_path(spec: object, message: str) -> None:
     with pytest.raises(ScenarioError) as caught:
         compile_extractor(spec, "flow[1].extract.token")
     assert str(caught.value) == message
+
+
+# -- extractions that raise, bodies cut at max_body, regexes on RE2 ------------------------
+
+from loadray.flow.extract import ExtractError  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("expr", "body", "cause", "message"),
+    [
+        ("foo(@)", b'{"a": 1}', "UnknownFunctionError", "Unknown function: foo()"),
+        ("abs(s)", b'{"s": "x"}', "JMESPathTypeError",
+         "In function abs(), invalid type for value: x, expected one of: ['number'], received: \"string\""),
+    ],
+)
+def test_a_jmespath_that_raises_on_the_response_is_an_extract_error(expr, body, cause, message) -> None:
+    extractor = compile_extractor({"name": "v", "source": "json", "expr": expr}, "e")
+    with pytest.raises(ExtractError) as caught:
+        extract_all((extractor,), Response(200, body=body))
+    assert caught.value.name == "v"
+    assert type(caught.value.cause).__name__ == cause and str(caught.value.cause) == message
+
+
+def test_extraction_from_a_body_cut_at_max_body() -> None:
+    cut = Response(200, headers={"X-Id": "7"}, body=b'{"id": 12, "rest": "...', truncated=True)
+    found = extract_all(
+        (compile_extractor({"name": "n", "source": "regex", "expr": r'"id": (\d+)'}, "e"),
+         compile_extractor({"name": "h", "source": "header", "expr": "x-id"}, "e")),
+        cut,
+    )
+    assert found == {"n": "12", "h": "7"}  # a match in the kept part, a header: both fine
+    for spec in ({"name": "j", "source": "json", "expr": "id"}, {"name": "r", "source": "regex", "expr": "never"}):
+        with pytest.raises(ExtractError) as caught:
+            extract_all((compile_extractor(spec, "e"),), cut)
+        assert str(caught.value.cause) == "body over max_body (23 bytes kept)"

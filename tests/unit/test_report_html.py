@@ -47,7 +47,8 @@ def render():
     s = summarize(t, RunMeta(START, START + 3 * S),
                   [Threshold("p99 < 1s", "p99", "<", 1000.0), Threshold("max < 10ms", "max", "<", 10.0)], name=DOC["name"])
     return page_of(t, s, DOC, START, START + 3 * S, {"placement": [{"worker": 0, "node": "n1"}, {"worker": 1, "node": "n2"}],
-                                                    "dead_workers": [1], "lost": 7}), s
+                                                    "dead_workers": [1], "lost": 7,
+                                                    "planned": 100, "rows": 90, "unknown": 3}), s
 
 
 def test_self_contained_no_external_resources():
@@ -84,7 +85,8 @@ def test_content_and_escaping():
     assert "127.0.0.1:8080" in page  # as text, in the metadata
     assert "2023-11-14T22:13:20.000Z" in page and "2023-11-14T22:13:23.000Z" in page  # start, end
     assert "2 node(s), 2 worker actor(s) started" in page  # what the live run recorded
-    assert "[1] (7 requests never sent)" in page
+    assert "planned 100 = 90 with rows + 7 lost (never sent) + 3 unknown" in page
+    assert '<td class="l">workers lost</td><td class="l">[1]</td>' in page
     assert "loadray 0.1.0" in page and "python 3." in page  # versions
 
 

@@ -49,7 +49,7 @@ BAD = [
     ({"load.phases.0.rte": 5}, "load.phases[0]", "unknown key 'rte'"),
     ({"requests.0.heders": {}}, "requests[0]", "unknown key 'heders'"),
     ({"http.time_out": "5s"}, "http", "unknown key 'time_out'"),
-    ({"cluster.cpus": 1}, "cluster", "unknown key 'cpus' (expected one of: worker_cpus)"),
+    ({"cluster.cpus": 1}, "cluster", "unknown key 'cpus' (expected one of: worker_cpus, lease)"),
     ({"target": {"builtin": {"latncy": "5ms"}}}, "target.builtin", "unknown key 'latncy'"),
     ({"workers": "two"}, "workers", "must be an integer, got 'two'"),
     ({"workers": True}, "workers", "must be an integer, got true"),
@@ -164,6 +164,8 @@ BAD = [
     ({"live.window": "soon"}, "live.window", "expected a duration"),
     ({"live.windw": "5s"}, "live", "unknown key 'windw' (expected one of: window)"),
     ({"cluster.worker_cpus": 0}, "cluster.worker_cpus", "must be > 0, got 0"),
+    ({"cluster.lease": "100ms"}, "cluster.lease", "must be between 0.5s and 60s, got 0.1s"),
+    ({"cluster.lease": "2m"}, "cluster.lease", "must be between 0.5s and 60s, got 120s"),
     ({"name": ""}, "name", "must not be empty"),
     ({"name": "a/b"}, "name", "must not contain slashes"),
 ]

@@ -1,0 +1,70 @@
+"""What failed inside the generator, from the rows' ``error_detail``, and the one rule
+that fails a run for it.
+
+The rule (:func:`generator_error`): a run fails — ``passed`` false, ``loadray run``
+exits 1 — when
+
+- rows have an error of a :data:`GENERATOR_KINDS` kind: the generator could not do
+  what the scenario asks (``internal``: a defect; ``extract``/``check_error``: an
+  extraction or a check raised on a response instead of giving a value or a verdict):
+  ``"N requests failed inside the generator (extract 20): <most frequent detail>"``; or
+- nothing was recorded although the plan had load to send (``planned`` > 0 in the live
+  record: requests in the open model, user-seconds in the closed one):
+  ``"nothing was recorded although the plan had load to send"``.
+
+Every other error (a failed check ``check:<name>``, a ``template`` variable an earlier
+step did not extract, timeouts, HTTP 5xx, ...) is the target's answer: thresholds
+judge those.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .arrays import SampleArrays
+
+__all__ = ["DETAILS_SHOWN", "GENERATOR_KINDS", "error_details", "generator_error"]
+
+# == loadray.engine.errors.INTERNAL, loadray.flow.extract/checks kinds (analysis does not import them)
+GENERATOR_KINDS = ("internal", "extract", "check_error")
+DETAILS_SHOWN = 10  # (error, detail) pairs in the summary, most frequent first
+
+
+def error_details(a: SampleArrays) -> list[dict[str, Any]]:
+    """``[{error, detail, count}]`` over the rows with an ``error_detail``: the most
+    frequent :data:`DETAILS_SHOWN` pairs, then by error and detail."""
+    column = a.error_detail
+    if column is None or column.null_count == len(column):
+        return []
+    rows = np.flatnonzero(np.asarray(column.is_valid()))
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column.cast(pa.string()))
+    taken = column.take(pa.array(rows))
+    names = [str(v) for v in taken.dictionary.to_pylist()]
+    codes = np.asarray(taken.indices.cast(pa.int64()))
+    errors = a.error_codes[rows].astype(np.int64)  # -1: a detail on a row without error
+    pairs, counts = np.unique(np.stack([errors, codes]), axis=1, return_counts=True)
+    found: dict[tuple[str, str], int] = {}
+    for (err, code), count in zip(pairs.T.tolist(), counts.tolist()):
+        key = (a.error_names[err] if err >= 0 else "", names[code])
+        found[key] = found.get(key, 0) + count
+    ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[:DETAILS_SHOWN]
+    return [{"error": err, "detail": detail, "count": count} for (err, detail), count in ranked]
+
+
+def generator_error(summary: dict[str, Any], planned: int | None) -> str | None:
+    """The one line that fails the run (see the module docstring), or None."""
+    by_kind = summary.get("errors_by_kind", {})
+    kinds = {kind: by_kind[kind] for kind in GENERATOR_KINDS if by_kind.get(kind)}
+    if kinds:
+        first = next((d for d in summary.get("error_details", ()) if d["error"] in kinds), None)
+        shown = f"{first['error']}: {first['detail']}" if first else "no detail recorded"
+        counts = ", ".join(f"{kind} {n}" for kind, n in kinds.items())
+        return f"{sum(kinds.values())} requests failed inside the generator ({counts}): {shown}"
+    if planned and not summary.get("intended"):
+        return "nothing was recorded although the plan had load to send"
+    return None

@@ -1,0 +1,28 @@
+"""A flow client that sends only while the worker's lease holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from loadray.engine.errors import FENCED
+from loadray.engine.flow_client import Reply
+from loadray.engine.lease import Lease
+from loadray.engine.samples import NOT_SENT
+from loadray.flow.render import Rendered
+
+
+class FencedClient:
+    """Wraps the flow client the runner sends with: a step due after the lease lapsed
+    (or after the run's hard end) becomes a row with error ``fenced``, never sent."""
+
+    def __init__(self, client: Any, lease: Lease, now_ns: Callable[[], int]) -> None:
+        self.client = client
+        self.lease = lease
+        self._now = now_ns
+
+    async def send(self, session: Any, out: Rendered, keep_body: bool) -> Reply:
+        now = self._now()
+        if not self.lease.holds(now):
+            return Reply(0, FENCED, NOT_SENT, now)
+        return await self.client.send(session, out, keep_body)

@@ -1,0 +1,84 @@
+"""Failures inside the generator in the summary: ``error_details``, and the rule that
+fails a run for them (``generator_error``, ``passed``, exit code 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadray.analysis import summarize
+from loadray.analysis.verdict import DETAILS_SHOWN
+from loadray.archive.reader import RunMeta
+from loadray.driver import RunResult
+from loadray.schema import SCHEMA, from_rows
+
+MS = 1_000_000
+START = 1_700_000_000_000_000_000
+FOO = "v: UnknownFunctionError: Unknown function: foo()"
+
+
+def row(i: int, error: str | None = None, detail: str | None = None) -> dict:
+    t = START + i * MS
+    return {"intended_ns": t, "sent_ns": t, "latency_ns": MS, "service_ns": MS, "status": 200 if error != "internal" else 0,
+            "error": error, "error_detail": detail, "step": "s", "phase": 0, "worker": 0, "bytes_in": 0}
+
+
+def summary(rows: list[dict], planned: int | None = None, thresholds=()) -> dict:
+    record = {} if planned is None else {"planned": planned}
+    return summarize(from_rows(rows), RunMeta(START, START + 10**9, record=record), thresholds)
+
+
+def test_error_details_count_each_error_and_detail_pair_most_frequent_first():
+    rows = ([row(i, "extract", FOO) for i in range(5)] + [row(5, "http_5xx")]
+            + [row(6 + i, "reset", "ConnectionResetError: [Errno 104] reset") for i in range(2)]
+            + [row(9 + i) for i in range(3)])
+    s = summary(rows)
+    assert s["error_details"] == [
+        {"error": "extract", "detail": FOO, "count": 5},
+        {"error": "reset", "detail": "ConnectionResetError: [Errno 104] reset", "count": 2},
+    ]
+    assert s["errors_by_kind"] == {"extract": 5, "reset": 2, "http_5xx": 1}
+
+
+def test_error_details_are_capped():
+    rows = [row(i, "protocol", f"ValueError: {i % 30}") for i in range(60)]
+    details = summary(rows)["error_details"]
+    assert len(details) == DETAILS_SHOWN and {d["count"] for d in details} == {2}
+
+
+@pytest.mark.parametrize(
+    ("rows", "planned", "line"),
+    [
+        ([row(0, "internal", "TypeError: boom"), row(1, "internal", "TypeError: boom"), row(2)], None,
+         "2 requests failed inside the generator (internal 2): internal: TypeError: boom"),
+        ([row(i, "extract", FOO) for i in range(20)], 20,
+         f"20 requests failed inside the generator (extract 20): extract: {FOO}"),
+        ([row(0, "check_error", "json a == 1: BodyOverMax: body over max_body (10 bytes kept)"), row(1, "extract", FOO)],
+         None, "2 requests failed inside the generator (extract 1, check_error 1): "
+               "check_error: json a == 1: BodyOverMax: body over max_body (10 bytes kept)"),
+        ([row(0, "internal")], None, "1 requests failed inside the generator (internal 1): no detail recorded"),
+        ([], 20, "nothing was recorded although the plan had load to send"),
+    ],
+)
+def test_a_generator_failure_fails_the_run_with_one_line(rows, planned, line):
+    s = summary(rows, planned) if rows else summarize(SCHEMA.empty_table(), RunMeta(START, START, record={"planned": 20}))
+    assert s["generator_error"] == line and s["passed"] is False and s["warnings"][0] == line
+    assert RunResult(Path("."), s, None).exit_code == 1
+    assert RunResult(Path("."), s, 2).exit_code == 130  # an interrupt still says so
+
+
+@pytest.mark.parametrize(
+    ("rows", "planned"),
+    [
+        ([row(0, "template", "MissingVariable: missing variable 'token'"), row(1, "check:status in [200]")], 2),
+        ([row(0, "timeout"), row(1, "http_5xx")], None),
+        ([], None),  # nothing planned (or a run from before the plan was recorded)
+        ([], 0),
+    ],
+)
+def test_errors_the_target_caused_do_not_fail_the_run_by_themselves(rows, planned):
+    table = from_rows(rows) if rows else SCHEMA.empty_table()
+    s = summarize(table, RunMeta(START, START + 10**9, record={} if planned is None else {"planned": planned}))
+    assert s["generator_error"] is None and s["passed"] is True
+    assert RunResult(Path("."), s, None).exit_code == 0
