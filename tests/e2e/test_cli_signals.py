@@ -35,7 +35,9 @@ def interrupt(marker, out, signum, ready, timeout_s=120):
 
 
 def ray_starting(marker):
-    return lambda: any("gcs_server" in cmd for _, cmd in marked(marker))
+    """Ray is halfway up: its agents run (started by the raylet: before loadray stopped
+    them itself, they outlived a signal here by 60-70 s)."""
+    return lambda: any("runtime_env/agent" in cmd for _, cmd in marked(marker))
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
