@@ -27,6 +27,15 @@ def leave_room(disk, nbytes):
     return filler
 
 
+def top_up(filler):
+    with open(filler, "ab", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
 def test_disk_full_mid_run_keeps_the_written_rows_and_the_report_rebuilds(cli, tmpfs):
     disk = tmpfs("8m")
     filler = leave_room(disk, ROOM)
@@ -52,8 +61,14 @@ def test_disk_full_mid_run_keeps_the_written_rows_and_the_report_rebuilds(cli, t
     assert summary["duration_s"] < 30  # the run ended where the disk stopped it, not as planned
     assert summary["aborted"].startswith(f"disk full at {out / 'samples'} after {sent} rows")
 
-    filler.unlink()
     (out / "summary.json").unlink()
+    top_up(filler)  # the disk entirely full: the report cannot be written, the rows stay
+    no_room = cli("report", out)
+    assert no_room.returncode == 1
+    assert loadray_lines(no_room.stderr) == [f"loadray report: error: disk full at {out}: could not write summary.json"]
+    assert ds.dataset(out / "samples", format="parquet").count_rows() == kept
+
+    filler.unlink()
     report = cli("report", out)
     assert report.returncode == 0, report.stderr
     said = " ".join(report.stdout.split())  # the terminal summary wraps long lines
