@@ -8,6 +8,8 @@ with ``exc.exit_code``.
 
 from __future__ import annotations
 
+import signal
+
 __all__ = [
     "LoadrayError",
     "UsageError",
@@ -15,6 +17,8 @@ __all__ = [
     "ClusterError",
     "TargetError",
     "ArchiveError",
+    "DiskError",
+    "Interrupted",
 ]
 
 EXIT_OK = 0
@@ -60,3 +64,30 @@ class ArchiveError(LoadrayError):
     """A run directory is missing, unreadable, or of a newer schema."""
 
     exit_code = EXIT_USAGE
+
+
+class DiskError(ArchiveError):
+    """The disk refused a write (full, over quota, I/O error): the run stops, what was
+    written before stays readable."""
+
+    exit_code = EXIT_FAILURE
+
+
+class Interrupted(LoadrayError):
+    """SIGINT or SIGTERM ended the command before it finished: exit 130 or 143."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        self.signum = int(signum)
+        super().__init__(message or f"interrupted by {signal_name(self.signum)}")
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return EXIT_SIGTERM if self.signum == signal.SIGTERM else EXIT_SIGINT
+
+
+def signal_name(signum: int) -> str:
+    """``SIGTERM`` for 15; the number itself for a signal Python does not name."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

@@ -98,3 +98,32 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     ])
     ca_path, _ = write("ca", ca_key, ca_cert)
     return Pki(ca_path, *write("server", *server), *write("client", *client))
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Factory: mount a small tmpfs (root only, else the test is skipped) and return its
+    directory; every mount is undone after the test, whatever happened."""
+    import os
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(size: str = "4m", name: str = "disk") -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        where = tmp_path / name
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    try:
+        yield mount
+    finally:
+        for where in reversed(mounted):
+            if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "-l", str(where)], capture_output=True)

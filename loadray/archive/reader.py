@@ -6,6 +6,10 @@ and the other four null, as :func:`loadray.schema.complete` fills them; a 1.0 or
 file (before ``error_detail``) reads with ``error_detail`` null. (The lazy
 :func:`open_dataset` shows such a file's ``attempt`` as null: a dataset has no column
 defaults.) ``RunMeta.schema_version`` still says which version the files were written in.
+
+Both layouts read alike: today's (parts renamed into place once complete, listed in
+``samples/_manifest.json``, which also says how the run ended) and the older one (no
+manifest; a part open at a crash has its final name and no footer, and is skipped).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from loadray.errors import ArchiveError
 from loadray.schema import SCHEMA, SCHEMA_VERSION, SCHEMA_VERSION_KEY, schema_major
 
 from .assemble import assemble
-from .rundir import SAMPLES_DIR
+from .manifest import MANIFEST_FILE, Manifest, read_manifest
+from .part import TEMP_SUFFIX
+from .rundir import SAMPLES_DIR, SCENARIO_FILE
 from .sink import RUN_END_KEY, RUN_RECORD_KEY, RUN_START_KEY
 
 __all__ = ["RunMeta", "open_dataset", "read_samples", "sample_files"]
@@ -42,8 +48,8 @@ _BATCHES_AHEAD = 4
 _BATCH_ROWS = 1 << 20
 # Files memory-mapped: the decoder reads the compressed pages from the page cache where
 # they are, instead of copying them into fresh buffers first (that copy page-faulted
-# ~0.5 CPU-s of zeroed memory at 10M rows). Safe because a part is only ever appended
-# to while it is open (and the open parts, without a footer yet, are skipped).
+# ~0.5 CPU-s of zeroed memory at 10M rows). Safe because a part is renamed into place
+# complete and never changed after (older archives: open parts have no footer, skipped).
 _MAPPED = pafs.LocalFileSystem(use_mmap=True)
 
 
@@ -51,9 +57,11 @@ _MAPPED = pafs.LocalFileSystem(use_mmap=True)
 class RunMeta:
     """Run-wide facts stored in the sample files' metadata.
 
-    ``end_ns`` is None when no file recorded it (the run did not close its sink, e.g.
-    it was killed). ``skipped`` lists files (relative to the run dir) that could not be
-    read (typically parts still open when the process died); their rows are missing.
+    ``end_ns`` is None when neither a file nor the manifest recorded it (the run did not
+    close its sink, e.g. it was killed). ``skipped`` lists files (relative to the run
+    dir) whose rows are missing: parts still open when the process died (hidden
+    ``.*.parquet.tmp`` parts, or footerless parts of archives written before parts were
+    renamed into place), parts the manifest lists that are gone, an unreadable manifest.
     """
 
     start_ns: int | None
@@ -64,6 +72,9 @@ class RunMeta:
     # what the live run recorded besides rows: events, lost requests, worker placement,
     # warnings, abort reason (JSON under ``loadray.run``); {} for runs without it
     record: dict = field(default_factory=dict)
+    # why the run stopped writing early (``disk full at ... after N rows; ...``), from
+    # the manifest; None when it did not
+    cut: str | None = None
 
 
 def _ignored(name: str) -> bool:
@@ -84,14 +95,35 @@ def _version_tuple(v: str) -> tuple[int, ...]:
         return (0,)
 
 
+def _temp_parts(samples_dir: Path) -> list[Path]:
+    """Parts a writer had not completed (see :mod:`.part`): their rows are missing."""
+    return sorted(p for p in samples_dir.glob(".*.parquet" + TEMP_SUFFIX) if p.is_file())
+
+
+def _missing_dir(run_dir: Path, samples_dir: Path) -> ArchiveError:
+    if (run_dir / SCENARIO_FILE).is_file():
+        return ArchiveError(f"{run_dir}: the run was interrupted before any request was sent "
+                            f"(only {SCENARIO_FILE}, no {SAMPLES_DIR}/): nothing to report")
+    return ArchiveError(f"{samples_dir}: no samples directory (not a loadray run directory?)")
+
+
+def _manifest(samples_dir: Path, skipped: list[str]) -> Manifest | None:
+    try:
+        return read_manifest(samples_dir)
+    except ArchiveError:
+        skipped.append(f"{SAMPLES_DIR}/{MANIFEST_FILE}")  # the parts are read without it
+        return None
+
+
 def _scan(run_dir: Path) -> tuple[list[Path], RunMeta]:
     """The readable sample files of a run and the facts in their metadata."""
     samples_dir = run_dir / SAMPLES_DIR
     if not samples_dir.is_dir():
-        raise ArchiveError(f"{samples_dir}: no samples directory (not a loadray run directory?)")
+        raise _missing_dir(run_dir, samples_dir)
 
     readable: list[Path] = []
     skipped: list[str] = []
+    manifest = _manifest(samples_dir, skipped)  # before the listing: every part it names is in place
     starts: list[int] = []
     ends: list[int] = []
     versions: list[str] = []
@@ -122,16 +154,34 @@ def _scan(run_dir: Path) -> tuple[list[Path], RunMeta]:
         if RUN_RECORD_KEY.encode() in kv:
             record = json.loads(kv[RUN_RECORD_KEY.encode()])
         readable.append(path)
+    skipped.extend(f"{SAMPLES_DIR}/{p.name}" for p in _temp_parts(samples_dir))
+    return readable, _meta(manifest, readable, skipped, starts, ends, versions, record)
 
-    meta = RunMeta(
+
+def _meta(manifest: Manifest | None, readable: list[Path], skipped: list[str], starts: list[int],
+          ends: list[int], versions: list[str], record: dict) -> RunMeta:
+    """The run's facts from the parts' metadata, completed by the manifest when there is one."""
+    cut = None
+    if manifest is not None:
+        on_disk = {p.name for p in readable} | {s.rsplit("/", 1)[-1] for s in skipped}
+        skipped.extend(f"{SAMPLES_DIR}/{p.file}" for p in manifest.parts if p.file not in on_disk)
+        if manifest.run_start_ns is not None:
+            starts.append(manifest.run_start_ns)
+        if not ends and manifest.run_end_ns is not None:
+            ends.append(manifest.run_end_ns)
+        record = record or dict(manifest.record or {})
+        cut = (manifest.cut or {}).get("message")
+        if cut:
+            record = {**record, "aborted": record.get("aborted") or cut}
+    return RunMeta(
         start_ns=min(starts) if starts else None,
         end_ns=max(ends) if ends else None,
         schema_version=max(versions, key=_version_tuple) if versions else SCHEMA_VERSION,
         files=len(readable),
         skipped=tuple(skipped),
         record=record,
+        cut=cut,
     )
-    return readable, meta
 
 
 def _unreadable(samples_dir: Path, exc: Exception) -> ArchiveError:

@@ -26,6 +26,8 @@ import yaml
 
 from loadray.errors import ArchiveError
 
+from .diskspace import reraise_disk_error
+
 __all__ = [
     "RUNS_DIR",
     "SCENARIO_FILE",
@@ -41,6 +43,7 @@ __all__ = [
     "read_summary",
     "write_bytes_atomic",
     "write_text_atomic",
+    "replace_file",
 ]
 
 RUNS_DIR = "runs"
@@ -87,6 +90,7 @@ def create_run_dir(path: str | os.PathLike[str]) -> Path:
     except FileExistsError:
         pass
     except OSError as exc:
+        reraise_disk_error(exc, p, "cannot create the run directory")
         raise ArchiveError(f"--out {p}: cannot create: {exc.strerror or exc}") from None
     if not p.is_dir():
         raise ArchiveError(f"--out {p}: already exists and is not a directory")
@@ -111,7 +115,19 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same dir + rename."""
+    """Write ``data`` to ``path`` via a temp file in the same dir + rename.
+
+    A full disk (or quota, or I/O error) raises :class:`DiskError` (exit 1, one line)
+    and leaves the previous file, if any, in place."""
+    try:
+        return replace_file(path, data)
+    except OSError as exc:
+        reraise_disk_error(exc, Path(path).parent, f"could not write {Path(path).name}")
+        raise
+
+
+def replace_file(path: str | os.PathLike[str], data: bytes) -> Path:
+    """:func:`write_bytes_atomic` without the error mapping: OSError passes through."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:

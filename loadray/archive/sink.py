@@ -1,29 +1,42 @@
-"""Streaming writer of sample batches into ``<run_dir>/samples/``.
+"""Streaming writer of sample batches into ``<run_dir>/samples/``, crash-consistent.
 
 One file series per worker: ``worker-007-0000.parquet``, ``worker-007-0001.parquet``...
-(zstd, schema :data:`loadray.schema.SCHEMA`). A part is closed completely when it is
-full (on the next write to that worker), so every rolled part stays readable even if
-the process dies later; only the parts still open at a crash are lost (with the rows
-buffered for the current row group, at most ``row_group_rows`` per worker).
+(zstd, schema :data:`loadray.schema.SCHEMA`). A part is written under a hidden
+temporary name and renamed into place once complete (see :mod:`.part`), so a reader
+never sees half a part. Parts are rolled often: at ``rows_per_file`` rows, and when a
+part has been open :func:`roll_after_s` seconds (5 s early in a run, up to 30 s in a
+long one, so an hour makes ~150 parts per worker, not 720); a crash or a full disk
+loses at most the rows of the parts still open. ``samples/_manifest.json`` (see
+:mod:`.manifest`) lists the complete parts with their row counts, rewritten atomically.
+
+A full disk (ENOSPC, EDQUOT, EIO, EFBIG) stops the sink: the open parts are dropped,
+a small space reserve is released, the manifest records the cut, and
+:class:`~loadray.errors.DiskError` says ``disk full at <dir> after N rows; the archive
+holds the M rows written before`` (exit 1). Later writes raise the same error.
 
 File key-value metadata (every file): ``loadray.schema_version`` and
 ``loadray.run_start_ns``; the parts open at :meth:`SampleSink.close` also get
-``loadray.run_end_ns``. :func:`loadray.archive.reader.read_samples` reads them back.
+``loadray.run_end_ns`` (and the run's record), which the manifest holds as well.
 """
 
 from __future__ import annotations
 
 import json
-
 import os
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from loadray.errors import ArchiveError
+from loadray.errors import ArchiveError, DiskError
 from loadray.schema import SCHEMA
+
+from .diskspace import DEFAULT_RESERVE_BYTES, SpaceReserve, disk_problem, is_disk_error
+from .manifest import Manifest, PartEntry, write_manifest
+from .part import COMPRESSION, OpenPart, part_name
 
 __all__ = [
     "SampleSink",
@@ -31,7 +44,10 @@ __all__ = [
     "RUN_END_KEY",
     "DEFAULT_ROWS_PER_FILE",
     "DEFAULT_ROW_GROUP_ROWS",
+    "DEFAULT_ROLL_S",
+    "COMPRESSION",
     "part_name",
+    "roll_after_s",
 ]
 
 RUN_START_KEY = "loadray.run_start_ns"
@@ -41,39 +57,42 @@ DEFAULT_ROWS_PER_FILE = 2_000_000
 #: Rows are buffered per worker and written as Parquet row groups of this size (small
 #: timer-flushed batches would otherwise become tiny row groups that compress badly).
 DEFAULT_ROW_GROUP_ROWS = 131_072
-COMPRESSION = "zstd"
+#: A part is complete (renamed into place) at most this long after it was opened...
+DEFAULT_ROLL_S = 5.0
+#: ...growing with the run's age (1/20 of it) up to this, to bound the number of parts.
+MAX_ROLL_S = 30.0
 
 
-def part_name(worker: int, part: int) -> str:
-    return f"worker-{worker:03d}-{part:04d}.parquet"
+def roll_after_s(elapsed_s: float, roll_s: float = DEFAULT_ROLL_S) -> float:
+    """How long a part may stay open ``elapsed_s`` into the run."""
+    return min(max(roll_s, elapsed_s / 20.0), max(roll_s, MAX_ROLL_S))
 
 
 class _Series:
-    """The current open part of one worker, and its rows not yet written."""
+    """One worker's open part, and its rows not yet handed to the writer."""
 
-    __slots__ = ("worker", "part", "writer", "rows", "pending", "pending_rows")
+    __slots__ = ("worker", "part", "open", "rows", "pending", "pending_rows")
 
     def __init__(self, worker: int) -> None:
         self.worker = worker
         self.part = -1
-        self.writer: pq.ParquetWriter | None = None
-        self.rows = 0  # rows of the current part, written or pending
+        self.open: OpenPart | None = None
+        self.rows = 0  # rows of the open part, written or pending
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
 
     def flush(self) -> None:
-        if self.pending and self.writer is not None:
-            table = self.pending[0] if len(self.pending) == 1 else pa.concat_tables(self.pending)
-            self.writer.write_table(table)
+        if self.pending and self.open is not None:
+            self.open.write(self.pending[0] if len(self.pending) == 1 else pa.concat_tables(self.pending))
         self.pending = []
         self.pending_rows = 0
 
 
 class SampleSink:
-    """Appends Arrow record batches to per-worker Parquet files.
+    """Appends Arrow record batches to per-worker Parquet parts.
 
-    ``write`` may be called from several threads; it is serialized by a lock.
-    Batches whose schema differs from :data:`SCHEMA` only in representation (e.g. plain
+    ``write`` and ``tick`` may be called from several threads; they are serialized by a
+    lock. Batches whose schema differs from :data:`SCHEMA` only in representation (plain
     strings instead of dictionaries) are cast; anything else raises ``ArchiveError``.
     """
 
@@ -83,106 +102,122 @@ class SampleSink:
         run_start_ns: int,
         rows_per_file: int = DEFAULT_ROWS_PER_FILE,
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+        *,
+        roll_s: float = DEFAULT_ROLL_S,
+        clock: Callable[[], float] = time.monotonic,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+        wall_clock: Callable[[], int] = time.time_ns,
     ) -> None:
-        if rows_per_file < 1 or row_group_rows < 1:
-            raise ValueError("rows_per_file and row_group_rows must be >= 1")
-        self.row_group_rows = int(row_group_rows)
+        if rows_per_file < 1 or row_group_rows < 1 or not roll_s > 0:
+            raise ValueError("rows_per_file, row_group_rows and roll_s must be > 0")
         self.samples_dir = Path(samples_dir)
-        self.samples_dir.mkdir(parents=True, exist_ok=True)
         self.run_start_ns = int(run_start_ns)
         self.rows_per_file = int(rows_per_file)
+        self.row_group_rows = int(row_group_rows)
+        self.roll_s = float(roll_s)
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._t0 = clock()
         self._schema = SCHEMA.with_metadata(
             {**(SCHEMA.metadata or {}), RUN_START_KEY.encode(): str(self.run_start_ns).encode()}
         )
         self._series: dict[int, _Series] = {}
-        self._rows_written = 0
+        self._manifest = Manifest(run_start_ns=self.run_start_ns)
+        self._dirty = False
+        self._rows_received = 0
         self._files: list[Path] = []
         self._closed = False
+        self._failure: DiskError | None = None
         self._lock = threading.Lock()
+        self._guarded(self._start, reserve_bytes)
+
+    def _start(self, reserve_bytes: int) -> None:
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+        self._reserve = SpaceReserve(self.samples_dir, reserve_bytes)
+        write_manifest(self.samples_dir, self._manifest)
 
     # -- public ---------------------------------------------------------------------
 
     @property
     def rows_written(self) -> int:
-        return self._rows_written
+        """Rows handed to :meth:`write` (also those a full disk then lost)."""
+        return self._rows_received
+
+    @property
+    def rows_kept(self) -> int:
+        """Rows in complete parts: what a reader finds if the process dies now."""
+        return self._manifest.rows
 
     @property
     def files(self) -> list[Path]:
-        """Every part opened so far, in creation order."""
+        """Every part opened so far (final names), in creation order."""
         return list(self._files)
 
     @property
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def failure(self) -> DiskError | None:
+        """The disk error that stopped the sink, if one did."""
+        return self._failure
+
     def write(self, worker: int, batch: pa.RecordBatch | pa.Table) -> None:
-        """Append ``batch`` (rows of ``worker``) to that worker's current part."""
+        """Append ``batch`` (rows of ``worker``) to that worker's open part."""
         with self._lock:
-            if self._closed:
-                raise ArchiveError(f"{self.samples_dir}: sample sink is already closed")
+            self._check_usable()
             table = self._conform(batch)
-            n = table.num_rows
-            if n == 0:
+            if table.num_rows == 0:
                 return
+            self._rows_received += table.num_rows
             series = self._series.get(worker)
             if series is None:
                 series = self._series[worker] = _Series(int(worker))
-            offset = 0
-            while offset < n:
-                if series.writer is None or series.rows >= self.rows_per_file:
-                    self._roll(series)
-                take = min(n - offset, self.rows_per_file - series.rows)
-                series.pending.append(table.slice(offset, take))
-                series.pending_rows += take
-                series.rows += take
-                offset += take
-                self._rows_written += take
-                if series.pending_rows >= self.row_group_rows or series.rows >= self.rows_per_file:
-                    series.flush()
+            self._guarded(self._append, series, table)
+            self._guarded(self._roll_due)
+
+    def tick(self) -> None:
+        """Complete the parts that have been open long enough (call it now and then,
+        also when no rows come: a quiet worker's part is completed all the same)."""
+        with self._lock:
+            self._check_usable()
+            self._guarded(self._roll_due)
 
     def close(self, run_end_ns: int, record: dict | None = None) -> None:
-        """Stamp ``run_end_ns`` (and the live run's ``record``: events, lost requests,
-        warnings, abort reason, as JSON under ``loadray.run``) on every open part and
-        close it. Idempotent.
+        """Complete every open part, stamping ``run_end_ns`` (and the live run's
+        ``record``: events, lost requests, warnings, abort reason, as JSON under
+        ``loadray.run``) on it and in the manifest. Idempotent. After a disk error the
+        run's end is when the disk stopped it, if that was earlier.
 
-        If nothing was written at all, one empty part is written so the run's start
-        and end times are still on disk.
+        If nothing was written at all, one empty part is written so the run's start and
+        end times are in a sample file too. After a disk error, only the manifest is
+        updated (best effort) and nothing is raised.
         """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            end = {RUN_START_KEY: str(self.run_start_ns), RUN_END_KEY: str(int(run_end_ns))}
-            if record is not None:
-                end[RUN_RECORD_KEY] = json.dumps(record, sort_keys=True)
-            if not self._series:
-                empty = _Series(0)
-                self._open(empty)
-                self._series[0] = empty
-            errors: list[BaseException] = []
-            for series in self._series.values():
-                if series.writer is None:
-                    continue
-                try:
-                    series.flush()
-                    series.writer.add_key_value_metadata(end)
-                    series.writer.close()
-                except Exception as exc:  # keep closing the others
-                    errors.append(exc)
-                series.writer = None
-            if errors:
-                raise ArchiveError(f"{self.samples_dir}: could not close sample files: {errors[0]}")
+            if self._failure is not None:  # the run ended where the disk stopped it
+                run_end_ns = min(int(run_end_ns), self._manifest.cut["at_ns"])
+            self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record)
+            if self._failure is not None:
+                self._save_quietly()
+                return
+            self._guarded(self._close_parts, run_end_ns, record)
 
     def __enter__(self) -> "SampleSink":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # Without an explicit close(run_end_ns) the end time is unknown: use "now".
-        import time
-
-        self.close(time.time_ns())
+        self.close(time.time_ns())  # without an explicit close(run_end_ns): "now"
 
     # -- internals --------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._closed:
+            raise ArchiveError(f"{self.samples_dir}: sample sink is already closed")
 
     def _conform(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
@@ -194,16 +229,92 @@ class SampleSink:
             raise ArchiveError(f"{self.samples_dir}: batch does not match the sample schema: {exc}") from None
         return table
 
+    def _append(self, series: _Series, table: pa.Table) -> None:
+        offset, n = 0, table.num_rows
+        while offset < n:
+            if series.open is None:
+                self._open(series)
+            take = min(n - offset, self.rows_per_file - series.rows)
+            series.pending.append(table.slice(offset, take))
+            series.pending_rows += take
+            series.rows += take
+            offset += take
+            if series.pending_rows >= self.row_group_rows:
+                series.flush()
+            if series.rows >= self.rows_per_file:
+                self._finish(series)
+
     def _open(self, series: _Series) -> None:
         series.part += 1
-        path = self.samples_dir / part_name(series.worker, series.part)
-        series.writer = pq.ParquetWriter(path, self._schema, compression=COMPRESSION)
+        name = part_name(series.worker, series.part)
+        series.open = OpenPart(self.samples_dir, name, self._schema, self._clock())
         series.rows = 0
-        self._files.append(path)
+        self._files.append(self.samples_dir / name)
 
-    def _roll(self, series: _Series) -> None:
-        if series.writer is not None:
-            series.flush()
-            series.writer.close()  # a complete, readable file (run_start_ns only)
-            series.writer = None
-        self._open(series)
+    def _finish(self, series: _Series, metadata: dict[str, str] | None = None) -> None:
+        series.flush()
+        part = series.open
+        assert part is not None
+        part.finish(metadata)
+        series.open = None
+        self._manifest = self._manifest.with_part(PartEntry(part.name, series.worker, part.rows))
+        self._dirty = True
+
+    def _roll_due(self) -> None:
+        now = self._clock()
+        limit = roll_after_s(now - self._t0, self.roll_s)
+        for series in self._series.values():
+            if series.open is not None and now - series.open.opened_at >= limit:
+                self._finish(series)
+        if self._dirty:
+            write_manifest(self.samples_dir, self._manifest)
+            self._dirty = False
+
+    def _close_parts(self, run_end_ns: int, record: dict | None) -> None:
+        end = {RUN_START_KEY: str(self.run_start_ns), RUN_END_KEY: str(int(run_end_ns))}
+        if record is not None:
+            end[RUN_RECORD_KEY] = json.dumps(record, sort_keys=True)
+        if not self._files:
+            self._series[0] = _Series(0)
+            self._open(self._series[0])
+        for series in self._series.values():
+            if series.open is not None:
+                self._finish(series, end)
+        self._manifest = replace(self._manifest, complete=True)
+        write_manifest(self.samples_dir, self._manifest)
+        self._reserve.release()
+
+    def _guarded(self, step: Callable, *args: object) -> None:
+        """Run ``step``; a disk error stops the sink (see :meth:`_fail`)."""
+        try:
+            step(*args)
+        except OSError as exc:
+            if not is_disk_error(exc):
+                raise ArchiveError(f"{self.samples_dir}: cannot write samples: {exc.strerror or exc}") from None
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        """Drop the open parts, give back the reserve, record the cut; raise DiskError."""
+        for series in self._series.values():
+            series.pending, series.pending_rows = [], 0
+            if series.open is not None:
+                series.open.abort()
+                series.open = None
+        reserve = getattr(self, "_reserve", None)
+        if reserve is not None:
+            reserve.release()
+        kept, received = self._manifest.rows, self._rows_received
+        message = (f"{disk_problem(exc)} at {self.samples_dir} after {received} rows; "
+                   f"the archive holds the {kept} rows written before")
+        self._failure = DiskError(message)
+        cut = {"reason": "disk", "problem": disk_problem(exc), "message": message,
+               "rows_received": received, "rows_kept": kept, "at_ns": self._wall_clock()}
+        self._manifest = replace(self._manifest, complete=False, cut=cut)
+        self._save_quietly()
+        raise self._failure
+
+    def _save_quietly(self) -> None:
+        try:
+            write_manifest(self.samples_dir, self._manifest)
+        except OSError:
+            pass  # the parts stay the truth; a reader finds them without the manifest

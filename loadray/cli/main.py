@@ -3,36 +3,60 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 
 from loadray.cli.parser import build_parser
 from loadray.cli.preflight import check_out
-from loadray.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, LoadrayError
+from loadray.errors import EXIT_FAILURE, EXIT_OK, Interrupted, LoadrayError
 from loadray.redaction import redact_error, redact_text
-
 
 MAX_MESSAGE = 1000  # characters of an error line
 
 
+def _sigterm(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)  # like SIGINT: one line, exit 143 (not death by signal)
     try:
-        code = VERBS[args.verb](args)
+        args = build_parser().parse_args(argv)
+        code = _call(args)
+    except (Interrupted, KeyboardInterrupt) as exc:  # before a verb started
+        code = _interrupted("loadray", exc)
+    sys.exit(code)
+
+
+def _call(args) -> int:
+    try:
+        return VERBS[args.verb](args)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        return _interrupted(f"loadray {args.verb}", exc)
     except LoadrayError as exc:
         line = redact_error(str(exc), getattr(exc, "path", ""))  # errors echo what they reject
         print(f"loadray {args.verb}: error: {one_line(line)}", file=sys.stderr)
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        print(f"loadray {args.verb}: interrupted", file=sys.stderr)
-        code = EXIT_SIGINT
+        return exc.exit_code
     except Exception as exc:  # a bug: one line, the traceback only on request
+        from loadray.archive import is_disk_error
+
+        if is_disk_error(exc):  # a full disk where loadray did not expect one: still one line
+            print(f"loadray {args.verb}: error: {exc.strerror} at {redact_text(str(exc.filename or '?'))}",
+                  file=sys.stderr)
+            return EXIT_FAILURE
         if os.environ.get("LOADRAY_DEBUG"):
             traceback.print_exc()
         print(f"loadray {args.verb}: internal error: {type(exc).__name__}: {one_line(redact_text(str(exc)))} "
               "(set LOADRAY_DEBUG=1 for the traceback)", file=sys.stderr)
-        code = EXIT_FAILURE
-    sys.exit(code)
+        return EXIT_FAILURE
+
+
+def _interrupted(who: str, exc: BaseException) -> int:
+    if not isinstance(exc, Interrupted):
+        exc = Interrupted(signal.SIGINT)
+    print(f"{who}: {exc}", file=sys.stderr)
+    return exc.exit_code
 
 
 def one_line(text: str) -> str:

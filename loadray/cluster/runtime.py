@@ -1,23 +1,65 @@
 """Joining Ray: an embedded local Ray when no address is given, else an existing
 cluster. Ray's token authentication is left as Ray configures it (an embedded Ray
 makes and uses its own token; a cluster's token comes from RAY_AUTH_TOKEN,
-RAY_AUTH_TOKEN_PATH or Ray's default token file)."""
+RAY_AUTH_TOKEN_PATH or Ray's default token file).
+
+The embedded Ray is always a new one (``address="local"``), also when another Ray runs
+on the machine (``ray start --head``) or ``RAY_ADDRESS`` is set: joining a cluster is
+what ``--address`` is for (see :func:`ray_address` for how the CLI reads RAY_ADDRESS).
+Every process the embedded Ray started is gone when :meth:`RaySession.close` returns
+(or when starting it failed or was interrupted). They are known by a marker in their
+environment (``LOADRAY_EMBEDDED_RAY=<pid>-<random>``, set only while ``ray.init``
+starts them; Ray's processes pass their environment on to the ones they start), so
+also those a dying raylet left behind are found; those still running a moment after
+``ray.shutdown()`` are terminated, then killed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
+import uuid
 from dataclasses import dataclass
+from typing import Iterator, Mapping
 
+import psutil
 import ray
 
-from loadray.errors import ClusterError
+from loadray.errors import ClusterError, Interrupted
+
+__all__ = ["OWNER_ENV", "RaySession", "cluster_cpus", "connect", "marked", "ray_address", "ray_running", "reap"]
+
+#: After ``ray.shutdown()``: how long Ray's processes get to exit after a SIGTERM
+#: before they are killed (its agents otherwise linger up to a minute).
+REAP_GRACE_S = 1.5
+
+
+#: The environment variable that marks the processes of this process's embedded Ray.
+OWNER_ENV = "LOADRAY_EMBEDDED_RAY"
 
 
 @dataclass
 class RaySession:
-    owned: bool  # True when this process started (or joined) Ray and must shut it down
-    address: str | None
+    address: str | None  # None: an embedded Ray
+    owned: bool = False  # True when this process started (or joined) Ray and must shut it down
+    marker: str | None = None  # the embedded Ray's processes carry OWNER_ENV=marker
+
+    def start(self, num_cpus: int | None = None) -> "RaySession":
+        """Start an embedded Ray or join the cluster (see :func:`connect`)."""
+        if ray.is_initialized():
+            return self
+        self.owned = True
+        self.marker = None if self.address else f"{os.getpid()}-{uuid.uuid4().hex}"
+        try:
+            with _keep_sigterm_handler(), _marked_children(self.marker):
+                _init(self.address, num_cpus)
+        except BaseException as exc:
+            self.close()  # what Ray started halfway
+            raise _start_error(exc, self.address) from None
+        return self
 
     @property
     def node_address(self) -> str:
@@ -25,29 +67,144 @@ class RaySession:
         return ray.util.get_node_ip_address()
 
     def close(self) -> None:
-        if self.owned and ray.is_initialized():
+        """Disconnect (an embedded Ray: stop it, and every process it started)."""
+        if not self.owned:
+            return
+        self.owned = False
+        try:
             ray.shutdown()
+        except Interrupted:
+            raise
+        except Exception:  # noqa: S110 - a Ray that started halfway: its processes go below
+            pass
+        finally:
+            _reinstall_signal_handlers()
+            if self.marker:
+                reap(self.marker)
+
+
+def _reinstall_signal_handlers() -> None:
+    """Ray's core worker resets SIGTERM to the default action when it shuts down, behind
+    Python's back (``signal.getsignal`` still names the Python handler): set the Python
+    handlers again, or a SIGTERM would now kill the process without a word."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:
+            signal.signal(sig, handler)
+
+
+def ray_address(address: str | None, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The cluster to join (None: an embedded Ray) and a line saying why, when
+    ``RAY_ADDRESS`` decided it. ``--address`` wins; else a RAY_ADDRESS naming a Ray
+    cluster (``host:port``, ``auto``, ``ray://...``) is honoured like ``--address``; a
+    Jobs API URL (``http(s)://``, what ``ray job submit`` reads) is not a cluster
+    address and is ignored."""
+    if address:
+        return address, None
+    env = (environ.get("RAY_ADDRESS") or "").strip()
+    if not env:
+        return None, None
+    if env.lower().startswith(("http://", "https://")):
+        return None, (f"RAY_ADDRESS={env} is a Jobs API URL, not a cluster address: ignored, "
+                      "starting an embedded Ray (pass --address to join a cluster)")
+    return env, f"joining the Ray cluster at {env} from RAY_ADDRESS (unset it for an embedded Ray)"
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> RaySession:
     """Start an embedded Ray (``address`` None) or join the cluster at ``address``.
 
     Reuses a Ray already initialised in this process (tests, notebooks) and then
-    leaves it running afterwards.
+    leaves it running afterwards. SIGTERM while Ray starts raises
+    :class:`Interrupted` (Ray's own handler would exit with code 15); whatever Ray had
+    started by then is stopped first.
     """
-    if ray.is_initialized():
-        return RaySession(owned=False, address=address)
-    common = dict(logging_level=logging.WARNING, configure_logging=True)
+    return RaySession(address).start(num_cpus)
+
+
+@contextlib.contextmanager
+def ray_running(address: str | None = None, num_cpus: int | None = None) -> Iterator[RaySession]:
+    """:func:`connect`, closed on the way out whatever happens: also when a signal
+    lands just after Ray started."""
+    session = RaySession(address)
     try:
-        if address:
-            ray.init(address=address, **common)
-        else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **common)
-    except Exception as exc:  # Ray raises many types; show one line
-        where = f"--address {address}" if address else "embedded Ray"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ClusterError(f"{where}: cannot start or join Ray: {first}") from exc
-    return RaySession(owned=True, address=address)
+        yield session.start(num_cpus)
+    finally:
+        session.close()
+
+
+def _start_error(exc: BaseException, address: str | None) -> BaseException:
+    if isinstance(exc, SystemExit) and exc.code == signal.SIGTERM:  # Ray's handler
+        return Interrupted(signal.SIGTERM)
+    if not isinstance(exc, Exception) or isinstance(exc, Interrupted):
+        return exc
+    where = f"--address {address}" if address else "embedded Ray"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ClusterError(f"{where}: cannot start or join Ray: {first}")
+
+
+def _init(address: str | None, num_cpus: int | None) -> None:
+    common = dict(logging_level=logging.WARNING, configure_logging=True)
+    if address:
+        ray.init(address=address, **common)
+    else:  # "local": a new Ray, whatever RAY_ADDRESS or /tmp/ray/ray_current_cluster say
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **common)
+
+
+@contextlib.contextmanager
+def _keep_sigterm_handler():
+    """``ray.init`` installs a SIGTERM handler that exits with code 15: it stays in
+    force while Ray starts (and is turned into :class:`Interrupted`), and the handler
+    that was there before comes back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _marked_children(marker: str | None):
+    """The processes started meanwhile (and theirs) carry ``OWNER_ENV=marker``."""
+    if marker is None:
+        yield
+        return
+    os.environ[OWNER_ENV] = marker
+    try:
+        yield
+    finally:
+        os.environ.pop(OWNER_ENV, None)
+
+
+def marked(marker: str) -> list[psutil.Process]:
+    """The running processes (other than this one) whose environment carries the marker."""
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        with contextlib.suppress(psutil.Error, OSError):
+            if proc.environ().get(OWNER_ENV) == marker:
+                found.append(proc)
+    return found
+
+
+def reap(marker: str, grace_s: float = REAP_GRACE_S) -> None:
+    """SIGTERM the processes marked with ``marker``; SIGKILL those alive ``grace_s`` later."""
+    procs = marked(marker)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    psutil.wait_procs(procs, timeout=grace_s)
+    left = marked(marker)  # also any a dying parent started meanwhile
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(left, timeout=1.0)
 
 
 def cluster_cpus() -> float:

@@ -111,12 +111,47 @@ def test_ignores_underscore_and_dot_files(tmp_path):
 def test_crashed_run_keeps_the_rolled_parts(tmp_path):
     sink = SampleSink(tmp_path / "samples", START, rows_per_file=10)
     sink.write(0, rows_table(25).to_batches()[0])
-    # the process "dies" here: the third part is open and has no footer
+    # the process "dies" here: the third part is open, under its hidden temporary name
     table, meta = read_samples(tmp_path)
     assert table.num_rows == 20
     assert meta.end_ns is None and meta.start_ns == START
-    assert meta.skipped == ("samples/worker-000-0002.parquet",)
+    assert meta.skipped == ("samples/.worker-000-0002.parquet.tmp",)
+    assert meta.cut is None
     sink.close(END)
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 25 and meta.skipped == () and meta.end_ns == END
+
+
+def test_older_layout_crash_footerless_part_under_its_final_name_is_skipped(tmp_path):
+    """Archives written before parts were renamed into place: the part open at the crash
+    has its final name and no footer; no manifest."""
+    (tmp_path / "samples").mkdir()
+    _write_file(tmp_path / "samples" / "worker-000-0000.parquet", rows_table(10), "1.1")
+    whole = (tmp_path / "samples" / "worker-000-0000.parquet").read_bytes()
+    (tmp_path / "samples" / "worker-000-0001.parquet").write_bytes(whole[: len(whole) // 2])
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 10 and meta.files == 1
+    assert meta.skipped == ("samples/worker-000-0001.parquet",)
+
+
+def test_a_part_the_manifest_lists_but_is_gone_is_reported(tmp_path):
+    sink = SampleSink(tmp_path / "samples", START, rows_per_file=10)
+    sink.write(0, rows_table(20).to_batches()[0])
+    sink.close(END)
+    (tmp_path / "samples" / "worker-000-0001.parquet").unlink()
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 10
+    assert meta.skipped == ("samples/worker-000-0001.parquet",)
+
+
+def test_run_dir_with_only_the_scenario_was_interrupted_before_any_request(tmp_path):
+    (tmp_path / "scenario.yaml").write_text("name: x\n")
+    with pytest.raises(ArchiveError) as info:
+        read_samples(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path}: the run was interrupted before any request was sent "
+        "(only scenario.yaml, no samples/): nothing to report"
+    )
 
 
 V1_0_COLUMNS = ["intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker",

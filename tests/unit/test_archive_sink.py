@@ -1,9 +1,11 @@
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from loadray.archive import SampleSink, read_samples
+from loadray.archive import SampleSink, read_manifest, read_samples
+from loadray.archive.sink import roll_after_s
 from loadray.errors import ArchiveError
 from loadray.engine.samples import plain_request_columns
 from loadray.schema import SCHEMA, SCHEMA_VERSION, SCHEMA_VERSION_KEY
@@ -36,6 +38,10 @@ def kv(path):
     return pq.read_metadata(path).metadata
 
 
+def parquet_names(d):
+    return sorted(p.name for p in d.iterdir() if p.name.endswith(".parquet"))
+
+
 def test_rolls_parts_each_complete_and_readable(tmp_path):
     sink = SampleSink(tmp_path / "samples", START, rows_per_file=10)
     sink.write(0, batch(7))
@@ -45,7 +51,7 @@ def test_rolls_parts_each_complete_and_readable(tmp_path):
     first = tmp_path / "samples" / "worker-000-0000.parquet"
     assert pq.read_table(first).num_rows == 10
     sink.close(END)
-    names = sorted(p.name for p in (tmp_path / "samples").iterdir())
+    names = parquet_names(tmp_path / "samples")
     assert names == ["worker-000-0000.parquet", "worker-000-0001.parquet", "worker-000-0002.parquet"]
     tables = [pq.read_table(tmp_path / "samples" / n) for n in names]
     assert [t.num_rows for t in tables] == [10, 10, 5]
@@ -62,13 +68,17 @@ def test_rolls_parts_each_complete_and_readable(tmp_path):
     assert pq.read_metadata(tmp_path / "samples" / names[2]).row_group(0).column(0).compression == "ZSTD"
 
 
-def test_exact_multiple_keeps_the_full_part_open_for_the_end_time(tmp_path):
+def test_a_full_part_is_complete_at_once_and_the_end_time_is_in_the_manifest(tmp_path):
     sink = SampleSink(tmp_path, START, rows_per_file=10)
     sink.write(3, batch(20, worker=3))
+    assert parquet_names(tmp_path) == ["worker-003-0000.parquet", "worker-003-0001.parquet"]
+    assert sink.rows_kept == 20
     sink.close(END)
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["worker-003-0000.parquet", "worker-003-0001.parquet"]
-    assert kv(tmp_path / names[1])[b"loadray.run_end_ns"] == str(END).encode()
+    assert parquet_names(tmp_path) == ["worker-003-0000.parquet", "worker-003-0001.parquet"]
+    manifest = read_manifest(tmp_path)
+    assert manifest.complete and manifest.run_end_ns == END and manifest.rows == 20
+    assert [(p.file, p.worker, p.rows) for p in manifest.parts] == [
+        ("worker-003-0000.parquet", 3, 10), ("worker-003-0001.parquet", 3, 10)]
 
 
 def test_workers_get_their_own_series_and_close_is_idempotent(tmp_path):
@@ -79,7 +89,7 @@ def test_workers_get_their_own_series_and_close_is_idempotent(tmp_path):
     sink.close(END)
     sink.close(END + 1)  # no-op
     assert sink.closed and sink.rows_written == 15
-    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+    assert parquet_names(tmp_path / "samples") == [
         "worker-000-0000.parquet",
         "worker-012-0000.parquet",
     ]
@@ -130,3 +140,63 @@ def test_small_batches_are_buffered_into_row_groups(tmp_path):
     assert md.num_rows == 1000
     assert (pq.read_table(tmp_path / "worker-000-0000.parquet").column("intended_ns").to_numpy()
             == START + np.arange(1000) * 1_000_000).all()
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.mark.parametrize("elapsed, roll, limit", [
+    (0, 5, 5), (60, 5, 5), (100, 5, 5), (200, 5, 10), (600, 5, 30), (36_000, 5, 30),
+    (0, 1, 1), (0, 60, 60), (36_000, 60, 60),
+])
+def test_roll_after_grows_with_the_run_and_is_capped(elapsed, roll, limit):
+    assert roll_after_s(elapsed, roll) == limit
+
+
+def test_an_open_part_is_hidden_until_it_completes_after_roll_s(tmp_path):
+    clock = FakeClock()
+    samples = tmp_path / "samples"
+    sink = SampleSink(samples, START, roll_s=5.0, clock=clock)
+    sink.write(0, batch(30))
+    assert parquet_names(samples) == []
+    assert (samples / ".worker-000-0000.parquet.tmp").is_file()
+    assert ds.dataset(samples, format="parquet").count_rows() == 0  # readers pass the temp part by
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 0 and meta.skipped == ("samples/.worker-000-0000.parquet.tmp",)
+    clock.t += 4.9
+    sink.write(0, batch(20, offset=30))
+    assert parquet_names(samples) == [] and sink.rows_kept == 0
+    clock.t += 0.1
+    sink.tick()  # no new rows needed: time alone completes the part
+    assert parquet_names(samples) == ["worker-000-0000.parquet"] and sink.rows_kept == 50
+    assert not (samples / ".worker-000-0000.parquet.tmp").exists()
+    assert [(p.file, p.rows) for p in read_manifest(samples).parts] == [("worker-000-0000.parquet", 50)]
+    assert not read_manifest(samples).complete
+    sink.write(0, batch(5, offset=50))
+    sink.close(END, {"events": [], "warnings": ["w"]})
+    manifest = read_manifest(samples)
+    assert manifest.complete and manifest.rows == 55 and manifest.record == {"events": [], "warnings": ["w"]}
+    assert parquet_names(samples) == ["worker-000-0000.parquet", "worker-000-0001.parquet"]
+    assert not (samples / ".loadray-reserve").exists()
+
+
+def test_each_worker_rolls_on_its_own_age_and_the_end_time_reaches_the_reader(tmp_path):
+    clock = FakeClock()
+    sink = SampleSink(tmp_path / "samples", START, roll_s=5.0, clock=clock)
+    sink.write(0, batch(10, worker=0))
+    clock.t += 3
+    sink.write(1, batch(10, worker=1))
+    clock.t += 2
+    sink.tick()
+    assert parquet_names(tmp_path / "samples") == ["worker-000-0000.parquet"]
+    clock.t += 3
+    sink.tick()
+    assert parquet_names(tmp_path / "samples") == ["worker-000-0000.parquet", "worker-001-0000.parquet"]
+    sink.close(END)  # no part open: the end time is in the manifest only
+    table, meta = read_samples(tmp_path)
+    assert table.num_rows == 20 and (meta.start_ns, meta.end_ns) == (START, END) and meta.skipped == ()

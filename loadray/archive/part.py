@@ -1,0 +1,73 @@
+"""One Parquet part while it is being written: under a temporary name that no reader
+takes (``.worker-007-0003.parquet.tmp``), renamed to its final name only once its
+footer is written and on disk, so a part a reader sees is always complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["COMPRESSION", "OpenPart", "part_name", "temp_name"]
+
+COMPRESSION = "zstd"
+TEMP_SUFFIX = ".tmp"
+
+
+def part_name(worker: int, part: int) -> str:
+    return f"worker-{worker:03d}-{part:04d}.parquet"
+
+
+def temp_name(name: str) -> str:
+    """The name a part has while it is written: hidden (leading dot) and not ``*.parquet``,
+    so pyarrow, pandas, DuckDB and polars globs all pass it by."""
+    return f".{name}{TEMP_SUFFIX}"
+
+
+class OpenPart:
+    """A part being written. :meth:`finish` completes it; :meth:`abort` deletes it."""
+
+    def __init__(self, directory: Path, name: str, schema: pa.Schema, opened_at: float) -> None:
+        self.name = name
+        self.final = directory / name
+        self.temp = directory / temp_name(name)
+        self.opened_at = opened_at
+        self.rows = 0  # rows handed to the writer
+        self._file = pa.OSFile(str(self.temp), "wb")
+        try:
+            self._writer = pq.ParquetWriter(self._file, schema, compression=COMPRESSION)
+        except BaseException:
+            self._file.close()
+            self._unlink()
+            raise
+
+    def write(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def finish(self, metadata: dict[str, str] | None = None) -> Path:
+        """Footer (with ``metadata``), fsync, rename into place; returns the final path."""
+        if metadata:
+            self._writer.add_key_value_metadata(metadata)
+        self._writer.close()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.temp, self.final)
+        return self.final
+
+    def abort(self) -> None:
+        """Drop the part (its rows are lost); never raises."""
+        with contextlib.suppress(Exception):
+            self._writer.close()  # may fail again on a full disk
+        self._writer.is_open = False  # no second attempt from ParquetWriter.__del__
+        with contextlib.suppress(Exception):
+            self._file.close()
+        self._unlink()
+
+    def _unlink(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.temp)

@@ -1,0 +1,82 @@
+"""Starting and stopping the embedded Ray: RAY_ADDRESS policy, no process left behind,
+token authentication kept, SIGTERM handler restored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadray.cluster.runtime import ray_address
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("flag, env, address, note", [
+    (None, {}, None, None),
+    (None, {"RAY_ADDRESS": ""}, None, None),
+    ("10.77.0.1:6379", {"RAY_ADDRESS": "127.0.0.1:6379"}, "10.77.0.1:6379", None),  # --address wins
+    (None, {"RAY_ADDRESS": "127.0.0.1:6379"}, "127.0.0.1:6379",
+     "joining the Ray cluster at 127.0.0.1:6379 from RAY_ADDRESS (unset it for an embedded Ray)"),
+    (None, {"RAY_ADDRESS": "auto"}, "auto",
+     "joining the Ray cluster at auto from RAY_ADDRESS (unset it for an embedded Ray)"),
+    (None, {"RAY_ADDRESS": "ray://127.0.0.1:10001"}, "ray://127.0.0.1:10001",
+     "joining the Ray cluster at ray://127.0.0.1:10001 from RAY_ADDRESS (unset it for an embedded Ray)"),
+    (None, {"RAY_ADDRESS": "http://127.0.0.1:8265"}, None,
+     "RAY_ADDRESS=http://127.0.0.1:8265 is a Jobs API URL, not a cluster address: ignored, "
+     "starting an embedded Ray (pass --address to join a cluster)"),
+])
+def test_ray_address_policy(flag, env, address, note):
+    assert ray_address(flag, env) == (address, note)
+
+
+PROBE = r"""
+import json, os, signal, sys
+from loadray.cluster.runtime import OWNER_ENV, connect, marked
+
+def handler(signum, frame):
+    pass
+
+signal.signal(signal.SIGTERM, handler)
+session = connect(num_cpus=1)
+procs = marked(session.marker)
+names = sorted({p.name() for p in procs})
+auth = sorted({p.environ().get("RAY_AUTH_MODE", "") for p in procs})
+kept_handler = signal.getsignal(signal.SIGTERM) is handler
+marker_left_in_env = OWNER_ENV in os.environ
+session.close()
+left = [p.pid for p in marked(session.marker)]
+status = open("/proc/self/status").read()
+caught = int(status.split("SigCgt:")[1].split()[0], 16)  # what the kernel will call a handler for
+print(json.dumps({"started": len(procs), "names": names, "auth": auth, "kept_handler": kept_handler,
+                  "marker_left_in_env": marker_left_in_env, "left": left,
+                  "sigterm_caught_after_close": bool(caught >> (signal.SIGTERM - 1) & 1)}))
+"""
+
+
+def test_embedded_ray_is_stopped_with_every_process_it_started(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=180, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["started"] >= 3 and "gcs_server" in got["names"] and "raylet" in got["names"]
+    assert got["auth"] == ["token"]  # Ray's token authentication stays on
+    assert got["kept_handler"] and not got["marker_left_in_env"]
+    assert got["left"] == []  # gone when close() returns
+    # Ray's shutdown resets SIGTERM to the default action in C; the Python handler is back
+    assert got["sigterm_caught_after_close"]
+
+
+def test_a_ray_already_initialised_in_the_process_is_reused_and_left_running(ray_local):
+    from loadray.cluster.runtime import connect
+
+    session = connect(num_cpus=1)
+    assert not session.owned and session.marker is None
+    session.close()
+    assert ray_local.is_initialized()
