@@ -286,4 +286,6 @@ def _record_doc(record: RunRecord, tally: Tally) -> dict:
         "aborted": record.aborted,
         "placement": record.placement,
         "live_latency_ms": record.live_latency_ms,
+        "lease_s": record.lease_s,
+        "flush_interval_s": record.flush_interval_s,
     })

@@ -26,6 +26,8 @@ def live_record(record: dict[str, Any]) -> dict[str, Any]:
         "events": list(record.get("events", [])),
         "placement": list(record.get("placement", [])),
         "nodes": len({p.get("node") for p in record.get("placement", [])}),
+        "lease_s": record.get("lease_s"),
+        "flush_interval_s": record.get("flush_interval_s"),
     }
 
 

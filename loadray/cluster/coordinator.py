@@ -21,7 +21,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from loadray.cluster.worker_actor import WorkerActor
 from loadray.engine.clock import SystemClock
-from loadray.engine.worker import WorkerReady, WorkerSpec
+from loadray.engine.worker import DEFAULT_FLUSH_INTERVAL_S, WorkerReady, WorkerSpec
 from loadray.fleet.accounting import Share
 from loadray.fleet.actions import Action, Alert, Halt, Key, Revise, Spawn, Start
 from loadray.fleet.conductor import Conductor
@@ -48,6 +48,8 @@ class RunRecord:
     abort_kind: str | None  # "threshold" | "worker_loss" | None
     placement: list[dict]  # per worker incarnation: worker, incarnation, node, address, host, pid
     live_latency_ms: dict  # whole run, from the merged heartbeat histograms (p50, p99)
+    lease_s: float  # a worker's lease: it sends nothing later than this after its last renewal
+    flush_interval_s: float  # how often a worker moves its rows to its outbox
 
 
 class Coordinator:
@@ -128,7 +130,7 @@ class Coordinator:
         return RunRecord(
             [as_dict(e) for e in c.events], c.shares(), c.end_s if c.stopped_s is None else c.stopped_s,
             list(c.watch.warnings), c.verdict.aborted, c.verdict.abort_kind,
-            [as_dict(p) for p in c.placement], live,
+            [as_dict(p) for p in c.placement], live, c.lease_s, DEFAULT_FLUSH_INTERVAL_S,
         )
 
     async def kill_all(self) -> None:

@@ -9,10 +9,12 @@ worker's lease decides when it must stop sending.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import replace
 
 import ray
 
+from loadray.engine.lease import NODE_GONE
 from loadray.engine.open_loop import Counters
 from loadray.engine.worker import Drained, LoadWorker, WorkerReady, WorkerSpec
 from loadray.live.status import WorkerSecond
@@ -26,6 +28,7 @@ class WorkerActor:
         self.coordinator = coordinator
         self.spec = spec
         self.renew_timeout_s = spec.scenario.cluster.lease_s / 2
+        self._raylet = os.getppid()  # Ray starts workers from the node's raylet
         with_coordinator = coordinator is not None
         self.worker = LoadWorker(
             spec,
@@ -37,6 +40,9 @@ class WorkerActor:
         await asyncio.wait_for(self.coordinator.heartbeat.remote(second), HEARTBEAT_TIMEOUT_S)
 
     async def _renew(self, lapsed: bool) -> str | None:
+        if os.getppid() != self._raylet:  # orphaned: its node died under it
+            self.worker.fence(NODE_GONE)
+            lapsed = True
         call = self.coordinator.renew.remote(self.spec.index, self.spec.incarnation, lapsed)
         try:
             return await asyncio.wait_for(call, self.renew_timeout_s)

@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 
+from loadray.engine.sockets import discard_and_close
 from loadray.engine.errors import (
     CONNECT_TIMEOUT,
     CUT,
@@ -389,7 +390,7 @@ class FastTransport(Transport):
                 cut.append(conn.ctx)
                 conn.ctx = FREE
             if conn.transport is not None:
-                conn.transport.abort()
+                discard_and_close(conn.transport)  # nothing written may arrive after the close
             elif conn.task is not None and not conn.task.done():
                 conn.task.cancel()
                 pending.append(conn.task)

@@ -27,6 +27,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httptools
 
+from loadray.engine.sockets import discard_and_close
 from loadray.engine.errors import CONNECT_ERROR, CONNECT_TIMEOUT, RESET, TIMEOUT, error_detail, error_kind, status_error
 from loadray.engine.fast import BODY_METHODS, IDEMPOTENT, PATH_SAFE, USER_AGENT
 from loadray.engine.fast_response import response_of
@@ -257,7 +258,7 @@ class _Pool:
             if graceful:
                 conn.transport.close()
             else:
-                conn.transport.abort()
+                discard_and_close(conn.transport)
         self._wake()
 
     def _wake(self) -> None:

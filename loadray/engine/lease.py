@@ -21,6 +21,7 @@ NEVER = 2**62
 # why a lease ended
 LAPSED = "lease expired"  # no renewal acknowledged in time (a partition, a freeze)
 DECLARED_LOST = "declared lost by the coordinator"
+NODE_GONE = "its node's raylet is gone"  # the worker outlived its host's Ray: it must not go on
 HARD_END = "the run's hard end passed"
 STOPPED = "stopped"
 FINISHED = "finished"
@@ -41,7 +42,7 @@ class Lease:
     @property
     def lapsed(self) -> bool:
         """Fenced because the coordinator could not be heard (not a planned end)."""
-        return self.reason in (LAPSED, DECLARED_LOST)
+        return self.reason in (LAPSED, DECLARED_LOST, NODE_GONE)
 
     def grant(self, from_ns: int, hard_end_ns: int) -> None:
         """The coordinator started this worker at ``from_ns``: a first lease."""

@@ -280,7 +280,11 @@ class LoadWorker:
         return worker_chunks(Profile(a.phases), a.rank, a.workers, from_s=a.from_s)
 
     def stop(self) -> None:
-        self.lease.fence(self.clock.monotonic_ns(), STOPPED)
+        self.fence(STOPPED)
+
+    def fence(self, reason: str) -> None:
+        """Never send again (``reason``: one of :mod:`loadray.engine.lease`'s)."""
+        self.lease.fence(self.clock.monotonic_ns(), reason)
         self.loop.stop()
 
     def _exhausted(self, feeder: str) -> None:
@@ -353,8 +357,7 @@ class LoadWorker:
         if answer == RENEWED:
             self.lease.renew(sent_ns)
         elif answer == LOST:
-            self.lease.fence(self.clock.monotonic_ns(), DECLARED_LOST)
-            self.loop.stop()
+            self.fence(DECLARED_LOST)
 
     async def _flush_periodically(self) -> None:
         while True:

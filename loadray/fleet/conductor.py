@@ -111,8 +111,8 @@ class Conductor:
                 self._event("rejoined", worker=m.index, why="heard from again after it was declared lost; it stays fenced")
             return LOST, []
         if lapsed:
-            self._event("fenced", worker=m.index, why="its lease lapsed")
-            return LOST, self._lose(m, "its lease lapsed (no renewal acknowledged in time)", self.elapsed_s())
+            self._event("fenced", worker=m.index, why="it fenced itself")
+            return LOST, self._lose(m, "it fenced itself (lease lapsed, or its node is gone)", self.elapsed_s())
         return RENEWED, []
 
     def heartbeat(self, hb: WorkerSecond) -> list[Action]:
@@ -151,6 +151,8 @@ class Conductor:
             if m.alive and self.state in ("running", "paused") and now - m.heard_ns > self.loss_timeout_ns:
                 silent_from = self._elapsed_at(m.heard_ns) + self.lease_s
                 timeout_s = self.loss_timeout_ns / 1e9
+                # by the lease rule it has fenced itself by then, heard from or not
+                self._event("fenced", at_s=silent_from, worker=m.index, why="its lease ran out unrenewed")
                 actions += self._lose(m, f"no renewal heard for {timeout_s:g}s", silent_from)
         second = self.board.second_of(self.clock.wall_ns())
         if self.state in ("running", "paused") and second != self._judged_second:  # rules: once a second

@@ -28,9 +28,6 @@ RATE, DURATION_S, SHARE = 300, 20, 100
 FAULT_AT, HEAL_AT = 5.0, 10.0
 AFTER_S = 5.0  # how long we watch for stragglers after the run
 
-fencing = pytest.mark.xfail(strict=False, reason="fencing: lead's work")
-
-
 def _faulted(bed, tmp_path, policy: str, *steps, heal_after: int | None = None, watch: bool = True):
     """Run the 20 s, 300 req/s scenario with ``on_worker_loss: policy`` from the head
     host, applying ``steps`` [(seconds after the first arrival, name, action)]; then heal
@@ -49,7 +46,6 @@ def _faulted(bed, tmp_path, policy: str, *steps, heal_after: int | None = None, 
     return Checks(bed, result, marks), workers_on(bed, result, bed.ip(3))
 
 
-@fencing
 def test_partition_healed_redistribute(bed, tmp_path):
     c, w3 = _faulted(bed, tmp_path, "redistribute", (FAULT_AT, "partition", lambda: bed.partition(3)),
                      (HEAL_AT, "heal", lambda: bed.heal(3)))
@@ -63,7 +59,6 @@ def test_partition_healed_redistribute(bed, tmp_path):
     c.accounted()
 
 
-@fencing
 def test_isolated_never_healed(bed, tmp_path):
     c, w3 = _faulted(bed, tmp_path, "redistribute", (FAULT_AT, "isolate", lambda: bed.isolate(3)), heal_after=3)
     c.run_ok()
@@ -73,7 +68,6 @@ def test_isolated_never_healed(bed, tmp_path):
     c.accounted(SHARE)
 
 
-@fencing
 def test_frozen_host_resumed_sends_nothing(bed, tmp_path):
     c, w3 = _faulted(bed, tmp_path, "redistribute", (FAULT_AT, "freeze", lambda: bed.freeze(3)),
                      (HEAL_AT, "thaw", lambda: bed.thaw(3)))
@@ -84,7 +78,6 @@ def test_frozen_host_resumed_sends_nothing(bed, tmp_path):
     c.accounted(SHARE)
 
 
-@fencing
 def test_raylet_killed_loss_within_3s(bed, tmp_path):
     c, w3 = _faulted(bed, tmp_path, "redistribute", (FAULT_AT, "kill_raylet", lambda: bed.kill_raylet(3)), watch=False)
     killed = c.marks["kill_raylet"]
@@ -97,7 +90,6 @@ def test_raylet_killed_loss_within_3s(bed, tmp_path):
     c.accounted(SHARE)
 
 
-@fencing
 def test_restart_policy_under_partition(bed, tmp_path):
     """A replacement takes over at the same rate, on another host; the cut host is silent."""
     c, w3 = _faulted(bed, tmp_path, "restart", (FAULT_AT, "partition", lambda: bed.partition(3)), heal_after=3)
@@ -109,7 +101,6 @@ def test_restart_policy_under_partition(bed, tmp_path):
     c.accounted(SHARE)
 
 
-@fencing
 def test_abort_policy_under_partition(bed, tmp_path):
     """Exit 1, and nothing is sent after the abort, on any host."""
     c, w3 = _faulted(bed, tmp_path, "abort", (FAULT_AT, "partition", lambda: bed.partition(3)), heal_after=3)
@@ -125,7 +116,6 @@ def test_abort_policy_under_partition(bed, tmp_path):
     c.accounted()
 
 
-@fencing
 def test_builtin_target_on_the_cluster(bed, tmp_path):
     """``target: builtin`` with ``--address``: every request answered, or refused up front
     (exit 2, one line that says what to do, nothing sent)."""

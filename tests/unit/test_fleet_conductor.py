@@ -67,6 +67,8 @@ def test_a_silent_worker_is_lost_after_its_lease_ran_out_and_its_share_moves_lat
     m = c.members[(2, 0)]
     assert m.silent_from_s == pytest.approx(c._elapsed_at(heard) + 1.5)
     assert m.silent_from_s < declared  # it fenced itself before it was declared lost
+    fenced = [e for e in c.events if e.event == "fenced"]
+    assert [(e.worker, e.at_s) for e in fenced] == [(2, m.silent_from_s)]
     revisions = [a for a in actions if isinstance(a, Revise)]
     assert [r.key for r in revisions] == [(0, 0), (1, 0)]
     at = revisions[0].assignment.from_s
