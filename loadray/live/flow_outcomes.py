@@ -33,10 +33,13 @@ class FlowOutcomes:
     def ended(self, batch: pa.RecordBatch, failed_row: np.ndarray) -> tuple[int, int]:
         """Flow instances that ended in ``batch`` and how many of them failed;
         ``failed_row``: which rows have an error (any kind)."""
-        flow_id, has_id = _ints(batch, "flow_id")
-        _, has_end = _ints(batch, "flow_ns")
-        if not has_id.any():
+        if batch.column("flow_id").null_count == batch.num_rows:  # the fast path: no instances
+            if batch.column("flow_ns").null_count == batch.num_rows:
+                return 0, 0
+            has_end = np.asarray(batch.column("flow_ns").is_valid())
             return int(has_end.sum()), int((has_end & failed_row).sum())
+        flow_id, has_id = _ints(batch, "flow_id")
+        has_end = np.asarray(batch.column("flow_ns").is_valid())
         attempt = np.asarray(batch.column("attempt"))
         self._follow(batch, flow_id, attempt, has_id & failed_row, has_id & (attempt > 1))
         ends = has_end & has_id
