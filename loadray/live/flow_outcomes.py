@@ -44,7 +44,7 @@ class FlowOutcomes:
         self._follow(batch, flow_id, attempt, has_id & failed_row, has_id & (attempt > 1))
         ends = has_end & has_id
         ended_ids = flow_id[ends].tolist()
-        failed = sum(1 for f in ended_ids if self.pending.pop(f, None))
+        failed = sum(1 for f in ended_ids if self.pending.pop(f, None)) if self.pending else 0
         alone = has_end & ~has_id
         return len(ended_ids) + int(alone.sum()), failed + int((alone & failed_row).sum())
 
