@@ -37,6 +37,7 @@ from loadray.engine.samples import SampleBuffer
 from loadray.engine.transport import PreparedRequest, Transport, TransportSettings
 from loadray.engine.transports import make_transport
 from loadray.flow.render import render_step
+from loadray.live.flow_outcomes import FlowOutcomes
 from loadray.live.heartbeat import worker_second
 from loadray.live.status import WorkerSecond
 from loadray.plan import Profile, worker_chunks
@@ -177,6 +178,7 @@ class LoadWorker:
         self.outbox = Outbox()
         self._finished = False
         self._last_counters = Counters()
+        self._flows = FlowOutcomes()  # flow instances still running, across heartbeats
         self._last_flush_ns, self._last_cpu_s = time.monotonic_ns(), time.process_time()
         self._sessions: dict[int, tuple[object, dict]] = {}  # closed model: user -> (session, variables)
         self.exhausted: str | None = None  # the stop_run feeder that ran out
@@ -319,7 +321,7 @@ class LoadWorker:
         lag_ms = max(0.0, wall_s - self.spec.flush_interval_s) * 1e3
         second = worker_second(
             self.spec.index, batch, self.loop.counters, self._last_counters,
-            self.clock.wall_ns(), lag_ms, cpu_percent, self.spec.incarnation,
+            self.clock.wall_ns(), lag_ms, cpu_percent, self.spec.incarnation, self._flows,
         )
         self._last_counters = replace(self.loop.counters)
         self._last_flush_ns, self._last_cpu_s = now_ns, cpu_s
