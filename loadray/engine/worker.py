@@ -177,6 +177,7 @@ class LoadWorker:
             self.transport = transport_factory(scenario.transport, self.requests, settings, self.loop.on_done)
         self.outbox = Outbox()
         self._finished = False
+        self._news = asyncio.Event()  # set when rows arrive in the outbox or the run ends
         self._last_counters = Counters()
         self._flows = FlowOutcomes()  # flow instances still running, across heartbeats
         self._last_flush_ns, self._last_cpu_s = time.monotonic_ns(), time.process_time()
@@ -246,6 +247,7 @@ class LoadWorker:
             self.lease.fence(clock.monotonic_ns(), FINISHED)
             await self._report(self._flush())
             self._finished = True
+            self._news.set()
             if keeper is not None:
                 keeper.cancel()
         return self.loop.counters
@@ -295,6 +297,19 @@ class LoadWorker:
         self.exhausted = feeder
         self.stop()
 
+    async def wait_and_drain(self, acked: int, wait_s: float) -> Drained:
+        """:meth:`drain`, but with nothing new to hand out wait up to ``wait_s`` for the
+        next flush: a caller that keeps one such call outstanding gets every batch as
+        soon as it is flushed (what a host loses with its link is then one flush)."""
+        self.outbox.take(acked)
+        if not len(self.outbox) and not self._finished:
+            self._news.clear()
+            try:
+                await asyncio.wait_for(self._news.wait(), wait_s)
+            except asyncio.TimeoutError:
+                pass
+        return self.drain(acked)
+
     def drain(self, acked: int | None = None) -> Drained:
         """Rows up to sequence ``acked`` reached the archive; hand out the rest.
         ``acked`` None: an in-process caller takes (and acknowledges) everything."""
@@ -315,6 +330,7 @@ class LoadWorker:
         batch = self.buffer.flush()
         if batch is not None:
             self.outbox.put(batch, self.buffer.arrivals(batch))
+            self._news.set()
         now_ns, cpu_s = time.monotonic_ns(), time.process_time()
         wall_s = max((now_ns - self._last_flush_ns) / 1e9, 1e-9)
         cpu_percent = 100.0 * (cpu_s - self._last_cpu_s) / wall_s
