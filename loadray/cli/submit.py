@@ -172,11 +172,9 @@ class Submission:
                  "which Ray clears when it needs the room: copy it off, or raise --fetch-limit)")
         if fetched:
             show(f"run directory: {self.run_dir}  (report: {self.run_dir / 'report.html'})")
-        if stopped is not None:
-            return stopped
-        if d.exit_code is None:
-            return self._no_exit_code()
-        return EXIT_FAILURE if d.exit_code == EXIT_OK and not fetched else d.exit_code
+        if stopped is None and d.exit_code is None:
+            self._explain_no_exit_code()
+        return exit_code(stopped, d.exit_code, fetched)
 
     def _unpack(self) -> bool:
         d = self.decoder
@@ -191,14 +189,23 @@ class Submission:
             return False
         return True
 
-    def _no_exit_code(self) -> int:
+    def _explain_no_exit_code(self) -> None:
         try:
             state = self.server.state(self.job_id)
             why = f"{state.status}: {state.message}".strip().splitlines()[0]
         except ClusterError as exc:
             why = str(exc)
         note(f"job {self.job_id} ended without loadray's exit code ({why})")
+
+
+def exit_code(stopped: int | None, loadray: int | None, fetched: bool) -> int:
+    """``loadray submit``'s exit code: 130/143 when it stopped the job; else loadray's
+    own, except 1 when there is none or when a run that passed did not come back."""
+    if stopped is not None:
+        return stopped
+    if loadray is None or loadray == EXIT_OK and not fetched:
         return EXIT_FAILURE
+    return loadray
 
 
 def _raise_terminated(signum, frame) -> None:

@@ -6,6 +6,7 @@ the bed's recorder on the bridge."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -205,9 +206,14 @@ def test_ray_job_submit_as_the_readme_documents(jobs_bed, tmp_path):
     assert words[:3] == ["ray", "job", "submit"] and set(placeholders) <= set(words), words
     argv = [RAY, *(placeholders.get(w, w) for w in words[1:])]
     done = subprocess.run(argv, env=bed.env, cwd=tmp_path, capture_output=True, text=True, timeout=JOB_TIMEOUT_S)
-    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "exit code 99" in done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said[-6000:]
+    assert "Status message: Job entrypoint command failed with exit code 99" in said, said[-6000:]
     check_local_run(out, planned=100, passed=False)
+    (job_id,) = re.findall(r"Job '([^']+)' submitted successfully", said)
+    status = subprocess.run([RAY, "job", "status", "--address", bed.dashboard_url, job_id], env=bed.env,
+                            capture_output=True, text=True, timeout=60)
+    assert "failed with exit code 99" in status.stdout + status.stderr, status
 
 
 def readme_command() -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from loadray.cli.job_upload import entrypoint, stage
-from loadray.cli.submit import check_address, token_auth_env
+from loadray.cli.submit import check_address, exit_code, token_auth_env
 from loadray.errors import UsageError
 from loadray.scenario import load_scenario
 
@@ -107,3 +107,18 @@ def test_a_bad_scenario_is_one_line_and_exit_2_before_any_cluster_is_asked(tmp_p
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "load.phases[0].rate" in done.stderr, done.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("stopped, loadray, fetched, want", [
+    (None, 0, True, 0),
+    (None, 99, True, 99),
+    (None, 2, False, 2),  # the cluster's loadray refused the scenario: no run directory
+    (None, 99, False, 99),  # thresholds failed, the run directory did not come: still 99
+    (None, 0, False, 1),  # passed, but the run directory did not come
+    (None, None, False, 1),  # the job ended without loadray's code (not installed, killed)
+    (130, None, False, 130),
+    (143, 143, True, 143),
+    (130, 0, True, 130),
+])
+def test_the_exit_code_is_loadrays_own_unless_the_job_was_stopped_or_lost(stopped, loadray, fetched, want):
+    assert exit_code(stopped, loadray, fetched) == want
