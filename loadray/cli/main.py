@@ -84,6 +84,12 @@ def _run(args) -> int:
     return result.exit_code
 
 
+def _submit(args) -> int:
+    from loadray.cli.submit import submit
+
+    return submit(args)
+
+
 def _report(args) -> int:
     from loadray.report.build import rebuild
     from loadray.report.text import render_summary
@@ -153,4 +159,4 @@ def _compare(args) -> int:
 
 
 VERBS = {"run": _run, "report": _report, "validate": _validate, "control": _control, "target": _target,
-         "compare": _compare}
+         "compare": _compare, "submit": _submit}

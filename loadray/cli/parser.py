@@ -46,6 +46,16 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _size(text: str) -> int:
+    """``--fetch-limit``: a size like ``100MiB`` (bytes when bare)."""
+    from loadray.units import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from loadray.target import add_target_arguments
 
@@ -61,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print only the final summary")
     run.add_argument("--metrics-port", metavar="P", type=int, help="serve Prometheus /metrics on this port")
     run.add_argument("--metrics-host", metavar="HOST", default="127.0.0.1", help="bind /metrics here (default 127.0.0.1)")
+
+    _add_submit(verbs)
 
     control = verbs.add_parser("control", help="change a running test: rate, pause, resume, stop")
     control.add_argument("run_dir", metavar="RUN_DIR", type=Path)
@@ -90,3 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     target = verbs.add_parser("target", help="serve the built-in test target on 127.0.0.1")
     add_target_arguments(target)
     return parser
+
+
+def _add_submit(verbs) -> None:
+    from loadray.cli.job_protocol import DEFAULT_FETCH_LIMIT
+
+    submit = verbs.add_parser("submit", help="run a scenario on a Ray cluster as a Ray job; the run directory comes here")
+    submit.add_argument("scenario", metavar="SCENARIO", type=Path)
+    submit.add_argument("--address", metavar="URL", required=True,
+                        help="the cluster's job server (its dashboard), e.g. http://HEAD:8265")
+    submit.add_argument("--out", metavar="RUN_DIR", type=Path, help="the run's directory here (created)")
+    submit.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                        help="override a scenario value, e.g. load.phases.0.rate=800")
+    submit.add_argument("--quiet", action="store_true", help="print only the final summary")
+    submit.add_argument("--fetch-limit", metavar="SIZE", type=_size, default=DEFAULT_FETCH_LIMIT,
+                        help="bring samples/ back when the run directory's archive is at most this (default 100MiB)")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bed_ray  # noqa: E402
 from bed_netns import root_network_settings  # noqa: E402
 from testbed import TestBed, unavailable  # noqa: E402
 
@@ -66,6 +68,34 @@ def bed(testbed_session):
         yield testbed_session
     finally:
         testbed_session.recover()
+
+
+@pytest.fixture(scope="module")
+def dashboard_bed(testbed_session):
+    """The shared bed with Ray's dashboard and job server on the head host (``ray start
+    --include-dashboard=true``; needs ray[default]: ``pip install -e '.[cluster]'``), for
+    one module: Ray is restarted with it, and without it again by the next test's
+    ``prepare`` after the module (one bed, never two, in a session)."""
+    missing = bed_ray.dashboard_missing()
+    if missing:
+        raise RuntimeError(missing)
+    bed = testbed_session
+    bed.settings = replace(bed.settings, dashboard=True)
+    bed.restart_ray()
+    try:
+        yield bed
+    finally:
+        bed.settings = replace(bed.settings, dashboard=False)
+        bed.disturbed = True
+
+
+@pytest.fixture
+def jobs_bed(dashboard_bed):
+    dashboard_bed.prepare()
+    try:
+        yield dashboard_bed
+    finally:
+        dashboard_bed.recover()
 
 
 @pytest.fixture
