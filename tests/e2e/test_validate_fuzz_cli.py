@@ -22,13 +22,30 @@ MAX_WALL_S = 20.0
 MAX_RSS_MB = 200.0
 
 
+# The CLI, reporting its own peak RSS (VmHWM) on exit: the child's rusage would also count
+# what it inherited from this (large, long-lived) test process before its exec.
+_MEASURED = (
+    "import atexit, os, re, sys\n"
+    "FD = int(sys.argv[2])\n"
+    "def _peak():\n"
+    "    kb = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)\n"
+    "    os.write(FD, kb.encode())\n"
+    "atexit.register(_peak)\n"
+    "sys.argv = ['loadray', 'validate', sys.argv[1]]\n"
+    "from loadray.cli.main import main\n"
+    "main()\n"
+)
+
+
 def _validate(path) -> tuple[int, str, float, float, float]:
     """Exit code, stderr, wall seconds, CPU seconds and peak RSS (MB) of one child."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    read_peak, write_peak = os.pipe()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "loadray", "validate", str(path)],
-                                 stdout=out, stderr=err, cwd=REPO, env=env)
+        child = subprocess.Popen([sys.executable, "-c", _MEASURED, str(path), str(write_peak)], stdout=out,
+                                 stderr=err, cwd=REPO, env=env, pass_fds=(write_peak,))
+        os.close(write_peak)
         timer = threading.Timer(MAX_WALL_S * 3, child.kill)
         timer.start()
         _, status, usage = os.wait4(child.pid, 0)
@@ -37,7 +54,9 @@ def _validate(path) -> tuple[int, str, float, float, float]:
         wall = time.perf_counter() - start
         err.seek(0)
         text = err.read().decode(errors="replace")
-    return child.returncode, text, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    with os.fdopen(read_peak, "rb") as peak:
+        rss_mb = int(peak.read() or 0) / 1024
+    return child.returncode, text, wall, usage.ru_utime + usage.ru_stime, rss_mb
 
 
 def test_a_sample_of_the_mutations_through_the_real_cli(tmp_path):

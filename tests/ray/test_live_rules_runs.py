@@ -47,7 +47,8 @@ def test_service_p99_breaker_stops_a_30s_run_within_4s(ray_local, builtin_target
     assert record["aborted"].startswith(f"circuit breaker '{expr}' tripped")
     assert stopped_at(record) <= 4.0
     assert s["intended"] <= 4.5 * RATE
-    assert breach["kind"] == "breaker" and 20.0 <= breach["value"] < 40.0  # 20 ms plus a little
+    # the server's 20 ms at least, and no more than the slowest service time the rows hold
+    assert breach["kind"] == "breaker" and 20.0 <= breach["value"] <= s["service_ms"]["max"] * 1.01
 
 
 def test_flow_error_rate_breaker_stops_a_30s_flow_run_within_4s(ray_local, builtin_target, tmp_path):
