@@ -15,7 +15,7 @@ from .arrays import COLUMNS as ANALYSIS_COLUMNS
 from .arrays import SampleArrays, sample_arrays
 from .breakdown import BY, breakdown
 from .check_results import check_results
-from .compare import Comparison, Gate, compare_summaries
+from .compare import Comparison, Gate, compare_summaries, scenario_differences
 from .distribution import histogram, spectrum
 from .error_samples import error_samples
 from .grouped import SortedGroups, sort_groups
@@ -55,6 +55,7 @@ __all__ = [
     "percentiles_ms",
     "phase_starts",
     "sample_arrays",
+    "scenario_differences",
     "sort_groups",
     "sorted_completed",
     "spectrum",

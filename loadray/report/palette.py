@@ -24,6 +24,7 @@ __all__ = [
     "RUN_COLORS",
     "WORKERS",
     "kind_colors",
+    "stack_order",
 ]
 
 OK = "#1a7f37"
@@ -54,3 +55,10 @@ def kind_colors(kinds: Iterable[str]) -> list[str]:
             out.append(ERROR_SHADES[shade % len(ERROR_SHADES)])
             shade += 1
     return out
+
+
+def stack_order(counts: dict) -> list:
+    """Outcome kinds bottom to top: errors (most frequent first), then dropped, fenced, cut."""
+    order = list(NOT_ERRORS)
+    return sorted(counts, key=lambda k: (str(k) in NOT_ERRORS, order.index(str(k)) if str(k) in NOT_ERRORS else 0,
+                                         -counts[k], str(k)))

@@ -248,6 +248,7 @@ def errors_figure(errors: pd.DataFrame, bucket_s: float, end_s: float | None = N
     reds, dropped grey, fenced orange, cut purple); the x-axis of the whole run."""
     fig, ax = _figure("errors, dropped and cut requests per second by kind (by intended send time)", "requests/s")
     if len(errors) and len(errors.columns):
+        errors = errors[palette.stack_order(errors.sum(axis=0).to_dict())]
         w = widths if widths is not None and len(widths) == len(errors) else np.full(len(errors), bucket_s)
         x = np.append(errors.index.to_numpy(float), errors.index[-1] + w[-1])
         ys = [np.append(errors[c].to_numpy(float) / w, errors[c].iloc[-1] / w[-1]) for c in errors.columns]
