@@ -9,7 +9,8 @@ Which clock a row is counted at:
 
 Every frame is indexed by ``t_s``, the bucket start in seconds since the start, with
 empty buckets present (zero counts, NaN percentiles). Given the run's ``duration_s``, the
-buckets cover ``[0, duration_s]`` (a request sent after the end counts in the last one)
+buckets cover ``[0, duration_s]`` (a request intended or sent after the end, such as a
+later step of a flow that started just before it, counts in the last one)
 and a last partial bucket (a 12.3 s run's ``[12, 12.3)``) has ``width_s`` 0.3: its rates
 are counted over those 0.3 s, so the end of a run does not show as a dip. Without it
 every bucket is ``bucket_s`` wide.
@@ -55,12 +56,12 @@ class TimeBuckets:
     def _cover(self, duration_s: float) -> None:
         """Buckets from 0 to ``duration_s``: sends after the end in the last one, the
         last bucket as wide as the part of it the run lasted."""
-        count = max(1, math.ceil(duration_s / self.bucket_s - 1e-9))
-        self.count = max(count, int(self.intended.max()) + 1)
-        np.clip(self.sent, None, self.count - 1, out=self.sent)
+        self.count = max(1, math.ceil(duration_s / self.bucket_s - 1e-9))
+        for when in (self.intended, self.sent):
+            np.clip(when, None, self.count - 1, out=when)
         self.width = np.full(self.count, self.bucket_s)
-        partial = duration_s - (count - 1) * self.bucket_s
-        if count == self.count and 1e-9 < partial < self.bucket_s - 1e-9:
+        partial = duration_s - (self.count - 1) * self.bucket_s
+        if 1e-9 < partial < self.bucket_s - 1e-9:
             self.width[-1] = partial
 
     def _bucket(self, ns: np.ndarray) -> np.ndarray:

@@ -29,7 +29,8 @@ def _widths(o: Overview):
 
 RUN_PLOTS: dict[str, tuple[str, Callable[..., Any]]] = {
     "rate": ("achieved vs intended rate, phase starts and live events marked",
-             lambda o, events: rate_figure({"": o.series}, o.bucket_s, o.phase_starts, events, o.duration_s)),
+             lambda o, events: rate_figure({"": o.series}, o.bucket_s, o.phase_starts, events, o.duration_s,
+                                           "active_users" in o.in_flight.columns)),
     "latency": ("corrected latency percentiles over time",
                 lambda o, _: latency_figure({"": o.series}, o.bucket_s, "latency", o.duration_s)),
     "service": ("service time percentiles over time",

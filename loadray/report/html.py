@@ -52,7 +52,7 @@ def _flows_per_s(s: Mapping[str, Any]) -> float | None:
     return sum(f.get("count") or 0 for f in flows.values()) / duration if flows and duration else None
 
 
-def _requests(s: Mapping[str, Any]) -> list[str]:
+def _requests(s: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
     headers = ["intended", "sent", "dropped", "cut", "ok", "errors", "retries", "error rate", "achieved requests/s",
                "intended requests/s"]
     row = [num(s.get(k)) for k in ("intended", "sent", "dropped", "cut", "ok", "errors", "retries")]
@@ -68,9 +68,17 @@ def _requests(s: Mapping[str, Any]) -> list[str]:
         row.append(f"{format_bytes(received.get('total'))} ({format_bytes(received.get('per_s'))}/s)")
     out = ["<h2>requests</h2>", table(headers, [row], left=0)]
     if flows is not None:
-        out.append('<p class="meta">the scenario\'s rate counts flows per second (each flow instance sends one '
-                   'request per step it reaches); requests/s counts every request</p>')
+        out.append(f'<p class="meta">{e(_flows_note(doc))}</p>')
     return out
+
+
+def _flows_note(doc: Mapping[str, Any]) -> str:
+    load = doc.get("load") if isinstance(doc.get("load"), Mapping) else {}
+    if load.get("model") == "closed":
+        return ("flows/s: flow instances started per second (each user's iteration is one, and sends one request "
+                "per step it reaches); requests/s counts every request")
+    return ("the scenario's rate counts flows per second (each flow instance sends one request per step it "
+            "reaches); requests/s counts every request")
 
 
 def _flows(s: Mapping[str, Any]) -> list[str]:
@@ -168,7 +176,7 @@ def render_html(
     body.append('<p class="meta">' + "".join(f"<span><b>{e(k)}</b> {e(v)}</span>" for k, v in quick) + "</p>")
     body.extend(f'<div class="warn">{e(w)}</div>' for w in s.get("warnings") or [])
     body.extend(_thresholds(s))
-    body.extend(_requests(s))
+    body.extend(_requests(s, doc))
     body.extend(_latency(s))
     body.extend(_plots(plots))
     body.extend(_flows(s))

@@ -92,11 +92,18 @@ def _legend(ax: Any, **kwargs: Any) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, **kwargs)
 
 
-def _plain_log_axis(axis: Any) -> None:
-    """Log-scale ticks at 1-2-5 steps labelled as plain numbers (5, 10, 20 ms)."""
+def _zero_based(ax: Any) -> None:
+    """y from 0, with a little room above the highest line (never on the frame)."""
+    ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.08)
+
+
+def _plain_log_axis(axis: Any, span: float = 10.0) -> None:
+    """Log-scale ticks at 1-2-5 steps (more within less than a decade: ``span`` is the
+    ratio of the ends) labelled as plain numbers (5, 10, 20 ms)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    subs = (1.0, 2.0, 5.0) if span >= 10 else (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
 
@@ -122,13 +129,15 @@ def _run_lines(ax: Any, i: int, run: str, df: pd.DataFrame, bucket_s: float, sin
     """Achieved under intended: intended dashed and thinner, drawn on top, so both show
     when they coincide; flows started (a flow scenario's rate); errors and dropped."""
     color = palette.ACHIEVED if single else palette.RUN_COLORS[i % 2]
-    _steps(ax, df, bucket_s, "rate", label=_label(run, "achieved requests/s"), color=color, linewidth=2.4,
-           alpha=0.85, zorder=2)
+    wide = single or i % 2 == 0  # compared runs: the base wide and pale, the new one narrow on top of it
+    _steps(ax, df, bucket_s, "rate", label=_label(run, "achieved requests/s"), color=color,
+           linewidth=2.4 if single else (4.0 if wide else 1.5), alpha=0.85 if single else (0.5 if wide else 1.0),
+           zorder=2 + i)
     _steps(ax, df, bucket_s, "intended_rate", label=_label(run, "intended requests/s"),
-           color=palette.INTENDED if single else color, linewidth=1.1, linestyle=(0, (4, 3)) if single else ":",
-           zorder=3)
+           color=palette.INTENDED if wide else color, linewidth=1.1,
+           linestyle=(0, (4, 3)) if wide else (0, (1, 2)), zorder=4 + i)
     if "flow_rate" in df.columns:
-        _steps(ax, df, bucket_s, "flow_rate", label=_label(run, "flows started/s (the scenario's rate)"),
+        _steps(ax, df, bucket_s, "flow_rate", label=_label(run, "flows started/s"),
                color=palette.FLOWS, linewidth=1.6, linestyle="-.", zorder=3)
     if single:
         w = _widths(df, bucket_s)
@@ -143,12 +152,16 @@ def rate_figure(
     phase_starts: pd.Series | None = None,
     events: Sequence[tuple[float, str]] = (),
     end_s: float | None = None,
+    closed: bool = False,
 ) -> Any:
-    """Intended vs achieved requests/s per bucket (and flows started/s); phase starts
-    (numbered from 1) as dotted lines and live events (rate changes...) as dashed ones."""
+    """Intended vs achieved requests/s per bucket (and flows started/s: the scenario's
+    rate, unless the model is ``closed``); phase starts (numbered from 1) as dotted
+    lines and live events (rate changes...) as dashed ones."""
     frames = [df for df in series.values() if len(df)]
     flows = any("flow_rate" in df.columns for df in frames)
-    title = "requests per second: intended (schedule) vs achieved (sent)" + (", and flows started" if flows else "")
+    title = "requests per second: intended (schedule) vs achieved (sent)"
+    if flows:
+        title = "requests/s intended vs achieved, flows started/s" + ("" if closed else " (the scenario's rate)")
     fig, ax = _figure(title + (_partial_note(frames[0], bucket_s) if len(frames) == 1 else ""), "per second")
     for i, (run, df) in enumerate(series.items()):
         if len(df):
@@ -159,7 +172,7 @@ def rate_figure(
     _time_axis(ax, end_s, frames)
     if frames:
         marked = phase_starts is not None or bool(events)
-        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * (1.15 if marked else 1.0))  # room for the labels
+        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * (1.18 if marked else 1.08))  # room for the labels
         _legend(ax)
     else:
         _no_data(ax)
@@ -184,7 +197,7 @@ def latency_figure(series: Mapping[str, pd.DataFrame], bucket_s: float, metric: 
                     linestyle="-" if single else ("-", ":")[k], linewidth=1.4)
     _time_axis(ax, end_s, list(series.values()))
     if frames:
-        ax.set_ylim(bottom=0)
+        _zero_based(ax)
         _legend(ax)
     else:
         _no_data(ax, "no completed requests")
@@ -204,17 +217,19 @@ def spectrum_figure(spectra: Mapping[str, pd.DataFrame], metrics: tuple[str, ...
         if not len(df):
             continue
         for k, metric in enumerate(metrics):
-            color = palette.RUN_COLORS[i % 2] if len(spectra) > 1 else (palette.ACHIEVED, palette.INTENDED)[k % 2]
-            ax.plot(df["inv_tail"].to_numpy(), df[f"{metric}_ms"].to_numpy(), color=color,
-                    linestyle=RUN_STYLES[(i + k) % 2] if len(spectra) > 1 else RUN_STYLES[k % 2],
-                    label=_label(run, metric))
+            if len(spectra) > 1:  # a comparison: a colour per run
+                style = {"color": palette.RUN_COLORS[i % 2], "linestyle": RUN_STYLES[(i + k) % 2], "linewidth": 1.6}
+            else:  # service (thin, dashed, on top) stays visible where it equals latency
+                style = ({"color": palette.ACHIEVED, "linewidth": 2.4, "alpha": 0.85, "zorder": 2},
+                         {"color": palette.INTENDED, "linewidth": 1.1, "linestyle": (0, (4, 3)), "zorder": 3})[k % 2]
+            ax.plot(df["inv_tail"].to_numpy(), df[f"{metric}_ms"].to_numpy(), label=_label(run, metric), **style)
     if drawn:
         ax.set_xscale("log")
         top = max(float(df["inv_tail"].max()) for df in drawn)
         ticks = [t for t in _SPECTRUM_TICKS if t <= top * 1.0001]
         ax.set_xticks(ticks, [_tick_label(t) for t in ticks])
         ax.minorticks_off()
-        ax.set_ylim(bottom=0)
+        _zero_based(ax)
         _legend(ax)
     else:
         _no_data(ax, "no completed requests")
@@ -229,7 +244,7 @@ def histogram_figure(hist: pd.DataFrame) -> Any:
         ax.bar(lo, hist["count"].to_numpy(), width=hi - lo, align="edge", color=palette.ACHIEVED, alpha=0.55,
                label="requests")
         ax.set_xscale("log")
-        _plain_log_axis(ax.xaxis)
+        _plain_log_axis(ax.xaxis, float(hi[-1] / lo[0]) if lo[0] > 0 else 10.0)
         cdf = ax.twinx()
         cdf.plot(hi, hist["cdf"].to_numpy() * 100, color=palette.INTENDED, label="CDF")
         cdf.set_ylabel("CDF %")
@@ -254,7 +269,7 @@ def errors_figure(errors: pd.DataFrame, bucket_s: float, end_s: float | None = N
         ys = [np.append(errors[c].to_numpy(float) / w, errors[c].iloc[-1] / w[-1]) for c in errors.columns]
         kinds = [str(c) for c in errors.columns]
         ax.stackplot(x, *ys, labels=kinds, step="post", colors=palette.kind_colors(kinds), alpha=0.85)
-        ax.set_ylim(bottom=0)
+        _zero_based(ax)
         _legend(ax)
     else:
         _no_data(ax, "no errors, nothing dropped or cut")
@@ -284,7 +299,7 @@ def workers_figure(rates: pd.DataFrame, bucket_s: float, end_s: float | None = N
         _steps(ax, frame, bucket_s, column, label=label, color=palette.WORKERS[k % len(palette.WORKERS)],
                linewidth=1.0 + 2.6 * (n - 1 - k) / max(n - 1, 1), linestyle=_LINESTYLES[k % len(_LINESTYLES)],
                alpha=0.9, zorder=2 + k)
-    ax.set_ylim(bottom=0)
+    _zero_based(ax)
     _time_axis(ax, end_s, [frame])
     _legend(ax)
     return fig
@@ -301,7 +316,7 @@ def in_flight_figure(frame: pd.DataFrame, bucket_s: float, end_s: float | None =
         if "active_users" in frame.columns:
             _steps(ax, frame, bucket_s, "active_users", label="active users", color=palette.INTENDED,
                    linewidth=1.2, linestyle="--", zorder=3)
-        ax.set_ylim(bottom=0)
+        _zero_based(ax)
         _legend(ax)
     else:
         _no_data(ax)

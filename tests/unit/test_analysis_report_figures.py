@@ -139,6 +139,7 @@ def test_buckets_cover_the_run_and_a_last_partial_second_is_scaled():
     assert df["rate"].tolist() == [100.0, pytest.approx(100.0)]  # not a dip to 23/s
     stalled = per_second(table([{"at": 0}]), START, duration_s=3.0)  # nothing after 0 s: still 3 buckets
     assert list(stalled.index) == [0.0, 1.0, 2.0] and stalled["width_s"].tolist() == [1.0, 1.0, 1.0]
-    late = table([{"at": 990, "lag": 30}])  # sent after the end: counted in the last bucket
-    assert per_second(late, START, duration_s=1.0)["sent"].tolist() == [1]
+    late = table([{"at": 990, "lag": 30}, {"at": 1010}])  # sent, or intended, after the end: in the last bucket
+    assert per_second(late, START, duration_s=1.0)["sent"].tolist() == [2]
+    assert per_second(late, START, duration_s=1.0)["intended"].tolist() == [2]
     assert math.isnan(per_second(late, START, duration_s=1.0).loc[0.0, "latency_p50_ms"]) is False

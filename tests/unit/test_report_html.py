@@ -85,7 +85,7 @@ def test_content_and_escaping():
     assert "127.0.0.1:8080" in page  # as text, in the metadata
     assert "2023-11-14T22:13:20.000Z" in page and "2023-11-14T22:13:23.000Z" in page  # start, end
     assert "2 node(s), 2 worker actor(s) started" in page  # what the live run recorded
-    assert "planned 100 = 90 with rows + 7 lost (never sent) + 3 unknown" in page
+    assert "planned 100 requests = 90 with rows + 7 lost (never sent) + 3 unknown" in page
     assert '<td class="l">workers lost</td><td class="l">[1]</td>' in page
     assert "loadray 0.1.0" in page and "python 3." in page  # versions
 
