@@ -262,7 +262,6 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
                 console.update(status)
                 if metrics is not None:
                     metrics.update(status)
-                launcher.collect(write)
                 sink.tick()  # completes parts open long enough, also when no rows came
                 if status.state == "finished":
                     break
@@ -270,7 +269,7 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
                     end_ns = min(end_ns, time.time_ns())  # the run ends at the signal
                     launcher.stop()
                     break
-                time.sleep(POLL_INTERVAL_S)
+                launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed
             if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
                 end_ns = min(end_ns, time.time_ns())
             launcher.settle(write)

@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loadray.kinds import CHECK, CHECK_PREFIX, CUT, DROPPED, NEVER_SENT
+
 __all__ = [
     "CLASSES",
     "COLUMNS",
@@ -49,13 +51,9 @@ COLUMNS = (
     "bytes_in", "attempt", "user", "flow_id", "flow_ns", "error_detail",
 )
 
-DROPPED = "dropped"  # == loadray.engine.errors.DROPPED (analysis does not import engine)
-CUT = "cut"  # == loadray.engine.errors.CUT
-FENCED = "fenced"  # == loadray.engine.errors.FENCED: never sent, like a dropped request
 UNNAMED_STEP = "(unnamed)"
 #: A failed check is recorded as error ``check:<check name>``; its kind is ``check``.
-CHECK_KIND = "check"  # == loadray.flow.checks.ERROR_KIND
-CHECK_PREFIX = CHECK_KIND + ":"
+CHECK_KIND = CHECK
 FLOW_SEPARATOR = "/"  # a step of a multi-step flow is named FLOW/STEP
 
 
@@ -251,7 +249,7 @@ def sample_arrays(table: pa.Table) -> SampleArrays:
     err_codes, err_names = _codes(_single(table, "error"))
     step_codes, step_names = _codes(_single(table, "step"))
 
-    dropped = _kind_mask(err_codes, err_names, DROPPED) | _kind_mask(err_codes, err_names, FENCED)
+    dropped = np.logical_or.reduce([_kind_mask(err_codes, err_names, kind) for kind in NEVER_SENT])
     cut = _kind_mask(err_codes, err_names, CUT)
     sent = ~dropped
     completed = sent & ~cut

@@ -67,7 +67,7 @@ from .verdict import error_details, generator_error
 
 if TYPE_CHECKING:
     from loadray.archive.reader import RunMeta
-    from loadray.scenario.model import Threshold
+    from loadray.metric import Threshold
 
 __all__ = ["summarize", "DEFAULT_SEND_LAG_WARN_MS"]
 

@@ -25,12 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loadray.kinds import GENERATOR_KINDS
+
 from .arrays import SampleArrays
 
 __all__ = ["DETAILS_SHOWN", "GENERATOR_KINDS", "error_details", "generator_error"]
 
-# == loadray.engine.errors.INTERNAL, loadray.flow.extract/checks kinds (analysis does not import them)
-GENERATOR_KINDS = ("internal", "extract", "check_error")
 DETAILS_SHOWN = 10  # (error, detail) pairs in the summary, most frequent first
 
 

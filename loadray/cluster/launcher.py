@@ -31,6 +31,7 @@ READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
 CALL_TIMEOUT_S = 10.0
 SETTLE_TIMEOUT_S = 5.0  # after the end: how long to wait for rows of silent workers
+LONG_POLL_S = 1.0  # a drain call with nothing to hand out waits this long for the next flush
 
 Write = Callable[[int, pa.RecordBatch], None]
 
@@ -103,17 +104,31 @@ class Launcher:
         return True
 
     def collect(self, write: Write, wait_s: float = 0.0) -> int:
-        """Write the rows every incarnation has answered with (waiting up to ``wait_s``
-        for answers), acknowledge them on the next call; returns rows written."""
+        """For up to ``wait_s``, write each incarnation's rows as soon as it answers and
+        ask it again at once (one long-polling drain outstanding per incarnation, so rows
+        leave a worker right after each flush); acknowledged on the next call. Returns
+        the rows written."""
         for index, incarnation, handle, _ in ray.get(self.coordinator.workers.remote(), timeout=CALL_TIMEOUT_S):
-            box = self.inboxes.setdefault((index, incarnation), _Inbox(handle))
+            self.inboxes.setdefault((index, incarnation), _Inbox(handle))
+        deadline, rows = time.monotonic() + wait_s, 0
+        while True:
+            pending = self._ask()
+            if not pending:
+                return rows
+            first, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+            if not first:
+                return rows
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+            rows += sum(self._take(pending[ref], ref, write) for ref in ready)
+            if time.monotonic() >= deadline:
+                return rows
+
+    def _ask(self) -> dict:
+        """A drain call outstanding for every incarnation that may still hold rows."""
+        for box in self.inboxes.values():
             if box.pending is None and not box.dead and not box.complete:
-                box.pending = handle.drain.remote(box.acked)
-        pending = {box.pending: box for box in self.inboxes.values() if box.pending is not None}
-        if not pending:
-            return 0
-        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=wait_s)
-        return sum(self._take(pending[ref], ref, write) for ref in ready)
+                box.pending = box.handle.drain.remote(box.acked, LONG_POLL_S)
+        return {box.pending: box for box in self.inboxes.values() if box.pending is not None}
 
     def _take(self, box: _Inbox, ref, write: Write) -> int:
         box.pending = None

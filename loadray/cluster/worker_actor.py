@@ -61,8 +61,10 @@ class WorkerActor:
     async def revise(self, assignment: Assignment) -> None:
         self.worker.revise(assignment)
 
-    async def drain(self, acked: int | None = None) -> Drained:
-        return self.worker.drain(acked)
+    async def drain(self, acked: int | None = None, wait_s: float = 0.0) -> Drained:
+        if acked is None or wait_s <= 0:
+            return self.worker.drain(acked)
+        return await self.worker.wait_and_drain(acked, wait_s)
 
     async def stop(self) -> None:
         self.worker.stop()

@@ -1,6 +1,7 @@
 """Error kinds: the one place where transport failures become row values.
 
-Every failure a transport sees is mapped here to one of a small fixed set of kinds;
+Every failure a transport sees is mapped here to one of a small fixed set of kinds
+(their names live in the leaf module :mod:`loadray.kinds`);
 rows carry the kind in their ``error`` column and, when an exception caused it, the
 exception's type and message in ``error_detail`` (:func:`error_detail`). Nothing else in
 loadray inspects third-party exception types. An exception that is a defect rather
@@ -15,37 +16,24 @@ import errno
 import socket
 import ssl
 
-CONNECT_REFUSED = "connect_refused"
-CONNECT_TIMEOUT = "connect_timeout"
-CONNECT_ERROR = "connect_error"  # DNS failure, unreachable network, other connect errors
-TIMEOUT = "timeout"  # no complete response within the request timeout
-RESET = "reset"  # the peer closed or reset the connection mid-request
-PROTOCOL = "protocol"  # the response could not be parsed as HTTP/1.1
-TLS = "tls"
-HTTP_4XX = "http_4xx"
-HTTP_5XX = "http_5xx"
-DROPPED = "dropped"  # never sent: the in-flight cap was reached (when_full: drop)
-CUT = "cut"  # sent, still in flight when the run stopped
-FENCED = "fenced"  # never sent: the worker's lease had lapsed, or the run's hard end passed
-INTERNAL = "internal"  # a failure inside the generator itself (a defect): the run exits 1
-
-DETAIL_MAX = 200  # characters of an ``error_detail`` (the schema's bound)
-
-KINDS = (
+from loadray.kinds import (  # noqa: F401  (the kinds are re-exported: engine code names them from here)
+    CONNECT_ERROR,
     CONNECT_REFUSED,
     CONNECT_TIMEOUT,
-    CONNECT_ERROR,
-    TIMEOUT,
-    RESET,
-    PROTOCOL,
-    TLS,
+    CUT,
+    DROPPED,
+    FENCED,
     HTTP_4XX,
     HTTP_5XX,
-    DROPPED,
-    CUT,
-    FENCED,
     INTERNAL,
+    KINDS,
+    PROTOCOL,
+    RESET,
+    TIMEOUT,
+    TLS,
 )
+
+DETAIL_MAX = 200  # characters of an ``error_detail`` (the schema's bound)
 
 
 def status_error(status: int) -> str | None:

@@ -37,6 +37,7 @@ from loadray.engine.samples import SampleBuffer
 from loadray.engine.transport import PreparedRequest, Transport, TransportSettings
 from loadray.engine.transports import make_transport
 from loadray.flow.render import render_step
+from loadray.live.flow_outcomes import FlowOutcomes
 from loadray.live.heartbeat import worker_second
 from loadray.live.status import WorkerSecond
 from loadray.plan import Profile, worker_chunks
@@ -176,7 +177,9 @@ class LoadWorker:
             self.transport = transport_factory(scenario.transport, self.requests, settings, self.loop.on_done)
         self.outbox = Outbox()
         self._finished = False
+        self._news = asyncio.Event()  # set when rows arrive in the outbox or the run ends
         self._last_counters = Counters()
+        self._flows = FlowOutcomes()  # flow instances still running, across heartbeats
         self._last_flush_ns, self._last_cpu_s = time.monotonic_ns(), time.process_time()
         self._sessions: dict[int, tuple[object, dict]] = {}  # closed model: user -> (session, variables)
         self.exhausted: str | None = None  # the stop_run feeder that ran out
@@ -244,6 +247,7 @@ class LoadWorker:
             self.lease.fence(clock.monotonic_ns(), FINISHED)
             await self._report(self._flush())
             self._finished = True
+            self._news.set()
             if keeper is not None:
                 keeper.cancel()
         return self.loop.counters
@@ -293,6 +297,19 @@ class LoadWorker:
         self.exhausted = feeder
         self.stop()
 
+    async def wait_and_drain(self, acked: int, wait_s: float) -> Drained:
+        """:meth:`drain`, but with nothing new to hand out wait up to ``wait_s`` for the
+        next flush: a caller that keeps one such call outstanding gets every batch as
+        soon as it is flushed (what a host loses with its link is then one flush)."""
+        self.outbox.take(acked)
+        if not len(self.outbox) and not self._finished:
+            self._news.clear()
+            try:
+                await asyncio.wait_for(self._news.wait(), wait_s)
+            except asyncio.TimeoutError:
+                pass
+        return self.drain(acked)
+
     def drain(self, acked: int | None = None) -> Drained:
         """Rows up to sequence ``acked`` reached the archive; hand out the rest.
         ``acked`` None: an in-process caller takes (and acknowledges) everything."""
@@ -313,13 +330,14 @@ class LoadWorker:
         batch = self.buffer.flush()
         if batch is not None:
             self.outbox.put(batch, self.buffer.arrivals(batch))
+            self._news.set()
         now_ns, cpu_s = time.monotonic_ns(), time.process_time()
         wall_s = max((now_ns - self._last_flush_ns) / 1e9, 1e-9)
         cpu_percent = 100.0 * (cpu_s - self._last_cpu_s) / wall_s
         lag_ms = max(0.0, wall_s - self.spec.flush_interval_s) * 1e3
         second = worker_second(
             self.spec.index, batch, self.loop.counters, self._last_counters,
-            self.clock.wall_ns(), lag_ms, cpu_percent, self.spec.incarnation,
+            self.clock.wall_ns(), lag_ms, cpu_percent, self.spec.incarnation, self._flows,
         )
         self._last_counters = replace(self.loop.counters)
         self._last_flush_ns, self._last_cpu_s = now_ns, cpu_s

@@ -27,10 +27,10 @@ from loadray.errors import ScenarioError
 from loadray.flow import _spec
 from loadray.flow.query import Query, compile_query
 from loadray.flow.response import Response
+from loadray.kinds import CHECK as ERROR_KIND
+from loadray.kinds import CHECK_ERROR  # noqa: F401  (a check raised: it could not tell pass from fail)
 from loadray.redaction import MASK, is_secret_name, redact_body, redact_text
 
-ERROR_KIND = "check"
-CHECK_ERROR = "check_error"  # a check raised: it could not tell pass from fail
 KEYS = ("status", "body_contains", "json")
 JSON_KEYS = ("expr", "equals")
 _STATUS_CLASS = re.compile(r"([1-5])xx")

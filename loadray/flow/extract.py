@@ -25,8 +25,8 @@ from loadray.flow.query import Query, compile_query
 from loadray.flow.regex import Pattern, compile_regex
 from loadray.flow.response import Response
 from loadray.units import shorten
+from loadray.kinds import EXTRACT as ERROR_KIND
 
-ERROR_KIND = "extract"
 SOURCES = ("json", "header", "regex", "cookie")
 BODY_SOURCES = frozenset({"json", "regex"})
 KEYS = ("name", "source", "expr")

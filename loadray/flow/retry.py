@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from loadray.engine import errors as kinds
+from loadray import kinds
 from loadray.errors import ScenarioError
 from loadray.flow import _spec
 from loadray.flow.checks import ERROR_KIND as CHECK

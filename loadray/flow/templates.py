@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from loadray.errors import ScenarioError
+from loadray.kinds import TEMPLATE as ERROR_KIND
 
 BUILTINS = frozenset({"uuid", "worker", "user", "now"})
-ERROR_KIND = "template"
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _NAME = re.compile(NAME)

@@ -1,5 +1,9 @@
 """The coordinator's live scoreboard: merges worker heartbeats into cluster-wide
-per-second figures and run totals. Pure: heartbeats in, figures out."""
+per-second figures and run totals. Pure: heartbeats in, figures out.
+
+A heartbeat counts in the second of the run its report was made in. A :class:`Window`
+covers complete seconds only (those before the current one), and never seconds before
+the start."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from loadray.live.histogram import LogHistogram, merge_all
-from loadray.live.status import Totals, WorkerSecond
+from loadray.live.status import Tally, Totals, WorkerSecond
 
 KEEP_SECONDS = 600
 
@@ -20,19 +24,26 @@ class Second:
     done: int = 0
     errors: int = 0
     dropped: int = 0
+    rows: Tally = field(default_factory=Tally)
     latency: list[LogHistogram] = field(default_factory=list)
+    service: list[LogHistogram] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Window:
-    """Merged figures over the last few seconds, for live thresholds."""
+    """Merged figures over some seconds: the pacing loops' counters (``sent`` ...
+    ``dropped``, for the console) and the rows' :class:`Tally` and histograms (for the
+    live rules)."""
 
     seconds: int
-    sent: int
-    done: int
-    errors: int
-    dropped: int
-    latency: LogHistogram
+    sent: int = 0
+    done: int = 0
+    errors: int = 0
+    dropped: int = 0
+    rows: Tally = field(default_factory=Tally)
+    latency: LogHistogram = field(default_factory=LogHistogram.empty)
+    service: LogHistogram = field(default_factory=LogHistogram.empty)
+    reports: int = 0  # heartbeats in it (0: nothing is known of these seconds)
 
     @property
     def error_rate(self) -> float:
@@ -47,27 +58,37 @@ class Board:
     def __init__(self, start_ns: int) -> None:
         self.start_ns = start_ns
         self.seconds: dict[int, Second] = defaultdict(Second)
-        self.totals = Counter()
+        self.totals: Counter[str] = Counter()
+        self.rows = Tally()  # the whole run so far
         self.outcomes: Counter[str] = Counter()
         self.latency = LogHistogram.empty()
+        self.service = LogHistogram.empty()
+        self.reports: Counter[int] = Counter()  # heartbeats per second of the run
         self.in_flight: dict[int, int] = {}
         self.last_seen_ns: dict[int, int] = {}
         self.lag: dict[int, tuple[float, float, float]] = {}  # send lag p99, loop lag, cpu %
 
     def add(self, hb: WorkerSecond) -> None:
-        sec = self.seconds[self.second_of(hb.at_ns)]
+        second = self.second_of(hb.at_ns)
+        sec = self.seconds[second]
         for name in ("sent", "done", "errors", "dropped"):
             value = getattr(hb, name)
             setattr(sec, name, getattr(sec, name) + value)
             self.totals[name] += value
+        sec.rows += hb.rows
         sec.latency.append(hb.latency)
+        sec.service.append(hb.service)
+        self.rows += hb.rows
         self.outcomes.update(hb.outcomes)
         self.latency = self.latency.merge(hb.latency)
+        self.service = self.service.merge(hb.service)
+        self.reports[second] += 1
         self.in_flight[hb.worker] = hb.in_flight
         self.last_seen_ns[hb.worker] = hb.at_ns
         self.lag[hb.worker] = (hb.send_lag_p99_ms, hb.loop_lag_ms, hb.cpu_percent)
-        for old in [s for s in self.seconds if s < self.second_of(hb.at_ns) - KEEP_SECONDS]:
+        for old in [s for s in self.seconds if s < second - KEEP_SECONDS]:
             del self.seconds[old]
+            self.reports.pop(old, None)
 
     def forget(self, worker: int) -> None:
         """A worker is gone: it no longer has anything in flight."""
@@ -78,16 +99,36 @@ class Board:
         return (at_ns - self.start_ns) // 1_000_000_000
 
     def window(self, now_ns: int, seconds: int) -> Window:
-        """The last ``seconds`` complete seconds before ``now_ns``."""
+        """The last ``seconds`` complete seconds before ``now_ns`` (since the start)."""
         last = self.second_of(now_ns) - 1
-        picked = [self.seconds[s] for s in range(last - seconds + 1, last + 1) if s in self.seconds]
+        return self.span(max(0, last - seconds + 1), last)
+
+    def span(self, first: int, last: int) -> Window:
+        """Seconds ``first`` to ``last`` of the run, both included."""
+        picked = [self.seconds[s] for s in range(first, last + 1) if s in self.seconds]
+        total = Tally()
+        for s in picked:
+            total += s.rows
         return Window(
-            seconds=seconds,
+            seconds=max(0, last - first + 1),
             sent=sum(s.sent for s in picked),
             done=sum(s.done for s in picked),
             errors=sum(s.errors for s in picked),
             dropped=sum(s.dropped for s in picked),
+            rows=total,
             latency=merge_all(h for s in picked for h in s.latency),
+            service=merge_all(h for s in picked for h in s.service),
+            reports=sum(self.reports.get(s, 0) for s in range(first, last + 1)),
+        )
+
+    def so_far(self, now_ns: int) -> Window:
+        """The whole run until ``now_ns`` (every heartbeat received, the current second's too)."""
+        t = self.totals
+        return Window(
+            seconds=max(0, self.second_of(now_ns)),
+            sent=t["sent"], done=t["done"], errors=t["errors"], dropped=t["dropped"],
+            rows=self.rows, latency=self.latency, service=self.service,
+            reports=sum(self.reports.values()),
         )
 
     def run_totals(self, lost: int = 0) -> Totals:

@@ -1,16 +1,38 @@
 """Building a worker's per-second report from the rows it just flushed (vectorised:
-nothing is added to the per-request path)."""
+nothing is added to the per-request path).
+
+The report carries what the live rules judge, counted like the final summary counts
+the same rows: a :class:`~loadray.live.status.Tally` (sent, dropped, cut, errors,
+flow instances ended and failed) and latency and service-time histograms of the
+completed requests.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loadray.engine.errors import CUT, DROPPED
-from loadray.engine.open_loop import Counters
+from loadray.kinds import CUT, NEVER_SENT
+from loadray.live.flow_outcomes import FlowOutcomes
 from loadray.live.histogram import LogHistogram
-from loadray.live.status import WorkerSecond
+from loadray.live.status import Tally, WorkerSecond
+
+
+class Counters(Protocol):
+    """What a heartbeat reads of the pacing loop's counters
+    (:class:`loadray.engine.open_loop.Counters` fits)."""
+
+    sent: int
+    done: int
+    errors: int
+    dropped: int
+
+    @property
+    def in_flight(self) -> int: ...
 
 
 def outcomes(batch: pa.RecordBatch) -> dict[str, int]:
@@ -26,14 +48,44 @@ def outcomes(batch: pa.RecordBatch) -> dict[str, int]:
     return out
 
 
-def completed_latency(batch: pa.RecordBatch) -> np.ndarray:
-    """Corrected latencies of the requests that completed (not dropped, not cut)."""
+def _error_of_kinds(batch: pa.RecordBatch, kinds: tuple[str, ...]) -> np.ndarray:
+    """Which rows have an error of one of ``kinds`` (read on the dictionary's codes)."""
     error = batch.column("error")
-    keep = pc.and_(
-        pc.is_valid(batch.column("latency_ns")),
-        pc.invert(pc.fill_null(pc.is_in(error.cast(pa.string()), pa.array([DROPPED, CUT])), False)),
-    )
-    return batch.column("latency_ns").filter(keep).to_numpy()
+    if not pa.types.is_dictionary(error.type):
+        error = pc.dictionary_encode(error)
+    codes = [i for i, name in enumerate(error.dictionary.to_pylist()) if name in kinds]
+    if not codes:
+        return np.zeros(batch.num_rows, dtype=bool)
+    return np.isin(np.asarray(pc.fill_null(error.indices, -1)), codes)
+
+
+class Rows:
+    """The accounting classes of a batch's rows (the summary's, see
+    :mod:`loadray.analysis.arrays`)."""
+
+    def __init__(self, batch: pa.RecordBatch) -> None:
+        self.batch = batch
+        self.never_sent = _error_of_kinds(batch, NEVER_SENT)
+        self.cut = _error_of_kinds(batch, (CUT,))
+        self.completed = ~(self.never_sent | self.cut)
+        self.has_error = np.asarray(batch.column("error").is_valid())
+
+    def completed_ns(self, column: str) -> np.ndarray:
+        """``column`` of the completed rows that have it (latency_ns, service_ns)."""
+        values = self.batch.column(column)
+        keep = self.completed & np.asarray(values.is_valid())
+        return np.asarray(pc.fill_null(values, 0))[keep]
+
+    def tally(self, flows: FlowOutcomes) -> Tally:
+        ended, failed = flows.ended(self.batch, self.has_error)
+        return Tally(
+            rows=self.batch.num_rows,
+            dropped=int(self.never_sent.sum()),
+            cut=int(self.cut.sum()),
+            errors=int((self.completed & self.has_error).sum()),
+            flows=ended,
+            flows_failed=failed,
+        )
 
 
 def send_lag_p99_ms(batch: pa.RecordBatch) -> float:
@@ -55,9 +107,11 @@ def worker_second(
     loop_lag_ms: float = 0.0,
     cpu_percent: float = 0.0,
     incarnation: int = 0,
+    flows: FlowOutcomes | None = None,
 ) -> WorkerSecond:
-    has_rows = batch is not None and batch.num_rows > 0
-    return WorkerSecond(
+    """One heartbeat. ``flows`` carries a worker's unfinished flow instances from one
+    flush to the next (without it each batch is judged on its own)."""
+    second = WorkerSecond(
         worker=worker,
         at_ns=at_ns,
         sent=now.sent - before.sent,
@@ -65,10 +119,18 @@ def worker_second(
         errors=now.errors - before.errors,
         dropped=now.dropped - before.dropped,
         in_flight=now.in_flight,
-        latency=LogHistogram.of(completed_latency(batch)) if has_rows else LogHistogram.empty(),
-        outcomes=outcomes(batch) if has_rows else {},
-        send_lag_p99_ms=send_lag_p99_ms(batch) if has_rows else 0.0,
         loop_lag_ms=loop_lag_ms,
         cpu_percent=cpu_percent,
         incarnation=incarnation,
+    )
+    if batch is None or batch.num_rows == 0:
+        return second
+    rows = Rows(batch)
+    return replace(
+        second,
+        latency=LogHistogram.of(rows.completed_ns("latency_ns")),
+        service=LogHistogram.of(rows.completed_ns("service_ns")),
+        rows=rows.tally(FlowOutcomes() if flows is None else flows),
+        outcomes=outcomes(batch),
+        send_lag_p99_ms=send_lag_p99_ms(batch),
     )

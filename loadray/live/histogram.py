@@ -36,8 +36,10 @@ class LogHistogram:
         if values.size == 0:
             return cls.empty()
         idx = np.floor(np.log(np.maximum(values, 1)) / _LOG_GAMMA).astype(np.int32)
-        index, counts = np.unique(idx, return_counts=True)
-        return cls(index, counts.astype(np.int64), int(values.sum()), int(values.max()))
+        low = int(idx.min())
+        counts = np.bincount(idx - low)  # no sort: the buckets of one batch span a small range
+        index = np.flatnonzero(counts)
+        return cls((index + low).astype(np.int32), counts[index].astype(np.int64), int(values.sum()), int(values.max()))
 
     @property
     def count(self) -> int:
@@ -47,14 +49,26 @@ class LogHistogram:
         return merge_all((self, other))
 
     def quantile_ns(self, q: float) -> float | None:
-        """Nearest-rank quantile, read at the bucket's geometric middle (capped at max)."""
+        """Quantile ``q`` (0..1) by the final percentiles' method (linear interpolation
+        between the two closest ranks, numpy's default), each rank read at its bucket's
+        geometric middle; the top rank is the exact max. None when empty."""
         n = self.count
         if n == 0:
             return None
-        rank = max(1, math.ceil(q * n))
-        i = int(np.searchsorted(np.cumsum(self.counts), rank))
-        middle = GAMMA ** (int(self.index[i]) + 0.5)
-        return min(middle, float(self.max_ns))
+        h = (n - 1) * min(max(q, 0.0), 1.0)
+        low = math.floor(h)
+        cumulative = np.cumsum(self.counts)
+        value = self._at_rank(low, n, cumulative)
+        if h > low:
+            value += (h - low) * (self._at_rank(low + 1, n, cumulative) - value)
+        return value
+
+    def _at_rank(self, rank: int, n: int, cumulative: np.ndarray) -> float:
+        """The value of 0-based ``rank``: its bucket's middle, the exact max at the top."""
+        if rank >= n - 1:
+            return float(self.max_ns)
+        i = int(np.searchsorted(cumulative, rank + 1))
+        return min(GAMMA ** (int(self.index[i]) + 0.5), float(self.max_ns))
 
     def count_below(self, bound_ns: float) -> int:
         """How many values lie in buckets wholly below ``bound_ns`` (for cumulative buckets)."""

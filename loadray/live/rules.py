@@ -1,85 +1,129 @@
-"""Live thresholds and circuit breakers, evaluated by the coordinator every second.
+"""The live evaluator of thresholds and circuit breakers, run by the coordinator once
+a second over the merged heartbeats (:class:`~loadray.live.board.Board`). It reads
+the same :class:`~loadray.metric.Metric` as the final evaluator over the rows
+(:mod:`loadray.analysis.thresholds`) and agrees with it on the same rows, percentiles
+within the histograms' 1% buckets.
 
-Thresholds are judged over a sliding window (``live.window``); one marked
-``abort_on_fail`` stops the run once it fails after its ``delay``. A breaker
-(``abort_when: "error_rate > 50% for 5s"``) stops the run when its condition holds
-for every one of the last ``for`` seconds. Final verdicts still come from the rows.
+- A threshold is judged over the sliding ``live.window`` (a count, ``dropped``, over
+  the run so far, as the final verdict counts it); one marked ``abort_on_fail`` stops
+  the run once it fails after its ``delay``. A threshold on a metric not measured live
+  (``cut``) is left to the final verdict (the scenario refuses it with abort_on_fail).
+- A breaker (``abort_when: "error_rate > 50% for 5s"``) stops the run once its rule
+  held in each of the last ``for`` seconds of the run. Every complete second is
+  judged once, in order, even when a check comes late; a second nobody reported on
+  (or without data for the metric) neither counts nor breaks the streak.
 """
 
 from __future__ import annotations
 
 import math
-import operator
-import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Literal, Sequence
 
 from loadray.live.board import Board, Window
+from loadray.live.histogram import LogHistogram
+from loadray.metric import Breaker, Metric, Threshold
 
-OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
+BreachKind = Literal["threshold", "breaker"]
 
 
 @dataclass(frozen=True)
 class Breach:
-    kind: str  # "threshold" | "breaker"
+    kind: BreachKind
     expr: str
     value: float | None
     at_s: float  # seconds since the start
 
 
-def measure(metric: str, w: Window) -> float | None:
-    """A metric over a window, in the scenario's units (ms, fraction, req/s, count)."""
-    if metric == "error_rate":
-        return w.error_rate if w.done else None
-    if metric == "rate":
-        return w.rate
-    if metric == "dropped":
-        return float(w.dropped)
-    h = w.latency
-    if h.count == 0:
-        return None
-    if metric == "max":
-        return h.max_ns / 1e6
-    if metric == "mean":
-        return h.total_ns / h.count / 1e6
-    m = _PERCENTILE.match(metric)
-    if m:
-        return h.quantile_ns(float(m.group(1)) / 100.0) / 1e6
-    return None  # service_* and others are not measured live
+def _times(m: Metric, w: Window) -> LogHistogram:
+    return w.service if m.of == "service" else w.latency
+
+
+def _percentile(m: Metric, w: Window) -> float | None:
+    ns = _times(m, w).quantile_ns((m.q or 0.0) / 100.0)
+    return None if ns is None else ns / 1e6
+
+
+def _max(m: Metric, w: Window) -> float | None:
+    h = _times(m, w)
+    return h.max_ns / 1e6 if h.count else None
+
+
+def _mean(m: Metric, w: Window) -> float | None:
+    h = _times(m, w)
+    return h.total_ns / h.count / 1e6 if h.count else None
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+_MEASURES: dict[str, Callable[[Metric, Window], float | None]] = {
+    "percentile": _percentile,
+    "max": _max,
+    "mean": _mean,
+    "error_rate": lambda m, w: _ratio(w.rows.errors, w.rows.completed),
+    "flow_error_rate": lambda m, w: _ratio(w.rows.flows_failed, w.rows.flows),
+    "rate": lambda m, w: w.rows.sent / w.seconds if w.seconds and w.reports else None,
+    "dropped": lambda m, w: float(w.rows.dropped) if w.reports else None,
+}
+
+
+def measure(metric: Metric, w: Window) -> float | None:
+    """``metric`` over a window, in its unit (ms, fraction, req/s, count); None without
+    data, and for a metric not measured live."""
+    read = _MEASURES.get(metric.kind)
+    return None if read is None else read(metric, w)
 
 
 class Rules:
-    def __init__(self, thresholds: Sequence, breakers: Sequence, window_s: float) -> None:
-        self.thresholds = list(thresholds)
+    def __init__(self, thresholds: Sequence[Threshold], breakers: Sequence[Breaker], window_s: float) -> None:
+        self.thresholds = [t for t in thresholds if t.rule.metric.live]
         self.breakers = list(breakers)
         self.window_s = max(1, math.ceil(window_s))
         self._failing: set[str] = set()
-        self._streak: dict[str, int] = {}
+        self._streak: dict[str, int] = {b.expr: 0 for b in self.breakers}
+        self._next_second = 0  # the first second of the run no breaker has judged yet
 
     def check(self, board: Board, now_ns: int) -> tuple[list[Breach], str | None]:
         """New breaches since the last check, and the reason to abort (None: go on)."""
         at_s = (now_ns - board.start_ns) / 1e9
-        breaches, abort = [], None
+        breaches, aborts = self._judge_thresholds(board, now_ns, at_s)
+        more, tripped = self._judge_breakers(board, now_ns, at_s)
+        return breaches + more, next(iter(aborts + tripped), None)
+
+    def _judge_thresholds(self, board: Board, now_ns: int, at_s: float) -> tuple[list[Breach], list[str]]:
+        breaches, aborts = [], []
         window = board.window(now_ns, self.window_s)
         for t in self.thresholds:
-            value = measure(t.metric, window)
-            failing = value is not None and not OPS[t.op](value, t.value)
+            value = measure(t.rule.metric, board.so_far(now_ns) if t.rule.metric.is_count else window)
+            failing = value is not None and not t.rule.holds(value)
             if failing and t.expr not in self._failing:
                 breaches.append(Breach("threshold", t.expr, value, at_s))
-            self._failing.discard(t.expr) if not failing else self._failing.add(t.expr)
-            if failing and t.abort_on_fail and at_s >= t.delay_s and abort is None:
-                abort = f"threshold {t.expr!r} failed ({_fmt(value)}) and is abort_on_fail"
-        last_second = board.window(now_ns, 1)
-        for b in self.breakers:
-            value = measure(b.metric, last_second)
-            tripped = value is not None and OPS[b.op](value, b.value)
-            self._streak[b.expr] = self._streak.get(b.expr, 0) + 1 if tripped else 0
-            if self._streak[b.expr] == math.ceil(b.for_s):
-                breaches.append(Breach("breaker", b.expr, value, at_s))
-            if self._streak[b.expr] >= math.ceil(b.for_s) and abort is None:
-                abort = f"circuit breaker {b.expr!r} tripped ({_fmt(value)})"
-        return breaches, abort
+            if failing:
+                self._failing.add(t.expr)
+            else:
+                self._failing.discard(t.expr)
+            if failing and t.abort_on_fail and at_s >= t.delay_s:
+                aborts.append(f"threshold {t.expr!r} failed ({_fmt(value)}) and is abort_on_fail")
+        return breaches, aborts
+
+    def _judge_breakers(self, board: Board, now_ns: int, at_s: float) -> tuple[list[Breach], list[str]]:
+        """Each complete second not judged yet, in order."""
+        breaches, tripped = [], []
+        current = board.second_of(now_ns)
+        for second in range(self._next_second, current):
+            window = board.span(second, second)
+            for b in self.breakers:
+                value = measure(b.rule.metric, window)
+                if value is None:
+                    continue  # nothing known of this second: the streak stays as it is
+                self._streak[b.expr] = self._streak[b.expr] + 1 if b.rule.holds(value) else 0
+                if self._streak[b.expr] == math.ceil(b.for_s):
+                    breaches.append(Breach("breaker", b.expr, value, at_s))
+                    tripped.append(f"circuit breaker {b.expr!r} tripped ({_fmt(value)})")
+        self._next_second = max(self._next_second, current)
+        return breaches, tripped
 
 
 def _fmt(value: float | None) -> str:

@@ -3,9 +3,34 @@ cluster-wide snapshot the coordinator hands to the console and the Prometheus ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 from loadray.live.histogram import LogHistogram
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Counts over the rows a worker flushed, by the summary's accounting
+    (:mod:`loadray.analysis.summary`): what the live rules judge, so that live and
+    final figures count the same rows the same way."""
+
+    rows: int = 0  # intended requests (every row)
+    dropped: int = 0  # never sent (dropped at the in-flight cap, or fenced)
+    cut: int = 0  # sent, still in flight when the run stopped
+    errors: int = 0  # completed with an error
+    flows: int = 0  # flow instances that ended (rows with ``flow_ns``)
+    flows_failed: int = 0  # of those, instances with a failed logical request
+
+    @property
+    def sent(self) -> int:
+        return self.rows - self.dropped
+
+    @property
+    def completed(self) -> int:
+        return self.sent - self.cut
+
+    def __add__(self, other: "Tally") -> "Tally":
+        return Tally(*(a + b for a, b in zip(astuple(self), astuple(other))))
 
 
 @dataclass(frozen=True)
@@ -14,12 +39,15 @@ class WorkerSecond:
 
     worker: int
     at_ns: int  # epoch ns when the report was made
+    # the pacing loop's counters (requests; flow instances on the flow path), for the console
     sent: int = 0
     done: int = 0  # completed (ok + errors)
     errors: int = 0
     dropped: int = 0
     in_flight: int = 0  # at report time
     latency: LogHistogram = field(default_factory=LogHistogram.empty)  # completed, corrected
+    service: LogHistogram = field(default_factory=LogHistogram.empty)  # completed, done - sent
+    rows: Tally = field(default_factory=Tally)  # the rows flushed since the previous one
     outcomes: dict[str, int] = field(default_factory=dict)  # "2xx"/"4xx"/"5xx" or error kind
     send_lag_p99_ms: float = 0.0
     loop_lag_ms: float = 0.0  # how late the 1 s report timer fired

@@ -27,7 +27,7 @@ from .figures import render_plots
 from .html import render_html
 
 if TYPE_CHECKING:
-    from loadray.scenario.model import Threshold
+    from loadray.metric import Threshold
 
 __all__ = ["rebuild", "scenario_of", "summary_for", "thresholds_of"]
 

@@ -1,26 +1,19 @@
 """Circuit breakers: ``abort_when: "<metric> <op> <value> for <duration>"`` -> :class:`Breaker`.
 
-The condition reads exactly like a threshold (same metrics, units and messages, from
-:mod:`loadray.scenario.thresholds`); ``for`` is how long it must hold before the run is
-stopped. ``abort_when`` is one string or a list of them.
+The rule reads exactly like a threshold's (same metrics, units and messages, from
+:mod:`loadray.metric`); ``for`` is how long it must hold before the run is stopped.
+``abort_when`` is one string or a list of them. A breaker acts during the run, so its
+metric must be one judged live.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any
 
 from loadray.errors import ScenarioError
+from loadray.metric import BREAKER_EXAMPLE, Breaker, parse_breaker_rule
 from loadray.scenario.fields import item_path, show
-from loadray.scenario.model import Breaker
-from loadray.scenario.thresholds import CONDITION, condition
-from loadray.units import parse_duration
-
-EXAMPLE = "'error_rate > 50% for 5s'"
-_BREAKER = re.compile(rf"^{CONDITION}\s+for\s+(\S.*?)\s*$", re.IGNORECASE)
-_BARE_NUMBER = re.compile(r"^[0-9.]+$")
-_FOR = re.compile(r"\sfor(\s|$)", re.IGNORECASE)
+from loadray.scenario.thresholds import judged_live
 
 
 def parse_breakers(value: Any, path: str = "abort_when") -> tuple[Breaker, ...]:
@@ -30,32 +23,17 @@ def parse_breakers(value: Any, path: str = "abort_when") -> tuple[Breaker, ...]:
         return (parse_breaker(value, path),)
     if not isinstance(value, list):
         raise ScenarioError(
-            path, f"must be a string or a list of strings like {EXAMPLE}, got {show(value)}"
+            path, f"must be a string or a list of strings like {BREAKER_EXAMPLE}, got {show(value)}"
         )
     return tuple(parse_breaker(expr, item_path(path, i)) for i, expr in enumerate(value))
 
 
 def parse_breaker(expr: str, path: str) -> Breaker:
     if not isinstance(expr, str):
-        raise ScenarioError(path, f"must be a string like {EXAMPLE}, got {show(expr)}")
-    match = _BREAKER.match(expr)
-    if not match:
-        missing = "" if _FOR.search(expr) else " (the 'for <duration>' part is required)"
-        raise ScenarioError(
-            path, f"expected '<metric> <op> <value> for <duration>' with op one of "
-            f"< <= > >=, like {EXAMPLE}, got {expr!r}{missing}"
-        )
-    metric, op, value = condition(match, path)
-    return Breaker(expr=expr, metric=metric, op=op, value=value, for_s=_for(match.group(4), path))
-
-
-def _for(text: str, path: str) -> float:
-    if _BARE_NUMBER.match(text):
-        raise ScenarioError(path, f"for: {text!r} needs a unit, e.g. {text}s")
+        raise ScenarioError(path, f"must be a string like {BREAKER_EXAMPLE}, got {show(expr)}")
     try:
-        seconds = parse_duration(text)
+        rule, for_s = parse_breaker_rule(expr)
     except ValueError as exc:
-        raise ScenarioError(path, f"for: {exc}") from None
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ScenarioError(path, f"for: must be a duration > 0, got {text!r}")
-    return seconds
+        raise ScenarioError(path, str(exc)) from None
+    judged_live(rule, path, "a breaker cannot stop the run on it; use it in thresholds instead")
+    return Breaker(expr=expr, rule=rule, for_s=for_s)

@@ -15,12 +15,12 @@ from loadray.flow.json_templates import JsonTemplate
 from loadray.flow.retry import NO_RETRY, RetryPolicy
 from loadray.flow.templates import Template
 from loadray.scenario.limits import Limits
+from loadray.metric import Breaker, Threshold  # noqa: F401  (re-exported: a Scenario holds them)
 from loadray.target.options import TargetOptions
 
 Model = Literal["open", "closed"]
 Transport = Literal["auto", "fast", "aiohttp"]
 WhenFull = Literal["queue", "drop"]
-Op = Literal["<", "<=", ">", ">="]
 WorkerLoss = Literal["redistribute", "restart", "abort"]
 
 DEFAULT_WORKERS = 2
@@ -152,45 +152,6 @@ class Target:
 
     url: str | None = None
     builtin: TargetOptions | None = None
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """``expr`` as written, parsed into ``metric op value``.
-
-    ``metric`` is one of ``pNN`` (e.g. ``p99``, ``p99.9``), ``max``, ``mean``,
-    ``service_pNN``, ``error_rate``, ``rate``, ``dropped``.
-    ``value`` is in the metric's summary unit: milliseconds for latencies, a fraction
-    for ``error_rate`` (``0.5%`` -> 0.005), requests/s for ``rate``, a count for ``dropped``.
-
-    With ``abort_on_fail`` a failure seen live (over the ``live`` window) stops the whole
-    run, but not before ``delay_s`` seconds after its start (a grace period).
-    """
-
-    expr: str
-    metric: str
-    op: Op
-    value: float
-    abort_on_fail: bool = False
-    delay_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class Breaker:
-    """A circuit breaker (``abort_when``): the run is stopped, to protect the target,
-    once ``metric op value`` has held continuously for ``for_s`` seconds.
-
-    ``expr`` is as written (``"error_rate > 50% for 5s"``); ``metric``, ``op`` and
-    ``value`` read exactly like a :class:`Threshold`'s (``value`` in summary units).
-    Note the sense: a threshold fails when its condition is false, a breaker trips
-    when its condition is true.
-    """
-
-    expr: str
-    metric: str
-    op: Op
-    value: float
-    for_s: float
 
 
 DEFAULT_LEASE_S = 1.5

@@ -1,34 +1,22 @@
-"""Pass/fail thresholds: ``"<metric> <op> <value>"`` -> :class:`Threshold`.
+"""Pass/fail thresholds: the ``thresholds:`` list -> :class:`Threshold` items.
 
-Latency metrics (``pNN``, ``pNN.N``, ``max``, ``mean``, ``service_pNN``, ``service_max``)
-take a duration with a unit and are stored in milliseconds; ``error_rate`` takes a
-percentage or fraction (stored as a fraction); ``rate`` takes requests/s (optional
-``/s``); ``dropped`` takes a count.
-
-A list item is either the expression or a mapping that adds live behaviour:
-``{threshold: "error_rate < 1%", abort_on_fail: true, delay: 5s}``. The condition
-grammar (:data:`CONDITION`, :func:`condition`) is shared with ``abort_when`` breakers.
+A list item is either the rule (``"p99 < 500ms"``, read by :mod:`loadray.metric`, the
+one grammar shared with ``abort_when`` breakers) or a mapping that adds live
+behaviour: ``{threshold: "error_rate < 1%", abort_on_fail: true, delay: 5s}``. A
+threshold that may stop the run must be on a metric judged live.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from loadray.errors import ScenarioError
+from loadray.metric import RULE_EXAMPLE, Rule, Threshold, parse_rule
 from loadray.scenario.fields import Fields, boolean, duration, item_path, show
-from loadray.scenario.model import Op, Threshold
-from loadray.units import finite, parse_duration, parse_fraction, shorten
 
-# metric, op, value text: a regex fragment, so that breakers can append " for <duration>".
-CONDITION = r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*(\S.*?)"
 THRESHOLD_KEYS = ("threshold", "abort_on_fail", "delay")
-_EXPR = re.compile(rf"^{CONDITION}\s*$")
-_PERCENTILE = re.compile(r"^(service_)?p([0-9]{1,2}(?:\.[0-9]+)?)$")
-_NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
-_COUNT = re.compile(r"^[0-9]+$")
-METRICS = "pNN (p50, p99, p99.9), max, mean, service_pNN, service_max, error_rate, flow_error_rate, rate, dropped"
+_MAPPING = f"{{threshold: {RULE_EXAMPLE}, abort_on_fail: true}}"
 
 
 def parse_thresholds(value: Any, path: str = "thresholds") -> tuple[Threshold, ...]:
@@ -36,8 +24,7 @@ def parse_thresholds(value: Any, path: str = "thresholds") -> tuple[Threshold, .
         return ()
     if not isinstance(value, list):
         raise ScenarioError(
-            path, "must be a list of strings like 'p99 < 500ms' or mappings like "
-            f"{{threshold: 'p99 < 500ms', abort_on_fail: true}}, got {show(value)}"
+            path, f"must be a list of strings like {RULE_EXAMPLE} or mappings like {_MAPPING}, got {show(value)}"
         )
     return tuple(threshold_item(item, item_path(path, i)) for i, item in enumerate(value))
 
@@ -48,74 +35,30 @@ def threshold_item(value: Any, path: str) -> Threshold:
         return parse_threshold(value, path)
     if not isinstance(value, dict):
         raise ScenarioError(
-            path, "must be a string like 'p99 < 500ms' or a mapping like "
-            f"{{threshold: 'p99 < 500ms', abort_on_fail: true}}, got {show(value)}"
+            path, f"must be a string like {RULE_EXAMPLE} or a mapping like {_MAPPING}, got {show(value)}"
         )
     fields = Fields(value, path, THRESHOLD_KEYS)
-    return replace(
+    threshold = replace(
         fields.get("threshold", parse_threshold),
         abort_on_fail=fields.get("abort_on_fail", boolean, False),
         delay_s=fields.get("delay", duration(positive=False), 0.0),
     )
+    if threshold.abort_on_fail:
+        judged_live(threshold.rule, path, "abort_on_fail cannot stop the run on it; keep it without abort_on_fail")
+    return threshold
 
 
 def parse_threshold(expr: str, path: str) -> Threshold:
     if not isinstance(expr, str):
-        raise ScenarioError(path, f"must be a string like 'p99 < 500ms', got {show(expr)}")
-    match = _EXPR.match(expr)
-    if not match:
-        raise ScenarioError(
-            path, f"expected '<metric> <op> <value>' with op one of < <= > >=, "
-            f"like 'p99 < 500ms', got {expr!r}"
-        )
-    metric, op, value = condition(match, path)
-    return Threshold(expr=expr, metric=metric, op=op, value=value)
-
-
-def condition(match: re.Match[str], path: str) -> tuple[str, Op, float]:
-    """``metric, op, value`` from a match of :data:`CONDITION` (groups 1-3), the value
-    in the metric's summary unit."""
-    metric, op, text = match.group(1).lower(), match.group(2), match.group(3)
-    read = _reader(metric)
-    if read is None:
-        raise ScenarioError(path, f"unknown metric {metric!r} (expected one of: {METRICS})")
+        raise ScenarioError(path, f"must be a string like {RULE_EXAMPLE}, got {show(expr)}")
     try:
-        value = read(text)
+        return Threshold(expr=expr, rule=parse_rule(expr))
     except ValueError as exc:
-        raise ScenarioError(path, f"{metric}: {exc}") from None
-    return metric, op, value  # type: ignore[return-value]
+        raise ScenarioError(path, str(exc)) from None
 
 
-def _reader(metric: str) -> Callable[[str], float] | None:
-    if metric in ("max", "mean", "service_max"):
-        return _milliseconds
-    match = _PERCENTILE.match(metric)
-    if match:
-        return _milliseconds if 0 < float(match.group(2)) < 100 else None
-    return {"error_rate": _fraction, "flow_error_rate": _fraction, "rate": _rate, "dropped": _count}.get(metric)
-
-
-def _milliseconds(text: str) -> float:
-    if _NUMBER.match(text):
-        raise ValueError(f"{text!r} needs a unit, e.g. {text}ms or {text}s")
-    return round(parse_duration(text) * 1000.0, 9)
-
-
-def _fraction(text: str) -> float:
-    value = parse_fraction(text)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"expected a value between 0% and 100%, got {text!r}")
-    return value
-
-
-def _rate(text: str) -> float:
-    number = text[:-2].rstrip() if text.endswith("/s") else text
-    if not _NUMBER.match(number):
-        raise ValueError(f"expected requests/s like 500 or 500/s, got {shorten(text)}")
-    return finite(float(number), "expected a finite rate")
-
-
-def _count(text: str) -> float:
-    if not _COUNT.match(text):
-        raise ValueError(f"expected a whole number of requests, got {shorten(text)}")
-    return finite(float(text), "expected a finite count")
+def judged_live(rule: Rule, path: str, advice: str) -> None:
+    """Refuse a rule that should act during the run on a metric not measured live."""
+    why = rule.metric.why_not_live
+    if why is not None:
+        raise ScenarioError(path, f"metric {rule.metric.name!r} cannot be judged live ({why}): {advice}")

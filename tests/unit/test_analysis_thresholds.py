@@ -5,7 +5,7 @@ import pytest
 from loadray.analysis import evaluate, summarize
 from loadray.analysis import sample_arrays
 from loadray.archive.reader import RunMeta
-from loadray.scenario.model import Threshold
+from loadray.metric import Rule, Threshold, parse_metric
 from loadray.schema import SCHEMA, from_rows
 
 MS = 1_000_000
@@ -41,8 +41,9 @@ def run_table(n_ok=1000, n_err=0, n_dropped=0):
 
 
 def th(expr):
+    """A threshold with its value already in the metric's unit (ms, fraction, ...)."""
     metric, op, value = expr.split()
-    return Threshold(expr, metric, op, float(value))
+    return Threshold(expr, Rule(parse_metric(metric), op, float(value)))
 
 
 def one(t, expr, meta=RunMeta(START, START + 10 * 10**9)):

@@ -6,8 +6,8 @@ import pytest
 
 from loadray.archive import SampleSink, create_run_dir, read_summary, write_scenario
 from loadray.errors import ArchiveError, ScenarioError
+from loadray.metric import Rule, Threshold
 from loadray.report import rebuild, summary_for
-from loadray.scenario.model import Threshold
 from loadray.schema import SCHEMA, complete
 
 MS = 1_000_000
@@ -79,7 +79,7 @@ def test_rebuild_evaluates_thresholds_from_the_scenario(tmp_path):
     assert [r["passed"] for r in s["thresholds"]] == [True, False, True]
     assert s["thresholds"][2]["value"] == s["dropped"]
     assert s["passed"] is False
-    direct = summary_for(run, [Threshold("p99 < 10s", "p99", "<", 10_000.0)])
+    direct = summary_for(run, [Threshold("p99 < 10s", Rule.of("p99", "<", 10_000.0))])
     assert direct["thresholds"][0] == s["thresholds"][0]
     assert {k: v for k, v in direct.items() if k not in ("thresholds", "passed")} == {
         k: v for k, v in s.items() if k not in ("thresholds", "passed")}
@@ -93,7 +93,7 @@ def test_rebuild_bad_threshold_is_a_scenario_error(tmp_path):
 
 def test_summary_for_with_threshold_objects(tmp_path):
     run = make_run(tmp_path, DOC)
-    s = summary_for(run, [Threshold("max < 1ms", "max", "<", 1.0), Threshold("rate > 1", "rate", ">", 1.0)])
+    s = summary_for(run, [Threshold("max < 1ms", Rule.of("max", "<", 1.0)), Threshold("rate > 1", Rule.of("rate", ">", 1.0))])
     assert [r["passed"] for r in s["thresholds"]] == [False, True]
     assert s["thresholds"][1]["value"] == s["rate"] == round(s["sent"] / 5.0, 3)
     assert not (run / "summary.json").exists()  # writes nothing

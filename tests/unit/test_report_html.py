@@ -7,11 +7,11 @@ import pyarrow as pa
 
 from loadray.analysis import overview, summarize
 from loadray.archive.reader import RunMeta
+from loadray.metric import Rule, Threshold
 from loadray.report import render_html
 from loadray.report.facts import run_facts
 from loadray.report.figures import RUN_PLOTS, render_plots
 from loadray.report.text import format_ms
-from loadray.scenario.model import Threshold
 from loadray.schema import SCHEMA, from_rows
 
 MS = 1_000_000
@@ -45,7 +45,7 @@ def page_of(t, s, doc, start_ns, end_ns, info=None):
 def render():
     t = table()
     s = summarize(t, RunMeta(START, START + 3 * S),
-                  [Threshold("p99 < 1s", "p99", "<", 1000.0), Threshold("max < 10ms", "max", "<", 10.0)], name=DOC["name"])
+                  [Threshold("p99 < 1s", Rule.of("p99", "<", 1000.0)), Threshold("max < 10ms", Rule.of("max", "<", 10.0))], name=DOC["name"])
     return page_of(t, s, DOC, START, START + 3 * S, {"placement": [{"worker": 0, "node": "n1"}, {"worker": 1, "node": "n2"}],
                                                     "dead_workers": [1], "lost": 7,
                                                     "planned": 100, "rows": 90, "unknown": 3}), s

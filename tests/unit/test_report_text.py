@@ -2,9 +2,9 @@ import pyarrow as pa
 
 from loadray.analysis import summarize
 from loadray.archive.reader import RunMeta
+from loadray.metric import Rule, Threshold
 from loadray.report import render_summary
 from loadray.report.text import format_ms, format_threshold_value
-from loadray.scenario.model import Threshold
 from loadray.schema import SCHEMA, from_rows
 
 MS = 1_000_000
@@ -23,8 +23,8 @@ def summary(thresholds=()):
 
 
 def test_render_summary_has_the_numbers():
-    s = summary([Threshold("p99 < 1s", "p99", "<", 1000.0), Threshold("error_rate < 0.5%", "error_rate", "<", 0.005),
-                 Threshold("max < 500ms", "max", "<", 500.0)])
+    s = summary([Threshold("p99 < 1s", Rule.of("p99", "<", 1000.0)), Threshold("error_rate < 0.5%", Rule.of("error_rate", "<", 0.005)),
+                 Threshold("max < 500ms", Rule.of("max", "<", 500.0))])
     text = render_summary(s)
     assert "smoke" in text
     assert "1,001" in text and "1,000" in text  # intended, sent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from loadray.errors import ScenarioError
+from loadray.metric import Rule
 from loadray.scenario import Breaker, parse_breaker, parse_threshold
 
 
@@ -21,7 +22,7 @@ from loadray.scenario import Breaker, parse_breaker, parse_threshold
     ],
 )
 def test_parse_breaker(expr, metric, op, value, for_s):
-    assert parse_breaker(expr, "abort_when[0]") == Breaker(expr, metric, op, value, for_s)
+    assert parse_breaker(expr, "abort_when[0]") == Breaker(expr, Rule.of(metric, op, value), for_s)
 
 
 @pytest.mark.parametrize(
@@ -30,9 +31,7 @@ def test_parse_breaker(expr, metric, op, value, for_s):
 def test_condition_reads_exactly_like_a_threshold(condition):
     breaker = parse_breaker(f"{condition} for 5s", "abort_when")
     threshold = parse_threshold(condition, "thresholds[0]")
-    assert (breaker.metric, breaker.op, breaker.value) == (
-        threshold.metric, threshold.op, threshold.value
-    )
+    assert breaker.rule == threshold.rule
 
 
 @pytest.mark.parametrize(
@@ -62,3 +61,18 @@ def test_bad_breaker_is_one_line_at_its_path(expr, fragment):
 def test_breaker_must_be_a_string():
     with pytest.raises(ScenarioError, match=r"^abort_when\[0\]: must be a string .*got 5$"):
         parse_breaker(5, "abort_when[0]")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("expr", ["service_p99 > 1ms for 2s", "flow_error_rate > 50% for 2s",
+                                  "service_mean > 1s for 1s", "dropped > 0 for 3s"])
+def test_every_live_metric_makes_a_breaker(expr):
+    assert parse_breaker(expr, "abort_when[0]").rule.metric.live
+
+
+def test_a_breaker_on_a_metric_not_judged_live_is_refused_at_its_path():
+    with pytest.raises(ScenarioError) as info:
+        parse_breaker("cut > 0 for 2s", "abort_when[0]")
+    assert str(info.value) == (
+        "abort_when[0]: metric 'cut' cannot be judged live (it is known only once the run has stopped): "
+        "a breaker cannot stop the run on it; use it in thresholds instead"
+    )

@@ -9,6 +9,7 @@ import yaml
 
 from loadray.errors import ScenarioError
 from loadray.flow import compile_template
+from loadray.metric import Rule
 from loadray.scenario import (
     Breaker,
     ClusterSettings,
@@ -88,8 +89,8 @@ def test_minimal_design_scenario_loads_to_expected_objects(tmp_path):
         phases=(Phase(10.0, 500.0, None, 0), Phase(20.0, 500.0, 2000.0, 1)),
         workers=2,
         thresholds=(
-            Threshold("p99 < 1s", "p99", "<", 1000.0),
-            Threshold("error_rate < 0.5%", "error_rate", "<", 0.005),
+            Threshold("p99 < 1s", Rule.of("p99", "<", 1000.0)),
+            Threshold("error_rate < 0.5%", Rule.of("error_rate", "<", 0.005)),
         ),
         flows=(Flow("root", (Step("root", compile_template("/", "")),)),),
     )
@@ -129,7 +130,7 @@ def test_every_field_is_read(tmp_path):
         ("post", "POST", "/items?x=1",
          (("X-Token", "abc"), ("Accept", "text/plain")), "héllo".encode()),
     ]
-    assert [(t.metric, t.op, t.value) for t in scn.thresholds] == [
+    assert [(t.rule.metric.name, t.rule.op, t.rule.value) for t in scn.thresholds] == [
         ("p99.9", "<=", 250.0), ("service_max", "<", 2000.0), ("rate", ">=", 400.0),
         ("dropped", "<=", 0.0), ("error_rate", "<", 0.01), ("p99", "<", 2000.0),
     ]
@@ -137,12 +138,12 @@ def test_every_field_is_read(tmp_path):
         (False, 0.0), (False, 0.0), (False, 0.0), (False, 0.0), (True, 5.0), (False, 0.0),
     ]
     assert scn.thresholds[4] == Threshold(
-        "error_rate < 1%", "error_rate", "<", 0.01, abort_on_fail=True, delay_s=5.0
+        "error_rate < 1%", Rule.of("error_rate", "<", 0.01), abort_on_fail=True, delay_s=5.0
     )
     assert scn.cluster == ClusterSettings(worker_cpus=0.5)
     assert scn.breakers == (
-        Breaker("error_rate > 50% for 5s", "error_rate", ">", 0.5, for_s=5.0),
-        Breaker("p99 > 2s for 1m", "p99", ">", 2000.0, for_s=60.0),
+        Breaker("error_rate > 50% for 5s", Rule.of("error_rate", ">", 0.5), for_s=5.0),
+        Breaker("p99 > 2s for 1m", Rule.of("p99", ">", 2000.0), for_s=60.0),
     )
     assert scn.on_worker_loss == "restart"
     assert scn.alert_webhook == "http://127.0.0.1:9000/hook?x=1"
@@ -221,7 +222,7 @@ def test_abort_when_may_be_one_string():
     doc = yaml.safe_load(MINIMAL_YAML)
     doc["abort_when"] = "p99 >= 1.5s for 10s"
     assert parse_scenario(doc).breakers == (
-        Breaker("p99 >= 1.5s for 10s", "p99", ">=", 1500.0, 10.0),
+        Breaker("p99 >= 1.5s for 10s", Rule.of("p99", ">=", 1500.0), 10.0),
     )
     doc["abort_when"] = []
     assert parse_scenario(doc).breakers == ()
@@ -256,7 +257,7 @@ def test_live_control_keys_take_overrides(tmp_path):
         "thresholds.1={threshold: error_rate < 0.5%, abort_on_fail: true}",
     ])
     assert (scn.on_worker_loss, scn.live_window_s) == ("abort", 3.0)
-    assert scn.breakers == (Breaker("error_rate > 10% for 2s", "error_rate", ">", 0.1, 2.0),)
+    assert scn.breakers == (Breaker("error_rate > 10% for 2s", Rule.of("error_rate", ">", 0.1), 2.0),)
     assert scn.thresholds[1].abort_on_fail and scn.thresholds[1].delay_s == 0.0
     assert scn.alert_webhook == "http://127.0.0.1:9000/hook"
     assert load_scenario(path, ["alerts.webhook=null"]).alert_webhook is None

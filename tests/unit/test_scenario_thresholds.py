@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadray.errors import ScenarioError
+from loadray.metric import Rule
 from loadray.scenario import Threshold, parse_threshold
 from loadray.scenario.thresholds import parse_thresholds
 
@@ -21,6 +22,10 @@ from loadray.scenario.thresholds import parse_thresholds
         ("mean <= 20ms", "mean", "<=", 20.0),
         ("service_p99 < 100ms", "service_p99", "<", 100.0),
         ("service_max < 1s", "service_max", "<", 1000.0),
+        ("service_mean < 40ms", "service_mean", "<", 40.0),
+        ("SERVICE_P99.99 <= 2s", "service_p99.99", "<=", 2000.0),
+        ("flow_error_rate < 2%", "flow_error_rate", "<", 0.02),
+        ("cut <= 5", "cut", "<=", 5.0),
         ("error_rate < 0.5%", "error_rate", "<", 0.005),
         ("error_rate <= 0.01", "error_rate", "<=", 0.01),
         ("rate >= 400", "rate", ">=", 400.0),
@@ -30,7 +35,7 @@ from loadray.scenario.thresholds import parse_thresholds
     ],
 )
 def test_parse_threshold(expr, metric, op, value):
-    assert parse_threshold(expr, "thresholds[0]") == Threshold(expr, metric, op, value)
+    assert parse_threshold(expr, "thresholds[0]") == Threshold(expr, Rule.of(metric, op, value))
 
 
 @pytest.mark.parametrize(
@@ -43,7 +48,8 @@ def test_parse_threshold(expr, metric, op, value):
         ("p100 < 1s", "unknown metric 'p100'"),
         ("p0 < 1s", "unknown metric 'p0'"),
         ("p999 < 1s", "unknown metric 'p999'"),
-        ("service_mean < 1s", "unknown metric 'service_mean'"),
+        ("service_min < 1s", "unknown metric 'service_min'"),
+        ("cut < 1.5", "cut: expected a whole number of requests"),
         ("latency < 1s", "unknown metric 'latency' (expected one of: pNN"),
         ("p99 < 200", "p99: '200' needs a unit, e.g. 200ms or 200s"),
         ("p99 < fast", "p99: expected a duration like 250ms"),
@@ -76,8 +82,26 @@ def test_threshold_items_may_be_mappings_with_abort_on_fail_and_delay():
         {"threshold": "rate >= 10"},
     ]
     assert parse_thresholds(items) == (
-        Threshold("p99 < 1s", "p99", "<", 1000.0),
-        Threshold("error_rate < 1%", "error_rate", "<", 0.01, abort_on_fail=True, delay_s=5.0),
-        Threshold("max < 2s", "max", "<", 2000.0),
-        Threshold("rate >= 10", "rate", ">=", 10.0),
+        Threshold("p99 < 1s", Rule.of("p99", "<", 1000.0)),
+        Threshold("error_rate < 1%", Rule.of("error_rate", "<", 0.01), abort_on_fail=True, delay_s=5.0),
+        Threshold("max < 2s", Rule.of("max", "<", 2000.0)),
+        Threshold("rate >= 10", Rule.of("rate", ">=", 10.0)),
+    )
+
+
+@pytest.mark.parametrize("metric", ["p99", "service_p99", "service_mean", "max", "error_rate", "flow_error_rate",
+                                    "rate", "dropped"])
+def test_abort_on_fail_is_accepted_on_every_metric_judged_live(metric):
+    value = {"error_rate": "1%", "flow_error_rate": "1%", "rate": "10", "dropped": "5"}.get(metric, "1s")
+    [t] = parse_thresholds([{"threshold": f"{metric} < {value}", "abort_on_fail": True}])
+    assert t.abort_on_fail and t.rule.metric.live
+
+
+def test_abort_on_fail_on_a_metric_not_judged_live_is_refused_at_its_path():
+    assert parse_thresholds(["cut < 5"])[0].rule.metric.name == "cut"  # a final threshold: fine
+    with pytest.raises(ScenarioError) as info:
+        parse_thresholds(["p99 < 1s", {"threshold": "cut < 5", "abort_on_fail": True}])
+    assert str(info.value) == (
+        "thresholds[1]: metric 'cut' cannot be judged live (it is known only once the run has stopped): "
+        "abort_on_fail cannot stop the run on it; keep it without abort_on_fail"
     )

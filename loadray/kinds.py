@@ -1,0 +1,54 @@
+"""Error kinds: the values a sample row carries in its ``error`` column.
+
+A leaf module (no imports): the engine and the flow steps write these names, the live
+heartbeat and the analysis read them, so each is spelled once, here. Which failure
+becomes which kind is decided in one place, :mod:`loadray.engine.errors`.
+"""
+
+from __future__ import annotations
+
+# -- transport failures ---------------------------------------------------------------
+CONNECT_REFUSED = "connect_refused"
+CONNECT_TIMEOUT = "connect_timeout"
+CONNECT_ERROR = "connect_error"  # DNS failure, unreachable network, other connect errors
+TIMEOUT = "timeout"  # no complete response within the request timeout
+RESET = "reset"  # the peer closed or reset the connection mid-request
+PROTOCOL = "protocol"  # the response could not be parsed as HTTP/1.1
+TLS = "tls"
+HTTP_4XX = "http_4xx"
+HTTP_5XX = "http_5xx"
+
+# -- the generator's own accounting -----------------------------------------------------
+DROPPED = "dropped"  # never sent: the in-flight cap was reached (when_full: drop)
+CUT = "cut"  # sent, still in flight when the run stopped
+FENCED = "fenced"  # never sent: the worker's lease had lapsed, or the run's hard end passed
+INTERNAL = "internal"  # a failure inside the generator itself (a defect): the run exits 1
+
+# -- flow steps -------------------------------------------------------------------------
+CHECK = "check"  # a check failed; the row says ``check:<name>``, its kind is ``check``
+CHECK_PREFIX = CHECK + ":"
+CHECK_ERROR = "check_error"  # a check raised: it could not tell pass from fail
+EXTRACT = "extract"  # an extraction found nothing or raised
+TEMPLATE = "template"  # a step used a variable that no earlier step extracted
+
+#: The kinds a transport or the engine records (flow-step kinds come on top).
+KINDS = (
+    CONNECT_REFUSED,
+    CONNECT_TIMEOUT,
+    CONNECT_ERROR,
+    TIMEOUT,
+    RESET,
+    PROTOCOL,
+    TLS,
+    HTTP_4XX,
+    HTTP_5XX,
+    DROPPED,
+    CUT,
+    FENCED,
+    INTERNAL,
+)
+
+#: Rows of these kinds were never sent (``dropped`` in the summary's accounting).
+NEVER_SENT = (DROPPED, FENCED)
+#: Failures inside the generator rather than answers of the target: they fail the run.
+GENERATOR_KINDS = (INTERNAL, EXTRACT, CHECK_ERROR)

@@ -1,0 +1,99 @@
+"""What a threshold or a circuit breaker measures: a typed :class:`Metric`.
+
+==============================  =============================================  ========
+name                            measured over the rows of completed requests   unit
+==============================  =============================================  ========
+``pNN`` (``p99``, ``p99.9``)    percentile of latency (corrected)              ms
+``max``, ``mean``               of latency                                     ms
+``service_pNN``                 percentile of service time (done - sent)       ms
+``service_max``, ``service_mean``  of service time                             ms
+``error_rate``                  errors / completed requests                    fraction
+``flow_error_rate``             failed flow instances / ended flow instances   fraction
+``rate``                        requests sent per second                       req/s
+``dropped``                     requests never sent (in-flight cap, fencing)   count
+``cut``                         requests in flight when the run stopped        count
+==============================  =============================================  ========
+
+Every metric but ``cut`` is measured live too (:attr:`Metric.live`): ``cut`` exists only
+once the run has stopped, so it cannot stop a run. Pure: no imports beyond the
+standard library.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["percentile", "max", "mean", "error_rate", "flow_error_rate", "rate", "dropped", "cut"]
+Of = Literal["latency", "service"]
+Unit = Literal["ms", "fraction", "req/s", "count"]
+
+#: The metric names, for messages.
+METRICS = (
+    "pNN (p50, p99, p99.9), max, mean, service_pNN, service_max, service_mean, "
+    "error_rate, flow_error_rate, rate, dropped, cut"
+)
+_PERCENTILE = re.compile(r"^(service_)?p([0-9]{1,2}(?:\.[0-9]+)?)$")
+_STAT = re.compile(r"^(service_)?(max|mean)$")
+_COUNTERS: tuple[Kind, ...] = ("error_rate", "flow_error_rate", "rate", "dropped", "cut")
+_UNITS: dict[str, Unit] = {"error_rate": "fraction", "flow_error_rate": "fraction", "rate": "req/s"}
+_NOT_LIVE = {"cut": "it is known only once the run has stopped"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """``kind`` and, for the time statistics, ``of`` (latency or service time) and
+    ``q`` (the percentile, 0 < q < 100)."""
+
+    kind: Kind
+    of: Of | None = None
+    q: float | None = None
+
+    @property
+    def name(self) -> str:
+        """The canonical name (``service_p99.9``), as :func:`parse_metric` reads it."""
+        prefix = "service_" if self.of == "service" else ""
+        if self.kind == "percentile":
+            return f"{prefix}p{self.q:g}"
+        return prefix + self.kind
+
+    @property
+    def unit(self) -> Unit:
+        if self.of is not None:
+            return "ms"
+        return _UNITS.get(self.kind, "count")
+
+    @property
+    def is_count(self) -> bool:
+        """A count over the whole run (``dropped``, ``cut``), not a rate or a statistic."""
+        return self.unit == "count"
+
+    @property
+    def live(self) -> bool:
+        """Whether the coordinator can judge it while the run goes on."""
+        return self.kind not in _NOT_LIVE
+
+    @property
+    def why_not_live(self) -> str | None:
+        return _NOT_LIVE.get(self.kind)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def parse_metric(name: str) -> Metric | None:
+    """The metric called ``name`` (case-insensitive); None for an unknown name."""
+    name = name.strip().lower()
+    match = _PERCENTILE.match(name)
+    if match:
+        q = float(match.group(2))
+        return Metric("percentile", _of(match.group(1)), q) if 0.0 < q < 100.0 else None
+    match = _STAT.match(name)
+    if match:
+        return Metric(match.group(2), _of(match.group(1)))  # type: ignore[arg-type]
+    return Metric(name) if name in _COUNTERS else None  # type: ignore[arg-type]
+
+
+def _of(prefix: str | None) -> Of:
+    return "service" if prefix else "latency"

@@ -1,0 +1,68 @@
+"""Acceptance of the one-metric issue on a local Ray: circuit breakers on metrics that
+used to validate and then never fire — service time and failed flow instances — stop
+a 30 s run within 4 s with exit 99. Arrivals are bounded: 100/s against the built-in
+target on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+
+from loadray.driver import RunOptions, run
+from loadray.scenario import parse_scenario
+
+RATE = 100
+
+
+def scenario(url, **extra):
+    return parse_scenario({
+        "name": "rules", "target": url, "workers": 2,
+        "load": {"model": "open", "phases": [{"duration": "30s", "rate": RATE}]},
+        "cluster": {"worker_cpus": 0.25},
+        **extra,
+    })
+
+
+def record_of(run_dir) -> dict:
+    meta = pq.read_metadata(next((run_dir / "samples").glob("*.parquet"))).metadata
+    return json.loads(meta[b"loadray.run"])
+
+
+def stopped_at(record: dict) -> float:
+    [abort] = [e for e in record["events"] if e["event"] == "abort"]
+    return abort["at_s"]
+
+
+def test_service_p99_breaker_stops_a_30s_run_within_4s(ray_local, builtin_target, tmp_path):
+    target = builtin_target(latency_s=0.02)
+    expr = "service_p99 > 1ms for 2s"
+    result = run(scenario(target.url, requests=[{"name": "root", "path": "/"}], abort_when=[expr]),
+                 RunOptions(out=tmp_path / "run", quiet=True))
+    record, s = record_of(tmp_path / "run"), result.summary
+    [breach] = [e for e in record["events"] if e["event"] == "breach"]
+    print(f"stopped at {stopped_at(record)} s; breach value {breach['value']:.3f} ms; "
+          f"final service p99 {s['service_ms']['p99']} ms; intended {s['intended']}")
+    assert result.exit_code == 99
+    assert record["aborted"].startswith(f"circuit breaker '{expr}' tripped")
+    assert stopped_at(record) <= 4.0
+    assert s["intended"] <= 4.5 * RATE
+    assert breach["kind"] == "breaker" and 20.0 <= breach["value"] < 40.0  # 20 ms plus a little
+
+
+def test_flow_error_rate_breaker_stops_a_30s_flow_run_within_4s(ray_local, builtin_target, tmp_path):
+    target = builtin_target(error_rate=0.5)  # each step fails half the time: 3 flows in 4 fail
+    expr = "flow_error_rate > 60% for 2s"  # above the request error rate (50%): only flows reach it
+    flows = [{"name": "shop", "steps": [{"name": "browse", "path": "/"}, {"name": "buy", "path": "/?buy"}]}]
+    result = run(scenario(target.url, flows=flows, abort_when=[expr]), RunOptions(out=tmp_path / "run", quiet=True))
+    record, s = record_of(tmp_path / "run"), result.summary
+    [breach] = [e for e in record["events"] if e["event"] == "breach"]
+    shop = s["flows"]["shop"]
+    print(f"stopped at {stopped_at(record)} s; breach value {breach['value']:.3f}; "
+          f"final flow error rate {shop['failed'] / shop['count']:.3f} over {shop['count']} flows; "
+          f"error rate {s['error_rate']:.3f}")
+    assert result.exit_code == 99
+    assert record["aborted"].startswith(f"circuit breaker '{expr}' tripped")
+    assert stopped_at(record) <= 4.0
+    assert s["intended"] <= 2 * 4.5 * RATE
+    assert 0.6 < breach["value"] <= 1.0 and 0.6 < shop["failed"] / shop["count"] < 0.9
