@@ -59,6 +59,7 @@ class RunOptions:
     num_cpus: int | None = None  # embedded Ray only
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    metrics_linger_s: float = 15.0  # == loadray.live.metrics.DEFAULT_METRICS_LINGER_S
 
 
 @dataclass(frozen=True)
@@ -176,16 +177,23 @@ def resolved_target(scenario: Scenario, host: str = LOOPBACK) -> Iterator[Scenar
 
 
 @contextlib.contextmanager
-def metrics_server(options: RunOptions):
+def metrics_server(options: RunOptions, run: str = "", scenario: str = ""):
+    """/metrics while the run lasts (None without ``--metrics-port``): its URL printed
+    at the start; after a normal end the counts are marked final and the endpoint stays
+    up until one scrape has read them, at most ``metrics_linger_s``."""
     if options.metrics_port is None:
         yield None
         return
-    from loadray.live.metrics import MetricsServer
+    from loadray.live.metrics import MetricsServer, RunLabels
 
-    server = MetricsServer(options.metrics_port, options.metrics_host)
+    server = MetricsServer(options.metrics_port, options.metrics_host, RunLabels(run, scenario),
+                           linger_s=options.metrics_linger_s)
     server.start()
+    print(f"loadray run: Prometheus metrics on {server.url}", file=sys.stderr, flush=True)
     try:
         yield server
+        server.finish()
+        server.linger()
     finally:
         server.stop()
 
@@ -216,7 +224,7 @@ def _load(scenario: Scenario, run_dir: Path, options: RunOptions, stage: _Stage)
         with ray_running(options.address, options.num_cpus) as session:
             host = session.node_address if options.address else LOOPBACK
             stage.enter(STAGE_TARGET)
-            with resolved_target(scenario, host) as live, metrics_server(options) as metrics:
+            with resolved_target(scenario, host) as live, metrics_server(options, run_dir.name, scenario.name) as metrics:
                 stage.enter(STAGE_LOAD)
                 with interrupts:  # after Ray starts: Ray installs a SIGTERM handler of its own
                     record = _drive(live, run_dir, interrupts, options, metrics)
@@ -245,6 +253,7 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
     sink = SampleSink(run_dir / "samples", start_ns)
     end_ns = start_ns + int(scenario.duration_s * 1e9)
     record = None
+    write = sink.write if metrics is None else metrics.tee(sink.write)  # /metrics counts the rows archived
     console = LiveConsole(scenario.name, quiet=options.quiet)
     try:
         with console, ControlServer(run_dir, launcher.control, RateBounds.of(scenario)):
@@ -260,10 +269,10 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
                     end_ns = min(end_ns, time.time_ns())  # the run ends at the signal
                     launcher.stop()
                     break
-                launcher.collect(sink.write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed
+                launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed
             if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
                 end_ns = min(end_ns, time.time_ns())
-            launcher.settle(sink.write)
+            launcher.settle(write)
             record = launcher.record()
     finally:
         sink.close(end_ns, _record_doc(record, launcher.tally(record)) if record else None)

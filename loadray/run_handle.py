@@ -112,8 +112,9 @@ class Run:
         return breakdown(self.arrays, by, self.summary.get("duration_s"))
 
     def timeseries(self, bucket: str | float = "1s") -> pd.DataFrame:
-        """Per-bucket counts, rates and percentiles (see :func:`loadray.analysis.per_second`)."""
-        return per_second(self.arrays, self.meta.start_ns, parse_duration(bucket))
+        """Per-bucket counts, rates and percentiles over the run's duration (see
+        :func:`loadray.analysis.per_second`)."""
+        return per_second(self.arrays, self.meta.start_ns, parse_duration(bucket), self.summary.get("duration_s"))
 
     def errors(self, bucket: str | float = "1s") -> pd.DataFrame:
         """Errors per bucket by kind (see :func:`loadray.analysis.errors_over_time`)."""
@@ -144,4 +145,5 @@ class Run:
         return compare_summaries(
             self.summary, other.summary, max_p99_increase=max_p99_increase,
             max_error_rate_increase=max_error_rate_increase, labels=(self.path.name, other.path.name),
+            scenarios=(self.scenario, other.scenario),
         )

@@ -45,11 +45,10 @@ __all__ = [
     "split_classes",
 ]
 
-#: The sample columns the summary and the report read (not ``bytes_in``, ``user`` and
-#: ``trace_id``: only the notebook's ``percentiles(by="user")`` needs ``user``).
+#: The sample columns the summary and the report read (all but ``trace_id``).
 COLUMNS = (
     "intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker",
-    "attempt", "flow_id", "flow_ns", "error_detail",
+    "bytes_in", "attempt", "user", "flow_id", "flow_ns", "error_detail",
 )
 
 UNNAMED_STEP = "(unnamed)"
@@ -187,6 +186,7 @@ class SampleArrays:
     user: np.ndarray  # int32, with has_user (closed model only)
     has_user: np.ndarray
     error_detail: pa.Array | None = None  # the 1.2 column as Arrow (None: the table lacks it)
+    bytes_in: np.ndarray | None = None  # int32 body bytes received (None: the table lacks it)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def completed_latency_ns(self, mask: np.ndarray | None = None) -> np.ndarray:
@@ -292,6 +292,7 @@ def sample_arrays(table: pa.Table) -> SampleArrays:
         user=user,
         has_user=has_user,
         error_detail=_single(table, "error_detail") if "error_detail" in table.column_names else None,
+        bytes_in=_int(_single(table, "bytes_in"), np.int32)[0] if "bytes_in" in table.column_names else None,
     )
 
 

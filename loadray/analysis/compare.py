@@ -8,6 +8,10 @@ Gates (a regression fails the comparison):
   exceeds the base's by more than this many points (0.01 = one percentage point);
 
 ``None`` turns a gate off. A gate with a figure missing (no completed request) fails.
+
+Given the two runs' scenario documents, the comparison also lists where they differ
+(``scenario_differences``): a warning, not a gate (comparing two targets, or two loads,
+on purpose is fine, by accident it is not like for like).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ __all__ = [
     "Comparison",
     "Gate",
     "compare_summaries",
+    "scenario_differences",
 ]
 
 DEFAULT_MAX_P99_INCREASE = 0.10
@@ -73,6 +78,7 @@ class Comparison:
     new: str
     table: pd.DataFrame
     gates: tuple[Gate, ...]
+    scenario_differences: tuple[str, ...] = ()  # "load.phases[0].rate: 200 → 400"
 
     @property
     def passed(self) -> bool:
@@ -122,12 +128,39 @@ def compare_summaries(
     max_p99_increase: float | None = DEFAULT_MAX_P99_INCREASE,
     max_error_rate_increase: float | None = DEFAULT_MAX_ERROR_RATE_INCREASE,
     labels: tuple[str, str] = ("base", "new"),
+    scenarios: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
 ) -> Comparison:
-    """Compare two ``summary.json`` dicts (see the module docstring for the gates)."""
+    """Compare two ``summary.json`` dicts (see the module docstring for the gates);
+    ``scenarios``: the two runs' scenario documents, to say where they differ."""
     rows = []
     for label, key, sub, unit in KEY_FIGURES:
         b, n = _figure(base, key, sub), _figure(new, key, sub)
         change, pct = _change(b, n)
         rows.append({"figure": label, "unit": unit, "base": b, "new": n, "change": change, "change_pct": pct})
     table = pd.DataFrame(rows).set_index("figure")
-    return Comparison(labels[0], labels[1], table, _gates(base, new, max_p99_increase, max_error_rate_increase))
+    gates = _gates(base, new, max_p99_increase, max_error_rate_increase)
+    differences = tuple(scenario_differences(*scenarios)) if scenarios else ()
+    return Comparison(labels[0], labels[1], table, gates, differences)
+
+
+_SHOWN_CHARS = 60
+_MISSING = object()  # a key only one document has
+
+
+def _shown(value: Any) -> str:
+    text = "(none)" if value is _MISSING else repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def scenario_differences(base: Any, new: Any, path: str = "") -> list[str]:
+    """``"path: base value → new value"`` for every leaf where two scenario documents
+    differ (a list of another length is one difference), in document order."""
+    if isinstance(base, Mapping) and isinstance(new, Mapping):
+        keys = list(base) + [k for k in new if k not in base]
+        return [d for k in keys for d in scenario_differences(base.get(k, _MISSING), new.get(k, _MISSING),
+                                                               f"{path}.{k}" if path else str(k))]
+    if isinstance(base, list) and isinstance(new, list) and len(base) == len(new):
+        return [d for i, (b, n) in enumerate(zip(base, new)) for d in scenario_differences(b, n, f"{path}[{i}]")]
+    if base is new or base == new:
+        return []
+    return [f"{path or '(document)'}: {_shown(base)} → {_shown(new)}"]

@@ -14,18 +14,24 @@ import pyarrow as pa
 from .arrays import SampleArrays, as_arrays
 from .breakdown import breakdown
 from .distribution import histogram, spectrum
+from .error_samples import error_samples
+from .in_flight import in_flight
 from .timeseries import TimeBuckets
+from .transfer import status_by_step
 
 __all__ = ["Overview", "overview", "sorted_completed"]
 
 
 @dataclass(frozen=True)
 class Overview:
-    """Frames of one run: ``series`` (:meth:`TimeBuckets.series`), ``errors`` and
-    ``worker_rates`` over time, ``phase_starts``, breakdowns ``steps`` and ``workers``,
-    the ``spectrum`` (latency and service) and the latency ``histogram``."""
+    """Frames of one run: ``series`` (:meth:`TimeBuckets.series`), ``errors``,
+    ``worker_rates`` and ``in_flight`` over time (buckets covering ``[0, duration_s]``),
+    ``phase_starts``, breakdowns ``steps`` and ``workers``, ``status_steps``
+    (:func:`~loadray.analysis.transfer.status_by_step`), the ``spectrum`` (latency and
+    service), the latency ``histogram`` and ``error_samples``."""
 
     bucket_s: float
+    duration_s: float
     series: pd.DataFrame
     errors: pd.DataFrame
     worker_rates: pd.DataFrame
@@ -34,6 +40,9 @@ class Overview:
     workers: pd.DataFrame
     spectrum: pd.DataFrame
     histogram: pd.DataFrame
+    in_flight: pd.DataFrame
+    status_steps: pd.DataFrame
+    error_samples: list
 
 
 def sorted_completed(a: SampleArrays) -> dict[str, np.ndarray]:
@@ -47,10 +56,12 @@ def overview(
 ) -> Overview:
     """The :class:`Overview` of a run; ``start_ns``/``duration_s`` as in the summary."""
     a = as_arrays(data)
-    buckets = TimeBuckets(a, start_ns, bucket_s)
+    buckets = TimeBuckets(a, start_ns, bucket_s, duration_s)
     distribution = sorted_completed(a)
+    duration = float(duration_s) if duration_s else float(buckets.width.sum())
     return Overview(
         bucket_s=buckets.bucket_s,
+        duration_s=duration,
         series=buckets.series(),
         errors=buckets.errors(),
         worker_rates=buckets.worker_rates(),
@@ -59,4 +70,7 @@ def overview(
         workers=breakdown(a, "worker", duration_s),
         spectrum=spectrum(distribution),
         histogram=histogram(distribution["latency"]),
+        in_flight=in_flight(a, buckets.start_ns, duration, bucket_s),
+        status_steps=status_by_step(a),
+        error_samples=error_samples(a, buckets.start_ns),
     )

@@ -26,6 +26,9 @@ Schema 1.1 keys:
 - ``steps``: ``{step: {count, ok, errors, latency_ms}}`` for every step (a step of a
   flow is ``FLOW/STEP``), ``latency_ms`` with the same keys as the run's.
 
+``bytes_in`` (``{total, per_s, steps: {step: {total, per_s, per_response}}}``, body
+bytes received, see :mod:`loadray.analysis.transfer`; {} without the column).
+
 Schema 1.2 keys: ``error_details`` (``[{error, detail, count}]``, the most frequent
 exceptions behind errors) and ``generator_error``: the one line that fails the run when
 the generator itself failed (see :mod:`loadray.analysis.verdict`; ``passed`` is then
@@ -59,6 +62,7 @@ from .record import live_record, live_warnings
 from .grouped import group_stats, sort_with_keys
 from .percentiles import latency_stats, sorted_stats
 from .thresholds import evaluate
+from .transfer import bytes_in
 from .verdict import error_details, generator_error
 
 if TYPE_CHECKING:
@@ -345,6 +349,7 @@ def summarize(
         "retries": retries,
         "flows": flows,
         "checks": checks,
+        "bytes_in": bytes_in(a, duration_s),
         "error_details": error_details(a),
     }
 

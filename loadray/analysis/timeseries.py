@@ -8,11 +8,17 @@ Which clock a row is counted at:
 - by **sent** time (``sent_ns``): ``sent`` and ``rate`` (what the generator achieved).
 
 Every frame is indexed by ``t_s``, the bucket start in seconds since the start, with
-empty buckets present (zero counts, NaN percentiles). A last partial bucket's rates are
-counted over a whole bucket.
+empty buckets present (zero counts, NaN percentiles). Given the run's ``duration_s``, the
+buckets cover ``[0, duration_s]`` (a request intended or sent after the end, such as a
+later step of a flow that started just before it, counts in the last one)
+and a last partial bucket (a 12.3 s run's ``[12, 12.3)``) has ``width_s`` 0.3: its rates
+are counted over those 0.3 s, so the end of a run does not show as a dip. Without it
+every bucket is ``bucket_s`` wide.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -27,7 +33,13 @@ __all__ = ["TimeBuckets", "errors_over_time", "per_second", "phase_starts", "wor
 class TimeBuckets:
     """The bucket of every row by intended time and (for sent rows) by sent time."""
 
-    def __init__(self, data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        data: "pa.Table | SampleArrays",
+        start_ns: int | None = None,
+        bucket_s: float = 1.0,
+        duration_s: float | None = None,
+    ) -> None:
         if bucket_s <= 0:
             raise ValueError("bucket_s must be > 0")
         a = self.arrays = as_arrays(data)
@@ -36,7 +48,21 @@ class TimeBuckets:
         self.intended = self._bucket(a.intended_ns)
         self.sent = self._bucket(a.sent_ns[a.has_sent_ns])
         self.count = max((int(b.max()) + 1 for b in (self.intended, self.sent) if b.size), default=0)
+        self.width = np.full(self.count, self.bucket_s)
+        if duration_s is not None and duration_s > 0 and a.n:
+            self._cover(float(duration_s))
         self.index = pd.Index(np.arange(self.count, dtype=np.float64) * self.bucket_s, name="t_s")
+
+    def _cover(self, duration_s: float) -> None:
+        """Buckets from 0 to ``duration_s``: sends after the end in the last one, the
+        last bucket as wide as the part of it the run lasted."""
+        self.count = max(1, math.ceil(duration_s / self.bucket_s - 1e-9))
+        for when in (self.intended, self.sent):
+            np.clip(when, None, self.count - 1, out=when)
+        self.width = np.full(self.count, self.bucket_s)
+        partial = duration_s - (self.count - 1) * self.bucket_s
+        if 1e-9 < partial < self.bucket_s - 1e-9:
+            self.width[-1] = partial
 
     def _bucket(self, ns: np.ndarray) -> np.ndarray:
         b = ns - self.start_ns
@@ -49,8 +75,22 @@ class TimeBuckets:
         a, n = self.arrays, self.count
         counts = class_counts(a, self.intended, n)
         columns = rate_columns(counts, bincount(self.sent, minlength=n)[:n], self.bucket_s)
+        for rate in ("rate", "intended_rate"):
+            columns[rate] = columns[rate] * (self.bucket_s / self.width)
+        if a.has_flow_ns.any():
+            columns["flow_rate"] = self._flow_starts() / self.width
+        columns["width_s"] = self.width
         columns.update(percentile_columns(a, self.intended, n))
         return pd.DataFrame(columns, index=self.index)
+
+    def _flow_starts(self) -> np.ndarray:
+        """Flow instances per bucket by their intended start (their last row's end minus
+        ``flow_ns``); instances cut at the stop have no ``flow_ns`` and are not counted."""
+        a = self.arrays
+        last = a.has_flow_ns & a.has_latency
+        starts = self._bucket(a.intended_ns[last] + a.latency_ns[last] - a.flow_ns[last])
+        np.clip(starts, None, self.count - 1, out=starts)
+        return bincount(starts, minlength=self.count)[: self.count]
 
     def errors(self) -> pd.DataFrame:
         """Rows with an error per bucket (by intended time), one column per error kind
@@ -73,7 +113,7 @@ class TimeBuckets:
         width = int(workers.max()) - lo + 1 if workers.size else 0
         cells = self.sent.astype(np.int64) * width + (workers - lo)
         counts = bincount(cells, minlength=self.count * width)[: self.count * width].reshape(self.count, width)
-        frame = pd.DataFrame(counts / self.bucket_s, index=self.index, columns=pd.Index(range(lo, lo + width), name="worker"))
+        frame = pd.DataFrame(counts / self.width[:, None], index=self.index, columns=pd.Index(range(lo, lo + width), name="worker"))
         return frame.loc[:, counts.sum(axis=0) > 0]
 
     def phase_starts(self) -> pd.Series:
@@ -89,12 +129,15 @@ class TimeBuckets:
         return pd.Series(t_s, index=pd.Index(np.flatnonzero(present) + lo, name="phase"), name="t_s")
 
 
-def per_second(data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
+def per_second(
+    data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0, duration_s: float | None = None
+) -> pd.DataFrame:
     """:meth:`TimeBuckets.series`: counts ``intended sent dropped cut completed ok
-    errors``, ``success_rate``, ``rate``/``intended_rate`` (per second) and
+    errors``, ``success_rate``, ``rate``/``intended_rate`` (per second), ``width_s``,
+    ``flow_rate`` (flow instances started per second, when the rows have flows) and
     ``latency_<p>_ms``/``service_<p>_ms`` (p50 p75 p90 p95 p99 p999 p9999 max) per bucket.
-    ``start_ns`` defaults to the first intended send."""
-    return TimeBuckets(data, start_ns, bucket_s).series()
+    ``start_ns`` defaults to the first intended send; ``duration_s``: see the module docstring."""
+    return TimeBuckets(data, start_ns, bucket_s, duration_s).series()
 
 
 def errors_over_time(data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:

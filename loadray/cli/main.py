@@ -76,7 +76,7 @@ def _run(args) -> int:
         check_out(args.out)
     options = RunOptions(
         out=args.out, address=args.address, quiet=args.quiet,
-        metrics_port=args.metrics_port, metrics_host=args.metrics_host,
+        metrics_port=args.metrics_port, metrics_host=args.metrics_host, metrics_linger_s=args.metrics_linger,
     )
     result = run(scenario, options)
     print(render_summary(result.summary))

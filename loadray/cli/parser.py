@@ -32,6 +32,17 @@ def _gate_limit(text: str) -> float | str:
     return value
 
 
+def _seconds(text: str) -> float:
+    """A finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
 def _rate(text: str) -> float:
     """``--rate``: a finite number >= 0 (the run checks its own upper bound)."""
     from loadray.live.control import RateBounds, check_rate
@@ -71,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print only the final summary")
     run.add_argument("--metrics-port", metavar="P", type=int, help="serve Prometheus /metrics on this port")
     run.add_argument("--metrics-host", metavar="HOST", default="127.0.0.1", help="bind /metrics here (default 127.0.0.1)")
+    run.add_argument("--metrics-linger", metavar="S", type=_seconds, default=15.0,
+                     help="after the run, keep /metrics up until it is scraped once, at most S seconds (default 15)")
 
     _add_submit(verbs)
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from loadray.analysis import ANALYSIS_COLUMNS, overview, sample_arrays, summarize
+from loadray.analysis import ANALYSIS_COLUMNS, check_results, overview, sample_arrays, summarize
 from loadray.archive import (
     PLOTS_DIR,
     REPORT_FILE,
@@ -21,6 +21,7 @@ from loadray.archive import (
 )
 from loadray.redaction import redact
 
+from .check_plan import check_plan
 from .facts import run_events, run_facts
 from .figures import render_plots
 from .html import render_html
@@ -47,6 +48,20 @@ def scenario_of(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
     return {}, [f"{SCENARIO_FILE} is missing: no thresholds were evaluated"]
 
 
+def _summarized(run_dir: Path, thresholds: Iterable["Threshold"] | None = None, name: str | None = None):
+    """(summary, sample arrays, run meta, scenario document) of the archived run."""
+    doc, warnings = scenario_of(run_dir)
+    table, meta = read_samples(run_dir, ANALYSIS_COLUMNS)
+    arrays = sample_arrays(table)
+    summary = summarize(
+        arrays, meta, thresholds_of(doc) if thresholds is None else tuple(thresholds),
+        name=str(doc.get("name") or run_dir.name) if name is None else name,
+    )
+    summary["check_results"] = check_results(arrays, check_plan(doc))
+    summary["warnings"].extend(warnings)
+    return summary, arrays, meta, doc
+
+
 def summary_for(
     run_dir: str | os.PathLike[str],
     thresholds: Iterable["Threshold"] | None = None,
@@ -57,15 +72,7 @@ def summary_for(
     ``thresholds`` default to the scenario's; ``name`` to ``scenario.yaml``'s name,
     else the directory name.
     """
-    run_dir = Path(run_dir)
-    doc, warnings = scenario_of(run_dir)
-    table, meta = read_samples(run_dir, ANALYSIS_COLUMNS)
-    summary = summarize(
-        table, meta, thresholds_of(doc) if thresholds is None else tuple(thresholds),
-        name=str(doc.get("name") or run_dir.name) if name is None else name,
-    )
-    summary["warnings"].extend(warnings)
-    return summary
+    return _summarized(Path(run_dir), thresholds, name)[0]
 
 
 def _write_plots(run_dir: Path, plots: dict[str, bytes]) -> None:
@@ -84,15 +91,11 @@ def rebuild(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     rebuilding twice gives the same files (nothing depends on the current time).
     """
     run_dir = Path(run_dir)
-    doc, extra_warnings = scenario_of(run_dir)
-    table, meta = read_samples(run_dir, ANALYSIS_COLUMNS)
-    arrays = sample_arrays(table)
-    summary = summarize(arrays, meta, thresholds_of(doc), name=str(doc.get("name") or run_dir.name))
-    summary["warnings"].extend(extra_warnings)
+    summary, arrays, meta, doc = _summarized(run_dir)
     write_summary(run_dir, summary)
 
     folded = overview(arrays, meta.start_ns, summary["duration_s"])
-    del arrays, table
+    del arrays
     info = meta.record
     plots = render_plots(folded, run_events(info))
     _write_plots(run_dir, plots)

@@ -1,5 +1,7 @@
 """Rendering a run-to-run comparison: the terminal table and the HTML page (overlaid
-percentile spectra and rate/latency time series of both runs)."""
+percentile spectra and rate/latency time series of both runs, base blue and solid, new
+gold and dashed). Both say where the two runs' scenarios differ; the page colours each
+gate by its verdict."""
 
 from __future__ import annotations
 
@@ -77,26 +79,60 @@ def comparison_text(c: Comparison, width: int = WIDTH) -> str:
     lines = [line.rstrip() for line in buf.getvalue().splitlines()]
     lines += [_gate_line(g) for g in c.gates]
     lines.append("PASSED" if c.passed else "FAILED")
+    if c.scenario_differences:
+        lines.append(f"! {_differ_line(c)}")
+        lines += [f"    {d}" for d in c.scenario_differences[:_DIFFERENCES_SHOWN]]
     return "\n".join(lines) + "\n"
 
 
+_DIFFERENCES_SHOWN = 12
+
+
+def _differ_line(c: Comparison) -> str:
+    n = len(c.scenario_differences)
+    more = f" (the first {_DIFFERENCES_SHOWN} shown)" if n > _DIFFERENCES_SHOWN else ""
+    return f"the two runs' scenarios differ in {n} place{'s' if n != 1 else ''}{more}: not like for like"
+
+
+def _gates_html(c: Comparison) -> str:
+    if not c.gates:
+        return "<p>no gates</p>"
+    items = "".join(f'<li class="{"ok" if g.passed else "bad"}">{e(_gate_line(g))}</li>' for g in c.gates)
+    return f'<ul class="gates">{items}</ul>'
+
+
+def _differences_html(c: Comparison) -> list[str]:
+    if not c.scenario_differences:
+        return []
+    items = "".join(f"<li><code>{e(d)}</code></li>" for d in c.scenario_differences[:_DIFFERENCES_SHOWN])
+    return [f'<div class="warn">{e(_differ_line(c))}<ul>{items}</ul></div>']
+
+
+def _end_s(frames: tuple[pd.DataFrame, pd.DataFrame]) -> float | None:
+    ends = [float(df.index[-1] + df["width_s"].iloc[-1]) for df in frames if len(df) and "width_s" in df.columns]
+    return max(ends) if ends else None
+
+
 def comparison_html(c: Comparison, base: RunFrames, new: RunFrames) -> str:
-    """A self-contained page: verdict, gates, the key-figure table and overlaid plots."""
+    """A self-contained page: verdict, gates, scenario differences, the key-figure table
+    and overlaid plots (same x range on every time panel)."""
     series = {base[0]: base[1], new[0]: new[1]}
     bucket_s = float(base[1].index[1] - base[1].index[0]) if len(base[1]) > 1 else 1.0
+    end_s = _end_s((base[1], new[1]))
     verdict = '<span class="badge pass">PASSED</span>' if c.passed else '<span class="badge fail">FAILED</span>'
     plots = [
         ("latency percentile spectra", spectrum_figure({base[0]: base[2], new[0]: new[2]}, ("latency",))),
-        ("achieved vs intended rate", rate_figure(series, bucket_s)),
-        ("corrected latency over time", latency_figure(series, bucket_s, "latency")),
+        ("achieved vs intended rate", rate_figure(series, bucket_s, end_s=end_s)),
+        ("corrected latency over time", latency_figure(series, bucket_s, "latency", end_s)),
     ]
     body = [
         f"<h1>loadray compare: {e(c.base)} → {e(c.new)}{verdict}</h1>",
+        *_differences_html(c),
         "<h2>gates</h2>",
-        "<ul>" + "".join(f"<li>{e(_gate_line(g))}</li>" for g in c.gates) + "</ul>" if c.gates else "<p>no gates</p>",
+        _gates_html(c),
         "<h2>key figures</h2>",
         table(_HEADERS, _rows(c)),
-        "<h2>plots</h2>  <p class=\"meta\">solid: base, dashed: new</p>",
+        f'<h2>plots</h2>  <p class="meta">base ({e(base[0])}): blue; new ({e(new[0])}): gold</p>',
         *(img(png_bytes(fig), title) for title, fig in plots),
     ]
     return page(f"loadray compare: {c.base} → {c.new}", body)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any, Mapping
 
-__all__ = ["run_events", "run_facts", "target_of", "versions"]
+__all__ = ["arrivals_of", "run_events", "run_facts", "target_of", "versions"]
 
 _PACKAGES = ("loadray", "ray", "numpy", "pyarrow", "pandas", "matplotlib")
 
@@ -69,11 +69,19 @@ def run_facts(
         ("samples schema", str(summary.get("schema_version") or "-")),
         ("report built with", versions()),
     ]
-    facts.extend(live_facts(info or {}))
+    facts.extend(live_facts(info or {}, arrivals_of(doc)))
     return facts
 
 
-def live_facts(info: Mapping[str, Any]) -> list[tuple[str, str]]:
+def arrivals_of(doc: Mapping[str, Any]) -> str:
+    """What the plan counts: requests, flow instances, or (closed model) user-seconds."""
+    load = doc.get("load") if isinstance(doc.get("load"), Mapping) else {}
+    if load.get("model") == "closed":
+        return "user-seconds"
+    return "flow instances" if doc.get("flows") else "requests"
+
+
+def live_facts(info: Mapping[str, Any], arrivals: str = "requests") -> list[tuple[str, str]]:
     placement = info.get("placement") or []
     out = []
     if placement:
@@ -82,7 +90,7 @@ def live_facts(info: Mapping[str, Any]) -> list[tuple[str, str]]:
         out.append(("placement", "; ".join(
             f"worker {p.get('worker')} on {p.get('address') or p.get('host') or '?'}" for p in placement)))
     if info.get("planned") is not None:
-        out.append(("accounting", f"planned {info['planned']} = {info.get('rows', 0)} with rows + "
+        out.append(("accounting", f"planned {info['planned']} {arrivals} = {info.get('rows', 0)} with rows + "
                     f"{info.get('lost', 0)} lost (never sent) + {info.get('unknown', 0)} unknown"))
     if info.get("dead_workers"):
         out.append(("workers lost", str(info["dead_workers"])))

@@ -12,7 +12,8 @@ import yaml
 from loadray.analysis import Overview
 
 from .figures import PLOT_SECTIONS, RUN_PLOTS
-from .markup import e, img, num, page, table
+from .markup import Raw, e, img, num, page, table
+from .tables import bytes_section, checks_section, error_samples_section, format_bytes, status_section
 from .text import format_ms, format_threshold_value
 
 __all__ = ["render_html"]
@@ -37,24 +38,47 @@ def _badge(s: Mapping[str, Any]) -> str:
 
 
 def _thresholds(s: Mapping[str, Any]) -> list[str]:
-    rows = []
-    for r in s.get("thresholds") or []:
-        verdict = '<span class="ok">✓ pass</span>' if r.get("passed") else '<span class="bad">✗ fail</span>'
-        value = format_threshold_value(str(r.get("expr", "")), r.get("value"))
-        rows.append(f'<tr><td class="l">{verdict}</td><td class="l">{e(r.get("expr"))}</td><td>{e(value)}</td></tr>')
-    if not rows:
-        return []
-    head = '<tr><th class="l"></th><th class="l">threshold</th><th>measured</th></tr>'
-    return ["<h2>thresholds</h2>", f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"]
+    rows = [
+        [Raw('<span class="ok">✓ pass</span>' if r.get("passed") else '<span class="bad">✗ fail</span>'), r.get("expr"),
+         format_threshold_value(str(r.get("expr", "")), r.get("value"))]
+        for r in s.get("thresholds") or []
+    ]
+    return ["<h2>thresholds</h2>", table(["", "threshold", "measured"], rows, left=2)] if rows else []
 
 
-def _requests(s: Mapping[str, Any]) -> list[str]:
-    headers = ["intended", "sent", "dropped", "cut", "ok", "errors", "retries", "error rate", "achieved rate",
-               "intended rate"]
+def _flows_per_s(s: Mapping[str, Any]) -> float | None:
+    flows = s.get("flows") or {}
+    duration = s.get("duration_s") or 0.0
+    return sum(f.get("count") or 0 for f in flows.values()) / duration if flows and duration else None
+
+
+def _requests(s: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
+    headers = ["intended", "sent", "dropped", "cut", "ok", "errors", "retries", "error rate", "achieved requests/s",
+               "intended requests/s"]
     row = [num(s.get(k)) for k in ("intended", "sent", "dropped", "cut", "ok", "errors", "retries")]
     row += [f"{(s.get('error_rate') or 0.0) * 100:.3f}%", f"{s.get('rate') or 0.0:,.1f}/s",
             f"{s.get('intended_rate') or 0.0:,.1f}/s"]
-    return ["<h2>requests</h2>", table(headers, [row], left=0)]
+    flows = _flows_per_s(s)
+    if flows is not None:
+        headers.append("flows/s")
+        row.append(f"{flows:,.1f}/s")
+    received = s.get("bytes_in") or {}
+    if received:
+        headers.append("bytes in")
+        row.append(f"{format_bytes(received.get('total'))} ({format_bytes(received.get('per_s'))}/s)")
+    out = ["<h2>requests</h2>", table(headers, [row], left=0)]
+    if flows is not None:
+        out.append(f'<p class="meta">{e(_flows_note(doc))}</p>')
+    return out
+
+
+def _flows_note(doc: Mapping[str, Any]) -> str:
+    load = doc.get("load") if isinstance(doc.get("load"), Mapping) else {}
+    if load.get("model") == "closed":
+        return ("flows/s: flow instances started per second (each user's iteration is one, and sends one request "
+                "per step it reaches); requests/s counts every request")
+    return ("the scenario's rate counts flows per second (each flow instance sends one request per step it "
+            "reaches); requests/s counts every request")
 
 
 def _flows(s: Mapping[str, Any]) -> list[str]:
@@ -81,14 +105,12 @@ def _latency(s: Mapping[str, Any]) -> list[str]:
 
 
 def _outcomes(s: Mapping[str, Any]) -> list[str]:
-    kinds, status, checks = s.get("errors_by_kind") or {}, s.get("status") or {}, s.get("checks") or {}
-    out = ["<h2>outcomes</h2>"] if kinds or status or checks else []
+    kinds, status = s.get("errors_by_kind") or {}, s.get("status") or {}
+    out = ["<h2>outcomes</h2>"] if kinds or status else []
     if status:
         out.append(table(["HTTP status", "count"], [[k if k != "0" else "0 (no response)", num(v)] for k, v in status.items()]))
     if kinds:
         out.append(table(["error kind", "count"], [[k, num(v)] for k, v in kinds.items()]))
-    if checks:
-        out.append(table(["failed check", "count"], [[k, num(v)] for k, v in checks.items()]))
     return out
 
 
@@ -111,14 +133,16 @@ def _phases(s: Mapping[str, Any], starts: pd.Series) -> list[str]:
     if not phases:
         return []
     rows = [
-        [ph.get("phase"), f"{round(starts.get(ph.get('phase'), math.nan), 3) + 0.0:.3f} s",  # + 0.0: no "-0.000"
+        [int(ph.get("phase", 0)) + 1, f"{round(starts.get(ph.get('phase'), math.nan), 3) + 0.0:.3f} s",  # + 0.0: no "-0.000"
          num(ph.get("intended")), num(ph.get("sent")),
          num(ph.get("ok")), num(ph.get("errors")),
          *(format_ms((ph.get("latency_ms") or {}).get(k)) for k in ("p50", "p90", "p99", "max"))]
         for ph in phases
     ]
     headers = ["phase", "starts at", "intended", "sent", "ok", "errors", "p50", "p90", "p99", "max"]
-    return ["<h2>phases</h2>", table(headers, rows)]
+    note = ('<p class="meta">numbered from 1, as in the live view and on the rate plot '
+            '(the <code>phase</code> column of the rows counts from 0)</p>')
+    return ["<h2>phases</h2>", note, table(headers, rows)]
 
 
 def _plots(plots: Mapping[str, bytes]) -> list[str]:
@@ -152,14 +176,18 @@ def render_html(
     body.append('<p class="meta">' + "".join(f"<span><b>{e(k)}</b> {e(v)}</span>" for k, v in quick) + "</p>")
     body.extend(f'<div class="warn">{e(w)}</div>' for w in s.get("warnings") or [])
     body.extend(_thresholds(s))
-    body.extend(_requests(s))
+    body.extend(_requests(s, doc))
     body.extend(_latency(s))
     body.extend(_plots(plots))
     body.extend(_flows(s))
     body.extend(_breakdown("steps", "step", overview.steps))
+    body.extend(status_section(overview.status_steps))
+    body.extend(checks_section(s))
+    body.extend(bytes_section(s))
     body.extend(_breakdown("workers", "worker", overview.workers))
     body.extend(_phases(s, overview.phase_starts))
     body.extend(_outcomes(s))
+    body.extend(error_samples_section(overview.error_samples))
     if facts:
         body.extend(["<h2>run</h2>", table(["", ""], [list(f) for f in facts], left=2)])
     if doc:

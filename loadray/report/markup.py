@@ -13,7 +13,7 @@ import io
 import math
 from typing import Any, Iterable
 
-__all__ = ["e", "figure_block", "img", "num", "page", "png_bytes", "table"]
+__all__ = ["Raw", "e", "figure_block", "img", "num", "page", "png_bytes", "table"]
 
 CSS = """
 body{font:14px/1.45 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -26,6 +26,8 @@ h3{font-size:14px;margin:18px 0 4px;color:#3b4650}
 table{border-collapse:collapse;margin:4px 0 8px}th,td{padding:4px 12px;text-align:right;border-bottom:1px solid #eef0f2;white-space:nowrap}
 th{font-weight:600;color:#3b4650;background:#f7f8fa}td.l,th.l{text-align:left}
 .ok{color:#146c2e;font-weight:600}.bad{color:#a11a1a;font-weight:600}
+ul.gates{list-style:none;padding-left:0}ul.gates li{padding:3px 10px;margin:3px 0;border-radius:4px}
+ul.gates li.ok{background:#e3f6e8}ul.gates li.bad{background:#fde8e8}
 .warn{background:#fff7e0;border-left:4px solid #e0a800;padding:6px 10px;margin:6px 0}
 img{max-width:100%;height:auto;display:block;margin:8px 0}
 pre{background:#f7f8fa;padding:10px;overflow:auto;font-size:12px}
@@ -33,8 +35,15 @@ pre{background:#f7f8fa;padding:10px;overflow:auto;font-size:12px}
 """
 
 
+class Raw(str):
+    """Markup that :func:`e` (and so :func:`table`) leaves as it is: build it only from
+    constants and escaped text."""
+
+
 def e(value: Any) -> str:
-    """HTML-escaped text of ``value`` ('' for None)."""
+    """HTML-escaped text of ``value`` ('' for None); :class:`Raw` markup unchanged."""
+    if isinstance(value, Raw):
+        return str(value)
     return html.escape("" if value is None else str(value), quote=True)
 
 
@@ -61,9 +70,10 @@ def table(headers: Iterable[Any], rows: Iterable[Iterable[Any]], left: int = 1) 
 
 
 def png_bytes(fig: Any) -> bytes:
-    """A figure (already on an Agg canvas) as PNG bytes, with no timestamp in them."""
+    """A figure (already on an Agg canvas) as PNG bytes, with no timestamp in them; the
+    figure's own size and margins are kept (no tight crop), so the plots of a page line up."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     return buf.getvalue()
 
 

@@ -115,6 +115,28 @@ def _counted(label: str, counts: Mapping[str, int]) -> Text:
     return Text(f"{label}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 
+def _extra_lines(s: Mapping[str, Any]) -> list[Text]:
+    """Checks passed/failed, failed checks by name, flows/s beside requests/s, bytes in."""
+    from .tables import format_bytes  # the HTML report's own formatting
+
+    lines = []
+    results = [r for r in s.get("check_results") or [] if r.get("passed") is not None]
+    if results:
+        passed, failed = sum(r["passed"] for r in results), sum(r["failed"] + r["errors"] for r in results)
+        share = f" ({passed / (passed + failed) * 100:.4g}% passed)" if passed + failed else ""
+        lines.append(Text(f"checks: {passed:,} passed, {failed:,} failed{share}"))
+    if s.get("checks"):
+        lines.append(_counted("failed checks", s["checks"]))
+    flows, duration = s.get("flows") or {}, s.get("duration_s") or 0.0
+    if flows and duration:
+        per_s = sum(f.get("count") or 0 for f in flows.values()) / duration
+        lines.append(Text(f"flow rate: {per_s:,.1f} flows/s (the scenario's rate), {s.get('rate') or 0.0:,.1f} requests/s"))
+    received = s.get("bytes_in") or {}
+    if received.get("total"):
+        lines.append(Text(f"bytes in: {format_bytes(received['total'])} ({format_bytes(received.get('per_s'))}/s)"))
+    return lines
+
+
 def render_summary(summary: Mapping[str, Any], *, color: bool = False, width: int = WIDTH) -> str:
     """The summary as compact text tables (plain text unless ``color``)."""
     s = summary
@@ -134,8 +156,7 @@ def render_summary(summary: Mapping[str, Any], *, color: bool = False, width: in
     kinds = s.get("errors_by_kind") or {}
     if kinds:
         parts.append(_counted("errors", kinds))
-    if s.get("checks"):
-        parts.append(_counted("failed checks", s["checks"]))
+    parts.extend(_extra_lines(s))
     if s.get("retries"):
         parts.append(Text(f"retries: {s['retries']:,} (requests sent again after a failed attempt)"))
     thresholds = s.get("thresholds") or []

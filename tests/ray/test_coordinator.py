@@ -9,7 +9,6 @@ import signal
 import socket
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -174,40 +173,43 @@ def test_abort_on_fail_stops_the_run_with_99(ray_local, builtin_target, tmp_path
     assert s["sent"] == s["ok"] + s["errors"] + s["cut"]
 
 
-def scrape(port: int) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+def test_metrics_are_scraped_during_a_run_and_after_its_end(ray_local, builtin_target, tmp_path):
+    """Scrapes every 0.5 s from the start until the endpoint closes: the counters grow,
+    and the last scrape (during the linger) has the final counts of summary.json."""
+    from promql import scrape_text, total
 
-
-def test_metrics_are_scraped_during_a_run(ray_local, builtin_target, tmp_path):
     target = builtin_target()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     scrapes = []
 
-    def scrape_twice():
+    def scrape_until_closed():
         wait_for(tmp_path / "run" / "control.json")
-        time.sleep(2)
-        scrapes.append(scrape(port))
-        time.sleep(2)
-        scrapes.append(scrape(port))
+        while True:
+            try:
+                scrapes.append(scrape_text(f"http://127.0.0.1:{port}/metrics"))
+            except OSError:
+                if scrapes:
+                    return
+            time.sleep(0.5)
 
-    thread = in_background(scrape_twice)
-    run(scenario(target.url, [{"duration": "6s", "rate": 100}]),
-        RunOptions(out=tmp_path / "run", quiet=True, metrics_port=port))
-    thread.join(5)
-    first, second = scrapes
-    key = 'loadray_requests_total{outcome="2xx"}'
-    assert 0 < first[key] < second[key] <= 600
-    assert second["loadray_workers_alive"] == 2
-    assert second["loadray_target_rate"] == 100
-    assert second["loadray_latency_seconds_count"] > first["loadray_latency_seconds_count"]
+    thread = in_background(scrape_until_closed)
+    result = run(scenario(target.url, [{"duration": "6s", "rate": 100}]),
+                 RunOptions(out=tmp_path / "run", quiet=True, metrics_port=port))
+    thread.join(10)
+    assert not thread.is_alive()
+    during, last = scrapes[len(scrapes) // 2], scrapes[-1]
+    run_labels = {"run": "run", "scenario": "t", "step": "root"}
+    assert 0 < total(during, "loadray_requests_total", outcome="ok", **run_labels) < 600
+    assert total(during, "loadray_workers_alive") == 2 and total(during, "loadray_target_rate") == 100
+    assert total(during, "loadray_run_finished") == 0
+    s = result.summary
+    assert total(last, "loadray_run_finished") == 1
+    assert total(last, "loadray_requests_total") == s["intended"] == 600
+    assert total(last, "loadray_requests_total", outcome="ok") == s["ok"]
+    assert total(last, "loadray_latency_seconds_count") == s["completed"]
+    assert total(last, "loadray_responses_total", code="200") == s["status"]["200"]
 
 
 def test_live_percentiles_agree_with_exact_ones(ray_local, builtin_target, tmp_path):

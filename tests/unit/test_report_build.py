@@ -153,3 +153,54 @@ def test_run_record_facts_and_events_reach_the_report(tmp_path):
     assert (run / "plots" / "rate.png").read_bytes() != (plain / "plots" / "rate.png").read_bytes()
     assert summary["events"] == record["events"] and summary["lost"] == 0
 
+
+
+FLOW_DOC = {
+    "name": "checkout", "target": "http://127.0.0.1:8080", "workers": 1,
+    "load": {"model": "open", "phases": [{"duration": "5s", "rate": 2}]},
+    "flows": [
+        {"name": "checkout", "steps": [
+            {"name": "login", "method": "POST", "path": "/login", "check": {"status": [200]}},
+            {"name": "pay", "method": "POST", "path": "/pay", "check": {"status": [200], "json": {"expr": "paid", "equals": True}}},
+        ]},
+        {"name": "health", "steps": [{"name": "ping", "path": "/health", "check": {"body_contains": "ok"}}]},
+    ],
+}
+
+
+def test_check_plan_names_checks_as_the_engine_does():
+    from loadray.report.check_plan import check_plan
+
+    assert check_plan(FLOW_DOC) == {
+        "checkout/login": ["status in [200]"],
+        "checkout/pay": ["status in [200]", "json paid == true"],
+        "health": ["body contains 'ok'"],
+    }
+    assert check_plan({"requests": [{"name": "r", "check": {"status": "2xx"}}, {"name": "s"}]}) == {"r": ["status in [2xx]"]}
+    assert check_plan({"requests": [{"name": "r", "check": {"status": "oops"}}]}) == {}  # unreadable: no pass counts
+
+
+def test_rebuild_counts_passed_checks_in_the_summary_and_the_report(tmp_path):
+    from test_analysis_report_figures import table
+
+    rows = [{"at": k * 100, "step": "checkout/login"} for k in range(10)]
+    rows += [{"at": 1000 + k * 100, "step": "checkout/pay"} for k in range(7)]
+    rows += [{"at": 2000, "step": "checkout/pay", "error": "check:json paid == true"}]
+    rows += [{"at": 2100, "step": "health", "error": "check:body contains 'ok'"}, {"at": 2200, "step": "health"}]
+    run = create_run_dir(tmp_path / "run")
+    write_scenario(run, FLOW_DOC)
+    sink = SampleSink(run / "samples", START)
+    sink.write(0, table(rows))
+    sink.close(START + 5 * S)
+    s = rebuild(run)
+    assert s["checks"] == {"json paid == true": 1, "body contains 'ok'": 1}
+    assert s["check_results"] == [
+        {"step": "checkout/login", "check": "status in [200]", "passed": 10, "failed": 0, "errors": 0},
+        {"step": "checkout/pay", "check": "status in [200]", "passed": 8, "failed": 0, "errors": 0},
+        {"step": "checkout/pay", "check": "json paid == true", "passed": 7, "failed": 1, "errors": 0},
+        {"step": "health", "check": "body contains 'ok'", "passed": 1, "failed": 1, "errors": 0},
+    ]
+    assert summary_for(run)["check_results"] == s["check_results"]
+    page = (run / "report.html").read_text()
+    checks = page[page.index("<h2>checks</h2>"):]
+    assert "<td>87.5%</td>" in checks[: checks.index("</table>")]  # 7 of 8 passed json paid == true

@@ -66,8 +66,8 @@ def test_has_every_plot_inline_as_png():
     page, _ = render()
     imgs = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(imgs) == len(RUN_PLOTS) >= 6
-    assert [alt for alt, _ in imgs] == [RUN_PLOTS[n][0] for n in ("rate", "latency", "service", "errors", "workers",
-                                                                   "spectrum", "histogram")]
+    assert [alt for alt, _ in imgs] == [RUN_PLOTS[n][0] for n in ("rate", "latency", "service", "errors", "in_flight",
+                                                                   "workers", "spectrum", "histogram")]
     for _, data in imgs:
         assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -85,7 +85,7 @@ def test_content_and_escaping():
     assert "127.0.0.1:8080" in page  # as text, in the metadata
     assert "2023-11-14T22:13:20.000Z" in page and "2023-11-14T22:13:23.000Z" in page  # start, end
     assert "2 node(s), 2 worker actor(s) started" in page  # what the live run recorded
-    assert "planned 100 = 90 with rows + 7 lost (never sent) + 3 unknown" in page
+    assert "planned 100 requests = 90 with rows + 7 lost (never sent) + 3 unknown" in page
     assert '<td class="l">workers lost</td><td class="l">[1]</td>' in page
     assert "loadray 0.1.0" in page and "python 3." in page  # versions
 
@@ -122,7 +122,11 @@ def test_flows_table_checks_and_retries():
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", flows)
     assert cells[:4] == ["checkout", "4", "2", "2"] and cells[cells.index("health"):][:4] == ["health", "1", "0", "1"]
     assert format_ms(s["flows"]["checkout"]["flow_ms"]["p99"]) in cells
-    assert re.search(r"<th[^>]*>retries</th>", page) and re.search(r"<th[^>]*>failed check</th>", page)
-    assert "status is 200" in page
+    assert re.search(r"<th[^>]*>retries</th>", page) and re.search(r"<th[^>]*>flows/s</th>", page)
+    assert re.search(r"<th[^>]*>achieved requests/s</th>", page) and "counts flows per second" in page
+    # without check_results (the plan): the failures by check, passes unknown
+    checks = page[page.index("<h2>checks</h2>"):]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", checks[: checks.index("</table>")])
+    assert cells[:7] == ['<span class="bad">✗</span>', "", "status is 200", "-", "2", "0", "-"]
     plain = render()[0]
-    assert "<h2>flows</h2>" not in plain and "failed check" not in plain
+    assert "<h2>flows</h2>" not in plain and "<h2>checks</h2>" not in plain and "flows/s" not in plain

@@ -67,7 +67,13 @@ def test_flows_checks_and_retries_are_shown():
     assert line.split()[:4] == ["checkout", "4", "2", "2"] and "90.0ms" in line
     assert "errors: check 3, timeout 1" in text
     assert "failed checks: status is 200 2, paid 1" in text
+    duration = s["duration_s"]
+    assert f"flow rate: {5 / duration:,.1f} flows/s (the scenario's rate), {s['rate']:,.1f} requests/s" in text
     assert "retries: 1" in text
+    with_plan = {**s, "check_results": [{"step": "a", "check": "x", "passed": 97, "failed": 2, "errors": 1}],
+                 "bytes_in": {"total": 1_234_567, "per_s": 12_345.0}}
+    text = render_summary(with_plan)
+    assert "checks: 97 passed, 3 failed (97% passed)" in text and "bytes in: 1.23 MB (12.3 kB/s)" in text
     assert max(len(ln) for ln in text.splitlines()) <= 100
     plain = render_summary(summary())
     assert "flows" not in plain and "retries" not in plain and "checks" not in plain

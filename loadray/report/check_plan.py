@@ -1,0 +1,46 @@
+"""The scenario's checks by step, as the rows name the step (``FLOW/STEP``, or the
+flow's or request's own name for a one-step flow), each step's check names in the order
+the engine evaluates them: what :func:`loadray.analysis.check_results` needs to count
+the checks that passed (a passed check leaves nothing in the rows)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from loadray.errors import LoadrayError
+
+__all__ = ["check_plan"]
+
+
+def _names(spec: Any, path: str) -> list[str]:
+    from loadray.flow.checks import compile_checks  # lazy: the flow layer sits above the report
+
+    try:
+        return [c.name for c in compile_checks(spec, path)]
+    except (LoadrayError, TypeError, ValueError):  # an archive of another version: no pass counts
+        return []
+
+
+def _steps(doc: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+    """(row step name, check spec, YAML path) of every step with a ``check``."""
+    found = []
+    for i, request in enumerate(doc.get("requests") or []):
+        if isinstance(request, Mapping) and request.get("check") is not None:
+            found.append((str(request.get("name")), request["check"], f"requests[{i}].check"))
+    for i, flow in enumerate(doc.get("flows") or []):
+        steps = flow.get("steps") if isinstance(flow, Mapping) else None
+        for j, step in enumerate(steps or []):
+            if isinstance(step, Mapping) and step.get("check") is not None:
+                name = str(flow.get("name")) if len(steps) == 1 else f"{flow.get('name')}/{step.get('name')}"
+                found.append((name, step["check"], f"flows[{i}].steps[{j}].check"))
+    return found
+
+
+def check_plan(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``{step: [check name, ...]}`` from the archived scenario document."""
+    plan = {}
+    for step, spec, path in _steps(doc):
+        names = _names(spec, path)
+        if names:
+            plan[step] = names
+    return plan
