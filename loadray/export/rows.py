@@ -14,6 +14,7 @@ nanoseconds do not fit a double: they are never floats here).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from typing import BinaryIO, Iterable, Iterator, Sequence
@@ -26,9 +27,8 @@ import pyarrow.csv as pacsv
 from loadray.archive import open_dataset
 from loadray.errors import ArchiveError, UsageError
 
-__all__ = ["BATCH_ROWS", "FORMATS", "export_rows", "pick_columns"]
+__all__ = ["BATCH_ROWS", "export_rows", "pick_columns"]
 
-FORMATS = ("csv", "jsonl")
 BATCH_ROWS = 1 << 16
 
 
@@ -53,6 +53,8 @@ def export_rows(run_dir: str | os.PathLike[str], fmt: str, out: BinaryIO, column
     try:
         return (_csv if fmt == "csv" else _jsonl)(map(_plain, batches), schema, out)
     except (pa.ArrowInvalid, pa.ArrowIOError) as exc:
+        if isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE:
+            raise BrokenPipeError(errno.EPIPE, "the reader went away") from None  # `| head`
         raise ArchiveError(f"{run_dir}: cannot read samples: {str(exc).splitlines()[0]}") from None
 
 

@@ -80,3 +80,12 @@ def test_export_writes_every_row_to_a_file(cli, tmp_path):
     assert count == 1_200_000 and first == {"intended_ns": START, "step": "a"}
     missing = cli("export", tmp_path / "nope", "--format", "csv")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    _archive(tmp_path / "run", 400_000)
+    proc = subprocess.Popen([sys.executable, "-m", "loadray", "export", str(tmp_path / "run"), "--format", "csv"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    assert proc.stdout.readline().startswith(b'"intended_ns","sent_ns"')
+    proc.stdout.close()  # `| head -1`
+    assert proc.wait(timeout=60) == 0 and proc.stderr.read() == b""
