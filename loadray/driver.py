@@ -1,9 +1,14 @@
 """``loadray run`` as one library call: scenario in, run directory and summary out.
 
-Start the target (if built in) -> the coordinator and its workers -> barrier -> every
-half second: live status to the console and /metrics, rows into the archive, control
-commands and interrupts to the coordinator -> rebuild summary and report from the
-archive. Interrupts (SIGINT/SIGTERM) stop the workers, keep every row, still archive.
+/metrics (if asked) -> the run directory (``on_start`` hears of it) -> Ray -> the target
+(if built in) -> pre-flight connect check -> the coordinator and its workers -> barrier
+-> every half second: live status to the console and /metrics, rows into the archive,
+control commands and interrupts to the coordinator -> the workers stop -> the target
+stops -> rebuild summary and report from the archive. Interrupts (SIGINT/SIGTERM) stop
+the workers, keep every row, still archive, and the run record says
+``interrupted: "SIGINT at 12.3 s"`` (the summary judges the part that ran). A start
+that fails before any load (Ray, the target, the pre-flight check, placing workers)
+leaves no run directory behind (one that existed empty is left empty).
 
 Signals at the other stages stop at once with one line naming the stage (exit 130/143,
 see :class:`_Stage`): starting the target or Ray (the run directory then holds only
@@ -17,14 +22,23 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-from loadray.archive import SCENARIO_FILE, SampleSink, create_run_dir, default_run_dir, is_disk_error, write_scenario
+from loadray.archive import (
+    SAMPLES_DIR,
+    SCENARIO_FILE,
+    SampleSink,
+    create_run_dir,
+    default_run_dir,
+    is_disk_error,
+    write_scenario,
+)
 from loadray.archive.diskspace import disk_problem
 from loadray.cluster import Launcher
 from loadray.cluster.runtime import ray_address, ray_running
@@ -43,6 +57,8 @@ from loadray.errors import (
 from loadray.fleet.accounting import Tally
 from loadray.live.console import LiveConsole
 from loadray.live.control import ControlServer, RateBounds
+from loadray.preflight import preflight
+from loadray.redaction import mask_text_values, redact_text
 from loadray.report.build import rebuild
 from loadray.scenario import redact
 from loadray.scenario.model import Scenario, Target
@@ -60,6 +76,8 @@ class RunOptions:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     metrics_linger_s: float = 15.0  # == loadray.live.metrics.DEFAULT_METRICS_LINGER_S
+    preflight: str = "warn"  # "warn" | "strict" | "off" (see loadray.preflight)
+    on_start: Callable[[Path], None] | None = None  # told the run directory once it exists
 
 
 @dataclass(frozen=True)
@@ -75,6 +93,8 @@ class RunResult:
             return EXIT_SIGTERM if self.interrupted_by == signal.SIGTERM else EXIT_SIGINT
         if self.abort_kind == "worker_loss" or self.summary.get("generator_error"):
             return EXIT_FAILURE  # the generator failed (see loadray.analysis.verdict)
+        if self.summary.get("nothing_succeeded"):
+            return EXIT_FAILURE  # not one request succeeded: the target is down, or wrong
         if self.abort_kind == "threshold" or not self.summary.get("passed", True):
             return EXIT_THRESHOLDS
         return EXIT_OK
@@ -86,6 +106,7 @@ class _Interrupts:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.at_ns: int | None = None  # when the first one came (epoch ns)
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "_Interrupts":
@@ -97,7 +118,13 @@ class _Interrupts:
     def _handle(self, signum, frame) -> None:
         if self.signum is not None:
             raise Interrupted(signum)
-        self.signum = signum
+        self.signum, self.at_ns = signum, time.time_ns()
+
+    def note(self, start_ns: int) -> str | None:
+        """``"SIGINT at 12.3 s"`` (since the start), or None when no signal came."""
+        if self.signum is None or self.at_ns is None:
+            return None
+        return f"{signal_name(self.signum)} at {max(0.0, (self.at_ns - start_ns) / 1e9):.1f} s"
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
@@ -178,9 +205,10 @@ def resolved_target(scenario: Scenario, host: str = LOOPBACK) -> Iterator[Scenar
 
 @contextlib.contextmanager
 def metrics_server(options: RunOptions, run: str = "", scenario: str = ""):
-    """/metrics while the run lasts (None without ``--metrics-port``): its URL printed
-    at the start; after a normal end the counts are marked final and the endpoint stays
-    up until one scrape has read them, at most ``metrics_linger_s``."""
+    """/metrics while the run lasts (None without ``--metrics-port``), bound first: a
+    port that cannot be had fails before anything else. Its URL is printed at the
+    start; after a normal end the counts are marked final and the endpoint stays up
+    until one scrape has read them, at most ``metrics_linger_s``."""
     if options.metrics_port is None:
         yield None
         return
@@ -202,29 +230,63 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
     address, note = ray_address(options.address, os.environ)
     if note:
         print(f"loadray run: {note}", file=sys.stderr, flush=True)
-    run_dir = create_run_dir(options.out or default_run_dir(scenario.name))
-    write_scenario(run_dir, redact(scenario.source))
-    stage = _Stage(run_dir)
-    with stage:
-        try:
-            record, signum = _load(scenario, run_dir, dataclasses.replace(options, address=address), stage)
-        except DiskError as exc:
+    options = dataclasses.replace(options, address=address)
+    out = options.out or default_run_dir(scenario.name)
+    with metrics_server(options, Path(out).name, scenario.name) as metrics, _run_dir(out) as run_dir:
+        write_scenario(run_dir, redact(scenario.source))  # ${VAR} references as written
+        if options.on_start is not None:
+            options.on_start(run_dir)
+        stage = _Stage(run_dir)
+        with stage:
+            try:
+                record, signum = _load(scenario, run_dir, options, stage, metrics)
+            except DiskError as exc:
+                stage.enter(STAGE_REPORT)
+                raise _after_disk_error(exc, run_dir) from None
             stage.enter(STAGE_REPORT)
-            raise _after_disk_error(exc, run_dir) from None
-        stage.enter(STAGE_REPORT)
-        summary = rebuild(run_dir)
+            summary = rebuild(run_dir)
     return RunResult(run_dir, summary, signum, record.abort_kind)
 
 
-def _load(scenario: Scenario, run_dir: Path, options: RunOptions, stage: _Stage) -> tuple[RunRecord, int | None]:
-    """Ray, the target, the load itself; Ray is stopped (and its processes gone) on return."""
+@contextlib.contextmanager
+def _run_dir(path: Path) -> Iterator[Path]:
+    """The run directory, created; removed again when the run fails before any load
+    started (no ``samples/``): a failed start must not block the rerun. Signals keep
+    it (``loadray report`` then says no request was sent)."""
+    existed = path.is_dir()
+    run_dir = create_run_dir(path)
+    try:
+        yield run_dir
+    except (Interrupted, KeyboardInterrupt):
+        raise
+    except BaseException:
+        if not (run_dir / SAMPLES_DIR).exists():
+            _discard(run_dir, existed)
+        raise
+
+
+def _discard(run_dir: Path, existed: bool) -> None:
+    with contextlib.suppress(OSError):
+        if existed:  # it was there, empty: leave it empty
+            for child in run_dir.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        else:
+            shutil.rmtree(run_dir)
+
+
+def _load(scenario: Scenario, run_dir: Path, options: RunOptions, stage: _Stage,
+          metrics) -> tuple[RunRecord, int | None]:
+    """Ray, the target, the load itself; Ray is stopped (and its processes gone) on
+    return. The workers are stopped and killed before the built-in target stops (it
+    runs in a process group of its own: a terminal's Ctrl+C reaches loadray only)."""
     interrupts = _Interrupts()
     stage.enter(STAGE_RAY)
     try:
         with ray_running(options.address, options.num_cpus) as session:
             host = session.node_address if options.address else LOOPBACK
             stage.enter(STAGE_TARGET)
-            with resolved_target(scenario, host) as live, metrics_server(options, run_dir.name, scenario.name) as metrics:
+            with resolved_target(scenario, host) as live:
+                preflight(live, options.preflight, _warn(scenario))
                 stage.enter(STAGE_LOAD)
                 with interrupts:  # after Ray starts: Ray installs a SIGTERM handler of its own
                     record = _drive(live, run_dir, interrupts, options, metrics)
@@ -234,6 +296,13 @@ def _load(scenario: Scenario, run_dir: Path, options: RunOptions, stage: _Stage)
             raise
         raise DiskError(f"{disk_problem(exc)} at {exc.filename or run_dir}: {exc.strerror}") from None
     return record, interrupts.signum
+
+
+def _warn(scenario: Scenario) -> Callable[[str], None]:
+    def warn(line: str) -> None:
+        print(f"loadray run: {redact_text(line, scenario.secrets)}", file=sys.stderr, flush=True)
+
+    return warn
 
 
 def _after_disk_error(exc: DiskError, run_dir: Path) -> DiskError:
@@ -275,15 +344,17 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
             launcher.settle(write)
             record = launcher.record()
     finally:
-        sink.close(end_ns, _record_doc(record, launcher.tally(record)) if record else None)
+        doc = _record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
+        sink.close(end_ns, doc)
         launcher.kill()
     return record
 
 
-def _record_doc(record: RunRecord, tally: Tally) -> dict:
+def _record_doc(record: RunRecord, tally: Tally, interrupted: str | None, secrets: frozenset[str]) -> dict:
     """What the live run recorded, archived with the samples (redacted like the scenario:
-    warnings and events may quote a threshold, a feeder or an exception)."""
-    return redact({
+    warnings and events may quote a threshold, a feeder or an exception; values taken
+    from the environment are masked in its text, its numbers are left alone)."""
+    return mask_text_values(redact({
         "events": record.events,
         "planned": tally.planned,
         "rows": tally.rows,
@@ -292,8 +363,9 @@ def _record_doc(record: RunRecord, tally: Tally) -> dict:
         "dead_workers": sorted({e["worker"] for e in record.events if e["event"] == "worker_lost"}),
         "warnings": record.warnings,
         "aborted": record.aborted,
+        "interrupted": interrupted,
         "placement": record.placement,
         "live_latency_ms": record.live_latency_ms,
         "lease_s": record.lease_s,
         "flush_interval_s": record.flush_interval_s,
-    })
+    }), secrets)

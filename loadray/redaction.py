@@ -27,8 +27,9 @@ What is secret, replaced by :data:`MASK`:
    wherever they appear, in keys and values; as substrings only from
    :data:`MIN_SECRET_LEN` characters (a 2-character value would mask half the text).
 
-``{{ template }}`` references stay visible: they name where a value comes from, not
-the value. Under a secret name a template survives with the harmless text around it
+``{{ template }}`` references and ``${VAR}`` environment references (without a
+``:-default``, which is literal text) stay visible: they name where a value comes from,
+not the value. Under a secret name a template survives with the harmless text around it
 (``Bearer {{ token }}``); any other literal text there is masked (``sk-{{ x }}`` ->
 ``***{{ x }}``). Empty strings and ``null`` are kept (nothing to hide). The policy is
 idempotent: redacting a redacted document changes nothing.
@@ -46,6 +47,7 @@ __all__ = [
     "SECRET_PARTS",
     "SECRET_WORDS",
     "is_secret_name",
+    "mask_text_values",
     "redact",
     "redact_body",
     "redact_error",
@@ -64,7 +66,8 @@ BODY_KEYS = ("body", "json", "form", "body_contains")
 
 _WORD = re.compile("|".join(map(re.escape, SECRET_WORDS)), re.IGNORECASE)
 _PART_SPLIT = re.compile(r"[^a-z0-9]+")
-_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")  # no braces inside: linear time on any input
+# no braces inside: linear time on any input
+_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}|\$\{(?:plain:)?[A-Za-z_][A-Za-z0-9_]*\}")
 # Literal text that may stand next to a template under a secret name.
 _HARMLESS = re.compile(
     r"\s*(?:(?:bearer|basic|token|digest|negotiate|apikey)\b)?[\s:;,/=&.\-]*", re.IGNORECASE
@@ -93,6 +96,23 @@ def redact(doc: Any, secrets: Iterable[str] = ()) -> Any:
     """A redacted copy of ``doc`` (a scenario document, a run record, any JSON-like
     value); ``doc`` itself is never changed."""
     return _walk(doc, _literals(secrets))
+
+
+def mask_text_values(doc: Any, secrets: Iterable[str]) -> Any:
+    """A copy of ``doc`` with the given ``secrets`` masked in its strings and keys only
+    (rule 6): its numbers are data (a run record's counts), not secrets, even when one
+    equals a secret's text."""
+    return _mask_strings(doc, _literals(secrets))
+
+
+def _mask_strings(value: Any, secrets: tuple[str, ...]) -> Any:
+    if not secrets:
+        return value
+    if isinstance(value, dict):
+        return {_mask_strings(k, secrets): _mask_strings(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_strings(item, secrets) for item in value]
+    return _text(value, secrets) if isinstance(value, str) else value
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:

@@ -32,7 +32,9 @@ bytes received, see :mod:`loadray.analysis.transfer`; {} without the column).
 Schema 1.2 keys: ``error_details`` (``[{error, detail, count}]``, the most frequent
 exceptions behind errors) and ``generator_error``: the one line that fails the run when
 the generator itself failed (see :mod:`loadray.analysis.verdict`; ``passed`` is then
-false and the line is the first warning), else null.
+false and the line is the first warning), else null; ``nothing_succeeded``: likewise
+when requests were intended and none succeeded; ``interrupted``: ``"SIGINT at 12.3 s"``
+when a signal stopped the run (the figures cover the part that ran), else null.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from .grouped import group_stats, sort_with_keys
 from .percentiles import latency_stats, sorted_stats
 from .thresholds import evaluate
 from .transfer import bytes_in
-from .verdict import error_details, generator_error
+from .verdict import error_details, generator_error, nothing_succeeded
 
 if TYPE_CHECKING:
     from loadray.archive.reader import RunMeta
@@ -385,7 +387,9 @@ def summarize(
     record = getattr(meta, "record", None) or {}
     summary.update(live_record(record))
     summary["generator_error"] = failure = generator_error(summary, record.get("planned"))
-    if failure:
+    summary["nothing_succeeded"] = no_success = nothing_succeeded(summary)
+    failures = [line for line in (failure, no_success) if line]
+    if failures:
         summary["passed"] = False
-    summary["warnings"] = ([failure] if failure else []) + warnings + live_warnings(record)
+    summary["warnings"] = failures + warnings + live_warnings(record)
     return summary

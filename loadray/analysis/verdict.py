@@ -14,7 +14,11 @@ exits 1 — when
 
 Every other error (a failed check ``check:<name>``, a ``template`` variable an earlier
 step did not extract, timeouts, HTTP 5xx, ...) is the target's answer: thresholds
-judge those.
+judge those, with one exception (:func:`nothing_succeeded`): a run in which requests
+were intended and not one succeeded (a target that is down: 150 of 150
+``connect_refused``) measured nothing but failures; it fails too — ``passed`` false,
+exit 1 — thresholds or not, with ``"none of the 150 requests succeeded
+(connect_refused 150): is the target up?"``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from loadray.kinds import GENERATOR_KINDS
 
 from .arrays import SampleArrays
 
-__all__ = ["DETAILS_SHOWN", "GENERATOR_KINDS", "error_details", "generator_error"]
+__all__ = ["DETAILS_SHOWN", "GENERATOR_KINDS", "error_details", "generator_error", "nothing_succeeded"]
 
 DETAILS_SHOWN = 10  # (error, detail) pairs in the summary, most frequent first
 
@@ -68,3 +72,15 @@ def generator_error(summary: dict[str, Any], planned: int | None) -> str | None:
     if planned and not summary.get("intended"):
         return "nothing was recorded although the plan had load to send"
     return None
+
+
+def nothing_succeeded(summary: dict[str, Any]) -> str | None:
+    """The line that fails a run in which requests were intended and none succeeded."""
+    intended = summary.get("intended") or 0
+    if not intended or summary.get("ok"):
+        return None
+    outcomes = summary.get("errors_by_kind") or {}  # dropped and cut rows included
+    ranked = sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{kind} {count}" for kind, count in ranked[:3]) + (", ..." if ranked[3:] else "")
+    noun = "request" if intended == 1 else "requests"
+    return f"none of the {intended} {noun} succeeded ({shown}): is the target up?"

@@ -7,6 +7,7 @@ import signal
 import sys
 import traceback
 
+from loadray.cli.outputs import check_outputs, environment, human_stream, write_outputs
 from loadray.cli.parser import build_parser
 from loadray.cli.preflight import check_out
 from loadray.errors import EXIT_FAILURE, EXIT_OK, Interrupted, LoadrayError
@@ -34,20 +35,21 @@ def _call(args) -> int:
         return VERBS[args.verb](args)
     except (Interrupted, KeyboardInterrupt) as exc:
         return _interrupted(f"loadray {args.verb}", exc)
-    except LoadrayError as exc:
-        line = redact_error(str(exc), getattr(exc, "path", ""))  # errors echo what they reject
+    except LoadrayError as exc:  # errors echo what they reject: redacted, environment secrets too
+        line = redact_error(str(exc), getattr(exc, "path", ""), getattr(args, "secrets", ()))
         print(f"loadray {args.verb}: error: {one_line(line)}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bug: one line, the traceback only on request
         from loadray.archive import is_disk_error
 
+        secrets = getattr(args, "secrets", ())
         if is_disk_error(exc):  # a full disk where loadray did not expect one: still one line
-            print(f"loadray {args.verb}: error: {exc.strerror} at {redact_text(str(exc.filename or '?'))}",
+            print(f"loadray {args.verb}: error: {exc.strerror} at {redact_text(str(exc.filename or '?'), secrets)}",
                   file=sys.stderr)
             return EXIT_FAILURE
         if os.environ.get("LOADRAY_DEBUG"):
             traceback.print_exc()
-        print(f"loadray {args.verb}: internal error: {type(exc).__name__}: {one_line(redact_text(str(exc)))} "
+        print(f"loadray {args.verb}: internal error: {type(exc).__name__}: {one_line(redact_text(str(exc), secrets))} "
               "(set LOADRAY_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_FAILURE
 
@@ -71,16 +73,25 @@ def _run(args) -> int:
     from loadray.report.text import render_summary
     from loadray.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = load_scenario(args.scenario, args.overrides, environment(args.env_files))
+    args.secrets = scenario.secrets  # masked in any error line from here on
     if args.out is not None:
         check_out(args.out)
+    check_outputs(args)
+    human = human_stream(args)
     options = RunOptions(
-        out=args.out, address=args.address, quiet=args.quiet,
+        out=args.out, address=args.address, quiet=args.quiet or args.summary == "-",
         metrics_port=args.metrics_port, metrics_host=args.metrics_host, metrics_linger_s=args.metrics_linger,
+        preflight=args.preflight,
+        on_start=lambda run_dir: print(f"run directory: {run_dir}", file=human, flush=True),
     )
     result = run(scenario, options)
-    print(render_summary(result.summary))
-    print(f"run directory: {result.run_dir}  (report: {result.run_dir / 'report.html'})")
+    print(render_summary(result.summary), file=human)
+    write_outputs(args, result.run_dir, result.summary)
+    print(f"run directory: {result.run_dir}  (report: {result.run_dir / 'report.html'})", file=human)
+    if result.summary.get("interrupted"):
+        print(f"loadray run: interrupted ({result.summary['interrupted']}): the figures and thresholds above "
+              "cover the part that ran", file=sys.stderr)
     return result.exit_code
 
 
@@ -94,9 +105,12 @@ def _report(args) -> int:
     from loadray.report.build import rebuild
     from loadray.report.text import render_summary
 
+    check_outputs(args)
+    human = human_stream(args)
     summary = rebuild(args.run_dir)
-    print(render_summary(summary))
-    print(f"wrote {args.run_dir / 'summary.json'} and {args.run_dir / 'report.html'}")
+    print(render_summary(summary), file=human)
+    print(f"wrote {args.run_dir / 'summary.json'} and {args.run_dir / 'report.html'}", file=human)
+    write_outputs(args, args.run_dir, summary)
     return EXIT_OK
 
 
@@ -104,12 +118,20 @@ def _validate(args) -> int:
     from loadray.plan import Profile
     from loadray.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = load_scenario(args.scenario, args.overrides, environment(args.env_files))
+    args.secrets = scenario.secrets
     profile = Profile(scenario.phases)
     print(
         f"{args.scenario}: ok — {scenario.name}: {scenario.workers} workers, "
         f"{len(scenario.phases)} phases over {profile.duration_s:g}s, {_planned(scenario, profile)}"
     )
+    return EXIT_OK
+
+
+def _export(args) -> int:
+    from loadray.cli.outputs import export
+
+    export(args)
     return EXIT_OK
 
 
@@ -159,4 +181,4 @@ def _compare(args) -> int:
 
 
 VERBS = {"run": _run, "report": _report, "validate": _validate, "control": _control, "target": _target,
-         "compare": _compare, "submit": _submit}
+         "compare": _compare, "submit": _submit, "export": _export}

@@ -63,9 +63,11 @@ def show(line: str) -> None:
 
 def submit(args) -> int:
     from loadray.archive.rundir import create_run_dir, default_run_dir
+    from loadray.cli.outputs import environment
     from loadray.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.overrides)
+    # ${VAR} references are checked here and resolved on the cluster, from its own environment
+    scenario = load_scenario(args.scenario, args.overrides, environment(args.env_files))
     address = check_address(args.address)
     with tempfile.TemporaryDirectory(prefix="loadray-submit-") as folder:
         repeat = stage(scenario, Path(folder), args.overrides)

@@ -12,6 +12,11 @@ environment (``LOADRAY_EMBEDDED_RAY=<pid>-<random>``, set only while ``ray.init`
 starts them; Ray's processes pass their environment on to the ones they start), so
 also those a dying raylet left behind are found; those still running a moment after
 ``ray.shutdown()`` are terminated, then killed.
+
+Joining a cluster is bounded in time: a ``host:port`` that nothing listens on fails at
+once (a TCP probe, :data:`PROBE_TIMEOUT_S` at most), and ``ray.init`` that has not
+joined after :data:`ADDRESS_TIMEOUT_S` (something listens there that is not a Ray
+cluster, or its GCS does not answer) fails with one line instead of retrying for ever.
 """
 
 from __future__ import annotations
@@ -28,9 +33,17 @@ from typing import Iterator, Mapping
 import psutil
 import ray
 
+from loadray.cluster.address_probe import probe_address
+
 from loadray.errors import ClusterError, Interrupted
 
-__all__ = ["OWNER_ENV", "RaySession", "cluster_cpus", "connect", "marked", "ray_address", "ray_running", "reap"]
+__all__ = [
+    "ADDRESS_TIMEOUT_S", "OWNER_ENV", "RaySession", "cluster_cpus", "connect", "marked", "ray_address",
+    "ray_running", "reap",
+]
+
+#: ``--address``: how long joining may take before loadray gives up (one line, exit 1).
+ADDRESS_TIMEOUT_S = 30.0
 
 #: After ``ray.shutdown()``: how long Ray's processes get to exit after a SIGTERM
 #: before they are killed (its agents otherwise linger up to a minute).
@@ -41,21 +54,34 @@ REAP_GRACE_S = 1.5
 OWNER_ENV = "LOADRAY_EMBEDDED_RAY"
 
 
+class _JoinTimeout(Exception):
+    """``ray.init`` did not join within the time allowed (it goes on in its thread)."""
+
+
 @dataclass
 class RaySession:
     address: str | None  # None: an embedded Ray
     owned: bool = False  # True when this process started (or joined) Ray and must shut it down
     marker: str | None = None  # the embedded Ray's processes carry OWNER_ENV=marker
+    timeout_s: float = ADDRESS_TIMEOUT_S  # joining a cluster (--address) may take this long
 
     def start(self, num_cpus: int | None = None) -> "RaySession":
         """Start an embedded Ray or join the cluster (see :func:`connect`)."""
         if ray.is_initialized():
             return self
+        if self.address:
+            probe_address(self.address)
         self.owned = True
         self.marker = None if self.address else f"{os.getpid()}-{uuid.uuid4().hex}"
         try:
             with _keep_sigterm_handler(), _marked_children(self.marker):
-                _init(self.address, num_cpus)
+                _init(self.address, num_cpus, self.timeout_s)
+        except _JoinTimeout:
+            self.owned = False  # ray.init still runs in its thread: nothing to shut down yet
+            raise ClusterError(
+                f"--address {self.address}: no Ray cluster answered within {self.timeout_s:g} s "
+                "(is it the head node's GCS address, host:6379, and is the cluster up?)"
+            ) from None
         except BaseException as exc:
             self.close()  # what Ray started halfway
             raise _start_error(exc, self.address) from None
@@ -112,15 +138,19 @@ def ray_address(address: str | None, environ: Mapping[str, str]) -> tuple[str | 
     return env, f"joining the Ray cluster at {env} from RAY_ADDRESS (unset it for an embedded Ray)"
 
 
-def connect(address: str | None = None, num_cpus: int | None = None) -> RaySession:
-    """Start an embedded Ray (``address`` None) or join the cluster at ``address``.
+def connect(
+    address: str | None = None, num_cpus: int | None = None, timeout_s: float = ADDRESS_TIMEOUT_S,
+) -> RaySession:
+    """Start an embedded Ray (``address`` None) or join the cluster at ``address``
+    (:class:`ClusterError` when nothing listens there, or nothing joined within
+    ``timeout_s``).
 
     Reuses a Ray already initialised in this process (tests, notebooks) and then
     leaves it running afterwards. SIGTERM while Ray starts raises
     :class:`Interrupted` (Ray's own handler would exit with code 15); whatever Ray had
     started by then is stopped first.
     """
-    return RaySession(address).start(num_cpus)
+    return RaySession(address, timeout_s=timeout_s).start(num_cpus)
 
 
 @contextlib.contextmanager
@@ -144,12 +174,45 @@ def _start_error(exc: BaseException, address: str | None) -> BaseException:
     return ClusterError(f"{where}: cannot start or join Ray: {first}")
 
 
-def _init(address: str | None, num_cpus: int | None) -> None:
+def _init(address: str | None, num_cpus: int | None, timeout_s: float) -> None:
     common = dict(logging_level=logging.WARNING, configure_logging=True)
     if address:
-        ray.init(address=address, **common)
+        _bounded(lambda: ray.init(address=address, **common), timeout_s)
     else:  # "local": a new Ray, whatever RAY_ADDRESS or /tmp/ray/ray_current_cluster say
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **common)
+
+
+def _bounded(call, timeout_s: float) -> None:
+    """``call()`` in a daemon thread: its exception, or :class:`_JoinTimeout` when it
+    has not returned after ``timeout_s`` (Ray retries an unanswered GCS for ever)."""
+    done: list[BaseException | None] = []
+
+    def work() -> None:
+        try:
+            call()
+            done.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            done.append(exc)
+
+    quiet = _NotMainThreadNote()
+    logging.getLogger("ray._private.worker").addFilter(quiet)
+    worker = threading.Thread(target=work, name="loadray-ray-join", daemon=True)
+    try:
+        worker.start()
+        worker.join(timeout_s)
+    finally:
+        logging.getLogger("ray._private.worker").removeFilter(quiet)
+    if not done:
+        raise _JoinTimeout()
+    if done[0] is not None:
+        raise done[0]
+
+
+class _NotMainThreadNote(logging.Filter):
+    """Ray's note that it set no SIGTERM handler off the main thread: loadray keeps its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
 
 
 @contextlib.contextmanager

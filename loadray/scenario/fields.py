@@ -14,6 +14,7 @@ import re
 from typing import Any, Callable, Iterable, TypeVar
 
 from loadray.errors import ScenarioError
+from loadray.scenario.env_text import typed
 from loadray.units import finite, format_number, parse_duration, parse_fraction, shorten
 
 T = TypeVar("T")
@@ -91,6 +92,7 @@ def _bound(value: float, raw: object, path: str, gt: float | None, ge: float | N
 
 def integer(ge: int | None = None, le: int | None = None) -> Reader[int]:
     def read(value: Any, path: str) -> int:
+        value = typed(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(path, f"must be an integer, got {show(value)}")
         _bound(value, value, path, None, ge, le)
@@ -101,6 +103,7 @@ def integer(ge: int | None = None, le: int | None = None) -> Reader[int]:
 
 def number(gt: float | None = None, ge: float | None = None, le: float | None = None) -> Reader[float]:
     def read(value: Any, path: str) -> float:
+        value = typed(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ScenarioError(path, f"must be a number, got {show(value)}{_exponent_hint(value)}")
         try:
@@ -125,6 +128,7 @@ def duration(positive: bool = True) -> Reader[float]:
     """Seconds from ``250ms``/``10s``/``2m`` or a bare number of seconds; > 0 or >= 0."""
 
     def read(value: Any, path: str) -> float:
+        value = typed(value)
         try:
             seconds = parse_duration(value)
         except ValueError as exc:
@@ -137,6 +141,7 @@ def duration(positive: bool = True) -> Reader[float]:
 
 def fraction(value: Any, path: str) -> float:
     """``1%`` -> 0.01 or a bare fraction ``0.01``; within [0, 1]."""
+    value = typed(value)
     try:
         result = parse_fraction(value)
     except ValueError as exc:
@@ -147,6 +152,7 @@ def fraction(value: Any, path: str) -> float:
 
 
 def boolean(value: Any, path: str) -> bool:
+    value = typed(value)
     if not isinstance(value, bool):
         raise ScenarioError(path, f"must be true or false, got {show(value)}")
     return value

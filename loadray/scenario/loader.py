@@ -5,8 +5,9 @@ or, for unreadable files and bad YAML syntax, ``file:line:column``. No other exc
 escapes :func:`load_scenario` or :func:`parse_scenario`.
 
 Order: the ``limits`` (with their ``--set`` overrides) -> the document's shape (aliases,
-depth, value types) -> the other overrides -> every field -> the upper bounds. A
-scenario that loads can be planned and run: nothing later overflows.
+depth, value types) -> the other overrides -> ``${VAR}`` references (see
+:mod:`.environment`) -> every field -> the upper bounds. A scenario that loads can be
+planned and run: nothing later overflows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from loadray.errors import ScenarioError
 from loadray.flow.retry import NO_RETRY, compile_retry
@@ -22,6 +23,7 @@ from loadray.redaction import redact_text
 from loadray.scenario.bounds import check_bounds
 from loadray.scenario.breakers import parse_breakers
 from loadray.scenario.document import check_document
+from loadray.scenario.environment import resolve_env
 from loadray.scenario.feeds import parse_feeders
 from loadray.scenario.fields import (
     ROOT,
@@ -37,6 +39,7 @@ from loadray.scenario.fields import (
 from loadray.scenario.flows import FlowContext, parse_flows
 from loadray.scenario.http_settings import parse_http
 from loadray.scenario.limits import KEY as LIMITS, Limits, resolve_limits
+from loadray.scenario.masking import mask_error, mask_secrets
 from loadray.scenario.live import parse_alerts, parse_live
 from loadray.scenario.model import (
     DEFAULT_LIVE_WINDOW_S,
@@ -69,8 +72,11 @@ MAX_WORKER_CPUS = 1024
 SIZE_FLAG = "raise it with --set limits.max_scenario_size=SIZE"
 
 
-def load_scenario(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Scenario:
-    """Read the YAML file at ``path``, apply ``--set`` overrides, validate.
+def load_scenario(
+    path: str | os.PathLike[str], overrides: Iterable[str] = (), environ: Mapping[str, str] | None = None,
+) -> Scenario:
+    """Read the YAML file at ``path``, apply ``--set`` overrides, resolve ``${VAR}``
+    from ``environ`` (default: ``os.environ``), validate.
 
     ``name`` defaults to the file's stem; files the scenario names (feeders, TLS) are
     found relative to the scenario file's folder. The file may be at most
@@ -78,7 +84,7 @@ def load_scenario(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -
     overrides = tuple(overrides)
     first = resolve_limits({}, overrides)
     doc = read_yaml(path, first.max_scenario_size, SIZE_FLAG)
-    return _parse(doc, overrides, Path(path).stem, Path(path).parent, copied=False)
+    return _parse(doc, overrides, Path(path).stem, Path(path).parent, copied=False, environ=environ)
 
 
 def parse_scenario(
@@ -86,18 +92,21 @@ def parse_scenario(
     overrides: Iterable[str] = (),
     default_name: str = "scenario",
     base_dir: str | os.PathLike[str] = ".",
+    environ: Mapping[str, str] | None = None,
 ) -> Scenario:
-    """Validate a scenario document (as loaded from YAML) after applying ``overrides``.
+    """Validate a scenario document (as loaded from YAML) after applying ``overrides``
+    and resolving ``${VAR}`` from ``environ`` (default: ``os.environ``).
 
     Relative file paths (feeders, TLS) are resolved against ``base_dir``.
-    ``Scenario.source`` is the resolved document, with ``name`` filled in and file paths
-    as written, so that ``parse_scenario(scn.source, base_dir=...) == scn``."""
-    return _parse(doc, tuple(overrides), default_name, base_dir, copied=True)
+    ``Scenario.source`` is the document as written, with ``name`` filled in, the
+    overrides applied and ``${VAR}`` references kept, so that
+    ``parse_scenario(scn.source, base_dir=...) == scn`` (in the same environment)."""
+    return _parse(doc, tuple(overrides), default_name, base_dir, copied=True, environ=environ)
 
 
 def _parse(
     doc: Any, overrides: tuple[str, ...], default_name: str, base_dir: str | os.PathLike[str],
-    copied: bool,
+    copied: bool, environ: Mapping[str, str] | None,
 ) -> Scenario:
     """``copied``: the document is the caller's (copy it) or ours (from the file)."""
     if not isinstance(doc, dict):
@@ -107,13 +116,18 @@ def _parse(
     check_document(source, limits)
     if copied:
         source = copy.deepcopy(source)  # safe now: no cycle, bounded depth and size
-    scenario = _build(Fields(source, "", ROOT_KEYS), default_name, os.fspath(base_dir), limits)
-    check_bounds(scenario)
-    check_transport(scenario)
-    return scenario
+    resolved = resolve_env(source, os.environ if environ is None else environ)
+    try:
+        scenario = _build(Fields(resolved.doc, "", ROOT_KEYS), resolved.archived, default_name,
+                          os.fspath(base_dir), limits)
+        check_bounds(scenario)
+        check_transport(scenario)
+    except ScenarioError as exc:  # it may quote a value taken from the environment
+        raise mask_error(exc, resolved.secrets) from None
+    return mask_secrets(scenario, resolved.secrets)
 
 
-def _build(fields: Fields, default_name: str, folder: str, limits: Limits) -> Scenario:
+def _build(fields: Fields, archived: dict[str, Any], default_name: str, folder: str, limits: Limits) -> Scenario:
     name = redact_text(fields.get("name", scenario_name, default_name))
     target = fields.get("target", parse_target)
     workers = fields.get("workers", integer(ge=1, le=MAX_WORKERS), DEFAULT_WORKERS)
@@ -138,7 +152,7 @@ def _build(fields: Fields, default_name: str, folder: str, limits: Limits) -> Sc
         thresholds=fields.get("thresholds", parse_thresholds, ()),
         cluster=fields.get("cluster", parse_cluster, ClusterSettings()),
         seed=seed,
-        source={"name": name, **fields.value},
+        source={"name": name, **archived},
         breakers=fields.get("abort_when", parse_breakers, ()),
         on_worker_loss=on_worker_loss,  # type: ignore[arg-type]
         alert_webhook=fields.get("alerts", parse_alerts, None),

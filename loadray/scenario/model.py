@@ -188,7 +188,8 @@ class Scenario:
     thresholds: tuple[Threshold, ...] = ()
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     seed: int = 0
-    # The resolved YAML document (after --set overrides), for archiving.
+    # The YAML document after --set overrides, for archiving: ${VAR} references as
+    # written (see loadray.scenario.environment), so it holds no environment secret.
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     breakers: tuple[Breaker, ...] = ()
     on_worker_loss: WorkerLoss = DEFAULT_ON_WORKER_LOSS
@@ -200,6 +201,9 @@ class Scenario:
     think: Think = field(default_factory=Think)  # closed model only
     trace: bool = True  # W3C traceparent on every logical request
     limits: Limits = field(default_factory=Limits)  # upper bounds (also for live control)
+    # Values taken from the environment for secret ${VAR} references: masked in every
+    # artefact and line printed (never shown, not compared: the same scenario either way).
+    secrets: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def simple(self) -> bool:

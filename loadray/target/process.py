@@ -2,7 +2,10 @@
 
 The child is ``sys.executable -m loadray.target ... --exit-on-stdin-eof``; its first stdout
 line gives the URL. The parent keeps the child's stdin pipe open, so the child also
-stops when the parent dies without calling :meth:`TargetProcess.stop`. The stats
+stops when the parent dies without calling :meth:`TargetProcess.stop`. The child runs
+in a session of its own: a terminal's Ctrl+C (SIGINT to the whole foreground process
+group) reaches loadray, which stops its workers first and the target after them,
+instead of killing the target under the running load. The stats
 endpoints are read with urllib, with proxies disabled (the target is on loopback).
 """
 
@@ -160,7 +163,7 @@ def start_target(
     try:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
-            close_fds=True,
+            close_fds=True, start_new_session=True,
         )
     except OSError as exc:
         stderr.close()

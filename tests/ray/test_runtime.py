@@ -80,3 +80,30 @@ def test_a_ray_already_initialised_in_the_process_is_reused_and_left_running(ray
     assert not session.owned and session.marker is None
     session.close()
     assert ray_local.is_initialized()
+
+
+JOIN = r"""
+import socket, sys, time
+from loadray.cluster.runtime import connect
+from loadray.errors import ClusterError
+silent = socket.socket()
+silent.bind(("127.0.0.1", 0))
+silent.listen(16)  # takes TCP connections, never speaks Ray
+address = f"127.0.0.1:{silent.getsockname()[1]}"
+started = time.monotonic()
+try:
+    connect(address, timeout_s=3)
+except ClusterError as exc:
+    print(f"{time.monotonic() - started:.1f}", str(exc).replace(address, "ADDR"))
+"""
+
+
+def test_an_address_that_is_not_a_ray_cluster_fails_within_the_join_timeout():
+    started = __import__("time").monotonic()
+    done = subprocess.run([sys.executable, "-c", JOIN], capture_output=True, text=True, timeout=60, cwd=REPO,
+                          env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    seconds, line = done.stdout.strip().split(" ", 1)
+    assert 2.9 <= float(seconds) < 6, done.stderr[-2000:]
+    assert line == ("--address ADDR: no Ray cluster answered within 3 s (is it the head node's GCS address, "
+                    "host:6379, and is the cluster up?)")
+    assert done.returncode == 0 and __import__("time").monotonic() - started < 30  # and the process exits

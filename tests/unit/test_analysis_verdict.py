@@ -1,5 +1,6 @@
 """Failures inside the generator in the summary: ``error_details``, and the rule that
-fails a run for them (``generator_error``, ``passed``, exit code 1)."""
+fails a run for them (``generator_error``, ``passed``, exit code 1); a run in which
+nothing succeeded (``nothing_succeeded``, exit 1)."""
 
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ def test_a_generator_failure_fails_the_run_with_one_line(rows, planned, line):
 @pytest.mark.parametrize(
     ("rows", "planned"),
     [
-        ([row(0, "template", "MissingVariable: missing variable 'token'"), row(1, "check:status in [200]")], 2),
-        ([row(0, "timeout"), row(1, "http_5xx")], None),
+        ([row(0, "template", "MissingVariable: missing variable 'token'"), row(1, "check:status in [200]"), row(2)], 3),
+        ([row(0, "timeout"), row(1, "http_5xx"), row(2)], None),
         ([], None),  # nothing planned (or a run from before the plan was recorded)
         ([], 0),
     ],
@@ -82,3 +83,41 @@ def test_errors_the_target_caused_do_not_fail_the_run_by_themselves(rows, planne
     s = summarize(table, RunMeta(START, START + 10**9, record={} if planned is None else {"planned": planned}))
     assert s["generator_error"] is None and s["passed"] is True
     assert RunResult(Path("."), s, None).exit_code == 0
+
+
+def dropped(i: int) -> dict:
+    return {**row(i, "dropped"), "sent_ns": None, "latency_ns": None, "service_ns": None, "status": 0}
+
+
+@pytest.mark.parametrize(
+    ("rows", "line"),
+    [
+        ([row(i, "connect_refused") for i in range(150)],
+         "none of the 150 requests succeeded (connect_refused 150): is the target up?"),
+        ([row(0, "timeout"), row(1, "http_5xx"), row(2, "http_5xx"), dropped(3)],
+         "none of the 4 requests succeeded (http_5xx 2, dropped 1, timeout 1): is the target up?"),
+        ([row(0, "reset")], "none of the 1 request succeeded (reset 1): is the target up?"),
+        ([row(0, "a"), row(1, "b"), row(2, "c"), row(3, "d")],
+         "none of the 4 requests succeeded (a 1, b 1, c 1, ...): is the target up?"),
+    ],
+)
+def test_a_run_where_nothing_succeeded_fails_loudly(rows, line):
+    s = summary(rows)
+    assert s["nothing_succeeded"] == line and s["generator_error"] is None
+    assert s["passed"] is False and s["warnings"][0] == line
+    assert RunResult(Path("."), s, None).exit_code == 1
+    assert RunResult(Path("."), s, 2).exit_code == 130  # an interrupt still says so
+
+
+def test_one_success_is_enough_and_an_empty_run_is_not_judged_by_this_rule():
+    assert summary([row(i, "connect_refused") for i in range(99)] + [row(99)])["nothing_succeeded"] is None
+    assert summarize(SCHEMA.empty_table(), RunMeta(START, START))["nothing_succeeded"] is None
+
+
+def test_an_interrupted_run_says_so_in_the_summary_and_its_warnings():
+    record = {"planned": 3, "interrupted": "SIGINT at 12.3 s"}
+    s = summarize(from_rows([row(0), row(1)]), RunMeta(START, START + 10**9, record=record))
+    assert s["interrupted"] == "SIGINT at 12.3 s" and s["passed"] is True
+    assert "the run was interrupted (SIGINT at 12.3 s): the figures and thresholds cover the part that ran" \
+        in s["warnings"]
+    assert summary([row(0)])["interrupted"] is None
