@@ -50,7 +50,7 @@ class Watch:
         elapsed = max((now_wall_ns - c.start_wall_ns) / 1e9, 0.0) if c.start_wall_ns else 0.0
         last = b.window(now_wall_ns, 1)
         profile = Profile(c.phases)
-        seg = profile.segment_at(elapsed)
+        seg = profile.segment_at(elapsed) or (profile.segments[-1] if profile.segments and elapsed > 0 else None)
         p50, p99 = last.latency.quantile_ns(0.5), last.latency.quantile_ns(0.99)
         return LiveStatus(
             state=c.state,
@@ -58,6 +58,7 @@ class Watch:
             duration_s=c.end_s,
             phase=seg.index if seg else 0,
             target_rate=0.0 if closed else profile.rate(elapsed),
+            target_unit="flows" if any(len(f.steps) > 1 for f in self.scenario.flows) else "req",
             users=users_at(profile, elapsed) if closed else None,
             achieved_rate=last.rate,
             p50_ms=None if p50 is None else p50 / 1e6,

@@ -54,16 +54,19 @@ def _clock(status: LiveStatus) -> str:
 
 
 def _rate(status: LiveStatus) -> str:
-    """``rate 498/500/s`` (achieved/target), or ``rate 64/s users 10`` in the closed model."""
+    """``rate 498/500/s`` (achieved/target requests), ``rate 150 req/s of 50 flows/s``
+    when the plan counts flows, or ``rate 64/s users 10`` in the closed model."""
     if status.users is not None:
         return f"rate {_num(status.achieved_rate)}/s users {status.users}"
+    if status.target_unit != "req":
+        return f"rate {_num(status.achieved_rate)} req/s of {_num(status.target_rate)} {status.target_unit}/s"
     return f"rate {_num(status.achieved_rate)}/{_num(status.target_rate)}/s"
 
 
 def _target(status: LiveStatus) -> str:
     if status.users is not None:
         return f"users {status.users}"
-    return f"target {_num(status.target_rate)}/s"
+    return f"target {_num(status.target_rate)} {status.target_unit}/s"
 
 
 def status_line(status: LiveStatus) -> str:
@@ -105,7 +108,7 @@ def render(status: LiveStatus, name: str = ""):
 
     dim = "dim"
     rate = Text.assemble(
-        ("rate     ", dim), f"achieved {_num(status.achieved_rate)}/s  {_target(status)}  ",
+        ("rate     ", dim), f"achieved {_num(status.achieved_rate)} req/s  {_target(status)}  ",
         (f"errors {_num(status.errors_per_s)}/s", "red" if status.errors_per_s else ""),
     )
     latency = Text.assemble(("latency  ", dim), f"p50 {_ms(status.p50_ms)}  p99 {_ms(status.p99_ms)}")

@@ -73,7 +73,8 @@ class LiveStatus:
     elapsed_s: float = 0.0
     duration_s: float = 0.0
     phase: int = 0
-    target_rate: float = 0.0  # what the plan asks for now, req/s (open model)
+    target_rate: float = 0.0  # what the plan asks for now, per second (open model)
+    target_unit: str = "req"  # what target_rate counts: "req", or "flows" when a flow has steps
     users: int | None = None  # closed model: the virtual users the plan asks for now
     achieved_rate: float = 0.0  # sends/s over the last second
     p50_ms: float | None = None  # last second, corrected latency

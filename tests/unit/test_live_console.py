@@ -57,6 +57,11 @@ def test_status_line_edge_values():
     assert "p99 2500ms" in status_line(_status(p99_ms=2500.0))
 
 
+def test_a_flow_plan_labels_requests_and_flows():
+    line = status_line(_status(achieved_rate=150.0, target_rate=50.0, target_unit="flows"))
+    assert "rate 150 req/s of 50 flows/s" in line
+
+
 def test_plain_console_prints_one_line_per_interval_and_new_warnings_once():
     out, clock = io.StringIO(), FakeClock()
     console = LiveConsole("smoke", stream=out, tty=False, plain_every_s=5.0, clock=clock)
@@ -120,7 +125,7 @@ def test_render_contains_the_numbers():
     for needle in (
         "loadray smoke",
         "12.0s/60s  48s left  running  phase 1",
-        "achieved 498/s  target 500/s  errors 2/s",
+        "achieved 498 req/s  target 500 req/s  errors 2/s",
         "p50 20.4ms  p99 31.0ms",
         "in-flight 12  dropped 4  lost 9  workers 2/3",
         "sent 6000  done 5988  errors 3",
@@ -137,10 +142,10 @@ def test_tty_console_draws_live_frames_and_keeps_the_last():
         console.update(_status(elapsed_s=2.0, achieved_rate=456.0))
     raw = out.getvalue()
     assert "\x1b[" in raw  # a terminal display, not plain lines
-    assert "achieved 321/s" in raw and "achieved 456/s" in raw
+    assert "achieved 321 req/s" in raw and "achieved 456 req/s" in raw
     assert "2.0s/60s  58s left" in raw
     # the final frame is what stays on screen: it is the last thing drawn
-    assert raw.rindex("achieved 456/s") > raw.rindex("achieved 321/s")
+    assert raw.rindex("achieved 456 req/s") > raw.rindex("achieved 321 req/s")
 
 
 def test_closed_model_shows_users_instead_of_a_target_rate():
