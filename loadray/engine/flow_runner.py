@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +33,7 @@ from loadray.engine.clock import Clock, sleep_through
 from loadray.engine.errors import CUT, INTERNAL, error_detail
 from loadray.engine.flow_client import FlowClient, Reply
 from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.step_request import StepRequest
 from loadray.flow.checks import CHECK_ERROR, CheckError, evaluate
 from loadray.flow.checks import ERROR_KIND as CHECK
 from loadray.flow.extract import ERROR_KIND as EXTRACT
@@ -75,8 +75,9 @@ class Traces:
         return f"{self.prefix}{self._next:016x}", self._next
 
     @staticmethod
-    def header(trace_id: str, span: int) -> tuple[str, str]:
-        return "traceparent", f"00-{trace_id}-{span:016x}-01"
+    def traceparent(trace_id: str, span: int) -> str:
+        """The ``traceparent`` header value of span ``span`` of trace ``trace_id``."""
+        return f"00-{trace_id}-{span:016x}-01"
 
 
 def body_limit(step: Step, max_body: int) -> int | None:
@@ -113,7 +114,11 @@ class FlowRunner:
         self.headers = headers
         self.rng = rng
         self.traces = traces
-        self._keep = [body_limit(step, max_body) for flow in flows for step in flow.steps]  # by step number
+        self._add = buffer.add
+        steps = [step for flow in flows for step in flow.steps]
+        self._keep = [body_limit(step, max_body) for step in steps]  # by step number
+        # a step without variables renders to the same request every time: once, here
+        self._fixed = [render_step(s, base_url, headers, {}, rng) if literal(s) else None for s in steps]
 
     async def run(self, inst: Instance) -> bool:
         """Run every step (until one fails and stops the flow); True when all passed.
@@ -164,7 +169,7 @@ class FlowRunner:
         rows: list[tuple] = []
         attempt = 1
         while True:
-            out = self._render(step, inst, trace_id, span + ((attempt - 1) << 56))
+            out = self._render(step, gid, inst, trace_id, span + ((attempt - 1) << 56))
             sent = self.clock.monotonic_ns()
             if type(out) is Reply:
                 reply = out
@@ -189,19 +194,20 @@ class FlowRunner:
                 self._cancelled(rows)
             attempt += 1
 
-    def _render(self, step: Step, inst: Instance, trace_id: str | None, span: int) -> Rendered | Reply:
+    def _render(self, step: Step, gid: int, inst: Instance, trace_id: str | None, span: int) -> StepRequest | Reply:
         """The request of this attempt, or a ``template`` reply when it cannot be built."""
-        inst.variables["now"] = time.time_ns() // 1_000_000
-        try:
-            out = render_step(step, self.base_url, self.headers, inst.variables, self.rng)
-        except Exception as exc:  # MissingVariable; anything else is a defect
-            now = self.clock.monotonic_ns()
-            if isinstance(exc, MissingVariable):
-                return Reply(0, TEMPLATE, now, now, detail=error_detail(exc))
-            return Reply(0, INTERNAL, now, now, detail=error_detail(exc, f"rendering {step.name}"))
-        if trace_id is not None:
-            out = _with_header(out, Traces.header(trace_id, span))
-        return out
+        out = self._fixed[gid]
+        fixed = out is not None
+        if out is None:
+            inst.variables["now"] = self.clock.wall_ns() // 1_000_000
+            try:
+                out = render_step(step, self.base_url, self.headers, inst.variables, self.rng)
+            except Exception as exc:  # MissingVariable; anything else is a defect
+                now = self.clock.monotonic_ns()
+                if isinstance(exc, MissingVariable):
+                    return Reply(0, TEMPLATE, now, now, detail=error_detail(exc))
+                return Reply(0, INTERNAL, now, now, detail=error_detail(exc, f"rendering {step.name}"))
+        return StepRequest(out, None if trace_id is None else Traces.traceparent(trace_id, span), fixed)
 
     def _cancelled(self, rows: list[tuple]) -> None:
         """The run stopped inside a step: keep its rows, then go on stopping."""
@@ -222,8 +228,8 @@ class FlowRunner:
 
     def record(self, row: tuple, flow_ns: int | None = None) -> None:
         if flow_ns is not None:
-            row = row[:11] + (flow_ns,) + row[12:]
-        self.buffer.add(row)
+            row = (*row[:11], flow_ns, *row[12:])
+        self._add(row)
 
 
 def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None, dict | None]:
@@ -244,5 +250,10 @@ def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None
         return INTERNAL, INTERNAL, error_detail(exc), None
 
 
-def _with_header(out: Rendered, header: tuple[str, str]) -> Rendered:
-    return Rendered(out.method, out.url, out.headers + (header,), out.body, out.timeout_s)
+def literal(step: Step) -> bool:
+    """Whether ``step`` has no variable anywhere (path, query, headers, body): it then
+    renders to the same request every time."""
+    templates = [step.path, *(t for _, t in step.query), *(t for _, t in step.headers)]
+    if step.body is not None:
+        templates.append(step.body.template)
+    return all(t.literal for t in templates)
