@@ -83,12 +83,10 @@ class _Exchange(Resumable):
         self.keep = keep
         self.hops = client._redirects
         self.sent = sent
-        self.deadline = 0.0
         self.request: StepRequest | None = None
         self.pool: Pool | None = None
-        self.response_headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] | None = None
-        self.room = 0
+        self.room = 0  # (the other slots are set by the client before the request goes out)
 
     def abandon(self) -> None:
         if self.pool is not None:
@@ -152,8 +150,9 @@ class FastFlowClient:
         assert loop is not None, "open() first"
         ex = _Exchange(self, session.cookies, keep, self._now())
         timeout = self._timeout
-        if out.timeout_s is not None:
-            timeout = out.timeout_s
+        step_timeout = out.base.timeout_s if type(out) is StepRequest else out.timeout_s
+        if step_timeout is not None:
+            timeout = step_timeout
             if timeout < self._shortest:
                 self._shorten(timeout)
         ex.deadline = loop.time() + timeout
@@ -243,7 +242,7 @@ class FastFlowClient:
         """A response to ``ex``'s request (the pools' ``on_done``): follow it, or
         finish ``ex`` with it."""
         try:
-            location = take_cookies(ex.response_headers, ex.jar)
+            location = take_cookies(ex.response_headers, ex.jar) if ex.response_headers else None
             if location is not None and ex.hops > 0 and status in REDIRECT_STATUSES:
                 headers = ex.request.headers if ex.headers is None else ex.headers
                 hop = next_hop(status, ex.method, ex.url, location, headers, ex.body)

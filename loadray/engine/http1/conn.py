@@ -34,9 +34,9 @@ __all__ = ["CaptureConn", "Conn", "FREE", "HEAD", "HeadConn", "RETRY", "eof_deli
 FREE: Any = object()
 RETRY = 1  # flag: idempotent, may be retried once on a stale keep-alive connection
 HEAD = 2  # flag: a HEAD request, whose response has no body
-# Lengths of the header names kept when the body is not: Location, Set-Cookie,
-# Content-Length, Transfer-Encoding (the others are not even stored).
-_WANTED = frozenset({8, 10, 14, 17})
+# Lengths of the header names kept when the body is not: Location and Set-Cookie
+# (what a session follows and keeps; the others are not even stored).
+_WANTED = frozenset({8, 10})
 
 
 def eof_delimited(head: bytes | None) -> bool:
