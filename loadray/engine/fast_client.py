@@ -4,7 +4,11 @@ for plain ``http`` targets.
 
 - one core pool per ``host:port`` (at most ``max_connections`` connections each; a
   request that finds its pool full waits in the pool's queue, FIFO);
-- per request one future (resolved from the pool's callbacks), no Task, no timer;
+- ``send`` returns the step's exchange, a :class:`~loadray.engine.inline_task.Resumable`
+  completed from the pool's callbacks: no Task, no timer, and under an
+  :class:`~loadray.engine.inline_task.InlineTask` the flow goes on inside the callback;
+- a fixed :class:`~loadray.engine.step_request.StepRequest` (a step without variables)
+  is serialized once; its attempts splice in their trace and the session's cookies;
 - a session is a plain cookie jar (name -> value), sent back as one ``Cookie`` header;
 - redirects are followed here, up to ``redirects`` hops (a 303, or a 301/302 answering
   a POST, turns into a GET without a body); a hop to another scheme is not followed:
@@ -18,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from loadray.engine.errors import CONNECT_ERROR, CUT, error_detail, error_kind, status_error

@@ -20,6 +20,10 @@ A failure is always a row, never a lost task (``error_detail`` says what raised)
 A check or extraction reads at most the step's ``max_body`` bytes of the body; a step
 with neither keeps no body at all (and a status-only check or a header/cookie
 extraction keeps none either).
+
+A step without variables (:func:`literal`) is rendered once, when the runner is made;
+each attempt hands the client a :class:`~loadray.engine.step_request.StepRequest` of
+that request and the attempt's trace header.
 """
 
 from __future__ import annotations
@@ -38,14 +42,14 @@ from loadray.flow.checks import CHECK_ERROR, CheckError, evaluate
 from loadray.flow.checks import ERROR_KIND as CHECK
 from loadray.flow.extract import ERROR_KIND as EXTRACT
 from loadray.flow.extract import ExtractError, extract_all
-from loadray.flow.render import Rendered, render_step
+from loadray.flow.render import render_step
 from loadray.flow.retry import backoff_ns, should_retry
 from loadray.flow.templates import ERROR_KIND as TEMPLATE
 from loadray.flow.templates import MissingVariable
 from loadray.scenario.model import DEFAULT_MAX_BODY, Flow, Step
 
 
-@dataclass
+@dataclass(slots=True)
 class Instance:
     """One flow instance: an open-model arrival or one closed-model user iteration."""
 
@@ -53,7 +57,7 @@ class Instance:
     intended_ns: int  # monotonic
     phase: int
     flow_id: int
-    session: Any  # the aiohttp session holding this user's cookie jar
+    session: Any  # the client's session holding this user's cookie jar
     variables: dict[str, object] = field(default_factory=dict)
     user: int | None = None
 
