@@ -3,8 +3,9 @@
 Request bytes are built once per :class:`PreparedRequest` at construction; a traced
 request is one bytes join of parts built alongside, around the 16 hex digits of its
 trace (the ``traceparent`` slot sits between the header lines and the blank line).
-``submit`` hands the bytes to the core's pool (no Task, Future or timer per request);
-the pool reports each outcome straight to ``on_done``. The response body is counted
+``submit`` is the core pool's own (``Pool.submit``: no Task, Future or timer per
+request, not even a call in between); the pool reports each outcome straight to
+``on_done``. The response body is counted
 and discarded.
 
 One transport talks to one ``host:port`` over plain ``http`` and never follows a
@@ -25,6 +26,7 @@ from loadray.engine.http1 import (
     Conn,
     HeadConn,
     Pool,
+    Prepared,
     endpoint,
     head_parts,
     split_http_url,
@@ -101,28 +103,25 @@ class FastTransport(Transport):
         if reason is not None:
             raise ValueError(f"fast transport: {reason}")
         _, host, port = endpoint(requests[0].url)
-        self._payloads = [build_request_bytes(r, settings.keepalive, settings.compression) for r in requests]
-        self._traced = [build_traced_parts(r, settings) for r in requests]
         methods = [r.method.upper() for r in requests]
-        self._flags = [(RETRY if m in IDEMPOTENT else 0) | (HEAD if m == "HEAD" else 0) for m in methods]
-        self._timeout = float(settings.timeout_s)
+        table: list[Prepared] = [  # by request index
+            (build_request_bytes(r, settings.keepalive, settings.compression), build_traced_parts(r, settings),
+             (RETRY if m in IDEMPOTENT else 0) | (HEAD if m == "HEAD" else 0))
+            for r, m in zip(requests, methods)
+        ]
         conn = HeadConn if "HEAD" in methods else Conn
 
         def fail(ctx: Any, kind: str, exc: BaseException | None) -> None:
             on_done(ctx, 0, kind, 0)
 
-        self._pool = Pool(host, port, settings, on_done, fail, conn)
-        self._send = self._pool.send
+        self._pool = Pool(host, port, settings, on_done, fail, conn, table)
+        self.submit = self._pool.submit  # type: ignore[method-assign]  # the hot path: straight into the core
 
     async def open(self, prewarm: int = 0) -> None:
         await self._pool.open(prewarm)
 
     def submit(self, index: int, ctx: Any, trace: int = 0) -> None:
-        if trace and (parts := self._traced[index]) is not None:
-            data = hexlify(trace.to_bytes(8, "big")).join(parts)
-        else:
-            data = self._payloads[index]
-        self._send(data, ctx, self._timeout, self._flags[index])
+        self._pool.submit(index, ctx, trace)  # (an instance attribute calls the pool directly)
 
     async def close(self) -> None:
         await self._pool.close()

@@ -14,7 +14,7 @@ request bytes, outcomes by callback) and the flow client
 from loadray.engine.http1.body import response_of
 from loadray.engine.http1.conn import FREE, HEAD, RETRY, CaptureConn, Conn, HeadConn
 from loadray.engine.http1.cookies import cookie_header, set_cookie, take_cookies
-from loadray.engine.http1.pool import FailCallback, Pool
+from loadray.engine.http1.pool import FailCallback, Pool, Prepared
 from loadray.engine.http1.wire import (
     BODY_METHODS,
     IDEMPOTENT,
@@ -38,6 +38,7 @@ __all__ = [
     "HeaderError",
     "IDEMPOTENT",
     "Pool",
+    "Prepared",
     "RETRY",
     "UNSPOKEN_HEADERS",
     "cookie_header",

@@ -1,8 +1,9 @@
 """The keep-alive pool of one ``host:port``: connections, a FIFO queue, timeouts.
 
-``send(data, ctx, timeout_s, flags)`` writes on an idle connection (LIFO: the warmest
-first), else on a new one (up to ``max_connections``), else queues the request; it
-never raises and never blocks. Exactly one outcome follows per request, from the event
+``submit(index, ctx, trace)`` sends a request of the pool's table (the open model's
+fixed requests, a trace spliced in), ``send(data, ctx, timeout_s, flags)`` any bytes
+(the flow client's): on an idle connection (LIFO: the warmest first), else on a new
+one (up to ``max_connections``), else the request is queued; neither raises nor blocks. Exactly one outcome follows per request, from the event
 loop: ``on_done(ctx, status, error, bytes_in)`` for a response (``error`` None below
 400) or ``on_fail(ctx, kind, exc)`` for a failure (a kind of
 :mod:`loadray.engine.errors`; ``exc`` the exception behind it, when there was one).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from binascii import hexlify
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -30,9 +32,12 @@ from loadray.engine.errors import CONNECT_TIMEOUT, CUT, RESET, TIMEOUT, error_ki
 from loadray.engine.http1.conn import FREE, RETRY, Conn, eof_delimited
 from loadray.engine.transport import DoneCallback, TransportSettings
 
-__all__ = ["FailCallback", "Pool"]
+__all__ = ["FailCallback", "Pool", "Prepared"]
 
 FailCallback = Callable[[Any, str, "BaseException | None"], None]  # (ctx, kind, exc)
+# A request sent by index (``Pool.submit``): its bytes, the parts its trace joins
+# (None: never traced) and its flags.
+Prepared = tuple[bytes, "tuple[bytes, ...] | None", int]
 MAX_SWEEP_INTERVAL_S = 0.05
 MIN_SWEEP_INTERVAL_S = 0.001
 
@@ -42,9 +47,11 @@ class Pool:
 
     def __init__(
         self, host: str, port: int, settings: TransportSettings, on_done: DoneCallback, on_fail: FailCallback,
-        conn_class: type[Conn] = Conn,
+        conn_class: type[Conn] = Conn, table: list[Prepared] | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self._table = table or []
+        self._timeout = float(settings.timeout_s)
         self.keepalive = settings.keepalive
         self._on_done = on_done
         self._fail = on_fail
@@ -83,23 +90,31 @@ class Pool:
             tasks = [self._open_conn(b"", FREE, 0.0, 0) for _ in range(n)]
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def send(self, data: bytes, ctx: Any, timeout_s: float, flags: int) -> None:
+    def submit(self, index: int, ctx: Any, trace: int = 0) -> None:
+        """Send request ``index`` of the table, carrying ``trace`` (nonzero: its 16 hex
+        digits join the request's traced parts); times out after ``settings.timeout_s``.
+        The open model's hot path: an idle connection writes at once."""
+        data, parts, flags = self._table[index]
+        if trace and parts is not None:
+            data = hexlify(trace.to_bytes(8, "big")).join(parts)
         idle = self._idle
-        if idle:
-            conn = idle.pop()
-            conn.ctx = ctx
-            conn.data = data
-            conn.flags = flags
-            conn.nbytes = 0
-            conn.head = None
-            conn.deadline = deadline = self._time() + timeout_s
-            try:
-                conn.transport.write(data)
-            except Exception:  # the transport died under us: reconnect
-                conn.ctx = FREE
-                self._drop(conn, None)
-                self._dispatch(data, ctx, deadline, flags)
+        if not idle:
+            self.send(data, ctx, self._timeout, flags)
             return
+        conn = idle.pop()
+        conn.ctx = ctx
+        conn.data = data
+        conn.flags = flags
+        conn.nbytes = 0
+        conn.head = None
+        conn.deadline = self._time() + self._timeout
+        try:
+            conn.transport.write(data)
+        except Exception:  # the transport died under us: another connection
+            self._resend(conn)
+
+    def send(self, data: bytes, ctx: Any, timeout_s: float, flags: int) -> None:
+        """Send ``data`` (a whole request); it times out after ``timeout_s``."""
         if self._closed:
             asyncio.get_running_loop().call_soon(self._fail, ctx, CUT, None)
             return
@@ -168,18 +183,19 @@ class Pool:
             self._queue.append((data, ctx, deadline, flags))
 
     def _start_on(self, conn: Conn, data: bytes, ctx: Any, deadline: float, flags: int) -> None:
-        conn.ctx = ctx
-        conn.data = data
-        conn.flags = flags
-        conn.nbytes = 0
-        conn.head = None
-        conn.deadline = deadline
+        conn.ctx, conn.data, conn.flags = ctx, data, flags
+        conn.nbytes, conn.head, conn.deadline = 0, None, deadline
         try:
             conn.transport.write(data)
         except Exception:
-            conn.ctx = FREE
-            self._drop(conn, None)
-            self._dispatch(data, ctx, deadline, flags)
+            self._resend(conn)
+
+    def _resend(self, conn: Conn) -> None:
+        """``conn`` could not write its request: drop it, send the request again."""
+        ctx, data, deadline, flags = conn.ctx, conn.data, conn.deadline, conn.flags
+        conn.ctx = FREE
+        self._drop(conn, None)
+        self._dispatch(data, ctx, deadline, flags)
 
     def _start_queued(self, conn: Conn) -> None:
         self._start_on(conn, *self._queue.popleft())
