@@ -79,7 +79,7 @@ class InlineTask:
         self._coro = coro
         self._waiting: Any = None  # the Resumable or future waited for
         self._on_exit = on_exit
-        self._resume = self._step  # bound once: handed to every Resumable waited for
+        self._resume: Callable[[], None] | None = self._step  # bound once (a cycle: broken at the exit)
         self._done = False
         self._step()
 
@@ -133,7 +133,7 @@ class InlineTask:
 
     def _exit(self, raised: BaseException) -> None:
         self._done = True
-        self._coro.close()
+        self._resume = None  # refcounting frees the task and its coroutine: no work for the GC
         if self._on_exit is not None:
             self._on_exit(self)
         if not isinstance(raised, (StopIteration, asyncio.CancelledError)):
