@@ -3,10 +3,11 @@
 ``submit(index, ctx, trace)`` sends a request of the pool's table (the open model's
 fixed requests, a trace spliced in), ``send(data, ctx, timeout_s, flags)`` any bytes
 (the flow client's): on an idle connection (LIFO: the warmest first), else on a new
-one (up to ``max_connections``), else the request is queued; neither raises nor blocks. Exactly one outcome follows per request, from the event
-loop: ``on_done(ctx, status, error, bytes_in)`` for a response (``error`` None below
-400) or ``on_fail(ctx, kind, exc)`` for a failure (a kind of
-:mod:`loadray.engine.errors`; ``exc`` the exception behind it, when there was one).
+one (up to ``max_connections``), else the request is queued; neither raises nor
+blocks. Exactly one outcome follows per request, from the event loop:
+``on_done(ctx, status, error, bytes_in)`` for a response (``error`` None below 400) or
+``on_fail(ctx, kind, exc)`` for a failure (a kind of :mod:`loadray.engine.errors`;
+``exc`` the exception behind it, when there was one).
 
 - one periodic sweeper fails the requests past their deadline: ``timeout`` (the
   request's), ``connect_timeout`` (the connect deadline came first); it runs every
