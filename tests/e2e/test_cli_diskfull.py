@@ -9,7 +9,7 @@ import re
 
 import pyarrow.dataset as ds
 
-from conftest import QUICKSTART
+from cli_support import QUICKSTART
 from marked import loadray_lines
 
 #: The sink's space reserve (1 MiB) and room for a few seconds of rows beside it.

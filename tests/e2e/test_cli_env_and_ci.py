@@ -17,7 +17,7 @@ from pathlib import Path
 import junitparser
 import yaml
 
-from conftest import REPO
+from cli_support import REPO
 from test_redaction_run import RecordingServer, _parquet_text
 
 TOKEN = "tkQ83vLmz0envsecret"

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import REPO
+from cli_support import REPO
 from loadray.archive import SampleSink
 from loadray.schema import SCHEMA
 

@@ -17,7 +17,7 @@ import time
 import pyarrow.dataset as ds
 import yaml
 
-from conftest import QUICKSTART, REPO
+from cli_support import QUICKSTART, REPO
 from marked import kill_marked, loadray_lines, new_marker
 
 SHUTDOWN_ERRORS = ("connect_refused", "reset", "connect_error", "protocol")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from cli_support import REPO
 from marked import loadray_lines
 
 SCRIPT = Path(__file__).resolve().parent / "netns_running_ray.py"

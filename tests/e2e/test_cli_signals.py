@@ -11,7 +11,7 @@ import signal
 import pyarrow.dataset as ds
 import pytest
 
-from conftest import QUICKSTART
+from cli_support import QUICKSTART
 from marked import kill_marked, loadray_lines, marked, new_marker, seconds_until_gone, start_run, wait_for
 
 SHORT = ["--set", "load.phases.0.duration=1s", "--set", "load.phases.1.duration=1s",
