@@ -8,7 +8,7 @@ static one-step requests (the fast path), the flow path with templating, extract
 and checks turned on, and the flow path on the aiohttp client (``transport: aiohttp``)
 for comparison. The ``loadray`` measured is the one of this checkout.
 
-    python benchmarks/flows.py [--duration 5] [--rates 100,300]
+    python benchmarks/flows.py [--duration 5] [--rates 300,1000] [--repeat 3] [--cases 1,2]
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ DYNAMIC = [
     {"name": "b", "path": "/b", "headers": {"X-Len": "{{ len }}"}, "check": {"status": [200]}},
     {"name": "c", "path": "/c", "query": {"n": "{{ random_int(1, 9) }}"}},
 ]
+FAST = "fast path, 3 requests"
 CASES = {
-    "fast path, 3 requests": lambda r: {"requests": PLAIN, "load": {"phases": [{"duration": "D", "rate": 3 * r}]}},
+    FAST: lambda r: {"requests": PLAIN, "load": {"phases": [{"duration": "D", "rate": 3 * r}]}},
     "flow path, 3 static steps": lambda r: {"flows": [{"name": "f", "steps": PLAIN}],
                                            "load": {"phases": [{"duration": "D", "rate": r}]}},
     "flow path, templates+checks": lambda r: {"flows": [{"name": "f", "steps": DYNAMIC}],
@@ -81,14 +82,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rates", default="300,1000", help="flows/s (the fast path sends 3x as many requests)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of every case, interleaved; the median is shown")
+    parser.add_argument("--cases", default="", help="comma list of case numbers (1-based) to run; default all")
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})
-    print(f"{'case':30} {'flows/s':>8} {'req/s':>8} {'rows':>7} {'errors':>6} {'CPU-us/req':>11}")
+    chosen = [int(c) - 1 for c in args.cases.split(",") if c] or range(len(CASES))
+    cases = [list(CASES.items())[i] for i in chosen]
+    print(f"{'case':30} {'flows/s':>8} {'req/s':>8} {'rows':>7} {'errors':>6} {'CPU-us/req':>11}  runs")
     with fast_server(cpu=1) as (url, name):
         for rate in (int(r) for r in args.rates.split(",")):
-            for case, build in CASES.items():
-                rows, cpu, ok = run_on_uvloop(one_run(url, build(rate), args.duration))
-                print(f"{case:30} {rate:8d} {rows / args.duration:8.0f} {rows:7d} {rows - ok:6d} {cpu / rows * 1e6:11.1f}")
+            runs: dict[str, list[tuple[int, float, float]]] = {case: [] for case, _ in cases}
+            for _ in range(args.repeat):  # interleaved, so a noisy moment hits every case alike
+                for case, build in cases:
+                    runs[case].append(run_on_uvloop(one_run(url, build(rate), args.duration)))
+            medians = {}
+            for case, results in runs.items():
+                per = sorted(cpu / rows * 1e6 for rows, cpu, _ in results)
+                medians[case] = median = per[len(per) // 2]
+                rows, _, ok = results[0]
+                shown = " ".join(f"{p:.1f}" for p in per) if len(per) > 1 else ""
+                print(f"{case:30} {rate:8d} {rows / args.duration:8.0f} {rows:7d} {rows - ok:6d} {median:11.1f}  {shown}")
+            fast = medians.get(FAST)
+            for case, median in medians.items():
+                if fast and case != FAST:
+                    print(f"{'  ' + case + ' / fast path':52} {median / fast:.2f}x")
     print(f"server: {name} on core 1; generator on core 0 (this process, no Ray, uvloop)")
 
 

@@ -27,7 +27,8 @@ import httptools
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from servers import fast_server  # noqa: E402
 
-from loadray.engine.fast import build_request_bytes, endpoint
+from loadray.engine.fast import build_request_bytes
+from loadray.engine.http1 import endpoint
 from loadray.engine.transport import PreparedRequest, TransportSettings
 from loadray.engine.transports import make_transport
 

@@ -25,13 +25,13 @@ from loadray.engine.transport import (
     DoneCallback,
     PreparedRequest,
     Transport,
+    USER_AGENT,
     TransportSettings,
     traceparent,
 )
 
 __all__ = ["AiohttpTransport", "ssl_context"]
 
-USER_AGENT = "loadray"
 _READ_CHUNK = 1 << 16
 
 

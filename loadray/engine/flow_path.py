@@ -18,8 +18,10 @@ from loadray.engine.closed_loop import UserDone
 from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient
-from loadray.engine.flow_runner import FlowRunner, Instance, Traces
+from loadray.engine.flow_runner import FlowRunner, Instance, Traces, literal
 from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.http1 import UNSPOKEN_HEADERS
+from loadray.engine.inline_task import InlineTask
 from loadray.engine.lease import NEVER, Lease
 from loadray.engine.transport import TransportSettings
 from loadray.flow.feeders import open_feeder, row_vars
@@ -39,10 +41,15 @@ def step_names(scenario: Scenario) -> tuple[list[str], list[int]]:
     return names, first
 
 
-def flow_client_kind(transport: str, target_url: str, step_paths: list[str], cert_file: str | None) -> str:
+def flow_client_kind(
+    transport: str, target_url: str, step_paths: list[str], cert_file: str | None, header_names: tuple[str, ...] = (),
+    methods: tuple[str, ...] = (),
+) -> str:
     """``fast`` (:class:`FastFlowClient`) unless the scenario asks for ``aiohttp``, sends a
-    TLS client certificate, or has a target or a step that is not plain ``http``
-    (a step path must start with ``/`` or ``http://``: a templated scheme could be https)."""
+    TLS client certificate, has a target or a step that is not plain ``http`` (a step
+    path must start with ``/`` or ``http://``: a templated scheme could be https), or
+    a header or method the HTTP/1.1 core does not speak (Expect, Upgrade,
+    Transfer-Encoding; CONNECT)."""
     if transport == "aiohttp" or cert_file:
         return "aiohttp"
     if target_url and not target_url.lower().startswith("http://"):
@@ -50,6 +57,10 @@ def flow_client_kind(transport: str, target_url: str, step_paths: list[str], cer
     for path in step_paths:
         if not (path.startswith("/") or path.lower().startswith("http://")):
             return "aiohttp"
+    if any(name.lower() in UNSPOKEN_HEADERS for name in header_names):
+        return "aiohttp"
+    if any(method.upper() == "CONNECT" for method in methods):
+        return "aiohttp"
     return "fast"
 
 
@@ -69,8 +80,11 @@ class FlowPath:
         self.clock = clock
         self.rng = random.Random(f"{scenario.seed}/worker/{index}")
         self._unique = random.Random(secrets.randbits(64))  # {{ uuid }}: fresh in every run, no syscall
-        paths = [step.path.source for flow in scenario.flows for step in flow.steps]
-        kind = flow_client_kind(scenario.transport, base_url, paths, settings.cert_file)
+        steps = [step for flow in scenario.flows for step in flow.steps]
+        self._templated = not all(literal(step) for step in steps)
+        names = tuple(name for name, _ in scenario.http.headers) + tuple(n for s in steps for n, _ in s.headers)
+        kind = flow_client_kind(scenario.transport, base_url, [s.path.source for s in steps], settings.cert_file,
+                                names, tuple(s.method for s in steps))
         self.client = (FastFlowClient if kind == "fast" else FlowClient)(settings, clock.monotonic_ns)
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
         fenced = FencedClient(self.client, lease or Lease(NEVER, until_ns=NEVER), clock.monotonic_ns)
@@ -83,7 +97,8 @@ class FlowPath:
             for feed in scenario.feeds
         ]
         self._next_id = ((index + 1) << 48) | (secrets.randbits(16) << 32)
-        self._tasks: set[asyncio.Task] = set()
+        self._inline = kind == "fast"  # aiohttp needs a Task (its timeouts look for the current task)
+        self._tasks: set[asyncio.Task | InlineTask] = set()
         self.on_flow_done: Callable[[Any, bool], None] = lambda ctx, ok: None
         self.on_exhausted: Callable[[str], None] = lambda feeder: None  # a stop_run feeder ran out
 
@@ -93,6 +108,11 @@ class FlowPath:
     def submit(self, flow: int, ctx: Any, trace: int = 0) -> None:
         """An open-model arrival (``ctx`` as the open loop builds it) starts one instance;
         ``trace`` is unused: each step of a flow gets its own trace id."""
+        if self._inline:  # resumed straight from the HTTP core's callbacks
+            inline = InlineTask(self._arrival(flow, ctx), self._tasks.discard)
+            if not inline.done():
+                self._tasks.add(inline)
+            return
         task = asyncio.ensure_future(self._arrival(flow, ctx))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -115,8 +135,9 @@ class FlowPath:
         """Cancel the instances under way (their in-flight steps become ``cut``)."""
         for task in list(self._tasks):
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        tasks = [task for task in self._tasks if isinstance(task, asyncio.Task)]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         await self.client.close()
 
     async def _arrival(self, flow: int, ctx: Any) -> None:
@@ -126,9 +147,11 @@ class FlowPath:
         try:
             if not self._feed(instance.variables, instance.flow_id):
                 return
-            async with self.client.session() as session:
-                instance.session = session
+            instance.session = session = self.client.session()
+            try:
                 ok = await self.runner.run(instance)
+            finally:
+                await session.close()
         except Exception as exc:  # outside the runner (a feeder, the session): still a row
             self._failed(instance, exc)
         finally:
@@ -143,7 +166,8 @@ class FlowPath:
     def _feed(self, variables: dict, user: int) -> bool:
         """Fresh built-ins and one row of every feeder; False when a feeder ran out
         (with ``stop_run`` the worker is told to stop, too)."""
-        variables.update(uuid=f"{self._unique.getrandbits(128):032x}", worker=self.index, user=user)
+        if self._templated:  # nothing reads the built-ins of a scenario without variables
+            variables.update(uuid=f"{self._unique.getrandbits(128):032x}", worker=self.index, user=user)
         for name, feeder in self.feeders:
             row = feeder.next()
             if row is None:

@@ -20,13 +20,16 @@ A failure is always a row, never a lost task (``error_detail`` says what raised)
 A check or extraction reads at most the step's ``max_body`` bytes of the body; a step
 with neither keeps no body at all (and a status-only check or a header/cookie
 extraction keeps none either).
+
+A step without variables (:func:`literal`) is rendered once, when the runner is made;
+each attempt hands the client a :class:`~loadray.engine.step_request.StepRequest` of
+that request and the attempt's trace header.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,18 +37,19 @@ from loadray.engine.clock import Clock, sleep_through
 from loadray.engine.errors import CUT, INTERNAL, error_detail
 from loadray.engine.flow_client import FlowClient, Reply
 from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.step_request import StepRequest
 from loadray.flow.checks import CHECK_ERROR, CheckError, evaluate
 from loadray.flow.checks import ERROR_KIND as CHECK
 from loadray.flow.extract import ERROR_KIND as EXTRACT
 from loadray.flow.extract import ExtractError, extract_all
-from loadray.flow.render import Rendered, render_step
+from loadray.flow.render import render_step
 from loadray.flow.retry import backoff_ns, should_retry
 from loadray.flow.templates import ERROR_KIND as TEMPLATE
 from loadray.flow.templates import MissingVariable
 from loadray.scenario.model import DEFAULT_MAX_BODY, Flow, Step
 
 
-@dataclass
+@dataclass(slots=True)
 class Instance:
     """One flow instance: an open-model arrival or one closed-model user iteration."""
 
@@ -53,7 +57,7 @@ class Instance:
     intended_ns: int  # monotonic
     phase: int
     flow_id: int
-    session: Any  # the aiohttp session holding this user's cookie jar
+    session: Any  # the client's session holding this user's cookie jar
     variables: dict[str, object] = field(default_factory=dict)
     user: int | None = None
 
@@ -75,8 +79,9 @@ class Traces:
         return f"{self.prefix}{self._next:016x}", self._next
 
     @staticmethod
-    def header(trace_id: str, span: int) -> tuple[str, str]:
-        return "traceparent", f"00-{trace_id}-{span:016x}-01"
+    def traceparent(trace_id: str, span: int) -> str:
+        """The ``traceparent`` header value of span ``span`` of trace ``trace_id``."""
+        return f"00-{trace_id}-{span:016x}-01"
 
 
 def body_limit(step: Step, max_body: int) -> int | None:
@@ -113,7 +118,11 @@ class FlowRunner:
         self.headers = headers
         self.rng = rng
         self.traces = traces
-        self._keep = [body_limit(step, max_body) for flow in flows for step in flow.steps]  # by step number
+        self._add = buffer.add
+        steps = [step for flow in flows for step in flow.steps]
+        self._keep = [body_limit(step, max_body) for step in steps]  # by step number
+        # a step without variables renders to the same request every time: once, here
+        self._fixed = [render_step(s, base_url, headers, {}, rng) if literal(s) else None for s in steps]
 
     async def run(self, inst: Instance) -> bool:
         """Run every step (until one fails and stops the flow); True when all passed.
@@ -164,7 +173,7 @@ class FlowRunner:
         rows: list[tuple] = []
         attempt = 1
         while True:
-            out = self._render(step, inst, trace_id, span + ((attempt - 1) << 56))
+            out = self._render(step, gid, inst, trace_id, span + ((attempt - 1) << 56))
             sent = self.clock.monotonic_ns()
             if type(out) is Reply:
                 reply = out
@@ -189,19 +198,20 @@ class FlowRunner:
                 self._cancelled(rows)
             attempt += 1
 
-    def _render(self, step: Step, inst: Instance, trace_id: str | None, span: int) -> Rendered | Reply:
+    def _render(self, step: Step, gid: int, inst: Instance, trace_id: str | None, span: int) -> StepRequest | Reply:
         """The request of this attempt, or a ``template`` reply when it cannot be built."""
-        inst.variables["now"] = time.time_ns() // 1_000_000
-        try:
-            out = render_step(step, self.base_url, self.headers, inst.variables, self.rng)
-        except Exception as exc:  # MissingVariable; anything else is a defect
-            now = self.clock.monotonic_ns()
-            if isinstance(exc, MissingVariable):
-                return Reply(0, TEMPLATE, now, now, detail=error_detail(exc))
-            return Reply(0, INTERNAL, now, now, detail=error_detail(exc, f"rendering {step.name}"))
-        if trace_id is not None:
-            out = _with_header(out, Traces.header(trace_id, span))
-        return out
+        out = self._fixed[gid]
+        fixed = out is not None
+        if out is None:
+            inst.variables["now"] = self.clock.wall_ns() // 1_000_000
+            try:
+                out = render_step(step, self.base_url, self.headers, inst.variables, self.rng)
+            except Exception as exc:  # MissingVariable; anything else is a defect
+                now = self.clock.monotonic_ns()
+                if isinstance(exc, MissingVariable):
+                    return Reply(0, TEMPLATE, now, now, detail=error_detail(exc))
+                return Reply(0, INTERNAL, now, now, detail=error_detail(exc, f"rendering {step.name}"))
+        return StepRequest(out, None if trace_id is None else Traces.traceparent(trace_id, span), fixed)
 
     def _cancelled(self, rows: list[tuple]) -> None:
         """The run stopped inside a step: keep its rows, then go on stopping."""
@@ -222,8 +232,8 @@ class FlowRunner:
 
     def record(self, row: tuple, flow_ns: int | None = None) -> None:
         if flow_ns is not None:
-            row = row[:11] + (flow_ns,) + row[12:]
-        self.buffer.add(row)
+            row = (*row[:11], flow_ns, *row[12:])
+        self._add(row)
 
 
 def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None, dict | None]:
@@ -244,5 +254,10 @@ def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None
         return INTERNAL, INTERNAL, error_detail(exc), None
 
 
-def _with_header(out: Rendered, header: tuple[str, str]) -> Rendered:
-    return Rendered(out.method, out.url, out.headers + (header,), out.body, out.timeout_s)
+def literal(step: Step) -> bool:
+    """Whether ``step`` has no variable anywhere (path, query, headers, body): it then
+    renders to the same request every time."""
+    templates = [step.path, *(t for _, t in step.query), *(t for _, t in step.headers)]
+    if step.body is not None:
+        templates.append(step.body.template)
+    return all(t.literal for t in templates)

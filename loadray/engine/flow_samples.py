@@ -11,13 +11,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loadray.engine.errors import DROPPED
-from loadray.engine.samples import _NONE, core_columns, detail_column
+from loadray.engine.samples import _NONE, core_columns
 from loadray.schema import SCHEMA
 
 _NAMES = (
     "intended", "sent", "done", "status", "error", "step", "phase", "bytes_in",
     "attempt", "user", "flow_id", "flow_ns", "trace_id", "error_detail",
 )
+_TYPES = (
+    pa.int64(), pa.int64(), pa.int64(), pa.int16(), pa.string(), pa.int16(), pa.int16(), pa.int32(),
+    pa.int8(), pa.int32(), pa.int64(), pa.int64(), pa.string(), pa.string(),
+)
+_ROW = pa.struct(list(zip(_NAMES, _TYPES)))  # a row tuple, by position
 
 
 class FlowBuffer:
@@ -55,18 +60,12 @@ class FlowBuffer:
     def flush(self) -> pa.RecordBatch | None:
         if not self._rows:
             return None
+        # the tuples become columns in one conversion (Arrow's, by position), not per value
         (intended, sent, done, status, error, step, phase, nbytes,
-         attempt, user, flow_id, flow_ns, trace_id, detail) = zip(*self._rows)
+         attempt, user, flow_id, flow_ns, trace_id, detail) = pa.array(self._rows, _ROW).flatten()
         self._reset()
         columns = core_columns(
             intended, sent, done, status, error, step, phase, nbytes, self.worker, self.anchor_ns, self._steps
         )
-        columns += [
-            pa.array(attempt, pa.int8()),
-            pa.array(user, pa.int32()),
-            pa.array(flow_id, pa.int64()),
-            pa.array(flow_ns, pa.int64()),
-            pa.array(trace_id, pa.string()),
-            detail_column(detail),
-        ]
+        columns += [attempt, user, flow_id, flow_ns, trace_id, detail.dictionary_encode()]
         return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)

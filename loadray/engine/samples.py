@@ -112,11 +112,6 @@ def plain_request_columns(n: int) -> list[pa.Array]:
     ]
 
 
-def detail_column(details) -> pa.Array:
-    """The ``error_detail`` column from a sequence of str | None (int32 indices)."""
-    return pa.array(details, pa.string()).dictionary_encode()
-
-
 def trace_ids(prefix: str, traces: list[int]) -> pa.Array:
     """``prefix`` + 16 hex digits of each trace number (0: null), built vectorised: one
     32-byte string per row written straight into an Arrow string buffer."""

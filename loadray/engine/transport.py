@@ -28,6 +28,7 @@ DoneCallback = Callable[..., None]  # (ctx, status, error, bytes_in[, sent_mono_
 
 MAX_TRACE = 2**64  # ``trace`` is below this
 ACCEPT_ENCODING = "gzip, deflate"  # sent when ``compression`` is on
+USER_AGENT = "loadray"  # sent unless a request sets its own
 _TRACE_PREFIX = re.compile(r"[0-9a-f]{16}")
 
 
@@ -73,12 +74,7 @@ def traceparent(prefix: str, trace: int) -> str:
 class Transport(ABC):
     """Sends prepared requests; reports each outcome through ``on_done``."""
 
-    def __init__(
-        self,
-        requests: list[PreparedRequest],
-        settings: TransportSettings,
-        on_done: DoneCallback,
-    ) -> None:
+    def __init__(self, requests: list[PreparedRequest], settings: TransportSettings, on_done: DoneCallback) -> None:
         self.requests = requests
         self.settings = settings
         self.on_done = on_done

@@ -19,9 +19,9 @@ def choose_transport(
     """The concrete transport ``kind`` resolves to for these requests and settings.
 
     ``auto`` is ``fast`` unless a request is https, goes to a second host/port, or
-    uses something the fast transport does not speak (HEAD, Expect, Upgrade,
-    Transfer-Encoding), or the settings ask to follow redirects. Asking for ``fast`` explicitly when it cannot send the
-    requests is a scenario error.
+    uses something the HTTP/1.1 core does not speak (CONNECT; Expect, Upgrade,
+    Transfer-Encoding headers), or the settings ask to follow redirects. Asking for
+    ``fast`` explicitly when it cannot send the requests is a scenario error.
     """
     if kind not in TRANSPORT_KINDS:
         raise ScenarioError("transport", f"unknown transport {kind!r}; use one of auto, fast, aiohttp")

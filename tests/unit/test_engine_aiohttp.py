@@ -1,7 +1,7 @@
 """The aiohttp fallback transport: what only it does (HEAD, https errors), and the factory.
 
 Behaviour shared with the fast transport (statuses, errors, timeouts, keep-alive,
-close, connection cap) is tested for both in ``test_engine_fast.py``; options (TLS,
+close, connection cap, HEAD) is tested for both in ``test_engine_http1.py``; options (TLS,
 redirects, compression, trace propagation) in ``test_engine_transport_options.py``.
 """
 
@@ -101,7 +101,8 @@ def req(url: str, method: str = "GET", headers: tuple[tuple[str, str], ...] = ()
         ([req("http://127.0.0.1:8080/a"), req("http://127.0.0.1:8080/b", "POST")], "fast"),
         ([req("https://127.0.0.1:8443/")], "aiohttp"),
         ([req("http://127.0.0.1:8080/"), req("http://127.0.0.1:8081/")], "aiohttp"),
-        ([req("http://127.0.0.1:8080/", "HEAD")], "aiohttp"),
+        ([req("http://127.0.0.1:8080/", "HEAD")], "fast"),
+        ([req("http://127.0.0.1:8080/", "CONNECT")], "aiohttp"),
         ([req("http://127.0.0.1:8080/", headers=(("Expect", "100-continue"),))], "aiohttp"),
     ],
 )

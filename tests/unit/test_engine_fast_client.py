@@ -1,5 +1,9 @@
-"""The flows' fast HTTP client on real loopback servers (an aiohttp app or the built-in
-target), and the choice between it and the aiohttp client."""
+"""The flow front of the HTTP/1.1 core on real loopback servers (an aiohttp app or the
+built-in target): what only it does (request headers from a step, cookies, redirects,
+kept and decoded bodies, per-step timeouts, cancellation, fixed requests), and the
+choice between it and the aiohttp client. The core's own behaviour (keep-alive,
+errors, timeouts, the connection cap, stale connections) is tested once, on every
+front, in ``test_engine_http1.py``."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from aiohttp import web
 
 from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.flow_path import flow_client_kind
+from loadray.engine.inline_task import InlineTask
+from loadray.engine.step_request import StepRequest
 from loadray.engine.transport import TransportSettings
 from loadray.flow.render import Rendered
 from loadray.target.options import TargetOptions
@@ -70,20 +76,6 @@ def slow(delay_s: float):
         await asyncio.sleep(delay_s)
         return web.Response(text="ok")
     return handler
-
-
-def test_keepalive_reuses_one_connection_and_keepalive_false_opens_one_per_request():
-    async def main():
-        counts = []
-        for keepalive in (True, False):
-            async with app([web.get("/", text)]) as (url, peers), client(keepalive=keepalive) as c:
-                async with c.session() as s:
-                    replies = [await c.send(s, get(url + "/"), None) for _ in range(10)]
-                assert [r.status for r in replies] == [200] * 10 and all(r.nbytes == 2 for r in replies)
-                counts.append(len(set(peers)))
-        return counts
-
-    assert asyncio.run(main()) == [1, 10]
 
 
 def test_request_headers_and_body():
@@ -216,19 +208,6 @@ def test_timeout_per_step_overrides_the_default():
     assert 0.09 < (reply.done_ns - reply.sent_ns) / 1e9 < 0.5
 
 
-def test_refused_port_is_connect_refused():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-
-    async def main():
-        async with client() as c:
-            return await c.send(c.session(), get(f"http://127.0.0.1:{port}/"), None)
-
-    reply = asyncio.run(main())
-    assert (reply.status, reply.error) == (0, "connect_refused") and reply.done_ns >= reply.sent_ns
-
-
 def test_a_1mb_body_kept_and_discarded():
     async def big(request: web.Request) -> web.Response:
         return web.Response(body=BIG)
@@ -242,7 +221,8 @@ def test_a_1mb_body_kept_and_discarded():
     assert kept.response.body == BIG and kept.nbytes == dropped.nbytes == MB and dropped.response is None
 
 
-def test_cancellation_mid_request_propagates_and_closes_the_connection():
+@pytest.mark.parametrize("driver", ["task", "inline"])
+def test_cancellation_mid_request_propagates_and_closes_the_connection(driver):
     async def main():
         gone = asyncio.Event()
 
@@ -254,54 +234,60 @@ def test_cancellation_mid_request_propagates_and_closes_the_connection():
                 await asyncio.sleep(0.01)
             return web.Response(text="late")
 
+        async def step(c, s, outcome: list):
+            try:
+                await c.send(s, get(url + "/slow"), None)
+            except asyncio.CancelledError:
+                outcome.append("cancelled")
+                raise
+
         async with app([web.get("/slow", slow), web.get("/", text)]) as (url, peers), client() as c:
-            s = c.session()
-            task = asyncio.ensure_future(c.send(s, get(url + "/slow"), None))
+            s, outcome = c.session(), []
+            task = (asyncio.ensure_future if driver == "task" else InlineTask)(step(c, s, outcome))
             await asyncio.sleep(0.1)
             task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            await asyncio.sleep(0)
+            assert outcome == ["cancelled"] and task.done()
             await asyncio.wait_for(gone.wait(), 2)
             pool = next(iter(c._pools.values()))
-            assert pool.count == 0 and not pool.idle
+            assert pool.connections == 0
             after = await c.send(s, get(url + "/"), None)
             return after.status, len(set(peers))
 
     assert asyncio.run(main()) == (200, 2)
 
 
-def test_pool_cap_makes_requests_wait_for_a_free_connection():
-    async def main():
-        async with app([web.get("/", slow(0.05))]) as (url, peers), client(max_connections=2) as c:
-            replies = await asyncio.gather(*(c.send(c.session(), get(url + "/"), None) for _ in range(6)))
-            return [r.status for r in replies], len(set(peers))
-
-    statuses, connections = asyncio.run(main())
-    assert statuses == [200] * 6 and connections == 2
-
-
-def test_a_keepalive_connection_closed_as_the_request_goes_out_is_retried_once():
-    connections = []
+def test_a_fixed_step_is_written_as_the_same_bytes_with_its_trace_and_cookies():
+    """The bytes of a fixed :class:`StepRequest` are kept and spliced; on the wire they
+    are what the step is rendered to on every attempt."""
+    heads: list[bytes] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(writer)
-        answered = 0
-        while await reader.readuntil(b"\r\n\r\n"):
-            if len(connections) == 1 and answered == 1:  # the first connection dies on its 2nd request
-                writer.close()
-                return
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            answered += 1
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                heads.append(head + await reader.readexactly(4))  # every request here has a 4-byte body
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
     async def main():
         server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/p?q=1"
+        plain = Rendered("PUT", url, (("X-A", "1"),), b"body")
+        own = Rendered("POST", url, (("X-A", "1"), ("Cookie", "own=1")), b"body")
         async with server, client() as c:
-            s = c.session()
-            replies = [await c.send(s, get(url), None) for _ in range(3)]
-            return [r.status for r in replies], len(connections)
+            for base in (plain, own):
+                for trace in ("00-aa-bb-01", None):
+                    for jar in ({}, {"a": "1", "b": "2"}):
+                        for fixed in (True, False):
+                            s = c.session()
+                            s.cookies.update(jar)
+                            await c.send(s, StepRequest(base, trace, fixed), None)
 
-    assert asyncio.run(main()) == ([200, 200, 200], 2)
+    asyncio.run(main())
+    assert len(heads) == 16
+    assert [kept == rendered for kept, rendered in zip(heads[::2], heads[1::2])] == [True] * 8
+    assert b"traceparent: 00-aa-bb-01\r\n" in heads[0] and b"traceparent" not in heads[4]
+    assert b"\r\nCookie: a=1; b=2\r\n" in heads[2] and b"\r\nCookie: own=1; a=1; b=2\r\n" in heads[10]
 
 
 @pytest.mark.parametrize("transport, target, paths, cert, kind", [
@@ -316,3 +302,14 @@ def test_a_keepalive_connection_closed_as_the_request_goes_out_is_retried_once()
 ])
 def test_flow_client_kind(transport, target, paths, cert, kind):
     assert flow_client_kind(transport, target, paths, cert) == kind
+
+
+@pytest.mark.parametrize("headers, methods, kind", [
+    (("X-A", "traceparent"), ("GET", "HEAD", "post"), "fast"),
+    (("X-A", "Expect"), ("GET",), "aiohttp"),
+    (("upgrade",), ("GET",), "aiohttp"),
+    (("Transfer-Encoding",), ("POST",), "aiohttp"),
+    ((), ("GET", "connect"), "aiohttp"),
+])
+def test_flow_client_kind_for_what_the_core_does_not_speak(headers, methods, kind):
+    assert flow_client_kind("auto", "http://127.0.0.1", ["/a"], None, headers, methods) == kind

@@ -1,4 +1,4 @@
-"""The fast flow client's response as checks and extractors see it: headers decoded,
+"""A response as checks and extractors see it: headers decoded,
 the kept body joined and, when compressed, decoded to at most ``keep`` bytes (a
 1 MB gzip of zeros cannot become 1 GB here), with ``truncated`` set when anything past
 ``keep`` was dropped."""

@@ -1,0 +1,48 @@
+"""What a flow step hands its client: the rendered request and the attempt's trace
+header kept apart, so the HTTP/1.1 core can reuse the bytes of a step that renders
+the same every time and only splice in the trace.
+
+It reads like a :class:`~loadray.flow.render.Rendered` (``method``, ``url``,
+``headers`` with the ``traceparent`` last, ``body``, ``timeout_s``), which is all
+the aiohttp client looks at.
+"""
+
+from __future__ import annotations
+
+from loadray.flow.render import Rendered
+
+__all__ = ["StepRequest"]
+
+
+class StepRequest:
+    """``base`` plus ``traceparent`` (None: the attempt carries no trace header);
+    ``fixed``: ``base`` is the one object every attempt of the step sends."""
+
+    __slots__ = ("base", "traceparent", "fixed")
+
+    def __init__(self, base: Rendered, traceparent: str | None, fixed: bool) -> None:
+        self.base = base
+        self.traceparent = traceparent
+        self.fixed = fixed
+
+    @property
+    def method(self) -> str:
+        return self.base.method
+
+    @property
+    def url(self) -> str:
+        return self.base.url
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        if self.traceparent is None:
+            return self.base.headers
+        return (*self.base.headers, ("traceparent", self.traceparent))
+
+    @property
+    def body(self) -> bytes | None:
+        return self.base.body
+
+    @property
+    def timeout_s(self) -> float | None:
+        return self.base.timeout_s
