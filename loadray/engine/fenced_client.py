@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loadray.engine.errors import FENCED
@@ -21,8 +21,14 @@ class FencedClient:
         self.lease = lease
         self._now = now_ns
 
-    async def send(self, session: Any, out: Rendered, keep_body: bool) -> Reply:
+    def send(self, session: Any, out: Rendered, keep_body: bool) -> Awaitable[Reply]:
+        """The client's own awaitable while the lease holds (no coroutine of ours in
+        between on every step), else an already decided ``fenced`` reply."""
         now = self._now()
-        if not self.lease.holds(now):
-            return Reply(0, FENCED, NOT_SENT, now)
-        return await self.client.send(session, out, keep_body)
+        if self.lease.holds(now):
+            return self.client.send(session, out, keep_body)
+        return _decided(Reply(0, FENCED, NOT_SENT, now))
+
+
+async def _decided(reply: Reply) -> Reply:
+    return reply

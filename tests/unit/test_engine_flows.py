@@ -329,3 +329,32 @@ def test_stopping_mid_flow_records_the_step_in_flight_as_cut():
     assert 4 <= len(rows) <= 7 and set(rows["error"].astype(object)) == {"cut"}
     assert set(rows["step"].astype(object)) == {"s/slow"} and rows["flow_ns"].isna().all()
     assert counters.done == counters.sent == len(rows)
+
+
+def test_a_lapsed_lease_turns_the_steps_still_to_come_into_fenced_rows_never_sent():
+    """Lease 0.5 s, never renewed (the coordinator cannot be heard): flows started before
+    it lapsed have their later steps recorded as ``fenced``, with no send time, and no
+    row was sent after the lapse."""
+    async def slow(request):
+        await asyncio.sleep(0.3)
+        return web.json_response({"ok": True})
+
+    async def no_answer(lapsed: bool):
+        return None
+
+    async def main():
+        async with serving([web.get("/a", slow), web.get("/b", slow)]) as url:
+            scn = scenario(url, [{"name": "f", "steps": [{"name": "a", "path": "/a"}, {"name": "b", "path": "/b"}]}],
+                           cluster={"lease": "0.5s"})
+            worker = LoadWorker(WorkerSpec(0, 1, scn), renewer=no_answer)
+            await worker.prepare()
+            await worker.run(time.time_ns() + 100 * MS)
+            rows = pa.Table.from_batches(worker.drain().batches).to_pandas()
+            return rows, worker.lease
+
+    rows, lease = asyncio.run(main())
+    fenced = rows[rows.error.astype(object) == "fenced"]
+    assert lease.reason == "lease expired" and len(fenced) > 0
+    assert set(fenced.step.astype(str)) == {"f/b"} and fenced.sent_ns.isna().all()
+    lapsed_at = lease.fenced_at_ns + time.time_ns() - time.monotonic_ns()  # as epoch ns
+    assert rows.sent_ns.dropna().max() < lapsed_at
