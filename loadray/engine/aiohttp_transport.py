@@ -19,7 +19,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from loadray.engine.errors import CUT, error_kind, status_error
+from loadray.kinds import CUT
+from loadray.engine.failures import error_kind, status_error
 from loadray.engine.transport import (
     ACCEPT_ENCODING,
     DoneCallback,

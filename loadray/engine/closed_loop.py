@@ -4,7 +4,7 @@ iteration after another with a think time in between.
 A user runs only inside its active windows (:mod:`loadray.plan.users`); an iteration
 that is under way when its window closes finishes first. An iteration is intended at
 the end of the previous think time (or the window's start) and counted like an
-open-model arrival in :class:`~loadray.engine.open_loop.Counters`, so the live status
+open-model arrival in :class:`~loadray.counters.Counters`, so the live status
 and the in-flight figure read the same in both models. A think time that reaches past
 the run's end (even 1e300 s) ends the user's turn at the end; an iteration that raises
 counts as failed (its rows are the flow path's to record) and the user goes on.
@@ -18,7 +18,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 from loadray.engine.clock import Clock, sleep_through
-from loadray.engine.open_loop import Counters
+from loadray.counters import Counters
 from loadray.plan.profile import Profile
 from loadray.plan.revision import Assignment
 from loadray.plan.users import Window, active_windows, owned_users, phase_at

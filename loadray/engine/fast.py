@@ -9,7 +9,7 @@ request, not even a call in between); the pool reports each outcome straight to
 and discarded.
 
 One transport talks to one ``host:port`` over plain ``http`` and never follows a
-redirect; :mod:`.transports` sends anything else (https, several hosts, ``redirects >
+redirect; :mod:`.transport_choice` sends anything else (https, several hosts, ``redirects >
 0``, framing headers the core does not speak) to the aiohttp transport.
 """
 

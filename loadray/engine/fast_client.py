@@ -24,7 +24,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from urllib.parse import urljoin, urlsplit
 
-from loadray.engine.errors import CONNECT_ERROR, CUT, error_detail, error_kind, status_error
+from loadray.kinds import CONNECT_ERROR, CUT
+from loadray.engine.failures import error_detail, error_kind, status_error
 from loadray.engine.flow_client import Reply
 from loadray.engine.http1 import (
     HEAD,

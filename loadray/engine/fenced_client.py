@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from loadray.engine.errors import FENCED
+from loadray.kinds import FENCED
 from loadray.engine.flow_client import Reply
 from loadray.engine.lease import Lease
 from loadray.engine.samples import NOT_SENT

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from loadray.engine.aiohttp_transport import USER_AGENT, ssl_context
-from loadray.engine.errors import error_detail, error_kind, status_error
+from loadray.engine.failures import error_detail, error_kind, status_error
 from loadray.engine.transport import TransportSettings
 from loadray.flow.render import Rendered
 from loadray.flow.response import Response

@@ -14,7 +14,7 @@ A failure is always a row, never a lost task (``error_detail`` says what raised)
   ``internal``);
 - a check that raises instead of passing or failing: ``check_error``; an extraction
   that raises: ``extract`` (both end the step as failed; neither is retried);
-- a transport failure: its kind from :mod:`loadray.engine.errors`;
+- a transport failure: its kind from :mod:`loadray.engine.failures`;
 - anything else that raises (a defect): ``internal``, and the run exits 1.
 
 A check or extraction reads at most the step's ``max_body`` bytes of the body; a step
@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadray.engine.clock import Clock, sleep_through
-from loadray.engine.errors import CUT, INTERNAL, error_detail
+from loadray.kinds import CUT, INTERNAL
+from loadray.engine.failures import error_detail
 from loadray.engine.flow_client import FlowClient, Reply
 from loadray.engine.flow_samples import FlowBuffer
 from loadray.engine.step_request import StepRequest

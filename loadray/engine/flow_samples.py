@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loadray.engine.errors import DROPPED
+from loadray.kinds import DROPPED
 from loadray.engine.samples import _NONE, core_columns
 from loadray.schema import SCHEMA
 

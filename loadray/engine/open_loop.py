@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from loadray.counters import Counters
 from loadray.engine.clock import Clock
 from loadray.engine.lease import NEVER, Lease
 from loadray.engine.samples import SampleBuffer
@@ -22,22 +22,6 @@ from loadray.plan import Chunk
 YIELD_EVERY = 64  # sends in a row before letting responses be processed
 NO_CUT = 2**62
 IDLE_POLL_NS = 100_000_000  # how often a worker with nothing scheduled looks for a revision
-
-
-@dataclass
-class Counters:
-    """Cumulative counts of one worker, read live by the driver."""
-
-    intended: int = 0
-    sent: int = 0
-    done: int = 0
-    errors: int = 0
-    dropped: int = 0
-    skipped: int = 0  # of a revision that arrived late: intended before it arrived, never sent
-
-    @property
-    def in_flight(self) -> int:
-        return self.sent - self.done
 
 
 class OpenLoop:

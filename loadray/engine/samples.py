@@ -12,7 +12,7 @@ import binascii
 import numpy as np
 import pyarrow as pa
 
-from loadray.engine.errors import DROPPED
+from loadray.kinds import DROPPED
 from loadray.schema import SCHEMA
 
 _NONE = -1  # sent/done of a dropped request

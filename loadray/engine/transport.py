@@ -4,7 +4,7 @@ A transport is callback-based so the hot path allocates nothing it does not need
 ``submit(index, ctx, trace)`` starts request ``index`` (from the list given at
 construction) and later calls ``on_done(ctx, status, error, bytes_in)`` exactly once, from the event
 loop thread, whatever happens. ``status`` is 0 when no HTTP response arrived; ``error``
-is ``None`` on a response below 400, else a kind from :mod:`loadray.engine.errors`.
+is ``None`` on a response below 400, else a kind from :mod:`loadray.kinds`.
 ``submit`` never raises and never blocks; the caller enforces the in-flight cap.
 A transport that sends later than ``submit`` (aiohttp runs a task per request) passes
 a fifth argument, the monotonic ns at which the request really started, so ``sent_ns``
@@ -26,7 +26,6 @@ from typing import Any, Callable
 
 DoneCallback = Callable[..., None]  # (ctx, status, error, bytes_in[, sent_mono_ns])
 
-MAX_TRACE = 2**64  # ``trace`` is below this
 ACCEPT_ENCODING = "gzip, deflate"  # sent when ``compression`` is on
 USER_AGENT = "loadray"  # sent unless a request sets its own
 _TRACE_PREFIX = re.compile(r"[0-9a-f]{16}")

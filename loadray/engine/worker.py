@@ -31,11 +31,12 @@ from loadray.engine.flow_path import FlowPath, step_names
 from loadray.engine.flow_runner import trace_base
 from loadray.engine.flow_samples import FlowBuffer
 from loadray.engine.lease import DECLARED_LOST, FINISHED, NEVER, STOPPED, Lease
-from loadray.engine.open_loop import Counters, OpenLoop
+from loadray.counters import Counters
+from loadray.engine.open_loop import OpenLoop
 from loadray.engine.outbox import Outbox, Parcel
 from loadray.engine.samples import SampleBuffer
 from loadray.engine.transport import PreparedRequest, Transport, TransportSettings
-from loadray.engine.transports import make_transport
+from loadray.engine.transport_choice import make_transport
 from loadray.flow.render import render_step
 from loadray.live.flow_outcomes import FlowOutcomes
 from loadray.live.heartbeat import worker_second

@@ -70,11 +70,6 @@ class LogHistogram:
         i = int(np.searchsorted(cumulative, rank + 1))
         return min(GAMMA ** (int(self.index[i]) + 0.5), float(self.max_ns))
 
-    def count_below(self, bound_ns: float) -> int:
-        """How many values lie in buckets wholly below ``bound_ns`` (for cumulative buckets)."""
-        upper = GAMMA ** (self.index.astype(np.float64) + 1.0)
-        return int(self.counts[upper <= bound_ns].sum())
-
 
 def merge_all(histograms: Iterable[LogHistogram]) -> LogHistogram:
     hs = [h for h in histograms if h.index.size]

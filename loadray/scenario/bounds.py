@@ -12,7 +12,7 @@ from typing import Iterator
 
 from loadray.errors import ScenarioError
 from loadray.flow.retry import RetryPolicy
-from loadray.scenario.fields import item_path, key_path
+from loadray.fields import item_path, key_path
 from loadray.scenario.limits import DAY_S, Limits, hint
 from loadray.scenario.model import Scenario
 from loadray.units import format_number

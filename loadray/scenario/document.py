@@ -19,7 +19,7 @@ import math
 from typing import Any, Iterator, Optional, Tuple
 
 from loadray.errors import ScenarioError
-from loadray.scenario.fields import ROOT, item_path, key_path
+from loadray.fields import ROOT, item_path, key_path
 from loadray.scenario.limits import Limits, hint
 
 MAX_INT_BITS = 14_000  # ~4200 digits: Python cannot print (or json.dumps) much longer ints

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from loadray.errors import ScenarioError
-from loadray.scenario.env_text import EnvText, typed
-from loadray.scenario.fields import ROOT, item_path, key_path
+from loadray.env_text import EnvText, typed
+from loadray.fields import ROOT, item_path, key_path
 
 __all__ = ["PLAIN_KEYS", "EnvText", "Resolved", "resolve_env", "typed"]
 

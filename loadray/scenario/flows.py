@@ -15,7 +15,7 @@ from typing import Any
 from loadray.errors import ScenarioError
 from loadray.flow.retry import NO_RETRY, RetryPolicy
 from loadray.redaction import redact_text
-from loadray.scenario.fields import (
+from loadray.fields import (
     Fields,
     item_path,
     nonempty_list,

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.scenario.fields import (
+from loadray.fields import (
     Fields,
     boolean,
     choice,

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from loadray.errors import ScenarioError
 from loadray.flow.feeders import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
-from loadray.scenario.fields import Fields, duration, integer, number, show
+from loadray.fields import Fields, duration, integer, number, show
 from loadray.units import format_size, parse_size
 
 KEY = "limits"

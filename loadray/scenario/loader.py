@@ -25,7 +25,7 @@ from loadray.scenario.breakers import parse_breakers
 from loadray.scenario.document import check_document
 from loadray.scenario.environment import resolve_env
 from loadray.scenario.feeds import parse_feeders
-from loadray.scenario.fields import (
+from loadray.fields import (
     ROOT,
     Fields,
     boolean,
@@ -48,6 +48,7 @@ from loadray.scenario.model import (
     ClusterSettings,
     Flow,
     HttpSettings,
+    TRANSPORT_KINDS,
     Scenario,
 )
 from loadray.scenario.overrides import apply_overrides
@@ -63,7 +64,6 @@ ROOT_KEYS = (
     "feeders", "requests", "flows", "thresholds", "cluster", "abort_when", "on_worker_loss",
     "alerts", "live", LIMITS,
 )
-TRANSPORTS = ("auto", "fast", "aiohttp")
 WORKER_LOSS = ("redistribute", "restart", "abort")
 MAX_WORKERS = 1024
 MIN_LEASE_S, MAX_LEASE_S = 0.5, 60.0
@@ -131,7 +131,7 @@ def _build(fields: Fields, archived: dict[str, Any], default_name: str, folder: 
     name = redact_text(fields.get("name", scenario_name, default_name))
     target = fields.get("target", parse_target)
     workers = fields.get("workers", integer(ge=1, le=MAX_WORKERS), DEFAULT_WORKERS)
-    transport = fields.get("transport", choice(*TRANSPORTS), "auto")
+    transport = fields.get("transport", choice(*TRANSPORT_KINDS), "auto")
     seed = fields.get("seed", integer(ge=0, le=MAX_SEED), 0)
     model, phases, think = fields.get("load", parse_load)
     on_worker_loss = fields.get("on_worker_loss", choice(*WORKER_LOSS), DEFAULT_ON_WORKER_LOSS)

@@ -19,7 +19,8 @@ from loadray.metric import Breaker, Threshold  # noqa: F401  (re-exported: a Sce
 from loadray.target.options import TargetOptions
 
 Model = Literal["open", "closed"]
-Transport = Literal["auto", "fast", "aiohttp"]
+TransportKind = Literal["auto", "fast", "aiohttp"]  # which transport sends (engine.transport_choice)
+TRANSPORT_KINDS: tuple[TransportKind, ...] = ("auto", "fast", "aiohttp")
 WhenFull = Literal["queue", "drop"]
 WorkerLoss = Literal["redistribute", "restart", "abort"]
 
@@ -183,7 +184,7 @@ class Scenario:
     phases: tuple[Phase, ...]
     workers: int = DEFAULT_WORKERS
     model: Model = "open"
-    transport: Transport = "auto"
+    transport: TransportKind = "auto"
     http: HttpSettings = field(default_factory=HttpSettings)
     thresholds: tuple[Threshold, ...] = ()
     cluster: ClusterSettings = field(default_factory=ClusterSettings)

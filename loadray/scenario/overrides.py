@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from loadray.errors import ScenarioError
-from loadray.scenario.fields import show
+from loadray.fields import show
 from loadray.scenario.yaml_load import load_yaml
 from loadray.units import shorten
 

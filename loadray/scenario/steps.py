@@ -24,7 +24,7 @@ from loadray.flow.json_templates import compile_json, template_leaves
 from loadray.flow.retry import RetryPolicy, compile_retry
 from loadray.flow.templates import BUILTINS, Template, compile_template
 from loadray.redaction import redact_text
-from loadray.scenario.fields import (
+from loadray.fields import (
     Fields,
     choice,
     duration,

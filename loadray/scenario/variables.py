@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from loadray.errors import ScenarioError
 from loadray.flow.templates import BUILTINS, Template, Variable
 from loadray.scenario.feeds import columns
-from loadray.scenario.fields import is_identifier
+from loadray.fields import is_identifier
 from loadray.scenario.model import Feed
 from loadray.scenario.steps import ParsedStep
 

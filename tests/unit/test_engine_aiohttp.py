@@ -17,8 +17,9 @@ from aiohttp import web
 from loadray.engine.aiohttp_transport import AiohttpTransport
 from loadray.engine.fast import FastTransport
 from loadray.engine.transport import PreparedRequest, TransportSettings
-from loadray.engine.transports import choose_transport, make_transport
-from loadray.errors import ScenarioError
+from loadray.engine.transport_choice import choose_transport, make_transport
+from loadray.engine.transport_choice import TransportChoiceError
+from loadray.errors import LoadrayError, ScenarioError
 
 
 class Results:
@@ -113,14 +114,16 @@ def test_auto_picks_fast_unless_unsupported(requests: list[PreparedRequest], exp
     assert type(make_transport("auto", requests, TransportSettings(), lambda *a: None)) is cls
 
 
-def test_factory_errors_are_scenario_errors() -> None:
+def test_factory_errors_are_the_engines_own_usage_errors() -> None:
     https = [req("https://127.0.0.1/")]
-    with pytest.raises(ScenarioError, match="transport: the fast transport cannot send"):
+    with pytest.raises(TransportChoiceError, match="transport: the fast transport cannot send") as caught:
         make_transport("fast", https, TransportSettings(), lambda *a: None)
-    with pytest.raises(ScenarioError, match="unknown transport"):
+    assert isinstance(caught.value, LoadrayError) and not isinstance(caught.value, ScenarioError)
+    assert caught.value.exit_code == 2
+    with pytest.raises(TransportChoiceError, match="unknown transport"):
         make_transport("warp", https, TransportSettings(), lambda *a: None)
     bad = [req("http://127.0.0.1/", headers=(("X", "a\r\nInjected: 1"),))]
-    with pytest.raises(ScenarioError, match="bad header"):
+    with pytest.raises(TransportChoiceError, match="bad header"):
         make_transport("auto", bad, TransportSettings(), lambda *a: None)
 
 

@@ -16,13 +16,13 @@ from typing import Any, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from loadray.engine.errors import KINDS
+from loadray.kinds import KINDS
 from loadray.engine.fast import FastTransport, build_request_bytes
 from loadray.engine.fast_client import FastFlowClient, next_hop
 from loadray.engine.http1 import HeaderError, head_parts, set_cookie, split_http_url, take_cookies
 from loadray.engine.inline_task import InlineTask
 from loadray.engine.transport import PreparedRequest, TransportSettings
-from loadray.engine.transports import make_transport
+from loadray.engine.transport_choice import make_transport
 from loadray.flow.render import Rendered
 
 try:

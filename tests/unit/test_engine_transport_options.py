@@ -15,8 +15,8 @@ from aiohttp import web
 
 from loadray.engine.aiohttp_transport import ssl_context
 from loadray.engine.transport import PreparedRequest, TransportSettings, traceparent
-from loadray.engine.transports import choose_transport, make_transport
-from loadray.errors import ScenarioError
+from loadray.engine.transport_choice import choose_transport, make_transport
+from loadray.engine.transport_choice import TransportChoiceError
 
 KINDS = ["fast", "aiohttp"]
 PREFIX = "0af7651916cd43dd"
@@ -207,7 +207,7 @@ def test_redirects_followed_up_to_the_limit(redirects: int, hops: int, expected:
 
 def test_fast_cannot_follow_redirects() -> None:
     reqs = [PreparedRequest("r", "GET", "http://127.0.0.1:1/")]
-    with pytest.raises(ScenarioError, match="redirects"):
+    with pytest.raises(TransportChoiceError, match="redirects"):
         make_transport("fast", reqs, TransportSettings(redirects=1), lambda *a: None)
 
 
