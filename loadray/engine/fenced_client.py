@@ -8,7 +8,7 @@ from typing import Any
 from loadray.kinds import FENCED
 from loadray.engine.flow_client import Reply
 from loadray.engine.lease import Lease
-from loadray.engine.samples import NOT_SENT
+from loadray.engine.row_buffer import NOT_SENT
 from loadray.flow.render import Rendered
 
 

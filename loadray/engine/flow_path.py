@@ -19,7 +19,7 @@ from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces, literal
-from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.row_buffer import DONE, RowBuffer
 from loadray.engine.http1 import UNSPOKEN_HEADERS
 from loadray.engine.inline_task import InlineTask
 from loadray.engine.lease import NEVER, Lease
@@ -71,7 +71,7 @@ class FlowPath:
         index: int,
         workers: int,
         clock: Clock,
-        buffer: FlowBuffer,
+        buffer: RowBuffer,
         settings: TransportSettings,
         base_url: str,
         lease: Lease | None = None,
@@ -160,7 +160,7 @@ class FlowPath:
     def _failed(self, instance: Instance, exc: Exception) -> bool:
         """An instance that could not run: an ``internal`` row for its first step."""
         row = self.runner.failed_row(instance, self.runner.buffer.first_step[instance.flow], instance.intended_ns, exc)
-        self.runner.record(row, flow_ns=row[2] - instance.intended_ns)
+        self.runner.record(row, flow_ns=row[DONE] - instance.intended_ns)
         return False
 
     def _feed(self, variables: dict, user: int) -> bool:

@@ -37,7 +37,7 @@ from loadray.engine.clock import Clock, sleep_through
 from loadray.kinds import CUT, INTERNAL
 from loadray.engine.failures import error_detail
 from loadray.engine.flow_client import FlowClient, Reply
-from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.row_buffer import DONE, RowBuffer, with_flow_ns
 from loadray.engine.step_request import StepRequest
 from loadray.flow.checks import CHECK_ERROR, CheckError, evaluate
 from loadray.flow.checks import ERROR_KIND as CHECK
@@ -69,20 +69,20 @@ def trace_base(worker: int) -> int:
 
 
 class Traces:
-    """Fresh W3C trace ids: the worker's random 64-bit prefix, then a counter."""
+    """Fresh W3C trace ids: the worker's random 64-bit prefix, then a counter (the
+    number a row keeps: its ``trace_id`` is built from it at flush)."""
 
     def __init__(self, worker: int, prefix: str) -> None:
         self.prefix = prefix
         self._next = trace_base(worker)
 
-    def new(self) -> tuple[str, int]:
+    def new(self) -> int:
         self._next += 1
-        return f"{self.prefix}{self._next:016x}", self._next
+        return self._next
 
-    @staticmethod
-    def traceparent(trace_id: str, span: int) -> str:
-        """The ``traceparent`` header value of span ``span`` of trace ``trace_id``."""
-        return f"00-{trace_id}-{span:016x}-01"
+    def traceparent(self, trace: int, span: int) -> str:
+        """The ``traceparent`` header value of span ``span`` of trace number ``trace``."""
+        return f"00-{self.prefix}{trace:016x}-{span:016x}-01"
 
 
 def body_limit(step: Step, max_body: int) -> int | None:
@@ -103,7 +103,7 @@ class FlowRunner:
         self,
         flows: tuple[Flow, ...],
         client: FlowClient,
-        buffer: FlowBuffer,
+        buffer: RowBuffer,
         clock: Clock,
         base_url: str,
         headers: tuple[tuple[str, str], ...],
@@ -140,7 +140,7 @@ class FlowRunner:
                 if last is not None:
                     self.record(last)
                 last = rows[-1]
-                ready = last[2]
+                ready = last[DONE]
                 if error is None:
                     if found:
                         inst.variables.update(found)
@@ -158,23 +158,23 @@ class FlowRunner:
                 self.record(last)
             last, ok = self.failed_row(inst, gid, ready, exc), False
         if last is not None:
-            self.record(last, flow_ns=last[2] - inst.intended_ns)
+            self.record(last, flow_ns=last[DONE] - inst.intended_ns)
         return ok
 
     def failed_row(self, inst: Instance, gid: int, ready: int, exc: BaseException) -> tuple:
         """The ``internal`` row of step ``gid`` of ``inst`` that ``exc`` ended."""
         now = self.clock.monotonic_ns()
-        return self._row(inst, gid, ready, Reply(0, INTERNAL, now, now, detail=error_detail(exc)), 1, None)
+        return self._row(inst, gid, ready, Reply(0, INTERNAL, now, now, detail=error_detail(exc)), 1, 0)
 
     async def _step(self, step: Step, gid: int, inst: Instance, ready: int):
         """Every attempt of one step: (rows, final error, variables extracted). If the
         run stops meanwhile, the rows so far are recorded (the one in flight as ``cut``)."""
-        trace_id, span = self.traces.new() if self.traces else (None, 0)
+        trace = self.traces.new() if self.traces else 0
         keep = self._keep[gid]
         rows: list[tuple] = []
         attempt = 1
         while True:
-            out = self._render(step, gid, inst, trace_id, span + ((attempt - 1) << 56))
+            out = self._render(step, gid, inst, trace, trace + ((attempt - 1) << 56))
             sent = self.clock.monotonic_ns()
             if type(out) is Reply:
                 reply = out
@@ -183,14 +183,14 @@ class FlowRunner:
                     reply = await self.client.send(inst.session, out, keep)
                 except asyncio.CancelledError:
                     cut = Reply(0, CUT, sent, self.clock.monotonic_ns())
-                    self._cancelled(rows + [self._row(inst, gid, ready, cut, attempt, trace_id)])
+                    self._cancelled(rows + [self._row(inst, gid, ready, cut, attempt, trace)])
                 except Exception as exc:  # the client maps every failure: this is a defect
                     reply = Reply(0, INTERNAL, sent, self.clock.monotonic_ns(), detail=error_detail(exc))
             if reply.response is None or reply.error is not None:
                 error, kind, detail, found = reply.error, reply.error, reply.detail, None
             else:
                 error, kind, detail, found = _judge(step, reply)
-            rows.append(self._row(inst, gid, ready, reply, attempt, trace_id, error, detail))
+            rows.append(self._row(inst, gid, ready, reply, attempt, trace, error, detail))
             if error is None or not should_retry(step.retry, attempt, reply.status, kind):
                 return rows, error, found
             try:
@@ -199,7 +199,7 @@ class FlowRunner:
                 self._cancelled(rows)
             attempt += 1
 
-    def _render(self, step: Step, gid: int, inst: Instance, trace_id: str | None, span: int) -> StepRequest | Reply:
+    def _render(self, step: Step, gid: int, inst: Instance, trace: int, span: int) -> StepRequest | Reply:
         """The request of this attempt, or a ``template`` reply when it cannot be built."""
         out = self._fixed[gid]
         fixed = out is not None
@@ -212,7 +212,7 @@ class FlowRunner:
                 if isinstance(exc, MissingVariable):
                     return Reply(0, TEMPLATE, now, now, detail=error_detail(exc))
                 return Reply(0, INTERNAL, now, now, detail=error_detail(exc, f"rendering {step.name}"))
-        return StepRequest(out, None if trace_id is None else Traces.traceparent(trace_id, span), fixed)
+        return StepRequest(out, self.traces.traceparent(trace, span) if trace else None, fixed)
 
     def _cancelled(self, rows: list[tuple]) -> None:
         """The run stopped inside a step: keep its rows, then go on stopping."""
@@ -222,19 +222,18 @@ class FlowRunner:
 
     @staticmethod
     def _row(
-        inst: Instance, gid: int, ready: int, reply: Reply, attempt: int, trace_id, error: Any = False, detail=None
+        inst: Instance, gid: int, ready: int, reply: Reply, attempt: int, trace: int, error: Any = False, detail=None
     ) -> tuple:
+        """One attempt's row (a :data:`~loadray.engine.row_buffer.FLOW_ROW`)."""
         if error is False:
             error, detail = reply.error, reply.detail
         return (
-            ready, reply.sent_ns, reply.done_ns, reply.status, error, gid, inst.phase, reply.nbytes,
-            attempt, inst.user, inst.flow_id, None, trace_id, detail,
+            ready, reply.sent_ns, reply.done_ns, reply.status, error, gid, inst.phase, reply.nbytes, trace,
+            attempt, inst.user, inst.flow_id, detail, None,
         )
 
     def record(self, row: tuple, flow_ns: int | None = None) -> None:
-        if flow_ns is not None:
-            row = (*row[:11], flow_ns, *row[12:])
-        self._add(row)
+        self._add(row if flow_ns is None else with_flow_ns(row, flow_ns))
 
 
 def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None, dict | None]:

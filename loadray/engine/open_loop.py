@@ -16,7 +16,7 @@ from typing import Any
 from loadray.counters import Counters
 from loadray.engine.clock import Clock
 from loadray.engine.lease import NEVER, Lease
-from loadray.engine.samples import SampleBuffer
+from loadray.engine.row_buffer import RowBuffer
 from loadray.plan import Chunk
 
 YIELD_EVERY = 64  # sends in a row before letting responses be processed
@@ -27,7 +27,7 @@ IDLE_POLL_NS = 100_000_000  # how often a worker with nothing scheduled looks fo
 class OpenLoop:
     def __init__(
         self,
-        buffer: SampleBuffer,
+        buffer: RowBuffer,
         clock: Clock,
         n_requests: int,
         max_in_flight: int,
@@ -53,7 +53,7 @@ class OpenLoop:
         self._skip_before_ns = 0  # offsets before this (a late revision's past) are skipped
         self._next_skip_ns = 0
         self._start_ns: int | None = None
-        self._record = getattr(buffer, "record", None)  # bound once: on_done is the hot path
+        self._add = buffer.add  # bound once: on_done is the hot path
         self._now = clock.monotonic_ns
 
     def stop(self) -> None:
@@ -75,7 +75,7 @@ class OpenLoop:
         c.done += 1
         if error is not None:
             c.errors += 1
-        self._record(intended, sent, self._now(), status, error, step, phase, nbytes, trace)
+        self._add((intended, sent, self._now(), status, error, step, phase, nbytes, trace))  # a FAST_ROW
         if self._waiting:
             self._slot.set()
 

@@ -29,12 +29,11 @@ from loadray.engine.clock import Clock, SystemClock, sleep_through
 from loadray.engine.closed_loop import ClosedLoop
 from loadray.engine.flow_path import FlowPath, step_names
 from loadray.engine.flow_runner import trace_base
-from loadray.engine.flow_samples import FlowBuffer
 from loadray.engine.lease import DECLARED_LOST, FINISHED, NEVER, STOPPED, Lease
 from loadray.counters import Counters
 from loadray.engine.open_loop import OpenLoop
 from loadray.engine.outbox import Outbox, Parcel
-from loadray.engine.samples import SampleBuffer
+from loadray.engine.row_buffer import FAST_ROW, FLOW_ROW, RowBuffer
 from loadray.engine.transport import PreparedRequest, Transport, TransportSettings
 from loadray.engine.transport_choice import make_transport
 from loadray.flow.render import render_step
@@ -162,10 +161,11 @@ class LoadWorker:
         settings = transport_settings(scenario, secrets.token_hex(8) if scenario.trace else "")
         if scenario.simple:  # the fast path: fixed requests on a Transport
             self.requests = prepared_requests(scenario)
-            self.buffer = SampleBuffer(spec.index, [r.name for r in self.requests], anchor, settings.trace_prefix)
+            self.buffer = RowBuffer(spec.index, [r.name for r in self.requests], anchor, FAST_ROW,
+                                    trace_prefix=settings.trace_prefix)
         else:  # the flow path: flow instances with variables, cookies, feeders
             names, first = step_names(scenario)
-            self.buffer = FlowBuffer(spec.index, names, first, anchor)
+            self.buffer = RowBuffer(spec.index, names, anchor, FLOW_ROW, first, settings.trace_prefix)
             self.flows = FlowPath(
                 scenario, spec.index, spec.workers, self.clock, self.buffer, settings, scenario.target.url or "",
                 self.lease,

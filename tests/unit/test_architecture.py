@@ -16,13 +16,10 @@ inside a layer is caught by the cycle check)::
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
+import import_graph as graph  # tests/import_graph.py
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import import_graph as graph  # noqa: E402  (tests/import_graph.py)
 
 ROOT = Path(__file__).resolve().parents[2] / "loadray"
 

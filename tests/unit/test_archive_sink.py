@@ -7,7 +7,7 @@ import pytest
 from loadray.archive import SampleSink, read_manifest, read_samples
 from loadray.archive.sink import roll_after_s
 from loadray.errors import ArchiveError
-from loadray.engine.samples import plain_request_columns
+from helpers import first_attempt_columns
 from loadray.schema import SCHEMA, SCHEMA_VERSION, SCHEMA_VERSION_KEY
 
 START = 1_700_000_000_000_000_000
@@ -28,7 +28,7 @@ def batch(n, worker=0, offset=0, step="root"):
             pa.array(np.zeros(n, dtype=np.int16)),
             pa.array(np.full(n, worker, dtype=np.int16)),
             pa.array(np.full(n, 5, dtype=np.int32)),
-            *plain_request_columns(n),
+            *first_attempt_columns(n),
         ],
         schema=SCHEMA,
     )

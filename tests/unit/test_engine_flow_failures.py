@@ -17,7 +17,7 @@ import pytest
 
 from loadray.engine.clock import FakeClock
 from loadray.engine.flow_runner import FlowRunner, Instance, body_limit
-from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.row_buffer import RowBuffer
 from loadray.scenario.model import Think
 from loadray.target.options import TargetOptions
 from test_engine_flows import scenario, serve_and_run
@@ -135,7 +135,7 @@ class _BrokenClient:
 
 def test_a_defect_in_the_client_is_an_internal_row_not_a_lost_flow():
     scn = scenario("http://127.0.0.1:1", [{"name": "f", "steps": [{"name": "a", "path": "/"}, {"name": "b", "path": "/"}]}])
-    buffer = FlowBuffer(0, ["f/a", "f/b"], [0], 0)
+    buffer = RowBuffer(0, ["f/a", "f/b"], 0, first_step=[0])
     clock = FakeClock()
     runner = FlowRunner(scn.flows, _BrokenClient(), buffer, clock, "http://127.0.0.1:1", (), random.Random(1), None)
     ok = asyncio.run(runner.run(Instance(0, clock.monotonic_ns(), 0, 7, None)))
@@ -164,13 +164,6 @@ def test_what_a_step_keeps_of_a_response(step: dict, keep: int | None):
     assert body_limit(scn.flows[0].steps[0], scn.http.max_body) == keep
 
 
-def test_the_detail_column_is_a_dictionary_of_strings():
-    buffer = FlowBuffer(0, ["s"], [0], 0)
-    for detail in ("x: E: one", None, "x: E: one"):
-        buffer.add((1, 2, 3, 0, "extract" if detail else None, 0, 0, 0, 1, None, 1, None, None, detail))
-    column = buffer.flush().column("error_detail")
-    assert column.type == pa.dictionary(pa.int32(), pa.string())
-    assert column.to_pylist() == ["x: E: one", None, "x: E: one"] and len(column.dictionary) == 1
 
 
 @pytest.mark.parametrize(("think", "iterations"), [(Think("constant", 0.1), 10), (Think("constant", 1e300), 1),
