@@ -31,6 +31,7 @@ from loadray.engine.http1 import (
     head_parts,
     split_http_url,
 )
+from loadray.engine.clock import Clock
 from loadray.engine.transport import DoneCallback, PreparedRequest, Transport, TransportSettings
 
 __all__ = ["FastTransport", "build_request_bytes", "build_traced_parts", "traced_bytes", "unsupported_reason"]
@@ -97,8 +98,11 @@ def traced_bytes(parts: tuple[bytes, ...], trace: int) -> bytes:
 class FastTransport(Transport):
     """HTTP/1.1 keep-alive to one host:port over plain http; see the module docstring."""
 
-    def __init__(self, requests: list[PreparedRequest], settings: TransportSettings, on_done: DoneCallback) -> None:
-        super().__init__(requests, settings, on_done)
+    def __init__(
+        self, requests: list[PreparedRequest], settings: TransportSettings, on_done: DoneCallback,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(requests, settings, on_done, clock)
         reason = unsupported_reason(requests, settings)
         if reason is not None:
             raise ValueError(f"fast transport: {reason}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from loadray.engine.aiohttp_transport import USER_AGENT, ssl_context
+from loadray.engine.clock import Clock
 from loadray.engine.failures import error_detail, error_kind, status_error
 from loadray.engine.transport import TransportSettings
 from loadray.flow.render import Rendered
@@ -37,9 +38,9 @@ class Reply:
 
 
 class FlowClient:
-    def __init__(self, settings: TransportSettings, now_ns: Callable[[], int]) -> None:
+    def __init__(self, settings: TransportSettings, clock: Clock) -> None:
         self.settings = settings
-        self._now = now_ns
+        self._now = clock.monotonic_ns
         self._connector: aiohttp.TCPConnector | None = None
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s, sock_connect=settings.connect_timeout_s)
 

@@ -85,7 +85,7 @@ class FlowPath:
         names = tuple(name for name, _ in scenario.http.headers) + tuple(n for s in steps for n, _ in s.headers)
         kind = flow_client_kind(scenario.transport, base_url, [s.path.source for s in steps], settings.cert_file,
                                 names, tuple(s.method for s in steps))
-        self.client = (FastFlowClient if kind == "fast" else FlowClient)(settings, clock.monotonic_ns)
+        self.client = (FastFlowClient if kind == "fast" else FlowClient)(settings, clock)
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
         fenced = FencedClient(self.client, lease or Lease(NEVER, until_ns=NEVER), clock.monotonic_ns)
         self.runner = FlowRunner(

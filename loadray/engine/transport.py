@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from loadray.engine.clock import Clock, SystemClock
+
 DoneCallback = Callable[..., None]  # (ctx, status, error, bytes_in[, sent_mono_ns])
 
 ACCEPT_ENCODING = "gzip, deflate"  # sent when ``compression`` is on
@@ -73,10 +75,14 @@ def traceparent(prefix: str, trace: int) -> str:
 class Transport(ABC):
     """Sends prepared requests; reports each outcome through ``on_done``."""
 
-    def __init__(self, requests: list[PreparedRequest], settings: TransportSettings, on_done: DoneCallback) -> None:
+    def __init__(
+        self, requests: list[PreparedRequest], settings: TransportSettings, on_done: DoneCallback,
+        clock: Clock | None = None,
+    ) -> None:
         self.requests = requests
         self.settings = settings
         self.on_done = on_done
+        self.clock = clock or SystemClock()
 
     @abstractmethod
     async def open(self, prewarm: int = 0) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from loadray.engine.clock import Clock
 from loadray.engine.transport import DoneCallback, PreparedRequest, Transport, TransportSettings
 from loadray.errors import EXIT_USAGE, LoadrayError
 from loadray.scenario.model import TRANSPORT_KINDS
@@ -54,15 +55,17 @@ def make_transport(
     requests: list[PreparedRequest],
     settings: TransportSettings,
     on_done: DoneCallback,
+    clock: Clock | None = None,
 ) -> Transport:
-    """A ready-to-open transport of ``kind`` (``auto`` | ``fast`` | ``aiohttp``)."""
+    """A ready-to-open transport of ``kind`` (``auto`` | ``fast`` | ``aiohttp``) on
+    ``clock`` (the system's by default)."""
     if choose_transport(kind, requests, settings) == "fast":
         from loadray.engine.fast import FastTransport
 
         try:
-            return FastTransport(requests, settings, on_done)
+            return FastTransport(requests, settings, on_done, clock)
         except ValueError as exc:  # a malformed method or header
             raise TransportChoiceError("requests", str(exc)) from None
     from loadray.engine.aiohttp_transport import AiohttpTransport
 
-    return AiohttpTransport(requests, settings, on_done)
+    return AiohttpTransport(requests, settings, on_done, clock)

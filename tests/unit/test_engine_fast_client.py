@@ -17,6 +17,7 @@ import zlib
 import pytest
 from aiohttp import web
 
+from loadray.engine.clock import SystemClock
 from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.flow_path import flow_client_kind
 from loadray.engine.inline_task import InlineTask
@@ -32,7 +33,7 @@ BIG = bytes(range(256)) * (MB // 256)
 
 @contextlib.asynccontextmanager
 async def client(**settings):
-    c = FastFlowClient(TransportSettings(**settings), time.monotonic_ns)
+    c = FastFlowClient(TransportSettings(**settings), SystemClock())
     await c.open()
     try:
         yield c

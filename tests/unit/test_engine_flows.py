@@ -51,7 +51,7 @@ async def run_workers(scn, workers: int = 1):
     rows = pa.Table.from_batches(batches).to_pandas()
     rows["step"] = rows["step"].astype(object)
     rows["error"] = rows["error"].astype(object)
-    return rows, [w.loop.counters for w in runs]
+    return rows, [w.mode.counters for w in runs]
 
 
 @contextlib.asynccontextmanager
