@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-from loadray.errors import ScenarioError
 from loadray.env_text import typed
+from loadray.errors import ScenarioError
 from loadray.units import finite, format_number, parse_duration, parse_fraction, shorten
 
 T = TypeVar("T")

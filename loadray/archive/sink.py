@@ -25,9 +25,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 
@@ -205,7 +205,7 @@ class SampleSink:
                 return
             self._guarded(self._close_parts, run_end_ns, record)
 
-    def __enter__(self) -> "SampleSink":
+    def __enter__(self) -> SampleSink:
         return self
 
     def __exit__(self, *exc: object) -> None:

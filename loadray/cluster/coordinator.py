@@ -26,6 +26,7 @@ from loadray.fleet.accounting import Share
 from loadray.fleet.actions import Action, Alert, Halt, Key, Revise, Spawn, Start
 from loadray.fleet.conductor import Conductor
 from loadray.fleet.records import as_dict
+from loadray.live.command import Command
 from loadray.live.rules import Breach
 from loadray.live.status import LiveStatus, WorkerSecond
 from loadray.scenario.model import Scenario
@@ -115,8 +116,8 @@ class Coordinator:
         return [(k[0], k[1], a, members[k].alive) for k, a in self.actors.items()
                 if k in members and not members[k].dead]
 
-    async def control(self, command: str, rate: float | None = None) -> str:
-        answer, actions = self.conductor.control(command, rate)
+    async def control(self, command: Command) -> str:
+        answer, actions = self.conductor.control(command.kind, command.rate)
         self._carry_out(actions)
         return answer
 

@@ -27,14 +27,13 @@ import os
 import signal
 import threading
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
 
 import psutil
 import ray
 
 from loadray.cluster.address_probe import probe_address
-
 from loadray.errors import ClusterError, Interrupted
 
 __all__ = [
@@ -65,7 +64,7 @@ class RaySession:
     marker: str | None = None  # the embedded Ray's processes carry OWNER_ENV=marker
     timeout_s: float = ADDRESS_TIMEOUT_S  # joining a cluster (--address) may take this long
 
-    def start(self, num_cpus: int | None = None) -> "RaySession":
+    def start(self, num_cpus: int | None = None) -> RaySession:
         """Start an embedded Ray or join the cluster (see :func:`connect`)."""
         if ray.is_initialized():
             return self

@@ -14,8 +14,8 @@ from dataclasses import replace
 
 import ray
 
-from loadray.engine.lease import NODE_GONE
 from loadray.counters import Counters
+from loadray.engine.lease import NODE_GONE
 from loadray.engine.worker import Drained, LoadWorker, WorkerReady, WorkerSpec
 from loadray.live.status import WorkerSecond
 from loadray.plan.revision import Assignment

@@ -18,18 +18,18 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from loadray.kinds import CUT
 from loadray.engine.clock import Clock
 from loadray.engine.failures import error_kind, status_error
 from loadray.engine.transport import (
     ACCEPT_ENCODING,
+    USER_AGENT,
     DoneCallback,
     PreparedRequest,
     Transport,
-    USER_AGENT,
     TransportSettings,
     traceparent,
 )
+from loadray.kinds import CUT
 
 __all__ = ["AiohttpTransport", "ssl_context"]
 

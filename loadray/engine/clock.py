@@ -14,7 +14,8 @@ import heapq
 import itertools
 import math
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 MAX_SLEEP_SLICE_NS = 100_000_000  # sleeps are sliced so a stop is seen within 100 ms
 

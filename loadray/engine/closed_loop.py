@@ -17,8 +17,8 @@ import math
 import random
 from collections.abc import Awaitable, Callable
 
-from loadray.engine.clock import Clock, sleep_through
 from loadray.counters import Counters
+from loadray.engine.clock import Clock, sleep_through
 from loadray.plan.profile import Profile
 from loadray.plan.revision import Assignment
 from loadray.plan.users import Window, active_windows, owned_users, phase_at

@@ -18,6 +18,7 @@ from __future__ import annotations
 from binascii import hexlify
 from typing import Any
 
+from loadray.engine.clock import Clock
 from loadray.engine.http1 import (
     HEAD,
     IDEMPOTENT,
@@ -31,7 +32,6 @@ from loadray.engine.http1 import (
     head_parts,
     split_http_url,
 )
-from loadray.engine.clock import Clock
 from loadray.engine.transport import DoneCallback, PreparedRequest, Transport, TransportSettings
 
 __all__ = ["FastTransport", "build_request_bytes", "build_traced_parts", "traced_bytes", "unsupported_reason"]

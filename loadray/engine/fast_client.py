@@ -21,10 +21,9 @@ for plain ``http`` targets.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from urllib.parse import urljoin, urlsplit
 
-from loadray.kinds import CONNECT_ERROR, CUT
 from loadray.engine.clock import Clock
 from loadray.engine.failures import error_detail, error_kind, status_error
 from loadray.engine.flow_client import Reply
@@ -37,8 +36,8 @@ from loadray.engine.http1 import (
     cookie_header,
     cookie_line,
     head_parts,
-    sets_cookie,
     response_of,
+    sets_cookie,
     split_http_url,
     take_cookies,
 )
@@ -46,6 +45,7 @@ from loadray.engine.inline_task import Resumable
 from loadray.engine.step_request import StepRequest
 from loadray.engine.transport import TransportSettings
 from loadray.flow.render import Rendered
+from loadray.kinds import CONNECT_ERROR, CUT
 
 __all__ = ["FastFlowClient", "FlowSession"]
 

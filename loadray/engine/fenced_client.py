@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from loadray.kinds import FENCED
 from loadray.engine.flow_client import Reply
 from loadray.engine.lease import Lease
 from loadray.engine.row_buffer import NOT_SENT
 from loadray.flow.render import Rendered
+from loadray.kinds import FENCED
 
 
 class FencedClient:

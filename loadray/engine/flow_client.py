@@ -11,7 +11,6 @@ they come back as a :class:`Reply` with an error kind and the exception as its d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp

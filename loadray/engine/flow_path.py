@@ -19,10 +19,10 @@ from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces, literal
-from loadray.engine.row_buffer import DONE, RowBuffer
 from loadray.engine.http1 import UNSPOKEN_HEADERS
 from loadray.engine.inline_task import InlineTask
 from loadray.engine.lease import NEVER, Lease
+from loadray.engine.row_buffer import DONE, RowBuffer
 from loadray.engine.transport import TransportSettings
 from loadray.flow.feeders import open_feeder, row_vars
 from loadray.scenario.model import Scenario

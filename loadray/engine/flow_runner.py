@@ -34,19 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadray.engine.clock import Clock, sleep_through
-from loadray.kinds import CUT, INTERNAL
 from loadray.engine.failures import error_detail
 from loadray.engine.flow_client import FlowClient, Reply
 from loadray.engine.row_buffer import DONE, RowBuffer, with_flow_ns
 from loadray.engine.step_request import StepRequest
-from loadray.flow.checks import CHECK_ERROR, CheckError, evaluate
-from loadray.flow.checks import ERROR_KIND as CHECK
-from loadray.flow.extract import ERROR_KIND as EXTRACT
+from loadray.flow.checks import CheckError, evaluate
 from loadray.flow.extract import ExtractError, extract_all
 from loadray.flow.render import render_step
 from loadray.flow.retry import backoff_ns, should_retry
-from loadray.flow.templates import ERROR_KIND as TEMPLATE
 from loadray.flow.templates import MissingVariable
+from loadray.kinds import CHECK, CHECK_ERROR, CUT, EXTRACT, INTERNAL, TEMPLATE
 from loadray.scenario.model import DEFAULT_MAX_BODY, Flow, Step
 
 

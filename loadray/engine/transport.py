@@ -19,10 +19,11 @@ request's own 64 bits, and the parent span id is those 64 bits again. With an em
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from loadray.engine.clock import Clock, SystemClock
 

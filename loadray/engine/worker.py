@@ -20,12 +20,13 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import pyarrow as pa
 
 from loadray.counters import Counters
 from loadray.engine.clock import Clock, SystemClock, sleep_through
-from loadray.engine.lease import DECLARED_LOST, FINISHED, NEVER, STOPPED, Lease
+from loadray.engine.lease import DECLARED_LOST, FINISHED, NEVER, STOPPED, FenceReason, Lease
 from loadray.engine.modes import Mode, TransportFactory, make_mode
 from loadray.engine.outbox import Outbox, Parcel
 from loadray.engine.transport import TransportSettings
@@ -41,10 +42,13 @@ DRAIN_MARGIN_S = 1.0
 HARD_END_GRACE_S = 0.9  # nothing is sent later than this after the planned end
 
 Reporter = Callable[[WorkerSecond], Awaitable[None]]
+#: The coordinator's answer to a renewal: renewed, or declared lost (fence for good).
+Renewal = Literal["renewed", "lost"]
+RENEWED: Renewal = "renewed"
+LOST: Renewal = "lost"
 #: Asks the coordinator to renew the lease (saying whether the lease lapsed already);
-#: answers RENEWED, LOST (declared lost: fence for good) or None (no answer in time).
-Renewer = Callable[[bool], Awaitable["str | None"]]
-RENEWED, LOST = "renewed", "lost"
+#: answers a :data:`Renewal`, or None (no answer in time).
+Renewer = Callable[[bool], Awaitable["Renewal | None"]]
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class Drained:
     counters: Counters
     finished: bool = False
     incarnation: int = 0
-    fenced: str | None = None  # why the worker fenced itself, if it did
+    fenced: FenceReason | None = None  # why the worker fenced itself, if it did
     last_seq: int = 0  # the newest sequence number recorded so far
 
     @property
@@ -189,7 +193,7 @@ class LoadWorker:
     def stop(self) -> None:
         self.fence(STOPPED)
 
-    def fence(self, reason: str) -> None:
+    def fence(self, reason: FenceReason) -> None:
         """Never send again (``reason``: one of :mod:`loadray.engine.lease`'s)."""
         self.lease.fence(self.clock.monotonic_ns(), reason)
         self.mode.stop()

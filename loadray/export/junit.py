@@ -13,7 +13,8 @@ Written with the standard library (xml.etree), read by any JUnit parser.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["junit_xml"]
 

@@ -18,20 +18,21 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from loadray.engine.worker import LOST, RENEWED, WorkerReady
+from loadray.engine.worker import LOST, RENEWED, Renewal, WorkerReady
 from loadray.fleet.actions import Action, Alert, Halt, Key, Revise, Spawn, Start
 from loadray.fleet.members import Member
 from loadray.fleet.records import EventKind, Placement, RunEvent
 from loadray.fleet.watch import Watch
 from loadray.live.board import Board
-from loadray.live.status import LiveStatus, WorkerSecond
+from loadray.live.command import CommandKind
+from loadray.live.status import LiveStatus, RunState, WorkerSecond
 from loadray.plan.revision import Assignment, plan_phases, with_base, with_rate
 from loadray.scenario.model import Scenario
 
 START_MARGIN_S = 0.5  # from the last ready report to the common start
 REVISION_MARGIN_S = 0.3  # a revision takes effect this far ahead, so it reaches everyone first
 
-State = Literal["starting", "running", "paused", "stopping", "finished"]
+State = RunState  # one definition, in loadray.live.status
 AbortKind = Literal["threshold", "worker_loss"]
 
 
@@ -99,7 +100,7 @@ class Conductor:
             actions.append(Start(m.key, a))
         return self.start_wall_ns, actions
 
-    def renew(self, key: Key, lapsed: bool) -> tuple[str, list[Action]]:
+    def renew(self, key: Key, lapsed: bool) -> tuple[Renewal, list[Action]]:
         """A member asks to renew its lease (``lapsed``: it has fenced itself already)."""
         m = self.members.get(key)
         if m is None:
@@ -171,7 +172,7 @@ class Conductor:
 
     # -- control ---------------------------------------------------------------------
 
-    def control(self, command: str, rate: float | None = None) -> tuple[str, list[Action]]:
+    def control(self, command: CommandKind, rate: float | None = None) -> tuple[str, list[Action]]:
         if self.state not in ("running", "paused"):
             return f"not running ({self.state})", []
         at = self.elapsed_s() + REVISION_MARGIN_S

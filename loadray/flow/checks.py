@@ -27,8 +27,6 @@ from loadray.errors import ScenarioError
 from loadray.fields import Fields, one_or_many, string
 from loadray.flow.query import Query, compile_query
 from loadray.flow.response import Response
-from loadray.kinds import CHECK as ERROR_KIND
-from loadray.kinds import CHECK_ERROR  # noqa: F401  (a check raised: it could not tell pass from fail)
 from loadray.redaction import MASK, is_secret_name, redact_body, redact_text
 
 KEYS = ("status", "body_contains", "json")

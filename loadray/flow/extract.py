@@ -24,8 +24,6 @@ from loadray.fields import Fields, choice, one_or_many, string
 from loadray.flow.query import Query, compile_query
 from loadray.flow.regex import Pattern, compile_regex
 from loadray.flow.response import Response
-from loadray.units import shorten
-from loadray.kinds import EXTRACT as ERROR_KIND
 
 SOURCES = ("json", "header", "regex", "cookie")
 BODY_SOURCES = frozenset({"json", "regex"})

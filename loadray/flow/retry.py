@@ -16,7 +16,6 @@ from typing import Any
 from loadray import kinds
 from loadray.errors import ScenarioError
 from loadray.fields import Fields, choice, duration, integer, one_or_many
-from loadray.flow.checks import ERROR_KIND as CHECK
 
 KEYS = ("max_attempts", "backoff", "on_status", "on_errors")
 BACKOFF_KEYS = ("base", "cap", "jitter")
@@ -31,7 +30,7 @@ RETRYABLE_ERRORS = (
     kinds.TLS,
     kinds.HTTP_4XX,
     kinds.HTTP_5XX,
-    CHECK,
+    kinds.CHECK,
 )
 
 DEFAULT_MAX_ATTEMPTS = 3

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Callable
+from collections.abc import Callable
+from typing import IO
 
 from loadray.live.status import LiveStatus
 
@@ -157,7 +158,7 @@ class LiveConsole:
         self._pending: LiveStatus | None = None  # newest status not yet printed (plain mode)
         self._closed = False
 
-    def __enter__(self) -> "LiveConsole":
+    def __enter__(self) -> LiveConsole:
         return self
 
     def __exit__(self, *exc) -> None:

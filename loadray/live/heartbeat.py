@@ -10,6 +10,7 @@ completed requests.
 from __future__ import annotations
 
 from dataclasses import replace
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc

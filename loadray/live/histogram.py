@@ -10,8 +10,8 @@ come from here: they are exact, from the rows.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -27,11 +27,11 @@ class LogHistogram:
     max_ns: int = 0
 
     @classmethod
-    def empty(cls) -> "LogHistogram":
+    def empty(cls) -> LogHistogram:
         return cls(np.zeros(0, np.int32), np.zeros(0, np.int64))
 
     @classmethod
-    def of(cls, values_ns: np.ndarray) -> "LogHistogram":
+    def of(cls, values_ns: np.ndarray) -> LogHistogram:
         values = np.asarray(values_ns, dtype=np.int64)
         if values.size == 0:
             return cls.empty()
@@ -45,7 +45,7 @@ class LogHistogram:
     def count(self) -> int:
         return int(self.counts.sum())
 
-    def merge(self, other: "LogHistogram") -> "LogHistogram":
+    def merge(self, other: LogHistogram) -> LogHistogram:
         return merge_all((self, other))
 
     def quantile_ns(self, q: float) -> float | None:

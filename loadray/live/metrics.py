@@ -189,7 +189,7 @@ class MetricsServer:
         self._httpd = None
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "MetricsServer":
+    def __enter__(self) -> MetricsServer:
         self.start()
         return self
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from loadray.metric.metric import METRICS, Unit, parse_metric
 from loadray.metric.rule import Rule

@@ -8,11 +8,11 @@ wait and every timer stays within 64-bit and float range.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from loadray.errors import ScenarioError
-from loadray.flow.retry import RetryPolicy
 from loadray.fields import item_path, key_path
+from loadray.flow.retry import RetryPolicy
 from loadray.scenario.limits import DAY_S, Limits, hint
 from loadray.scenario.model import Scenario
 from loadray.units import format_number

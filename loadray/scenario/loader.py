@@ -14,17 +14,11 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.flow.retry import NO_RETRY, compile_retry
-from loadray.redaction import redact_text
-from loadray.scenario.bounds import check_bounds
-from loadray.scenario.breakers import parse_breakers
-from loadray.scenario.document import check_document
-from loadray.scenario.environment import resolve_env
-from loadray.scenario.feeds import parse_feeders
 from loadray.fields import (
     ROOT,
     Fields,
@@ -36,19 +30,27 @@ from loadray.fields import (
     show,
     string,
 )
+from loadray.flow.retry import NO_RETRY, compile_retry
+from loadray.redaction import redact_text
+from loadray.scenario.bounds import check_bounds
+from loadray.scenario.breakers import parse_breakers
+from loadray.scenario.document import check_document
+from loadray.scenario.environment import resolve_env
+from loadray.scenario.feeds import parse_feeders
 from loadray.scenario.flows import FlowContext, parse_flows
 from loadray.scenario.http_settings import parse_http
-from loadray.scenario.limits import KEY as LIMITS, Limits, resolve_limits
-from loadray.scenario.masking import mask_error, mask_secrets
+from loadray.scenario.limits import KEY as LIMITS
+from loadray.scenario.limits import Limits, resolve_limits
 from loadray.scenario.live import parse_alerts, parse_live
+from loadray.scenario.masking import mask_error, mask_secrets
 from loadray.scenario.model import (
     DEFAULT_LIVE_WINDOW_S,
     DEFAULT_ON_WORKER_LOSS,
     DEFAULT_WORKERS,
+    TRANSPORT_KINDS,
     ClusterSettings,
     Flow,
     HttpSettings,
-    TRANSPORT_KINDS,
     Scenario,
 )
 from loadray.scenario.overrides import apply_overrides

@@ -14,8 +14,8 @@ from loadray.flow.feeders import FeederSpec, Row
 from loadray.flow.json_templates import JsonTemplate
 from loadray.flow.retry import NO_RETRY, RetryPolicy
 from loadray.flow.templates import Template
-from loadray.scenario.limits import Limits
 from loadray.metric import Breaker, Threshold  # noqa: F401  (re-exported: a Scenario holds them)
+from loadray.scenario.limits import Limits
 from loadray.target.options import TargetOptions
 
 Model = Literal["open", "closed"]

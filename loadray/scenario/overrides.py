@@ -10,7 +10,8 @@ copied (the rest is shared), so the cost does not grow with the document's size.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from loadray.errors import ScenarioError
 from loadray.fields import show

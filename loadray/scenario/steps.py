@@ -18,12 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.flow.checks import compile_checks
-from loadray.flow.extract import compile_extractors
-from loadray.flow.json_templates import compile_json, template_leaves
-from loadray.flow.retry import RetryPolicy, compile_retry
-from loadray.flow.templates import BUILTINS, Template, compile_template
-from loadray.redaction import redact_text
 from loadray.fields import (
     Fields,
     choice,
@@ -33,6 +27,12 @@ from loadray.fields import (
     show,
     string,
 )
+from loadray.flow.checks import compile_checks
+from loadray.flow.extract import compile_extractors
+from loadray.flow.json_templates import compile_json, template_leaves
+from loadray.flow.retry import RetryPolicy, compile_retry
+from loadray.flow.templates import BUILTINS, Template, compile_template
+from loadray.redaction import redact_text
 from loadray.scenario.http_settings import body_size, headers
 from loadray.scenario.model import Body, Step
 

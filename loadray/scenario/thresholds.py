@@ -12,8 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.metric import RULE_EXAMPLE, Rule, Threshold, parse_rule
 from loadray.fields import Fields, boolean, duration, item_path, show
+from loadray.metric import RULE_EXAMPLE, Rule, Threshold, parse_rule
 
 THRESHOLD_KEYS = ("threshold", "abort_on_fail", "delay")
 _MAPPING = f"{{threshold: {RULE_EXAMPLE}, abort_on_fail: true}}"

@@ -25,7 +25,7 @@ import json
 import signal
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -164,7 +164,7 @@ class TargetServer:
             task.cancel()
         await runner.cleanup()
 
-    async def __aenter__(self) -> "TargetServer":
+    async def __aenter__(self) -> TargetServer:
         await self.start()
         return self
 

@@ -29,11 +29,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from loadray.engine.sockets import discard_and_close
-from loadray.kinds import CONNECT_TIMEOUT, CUT, RESET, TIMEOUT
 from loadray.engine.failures import error_kind, status_error
 from loadray.engine.http1.conn import FREE, RETRY, Conn, eof_delimited
+from loadray.engine.sockets import discard_and_close
 from loadray.engine.transport import DoneCallback, TransportSettings
+from loadray.kinds import CONNECT_TIMEOUT, CUT, RESET, TIMEOUT
 
 __all__ = ["FailCallback", "Pool", "Prepared"]
 
