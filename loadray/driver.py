@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loadray.archive import (
     SAMPLES_DIR,
@@ -107,7 +108,7 @@ class _Interrupts:
     def __init__(self) -> None:
         self.signum: int | None = None
         self.at_ns: int | None = None  # when the first one came (epoch ns)
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Interrupts:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -139,7 +140,7 @@ class _Stage:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.name = "starting"
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
     def enter(self, name: str) -> None:
         self.name = name

@@ -197,8 +197,9 @@ class SampleSink:
             if self._closed:
                 return
             self._closed = True
-            if self._failure is not None:  # the run ended where the disk stopped it
-                run_end_ns = min(int(run_end_ns), self._manifest.cut["at_ns"])
+            cut = self._manifest.cut
+            if self._failure is not None and cut is not None:  # the run ended where the disk stopped it
+                run_end_ns = min(int(run_end_ns), cut["at_ns"])
             self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record)
             if self._failure is not None:
                 self._save_quietly()

@@ -238,7 +238,7 @@ def extract(bundle: Bundle, dest: Path) -> list[str]:
     only, every name relative and inside ``dest``. Returns the names written."""
     bundle.file.seek(0)
     names = []
-    with tarfile.open(fileobj=bundle.file, mode="r:") as tar:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=bundle.file, mode="r:") as tar:
         members = tar.getmembers()
         for m in members:
             _check_member(m)

@@ -15,6 +15,7 @@ import logging
 import time
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -58,7 +59,7 @@ class Coordinator:
         self.scenario = scenario
         self.worker_cpus = worker_cpus
         self.conductor = Conductor(scenario, SystemClock())
-        self.actors: dict[Key, object] = {}
+        self.actors: dict[Key, Any] = {}  # Ray actor handles
         self._tasks: set[asyncio.Task] = set()
 
     # -- start ---------------------------------------------------------------------

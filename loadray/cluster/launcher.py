@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pyarrow as pa
 import ray
@@ -61,7 +62,7 @@ class Launcher:
         self.scenario = scenario
         self.worker_cpus = scenario.cluster.worker_cpus
         self.ready_timeout_s = ready_timeout_s
-        self.coordinator = None
+        self.coordinator: Any = None  # a Ray actor handle
         self.inboxes: dict[Key, _Inbox] = {}
 
     def start(self) -> list[WorkerReady]:

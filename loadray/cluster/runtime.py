@@ -29,6 +29,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 import ray
@@ -174,7 +175,7 @@ def _start_error(exc: BaseException, address: str | None) -> BaseException:
 
 
 def _init(address: str | None, num_cpus: int | None, timeout_s: float) -> None:
-    common = dict(logging_level=logging.WARNING, configure_logging=True)
+    common: dict[str, Any] = dict(logging_level=logging.WARNING, configure_logging=True)
     if address:
         _bounded(lambda: ray.init(address=address, **common), timeout_s)
     else:  # "local": a new Ray, whatever RAY_ADDRESS or /tmp/ray/ray_current_cluster say

@@ -80,6 +80,13 @@ class _Exchange(Resumable):
         "client", "jar", "keep", "hops", "sent", "deadline", "method", "url", "headers", "body", "request", "pool",
         "response_headers", "chunks", "room",
     )
+    # set by the client before the request goes out
+    deadline: int  # monotonic ns: every hop shares it
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] | None  # None: the fixed request's own (``request``)
+    body: bytes | None
+    response_headers: list[tuple[bytes, bytes]]
 
     def __init__(self, client: FastFlowClient, jar: dict[str, str], keep: int | None, sent: int) -> None:
         Resumable.__init__(self)
@@ -249,7 +256,10 @@ class FastFlowClient:
         try:
             location = take_cookies(ex.response_headers, ex.jar, self._wall_s) if ex.response_headers else None
             if location is not None and ex.hops > 0 and status in REDIRECT_STATUSES:
-                headers = ex.request.headers if ex.headers is None else ex.headers
+                headers = ex.headers
+                if headers is None:  # a fixed request: its headers are the StepRequest's
+                    assert ex.request is not None
+                    headers = ex.request.headers
                 hop = next_hop(status, ex.method, ex.url, location, headers, ex.body)
                 if hop is not None:
                     ex.hops -= 1

@@ -18,7 +18,7 @@ from loadray.engine.closed_loop import UserDone
 from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient
-from loadray.engine.flow_runner import FlowRunner, Instance, Traces, literal
+from loadray.engine.flow_runner import FlowRunner, Instance, Traces
 from loadray.engine.http1 import UNSPOKEN_HEADERS
 from loadray.engine.inline_task import InlineTask
 from loadray.engine.lease import NEVER, Lease
@@ -31,7 +31,8 @@ from loadray.scenario.model import Scenario
 def step_names(scenario: Scenario) -> tuple[list[str], list[int]]:
     """Row step names (``FLOW/STEP``, or the request's name for a one-step flow) and
     the index of each flow's first step among them."""
-    names, first = [], []
+    names: list[str] = []
+    first: list[int] = []
     for flow in scenario.flows:
         first.append(len(names))
         if len(flow.steps) == 1:
@@ -81,7 +82,7 @@ class FlowPath:
         self.rng = random.Random(f"{scenario.seed}/worker/{index}")
         self._unique = random.Random(secrets.randbits(64))  # {{ uuid }}: fresh in every run, no syscall
         steps = [step for flow in scenario.flows for step in flow.steps]
-        self._templated = not all(literal(step) for step in steps)
+        self._templated = not all(step.literal for step in steps)
         names = tuple(name for name, _ in scenario.http.headers) + tuple(n for s in steps for n, _ in s.headers)
         kind = flow_client_kind(scenario.transport, base_url, [s.path.source for s in steps], settings.cert_file,
                                 names, tuple(s.method for s in steps))

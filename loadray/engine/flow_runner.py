@@ -21,7 +21,7 @@ A check or extraction reads at most the step's ``max_body`` bytes of the body; a
 with neither keeps no body at all (and a status-only check or a header/cookie
 extraction keeps none either).
 
-A step without variables (:func:`literal`) is rendered once, when the runner is made;
+A step without variables (:attr:`~loadray.scenario.model.Step.literal`) is rendered once, when the runner is made;
 each attempt hands the client a :class:`~loadray.engine.step_request.StepRequest` of
 that request and the attempt's trace header.
 """
@@ -35,7 +35,7 @@ from typing import Any
 
 from loadray.engine.clock import Clock, sleep_through
 from loadray.engine.failures import error_detail
-from loadray.engine.flow_client import FlowClient, Reply
+from loadray.engine.flow_client import Reply, StepClient
 from loadray.engine.row_buffer import DONE, RowBuffer, with_flow_ns
 from loadray.engine.step_request import StepRequest
 from loadray.flow.checks import CheckError, evaluate
@@ -99,7 +99,7 @@ class FlowRunner:
     def __init__(
         self,
         flows: tuple[Flow, ...],
-        client: FlowClient,
+        client: StepClient,
         buffer: RowBuffer,
         clock: Clock,
         base_url: str,
@@ -120,7 +120,7 @@ class FlowRunner:
         steps = [step for flow in flows for step in flow.steps]
         self._keep = [body_limit(step, max_body) for step in steps]  # by step number
         # a step without variables renders to the same request every time: once, here
-        self._fixed = [render_step(s, base_url, headers, {}, rng) if literal(s) else None for s in steps]
+        self._fixed = [render_step(s, base_url, headers, {}, rng) if s.literal else None for s in steps]
 
     async def run(self, inst: Instance) -> bool:
         """Run every step (until one fails and stops the flow); True when all passed.
@@ -173,7 +173,7 @@ class FlowRunner:
         while True:
             out = self._render(step, gid, inst, trace, trace + ((attempt - 1) << 56))
             sent = self.clock.monotonic_ns()
-            if type(out) is Reply:
+            if isinstance(out, Reply):
                 reply = out
             else:
                 try:
@@ -209,7 +209,8 @@ class FlowRunner:
                 if isinstance(exc, MissingVariable):
                     return Reply(0, TEMPLATE, now, now, detail=error_detail(exc))
                 return Reply(0, INTERNAL, now, now, detail=error_detail(exc, f"rendering {step.name}"))
-        return StepRequest(out, self.traces.traceparent(trace, span) if trace else None, fixed)
+        traces = self.traces
+        return StepRequest(out, traces.traceparent(trace, span) if trace and traces is not None else None, fixed)
 
     def _cancelled(self, rows: list[tuple]) -> None:
         """The run stopped inside a step: keep its rows, then go on stopping."""
@@ -237,6 +238,7 @@ def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None
     """(error, error kind, detail, variables found) of a response that arrived: the
     first failed check, a check or an extraction that raised, or the extracted values."""
     response = reply.response
+    assert response is not None  # judged only when a response arrived
     try:
         if step.checks:
             failed = evaluate(step.checks, response)
@@ -250,11 +252,3 @@ def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None
     except Exception as exc:
         return INTERNAL, INTERNAL, error_detail(exc), None
 
-
-def literal(step: Step) -> bool:
-    """Whether ``step`` has no variable anywhere (path, query, headers, body): it then
-    renders to the same request every time."""
-    templates = [step.path, *(t for _, t in step.query), *(t for _, t in step.headers)]
-    if step.body is not None:
-        templates.append(step.body.template)
-    return all(t.literal for t in templates)

@@ -102,7 +102,7 @@ class OpenLoop:
         self,
         chunks: Iterable[Chunk] | None,
         start_ns: int,
-        submit: Callable[[int, Any], None],
+        submit: Callable[[int, Any, int], None],
         end_ns: int | None = None,
     ) -> None:
         """Send the schedule and its revisions until :meth:`stop`, or until it is
@@ -121,7 +121,7 @@ class OpenLoop:
                     return
                 await clock.sleep_until(min(end_ns, now + IDLE_POLL_NS))
 
-    async def _send(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any], None]) -> None:
+    async def _send(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any, int], None]) -> None:
         clock, c, now_ns, lease = self.clock, self.counters, self._now, self.lease
         wheel = self.wheel
         n = len(wheel)

@@ -278,6 +278,7 @@ class LoadWorker:
                 task.cancel()
 
     async def _renew(self, sent_ns: int) -> None:
+        assert self.renewer is not None  # the lease keeper runs only with one
         answer = await self.renewer(self.lease.lapsed)
         if answer == RENEWED:
             self.lease.renew(sent_ns)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from loadray.engine.worker import LOST, RENEWED, Renewal, WorkerReady
 from loadray.fleet.actions import Action, Alert, Halt, Key, Revise, Spawn, Start
@@ -36,7 +36,7 @@ State = RunState  # one definition, in loadray.live.status
 AbortKind = Literal["threshold", "worker_loss"]
 
 
-class Clock:
+class Clock(Protocol):
     """What the conductor reads of time (``loadray.engine.clock.SystemClock`` fits)."""
 
     def monotonic_ns(self) -> int: ...
@@ -179,9 +179,9 @@ class Conductor:
         if command == "stop":
             self._event("stop", at_s=at)
             return "stopping", self.stop()
-        if command == "rate" and not (rate is not None and math.isfinite(rate) and rate >= 0):
-            return f"rate must be a finite number >= 0, got {rate!r}", []
         if command == "rate":
+            if rate is None or not (math.isfinite(rate) and rate >= 0):
+                return f"rate must be a finite number >= 0, got {rate!r}", []
             phases = with_rate(self.phases, at, rate, self.end_s, self._new_phase_number())
             self.state = "running" if rate > 0 else "paused"
         elif command == "pause":
@@ -191,7 +191,7 @@ class Conductor:
         else:
             return f"unknown command {command!r}", []
         self.phases = phases
-        self._event(command, at_s=at, rate=rate)  # type: ignore[arg-type]
+        self._event(command, at_s=at, rate=rate)
         return f"{command} from t={at:.2f}s", self._reassign(at)
 
     def stop(self) -> list[Action]:

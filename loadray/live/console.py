@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Any
 
 from loadray.live.status import LiveStatus
 
@@ -151,7 +151,7 @@ class LiveConsole:
         self.tty = tty
         self.plain_every_s = plain_every_s
         self._clock = clock
-        self._live = None  # rich.live.Live, started by the first update on a TTY
+        self._live: Any = None  # rich.live.Live, started by the first update on a TTY (rich imported then)
         self._next_due: float | None = None
         self._seen_warnings: set[str] = set()
         self._aborted_shown = False

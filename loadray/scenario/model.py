@@ -83,13 +83,20 @@ class Step:
     max_body: int | None = None  # bytes kept for checks/extraction; None: http.max_body
 
     @property
-    def static(self) -> bool:
-        """Sendable as fixed bytes: no variables, no extraction, checks or retries."""
-        templates = [self.path, *(t for _, t in self.query), *(t for _, t in self.headers)]
+    def literal(self) -> bool:
+        """No variable anywhere (path, query, headers, body): every attempt renders to
+        the same request."""
+        templates: list[Template | JsonTemplate] = [self.path, *(t for _, t in self.query),
+                                                    *(t for _, t in self.headers)]
         if self.body is not None:
             templates.append(self.body.template)
+        return all(t.literal for t in templates)
+
+    @property
+    def static(self) -> bool:
+        """Sendable as fixed bytes: no variables, no extraction, checks or retries."""
         return (
-            all(t.literal for t in templates)
+            self.literal
             and not self.extract
             and not self.checks
             and self.retry.max_attempts == 1

@@ -67,7 +67,7 @@ def _assign(node: Any, keys: list[str], value: Any, flag: str) -> None:
         where = ".".join(keys[:depth]) or "the scenario"
         last = depth == len(keys) - 1
         if isinstance(node, (dict, list)):
-            slot = key if isinstance(node, dict) else _index(node, key, where, flag)
+            slot: Any = key if isinstance(node, dict) else _index(node, key, where, flag)
             if last:
                 node[slot] = value
             else:

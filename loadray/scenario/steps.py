@@ -147,8 +147,8 @@ def _body(fields: Fields) -> tuple[Body | None, Templates]:
         template = fields.get(key, _raw_body)
         return Body("raw", template), ((where, template),)
     value = fields.value[key] if key == "json" else _form(fields.value[key], where)
-    template = compile_json(value, where)
-    return Body(key, template), tuple(template_leaves(template.value, where))  # type: ignore[arg-type]
+    tree = compile_json(value, where)
+    return Body("json" if key == "json" else "form", tree), tuple(template_leaves(tree.value, where))
 
 
 def _raw_body(value: Any, path: str) -> Template:
