@@ -66,3 +66,50 @@ def run_in_fake_time(main, clock: JumpClock):
         return loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+# -- a real aiohttp server on 127.0.0.1 ------------------------------------------------------
+
+
+async def start_app(app, ssl_context=None):
+    """Serve ``app`` (an ``aiohttp.web.Application``) on 127.0.0.1, on a port the kernel
+    picks; ``(runner, port)`` (``await runner.cleanup()`` stops it)."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+ROOT_REQUEST = {"name": "root", "method": "GET", "path": "/"}
+
+
+def scenario(url: str, phases: list | None = None, workers: int = 2, **extra):
+    """A parsed open-model scenario against ``url``: ``phases`` (default 2 s at 20/s), one
+    ``GET /`` named ``root`` unless ``extra`` has ``flows`` (or ``requests``), actors of a
+    quarter CPU; any other top-level key in ``extra`` (``load`` replaces the load)."""
+    from loadray.scenario import parse_scenario
+
+    doc: dict = {
+        "name": "t", "target": url, "workers": workers,
+        "load": {"model": "open", "phases": phases or [{"duration": "2s", "rate": 20}]},
+        "cluster": {"worker_cpus": 0.25},
+    }
+    if "flows" not in extra:
+        doc["requests"] = [ROOT_REQUEST]
+    return parse_scenario({**doc, **extra})
+
+
+class FakeSeconds:
+    """A ``() -> float`` clock in seconds (what the sink, the console and the target's
+    fault model take): it says ``now``, which only the test moves."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -11,7 +11,7 @@ they come back as a :class:`Reply` with an error kind and the exception as its d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +44,20 @@ class StepClient(Protocol):
     :class:`~loadray.engine.fast_client.FastFlowClient`, a fenced wrapper of either)."""
 
     def send(self, session: Any, out: Rendered | StepRequest, keep: int | None) -> Awaitable[Reply]: ...
+
+
+class SessionClient(StepClient, Protocol):
+    """A flow client with its life cycle: a session per user (its cookie jar)."""
+
+    async def open(self) -> None: ...
+
+    def session(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+#: Builds a worker's flow client: (settings, clock) -> client.
+FlowClientFactory = Callable[[TransportSettings, Clock], SessionClient]
 
 
 class FlowClient:

@@ -17,7 +17,7 @@ from loadray.engine.clock import Clock
 from loadray.engine.closed_loop import UserDone
 from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.fenced_client import FencedClient
-from loadray.engine.flow_client import FlowClient
+from loadray.engine.flow_client import FlowClient, FlowClientFactory, SessionClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces
 from loadray.engine.http1 import UNSPOKEN_HEADERS
 from loadray.engine.inline_task import InlineTask
@@ -76,6 +76,7 @@ class FlowPath:
         settings: TransportSettings,
         base_url: str,
         lease: Lease | None = None,
+        client_factory: FlowClientFactory | None = None,
     ) -> None:
         self.index = index
         self.clock = clock
@@ -86,7 +87,11 @@ class FlowPath:
         names = tuple(name for name, _ in scenario.http.headers) + tuple(n for s in steps for n, _ in s.headers)
         kind = flow_client_kind(scenario.transport, base_url, [s.path.source for s in steps], settings.cert_file,
                                 names, tuple(s.method for s in steps))
-        self.client = (FastFlowClient if kind == "fast" else FlowClient)(settings, clock)
+        if client_factory is not None:  # a test's client: its steps run in tasks
+            kind = "injected"
+        self.client: SessionClient = (client_factory or (FastFlowClient if kind == "fast" else FlowClient))(
+            settings, clock
+        )
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
         fenced = FencedClient(self.client, lease or Lease(NEVER, until_ns=NEVER), clock.monotonic_ns)
         self.runner = FlowRunner(

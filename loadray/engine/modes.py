@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from loadray.counters import Counters
 from loadray.engine.clock import Clock
 from loadray.engine.closed_loop import ClosedLoop
+from loadray.engine.flow_client import FlowClientFactory
 from loadray.engine.flow_path import FlowPath, step_names
 from loadray.engine.flow_runner import trace_base
 from loadray.engine.lease import Lease
@@ -225,6 +226,7 @@ class Closed(_Paced):
 def make_mode(
     scenario: Scenario, index: int, workers: int, clock: Clock, lease: Lease, settings: TransportSettings,
     transport_factory: TransportFactory, on_exhausted: Callable[[str], None],
+    client_factory: FlowClientFactory | None = None,
 ) -> FastOpen | FlowOpen | Closed:
     """The mode of this scenario: fixed requests (:attr:`~Scenario.simple`) in the open
     model, flows in the open model, or the closed model."""
@@ -233,7 +235,8 @@ def make_mode(
     names, first = step_names(scenario)
     anchor = clock.wall_ns() - clock.monotonic_ns()
     buffer = RowBuffer(index, names, anchor, FLOW_ROW, first, settings.trace_prefix)
-    flows = FlowPath(scenario, index, workers, clock, buffer, settings, scenario.target.url or "", lease)
+    flows = FlowPath(scenario, index, workers, clock, buffer, settings, scenario.target.url or "", lease,
+                     client_factory)
     flows.on_exhausted = on_exhausted
     if scenario.model == "closed":
         return Closed(flows, scenario, clock)

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from loadray.counters import Counters
 from loadray.engine.clock import Clock, SystemClock, sleep_through
+from loadray.engine.flow_client import FlowClientFactory
 from loadray.engine.lease import DECLARED_LOST, FINISHED, NEVER, STOPPED, FenceReason, Lease
 from loadray.engine.modes import Mode, TransportFactory, make_mode
 from loadray.engine.outbox import Outbox, Parcel
@@ -122,7 +123,10 @@ class LoadWorker:
         transport_factory: TransportFactory = make_transport,
         reporter: Reporter | None = None,
         renewer: Renewer | None = None,
+        client_factory: FlowClientFactory | None = None,
     ) -> None:
+        """``clock``, ``transport_factory`` (the fast path's transport) and
+        ``client_factory`` (the flow path's client) are the seams a test injects."""
         self.spec = spec
         self.reporter = reporter
         self.renewer = renewer
@@ -133,7 +137,8 @@ class LoadWorker:
         self.renew_interval_ns = int(cluster.renew_interval_s * 1e9)
         settings = transport_settings(scenario, secrets.token_hex(8) if scenario.trace else "")
         self.mode: Mode = make_mode(
-            scenario, spec.index, spec.workers, clock, self.lease, settings, transport_factory, self._exhausted
+            scenario, spec.index, spec.workers, clock, self.lease, settings, transport_factory, self._exhausted,
+            client_factory,
         )
         self.buffer = self.mode.buffer
         self.outbox = Outbox()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from helpers import start_app as serve_app
 from loadray.engine.aiohttp_transport import AiohttpTransport
 from loadray.engine.fast import FastTransport
 from loadray.engine.transport import PreparedRequest, TransportSettings
@@ -44,11 +45,7 @@ async def start_app(ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppR
 
     app = web.Application()
     app.router.add_route("*", "/", root)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return await serve_app(app, ssl_context)
 
 
 async def send(reqs: list[PreparedRequest], settings: TransportSettings, n: int = 1) -> Results:

@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 from aiohttp import web
 
+from helpers import start_app
 from loadray.kinds import KINDS
 from loadray.engine.fast import FastTransport, build_request_bytes
 from loadray.engine.clock import SystemClock
@@ -188,11 +189,7 @@ async def aiohttp_server() -> tuple[web.AppRunner, int]:
     app.router.add_get("/bytes/{n}", sized)
     app.router.add_get("/chunked/{k}", chunked)
     app.router.add_route("*", "/echo", echo_len)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return await start_app(app)
 
 
 class RawServer:
