@@ -111,14 +111,8 @@ class _Paced:
 
     buffer: RowBuffer
     loop: OpenLoop | ClosedLoop
-
-    @property
-    def counters(self) -> Counters:
-        return self.loop.counters
-
-    @property
-    def stopped(self) -> bool:
-        return self.loop.stopped
+    counters = property(lambda self: self.loop.counters, doc="The pacing loop's cumulative counters.")
+    stopped = property(lambda self: self.loop.stopped, doc="Whether the pacing loop stopped sending.")
 
     def stop(self) -> None:
         self.loop.stop()
