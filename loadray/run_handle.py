@@ -135,7 +135,7 @@ class Run:
 
     def compare(
         self,
-        new: "Run | str | os.PathLike[str]",
+        new: Run | str | os.PathLike[str],
         *,
         max_p99_increase: float | None = DEFAULT_MAX_P99_INCREASE,
         max_error_rate_increase: float | None = DEFAULT_MAX_ERROR_RATE_INCREASE,

@@ -8,7 +8,7 @@ analysis (which reads them). Column meanings are the public contract (DESIGN.md 
 - ``latency_ns``: done - intended, corrected for coordinated omission (null when dropped).
 - ``service_ns``: done - sent (null when dropped).
 - ``status``: HTTP status, 0 when no HTTP response arrived.
-- ``error``: null on success, else an error kind from :mod:`loadray.engine.errors`.
+- ``error``: null on success, else an error kind from :mod:`loadray.kinds`.
 - ``step``: the request's name; ``phase``: expanded phase index; ``worker``: worker index.
 - ``bytes_in``: response body bytes received.
 

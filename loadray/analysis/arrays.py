@@ -217,7 +217,7 @@ class SampleArrays:
         return self._cache[key]
 
 
-def as_arrays(data: "pa.Table | SampleArrays") -> SampleArrays:
+def as_arrays(data: pa.Table | SampleArrays) -> SampleArrays:
     """``data`` itself when it already is a :class:`SampleArrays`, else its arrays."""
     return data if isinstance(data, SampleArrays) else sample_arrays(data)
 

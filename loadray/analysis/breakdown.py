@@ -121,7 +121,7 @@ def rate_columns(counts: np.ndarray, sent: np.ndarray | None, seconds: float) ->
     return {**counted, "success_rate": success, "rate": sent * per_s, "intended_rate": intended * per_s}
 
 
-def breakdown(data: "pa.Table | SampleArrays", by: str | None = None, duration_s: float | None = None) -> pd.DataFrame:
+def breakdown(data: pa.Table | SampleArrays, by: str | None = None, duration_s: float | None = None) -> pd.DataFrame:
     """One row per group of ``by`` (see the module docstring), indexed by the label.
 
     ``duration_s`` divides the counts into rates; default: first to last intended send.

@@ -17,7 +17,8 @@ Failed checks the plan does not know (an older scenario) are listed with ``passe
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -51,7 +52,7 @@ def _raised_at(a: SampleArrays, rows: np.ndarray, checks: Sequence[str]) -> list
     return counts
 
 
-def check_results(data: "pa.Table | SampleArrays", plan: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+def check_results(data: pa.Table | SampleArrays, plan: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
     """``[{step, check, passed, failed, errors}]``: the plan's checks in its order, then
     failed checks it does not know (see the module docstring)."""
     a = as_arrays(data)

@@ -32,7 +32,7 @@ def _details(a: SampleArrays, rows: np.ndarray) -> tuple[np.ndarray, list[str | 
     return codes, [None if d is None else str(d) for d in taken.dictionary.to_pylist()]
 
 
-def error_samples(data: "pa.Table | SampleArrays", start_ns: int, per_kind: int = SAMPLES_PER_KIND) -> list[dict[str, Any]]:
+def error_samples(data: pa.Table | SampleArrays, start_ns: int, per_kind: int = SAMPLES_PER_KIND) -> list[dict[str, Any]]:
     """``[{kind, error, step, status, detail, count, first_s}]`` (see the module docstring)."""
     a = as_arrays(data)
     rows = np.flatnonzero(a.error)

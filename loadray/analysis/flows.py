@@ -105,6 +105,6 @@ def flow_summary(a: SampleArrays) -> dict[str, dict]:
             "count": int(count[g]),
             "ok": int(count[g] - failed[g]),
             "failed": int(failed[g]),
-            "flow_ms": sorted_stats(grouped.group(g)),
+            "flow_ms": sorted_stats(grouped.group(int(g))),
         }
     return out

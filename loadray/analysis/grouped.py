@@ -13,8 +13,8 @@ percentiles from that order without gathering the groups.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

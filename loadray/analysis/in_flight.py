@@ -43,7 +43,7 @@ def _cells(ns: np.ndarray, start_ns: int, step_ns: float, cells: int) -> np.ndar
 
 
 def in_flight(
-    data: "pa.Table | SampleArrays",
+    data: pa.Table | SampleArrays,
     start_ns: int,
     duration_s: float,
     bucket_s: float = 1.0,

@@ -52,7 +52,7 @@ def sorted_completed(a: SampleArrays) -> dict[str, np.ndarray]:
 
 
 def overview(
-    data: "pa.Table | SampleArrays", start_ns: int | None, duration_s: float | None, bucket_s: float = 1.0
+    data: pa.Table | SampleArrays, start_ns: int | None, duration_s: float | None, bucket_s: float = 1.0
 ) -> Overview:
     """The :class:`Overview` of a run; ``start_ns``/``duration_s`` as in the summary."""
     a = as_arrays(data)

@@ -39,9 +39,10 @@ when a signal stopped the run (the figures cover the part that ran), else null.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -60,9 +61,9 @@ from .arrays import (
     split_classes,
 )
 from .flows import flow_summary
-from .record import live_record, live_warnings
 from .grouped import group_stats, sort_with_keys
 from .percentiles import latency_stats, sorted_stats
+from .record import live_record, live_warnings
 from .thresholds import evaluate
 from .transfer import bytes_in
 from .verdict import error_details, generator_error, nothing_succeeded
@@ -268,9 +269,9 @@ def _counted(a: SampleArrays) -> tuple[tuple[dict[str, int], dict[str, int]], di
 
 
 def summarize(
-    table: "pa.Table | SampleArrays",
-    meta: "RunMeta | None" = None,
-    thresholds: Iterable["Threshold"] = (),
+    table: pa.Table | SampleArrays,
+    meta: RunMeta | None = None,
+    thresholds: Iterable[Threshold] = (),
     name: str = "",
     *,
     send_lag_warn_ms: float = DEFAULT_SEND_LAG_WARN_MS,

@@ -35,7 +35,7 @@ class TimeBuckets:
 
     def __init__(
         self,
-        data: "pa.Table | SampleArrays",
+        data: pa.Table | SampleArrays,
         start_ns: int | None = None,
         bucket_s: float = 1.0,
         duration_s: float | None = None,
@@ -130,7 +130,7 @@ class TimeBuckets:
 
 
 def per_second(
-    data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0, duration_s: float | None = None
+    data: pa.Table | SampleArrays, start_ns: int | None = None, bucket_s: float = 1.0, duration_s: float | None = None
 ) -> pd.DataFrame:
     """:meth:`TimeBuckets.series`: counts ``intended sent dropped cut completed ok
     errors``, ``success_rate``, ``rate``/``intended_rate`` (per second), ``width_s``,
@@ -140,17 +140,17 @@ def per_second(
     return TimeBuckets(data, start_ns, bucket_s, duration_s).series()
 
 
-def errors_over_time(data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
+def errors_over_time(data: pa.Table | SampleArrays, start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
     """:meth:`TimeBuckets.errors`."""
     return TimeBuckets(data, start_ns, bucket_s).errors()
 
 
-def worker_rates(data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
+def worker_rates(data: pa.Table | SampleArrays, start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
     """:meth:`TimeBuckets.worker_rates`."""
     return TimeBuckets(data, start_ns, bucket_s).worker_rates()
 
 
-def phase_starts(data: "pa.Table | SampleArrays", start_ns: int | None = None) -> pd.Series:
+def phase_starts(data: pa.Table | SampleArrays, start_ns: int | None = None) -> pd.Series:
     """:meth:`TimeBuckets.phase_starts`."""
     return TimeBuckets(data, start_ns).phase_starts()
 

@@ -27,7 +27,7 @@ def _rate(total: int, duration_s: float | None) -> float:
     return round(total / duration_s, 3) if duration_s else 0.0
 
 
-def bytes_in(data: "pa.Table | SampleArrays", duration_s: float | None) -> dict[str, Any]:
+def bytes_in(data: pa.Table | SampleArrays, duration_s: float | None) -> dict[str, Any]:
     """``{"total", "per_s", "steps": {step: {"total", "per_s", "per_response"}}}``:
     body bytes received over the run and per step; ``per_response`` is the mean over the
     step's completed requests that got an HTTP response. {} when the rows lack the column."""
@@ -50,7 +50,7 @@ def bytes_in(data: "pa.Table | SampleArrays", duration_s: float | None) -> dict[
     return {"total": total, "per_s": _rate(total, duration_s), "steps": steps}
 
 
-def status_by_step(data: "pa.Table | SampleArrays") -> pd.DataFrame:
+def status_by_step(data: pa.Table | SampleArrays) -> pd.DataFrame:
     """Completed requests per step (index, by name) and HTTP status (columns, ascending,
     as text; ``"0"`` = no HTTP response), empty columns left out."""
     a = as_arrays(data)

@@ -5,8 +5,9 @@ the end of ``loadray run`` and ``loadray report RUN_DIR``, so the two always agr
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from loadray.analysis import ANALYSIS_COLUMNS, check_results, overview, sample_arrays, summarize
 from loadray.archive import (
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["rebuild", "scenario_of", "summary_for", "thresholds_of"]
 
 
-def thresholds_of(doc: dict[str, Any]) -> list["Threshold"]:
+def thresholds_of(doc: dict[str, Any]) -> list[Threshold]:
     """Parse ``doc["thresholds"]`` (YAML paths ``thresholds[i]`` in errors)."""
     if not doc.get("thresholds"):
         return []
@@ -48,7 +49,7 @@ def scenario_of(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
     return {}, [f"{SCENARIO_FILE} is missing: no thresholds were evaluated"]
 
 
-def _summarized(run_dir: Path, thresholds: Iterable["Threshold"] | None = None, name: str | None = None):
+def _summarized(run_dir: Path, thresholds: Iterable[Threshold] | None = None, name: str | None = None):
     """(summary, sample arrays, run meta, scenario document) of the archived run."""
     doc, warnings = scenario_of(run_dir)
     table, meta = read_samples(run_dir, ANALYSIS_COLUMNS)
@@ -64,7 +65,7 @@ def _summarized(run_dir: Path, thresholds: Iterable["Threshold"] | None = None, 
 
 def summary_for(
     run_dir: str | os.PathLike[str],
-    thresholds: Iterable["Threshold"] | None = None,
+    thresholds: Iterable[Threshold] | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
     """The summary of the archived run; writes nothing.

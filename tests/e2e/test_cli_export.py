@@ -17,6 +17,8 @@ from cli_support import REPO
 from loadray.archive import SampleSink
 from loadray.schema import SCHEMA
 
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
+
 START = 1_700_000_000_000_000_000
 MB = 1 << 20
 

@@ -14,6 +14,8 @@ import pytest
 from cli_support import QUICKSTART
 from marked import kill_marked, loadray_lines, marked, new_marker, seconds_until_gone, start_run, wait_for
 
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
+
 SHORT = ["--set", "load.phases.0.duration=1s", "--set", "load.phases.1.duration=1s",
          "--set", "load.phases.2.duration=1s", "--set", "cluster.worker_cpus=0.5"]
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}

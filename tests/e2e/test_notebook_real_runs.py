@@ -12,6 +12,8 @@ import pytest
 
 from cli_support import QUICKSTART, REPO
 
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
+
 # The target answers after a fixed 40 ms: p99 is the server's delay, not scheduling noise.
 SHORT = ["--set", "load.phases.0.duration=1s", "--set", "load.phases.1.duration=2s",
          "--set", "load.phases.2.duration=1s", "--set", "cluster.worker_cpus=0.5",
