@@ -11,7 +11,7 @@ from loadray.schema import SCHEMA
 
 
 def first_attempt_columns(n: int) -> list[pa.Array]:
-    """The columns after ``bytes_in`` (schema 1.1 and 1.2) of ``n`` rows that are plain
+    """The columns after ``bytes_in`` (schema 1.1 to 1.3) of ``n`` rows that are plain
     first attempts outside any flow, untraced, with no ``error_detail``."""
     later = SCHEMA.names[SCHEMA.get_field_index("attempt"):]
     return [pa.array(np.ones(n, dtype=np.int8))] + [pa.nulls(n, SCHEMA.field(name).type) for name in later[1:]]

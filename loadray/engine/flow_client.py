@@ -37,6 +37,8 @@ class Reply:
     nbytes: int = 0
     response: Response | None = field(default=None)  # only when the step asked for it
     detail: str | None = None  # the exception behind ``error``, when there was one
+    ttfb_ns: int | None = None  # first body byte (gRPC: message) after send, when measured
+    chunks: int | None = None  # body chunks / SSE events / gRPC messages, when counted
 
 
 class StepClient(Protocol):

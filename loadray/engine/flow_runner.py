@@ -227,7 +227,7 @@ class FlowRunner:
             error, detail = reply.error, reply.detail
         return (
             ready, reply.sent_ns, reply.done_ns, reply.status, error, gid, inst.phase, reply.nbytes, trace,
-            attempt, inst.user, inst.flow_id, detail, None,
+            attempt, inst.user, inst.flow_id, detail, reply.ttfb_ns, reply.chunks, None,
         )
 
     def record(self, row: tuple, flow_ns: int | None = None) -> None:

@@ -46,7 +46,8 @@ NOT_SENT = -1  # the sent (and done) time of a row that never went on the wire
 _COLUMN = {
     "intended": "intended_ns", "sent": "sent_ns", "done": "latency_ns", "status": "status", "error": "error",
     "step": "step", "phase": "phase", "bytes_in": "bytes_in", "trace": None, "attempt": "attempt",
-    "user": "user", "flow_id": "flow_id", "error_detail": "error_detail", "flow_ns": "flow_ns",
+    "user": "user", "flow_id": "flow_id", "error_detail": "error_detail",
+    "ttfb": "ttfb_ns", "chunks": "chunks", "flow_ns": "flow_ns",
 }
 ROW = tuple(_COLUMN)
 FAST_ROW = ROW[:9]
@@ -134,7 +135,8 @@ class RowBuffer:
         if "error_detail" in raw:
             columns["error_detail"] = raw["error_detail"].dictionary_encode()
         n = len(raw["step"])
-        arrays = [columns.get(f.name, raw.get(f.name)) for f in SCHEMA]
+        by_column = {_COLUMN[name]: array for name, array in raw.items()}
+        arrays = [columns.get(f.name, by_column.get(f.name)) for f in SCHEMA]
         arrays = [a if a is not None else _default(f, n) for a, f in zip(arrays, SCHEMA)]
         return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 

@@ -18,7 +18,7 @@ def test_trace_ids_match_the_traceparent_format_and_zero_is_null():
 
 def test_every_schema_column_comes_from_a_row_field_or_the_buffer():
     derived = {"latency_ns", "service_ns", "worker", "trace_id"}  # from done, the buffer, trace
-    assert set(SCHEMA.names) - derived == {name.replace("intended", "intended_ns").replace("sent", "sent_ns")
+    assert set(SCHEMA.names) - derived == {{"intended": "intended_ns", "sent": "sent_ns", "ttfb": "ttfb_ns"}.get(name, name)
                                            for name in ROW if name not in ("done", "trace")}
     assert FAST_ROW == ROW[:9] and FLOW_ROW == ROW and ROW[-1] == "flow_ns"
 
@@ -42,10 +42,10 @@ def test_a_fast_row_flushes_with_the_defaults_of_a_plain_first_attempt():
 
 def test_flow_rows_carry_flow_fields_and_only_first_attempts_of_first_steps_are_arrivals():
     buffer = RowBuffer(0, ["f/a", "f/b", "g"], anchor_ns=0, fields=FLOW_ROW, first_step=[0, 2])
-    row = (1, 2, 3, 200, None, 0, 4, 10, 0, 1, 7, 99, None, None)
+    row = (1, 2, 3, 200, None, 0, 4, 10, 0, 1, 7, 99, None, None, None, None)
     buffer.add(row)
-    buffer.add((1, 4, 6, 503, "http_5xx", 0, 4, 0, 0, 2, 7, 99, None, None))  # a retry
-    buffer.add(with_flow_ns((6, 7, 9, 200, None, 1, 4, 10, 0, 1, 7, 99, None, None), 8))
+    buffer.add((1, 4, 6, 503, "http_5xx", 0, 4, 0, 0, 2, 7, 99, None, None, None, None))  # a retry
+    buffer.add(with_flow_ns((6, 7, 9, 200, None, 1, 4, 10, 0, 1, 7, 99, None, None, None, None), 8))
     buffer.record_dropped(20, 1, 4)  # flow 1 (g) never started
     batch = buffer.flush()
     table = batch.to_pydict()
@@ -59,10 +59,19 @@ def test_flow_rows_carry_flow_fields_and_only_first_attempts_of_first_steps_are_
 def test_the_detail_column_is_a_dictionary_of_strings():
     buffer = RowBuffer(0, ["s"], 0)
     for detail in ("x: E: one", None, "x: E: one"):
-        buffer.add((1, 2, 3, 0, "extract" if detail else None, 0, 0, 0, 0, 1, None, 1, detail, None))
+        buffer.add((1, 2, 3, 0, "extract" if detail else None, 0, 0, 0, 0, 1, None, 1, detail, 7 if detail else None, 2, None))
     column = buffer.flush().column("error_detail")
     assert column.type == pa.dictionary(pa.int32(), pa.string())
     assert column.to_pylist() == ["x: E: one", None, "x: E: one"] and len(column.dictionary) == 1
+
+
+def test_ttfb_and_chunks_land_in_their_columns():
+    buffer = RowBuffer(0, ["s"], 0)
+    buffer.add((1, 2, 30, 200, None, 0, 0, 9, 0, 1, None, 1, None, 7, 3, None))
+    buffer.add((1, 2, 30, 0, "timeout", 0, 0, 0, 0, 1, None, 1, None, None, None, None))
+    batch = buffer.flush()
+    assert batch.column("ttfb_ns").to_pylist() == [7, None] and batch.column("chunks").to_pylist() == [3, None]
+    assert batch.schema.field("chunks").type == pa.int32()
 
 
 def test_a_row_layout_is_a_prefix_of_the_row():
