@@ -11,12 +11,25 @@ from typing import Any
 import pytest
 
 
+#: what makes network namespaces (the multi-host bed, a head in a namespace): one at a time
+_NETNS = ("tests/cluster/", "tests/e2e/test_cli_running_ray.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Groups for pytest-xdist's ``--dist loadgroup`` (the CI runs ``-n 2``): a test file
+    runs on one worker (its module fixtures start once), and every test that makes
+    network namespaces runs on one worker, one after the other."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group("netns" if path.startswith(_NETNS) else path))
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
 

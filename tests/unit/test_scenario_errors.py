@@ -21,7 +21,14 @@ MINIMAL: dict[str, Any] = {
     "requests": [{"name": "root", "method": "GET", "path": "/"}],
     "thresholds": ["p99 < 1s", "error_rate < 0.5%"],
 }
-DELETE = object()
+class _Delete:
+    """A changed value meaning: delete the key (its repr keeps test ids stable)."""
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE = _Delete()
 
 
 def edited(changes: dict[str, Any], base: dict[str, Any] = MINIMAL) -> dict[str, Any]:
