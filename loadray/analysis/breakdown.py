@@ -85,7 +85,7 @@ def require_percentiles(families: dict[str, Ranked]) -> None:
 class BreakdownFold:
     """One row per group of ``by`` (see the module docstring), folded batch by batch."""
 
-    def __init__(self, by: str | None = None) -> None:
+    def __init__(self, by: str | None = None, track: bool = False) -> None:
         if by not in BY:
             raise ValueError(f"by must be one of {', '.join(map(str, BY))}; got {by!r}")
         self.by = by
@@ -94,11 +94,12 @@ class BreakdownFold:
         self.flows = FlowFold(breakdown=True) if by == "flow" else None
         self.columns = self.grouping.columns | (FlowFold.columns if self.flows else frozenset())
         self.families: dict[str, Ranked] = {}
+        self.track = [q / 100 for q in BREAKDOWN_QUANTILES.values()] if track else []  # keep what the frame reads
         self.first_ns: int | None = None
         self.last_ns: int | None = None
 
     def declare(self, stream) -> None:
-        self.families = {m: stream.family(m, self.grouping) for m in ("latency", "service")}
+        self.families = {m: stream.family(m, self.grouping, self.track) for m in ("latency", "service")}
         if self.flows is not None:
             self.flows.declare(stream)
 

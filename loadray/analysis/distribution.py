@@ -104,12 +104,25 @@ class DistributionFold:
         self.per_decade, self.bins = per_decade, bins
         self.families: dict[str, Ranked] = {}
         self._edges: np.ndarray | None = None
+        self._guess: tuple[int, int] | None = None  # the latency range the edges were drawn from
+        self._below: np.ndarray | None = None  # completed rows under each edge, counted as they go
 
     def declare(self, stream) -> None:
-        self.families = {m: stream.family(m, ALL) for m in ("latency", "service")}
+        """Track the spectrum's percentiles (of as many values as the source has rows: a
+        superset of the final grid), and draw the histogram's edges from the latency
+        column's statistics, when it has them, to count the rows under them as they go."""
+        track = spectrum_percentiles(max(stream.source.rows, 1), self.per_decade) / 100
+        self.families = {m: stream.family(m, ALL, track) for m in ("latency", "service")}
+        self._guess = stream.source.value_range("latency_ns")
+        if self._guess is not None:
+            self._edges = _edges(*self._guess, self.bins)
+            self._below = np.zeros(self._edges.size, np.int64)
 
     def add(self, b) -> None:
-        pass
+        if self._below is not None and self._edges is not None:
+            lat = b.a.latency_ns[b.a.has_latency]
+            self._below += np.bincount(np.searchsorted(self._edges, lat, side="right"),
+                                       minlength=self._edges.size + 1)[: self._edges.size].cumsum()
 
     def _n(self) -> int:
         return max((int(f.counts()[0]) for f in self.families.values() if f.groups), default=0)
@@ -123,12 +136,21 @@ class DistributionFold:
                 fam.require(np.zeros(lo.size * 2, np.int64), np.concatenate([lo.ravel(), hi.ravel()]))
                 fam.require(np.zeros(2, np.int64), np.array([0, n - 1]))
 
+    def ready(self, stream) -> bool:
+        """Whether the minimum and maximum latency are at hand (the histogram's edges)."""
+        fam = self.families["latency"]
+        n = int(fam.counts()[0]) if fam.groups else 0
+        return not n or fam.ready(np.zeros(2, np.int64), np.array([0, n - 1]))
+
     def require_more(self, stream) -> None:
-        """The histogram's edges, once the minimum and maximum are known."""
+        """The histogram's edges, once the minimum and maximum are known: those of the
+        statistics when they are right (the counts are then at hand), else cells to read."""
         ends = _ends(self.families["latency"])
-        if ends is not None:
-            self._edges = _edges(*ends, self.bins)
+        if ends is not None and ends != self._guess:
+            self._edges, self._below = _edges(*ends, self.bins), None
             self.families["latency"].require_below(np.zeros(self._edges.size, np.int64), np.ceil(self._edges))
+        elif ends is None:
+            self._edges = None
 
     def spectrum(self) -> pd.DataFrame:
         n = self._n()
@@ -149,5 +171,6 @@ class DistributionFold:
         if self._edges is None:
             return _empty_histogram()
         n = int(fam.counts()[0])
-        below = fam.below(np.zeros(self._edges.size, np.int64), np.ceil(self._edges).astype(np.int64))
+        below = self._below.copy() if self._below is not None else fam.below(
+            np.zeros(self._edges.size, np.int64), np.ceil(self._edges).astype(np.int64))
         return _histogram_frame(self._edges, below, n)

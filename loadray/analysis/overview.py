@@ -52,7 +52,7 @@ class OverviewFold:
                  given_duration: bool = True) -> None:
         self.start_ns, self.duration_s, self.bucket_s = int(start_ns), float(duration_s), float(bucket_s)
         self.time = TimeFold(start_ns, bucket_s, duration_s if given_duration else None)
-        self.steps, self.workers = BreakdownFold("step"), BreakdownFold("worker")
+        self.steps, self.workers = BreakdownFold("step", track=True), BreakdownFold("worker", track=True)
         self.distribution = DistributionFold()
         self.in_flight = InFlightFold(start_ns, duration_s, bucket_s)
         self.status = StatusSteps()

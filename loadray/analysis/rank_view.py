@@ -23,6 +23,7 @@ IDENTITY = "groups"  # the view of a family's own keys
 
 Z_SCORE = 5.0  # window half-width in standard errors of the estimated rank
 _NEVER = np.iinfo(np.int32).max  # a cell's values must be read from every batch
+_DENSE = 1 << 24  # cells below this are looked up in a table rather than searched
 
 
 class View:
@@ -38,6 +39,7 @@ class View:
         self._done: set[int] = set()  # cells read again already
         self._asked: set[int] = set()  # cells the answers read
         self._found: list[tuple[np.ndarray, np.ndarray]] = []
+        self._whole: set[int] = set()  # cells read whole by a second pass (the store's part not used)
         self._pool = None
         self._hist: tuple[tuple[int, int], np.ndarray] | None = None
 
@@ -171,18 +173,46 @@ class View:
         return int(self.hist().reshape(-1)[cell])
 
     def collect(self, keys: np.ndarray | None, values: np.ndarray, bins: np.ndarray, batch: int,
-                wanted: dict[int, int]) -> None:
+                wanted: dict[int, int], whole: bool = False) -> None:
         """Keep the values of batch number ``batch`` (family ``keys``, None: group 0) that
-        fall in ``wanted`` cells (cell -> batches to read it from, as :meth:`pending`)."""
-        targets = np.array(sorted(c for c, stop in wanted.items() if stop > batch), np.int64)
+        fall in ``wanted`` cells (cell -> batches to read it from, as :meth:`pending`);
+        ``whole``: a pass over every row reads those cells whole, whatever the batch."""
+        if whole:
+            self._whole.update(wanted)
+        targets = self._targets(wanted, None if whole else batch)
         if targets.size == 0 or values.size == 0:
             return
         groups = self.keys(np.zeros(values.size, np.int64) if keys is None else keys)
         cells = groups * self.nb + bins
-        at = np.clip(np.searchsorted(targets, cells), 0, targets.size - 1)
-        hit = targets[at] == cells
+        if whole and int(targets[-1]) < _DENSE:  # a lookup table: one gather a row
+            lut = self._lut(targets)
+            hit = lut[np.minimum(cells, lut.size - 1)] & (cells < lut.size)
+        else:
+            at = np.clip(np.searchsorted(targets, cells), 0, targets.size - 1)
+            hit = targets[at] == cells
         if hit.any():
             self._found.append((cells[hit], values[hit]))
+
+    def _lut(self, targets: np.ndarray) -> np.ndarray:
+        cached = getattr(self, "_dense", None)
+        if cached is None or cached[0] is not targets:
+            lut = np.zeros(int(targets[-1]) + 1, bool)
+            lut[targets] = True
+            cached = self._dense = (targets, lut)
+        return cached[1]
+
+    def _targets(self, wanted: dict[int, int], batch: int | None) -> np.ndarray:
+        """The wanted cells still read at ``batch`` (all of them: None), sorted."""
+        cached = getattr(self, "_sorted_wanted", None)
+        if cached is None or cached[0] is not wanted:
+            cells = np.array(sorted(wanted), np.int64)
+            cached = self._sorted_wanted = (wanted, cells, np.array([wanted[c] for c in cells.tolist()], np.int64))
+        _, cells, stops = cached
+        return cells if batch is None else cells[stops > batch]
+
+    def ready(self, groups: np.ndarray, ranks: np.ndarray) -> bool:
+        """Whether those ranks can be read now (no second pass needed for them)."""
+        return not any(cell in self._pending for cell in self._cells(groups, ranks)[0].tolist())
 
     def collected(self, cells) -> None:
         """``cells`` were read again: what the store lacked of them is now in hand."""
@@ -210,6 +240,9 @@ class View:
         cells it kept since then (the others are read again in full, or up to a later
         batch, by the second pass)."""
         mine = self.keys(cells // self.nb) * self.nb + cells % self.nb
+        if self._whole:
+            kept = ~np.isin(mine, np.array(sorted(self._whole), np.int64))
+            mine, values = mine[kept], values[kept]
         if self.fam.warm:
             return mine, values
         flat_cand, flat_since = self._cand.reshape(-1), self._since.reshape(-1)

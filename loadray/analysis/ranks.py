@@ -51,7 +51,8 @@ class Ranked:
                  bound: int | None = None) -> None:
         self.bins, self.nb = bins, bins.size
         self.bound = bound  # a known bound of |values| (their column's statistics), or None
-        self.track = np.array(sorted({0.0, 1.0, *(float(q) for q in track)})) if track else None
+        qs = [float(q) for q in track]
+        self.track = np.array(sorted({0.0, 1.0, *qs})) if qs else None
         self.hist = np.zeros((0, self.nb), np.int64)
         self.sums: np.ndarray | None = np.zeros(0, object) if sums else None
         self.batches = 0  # batches added so far

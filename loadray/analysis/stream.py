@@ -67,6 +67,11 @@ class TableSource:
     def __len__(self) -> int:
         return self._count
 
+    def in_time(self, columns: Sequence[str], prepare: Callable[[Any], Any] | None = None,
+                stop: int | None = None) -> Iterator[tuple[Any, int | None]]:
+        """The batches with no frontier (an in-memory table's rows are all held)."""
+        return ((item, None) for item in self.batches(columns, stop, prepare))
+
     def batches(self, columns: Sequence[str], stop: int | None = None,
                 prepare: Callable[[Any], Any] | None = None) -> Iterator[Any]:
         done = prepare or (lambda item: item)
@@ -137,6 +142,7 @@ class Stream:
                  collect_cap: int = DEFAULT_COLLECT_CAP) -> None:
         self.source, self.warmup_rows, self.collect_cap = source, warmup_rows, collect_cap
         self.registry = Registry()
+        self.in_time = False  # the passes go in time order (a fold sweeps)
         self.families: dict[tuple[str, str], tuple[Ranked, Grouping]] = {}
         self.views: dict[tuple[str, str], View] = {}  # (metric, grouping name) -> where it is read
         self.passes = 0
@@ -180,22 +186,31 @@ class Stream:
         return {g.name: self.family(metric, g, track, sums) for g in views}
 
     def run(self, folds: Sequence[Fold]) -> None:
-        """Both passes; afterwards every fold's required ranks can be read."""
+        """Both passes; afterwards every fold's required ranks can be read.
+
+        The passes go in the source's stratified order, or in time order when a fold
+        sweeps the rows in time (the time series' percentiles: :mod:`.sweep`)."""
         for fold in folds:
             fold.declare(self)
+        self.in_time = any(getattr(f, "sweeps", False) for f in folds)
         self._first_pass(folds)
         for fold in folds:
             fold.require(self)
-        self.resolve()
         later = [f for f in folds if hasattr(f, "require_more")]
-        for fold in later:  # ranks that depend on the first answers (a histogram's edges)
+        for fold in [f for f in later if f.ready(self)]:  # a histogram's edges: the min and max are at hand
+            fold.require_more(self)
+            later.remove(fold)
+        self.resolve()
+        for fold in later:
             fold.require_more(self)
         if later:
             self.resolve()
 
-    def _columns(self, wanted: Iterable[str]) -> list[str]:
-        names = set(BASE_COLUMNS) | set(wanted)
-        return [c for c in SCHEMA.names if c in names and (c in BASE_COLUMNS or not self.source.all_null(c))]
+    def _columns(self, wanted: Iterable[str], base: bool = True) -> list[str]:
+        """The columns to read: ``wanted`` (and :data:`BASE_COLUMNS` with ``base``),
+        those no row has a value in left out."""
+        names = (set(BASE_COLUMNS) if base else set()) | set(wanted)
+        return [c for c in SCHEMA.names if c in names and not (c not in BASE_COLUMNS and self.source.all_null(c))]
 
     def _prepare(self, families: Sequence[Ranked], item: Any) -> tuple[SampleArrays, dict, dict]:
         """What a batch's rows give before any code is translated: its arrays, row
@@ -215,29 +230,44 @@ class Stream:
                 bins[shared] = fam.bins.of(metrics[key[0]][1])
         return a, metrics, bins
 
-    def _batches(self, columns: list[str], families: Sequence[Ranked], stop: int | None = None) -> Iterator[Batch]:
+    def _batches(self, columns: list[str], families: Sequence[Ranked],
+                 stop: int | None = None) -> Iterator[tuple[Batch, int | None]]:
+        """The batches (in the pass's order, the first ``stop``) with their frontier
+        (:meth:`loadray.archive.source.SampleSource.in_time`; None in stratified order)."""
         prepare = functools.partial(self._prepare, families)
-        for k, (a, metrics, bins) in enumerate(self.source.batches(columns, stop, prepare)):
+        if self.in_time:
+            items = self.source.in_time(columns, prepare, stop)
+        else:
+            items = ((item, None) for item in self.source.batches(columns, stop, prepare))
+        for k, ((a, metrics, bins), frontier) in enumerate(items):
+            if stop is not None and k >= stop:
+                return
             b = Batch(a, k, self.registry)
             b.__dict__.update(_metrics=metrics, _bins=bins)
-            yield b
+            yield b, frontier
 
     def _first_pass(self, folds: Sequence[Fold]) -> None:
         wanted = set().union(*(f.columns for f in folds)) if folds else set()
         wanted |= {c for (m, _), (_, g) in self.families.items() for c in METRICS[m][0] | g.columns}
+        sweeping = [f for f in folds if getattr(f, "sweeps", False)]
+        wanted |= set().union(*(f.sweep_columns for f in sweeping))
         rows, refresh_at = 0, self.warmup_rows
         families = [fam for fam, _ in self.families.values()]
-        for b in self._batches(self._columns(wanted), families):
+        for b, frontier in self._batches(self._columns(wanted), families):
             for (metric, _), (fam, grouping) in self.families.items():
                 keys, values = self.extract(metric, grouping, b)
                 fam.add(keys, values, self._bins(metric, fam, b, values))
             for fold in folds:
                 fold.add(b)
+            for fold in sweeping:
+                fold.sweep(b, frontier)
             rows += b.n
             if rows >= refresh_at:
                 for fam, _ in self.families.values():
                     fam.refresh()
                 refresh_at = 2 * rows
+        for fold in sweeping:
+            fold.sweep(None, None)
         self.passes = 1
 
     @staticmethod
@@ -286,11 +316,11 @@ class Stream:
             stop = min(len(self.source), max(s for _, _, cells in round_ for s in cells.values()))
             wanted = set().union(*(METRICS[key[0]][0] | self.families[key][1].columns for key, _, _ in round_))
             families = [self.families[key][0] for key, _, _ in round_]
-            for k, b in enumerate(self._batches(self._columns(wanted), families, stop)):
+            for b, _ in self._batches(self._columns(wanted, False), families, stop):
                 for key, name, cells in round_:
                     fam, grouping = self.families[key]
                     keys, values = self.extract(key[0], grouping, b)
-                    fam.view(name).collect(keys, values, self._bins(key[0], fam, b, values), k, cells)
+                    fam.view(name).collect(keys, values, self._bins(key[0], fam, b, values), b.index, cells)
             for key, name, cells in round_:
                 self.families[key][0].view(name).collected(cells)
             self.passes += 1

@@ -29,8 +29,9 @@ import pyarrow as pa
 
 from .arrays import CLASSES, SampleArrays, error_kind, row_class
 from .batch import Batch, Registry
-from .breakdown import percentile_columns, rate_columns, require_percentiles
+from .breakdown import rate_columns
 from .groupings import Bucket
+from .sweep import BucketPercentiles
 from .tally import Tally
 
 __all__ = ["TimeFold", "errors_over_time", "per_second", "phase_starts", "worker_rates"]
@@ -40,9 +41,11 @@ _NEVER = np.iinfo(np.int64).max
 
 class TimeFold:
     """Counts per bucket by intended and by sent time, flows started, errors by kind,
-    rates per worker, each phase's first send, and the per-bucket percentile families."""
+    rates per worker, each phase's first send; the per-bucket percentiles from a pass in
+    time order (:mod:`.sweep`)."""
 
     columns = frozenset({"flow_ns"})
+    sweep_columns = frozenset({"intended_ns", "latency_ns", "service_ns", "error"})
 
     def __init__(self, start_ns: int, bucket_s: float = 1.0, duration_s: float | None = None,
                  percentiles: bool = True) -> None:
@@ -55,17 +58,23 @@ class TimeFold:
         self.classes, self.workers, self.errors = Tally(2), Tally(2), Tally(2)
         self.sent, self.flow_starts = Tally(), Tally()
         self.phase_first = np.zeros(0, np.int64)
-        self.families: dict = {}
-        self.percentiles = percentiles  # False: counts only (no percentile families)
+        self.swept = BucketPercentiles(self.bucket) if percentiles else None  # None: counts only
+        self.sweeps = percentiles
         self.rows = 0
 
     def declare(self, stream) -> None:
-        if self.percentiles:
-            grouping = self.bucket.grouping()
-            self.families = {m: stream.family(m, grouping) for m in ("latency", "service")}
+        pass
 
     def require(self, stream) -> None:
-        require_percentiles(self.families)
+        pass
+
+    def sweep(self, b: Batch, frontier: int | None) -> None:
+        """A batch of the pass in time order (see :mod:`.sweep`); None after the last."""
+        if self.swept is not None:
+            if b is None:
+                self.swept.finish()
+            else:
+                self.swept.add(b.a, frontier)
 
     def add(self, b: Batch) -> None:
         a = b.a
@@ -129,7 +138,8 @@ class TimeFold:
         if self.flow_starts.table.size:
             columns["flow_rate"] = self._per_bucket(self.flow_starts) / width
         columns["width_s"] = width
-        columns.update(percentile_columns(self.families, n))
+        if self.swept is not None:
+            columns.update(self.swept.columns(n))
         return pd.DataFrame(columns, index=self.index())
 
     def error_frame(self, registry: Registry) -> pd.DataFrame:

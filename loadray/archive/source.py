@@ -40,6 +40,20 @@ class _Unit:
     part: int  # index into the parts
     group: int  # row group in that part
     rows: int
+    first_ns: int | None  # its first intended send (None: no statistics)
+
+
+def _batches(units: list[_Unit], batch_rows: int) -> list[list[_Unit]]:
+    """Consecutive units together, at least ``batch_rows`` rows a batch (but the last)."""
+    batches: list[list[_Unit]] = [[]]
+    rows = 0
+    for unit in units:
+        if rows >= batch_rows:
+            batches.append([])
+            rows = 0
+        batches[-1].append(unit)
+        rows += unit.rows
+    return [b for b in batches if b]
 
 
 def stratified(n: int) -> list[int]:
@@ -49,11 +63,11 @@ def stratified(n: int) -> list[int]:
     return sorted(range(n), key=lambda i: int(format(i, f"0{bits}b")[::-1], 2))
 
 
-def _first_ns(md: pq.FileMetaData, group: int, column: int | None) -> int:
+def _first_ns(md: pq.FileMetaData, group: int, column: int | None) -> int | None:
     if column is None:
-        return 0
+        return None
     stats = md.row_group(group).column(column).statistics
-    return int(stats.min) if stats is not None and stats.has_min_max else 0
+    return int(stats.min) if stats is not None and stats.has_min_max else None
 
 
 def _column_index(md: pq.FileMetaData, name: str) -> int | None:
@@ -68,24 +82,21 @@ class SampleSource:
         self.loc, self.parts, self.meta = loc, list(parts), meta
         self.schema = unified_schema(self.parts) if self.parts else None
         self.rows = sum(p.rows for p in self.parts)
-        self.plan = self._plan(batch_rows)
+        units = self._units()  # in time order
+        self.plan = _batches([units[k] for k in stratified(len(units))] if units else [], batch_rows)
+        self.timeline = _batches(units, batch_rows)
+        known = all(u.first_ns is not None for u in units)
+        self._frontiers: list[int | None] = [b[0].first_ns if known else None for b in self.timeline[1:]] + [None]
 
-    def _plan(self, batch_rows: int) -> list[list[_Unit]]:
+    def _units(self) -> list[_Unit]:
+        """Every row group, by first intended send (then part name and position)."""
         units = []
         for i, p in enumerate(self.parts):
             column = _column_index(p.metadata, "intended_ns")
             for g in range(p.metadata.num_row_groups):
-                units.append((_first_ns(p.metadata, g, column), p.name, g, _Unit(i, g, p.metadata.row_group(g).num_rows)))
-        units.sort(key=lambda u: u[:3])
-        batches: list[list[_Unit]] = [[]]
-        rows = 0
-        for k in stratified(len(units)) if units else []:
-            if rows >= batch_rows:
-                batches.append([])
-                rows = 0
-            batches[-1].append(units[k][3])
-            rows += units[k][3].rows
-        return [b for b in batches if b]
+                units.append(_Unit(i, g, p.metadata.row_group(g).num_rows, _first_ns(p.metadata, g, column)))
+        return sorted(units, key=lambda u: (u.first_ns if u.first_ns is not None else -1, self.parts[u.part].name,
+                                            u.group))
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -148,7 +159,17 @@ class SampleSource:
                 prepare: Callable[[pa.Table], Any] | None = None) -> Iterator[Any]:
         """The first ``stop`` batches (all by default) with ``columns``, in the plan's order;
         ``prepare`` (if given) turned each into what it returns on the reading thread."""
-        plan = self.plan[:stop]
+        return self._read_ahead(self.plan[:stop], columns, prepare)
+
+    def in_time(self, columns: Sequence[str], prepare: Callable[[pa.Table], Any] | None = None,
+                stop: int | None = None) -> Iterator[tuple[Any, int | None]]:
+        """The rows in time order (row groups by first intended send; the first ``stop``
+        batches), each batch with the *frontier*: no row of a later batch was intended
+        before it (None: unknown, for the last batch and for parts without statistics)."""
+        return zip(self._read_ahead(self.timeline[:stop], columns, prepare), self._frontiers)
+
+    def _read_ahead(self, plan: list[list[_Unit]], columns: Sequence[str],
+                    prepare: Callable[[pa.Table], Any] | None) -> Iterator[Any]:
         if not plan:
             return
         pool = ThreadPoolExecutor(1, thread_name_prefix="loadray-read")
