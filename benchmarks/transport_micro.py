@@ -30,7 +30,7 @@ from servers import fast_server  # noqa: E402
 from loadray.engine.fast import build_request_bytes
 from loadray.engine.http1 import endpoint
 from loadray.engine.transport import PreparedRequest, TransportSettings
-from loadray.engine.transports import make_transport
+from loadray.engine.transport_choice import make_transport
 
 class _LeanConn(asyncio.Protocol):
     """Calibration floor: the leanest Protocol + httptools client (no pool, no timeouts)."""

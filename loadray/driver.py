@@ -26,9 +26,10 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 
 from loadray.archive import (
     SAMPLES_DIR,
@@ -41,8 +42,8 @@ from loadray.archive import (
 )
 from loadray.archive.diskspace import disk_problem
 from loadray.cluster import Launcher
-from loadray.cluster.runtime import ray_address, ray_running
 from loadray.cluster.coordinator import RunRecord
+from loadray.cluster.runtime import ray_address, ray_running
 from loadray.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -107,9 +108,9 @@ class _Interrupts:
     def __init__(self) -> None:
         self.signum: int | None = None
         self.at_ns: int | None = None  # when the first one came (epoch ns)
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_Interrupts":
+    def __enter__(self) -> _Interrupts:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):  # not the main thread
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -139,12 +140,12 @@ class _Stage:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.name = "starting"
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
     def enter(self, name: str) -> None:
         self.name = name
 
-    def __enter__(self) -> "_Stage":
+    def __enter__(self) -> _Stage:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):  # not the main thread
                 self._previous[sig] = signal.signal(sig, self._raise)

@@ -2,7 +2,7 @@
 
 A leaf module (no imports): the engine and the flow steps write these names, the live
 heartbeat and the analysis read them, so each is spelled once, here. Which failure
-becomes which kind is decided in one place, :mod:`loadray.engine.errors`.
+becomes which kind is decided in one place, :mod:`loadray.engine.failures`.
 """
 
 from __future__ import annotations

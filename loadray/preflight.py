@@ -17,9 +17,9 @@ The URLs shown are redacted (userinfo, secret parameters, environment secrets).
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from loadray.errors import TargetError
@@ -79,7 +79,7 @@ def check_targets(points: list[Endpoint], timeout_s: float, connect: Connect = s
 def _problem(point: Endpoint, timeout_s: float, connect: Connect) -> str | None:
     try:
         connect((point.host, point.port), timeout_s).close()
-    except socket.timeout:
+    except TimeoutError:
         return f"{point.url}: no answer within {timeout_s:g} s"
     except ConnectionRefusedError:
         return f"{point.url}: connection refused (is the target up?)"

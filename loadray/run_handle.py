@@ -53,7 +53,7 @@ DEFAULT_MAX_ROWS = 20_000_000
 class Run:
     """One run directory (``scenario.yaml``, ``samples/``, ``summary.json``...)."""
 
-    def __init__(self, path: "str | os.PathLike[str] | RunLocation", max_rows: int | None = DEFAULT_MAX_ROWS) -> None:
+    def __init__(self, path: str | os.PathLike[str] | RunLocation, max_rows: int | None = DEFAULT_MAX_ROWS) -> None:
         self.location = locate(path)
         self.path = self.location.local if self.location.local is not None else self.location.display
         self.max_rows = max_rows
@@ -194,7 +194,7 @@ class Run:
 
     def compare(
         self,
-        new: "Run | str | os.PathLike[str]",
+        new: Run | str | os.PathLike[str],
         *,
         max_p99_increase: float | None = DEFAULT_MAX_P99_INCREASE,
         max_error_rate_increase: float | None = DEFAULT_MAX_ERROR_RATE_INCREASE,

@@ -8,7 +8,7 @@ analysis (which reads them). Column meanings are the public contract (DESIGN.md 
 - ``latency_ns``: done - intended, corrected for coordinated omission (null when dropped).
 - ``service_ns``: done - sent (null when dropped).
 - ``status``: HTTP status, 0 when no HTTP response arrived.
-- ``error``: null on success, else an error kind from :mod:`loadray.engine.errors`.
+- ``error``: null on success, else an error kind from :mod:`loadray.kinds`.
 - ``step``: the request's name; ``phase``: expanded phase index; ``worker``: worker index.
 - ``bytes_in``: response body bytes received.
 
@@ -32,13 +32,21 @@ Added in 1.2 (a 1.0 or 1.1 archive reads with it null):
   failure on the flow path, a failure inside the generator): the exception's type and
   the first line of its message, at most 200 characters (``error`` keeps
   the kind). Null on success and where the kind says it all.
+
+Added in 1.3 (an older archive reads with them null):
+
+- ``ttfb_ns``: time to first byte: from ``sent_ns`` to the first byte of the response
+  body (after the headers; for gRPC the first response message). Null when no body
+  byte arrived or the path does not measure it.
+- ``chunks``: how many body chunks (HTTP chunked / SSE events / gRPC messages) the
+  response arrived in. Null where not measured.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 SCHEMA_VERSION_KEY = b"loadray.schema_version"
 
 SCHEMA = pa.schema(
@@ -59,6 +67,8 @@ SCHEMA = pa.schema(
         pa.field("flow_ns", pa.int64()),
         pa.field("trace_id", pa.string()),
         pa.field("error_detail", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("ttfb_ns", pa.int64()),
+        pa.field("chunks", pa.int32()),
     ],
     metadata={SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode()},
 )

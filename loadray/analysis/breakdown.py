@@ -32,7 +32,8 @@ import pyarrow as pa
 from .arrays import CLASSES, SampleArrays, row_class, split_classes
 from .batch import Batch, Registry
 from .flows import FlowFold
-from .groupings import NO_ERROR, NO_FLOW, Grouping, by as grouping_by
+from .groupings import NO_ERROR, NO_FLOW, Grouping
+from .groupings import by as grouping_by
 from .percentiles import BREAKDOWN_QUANTILES, ms
 from .quantiles import maxima, require, table
 from .ranks import Ranked
@@ -142,7 +143,7 @@ class BreakdownFold:
         return frame.sort_index()
 
 
-def breakdown(data: "pa.Table | SampleArrays", by: str | None = None, duration_s: float | None = None) -> pd.DataFrame:
+def breakdown(data: pa.Table | SampleArrays, by: str | None = None, duration_s: float | None = None) -> pd.DataFrame:
     """:class:`BreakdownFold` over an in-memory table: one row per group of ``by``."""
     from .stream import Stream, TableSource
 

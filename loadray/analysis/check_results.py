@@ -19,7 +19,8 @@ error) and :class:`~.error_samples.ErrorWays` (the details of the checks that ra
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -84,7 +85,7 @@ def _unplanned(names: list[str], counts: np.ndarray, errors: list[str], known: s
     return sorted(found, key=lambda r: (r["step"], r["check"]))
 
 
-def check_results(data: "pa.Table | SampleArrays", plan: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+def check_results(data: pa.Table | SampleArrays, plan: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
     """:func:`checks_of` an in-memory table."""
     from .stream import Stream, TableSource
 

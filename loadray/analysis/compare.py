@@ -17,8 +17,9 @@ on purpose is fine, by accident it is not like for like).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 

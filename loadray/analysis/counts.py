@@ -8,9 +8,9 @@ Row classes as in :mod:`loadray.analysis.arrays`: dropped, cut, error, ok (exclu
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .arrays import CHECK_PREFIX, CLASSES, row_class
 from .batch import Batch, Registry
@@ -105,7 +105,7 @@ class Counts:
         found = {int(k) - (1 << 16 if k >= 1 << 15 else 0): int(counts[k]) for k in np.flatnonzero(counts)}
         return dict(sorted(found.items()))
 
-    def judged(self, registry: Registry, ways: "ErrorWays") -> np.ndarray:
+    def judged(self, registry: Registry, ways: ErrorWays) -> np.ndarray:
         """(step key, error code + 1) rows whose response went through the step's checks:
         completed, an HTTP status below 400, no error or an error a judged response can
         end with (``check:<name>``, :data:`JUDGED_KINDS`)."""

@@ -13,7 +13,7 @@ p75 and the maximum (percentile 100, placed at ``inv_tail = n``).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd

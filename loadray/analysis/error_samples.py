@@ -103,7 +103,7 @@ class ErrorWays:
         return found
 
 
-def error_samples(data: "pa.Table | SampleArrays", start_ns: int, per_kind: int = SAMPLES_PER_KIND) -> list[dict[str, Any]]:
+def error_samples(data: pa.Table | SampleArrays, start_ns: int, per_kind: int = SAMPLES_PER_KIND) -> list[dict[str, Any]]:
     """``[{kind, error, step, status, detail, count, first_s}]`` (see the module docstring)."""
     from .stream import Stream, TableSource
 

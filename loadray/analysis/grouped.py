@@ -12,8 +12,8 @@ The streaming analysis sorts the values of the cells it reads this way
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

@@ -107,7 +107,7 @@ class InFlightFold:
 
 
 def in_flight(
-    data: "pa.Table | SampleArrays",
+    data: pa.Table | SampleArrays,
     start_ns: int,
     duration_s: float,
     bucket_s: float = 1.0,

@@ -95,7 +95,7 @@ def _span(source, start_ns: int | None, bucket_s: float) -> tuple[int, float]:
 
 
 def overview(
-    data: "pa.Table | SampleArrays", start_ns: int | None, duration_s: float | None, bucket_s: float = 1.0
+    data: pa.Table | SampleArrays, start_ns: int | None, duration_s: float | None, bucket_s: float = 1.0
 ) -> Overview:
     """The :class:`Overview` of an in-memory table; ``start_ns``/``duration_s`` as in the summary."""
     from .stream import Stream, TableSource

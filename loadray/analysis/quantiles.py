@@ -5,7 +5,7 @@ breakdown's columns)."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -8,7 +8,8 @@ values (:meth:`View.values`, :meth:`View.below`). See :mod:`.ranks`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,7 +30,7 @@ _DENSE = 1 << 24  # cells below this are looked up in a table rather than search
 class View:
     """Groups ``lut(family keys)`` of family ``fam`` (see the module docstring)."""
 
-    def __init__(self, fam: "Ranked", name: str, lut: Callable[[np.ndarray], np.ndarray]) -> None:
+    def __init__(self, fam: Ranked, name: str, lut: Callable[[np.ndarray], np.ndarray]) -> None:
         self.fam, self.name, self.lut = fam, name, lut
         self.nb = fam.nb
         self._cand = np.zeros((0, self.nb), bool)  # cells kept by the store for this view

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -58,7 +59,7 @@ class TableSource:
     """An in-memory table (or its :class:`SampleArrays`) as a source of one batch per
     ``batch_rows`` rows."""
 
-    def __init__(self, data: "pa.Table | SampleArrays", batch_rows: int = 1 << 20) -> None:
+    def __init__(self, data: pa.Table | SampleArrays, batch_rows: int = 1 << 20) -> None:
         self.data = data
         self.rows = data.n if isinstance(data, SampleArrays) else data.num_rows
         self.batch_rows = batch_rows
@@ -120,12 +121,12 @@ class Fold(Protocol):
 
     columns: frozenset[str]
 
-    def declare(self, stream: "Stream") -> None: ...
+    def declare(self, stream: Stream) -> None: ...
     def add(self, b: Batch) -> None: ...
-    def require(self, stream: "Stream") -> None: ...
+    def require(self, stream: Stream) -> None: ...
 
 
-def arrays_of(item: "pa.Table | SampleArrays") -> SampleArrays:
+def arrays_of(item: pa.Table | SampleArrays) -> SampleArrays:
     """A batch as arrays; base columns it was read without read as nulls."""
     if isinstance(item, SampleArrays):
         return item

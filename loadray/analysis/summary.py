@@ -41,8 +41,9 @@ when a signal stopped the run (the figures cover the part that ran), else null.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -85,7 +86,7 @@ def _by_count(counts: dict[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _threshold_quantiles(thresholds: Iterable["Threshold"], of: str) -> list[float]:
+def _threshold_quantiles(thresholds: Iterable[Threshold], of: str) -> list[float]:
     """Fractions of the percentile thresholds on ``of`` (latency or service)."""
     return [t.rule.metric.q / 100 for t in thresholds
             if t.rule.metric.kind == "percentile" and (t.rule.metric.of or "latency") == of]
@@ -97,7 +98,7 @@ class SummaryFold:
 
     columns = Counts.columns | FlowFold.columns | ErrorWays.columns
 
-    def __init__(self, thresholds: Iterable["Threshold"] = ()) -> None:
+    def __init__(self, thresholds: Iterable[Threshold] = ()) -> None:
         self.thresholds = list(thresholds)
         self.counts, self.flows, self.ways = Counts(), FlowFold(), ErrorWays()
 
@@ -133,7 +134,7 @@ class SummaryFold:
             return None
         return float(ms(table(fam, [q]))[0, 0])
 
-    def summary(self, registry: Registry, meta: "RunMeta | None" = None, name: str = "",
+    def summary(self, registry: Registry, meta: RunMeta | None = None, name: str = "",
                 send_lag_warn_ms: float = DEFAULT_SEND_LAG_WARN_MS) -> dict[str, Any]:
         """The ``summary.json`` dict (see the module docstring for the accounting)."""
         s = {"name": name, "schema_version": getattr(meta, "schema_version", None) or SCHEMA_VERSION}
@@ -152,7 +153,7 @@ class SummaryFold:
         s["warnings"] = failures + warnings + live_warnings(record)
         return s
 
-    def _figures(self, registry: Registry, meta: "RunMeta | None") -> dict[str, Any]:
+    def _figures(self, registry: Registry, meta: RunMeta | None) -> dict[str, Any]:
         c = self.counts
         dropped, cut, errors, ok = (int(v) for v in c.classes())
         intended = dropped + cut + errors + ok
@@ -183,7 +184,7 @@ def _overall(fam) -> dict[str, Any]:
     return stats(fam)[0] if fam.groups else stats_none()
 
 
-def _times(meta: "RunMeta | None", c: Counts, intended: int) -> tuple[int | None, float]:
+def _times(meta: RunMeta | None, c: Counts, intended: int) -> tuple[int | None, float]:
     """The run's start and duration: from the archive, else first to last intended send."""
     start_ns = getattr(meta, "start_ns", None)
     end_ns = getattr(meta, "end_ns", None)
@@ -233,7 +234,7 @@ def _phases(c: Counts, registry: Registry, fam) -> list[dict[str, Any]]:
     return out
 
 
-def _warnings(s: dict[str, Any], meta: "RunMeta | None", send_lag_warn_ms: float) -> list[str]:
+def _warnings(s: dict[str, Any], meta: RunMeta | None, send_lag_warn_ms: float) -> list[str]:
     warnings: list[str] = []
     if s["dropped"]:
         warnings.append(f"{s['dropped']} requests were dropped because the in-flight cap was reached: "
@@ -255,9 +256,9 @@ def _warnings(s: dict[str, Any], meta: "RunMeta | None", send_lag_warn_ms: float
 
 
 def summarize(
-    table_or_source: "pa.Table | SampleArrays | Any",
-    meta: "RunMeta | None" = None,
-    thresholds: Iterable["Threshold"] = (),
+    table_or_source: pa.Table | SampleArrays | Any,
+    meta: RunMeta | None = None,
+    thresholds: Iterable[Threshold] = (),
     name: str = "",
     *,
     send_lag_warn_ms: float = DEFAULT_SEND_LAG_WARN_MS,

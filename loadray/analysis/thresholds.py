@@ -22,8 +22,8 @@ summary), so the verdict always agrees with the number shown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import pyarrow as pa
 
@@ -70,7 +70,7 @@ def _percentile(m: Metric, arrays: Arrays, summary: Summary) -> float | None:
     values = arrays.get(m.of or "latency")
     if callable(values):
         values = values()
-    return None if values is None else percentile_ms(values, m.q)
+    return None if values is None else percentile_ms(values, m.q or 0.0)
 
 
 def _stat(m: Metric, arrays: Arrays, summary: Summary) -> float | None:

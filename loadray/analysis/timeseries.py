@@ -172,7 +172,7 @@ class TimeFold:
         return pd.Series([(t - self.start_ns) / 1e9 for _, t in seen], dtype=np.float64, index=index, name="t_s")
 
 
-def _run(data: "pa.Table | SampleArrays", start_ns: int | None, bucket_s: float,
+def _run(data: pa.Table | SampleArrays, start_ns: int | None, bucket_s: float,
          duration_s: float | None = None, percentiles: bool = True) -> tuple[TimeFold, Registry]:
     from .stream import Stream, TableSource
 
@@ -187,7 +187,7 @@ def _run(data: "pa.Table | SampleArrays", start_ns: int | None, bucket_s: float,
 
 
 def per_second(
-    data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0, duration_s: float | None = None
+    data: pa.Table | SampleArrays, start_ns: int | None = None, bucket_s: float = 1.0, duration_s: float | None = None
 ) -> pd.DataFrame:
     """:meth:`TimeFold.series`: counts ``intended sent dropped cut completed ok
     errors``, ``success_rate``, ``rate``/``intended_rate`` (per second), ``width_s``,
@@ -197,19 +197,19 @@ def per_second(
     return _run(data, start_ns, bucket_s, duration_s)[0].series()
 
 
-def errors_over_time(data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
+def errors_over_time(data: pa.Table | SampleArrays, start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
     """:meth:`TimeFold.error_frame`."""
     fold, registry = _run(data, start_ns, bucket_s, percentiles=False)
     return fold.error_frame(registry)
 
 
-def worker_rates(data: "pa.Table | SampleArrays", start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
+def worker_rates(data: pa.Table | SampleArrays, start_ns: int | None = None, bucket_s: float = 1.0) -> pd.DataFrame:
     """:meth:`TimeFold.worker_frame`."""
     fold, registry = _run(data, start_ns, bucket_s, percentiles=False)
     return fold.worker_frame(registry)
 
 
-def phase_starts(data: "pa.Table | SampleArrays", start_ns: int | None = None) -> pd.Series:
+def phase_starts(data: pa.Table | SampleArrays, start_ns: int | None = None) -> pd.Series:
     """:meth:`TimeFold.phase_frame`."""
     fold, registry = _run(data, start_ns, 1.0, percentiles=False)
     return fold.phase_frame(registry)

@@ -77,7 +77,7 @@ class StatusSteps:
                             columns=pd.Index([str(c) for c in codes], name="status"))
 
 
-def bytes_in(data: "pa.Table | SampleArrays", duration_s: float | None) -> dict[str, Any]:
+def bytes_in(data: pa.Table | SampleArrays, duration_s: float | None) -> dict[str, Any]:
     """:func:`bytes_of` an in-memory table."""
     from .stream import Stream, TableSource
 
@@ -87,7 +87,7 @@ def bytes_in(data: "pa.Table | SampleArrays", duration_s: float | None) -> dict[
     return bytes_of(counts, stream.registry, duration_s)
 
 
-def status_by_step(data: "pa.Table | SampleArrays") -> pd.DataFrame:
+def status_by_step(data: pa.Table | SampleArrays) -> pd.DataFrame:
     """:meth:`StatusSteps.frame` of an in-memory table."""
     from .stream import Stream, TableSource
 

@@ -23,7 +23,8 @@ exit 1 — thresholds or not, with ``"none of the 150 requests succeeded
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from loadray.kinds import GENERATOR_KINDS
 

@@ -12,7 +12,7 @@ that is null in whole files (``flow_ns`` of a run without flows) touches no memo
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa

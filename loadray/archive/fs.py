@@ -152,7 +152,7 @@ class RunLocation:
             raise ArchiveError(f"{self.shown(*parts)}: cannot write: {str(exc).splitlines()[0]}") from None
 
 
-def locate(where: "str | os.PathLike[str] | RunLocation") -> RunLocation:
+def locate(where: str | os.PathLike[str] | RunLocation) -> RunLocation:
     """The :class:`RunLocation` of a local directory or a storage URI."""
     if isinstance(where, RunLocation):
         return where

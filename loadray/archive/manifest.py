@@ -54,7 +54,7 @@ class Manifest:
     def rows(self) -> int:
         return sum(p.rows for p in self.parts)
 
-    def with_part(self, part: PartEntry) -> "Manifest":
+    def with_part(self, part: PartEntry) -> Manifest:
         return replace(self, parts=(*self.parts, part))
 
     def to_json(self) -> str:
@@ -72,7 +72,7 @@ class Manifest:
         return json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> "Manifest":
+    def from_json(cls, text: str) -> Manifest:
         doc = json.loads(text)
         if not isinstance(doc, dict):
             raise ValueError("not a JSON object")

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -102,7 +102,7 @@ def _parquet(name: str) -> bool:
     return not _ignored(name) and name.endswith(".parquet")
 
 
-def sample_files(samples_dir: "str | os.PathLike[str]") -> list[Path]:
+def sample_files(samples_dir: str | os.PathLike[str]) -> list[Path]:
     """Parquet files of a local dataset, sorted; names starting with _ or . are ignored."""
     return sorted(p for p in Path(samples_dir).iterdir() if p.is_file() and _parquet(p.name))
 
@@ -158,7 +158,7 @@ def _version(kv: dict, rel: str) -> str:
     return version
 
 
-def scan_parts(run_dir: "str | os.PathLike[str] | RunLocation") -> tuple[list[Part], RunMeta]:
+def scan_parts(run_dir: str | os.PathLike[str] | RunLocation) -> tuple[list[Part], RunMeta]:
     """The readable sample files of a run (footers parsed) and the facts in their metadata.
 
     Raises ArchiveError when ``samples/`` is missing or a file has a newer major schema
@@ -236,7 +236,7 @@ def _dataset(loc: RunLocation, parts: list[Part]) -> ds.Dataset:
         raise unreadable(loc.shown(SAMPLES_DIR), exc) from None
 
 
-def open_dataset(run_dir: "str | os.PathLike[str] | RunLocation") -> tuple[ds.Dataset, RunMeta]:
+def open_dataset(run_dir: str | os.PathLike[str] | RunLocation) -> tuple[ds.Dataset, RunMeta]:
     """The run's samples as a lazy ``pyarrow.dataset`` (readable files only, schemas
     unified) and its :class:`RunMeta`. Same checks as :func:`read_samples`."""
     loc = locate(run_dir)
@@ -247,7 +247,7 @@ def open_dataset(run_dir: "str | os.PathLike[str] | RunLocation") -> tuple[ds.Da
 
 
 def read_samples(
-    run_dir: "str | os.PathLike[str] | RunLocation", columns: Sequence[str] | None = None
+    run_dir: str | os.PathLike[str] | RunLocation, columns: Sequence[str] | None = None
 ) -> tuple[pa.Table, RunMeta]:
     """All sample rows of a run (dictionary columns unified, one chunk per column),
     only ``columns`` when given.

@@ -25,9 +25,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 
@@ -197,15 +197,16 @@ class SampleSink:
             if self._closed:
                 return
             self._closed = True
-            if self._failure is not None:  # the run ended where the disk stopped it
-                run_end_ns = min(int(run_end_ns), self._manifest.cut["at_ns"])
+            cut = self._manifest.cut
+            if self._failure is not None and cut is not None:  # the run ended where the disk stopped it
+                run_end_ns = min(int(run_end_ns), cut["at_ns"])
             self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record)
             if self._failure is not None:
                 self._save_quietly()
                 return
             self._guarded(self._close_parts, run_end_ns, record)
 
-    def __enter__(self) -> "SampleSink":
+    def __enter__(self) -> SampleSink:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -18,9 +18,10 @@ column's range and null count without reading a row (:meth:`SampleSource.value_r
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -185,7 +186,7 @@ class SampleSource:
             pool.shutdown(wait=True)
 
 
-def open_source(run_dir: "str | os.PathLike[str] | RunLocation", batch_rows: int = BATCH_ROWS) -> SampleSource:
+def open_source(run_dir: str | os.PathLike[str] | RunLocation, batch_rows: int = BATCH_ROWS) -> SampleSource:
     """The :class:`SampleSource` of the run at ``run_dir`` (a directory or a URI)."""
     loc = locate(run_dir)
     parts, meta = scan_parts(loc)

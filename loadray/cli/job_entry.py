@@ -23,8 +23,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from loadray.cli.job_protocol import SAMPLES, WHOLE, WITHOUT_SAMPLES, TooLarge, bundle_lines, marker, pack, tree_size
 from loadray.errors import EXIT_SIGTERM

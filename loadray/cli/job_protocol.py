@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import tarfile
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO, Iterator
+from typing import IO, BinaryIO
 
 MARK = "@@loadray-job"
 LINE_CHARS = 65536  # base64 characters per line (a multiple of 4: each line decodes alone)
@@ -236,7 +238,7 @@ def extract(bundle: Bundle, dest: Path) -> list[str]:
     only, every name relative and inside ``dest``. Returns the names written."""
     bundle.file.seek(0)
     names = []
-    with tarfile.open(fileobj=bundle.file, mode="r:") as tar:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=bundle.file, mode="r:") as tar:
         members = tar.getmembers()
         for m in members:
             _check_member(m)
@@ -249,7 +251,7 @@ def extract(bundle: Bundle, dest: Path) -> list[str]:
             source = tar.extractfile(m)
             assert source is not None
             with open(target, "wb") as out:
-                for block in iter(lambda: source.read(1 << 20), b""):
+                for block in iter(functools.partial(source.read, 1 << 20), b""):
                     out.write(block)
             names.append(m.name)
     return names

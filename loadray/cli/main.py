@@ -43,7 +43,7 @@ def _call(args) -> int:
         from loadray.archive import is_disk_error
 
         secrets = getattr(args, "secrets", ())
-        if is_disk_error(exc):  # a full disk where loadray did not expect one: still one line
+        if isinstance(exc, OSError) and is_disk_error(exc):  # a full disk where loadray did not expect one: one line
             print(f"loadray {args.verb}: error: {exc.strerror} at {redact_text(str(exc.filename or '?'), secrets)}",
                   file=sys.stderr)
             return EXIT_FAILURE

@@ -19,8 +19,8 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from loadray.cli.job_protocol import WITHOUT_SAMPLES, LogDecoder, UnsafeArchive, extract
 from loadray.cli.job_upload import entrypoint, stage

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import socket
-from typing import Callable
+from collections.abc import Callable
 
 from loadray.errors import ClusterError
 
@@ -38,7 +38,7 @@ def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S,
         return
     try:
         connect(target, timeout_s).close()
-    except socket.timeout:
+    except TimeoutError:
         raise ClusterError(f"--address {address}: no answer within {timeout_s:g} s "
                            "(a firewall, or no such host?)") from None
     except ConnectionRefusedError:

@@ -15,6 +15,7 @@ import logging
 import time
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -26,6 +27,7 @@ from loadray.fleet.accounting import Share
 from loadray.fleet.actions import Action, Alert, Halt, Key, Revise, Spawn, Start
 from loadray.fleet.conductor import Conductor
 from loadray.fleet.records import as_dict
+from loadray.live.command import Command
 from loadray.live.rules import Breach
 from loadray.live.status import LiveStatus, WorkerSecond
 from loadray.scenario.model import Scenario
@@ -57,7 +59,7 @@ class Coordinator:
         self.scenario = scenario
         self.worker_cpus = worker_cpus
         self.conductor = Conductor(scenario, SystemClock())
-        self.actors: dict[Key, object] = {}
+        self.actors: dict[Key, Any] = {}  # Ray actor handles
         self._tasks: set[asyncio.Task] = set()
 
     # -- start ---------------------------------------------------------------------
@@ -115,8 +117,8 @@ class Coordinator:
         return [(k[0], k[1], a, members[k].alive) for k, a in self.actors.items()
                 if k in members and not members[k].dead]
 
-    async def control(self, command: str, rate: float | None = None) -> str:
-        answer, actions = self.conductor.control(command, rate)
+    async def control(self, command: Command) -> str:
+        answer, actions = self.conductor.control(command.kind, command.rate)
         self._carry_out(actions)
         return answer
 

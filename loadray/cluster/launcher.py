@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pyarrow as pa
 import ray
@@ -24,6 +25,7 @@ from loadray.engine.worker import Drained, WorkerReady
 from loadray.errors import ClusterError
 from loadray.fleet.accounting import Delivery, Tally, tally
 from loadray.fleet.actions import Key
+from loadray.live.command import Command
 from loadray.live.status import LiveStatus
 from loadray.scenario.model import Scenario
 
@@ -60,7 +62,7 @@ class Launcher:
         self.scenario = scenario
         self.worker_cpus = scenario.cluster.worker_cpus
         self.ready_timeout_s = ready_timeout_s
-        self.coordinator = None
+        self.coordinator: Any = None  # a Ray actor handle
         self.inboxes: dict[Key, _Inbox] = {}
 
     def start(self) -> list[WorkerReady]:
@@ -170,8 +172,8 @@ class Launcher:
             total += tally(share, delivery, record.stop_s, model_schedules)
         return total
 
-    def control(self, command: str, rate: float | None = None) -> str:
-        return ray.get(self.coordinator.control.remote(command, rate), timeout=CALL_TIMEOUT_S)
+    def control(self, command: Command) -> str:
+        return ray.get(self.coordinator.control.remote(command), timeout=CALL_TIMEOUT_S)
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         ray.get(self.coordinator.stop.remote(), timeout=CALL_TIMEOUT_S)

@@ -27,14 +27,14 @@ import os
 import signal
 import threading
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Any
 
 import psutil
 import ray
 
 from loadray.cluster.address_probe import probe_address
-
 from loadray.errors import ClusterError, Interrupted
 
 __all__ = [
@@ -65,7 +65,7 @@ class RaySession:
     marker: str | None = None  # the embedded Ray's processes carry OWNER_ENV=marker
     timeout_s: float = ADDRESS_TIMEOUT_S  # joining a cluster (--address) may take this long
 
-    def start(self, num_cpus: int | None = None) -> "RaySession":
+    def start(self, num_cpus: int | None = None) -> RaySession:
         """Start an embedded Ray or join the cluster (see :func:`connect`)."""
         if ray.is_initialized():
             return self
@@ -175,7 +175,7 @@ def _start_error(exc: BaseException, address: str | None) -> BaseException:
 
 
 def _init(address: str | None, num_cpus: int | None, timeout_s: float) -> None:
-    common = dict(logging_level=logging.WARNING, configure_logging=True)
+    common: dict[str, Any] = dict(logging_level=logging.WARNING, configure_logging=True)
     if address:
         _bounded(lambda: ray.init(address=address, **common), timeout_s)
     else:  # "local": a new Ray, whatever RAY_ADDRESS or /tmp/ray/ray_current_cluster say

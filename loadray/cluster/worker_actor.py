@@ -14,9 +14,9 @@ from dataclasses import replace
 
 import ray
 
+from loadray.counters import Counters
 from loadray.engine.lease import NODE_GONE
-from loadray.engine.open_loop import Counters
-from loadray.engine.worker import Drained, LoadWorker, WorkerReady, WorkerSpec
+from loadray.engine.worker import Drained, LoadWorker, Renewal, WorkerReady, WorkerSpec
 from loadray.live.status import WorkerSecond
 from loadray.plan.revision import Assignment
 
@@ -39,7 +39,7 @@ class WorkerActor:
     async def _report(self, second: WorkerSecond) -> None:
         await asyncio.wait_for(self.coordinator.heartbeat.remote(second), HEARTBEAT_TIMEOUT_S)
 
-    async def _renew(self, lapsed: bool) -> str | None:
+    async def _renew(self, lapsed: bool) -> Renewal | None:
         if os.getppid() != self._raylet:  # orphaned: its node died under it
             self.worker.fence(NODE_GONE)
             lapsed = True

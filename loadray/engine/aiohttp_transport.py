@@ -13,22 +13,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-import time
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from loadray.engine.errors import CUT, error_kind, status_error
+from loadray.engine.clock import Clock
+from loadray.engine.failures import error_kind, status_error
 from loadray.engine.transport import (
     ACCEPT_ENCODING,
+    USER_AGENT,
     DoneCallback,
     PreparedRequest,
     Transport,
-    USER_AGENT,
     TransportSettings,
     traceparent,
 )
+from loadray.kinds import CUT
 
 __all__ = ["AiohttpTransport", "ssl_context"]
 
@@ -61,8 +62,9 @@ class AiohttpTransport(Transport):
         requests: list[PreparedRequest],
         settings: TransportSettings,
         on_done: DoneCallback,
+        clock: Clock | None = None,
     ) -> None:
-        super().__init__(requests, settings, on_done)
+        super().__init__(requests, settings, on_done, clock)
         auto = {"User-Agent": USER_AGENT}
         if settings.compression:
             auto["Accept-Encoding"] = ACCEPT_ENCODING
@@ -127,7 +129,7 @@ class AiohttpTransport(Transport):
     # -- internals -----------------------------------------------------------------
 
     async def _send(self, index: int, trace: int) -> tuple[int, str | None, int, int]:
-        started_ns = time.monotonic_ns()  # the task runs now, not when it was submitted
+        started_ns = self.clock.monotonic_ns()  # the task runs now, not when it was submitted
         method, url, headers, body = self._prepared[index]
         if trace and self._traced[index]:
             headers = {**headers, "traceparent": traceparent(self.settings.trace_prefix, trace)}

@@ -1,4 +1,6 @@
-"""Injected clocks. The engine never calls ``time`` or ``asyncio.sleep`` directly.
+"""Injected clocks. The engine never calls ``time`` or ``asyncio.sleep`` directly: this
+module is the one place that reads the system's clocks (monotonic, wall, and the
+process's CPU time).
 
 :class:`SystemClock` is the real one. :class:`FakeClock` is a tiny discrete-event clock
 for tests: sleeping jumps time forward, running the timers due on the way, so pacing
@@ -12,7 +14,8 @@ import heapq
 import itertools
 import math
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 MAX_SLEEP_SLICE_NS = 100_000_000  # sleeps are sliced so a stop is seen within 100 ms
 
@@ -22,6 +25,9 @@ class Clock(Protocol):
 
     def wall_ns(self) -> int: ...
 
+    def cpu_ns(self) -> int:
+        """CPU time this process has used (user + system), in ns."""
+
     async def sleep_until(self, mono_ns: int) -> None: ...
 
     async def wait(self, event: asyncio.Event) -> None: ...
@@ -30,6 +36,7 @@ class Clock(Protocol):
 class SystemClock:
     monotonic_ns = staticmethod(time.monotonic_ns)
     wall_ns = staticmethod(time.time_ns)
+    cpu_ns = staticmethod(time.process_time_ns)
 
     async def sleep_until(self, mono_ns: int) -> None:
         """Sleep until ``mono_ns`` or up to 100 ms, whichever is first; never wake early
@@ -49,6 +56,7 @@ class FakeClock:
     def __init__(self, start_ns: int = 1_000_000_000, wall_offset_ns: int = 1_700_000_000 * 10**9):
         self.now_ns = start_ns
         self.wall_offset_ns = wall_offset_ns
+        self.cpu_used_ns = 0  # what cpu_ns() says: a test sets it
         self._timers: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = itertools.count()
 
@@ -57,6 +65,9 @@ class FakeClock:
 
     def wall_ns(self) -> int:
         return self.now_ns + self.wall_offset_ns
+
+    def cpu_ns(self) -> int:
+        return self.cpu_used_ns
 
     def call_at(self, mono_ns: int, fn: Callable[[], None]) -> None:
         heapq.heappush(self._timers, (mono_ns, next(self._seq), fn))

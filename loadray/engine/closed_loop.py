@@ -4,7 +4,7 @@ iteration after another with a think time in between.
 A user runs only inside its active windows (:mod:`loadray.plan.users`); an iteration
 that is under way when its window closes finishes first. An iteration is intended at
 the end of the previous think time (or the window's start) and counted like an
-open-model arrival in :class:`~loadray.engine.open_loop.Counters`, so the live status
+open-model arrival in :class:`~loadray.counters.Counters`, so the live status
 and the in-flight figure read the same in both models. A think time that reaches past
 the run's end (even 1e300 s) ends the user's turn at the end; an iteration that raises
 counts as failed (its rows are the flow path's to record) and the user goes on.
@@ -13,12 +13,13 @@ counts as failed (its rows are the flow path's to record) and the user goes on.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random
 from collections.abc import Awaitable, Callable
 
+from loadray.counters import Counters
 from loadray.engine.clock import Clock, sleep_through
-from loadray.engine.open_loop import Counters
 from loadray.plan.profile import Profile
 from loadray.plan.revision import Assignment
 from loadray.plan.users import Window, active_windows, owned_users, phase_at
@@ -99,7 +100,10 @@ class ClosedLoop:
             if windows and user not in self._tasks and not self._stopped:
                 task = asyncio.ensure_future(self._user(user))
                 self._tasks[user] = task
-                task.add_done_callback(lambda _, u=user: self._tasks.pop(u, None))
+                task.add_done_callback(functools.partial(self._user_ended, user))
+
+    def _user_ended(self, user: int, task: asyncio.Task) -> None:
+        self._tasks.pop(user, None)
 
     async def drain(self, deadline_ns: int) -> None:
         while self._tasks and self.clock.monotonic_ns() < deadline_ns:
@@ -124,6 +128,7 @@ class ClosedLoop:
                 continue  # a revision may have moved the windows meanwhile
             c.intended += 1
             c.sent += 1
+            assert self._profile is not None  # assigned before any user starts
             phase = phase_at(self._profile, (ready - self._start_ns) / 1e9)
             try:
                 ok = await self.iteration(user, ready, phase)

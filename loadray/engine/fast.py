@@ -9,7 +9,7 @@ request, not even a call in between); the pool reports each outcome straight to
 and discarded.
 
 One transport talks to one ``host:port`` over plain ``http`` and never follows a
-redirect; :mod:`.transports` sends anything else (https, several hosts, ``redirects >
+redirect; :mod:`.transport_choice` sends anything else (https, several hosts, ``redirects >
 0``, framing headers the core does not speak) to the aiohttp transport.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 from binascii import hexlify
 from typing import Any
 
+from loadray.engine.clock import Clock
 from loadray.engine.http1 import (
     HEAD,
     IDEMPOTENT,
@@ -97,8 +98,11 @@ def traced_bytes(parts: tuple[bytes, ...], trace: int) -> bytes:
 class FastTransport(Transport):
     """HTTP/1.1 keep-alive to one host:port over plain http; see the module docstring."""
 
-    def __init__(self, requests: list[PreparedRequest], settings: TransportSettings, on_done: DoneCallback) -> None:
-        super().__init__(requests, settings, on_done)
+    def __init__(
+        self, requests: list[PreparedRequest], settings: TransportSettings, on_done: DoneCallback,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(requests, settings, on_done, clock)
         reason = unsupported_reason(requests, settings)
         if reason is not None:
             raise ValueError(f"fast transport: {reason}")

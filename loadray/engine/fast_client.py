@@ -21,10 +21,11 @@ for plain ``http`` targets.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from urllib.parse import urljoin, urlsplit
 
-from loadray.engine.errors import CONNECT_ERROR, CUT, error_detail, error_kind, status_error
+from loadray.engine.clock import Clock
+from loadray.engine.failures import error_detail, error_kind, status_error
 from loadray.engine.flow_client import Reply
 from loadray.engine.http1 import (
     HEAD,
@@ -35,8 +36,8 @@ from loadray.engine.http1 import (
     cookie_header,
     cookie_line,
     head_parts,
-    sets_cookie,
     response_of,
+    sets_cookie,
     split_http_url,
     take_cookies,
 )
@@ -44,6 +45,7 @@ from loadray.engine.inline_task import Resumable
 from loadray.engine.step_request import StepRequest
 from loadray.engine.transport import TransportSettings
 from loadray.flow.render import Rendered
+from loadray.kinds import CONNECT_ERROR, CUT
 
 __all__ = ["FastFlowClient", "FlowSession"]
 
@@ -78,6 +80,13 @@ class _Exchange(Resumable):
         "client", "jar", "keep", "hops", "sent", "deadline", "method", "url", "headers", "body", "request", "pool",
         "response_headers", "chunks", "room",
     )
+    # set by the client before the request goes out
+    deadline: int  # monotonic ns: every hop shares it
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] | None  # None: the fixed request's own (``request``)
+    body: bytes | None
+    response_headers: list[tuple[bytes, bytes]]
 
     def __init__(self, client: FastFlowClient, jar: dict[str, str], keep: int | None, sent: int) -> None:
         Resumable.__init__(self)
@@ -124,9 +133,10 @@ def next_hop(
 class FastFlowClient:
     """See the module docstring; the interface is :class:`~loadray.engine.flow_client.FlowClient`'s."""
 
-    def __init__(self, settings: TransportSettings, now_ns: Callable[[], int]) -> None:
+    def __init__(self, settings: TransportSettings, clock: Clock) -> None:
         self.settings = settings
-        self._now = now_ns
+        self._now = clock.monotonic_ns
+        self._wall_s = lambda: clock.wall_ns() / 1e9  # a cookie's Expires is a wall time
         self._timeout = float(settings.timeout_s)
         self._redirects = settings.redirects
         self._compression = settings.compression
@@ -149,8 +159,7 @@ class FastFlowClient:
         """Send ``out``; keep None: no response object; else one with at most ``keep``
         bytes of the (decoded) body. Awaiting the result gives the :class:`Reply`.
         The bytes of a ``fixed`` :class:`StepRequest` are built once, its trace spliced in."""
-        loop = self._loop
-        assert loop is not None, "open() first"
+        assert self._loop is not None, "open() first"
         ex = _Exchange(self, session.cookies, keep, self._now())
         timeout = self._timeout
         step_timeout = out.base.timeout_s if type(out) is StepRequest else out.timeout_s
@@ -158,7 +167,7 @@ class FastFlowClient:
             timeout = step_timeout
             if timeout < self._shortest:
                 self._shorten(timeout)
-        ex.deadline = loop.time() + timeout
+        ex.deadline = ex.sent + int(timeout * 1e9)  # monotonic ns: every hop shares it
         if self._closed:
             self._finish(ex, Reply(0, CUT, ex.sent, ex.sent))
         elif type(out) is StepRequest and out.fixed:
@@ -239,15 +248,18 @@ class FastFlowClient:
         if ex.keep is not None:
             ex.chunks, ex.room = [], ex.keep
         assert self._loop is not None
-        pool.send(data, ex, ex.deadline - self._loop.time(), flags)
+        pool.send(data, ex, (ex.deadline - self._now()) / 1e9, flags)
 
     def _answered(self, ex: _Exchange, status: int, error: str | None, nbytes: int) -> None:
         """A response to ``ex``'s request (the pools' ``on_done``): follow it, or
         finish ``ex`` with it."""
         try:
-            location = take_cookies(ex.response_headers, ex.jar) if ex.response_headers else None
+            location = take_cookies(ex.response_headers, ex.jar, self._wall_s) if ex.response_headers else None
             if location is not None and ex.hops > 0 and status in REDIRECT_STATUSES:
-                headers = ex.request.headers if ex.headers is None else ex.headers
+                headers = ex.headers
+                if headers is None:  # a fixed request: its headers are the StepRequest's
+                    assert ex.request is not None
+                    headers = ex.request.headers
                 hop = next_hop(status, ex.method, ex.url, location, headers, ex.body)
                 if hop is not None:
                     ex.hops -= 1

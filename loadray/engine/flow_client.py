@@ -11,13 +11,16 @@ they come back as a :class:`Reply` with an error kind and the exception as its d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import aiohttp
 
 from loadray.engine.aiohttp_transport import USER_AGENT, ssl_context
-from loadray.engine.errors import error_detail, error_kind, status_error
+from loadray.engine.clock import Clock
+from loadray.engine.failures import error_detail, error_kind, status_error
+from loadray.engine.step_request import StepRequest
 from loadray.engine.transport import TransportSettings
 from loadray.flow.render import Rendered
 from loadray.flow.response import Response
@@ -34,12 +37,35 @@ class Reply:
     nbytes: int = 0
     response: Response | None = field(default=None)  # only when the step asked for it
     detail: str | None = None  # the exception behind ``error``, when there was one
+    ttfb_ns: int | None = None  # first body byte (gRPC: message) after send, when measured
+    chunks: int | None = None  # body chunks / SSE events / gRPC messages, when counted
+
+
+class StepClient(Protocol):
+    """What the flow runner sends a step with (:class:`FlowClient`, the HTTP/1.1 core's
+    :class:`~loadray.engine.fast_client.FastFlowClient`, a fenced wrapper of either)."""
+
+    def send(self, session: Any, out: Rendered | StepRequest, keep: int | None) -> Awaitable[Reply]: ...
+
+
+class SessionClient(StepClient, Protocol):
+    """A flow client with its life cycle: a session per user (its cookie jar)."""
+
+    async def open(self) -> None: ...
+
+    def session(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+#: Builds a worker's flow client: (settings, clock) -> client.
+FlowClientFactory = Callable[[TransportSettings, Clock], SessionClient]
 
 
 class FlowClient:
-    def __init__(self, settings: TransportSettings, now_ns: Callable[[], int]) -> None:
+    def __init__(self, settings: TransportSettings, clock: Clock) -> None:
         self.settings = settings
-        self._now = now_ns
+        self._now = clock.monotonic_ns
         self._connector: aiohttp.TCPConnector | None = None
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s, sock_connect=settings.connect_timeout_s)
 
@@ -66,7 +92,7 @@ class FlowClient:
             headers={"User-Agent": USER_AGENT},
         )
 
-    async def send(self, session: aiohttp.ClientSession, out: Rendered, keep: int | None) -> Reply:
+    async def send(self, session: aiohttp.ClientSession, out: Rendered | StepRequest, keep: int | None) -> Reply:
         """Send ``out``; keep None: no response object; else one with at most ``keep``
         bytes of the body."""
         redirects = self.settings.redirects

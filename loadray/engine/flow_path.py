@@ -17,12 +17,12 @@ from loadray.engine.clock import Clock
 from loadray.engine.closed_loop import UserDone
 from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.fenced_client import FencedClient
-from loadray.engine.flow_client import FlowClient
-from loadray.engine.flow_runner import FlowRunner, Instance, Traces, literal
-from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.flow_client import FlowClient, FlowClientFactory, SessionClient
+from loadray.engine.flow_runner import FlowRunner, Instance, Traces
 from loadray.engine.http1 import UNSPOKEN_HEADERS
 from loadray.engine.inline_task import InlineTask
 from loadray.engine.lease import NEVER, Lease
+from loadray.engine.row_buffer import DONE, RowBuffer
 from loadray.engine.transport import TransportSettings
 from loadray.flow.feeders import open_feeder, row_vars
 from loadray.scenario.model import Scenario
@@ -31,7 +31,8 @@ from loadray.scenario.model import Scenario
 def step_names(scenario: Scenario) -> tuple[list[str], list[int]]:
     """Row step names (``FLOW/STEP``, or the request's name for a one-step flow) and
     the index of each flow's first step among them."""
-    names, first = [], []
+    names: list[str] = []
+    first: list[int] = []
     for flow in scenario.flows:
         first.append(len(names))
         if len(flow.steps) == 1:
@@ -71,21 +72,26 @@ class FlowPath:
         index: int,
         workers: int,
         clock: Clock,
-        buffer: FlowBuffer,
+        buffer: RowBuffer,
         settings: TransportSettings,
         base_url: str,
         lease: Lease | None = None,
+        client_factory: FlowClientFactory | None = None,
     ) -> None:
         self.index = index
         self.clock = clock
         self.rng = random.Random(f"{scenario.seed}/worker/{index}")
         self._unique = random.Random(secrets.randbits(64))  # {{ uuid }}: fresh in every run, no syscall
         steps = [step for flow in scenario.flows for step in flow.steps]
-        self._templated = not all(literal(step) for step in steps)
+        self._templated = not all(step.literal for step in steps)
         names = tuple(name for name, _ in scenario.http.headers) + tuple(n for s in steps for n, _ in s.headers)
         kind = flow_client_kind(scenario.transport, base_url, [s.path.source for s in steps], settings.cert_file,
                                 names, tuple(s.method for s in steps))
-        self.client = (FastFlowClient if kind == "fast" else FlowClient)(settings, clock.monotonic_ns)
+        if client_factory is not None:  # a test's client: its steps run in tasks
+            kind = "injected"
+        self.client: SessionClient = (client_factory or (FastFlowClient if kind == "fast" else FlowClient))(
+            settings, clock
+        )
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
         fenced = FencedClient(self.client, lease or Lease(NEVER, until_ns=NEVER), clock.monotonic_ns)
         self.runner = FlowRunner(
@@ -160,7 +166,7 @@ class FlowPath:
     def _failed(self, instance: Instance, exc: Exception) -> bool:
         """An instance that could not run: an ``internal`` row for its first step."""
         row = self.runner.failed_row(instance, self.runner.buffer.first_step[instance.flow], instance.intended_ns, exc)
-        self.runner.record(row, flow_ns=row[2] - instance.intended_ns)
+        self.runner.record(row, flow_ns=row[DONE] - instance.intended_ns)
         return False
 
     def _feed(self, variables: dict, user: int) -> bool:

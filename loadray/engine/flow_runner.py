@@ -14,14 +14,14 @@ A failure is always a row, never a lost task (``error_detail`` says what raised)
   ``internal``);
 - a check that raises instead of passing or failing: ``check_error``; an extraction
   that raises: ``extract`` (both end the step as failed; neither is retried);
-- a transport failure: its kind from :mod:`loadray.engine.errors`;
+- a transport failure: its kind from :mod:`loadray.engine.failures`;
 - anything else that raises (a defect): ``internal``, and the run exits 1.
 
 A check or extraction reads at most the step's ``max_body`` bytes of the body; a step
 with neither keeps no body at all (and a status-only check or a header/cookie
 extraction keeps none either).
 
-A step without variables (:func:`literal`) is rendered once, when the runner is made;
+A step without variables (:attr:`~loadray.scenario.model.Step.literal`) is rendered once, when the runner is made;
 each attempt hands the client a :class:`~loadray.engine.step_request.StepRequest` of
 that request and the attempt's trace header.
 """
@@ -34,18 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadray.engine.clock import Clock, sleep_through
-from loadray.engine.errors import CUT, INTERNAL, error_detail
-from loadray.engine.flow_client import FlowClient, Reply
-from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.failures import error_detail
+from loadray.engine.flow_client import Reply, StepClient
+from loadray.engine.row_buffer import DONE, RowBuffer, with_flow_ns
 from loadray.engine.step_request import StepRequest
-from loadray.flow.checks import CHECK_ERROR, CheckError, evaluate
-from loadray.flow.checks import ERROR_KIND as CHECK
-from loadray.flow.extract import ERROR_KIND as EXTRACT
+from loadray.flow.checks import CheckError, evaluate
 from loadray.flow.extract import ExtractError, extract_all
 from loadray.flow.render import render_step
 from loadray.flow.retry import backoff_ns, should_retry
-from loadray.flow.templates import ERROR_KIND as TEMPLATE
 from loadray.flow.templates import MissingVariable
+from loadray.kinds import CHECK, CHECK_ERROR, CUT, EXTRACT, INTERNAL, TEMPLATE
 from loadray.scenario.model import DEFAULT_MAX_BODY, Flow, Step
 
 
@@ -68,20 +66,20 @@ def trace_base(worker: int) -> int:
 
 
 class Traces:
-    """Fresh W3C trace ids: the worker's random 64-bit prefix, then a counter."""
+    """Fresh W3C trace ids: the worker's random 64-bit prefix, then a counter (the
+    number a row keeps: its ``trace_id`` is built from it at flush)."""
 
     def __init__(self, worker: int, prefix: str) -> None:
         self.prefix = prefix
         self._next = trace_base(worker)
 
-    def new(self) -> tuple[str, int]:
+    def new(self) -> int:
         self._next += 1
-        return f"{self.prefix}{self._next:016x}", self._next
+        return self._next
 
-    @staticmethod
-    def traceparent(trace_id: str, span: int) -> str:
-        """The ``traceparent`` header value of span ``span`` of trace ``trace_id``."""
-        return f"00-{trace_id}-{span:016x}-01"
+    def traceparent(self, trace: int, span: int) -> str:
+        """The ``traceparent`` header value of span ``span`` of trace number ``trace``."""
+        return f"00-{self.prefix}{trace:016x}-{span:016x}-01"
 
 
 def body_limit(step: Step, max_body: int) -> int | None:
@@ -101,8 +99,8 @@ class FlowRunner:
     def __init__(
         self,
         flows: tuple[Flow, ...],
-        client: FlowClient,
-        buffer: FlowBuffer,
+        client: StepClient,
+        buffer: RowBuffer,
         clock: Clock,
         base_url: str,
         headers: tuple[tuple[str, str], ...],
@@ -122,7 +120,7 @@ class FlowRunner:
         steps = [step for flow in flows for step in flow.steps]
         self._keep = [body_limit(step, max_body) for step in steps]  # by step number
         # a step without variables renders to the same request every time: once, here
-        self._fixed = [render_step(s, base_url, headers, {}, rng) if literal(s) else None for s in steps]
+        self._fixed = [render_step(s, base_url, headers, {}, rng) if s.literal else None for s in steps]
 
     async def run(self, inst: Instance) -> bool:
         """Run every step (until one fails and stops the flow); True when all passed.
@@ -139,7 +137,7 @@ class FlowRunner:
                 if last is not None:
                     self.record(last)
                 last = rows[-1]
-                ready = last[2]
+                ready = last[DONE]
                 if error is None:
                     if found:
                         inst.variables.update(found)
@@ -157,39 +155,39 @@ class FlowRunner:
                 self.record(last)
             last, ok = self.failed_row(inst, gid, ready, exc), False
         if last is not None:
-            self.record(last, flow_ns=last[2] - inst.intended_ns)
+            self.record(last, flow_ns=last[DONE] - inst.intended_ns)
         return ok
 
     def failed_row(self, inst: Instance, gid: int, ready: int, exc: BaseException) -> tuple:
         """The ``internal`` row of step ``gid`` of ``inst`` that ``exc`` ended."""
         now = self.clock.monotonic_ns()
-        return self._row(inst, gid, ready, Reply(0, INTERNAL, now, now, detail=error_detail(exc)), 1, None)
+        return self._row(inst, gid, ready, Reply(0, INTERNAL, now, now, detail=error_detail(exc)), 1, 0)
 
     async def _step(self, step: Step, gid: int, inst: Instance, ready: int):
         """Every attempt of one step: (rows, final error, variables extracted). If the
         run stops meanwhile, the rows so far are recorded (the one in flight as ``cut``)."""
-        trace_id, span = self.traces.new() if self.traces else (None, 0)
+        trace = self.traces.new() if self.traces else 0
         keep = self._keep[gid]
         rows: list[tuple] = []
         attempt = 1
         while True:
-            out = self._render(step, gid, inst, trace_id, span + ((attempt - 1) << 56))
+            out = self._render(step, gid, inst, trace, trace + ((attempt - 1) << 56))
             sent = self.clock.monotonic_ns()
-            if type(out) is Reply:
+            if isinstance(out, Reply):
                 reply = out
             else:
                 try:
                     reply = await self.client.send(inst.session, out, keep)
                 except asyncio.CancelledError:
                     cut = Reply(0, CUT, sent, self.clock.monotonic_ns())
-                    self._cancelled(rows + [self._row(inst, gid, ready, cut, attempt, trace_id)])
+                    self._cancelled(rows + [self._row(inst, gid, ready, cut, attempt, trace)])
                 except Exception as exc:  # the client maps every failure: this is a defect
                     reply = Reply(0, INTERNAL, sent, self.clock.monotonic_ns(), detail=error_detail(exc))
             if reply.response is None or reply.error is not None:
                 error, kind, detail, found = reply.error, reply.error, reply.detail, None
             else:
                 error, kind, detail, found = _judge(step, reply)
-            rows.append(self._row(inst, gid, ready, reply, attempt, trace_id, error, detail))
+            rows.append(self._row(inst, gid, ready, reply, attempt, trace, error, detail))
             if error is None or not should_retry(step.retry, attempt, reply.status, kind):
                 return rows, error, found
             try:
@@ -198,7 +196,7 @@ class FlowRunner:
                 self._cancelled(rows)
             attempt += 1
 
-    def _render(self, step: Step, gid: int, inst: Instance, trace_id: str | None, span: int) -> StepRequest | Reply:
+    def _render(self, step: Step, gid: int, inst: Instance, trace: int, span: int) -> StepRequest | Reply:
         """The request of this attempt, or a ``template`` reply when it cannot be built."""
         out = self._fixed[gid]
         fixed = out is not None
@@ -211,7 +209,8 @@ class FlowRunner:
                 if isinstance(exc, MissingVariable):
                     return Reply(0, TEMPLATE, now, now, detail=error_detail(exc))
                 return Reply(0, INTERNAL, now, now, detail=error_detail(exc, f"rendering {step.name}"))
-        return StepRequest(out, None if trace_id is None else Traces.traceparent(trace_id, span), fixed)
+        traces = self.traces
+        return StepRequest(out, traces.traceparent(trace, span) if trace and traces is not None else None, fixed)
 
     def _cancelled(self, rows: list[tuple]) -> None:
         """The run stopped inside a step: keep its rows, then go on stopping."""
@@ -221,25 +220,25 @@ class FlowRunner:
 
     @staticmethod
     def _row(
-        inst: Instance, gid: int, ready: int, reply: Reply, attempt: int, trace_id, error: Any = False, detail=None
+        inst: Instance, gid: int, ready: int, reply: Reply, attempt: int, trace: int, error: Any = False, detail=None
     ) -> tuple:
+        """One attempt's row (a :data:`~loadray.engine.row_buffer.FLOW_ROW`)."""
         if error is False:
             error, detail = reply.error, reply.detail
         return (
-            ready, reply.sent_ns, reply.done_ns, reply.status, error, gid, inst.phase, reply.nbytes,
-            attempt, inst.user, inst.flow_id, None, trace_id, detail,
+            ready, reply.sent_ns, reply.done_ns, reply.status, error, gid, inst.phase, reply.nbytes, trace,
+            attempt, inst.user, inst.flow_id, detail, reply.ttfb_ns, reply.chunks, None,
         )
 
     def record(self, row: tuple, flow_ns: int | None = None) -> None:
-        if flow_ns is not None:
-            row = (*row[:11], flow_ns, *row[12:])
-        self._add(row)
+        self._add(row if flow_ns is None else with_flow_ns(row, flow_ns))
 
 
 def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None, dict | None]:
     """(error, error kind, detail, variables found) of a response that arrived: the
     first failed check, a check or an extraction that raised, or the extracted values."""
     response = reply.response
+    assert response is not None  # judged only when a response arrived
     try:
         if step.checks:
             failed = evaluate(step.checks, response)
@@ -253,11 +252,3 @@ def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None
     except Exception as exc:
         return INTERNAL, INTERNAL, error_detail(exc), None
 
-
-def literal(step: Step) -> bool:
-    """Whether ``step`` has no variable anywhere (path, query, headers, body): it then
-    renders to the same request every time."""
-    templates = [step.path, *(t for _, t in step.query), *(t for _, t in step.headers)]
-    if step.body is not None:
-        templates.append(step.body.template)
-    return all(t.literal for t in templates)

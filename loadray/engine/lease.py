@@ -15,16 +15,21 @@ Pure: the caller supplies monotonic times.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 NEVER = 2**62
 
-# why a lease ended
-LAPSED = "lease expired"  # no renewal acknowledged in time (a partition, a freeze)
-DECLARED_LOST = "declared lost by the coordinator"
-NODE_GONE = "its node's raylet is gone"  # the worker outlived its host's Ray: it must not go on
-HARD_END = "the run's hard end passed"
-STOPPED = "stopped"
-FINISHED = "finished"
+#: Why a lease ended (the text is what the run's events and warnings say).
+FenceReason = Literal[
+    "lease expired", "declared lost by the coordinator", "its node's raylet is gone", "the run's hard end passed",
+    "stopped", "finished",
+]
+LAPSED: FenceReason = "lease expired"  # no renewal acknowledged in time (a partition, a freeze)
+DECLARED_LOST: FenceReason = "declared lost by the coordinator"
+NODE_GONE: FenceReason = "its node's raylet is gone"  # the worker outlived its host's Ray: it must not go on
+HARD_END: FenceReason = "the run's hard end passed"
+STOPPED: FenceReason = "stopped"
+FINISHED: FenceReason = "finished"
 
 
 @dataclass
@@ -33,7 +38,7 @@ class Lease:
     until_ns: int = 0  # sends are allowed strictly before this instant (monotonic ns)
     hard_end_ns: int = NEVER
     fenced_at_ns: int | None = None
-    reason: str | None = None
+    reason: FenceReason | None = None
 
     @property
     def fenced(self) -> bool:
@@ -62,7 +67,7 @@ class Lease:
             self.fence(now_ns, HARD_END if now_ns >= self.hard_end_ns else LAPSED)
         return False
 
-    def fence(self, now_ns: int, reason: str) -> None:
+    def fence(self, now_ns: int, reason: FenceReason) -> None:
         """Never send again (idempotent: the first reason stays)."""
         if self.fenced_at_ns is None:
             self.fenced_at_ns = now_ns

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from loadray.counters import Counters
 from loadray.engine.clock import Clock
 from loadray.engine.lease import NEVER, Lease
-from loadray.engine.samples import SampleBuffer
+from loadray.engine.row_buffer import RowBuffer
 from loadray.plan import Chunk
 
 YIELD_EVERY = 64  # sends in a row before letting responses be processed
@@ -24,26 +24,10 @@ NO_CUT = 2**62
 IDLE_POLL_NS = 100_000_000  # how often a worker with nothing scheduled looks for a revision
 
 
-@dataclass
-class Counters:
-    """Cumulative counts of one worker, read live by the driver."""
-
-    intended: int = 0
-    sent: int = 0
-    done: int = 0
-    errors: int = 0
-    dropped: int = 0
-    skipped: int = 0  # of a revision that arrived late: intended before it arrived, never sent
-
-    @property
-    def in_flight(self) -> int:
-        return self.sent - self.done
-
-
 class OpenLoop:
     def __init__(
         self,
-        buffer: SampleBuffer,
+        buffer: RowBuffer,
         clock: Clock,
         n_requests: int,
         max_in_flight: int,
@@ -69,7 +53,7 @@ class OpenLoop:
         self._skip_before_ns = 0  # offsets before this (a late revision's past) are skipped
         self._next_skip_ns = 0
         self._start_ns: int | None = None
-        self._record = getattr(buffer, "record", None)  # bound once: on_done is the hot path
+        self._add = buffer.add  # bound once: on_done is the hot path
         self._now = clock.monotonic_ns
 
     def stop(self) -> None:
@@ -91,7 +75,7 @@ class OpenLoop:
         c.done += 1
         if error is not None:
             c.errors += 1
-        self._record(intended, sent, self._now(), status, error, step, phase, nbytes, trace)
+        self._add((intended, sent, self._now(), status, error, step, phase, nbytes, trace))  # a FAST_ROW
         if self._waiting:
             self._slot.set()
 
@@ -118,7 +102,7 @@ class OpenLoop:
         self,
         chunks: Iterable[Chunk] | None,
         start_ns: int,
-        submit: Callable[[int, Any], None],
+        submit: Callable[[int, Any, int], None],
         end_ns: int | None = None,
     ) -> None:
         """Send the schedule and its revisions until :meth:`stop`, or until it is
@@ -137,7 +121,7 @@ class OpenLoop:
                     return
                 await clock.sleep_until(min(end_ns, now + IDLE_POLL_NS))
 
-    async def _send(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any], None]) -> None:
+    async def _send(self, chunks: Iterable[Chunk], start_ns: int, submit: Callable[[int, Any, int], None]) -> None:
         clock, c, now_ns, lease = self.clock, self.counters, self._now, self.lease
         wheel = self.wheel
         n = len(wheel)

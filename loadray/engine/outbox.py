@@ -76,17 +76,18 @@ class Outbox:
         ``take_bytes``, at least one)."""
         while self._entries and self._entries[0].seq <= acked:
             self._forget(self._entries.popleft())
-        out, size = [], 0
+        out: list[Parcel] = []
+        size = 0
         for e in self._entries:
             if out and size + e.nbytes > self.take_bytes:
                 break
-            out.append(Parcel(e.seq, e.batch if e.batch is not None else _read(e.path), e.arrivals))
+            out.append(_parcel(e))
             size += e.nbytes
         return out
 
     def take_all(self) -> list[Parcel]:
         """Everything, acknowledged at once (an in-process caller loses nothing in transit)."""
-        out = [Parcel(e.seq, e.batch if e.batch is not None else _read(e.path), e.arrivals) for e in self._entries]
+        out = [_parcel(e) for e in self._entries]
         while self._entries:
             self._forget(self._entries.popleft())
         return out
@@ -126,3 +127,11 @@ def _write(path: str, batch: pa.RecordBatch) -> None:
 def _read(path: str) -> pa.RecordBatch:
     with pa.OSFile(path, "rb") as source:  # read into memory: the file goes when acknowledged
         return pa.ipc.open_file(source).get_batch(0)
+
+
+def _parcel(e: _Entry) -> Parcel:
+    """``e`` as handed out: its batch, read back from disk when it was spilled."""
+    if e.batch is not None:
+        return Parcel(e.seq, e.batch, e.arrivals)
+    assert e.path is not None  # an entry is in memory or spilled
+    return Parcel(e.seq, _read(e.path), e.arrivals)

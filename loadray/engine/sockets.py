@@ -9,7 +9,7 @@ import struct
 _LINGER_0 = struct.pack("ii", 1, 0)
 
 
-def discard_and_close(transport: asyncio.BaseTransport) -> None:
+def discard_and_close(transport: asyncio.Transport) -> None:
     """Abort with ``SO_LINGER`` 0: the kernel drops what it has not delivered yet and
     resets the connection. A plain close keeps retransmitting queued requests, so a
     fenced worker's last writes could reach the target after a healed link."""

@@ -4,7 +4,7 @@ A transport is callback-based so the hot path allocates nothing it does not need
 ``submit(index, ctx, trace)`` starts request ``index`` (from the list given at
 construction) and later calls ``on_done(ctx, status, error, bytes_in)`` exactly once, from the event
 loop thread, whatever happens. ``status`` is 0 when no HTTP response arrived; ``error``
-is ``None`` on a response below 400, else a kind from :mod:`loadray.engine.errors`.
+is ``None`` on a response below 400, else a kind from :mod:`loadray.kinds`.
 ``submit`` never raises and never blocks; the caller enforces the in-flight cap.
 A transport that sends later than ``submit`` (aiohttp runs a task per request) passes
 a fifth argument, the monotonic ns at which the request really started, so ``sent_ns``
@@ -19,14 +19,16 @@ request's own 64 bits, and the parent span id is those 64 bits again. With an em
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+
+from loadray.engine.clock import Clock, SystemClock
 
 DoneCallback = Callable[..., None]  # (ctx, status, error, bytes_in[, sent_mono_ns])
 
-MAX_TRACE = 2**64  # ``trace`` is below this
 ACCEPT_ENCODING = "gzip, deflate"  # sent when ``compression`` is on
 USER_AGENT = "loadray"  # sent unless a request sets its own
 _TRACE_PREFIX = re.compile(r"[0-9a-f]{16}")
@@ -74,10 +76,14 @@ def traceparent(prefix: str, trace: int) -> str:
 class Transport(ABC):
     """Sends prepared requests; reports each outcome through ``on_done``."""
 
-    def __init__(self, requests: list[PreparedRequest], settings: TransportSettings, on_done: DoneCallback) -> None:
+    def __init__(
+        self, requests: list[PreparedRequest], settings: TransportSettings, on_done: DoneCallback,
+        clock: Clock | None = None,
+    ) -> None:
         self.requests = requests
         self.settings = settings
         self.on_done = on_done
+        self.clock = clock or SystemClock()
 
     @abstractmethod
     async def open(self, prewarm: int = 0) -> None:

@@ -13,7 +13,8 @@ Written with the standard library (xml.etree), read by any JUnit parser.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["junit_xml"]
 
@@ -58,10 +59,10 @@ def _threshold_case(name: str, result: Mapping[str, Any]) -> ET.Element:
 
 def _run_case(name: str, summary: Mapping[str, Any]) -> ET.Element | None:
     """The run's own verdict, when something beside the thresholds decided it."""
-    reasons = [summary.get(k) for k in ("generator_error", "nothing_succeeded", "aborted")]
+    found = [summary.get(k) for k in ("generator_error", "nothing_succeeded", "aborted")]
     if summary.get("workers_lost"):
-        reasons.append(f"workers lost: {summary['workers_lost']}")
-    reasons = [str(r) for r in reasons if r]
+        found.append(f"workers lost: {summary['workers_lost']}")
+    reasons = [str(r) for r in found if r]
     interrupted = summary.get("interrupted")
     if not reasons and not interrupted:
         return None

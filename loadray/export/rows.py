@@ -17,7 +17,8 @@ from __future__ import annotations
 import errno
 import json
 import os
-from typing import BinaryIO, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa

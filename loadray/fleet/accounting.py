@@ -49,7 +49,7 @@ class Tally:
     lost: int = 0
     unknown: int = 0
 
-    def __add__(self, other: "Tally") -> "Tally":
+    def __add__(self, other: Tally) -> Tally:
         return Tally(self.planned + other.planned, self.rows + other.rows,
                      self.lost + other.lost, self.unknown + other.unknown)
 

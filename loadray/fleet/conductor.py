@@ -16,26 +16,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from loadray.engine.worker import LOST, RENEWED, WorkerReady
+from loadray.engine.worker import LOST, RENEWED, Renewal, WorkerReady
 from loadray.fleet.actions import Action, Alert, Halt, Key, Revise, Spawn, Start
 from loadray.fleet.members import Member
 from loadray.fleet.records import EventKind, Placement, RunEvent
 from loadray.fleet.watch import Watch
 from loadray.live.board import Board
-from loadray.live.status import LiveStatus, WorkerSecond
+from loadray.live.command import CommandKind
+from loadray.live.status import LiveStatus, RunState, WorkerSecond
 from loadray.plan.revision import Assignment, plan_phases, with_base, with_rate
 from loadray.scenario.model import Scenario
 
 START_MARGIN_S = 0.5  # from the last ready report to the common start
 REVISION_MARGIN_S = 0.3  # a revision takes effect this far ahead, so it reaches everyone first
 
-State = Literal["starting", "running", "paused", "stopping", "finished"]
+State = RunState  # one definition, in loadray.live.status
 AbortKind = Literal["threshold", "worker_loss"]
 
 
-class Clock:
+class Clock(Protocol):
     """What the conductor reads of time (``loadray.engine.clock.SystemClock`` fits)."""
 
     def monotonic_ns(self) -> int: ...
@@ -99,7 +100,7 @@ class Conductor:
             actions.append(Start(m.key, a))
         return self.start_wall_ns, actions
 
-    def renew(self, key: Key, lapsed: bool) -> tuple[str, list[Action]]:
+    def renew(self, key: Key, lapsed: bool) -> tuple[Renewal, list[Action]]:
         """A member asks to renew its lease (``lapsed``: it has fenced itself already)."""
         m = self.members.get(key)
         if m is None:
@@ -171,16 +172,16 @@ class Conductor:
 
     # -- control ---------------------------------------------------------------------
 
-    def control(self, command: str, rate: float | None = None) -> tuple[str, list[Action]]:
+    def control(self, command: CommandKind, rate: float | None = None) -> tuple[str, list[Action]]:
         if self.state not in ("running", "paused"):
             return f"not running ({self.state})", []
         at = self.elapsed_s() + REVISION_MARGIN_S
         if command == "stop":
             self._event("stop", at_s=at)
             return "stopping", self.stop()
-        if command == "rate" and not (rate is not None and math.isfinite(rate) and rate >= 0):
-            return f"rate must be a finite number >= 0, got {rate!r}", []
         if command == "rate":
+            if rate is None or not (math.isfinite(rate) and rate >= 0):
+                return f"rate must be a finite number >= 0, got {rate!r}", []
             phases = with_rate(self.phases, at, rate, self.end_s, self._new_phase_number())
             self.state = "running" if rate > 0 else "paused"
         elif command == "pause":
@@ -190,7 +191,7 @@ class Conductor:
         else:
             return f"unknown command {command!r}", []
         self.phases = phases
-        self._event(command, at_s=at, rate=rate)  # type: ignore[arg-type]
+        self._event(command, at_s=at, rate=rate)
         return f"{command} from t={at:.2f}s", self._reassign(at)
 
     def stop(self) -> list[Action]:

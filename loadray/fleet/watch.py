@@ -45,7 +45,7 @@ class Watch:
                 if self._saturated[key] == SATURATED_TICKS:
                     self.warn(f"worker {worker} saturated: {what}; latency is under-stated, add workers")
 
-    def snapshot(self, c: "Conductor", now_wall_ns: int) -> LiveStatus:
+    def snapshot(self, c: Conductor, now_wall_ns: int) -> LiveStatus:
         b, closed = c.board, self.scenario.model == "closed"
         elapsed = max((now_wall_ns - c.start_wall_ns) / 1e9, 0.0) if c.start_wall_ns else 0.0
         last = b.window(now_wall_ns, 1)

@@ -24,11 +24,9 @@ from functools import cached_property
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.flow import _spec
+from loadray.fields import Fields, one_or_many, string
 from loadray.flow.query import Query, compile_query
 from loadray.flow.response import Response
-from loadray.kinds import CHECK as ERROR_KIND
-from loadray.kinds import CHECK_ERROR  # noqa: F401  (a check raised: it could not tell pass from fail)
 from loadray.redaction import MASK, is_secret_name, redact_body, redact_text
 
 KEYS = ("status", "body_contains", "json")
@@ -87,15 +85,14 @@ def compile_checks(spec: Any, path: str) -> tuple[Check, ...]:
     """The checks of one step, in a fixed order: status, body_contains, json."""
     if spec is None:
         return ()
-    spec = _spec.mapping(spec, path, KEYS)
+    fields = Fields(spec, path, KEYS)
     checks: list[Check] = []
-    if "status" in spec:
-        checks.append(_status(spec["status"], f"{path}.status"))
-    if "body_contains" in spec:
-        needle = _spec.text(spec["body_contains"], f"{path}.body_contains")
-        checks.append(BodyContains(needle.encode()))
-    if "json" in spec:
-        checks.extend(_json(item, where) for item, where in _spec.items(spec["json"], f"{path}.json"))
+    if "status" in fields:
+        checks.append(fields.get("status", _status))
+    if "body_contains" in fields:
+        checks.append(BodyContains(fields.get("body_contains", string).encode()))
+    if "json" in fields:
+        checks.extend(_json(item, where) for item, where in fields.get("json", one_or_many))
     return tuple(checks)
 
 
@@ -136,7 +133,7 @@ def _status(spec: Any, path: str) -> StatusIn:
     codes: set[int] = set()
     classes: set[int] = set()
     shown = []
-    for item, where in _spec.items(spec, path):
+    for item, where in one_or_many(spec, path):
         if isinstance(item, str) and (match := _STATUS_CLASS.fullmatch(item)):
             classes.add(int(match.group(1)))
         elif isinstance(item, int) and not isinstance(item, bool) and 100 <= item <= 599:
@@ -148,9 +145,9 @@ def _status(spec: Any, path: str) -> StatusIn:
 
 
 def _json(spec: Any, path: str) -> JsonEquals:
-    spec = _spec.mapping(spec, path, JSON_KEYS, required=JSON_KEYS)
-    expr = _spec.text(spec["expr"], f"{path}.expr")
-    return JsonEquals(expr, json_value(spec["equals"], f"{path}.equals"), compile_query(expr, f"{path}.expr"))
+    fields = Fields(spec, path, JSON_KEYS)
+    expr = fields.get("expr", string)
+    return JsonEquals(expr, fields.get("equals", json_value), compile_query(expr, fields.path_of("expr")))
 
 
 def json_value(value: Any, path: str) -> Any:

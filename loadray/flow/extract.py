@@ -20,12 +20,10 @@ from functools import partial
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.flow import _spec
+from loadray.fields import Fields, choice, one_or_many, string
 from loadray.flow.query import Query, compile_query
 from loadray.flow.regex import Pattern, compile_regex
 from loadray.flow.response import Response
-from loadray.units import shorten
-from loadray.kinds import EXTRACT as ERROR_KIND
 
 SOURCES = ("json", "header", "regex", "cookie")
 BODY_SOURCES = frozenset({"json", "regex"})
@@ -63,12 +61,12 @@ class ExtractError(Exception):
 
 def compile_extractor(spec: Any, path: str) -> Extractor:
     """``{name, source, expr}`` -> Extractor; a bad JMESPath or regex names ``path`` itself."""
-    spec = _spec.mapping(spec, path, KEYS, required=KEYS)
-    name = _spec.text(spec["name"], f"{path}.name")
+    fields = Fields(spec, path, KEYS)
+    name = fields.get("name", string)
     if not _VARIABLE.fullmatch(name):
-        raise ScenarioError(f"{path}.name", f"must be a plain name (letters, digits, _), got {name!r}")
-    source = _spec.one_of(spec["source"], f"{path}.source", SOURCES)
-    expr = _spec.text(spec["expr"], f"{path}.expr")
+        raise ScenarioError(fields.path_of("name"), f"must be a plain name (letters, digits, _), got {name!r}")
+    source = fields.get("source", choice(*SOURCES))
+    expr = fields.get("expr", string)
     return Extractor(name, source, expr, _finder(source, expr, path))
 
 
@@ -76,7 +74,7 @@ def compile_extractors(spec: Any, path: str) -> tuple[Extractor, ...]:
     """One extractor spec or a list of them (``path[i]`` each); None or [] -> ()."""
     if spec is None or spec == []:
         return ()
-    return tuple(compile_extractor(item, where) for item, where in _spec.items(spec, path))
+    return tuple(compile_extractor(item, where) for item, where in one_or_many(spec, path))
 
 
 def extract_all(extractors: tuple[Extractor, ...], response: Response) -> dict[str, Any]:

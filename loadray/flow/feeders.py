@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.flow import _spec
+from loadray.fields import Fields, choice, string
 from loadray.input_files import read_limited
 
 MODES = ("sequential", "random", "unique")
@@ -47,17 +47,11 @@ class FeederSpec:
 
 def compile_feeder(spec: Any, path: str) -> FeederSpec:
     """``{name, file, mode, when_exhausted}``; ``unique`` defaults to ``stop_run``."""
-    spec = _spec.mapping(spec, path, KEYS, required=("name", "file"))
-    mode = _spec.one_of(spec.get("mode", "sequential"), f"{path}.mode", MODES)
+    fields = Fields(spec, path, KEYS)
+    name, file = fields.get("name", string), fields.get("file", string)
+    mode = fields.get("mode", choice(*MODES), "sequential")
     default_end = "stop_run" if mode == "unique" else "recycle"
-    return FeederSpec(
-        name=_spec.text(spec["name"], f"{path}.name"),
-        file=_spec.text(spec["file"], f"{path}.file"),
-        mode=mode,
-        when_exhausted=_spec.one_of(
-            spec.get("when_exhausted", default_end), f"{path}.when_exhausted", EXHAUSTED
-        ),
-    )
+    return FeederSpec(name, file, mode, fields.get("when_exhausted", choice(*EXHAUSTED), default_end))
 
 
 def load_rows(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH) -> list[Row]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import jmespath
 from jmespath import exceptions as jmespath_errors
 from jmespath.parser import ParsedResult
@@ -9,7 +11,7 @@ from jmespath.parser import ParsedResult
 from loadray.errors import ScenarioError
 from loadray.units import shorten
 
-Query = ParsedResult
+Query: TypeAlias = ParsedResult
 MAX_EXPRESSION = 4096  # characters of a JMESPath or regex (compile time grows with it)
 MAX_NESTING = 64  # brackets inside brackets: the parser and the search recurse per level
 _OPEN, _CLOSE, _QUOTES = "([{", ")]}", "'\"`"

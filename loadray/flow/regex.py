@@ -14,6 +14,7 @@ reads at most :data:`GUARDED_INPUT_MAX` characters of the text.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Protocol
 
 from loadray.errors import ScenarioError
@@ -25,10 +26,10 @@ try:
 except ImportError:  # pragma: no cover - google-re2 is a dependency; the guard is the fallback
     re2 = None
 
-try:
-    from re import _parser as _sre_parser  # Python >= 3.11
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_parse as _sre_parser  # type: ignore[no-redef]
+if sys.version_info >= (3, 11):
+    from re import _parser as _sre_parser  # type: ignore[attr-defined]
+else:  # pragma: no cover - Python 3.10
+    import sre_parse as _sre_parser
 
 HAVE_RE2 = re2 is not None
 

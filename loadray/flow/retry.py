@@ -15,8 +15,7 @@ from typing import Any
 
 from loadray import kinds
 from loadray.errors import ScenarioError
-from loadray.flow import _spec
-from loadray.flow.checks import ERROR_KIND as CHECK
+from loadray.fields import Fields, choice, duration, integer, one_or_many
 
 KEYS = ("max_attempts", "backoff", "on_status", "on_errors")
 BACKOFF_KEYS = ("base", "cap", "jitter")
@@ -31,7 +30,7 @@ RETRYABLE_ERRORS = (
     kinds.TLS,
     kinds.HTTP_4XX,
     kinds.HTTP_5XX,
-    CHECK,
+    kinds.CHECK,
 )
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -63,19 +62,19 @@ def compile_retry(spec: Any, path: str) -> RetryPolicy:
     """``{max_attempts, backoff: {base, cap, jitter}, on_status, on_errors}``; None -> NO_RETRY."""
     if spec is None:
         return NO_RETRY
-    spec = _spec.mapping(spec, path, KEYS)
-    backoff = _spec.mapping(spec.get("backoff", {}), f"{path}.backoff", BACKOFF_KEYS)
-    base = _spec.seconds(backoff.get("base", DEFAULT_BASE_S), f"{path}.backoff.base")
-    cap = _spec.seconds(backoff.get("cap", max(DEFAULT_CAP_S, base)), f"{path}.backoff.cap")
+    fields = Fields(spec, path, KEYS)
+    backoff = Fields(fields.value.get("backoff"), fields.path_of("backoff"), BACKOFF_KEYS)
+    base = backoff.get("base", _SECONDS, DEFAULT_BASE_S)
+    cap = backoff.get("cap", _SECONDS, max(DEFAULT_CAP_S, base))
     if cap < base:
-        raise ScenarioError(f"{path}.backoff.cap", f"must be >= base ({base:g}s), got {cap:g}s")
+        raise ScenarioError(backoff.path_of("cap"), f"must be >= base ({base:g}s), got {cap:g}s")
     return RetryPolicy(
-        max_attempts=_spec.integer(spec.get("max_attempts", DEFAULT_MAX_ATTEMPTS), f"{path}.max_attempts", 1),
+        max_attempts=fields.get("max_attempts", integer(ge=1), DEFAULT_MAX_ATTEMPTS),
         base_s=base,
         cap_s=cap,
-        jitter=_spec.one_of(backoff.get("jitter", DEFAULT_JITTER), f"{path}.backoff.jitter", JITTERS),
-        on_status=_set_of(spec.get("on_status"), f"{path}.on_status", DEFAULT_ON_STATUS, _status),
-        on_errors=_set_of(spec.get("on_errors"), f"{path}.on_errors", DEFAULT_ON_ERRORS, _error_kind),
+        jitter=backoff.get("jitter", choice(*JITTERS), DEFAULT_JITTER),
+        on_status=_set_of(fields.value.get("on_status"), fields.path_of("on_status"), DEFAULT_ON_STATUS, _status),
+        on_errors=_set_of(fields.value.get("on_errors"), fields.path_of("on_errors"), DEFAULT_ON_ERRORS, _error_kind),
     )
 
 
@@ -102,12 +101,9 @@ def backoff_ns(policy: RetryPolicy, attempt: int, rng: random.Random) -> int:
     return int(min(backoff_s(policy, attempt, rng), MAX_WAIT_S) * 1e9)
 
 
-def _status(value: Any, path: str) -> int:
-    return _spec.integer(value, path, 100, 599)
-
-
-def _error_kind(value: Any, path: str) -> str:
-    return _spec.one_of(value, path, RETRYABLE_ERRORS)
+_status = integer(ge=100, le=599)
+_error_kind = choice(*RETRYABLE_ERRORS)
+_SECONDS = duration(positive=False)
 
 
 def _set_of(spec: Any, path: str, default: frozenset, read: Callable[[Any, str], Any]) -> frozenset:
@@ -116,4 +112,4 @@ def _set_of(spec: Any, path: str, default: frozenset, read: Callable[[Any, str],
         return default
     if spec == []:
         return frozenset()
-    return frozenset(read(item, where) for item, where in _spec.items(spec, path))
+    return frozenset(read(item, where) for item, where in one_or_many(spec, path))

@@ -84,7 +84,7 @@ class Template:
 
     def render(self, values: Mapping[str, object], rng: random.Random | None = None) -> str:
         return "".join(
-            [part if type(part) is str else to_text(part.value(values, rng)) for part in self.parts]
+            [part if isinstance(part, str) else to_text(part.value(values, rng)) for part in self.parts]
         )
 
     @property
@@ -95,8 +95,9 @@ class Template:
     def render_value(self, values: Mapping[str, object], rng: random.Random | None = None) -> object:
         """Like ``render``, but a template that is exactly one ``{{ }}`` keeps its value's
         type (an extracted ``5`` stays an int in a JSON body)."""
-        if len(self.parts) == 1 and type(self.parts[0]) is not str:
-            return self.parts[0].value(values, rng)
+        part = self.parts[0] if len(self.parts) == 1 else ""
+        if not isinstance(part, str):
+            return part.value(values, rng)
         return self.render(values, rng)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loadray._lazy import lazy_exports
-
 from loadray.live.histogram import GAMMA, LogHistogram, merge_all
 from loadray.live.status import LiveStatus, Tally, Totals, WorkerSecond
 

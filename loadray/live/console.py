@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 from loadray.live.status import LiveStatus
 
@@ -150,14 +151,14 @@ class LiveConsole:
         self.tty = tty
         self.plain_every_s = plain_every_s
         self._clock = clock
-        self._live = None  # rich.live.Live, started by the first update on a TTY
+        self._live: Any = None  # rich.live.Live, started by the first update on a TTY (rich imported then)
         self._next_due: float | None = None
         self._seen_warnings: set[str] = set()
         self._aborted_shown = False
         self._pending: LiveStatus | None = None  # newest status not yet printed (plain mode)
         self._closed = False
 
-    def __enter__(self) -> "LiveConsole":
+    def __enter__(self) -> LiveConsole:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -4,7 +4,8 @@ The running driver serves a tiny HTTP endpoint on 127.0.0.1 and writes where to 
 it (with a per-run token and the bounds a rate must keep) to ``RUN_DIR/control.json``,
 removed when the run ends. ``send`` is the client side used by the ``control`` verb.
 
-Both sides check a command with :func:`check_command`: a rate is a finite number
+Both sides check a command with :func:`check_command` (a typed
+:class:`~loadray.live.command.Command` comes out): a rate is a finite number
 >= 0 within the scenario's bounds (``limits.max_rate``, or ``limits.max_users`` and a
 whole number in the closed model). The endpoint answers every request: 400 with the
 reason for a bad one (which never reaches the coordinator), 500 with one line if the
@@ -20,19 +21,20 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from loadray.errors import LoadrayError, UsageError
+from loadray.live.command import Command
 from loadray.scenario.limits import DEFAULT_MAX_RATE
 from loadray.units import format_number, shorten
 
 CONTROL_FILE = "control.json"
-COMMANDS = ("rate", "pause", "resume", "stop")
 MAX_BODY = 64 * 1024
-Handler = Callable[[str, "float | None"], str]
+Handler = Callable[[Command], str]
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class RateBounds:
     users: bool = False  # closed model: a whole number of users
 
     @classmethod
-    def of(cls, scenario: Any) -> "RateBounds":
+    def of(cls, scenario: Any) -> RateBounds:
         """The bounds of a :class:`~loadray.scenario.Scenario`."""
         if scenario.model == "closed":
             return cls(float(scenario.limits.max_users), users=True)
@@ -71,21 +73,9 @@ def check_rate(value: object, bounds: RateBounds) -> float:
     return float(value)
 
 
-def check_command(body: object, bounds: RateBounds) -> tuple[str, float | None]:
-    """``(command, rate)`` from a request body ``{"command": ..., "rate": ...}``."""
-    if not isinstance(body, dict):
-        raise ValueError('expected a JSON object {"command": ..., "rate": ...}')
-    command, rate = body.get("command"), body.get("rate")
-    if command not in COMMANDS:
-        raise ValueError(f"unknown command {shorten(command)} (expected one of: {', '.join(COMMANDS)})")
-    if command == "rate":
-        try:
-            return command, check_rate(rate, bounds)
-        except ValueError as exc:
-            raise ValueError(f"rate: {exc}") from None
-    if rate is not None:
-        raise ValueError(f"rate: only the 'rate' command takes one, not {command!r}")
-    return command, None
+def check_command(body: object, bounds: RateBounds) -> Command:
+    """The command of a request body ``{"command": ..., "rate": ...}`` within ``bounds``."""
+    return Command.parse(body, lambda rate: check_rate(rate, bounds))
 
 
 class ControlServer:
@@ -117,7 +107,7 @@ class ControlServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "ControlServer":
+    def __enter__(self) -> ControlServer:
         self.start()
         return self
 
@@ -131,13 +121,13 @@ def _request_handler(owner: ControlServer):
             if self.headers.get("X-Loadray-Token") != owner.token:
                 return self._answer(403, "bad token")
             try:
-                command, rate = check_command(self._body(), owner.bounds)
+                command = check_command(self._body(), owner.bounds)
             except ValueError as exc:
                 return self._answer(400, str(exc))
             try:
-                answer = owner.handle(command, rate)
+                answer = owner.handle(command)
             except Exception as exc:  # noqa: BLE001 - the client gets one line, never a dropped connection
-                return self._answer(500, f"the run could not {command}: {type(exc).__name__}: {_one_line(exc)}")
+                return self._answer(500, f"the run could not {command.kind}: {type(exc).__name__}: {_one_line(exc)}")
             self._answer(200, answer)
 
         def _body(self) -> object:
@@ -163,7 +153,7 @@ def _request_handler(owner: ControlServer):
     return Handler
 
 
-def send(run_dir: Path, command: str, rate: float | None = None, timeout_s: float = 15.0) -> str:
+def send(run_dir: Path, kind: str, rate: float | None = None, timeout_s: float = 15.0) -> str:
     """Send one command to the run writing ``run_dir``; its answer as one line. The
     command is checked against the run's bounds first (``--rate`` names the flag)."""
     path = Path(run_dir) / CONTROL_FILE
@@ -176,12 +166,12 @@ def send(run_dir: Path, command: str, rate: float | None = None, timeout_s: floa
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: unreadable: {_one_line(exc)}") from None
     try:
-        check_command({"command": command, "rate": rate}, bounds)
+        command = check_command({"command": kind, "rate": rate}, bounds)
     except ValueError as exc:
-        raise UsageError(f"--{exc}" if command == "rate" else str(exc)) from None
+        raise UsageError(f"--{exc}" if kind == "rate" else str(exc)) from None
     request = urllib.request.Request(
         url,
-        data=json.dumps({"command": command, "rate": rate}).encode(),
+        data=json.dumps(command.to_json()).encode(),
         headers={"Content-Type": "application/json", "X-Loadray-Token": token},
         method="POST",
     )

@@ -10,29 +10,16 @@ completed requests.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loadray.counters import Counters
 from loadray.kinds import CUT, NEVER_SENT
 from loadray.live.flow_outcomes import FlowOutcomes
 from loadray.live.histogram import LogHistogram
 from loadray.live.status import Tally, WorkerSecond
-
-
-class Counters(Protocol):
-    """What a heartbeat reads of the pacing loop's counters
-    (:class:`loadray.engine.open_loop.Counters` fits)."""
-
-    sent: int
-    done: int
-    errors: int
-    dropped: int
-
-    @property
-    def in_flight(self) -> int: ...
 
 
 def outcomes(batch: pa.RecordBatch) -> dict[str, int]:

@@ -10,8 +10,8 @@ come from here: they are exact, from the rows.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -27,11 +27,11 @@ class LogHistogram:
     max_ns: int = 0
 
     @classmethod
-    def empty(cls) -> "LogHistogram":
+    def empty(cls) -> LogHistogram:
         return cls(np.zeros(0, np.int32), np.zeros(0, np.int64))
 
     @classmethod
-    def of(cls, values_ns: np.ndarray) -> "LogHistogram":
+    def of(cls, values_ns: np.ndarray) -> LogHistogram:
         values = np.asarray(values_ns, dtype=np.int64)
         if values.size == 0:
             return cls.empty()
@@ -45,7 +45,7 @@ class LogHistogram:
     def count(self) -> int:
         return int(self.counts.sum())
 
-    def merge(self, other: "LogHistogram") -> "LogHistogram":
+    def merge(self, other: LogHistogram) -> LogHistogram:
         return merge_all((self, other))
 
     def quantile_ns(self, q: float) -> float | None:
@@ -69,11 +69,6 @@ class LogHistogram:
             return float(self.max_ns)
         i = int(np.searchsorted(cumulative, rank + 1))
         return min(GAMMA ** (int(self.index[i]) + 0.5), float(self.max_ns))
-
-    def count_below(self, bound_ns: float) -> int:
-        """How many values lie in buckets wholly below ``bound_ns`` (for cumulative buckets)."""
-        upper = GAMMA ** (self.index.astype(np.float64) + 1.0)
-        return int(self.counts[upper <= bound_ns].sum())
 
 
 def merge_all(histograms: Iterable[LogHistogram]) -> LogHistogram:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import socket
 import threading
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -186,10 +186,10 @@ class MetricsServer:
         self.registry.register(self.collector)
         self._final_scraped = threading.Event()
         self._finished = False
-        self._httpd = None
+        self._httpd: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "MetricsServer":
+    def __enter__(self) -> MetricsServer:
         self.start()
         return self
 

@@ -17,8 +17,9 @@ within the histograms' 1% buckets.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 from loadray.live.board import Board, Window
 from loadray.live.histogram import LogHistogram

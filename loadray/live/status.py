@@ -4,6 +4,7 @@ cluster-wide snapshot the coordinator hands to the console and the Prometheus ex
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass, field
+from typing import Literal
 
 from loadray.live.histogram import LogHistogram
 
@@ -29,7 +30,7 @@ class Tally:
     def completed(self) -> int:
         return self.sent - self.cut
 
-    def __add__(self, other: "Tally") -> "Tally":
+    def __add__(self, other: Tally) -> Tally:
         return Tally(*(a + b for a, b in zip(astuple(self), astuple(other))))
 
 
@@ -65,11 +66,15 @@ class Totals:
     lost: int = 0  # intended by dead workers and never sent
 
 
+#: Where a run is: one value of the coordinator's, shown by the console and /metrics.
+RunState = Literal["starting", "running", "paused", "stopping", "finished"]
+
+
 @dataclass(frozen=True)
 class LiveStatus:
     """The cluster-wide picture, refreshed every second by the coordinator."""
 
-    state: str = "starting"  # starting | running | paused | stopping | finished
+    state: RunState = "starting"
     elapsed_s: float = 0.0
     duration_s: float = 0.0
     phase: int = 0

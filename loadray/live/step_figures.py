@@ -20,13 +20,13 @@ Pure: batches in, immutable :class:`StepFigures` out (no clock, no I/O, no lock)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import pyarrow as pa
 
-from loadray.analysis.arrays import UNNAMED_STEP, sample_arrays, error_kind
+from loadray.analysis.arrays import UNNAMED_STEP, error_kind, sample_arrays
 
 __all__ = [
     "DEFAULT_MAX_STEPS",

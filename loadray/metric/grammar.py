@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable
+from collections.abc import Callable
+from typing import cast
 
 from loadray.metric.metric import METRICS, Unit, parse_metric
-from loadray.metric.rule import Rule
+from loadray.metric.rule import Op, Rule
 from loadray.units import finite, parse_duration, parse_fraction, shorten
 
 RULE_EXAMPLE = "'p99 < 500ms'"
@@ -59,7 +60,7 @@ def _rule(name: str, op: str, text: str) -> Rule:
         value = _READERS[metric.unit](text)
     except ValueError as exc:
         raise ValueError(f"{metric.name}: {exc}") from None
-    return Rule(metric, op, value)  # type: ignore[arg-type]  (the regex allows only an Op)
+    return Rule(metric, cast(Op, op), value)  # the regex allows only an Op
 
 
 def _for(text: str) -> float:

@@ -92,7 +92,7 @@ def parse_metric(name: str) -> Metric | None:
     match = _STAT.match(name)
     if match:
         return Metric(match.group(2), _of(match.group(1)))  # type: ignore[arg-type]
-    return Metric(name) if name in _COUNTERS else None  # type: ignore[arg-type]
+    return Metric(name) if name in _COUNTERS else None
 
 
 def _of(prefix: str | None) -> Of:

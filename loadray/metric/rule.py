@@ -9,8 +9,9 @@ the merged heartbeats (:mod:`loadray.live.rules`) — ask :meth:`Rule.holds`.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 from loadray.metric.metric import Metric, parse_metric
 
@@ -33,7 +34,7 @@ class Rule:
     value: float
 
     @classmethod
-    def of(cls, metric: str, op: Op, value: float) -> "Rule":
+    def of(cls, metric: str, op: Op, value: float) -> Rule:
         """By the metric's name: ``Rule.of("p99", "<", 500.0)`` (value in its unit)."""
         parsed = parse_metric(metric)
         if parsed is None or op not in OPS:

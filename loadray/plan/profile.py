@@ -9,10 +9,11 @@ cumulative count reaches k, so the first request goes at t = 0 and a phase of
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
 
 from loadray.scenario.model import Phase
 

@@ -8,8 +8,8 @@ pause, a resume) and from worker loss (the same plan over fewer workers).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 from loadray.plan.profile import Profile
 from loadray.plan.split import first_k_at, owned_between

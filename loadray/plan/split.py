@@ -8,10 +8,10 @@ interleave instead of all firing together at each tick.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
-from dataclasses import dataclass
-from typing import Iterator
 
 from loadray.plan.profile import Profile
 

@@ -10,7 +10,6 @@ the users with ``u % W == w``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 from loadray.plan.profile import Profile, Segment
 
@@ -67,6 +66,3 @@ def phase_at(profile: Profile, t: float) -> int:
         seg = profile.segments[-1] if t >= profile.duration_s else profile.segments[0]
     return seg.index
 
-
-def windows_for(profile: Profile, users: Sequence[int], from_s: float = 0.0) -> dict[int, list[Window]]:
-    return {u: active_windows(profile, u, from_s) for u in users}

@@ -9,13 +9,13 @@ an archive of any size is reported in bounded memory.
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from loadray.analysis import OverviewFold, Stream, SummaryFold, checks_of
 from loadray.analysis.stream import first_and_last
 from loadray.archive import PLOTS_DIR, REPORT_FILE, SCENARIO_FILE, SUMMARY_FILE, read_scenario_doc
-from loadray.archive.fs import RunLocation, locate
+from loadray.archive.fs import locate
 from loadray.archive.rundir import scenario_from_text, summary_json
 from loadray.archive.source import SampleSource, open_source
 from loadray.errors import ArchiveError
@@ -34,7 +34,7 @@ __all__ = ["rebuild", "run_window", "scenario_of", "summary_for", "thresholds_of
 RunDir = "str | os.PathLike[str] | RunLocation"
 
 
-def thresholds_of(doc: dict[str, Any]) -> list["Threshold"]:
+def thresholds_of(doc: dict[str, Any]) -> list[Threshold]:
     """Parse ``doc["thresholds"]`` (YAML paths ``thresholds[i]`` in errors)."""
     if not doc.get("thresholds"):
         return []
@@ -73,7 +73,7 @@ def run_window(source: SampleSource) -> tuple[int | None, float]:
     return start, round(max(0.0, (end - start) / 1e9), 6)
 
 
-def _fold(source: SampleSource, doc: dict[str, Any], thresholds: Iterable["Threshold"] | None, name: str,
+def _fold(source: SampleSource, doc: dict[str, Any], thresholds: Iterable[Threshold] | None, name: str,
           report: bool):
     """(summary, the overview fold or None, the stream) of one pass over the run."""
     summary_fold = SummaryFold(thresholds_of(doc) if thresholds is None else tuple(thresholds))
@@ -90,7 +90,7 @@ def _fold(source: SampleSource, doc: dict[str, Any], thresholds: Iterable["Thres
     return summary, overview, stream
 
 
-def _summarized(run_dir: RunDir, thresholds: Iterable["Threshold"] | None = None, name: str | None = None,
+def _summarized(run_dir: RunDir, thresholds: Iterable[Threshold] | None = None, name: str | None = None,
                 report: bool = False):
     loc = locate(run_dir)
     doc, warnings = scenario_of(loc)
@@ -103,7 +103,7 @@ def _summarized(run_dir: RunDir, thresholds: Iterable["Threshold"] | None = None
 
 def summary_for(
     run_dir: RunDir,
-    thresholds: Iterable["Threshold"] | None = None,
+    thresholds: Iterable[Threshold] | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
     """The summary of the archived run; writes nothing.

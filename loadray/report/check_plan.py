@@ -5,7 +5,8 @@ the checks that passed (a passed check leaves nothing in the rows)."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from loadray.errors import LoadrayError
 
@@ -28,8 +29,8 @@ def _steps(doc: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
         if isinstance(request, Mapping) and request.get("check") is not None:
             found.append((str(request.get("name")), request["check"], f"requests[{i}].check"))
     for i, flow in enumerate(doc.get("flows") or []):
-        steps = flow.get("steps") if isinstance(flow, Mapping) else None
-        for j, step in enumerate(steps or []):
+        steps = (flow.get("steps") if isinstance(flow, Mapping) else None) or []
+        for j, step in enumerate(steps):
             if isinstance(step, Mapping) and step.get("check") is not None:
                 name = str(flow.get("name")) if len(steps) == 1 else f"{flow.get('name')}/{step.get('name')}"
                 found.append((name, step["check"], f"flows[{i}].steps[{j}].check"))

@@ -6,8 +6,9 @@ gate by its verdict."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from io import StringIO
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 from rich import box

@@ -5,9 +5,10 @@ recorded (cluster nodes, lost workers, live events, abort reason), if it did."""
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["arrivals_of", "run_events", "run_facts", "target_of", "versions"]
 
@@ -56,7 +57,7 @@ def run_facts(
 ) -> list[tuple[str, str]]:
     """(label, text) rows describing the run; ``info`` is what the live run recorded
     (``RunMeta.record``: placement, lost workers, events...)."""
-    load = doc.get("load") if isinstance(doc.get("load"), Mapping) else {}
+    load = doc["load"] if isinstance(doc.get("load"), Mapping) else {}
     phases = load.get("phases") or []
     facts = [
         ("scenario", str(summary.get("name") or doc.get("name") or "-")),
@@ -75,7 +76,7 @@ def run_facts(
 
 def arrivals_of(doc: Mapping[str, Any]) -> str:
     """What the plan counts: requests, flow instances, or (closed model) user-seconds."""
-    load = doc.get("load") if isinstance(doc.get("load"), Mapping) else {}
+    load = doc["load"] if isinstance(doc.get("load"), Mapping) else {}
     if load.get("model") == "closed":
         return "user-seconds"
     return "flow instances" if doc.get("flows") else "requests"

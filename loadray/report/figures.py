@@ -5,7 +5,8 @@ The names are the PNG file names in ``RUN_DIR/plots/`` (``rate.png``...).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from loadray.analysis import Overview
 

@@ -4,7 +4,8 @@ URIs, no scripts and no external resources of any kind)."""
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -73,7 +74,7 @@ def _requests(s: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
 
 
 def _flows_note(doc: Mapping[str, Any]) -> str:
-    load = doc.get("load") if isinstance(doc.get("load"), Mapping) else {}
+    load = doc["load"] if isinstance(doc.get("load"), Mapping) else {}
     if load.get("model") == "closed":
         return ("flows/s: flow instances started per second (each user's iteration is one, and sends one request "
                 "per step it reaches); requests/s counts every request")

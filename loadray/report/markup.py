@@ -11,7 +11,8 @@ import base64
 import html
 import io
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["Raw", "e", "figure_block", "img", "num", "page", "png_bytes", "table"]
 

@@ -12,7 +12,8 @@ others (``width_s``) is drawn as wide as it lasted, its rates per second of that
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

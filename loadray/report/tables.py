@@ -4,7 +4,8 @@ summary (or an Overview frame) and returns HTML fragments ([] when there is noth
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 

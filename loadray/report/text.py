@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from io import StringIO
-from typing import Any, Mapping
+from typing import Any
 
 from rich import box
 from rich.console import Console, Group

@@ -8,13 +8,13 @@ wait and every timer stays within 64-bit and float range.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from loadray.errors import ScenarioError
+from loadray.fields import item_path, key_path
 from loadray.flow.retry import RetryPolicy
-from loadray.scenario.fields import item_path, key_path
 from loadray.scenario.limits import DAY_S, Limits, hint
-from loadray.scenario.model import Scenario
+from loadray.scenario.model import Scenario, Step
 from loadray.units import format_number
 
 Duration = tuple[str, float]  # (YAML path, seconds)
@@ -89,7 +89,7 @@ def _think(scenario: Scenario) -> Iterator[Duration]:
         yield ("load.think.exponential" if think.kind == "exponential" else "load.think"), think.a
 
 
-def _steps(scenario: Scenario) -> Iterator[tuple[str, object]]:
+def _steps(scenario: Scenario) -> Iterator[tuple[str, Step]]:
     """Every step with its YAML path (``flows[0].steps[1]`` or ``requests[2]``)."""
     as_flows = "flows" in scenario.source
     for i, flow in enumerate(scenario.flows):

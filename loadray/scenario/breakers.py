@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from loadray.errors import ScenarioError
+from loadray.fields import item_path, show
 from loadray.metric import BREAKER_EXAMPLE, Breaker, parse_breaker_rule
-from loadray.scenario.fields import item_path, show
 from loadray.scenario.thresholds import judged_live
 
 

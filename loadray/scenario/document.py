@@ -16,16 +16,17 @@ deep for it) and refuses, naming the YAML path:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Optional, Tuple
+from collections.abc import Iterator
+from typing import Any, Optional
 
 from loadray.errors import ScenarioError
-from loadray.scenario.fields import ROOT, item_path, key_path
+from loadray.fields import ROOT, item_path, key_path
 from loadray.scenario.limits import Limits, hint
 
 MAX_INT_BITS = 14_000  # ~4200 digits: Python cannot print (or json.dumps) much longer ints
 
 # A visit: the value, its key (or index) in its parent, and the parent's visit.
-Visit = Tuple[Any, Any, Optional["Visit"]]
+Visit = tuple[Any, Any, Optional["Visit"]]
 
 
 def check_document(doc: Any, limits: Limits) -> None:

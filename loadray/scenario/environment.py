@@ -28,12 +28,13 @@ it is never a secret.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
+from loadray.env_text import EnvText, typed
 from loadray.errors import ScenarioError
-from loadray.scenario.env_text import EnvText, typed
-from loadray.scenario.fields import ROOT, item_path, key_path
+from loadray.fields import ROOT, item_path, key_path
 
 __all__ = ["PLAIN_KEYS", "EnvText", "Resolved", "resolve_env", "typed"]
 

@@ -11,8 +11,8 @@ import dataclasses
 from typing import Any
 
 from loadray.errors import ScenarioError
+from loadray.fields import existing_file, is_identifier, item_path, unique
 from loadray.flow.feeders import compile_feeder, load_rows
-from loadray.scenario.fields import existing_file, is_identifier, item_path, unique
 from loadray.scenario.limits import Limits
 from loadray.scenario.model import Feed
 

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.flow.retry import NO_RETRY, RetryPolicy
-from loadray.redaction import redact_text
-from loadray.scenario.fields import (
+from loadray.fields import (
     Fields,
     item_path,
     nonempty_list,
@@ -23,6 +21,8 @@ from loadray.scenario.fields import (
     string,
     unique,
 )
+from loadray.flow.retry import NO_RETRY, RetryPolicy
+from loadray.redaction import redact_text
 from loadray.scenario.model import Feed, Flow
 from loadray.scenario.steps import STEP_KEYS, ParsedStep, parse_step
 from loadray.scenario.variables import check_variables

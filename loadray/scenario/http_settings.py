@@ -4,10 +4,10 @@ compression, max_body) and the header mapping and size readers shared with reque
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from loadray.errors import ScenarioError
-from loadray.scenario.fields import (
+from loadray.fields import (
     Fields,
     boolean,
     choice,
@@ -17,7 +17,7 @@ from loadray.scenario.fields import (
     key_path,
     show,
 )
-from loadray.scenario.model import HttpSettings, TlsSettings
+from loadray.scenario.model import HttpSettings, TlsSettings, WhenFull
 from loadray.units import parse_size
 
 HTTP_KEYS = (
@@ -43,7 +43,7 @@ def parse_http(value: Any, path: str = "http", base_dir: str = ".") -> HttpSetti
         timeout_s=fields.get("timeout", duration(), d.timeout_s),
         max_in_flight=fields.get("max_in_flight", integer(ge=1, le=MAX_IN_FLIGHT), d.max_in_flight),
         keepalive=fields.get("keepalive", boolean, d.keepalive),
-        when_full=fields.get("when_full", choice(*WHEN_FULL), d.when_full),
+        when_full=cast(WhenFull, fields.get("when_full", choice(*WHEN_FULL), d.when_full)),
         headers=fields.get("headers", headers, d.headers),
         tls=fields.get("tls", lambda v, p: parse_tls(v, p, base_dir), d.tls),
         redirects=fields.get("redirects", integer(ge=0, le=MAX_REDIRECTS), d.redirects),

@@ -12,12 +12,14 @@ finite and every count fits in 64 bits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields as dataclass_fields
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
+from typing import Any
 
 from loadray.errors import ScenarioError
+from loadray.fields import Fields, duration, integer, number, show
 from loadray.flow.feeders import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
-from loadray.scenario.fields import Fields, duration, integer, number, show
 from loadray.units import format_size, parse_size
 
 KEY = "limits"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadray.scenario.fields import Fields, duration, string
+from loadray.fields import Fields, duration, string
 from loadray.scenario.model import DEFAULT_LIVE_WINDOW_S
 from loadray.scenario.targets import HTTP_URL, http_url
 

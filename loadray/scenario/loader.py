@@ -14,18 +14,12 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.flow.retry import NO_RETRY, compile_retry
-from loadray.redaction import redact_text
-from loadray.scenario.bounds import check_bounds
-from loadray.scenario.breakers import parse_breakers
-from loadray.scenario.document import check_document
-from loadray.scenario.environment import resolve_env
-from loadray.scenario.feeds import parse_feeders
-from loadray.scenario.fields import (
+from loadray.fields import (
     ROOT,
     Fields,
     boolean,
@@ -36,15 +30,24 @@ from loadray.scenario.fields import (
     show,
     string,
 )
+from loadray.flow.retry import NO_RETRY, compile_retry
+from loadray.redaction import redact_text
+from loadray.scenario.bounds import check_bounds
+from loadray.scenario.breakers import parse_breakers
+from loadray.scenario.document import check_document
+from loadray.scenario.environment import resolve_env
+from loadray.scenario.feeds import parse_feeders
 from loadray.scenario.flows import FlowContext, parse_flows
 from loadray.scenario.http_settings import parse_http
-from loadray.scenario.limits import KEY as LIMITS, Limits, resolve_limits
-from loadray.scenario.masking import mask_error, mask_secrets
+from loadray.scenario.limits import KEY as LIMITS
+from loadray.scenario.limits import Limits, resolve_limits
 from loadray.scenario.live import parse_alerts, parse_live
+from loadray.scenario.masking import mask_error, mask_secrets
 from loadray.scenario.model import (
     DEFAULT_LIVE_WINDOW_S,
     DEFAULT_ON_WORKER_LOSS,
     DEFAULT_WORKERS,
+    TRANSPORT_KINDS,
     ClusterSettings,
     Flow,
     HttpSettings,
@@ -63,7 +66,6 @@ ROOT_KEYS = (
     "feeders", "requests", "flows", "thresholds", "cluster", "abort_when", "on_worker_loss",
     "alerts", "live", LIMITS,
 )
-TRANSPORTS = ("auto", "fast", "aiohttp")
 WORKER_LOSS = ("redistribute", "restart", "abort")
 MAX_WORKERS = 1024
 MIN_LEASE_S, MAX_LEASE_S = 0.5, 60.0
@@ -131,7 +133,7 @@ def _build(fields: Fields, archived: dict[str, Any], default_name: str, folder: 
     name = redact_text(fields.get("name", scenario_name, default_name))
     target = fields.get("target", parse_target)
     workers = fields.get("workers", integer(ge=1, le=MAX_WORKERS), DEFAULT_WORKERS)
-    transport = fields.get("transport", choice(*TRANSPORTS), "auto")
+    transport = fields.get("transport", choice(*TRANSPORT_KINDS), "auto")
     seed = fields.get("seed", integer(ge=0, le=MAX_SEED), 0)
     model, phases, think = fields.get("load", parse_load)
     on_worker_loss = fields.get("on_worker_loss", choice(*WORKER_LOSS), DEFAULT_ON_WORKER_LOSS)

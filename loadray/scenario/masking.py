@@ -10,7 +10,7 @@ values of :func:`loadray.scenario.environment.resolve_env`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+from collections.abc import Iterable
 
 from loadray.errors import ScenarioError
 from loadray.redaction import redact_text

@@ -14,12 +14,13 @@ from loadray.flow.feeders import FeederSpec, Row
 from loadray.flow.json_templates import JsonTemplate
 from loadray.flow.retry import NO_RETRY, RetryPolicy
 from loadray.flow.templates import Template
-from loadray.scenario.limits import Limits
 from loadray.metric import Breaker, Threshold  # noqa: F401  (re-exported: a Scenario holds them)
+from loadray.scenario.limits import Limits
 from loadray.target.options import TargetOptions
 
 Model = Literal["open", "closed"]
-Transport = Literal["auto", "fast", "aiohttp"]
+TransportKind = Literal["auto", "fast", "aiohttp"]  # which transport sends (engine.transport_choice)
+TRANSPORT_KINDS: tuple[TransportKind, ...] = ("auto", "fast", "aiohttp")
 WhenFull = Literal["queue", "drop"]
 WorkerLoss = Literal["redistribute", "restart", "abort"]
 
@@ -82,13 +83,20 @@ class Step:
     max_body: int | None = None  # bytes kept for checks/extraction; None: http.max_body
 
     @property
-    def static(self) -> bool:
-        """Sendable as fixed bytes: no variables, no extraction, checks or retries."""
-        templates = [self.path, *(t for _, t in self.query), *(t for _, t in self.headers)]
+    def literal(self) -> bool:
+        """No variable anywhere (path, query, headers, body): every attempt renders to
+        the same request."""
+        templates: list[Template | JsonTemplate] = [self.path, *(t for _, t in self.query),
+                                                    *(t for _, t in self.headers)]
         if self.body is not None:
             templates.append(self.body.template)
+        return all(t.literal for t in templates)
+
+    @property
+    def static(self) -> bool:
+        """Sendable as fixed bytes: no variables, no extraction, checks or retries."""
         return (
-            all(t.literal for t in templates)
+            self.literal
             and not self.extract
             and not self.checks
             and self.retry.max_attempts == 1
@@ -183,7 +191,7 @@ class Scenario:
     phases: tuple[Phase, ...]
     workers: int = DEFAULT_WORKERS
     model: Model = "open"
-    transport: Transport = "auto"
+    transport: TransportKind = "auto"
     http: HttpSettings = field(default_factory=HttpSettings)
     thresholds: tuple[Threshold, ...] = ()
     cluster: ClusterSettings = field(default_factory=ClusterSettings)

@@ -10,10 +10,11 @@ copied (the rest is shared), so the cost does not grow with the document's size.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.scenario.fields import show
+from loadray.fields import show
 from loadray.scenario.yaml_load import load_yaml
 from loadray.units import shorten
 
@@ -66,7 +67,7 @@ def _assign(node: Any, keys: list[str], value: Any, flag: str) -> None:
         where = ".".join(keys[:depth]) or "the scenario"
         last = depth == len(keys) - 1
         if isinstance(node, (dict, list)):
-            slot = key if isinstance(node, dict) else _index(node, key, where, flag)
+            slot: Any = key if isinstance(node, dict) else _index(node, key, where, flag)
             if last:
                 node[slot] = value
             else:

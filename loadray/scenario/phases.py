@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.scenario.fields import (
+from loadray.fields import (
     Fields,
     Reader,
     choice,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadray.scenario.fields import Fields, item_path, nonempty_list, unique
+from loadray.fields import Fields, item_path, nonempty_list, unique
 from loadray.scenario.flows import FlowContext, build_flow, weight
 from loadray.scenario.model import Flow
 from loadray.scenario.steps import STEP_KEYS, parse_step

@@ -18,13 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.flow.checks import compile_checks
-from loadray.flow.extract import compile_extractors
-from loadray.flow.json_templates import compile_json, template_leaves
-from loadray.flow.retry import RetryPolicy, compile_retry
-from loadray.flow.templates import BUILTINS, Template, compile_template
-from loadray.redaction import redact_text
-from loadray.scenario.fields import (
+from loadray.fields import (
     Fields,
     choice,
     duration,
@@ -33,6 +27,12 @@ from loadray.scenario.fields import (
     show,
     string,
 )
+from loadray.flow.checks import compile_checks
+from loadray.flow.extract import compile_extractors
+from loadray.flow.json_templates import compile_json, template_leaves
+from loadray.flow.retry import RetryPolicy, compile_retry
+from loadray.flow.templates import BUILTINS, Template, compile_template
+from loadray.redaction import redact_text
 from loadray.scenario.http_settings import body_size, headers
 from loadray.scenario.model import Body, Step
 
@@ -147,8 +147,8 @@ def _body(fields: Fields) -> tuple[Body | None, Templates]:
         template = fields.get(key, _raw_body)
         return Body("raw", template), ((where, template),)
     value = fields.value[key] if key == "json" else _form(fields.value[key], where)
-    template = compile_json(value, where)
-    return Body(key, template), tuple(template_leaves(template.value, where))  # type: ignore[arg-type]
+    tree = compile_json(value, where)
+    return Body("json" if key == "json" else "form", tree), tuple(template_leaves(tree.value, where))
 
 
 def _raw_body(value: Any, path: str) -> Template:

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from loadray.errors import ScenarioError
-from loadray.scenario.fields import Fields, duration, fraction, integer, show
+from loadray.fields import Fields, duration, fraction, integer, show
 from loadray.scenario.model import Target
 from loadray.target.options import TargetOptions
 from loadray.units import shorten

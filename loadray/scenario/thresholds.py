@@ -12,8 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 from loadray.errors import ScenarioError
+from loadray.fields import Fields, boolean, duration, item_path, show
 from loadray.metric import RULE_EXAMPLE, Rule, Threshold, parse_rule
-from loadray.scenario.fields import Fields, boolean, duration, item_path, show
 
 THRESHOLD_KEYS = ("threshold", "abort_on_fail", "delay")
 _MAPPING = f"{{threshold: {RULE_EXAMPLE}, abort_on_fail: true}}"

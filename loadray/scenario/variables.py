@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from loadray.errors import ScenarioError
+from loadray.fields import is_identifier
 from loadray.flow.templates import BUILTINS, Template, Variable
 from loadray.scenario.feeds import columns
-from loadray.scenario.fields import is_identifier
 from loadray.scenario.model import Feed
 from loadray.scenario.steps import ParsedStep
 

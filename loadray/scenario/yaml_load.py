@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import yaml
 from yaml.composer import Composer, ComposerError
@@ -55,7 +56,7 @@ _REFUSED = {
 }
 
 
-class _Loader(Composer, _Parser, SafeConstructor, Resolver):  # type: ignore[misc, valid-type]
+class _Loader(Composer, _Parser, SafeConstructor, Resolver):
     def __init__(self, stream: Any) -> None:
         _Parser.__init__(self, stream)
         Composer.__init__(self)
@@ -75,8 +76,9 @@ class _Loader(Composer, _Parser, SafeConstructor, Resolver):  # type: ignore[mis
     def _level(self) -> Iterator[None]:
         """One more level of mappings and lists; too many stop the parser here."""
         if self._depth >= DEPTH_CEILING:
-            mark = self.peek_event().start_mark
-            raise ComposerError(None, None, f"nested deeper than {DEPTH_CEILING} levels", mark)
+            event = self.peek_event()
+            mark = event.start_mark if event is not None else None
+            raise ComposerError(None, None, f"nested deeper than {DEPTH_CEILING} levels", mark)  # type: ignore[arg-type]
         self._depth += 1
         try:
             yield
@@ -119,10 +121,11 @@ class _Loader(Composer, _Parser, SafeConstructor, Resolver):  # type: ignore[mis
         raise ConstructorError(None, None, f"{reason} ({_short(node)})", node.start_mark)
 
 
-_Loader.add_constructor(f"{_TAG}int", _Loader.construct_yaml_int)
-_Loader.add_constructor(f"{_TAG}float", _Loader.construct_yaml_float)
+# (the stubs know only PyYAML's own loader classes)
+_Loader.add_constructor(f"{_TAG}int", _Loader.construct_yaml_int)  # type: ignore[type-var]
+_Loader.add_constructor(f"{_TAG}float", _Loader.construct_yaml_float)  # type: ignore[type-var]
 for _name in _REFUSED:
-    _Loader.add_constructor(f"{_TAG}{_name}", _Loader.refuse)
+    _Loader.add_constructor(f"{_TAG}{_name}", _Loader.refuse)  # type: ignore[type-var]
 
 
 def read_yaml(path: str | os.PathLike[str], max_bytes: int, raise_with: str) -> Any:
@@ -142,7 +145,7 @@ def load_yaml(data: bytes | str, where: str) -> Any:
     line and column when they are known."""
     source = data if LIBYAML or isinstance(data, str) else data.decode("utf-8")
     try:
-        return yaml.load(source, Loader=_Loader)  # noqa: S506 - a SafeConstructor loader
+        return yaml.load(source, Loader=_Loader)  # type: ignore[arg-type]  # a SafeConstructor loader
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(where, exc) from None
     except yaml.reader.ReaderError as exc:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loadray._lazy import lazy_exports
-
 from loadray.target.options import LOOPBACK, TargetOptions
 
 __all__ = [

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 from loadray.errors import EXIT_OK, EXIT_USAGE, LoadrayError, UsageError
 from loadray.target.faults import validate_options

@@ -19,8 +19,8 @@ from __future__ import annotations
 import ipaddress
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from loadray.target.options import TargetOptions
 

@@ -42,8 +42,8 @@ import json
 import re
 import secrets
 import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 __all__ = [
     "Call",

@@ -111,7 +111,7 @@ class TargetProcess:
             pass
         return self._proc.returncode
 
-    def __enter__(self) -> "TargetProcess":
+    def __enter__(self) -> TargetProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -25,7 +25,7 @@ import json
 import signal
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -164,7 +164,7 @@ class TargetServer:
             task.cancel()
         await runner.cleanup()
 
-    async def __aenter__(self) -> "TargetServer":
+    async def __aenter__(self) -> TargetServer:
         await self.start()
         return self
 
@@ -221,7 +221,7 @@ class TargetServer:
                     await asyncio.sleep(wait)
                     wait = ready_at - clock()
             finally:
-                delayed.discard(task)  # type: ignore[arg-type]
+                delayed.discard(task)
         return response
 
     async def _routed(self, request: web.BaseRequest) -> web.Response | None:
@@ -315,7 +315,7 @@ async def _serve_until_stopped(
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    installed: list[int] = []
+    installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)

@@ -3,6 +3,7 @@ so a failing run says everything it got wrong at once (with what the recorder sa
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from bed_runs import Finished, describe, node_address
@@ -37,8 +38,10 @@ class Checks:
         self.done()
 
     def done(self) -> None:
-        assert not self.failures, ("\n".join(f"- {f}" for f in self.failures)
-                                   + "\n--- what the bed saw ---\n" + describe(self.bed, self.result, self.marks))
+        seen = describe(self.bed, self.result, self.marks)
+        if os.environ.get("LOADRAY_BED_SHOW"):  # the figures of a passing run too (pytest -s)
+            print("\n--- what the bed saw ---\n" + seen)
+        assert not self.failures, "\n".join(f"- {f}" for f in self.failures) + "\n--- what the bed saw ---\n" + seen
 
     @property
     def start(self) -> float:

@@ -1,24 +1,8 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "scenarios" / "quickstart.yaml"
-
-
-def loadray(*args, timeout=180, **kwargs) -> subprocess.CompletedProcess:
-    """Run the real CLI in a child process (its own embedded Ray when it runs load)."""
-    env = dict(os.environ)
-    env.pop("RAY_ADDRESS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "loadray", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=kwargs.get("cwd", REPO),
-    )
+from cli_support import QUICKSTART, REPO, loadray  # noqa: F401  (fixtures below use them)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 
-from conftest import REPO
+from cli_support import REPO
 
 MARKER_ENV = "LOADRAY_TEST_MARKER"
 

@@ -3,14 +3,17 @@ line, the complete parts readable, `loadray report` rebuilds and says why it sto
 
 from __future__ import annotations
 
+import pytest
 import json
 import os
 import re
 
 import pyarrow.dataset as ds
 
-from conftest import QUICKSTART
+from cli_support import QUICKSTART
 from marked import loadray_lines
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 #: The sink's space reserve (1 MiB) and room for a few seconds of rows beside it.
 ROOM = (1 << 20) + (160 << 10)

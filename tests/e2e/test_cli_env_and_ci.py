@@ -8,6 +8,7 @@ run writes ``--summary -`` (stdout: summary.json and nothing else) and ``--junit
 
 from __future__ import annotations
 
+import pytest
 import json
 import os
 import subprocess
@@ -17,8 +18,10 @@ from pathlib import Path
 import junitparser
 import yaml
 
-from conftest import REPO
+from cli_support import REPO
 from test_redaction_run import RecordingServer, _parquet_text
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 TOKEN = "tkQ83vLmz0envsecret"
 NEEDLE = "ndl7741needlevalue"

@@ -13,9 +13,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import REPO
+from cli_support import REPO
 from loadray.archive import SampleSink
 from loadray.schema import SCHEMA
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 START = 1_700_000_000_000_000_000
 MB = 1 << 20

@@ -4,11 +4,14 @@ run exits 1 with the line that says why."""
 
 from __future__ import annotations
 
+import pytest
 import json
 import time
 
 import pyarrow.dataset as ds
 import yaml
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 FAST = ["--quiet", "--set", "cluster.worker_cpus=0.5"]
 

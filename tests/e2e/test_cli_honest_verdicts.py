@@ -6,6 +6,7 @@ is down is a loud failure (pre-flight warning, "none of N succeeded", exit 1) or
 
 from __future__ import annotations
 
+import pytest
 import json
 import os
 import signal
@@ -17,8 +18,10 @@ import time
 import pyarrow.dataset as ds
 import yaml
 
-from conftest import QUICKSTART, REPO
+from cli_support import QUICKSTART, REPO
 from marked import kill_marked, loadray_lines, new_marker
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 SHUTDOWN_ERRORS = ("connect_refused", "reset", "connect_error", "protocol")
 

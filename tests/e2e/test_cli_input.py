@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import QUICKSTART
+from cli_support import QUICKSTART
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,9 @@ import time
 import pyarrow.dataset as ds
 import pytest
 
-from conftest import QUICKSTART, REPO
+from cli_support import QUICKSTART, REPO
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 SHORT = ["--set", "load.phases.0.duration=1s", "--set", "load.phases.1.duration=2s",
          "--set", "load.phases.2.duration=1s", "--set", "cluster.worker_cpus=0.5"]

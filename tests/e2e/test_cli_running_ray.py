@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from cli_support import REPO
 from marked import loadray_lines
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 SCRIPT = Path(__file__).resolve().parent / "netns_running_ray.py"
 UNSHARE = ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc"]

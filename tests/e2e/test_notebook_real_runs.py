@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUICKSTART, REPO
+from cli_support import QUICKSTART, REPO
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 # The target answers after a fixed 40 ms: p99 is the server's delay, not scheduling noise.
 SHORT = ["--set", "load.phases.0.duration=1s", "--set", "load.phases.1.duration=2s",
@@ -39,7 +41,7 @@ def worse_copy(run: Path, out: Path, factor: float) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from conftest import loadray
+    from cli_support import loadray
 
     root = tmp_path_factory.mktemp("real")
     for name in ("base", "new"):

@@ -19,7 +19,10 @@ import pytest
 import yaml
 from aiohttp import web
 
+from helpers import start_app
 from planted_secrets import MARKER, NUMBER, flows_scenario, leaks, requests_scenario
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 
 class RecordingServer:
@@ -49,11 +52,8 @@ class RecordingServer:
         self._stop = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        runner, port = await start_app(app)
+        self.url = f"http://127.0.0.1:{port}"
         self._ready.set()
         await self._stop.wait()
         await runner.cleanup()

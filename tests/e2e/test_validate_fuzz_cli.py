@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 
-from conftest import REPO
+from cli_support import REPO
 from fuzz_scenarios import KINDS, cases, workspace
 
 SAMPLE = 2 * len(KINDS)  # two of each kind, the first of the unit test's cases

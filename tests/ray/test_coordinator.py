@@ -15,21 +15,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import scenario  # (url, phases, workers=2, **extra)
+
 from loadray.driver import RunOptions, run
-from loadray.scenario import parse_scenario
 
-
-def scenario(url, phases, workers=2, **extra):
-    doc = {
-        "name": "t",
-        "target": url,
-        "workers": workers,
-        "load": {"model": "open", "phases": phases},
-        "requests": [{"name": "root", "method": "GET", "path": "/"}],
-        "cluster": {"worker_cpus": 0.25},
-        **extra,
-    }
-    return parse_scenario(doc)
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 
 def arrivals(target) -> dict[int, int]:

@@ -12,6 +12,8 @@ import pytest
 from loadray.driver import STAGE_LOAD, STAGE_RAY, STAGE_REPORT, STAGE_STOP, STAGE_TARGET, _Interrupts, _Stage
 from loadray.errors import Interrupted
 
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
+
 
 def signal_self(signum):
     os.kill(os.getpid(), signum)

@@ -5,23 +5,21 @@ target on 127.0.0.1."""
 
 from __future__ import annotations
 
+import pytest
 import json
 
 import pyarrow.parquet as pq
 
+import helpers
 from loadray.driver import RunOptions, run
-from loadray.scenario import parse_scenario
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 RATE = 100
 
 
 def scenario(url, **extra):
-    return parse_scenario({
-        "name": "rules", "target": url, "workers": 2,
-        "load": {"model": "open", "phases": [{"duration": "30s", "rate": RATE}]},
-        "cluster": {"worker_cpus": 0.25},
-        **extra,
-    })
+    return helpers.scenario(url, [{"duration": "30s", "rate": RATE}], name="rules", **extra)
 
 
 def record_of(run_dir) -> dict:

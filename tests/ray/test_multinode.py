@@ -3,12 +3,15 @@ removed mid-run ends in a completed run with the loss counted and the rate back.
 
 from __future__ import annotations
 
+import pytest
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 HERE = Path(__file__).resolve().parent
 

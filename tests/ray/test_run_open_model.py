@@ -6,23 +6,15 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
+import helpers
 from loadray.driver import RunOptions, run
-from loadray.scenario import parse_scenario
+
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 
 def scenario(url, phases, workers=2, http=None, thresholds=(), name="t"):
-    doc = {
-        "name": name,
-        "target": url,
-        "workers": workers,
-        "load": {"model": "open", "phases": phases},
-        "requests": [{"name": "root", "method": "GET", "path": "/"}],
-        "cluster": {"worker_cpus": 0.5},
-        "thresholds": list(thresholds),
-    }
-    if http:
-        doc["http"] = http
-    return parse_scenario(doc)
+    return helpers.scenario(url, phases, workers, name=name, thresholds=list(thresholds),
+                            cluster={"worker_cpus": 0.5}, **({"http": http} if http else {}))
 
 
 def rows(run_dir):

@@ -13,6 +13,8 @@ import pytest
 
 from loadray.cluster.runtime import ray_address
 
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
+
 REPO = Path(__file__).resolve().parents[2]
 
 

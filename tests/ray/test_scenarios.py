@@ -11,6 +11,8 @@ import pytest
 from loadray.driver import RunOptions, run
 from loadray.scenario import load_scenario, parse_scenario
 
+pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
+
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SMALL = "cluster.worker_cpus=0.5"
 

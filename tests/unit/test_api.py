@@ -1,5 +1,7 @@
 """The curated public API: loadray.open_run / loadray.compare and loadray.__all__."""
 
+import importlib
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -25,9 +27,10 @@ def ms(ns):
 
 def test_all_lists_exactly_the_public_names_and_each_resolves():
     assert set(loadray.__all__) == PUBLIC and len(loadray.__all__) == len(PUBLIC)
-    for name in loadray.__all__:
-        assert getattr(loadray, name) is not None
-    assert loadray.__version__ == "0.1.0"
+    homes = {**loadray._LAZY, **{name: "loadray.errors" for name in PUBLIC if name.endswith("Error")}}
+    for name in PUBLIC - {"__version__"}:  # each is the object its home module defines
+        assert getattr(loadray, name) is getattr(importlib.import_module(homes[name]), name), name
+    assert loadray.__version__ == importlib.metadata.version("loadray") == "0.1.0"
     assert issubclass(loadray.ArchiveError, loadray.LoadrayError)
     with pytest.raises(AttributeError):
         loadray.no_such_name  # noqa: B018

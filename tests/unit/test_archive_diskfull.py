@@ -22,7 +22,7 @@ from loadray.archive import (
     write_summary,
 )
 from loadray.archive.diskspace import disk_problem, is_disk_error
-from loadray.engine.samples import plain_request_columns
+from helpers import first_attempt_columns
 from loadray.errors import DiskError
 from loadray.report.build import rebuild
 from loadray.schema import SCHEMA
@@ -47,7 +47,7 @@ def noisy_batch(n, rng, offset):
             pa.array(np.zeros(n, dtype=np.int16)),
             pa.array(np.zeros(n, dtype=np.int16)),
             pa.array(rng.integers(0, 1 << 20, n, dtype=np.int32)),
-            *plain_request_columns(n),
+            *first_attempt_columns(n),
         ],
         schema=SCHEMA,
     )

@@ -4,10 +4,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import FakeSeconds
 from loadray.archive import SampleSink, read_manifest, read_samples
 from loadray.archive.sink import roll_after_s
 from loadray.errors import ArchiveError
-from loadray.engine.samples import plain_request_columns
+from helpers import first_attempt_columns
 from loadray.schema import SCHEMA, SCHEMA_VERSION, SCHEMA_VERSION_KEY
 
 START = 1_700_000_000_000_000_000
@@ -28,7 +29,7 @@ def batch(n, worker=0, offset=0, step="root"):
             pa.array(np.zeros(n, dtype=np.int16)),
             pa.array(np.full(n, worker, dtype=np.int16)),
             pa.array(np.full(n, 5, dtype=np.int32)),
-            *plain_request_columns(n),
+            *first_attempt_columns(n),
         ],
         schema=SCHEMA,
     )
@@ -142,14 +143,6 @@ def test_small_batches_are_buffered_into_row_groups(tmp_path):
             == START + np.arange(1000) * 1_000_000).all()
 
 
-class FakeClock:
-    def __init__(self):
-        self.t = 100.0
-
-    def __call__(self):
-        return self.t
-
-
 @pytest.mark.parametrize("elapsed, roll, limit", [
     (0, 5, 5), (60, 5, 5), (100, 5, 5), (200, 5, 10), (600, 5, 30), (36_000, 5, 30),
     (0, 1, 1), (0, 60, 60), (36_000, 60, 60),
@@ -159,7 +152,7 @@ def test_roll_after_grows_with_the_run_and_is_capped(elapsed, roll, limit):
 
 
 def test_an_open_part_is_hidden_until_it_completes_after_roll_s(tmp_path):
-    clock = FakeClock()
+    clock = FakeSeconds()
     samples = tmp_path / "samples"
     sink = SampleSink(samples, START, roll_s=5.0, clock=clock)
     sink.write(0, batch(30))
@@ -168,10 +161,10 @@ def test_an_open_part_is_hidden_until_it_completes_after_roll_s(tmp_path):
     assert ds.dataset(samples, format="parquet").count_rows() == 0  # readers pass the temp part by
     table, meta = read_samples(tmp_path)
     assert table.num_rows == 0 and meta.skipped == ("samples/.worker-000-0000.parquet.tmp",)
-    clock.t += 4.9
+    clock.now += 4.9
     sink.write(0, batch(20, offset=30))
     assert parquet_names(samples) == [] and sink.rows_kept == 0
-    clock.t += 0.1
+    clock.now += 0.1
     sink.tick()  # no new rows needed: time alone completes the part
     assert parquet_names(samples) == ["worker-000-0000.parquet"] and sink.rows_kept == 50
     assert not (samples / ".worker-000-0000.parquet.tmp").exists()
@@ -186,15 +179,15 @@ def test_an_open_part_is_hidden_until_it_completes_after_roll_s(tmp_path):
 
 
 def test_each_worker_rolls_on_its_own_age_and_the_end_time_reaches_the_reader(tmp_path):
-    clock = FakeClock()
+    clock = FakeSeconds()
     sink = SampleSink(tmp_path / "samples", START, roll_s=5.0, clock=clock)
     sink.write(0, batch(10, worker=0))
-    clock.t += 3
+    clock.now += 3
     sink.write(1, batch(10, worker=1))
-    clock.t += 2
+    clock.now += 2
     sink.tick()
     assert parquet_names(tmp_path / "samples") == ["worker-000-0000.parquet"]
-    clock.t += 3
+    clock.now += 3
     sink.tick()
     assert parquet_names(tmp_path / "samples") == ["worker-000-0000.parquet", "worker-001-0000.parquet"]
     sink.close(END)  # no part open: the end time is in the manifest only

@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from helpers import start_app as serve_app
 from loadray.engine.aiohttp_transport import AiohttpTransport
 from loadray.engine.fast import FastTransport
 from loadray.engine.transport import PreparedRequest, TransportSettings
-from loadray.engine.transports import choose_transport, make_transport
-from loadray.errors import ScenarioError
+from loadray.engine.transport_choice import choose_transport, make_transport
+from loadray.engine.transport_choice import TransportChoiceError
+from loadray.errors import LoadrayError, ScenarioError
 
 
 class Results:
@@ -43,11 +45,7 @@ async def start_app(ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppR
 
     app = web.Application()
     app.router.add_route("*", "/", root)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return await serve_app(app, ssl_context)
 
 
 async def send(reqs: list[PreparedRequest], settings: TransportSettings, n: int = 1) -> Results:
@@ -113,14 +111,16 @@ def test_auto_picks_fast_unless_unsupported(requests: list[PreparedRequest], exp
     assert type(make_transport("auto", requests, TransportSettings(), lambda *a: None)) is cls
 
 
-def test_factory_errors_are_scenario_errors() -> None:
+def test_factory_errors_are_the_engines_own_usage_errors() -> None:
     https = [req("https://127.0.0.1/")]
-    with pytest.raises(ScenarioError, match="transport: the fast transport cannot send"):
+    with pytest.raises(TransportChoiceError, match="transport: the fast transport cannot send") as caught:
         make_transport("fast", https, TransportSettings(), lambda *a: None)
-    with pytest.raises(ScenarioError, match="unknown transport"):
+    assert isinstance(caught.value, LoadrayError) and not isinstance(caught.value, ScenarioError)
+    assert caught.value.exit_code == 2
+    with pytest.raises(TransportChoiceError, match="unknown transport"):
         make_transport("warp", https, TransportSettings(), lambda *a: None)
     bad = [req("http://127.0.0.1/", headers=(("X", "a\r\nInjected: 1"),))]
-    with pytest.raises(ScenarioError, match="bad header"):
+    with pytest.raises(TransportChoiceError, match="bad header"):
         make_transport("auto", bad, TransportSettings(), lambda *a: None)
 
 

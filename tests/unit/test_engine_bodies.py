@@ -11,12 +11,12 @@ import gzip
 import json
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from loadray.engine.clock import SystemClock
 from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.flow_client import FlowClient
 from loadray.engine.transport import TransportSettings
@@ -44,7 +44,7 @@ async def broken(request: web.Request) -> web.Response:
 
 @contextlib.asynccontextmanager
 async def flow_client(kind: str, **settings):
-    c = CLIENTS[kind](TransportSettings(**settings), time.monotonic_ns)
+    c = CLIENTS[kind](TransportSettings(**settings), SystemClock())
     await c.open()
     try:
         yield c

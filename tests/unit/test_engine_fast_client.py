@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import socket
-import time
 import zlib
 
 import pytest
 from aiohttp import web
 
+from helpers import start_app
+from loadray.engine.clock import SystemClock
 from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.flow_path import flow_client_kind
 from loadray.engine.inline_task import InlineTask
@@ -32,7 +32,7 @@ BIG = bytes(range(256)) * (MB // 256)
 
 @contextlib.asynccontextmanager
 async def client(**settings):
-    c = FastFlowClient(TransportSettings(**settings), time.monotonic_ns)
+    c = FastFlowClient(TransportSettings(**settings), SystemClock())
     await c.open()
     try:
         yield c
@@ -52,12 +52,9 @@ async def app(routes: list):
 
     application = web.Application(middlewares=[record])
     application.add_routes(routes)
-    runner = web.AppRunner(application)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    runner, port = await start_app(application)
     try:
-        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", peers
+        yield f"http://127.0.0.1:{port}", peers
     finally:
         await runner.cleanup()
 

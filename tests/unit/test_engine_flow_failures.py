@@ -12,12 +12,11 @@ import datetime
 import random
 import time
 
-import pyarrow as pa
 import pytest
 
 from loadray.engine.clock import FakeClock
 from loadray.engine.flow_runner import FlowRunner, Instance, body_limit
-from loadray.engine.flow_samples import FlowBuffer
+from loadray.engine.row_buffer import RowBuffer
 from loadray.scenario.model import Think
 from loadray.target.options import TargetOptions
 from test_engine_flows import scenario, serve_and_run
@@ -96,36 +95,6 @@ def test_a_regex_that_would_backtrack_forever_extracts_in_no_time():
     }
 
 
-def test_a_think_time_of_1e300_s_ends_each_users_turn_at_the_run_end():
-    load = {"model": "closed", "think": "1s", "phases": [{"duration": "1s", "users": 3}]}
-
-    def build(url):
-        scn = scenario(url, [{"name": "u", "steps": [{"name": "u", "path": "/"}]}], load)
-        return dataclasses.replace(scn, think=Think("constant", 1e300))
-
-    started = time.monotonic()
-    rows, counters, _, _ = serve_and_run(TargetOptions(), build)
-    assert len(rows) == 3 and rows["error"].isna().all() and set(rows["user"]) == {0, 1, 2}
-    assert counters[0].done == counters[0].sent == 3
-    assert time.monotonic() - started < 5  # the run ended with its duration, not after 1e300 s
-
-
-def test_a_backoff_of_1e300_s_keeps_the_first_attempt_and_the_run_ends_on_time():
-    steps = [{"name": "flaky", "path": "/flaky", "query": {"id": "{{ uuid }}", "fail": "5"},
-              "retry": {"max_attempts": 3, "on_status": [503]}}]
-
-    def build(url):
-        scn = scenario(url, [{"name": "f", "steps": steps}], ONE_SECOND, http={"timeout": "1s"})
-        policy = dataclasses.replace(scn.flows[0].steps[0].retry, base_s=1e300, cap_s=1e300, jitter="none")
-        return with_step(scn, retry=policy)
-
-    started = time.monotonic()
-    rows, _, _, stats = serve_and_run(TargetOptions(), build)
-    assert len(rows) == 10 and set(rows["error"]) == {"http_5xx"} and set(rows["attempt"]) == {1}
-    assert stats["requests"] == 10
-    assert time.monotonic() - started < 6  # 1 s of load + the 2 s drain, not 1e300 s
-
-
 class _BrokenClient:
     """A client whose ``send`` has a defect (the seam FlowRunner takes a client through)."""
 
@@ -135,7 +104,7 @@ class _BrokenClient:
 
 def test_a_defect_in_the_client_is_an_internal_row_not_a_lost_flow():
     scn = scenario("http://127.0.0.1:1", [{"name": "f", "steps": [{"name": "a", "path": "/"}, {"name": "b", "path": "/"}]}])
-    buffer = FlowBuffer(0, ["f/a", "f/b"], [0], 0)
+    buffer = RowBuffer(0, ["f/a", "f/b"], 0, first_step=[0])
     clock = FakeClock()
     runner = FlowRunner(scn.flows, _BrokenClient(), buffer, clock, "http://127.0.0.1:1", (), random.Random(1), None)
     ok = asyncio.run(runner.run(Instance(0, clock.monotonic_ns(), 0, 7, None)))
@@ -164,13 +133,6 @@ def test_what_a_step_keeps_of_a_response(step: dict, keep: int | None):
     assert body_limit(scn.flows[0].steps[0], scn.http.max_body) == keep
 
 
-def test_the_detail_column_is_a_dictionary_of_strings():
-    buffer = FlowBuffer(0, ["s"], [0], 0)
-    for detail in ("x: E: one", None, "x: E: one"):
-        buffer.add((1, 2, 3, 0, "extract" if detail else None, 0, 0, 0, 1, None, 1, None, None, detail))
-    column = buffer.flush().column("error_detail")
-    assert column.type == pa.dictionary(pa.int32(), pa.string())
-    assert column.to_pylist() == ["x: E: one", None, "x: E: one"] and len(column.dictionary) == 1
 
 
 @pytest.mark.parametrize(("think", "iterations"), [(Think("constant", 0.1), 10), (Think("constant", 1e300), 1),

@@ -16,13 +16,15 @@ from typing import Any, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from loadray.engine.errors import KINDS
+from helpers import start_app
+from loadray.kinds import KINDS
 from loadray.engine.fast import FastTransport, build_request_bytes
+from loadray.engine.clock import SystemClock
 from loadray.engine.fast_client import FastFlowClient, next_hop
 from loadray.engine.http1 import HeaderError, head_parts, set_cookie, split_http_url, take_cookies
 from loadray.engine.inline_task import InlineTask
 from loadray.engine.transport import PreparedRequest, TransportSettings
-from loadray.engine.transports import make_transport
+from loadray.engine.transport_choice import make_transport
 from loadray.flow.render import Rendered
 
 try:
@@ -51,7 +53,7 @@ class FlowFront:
     def __init__(self, requests: list[PreparedRequest], settings: TransportSettings, on_done: Any) -> None:
         self.requests = requests
         self.on_done = on_done
-        self.client = FastFlowClient(settings, time.monotonic_ns)
+        self.client = FastFlowClient(settings, SystemClock())
         self.session = self.client.session()
 
     async def open(self, prewarm: int = 0) -> None:
@@ -187,11 +189,7 @@ async def aiohttp_server() -> tuple[web.AppRunner, int]:
     app.router.add_get("/bytes/{n}", sized)
     app.router.add_get("/chunked/{k}", chunked)
     app.router.add_route("*", "/echo", echo_len)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return await start_app(app)
 
 
 class RawServer:
@@ -702,15 +700,23 @@ def test_split_http_url(url: str, expected: tuple | None) -> None:
 )
 def test_set_cookie(header: str, jar: dict) -> None:
     got = {"old": "1"}
-    set_cookie(got, header)
+    set_cookie(got, header, lambda: 1_800_000_000.0)  # 2027: 1970 is past, 2100 is not
     assert got == jar
+
+
+def test_an_expires_is_judged_by_the_clock_it_is_given() -> None:
+    header = "a=1; Expires=Fri, 01 Jan 2100 00:00:00 GMT"
+    before, after = {}, {"a": "0"}
+    set_cookie(before, header, lambda: 4_102_444_799.0)  # one second before
+    set_cookie(after, header, lambda: 4_102_444_800.0)  # that very second: expired
+    assert before == {"a": "1"} and after == {}
 
 
 def test_take_cookies_stores_them_and_returns_the_location() -> None:
     jar: dict[str, str] = {}
     raw = [(b"Set-Cookie", b"a=1"), (b"Location", b"/next"), (b"SET-COOKIE", b"b=2"), (b"Content-Length", b"0")]
-    assert take_cookies(raw, jar) == b"/next" and jar == {"a": "1", "b": "2"}
-    assert take_cookies([], jar) is None
+    assert take_cookies(raw, jar, time.time) == b"/next" and jar == {"a": "1", "b": "2"}
+    assert take_cookies([], jar, time.time) is None
 
 
 HEADERS = (("Content-Type", "text/plain"), ("X-Id", "7"), ("content-length", "4"))

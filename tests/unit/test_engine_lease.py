@@ -10,7 +10,7 @@ import pytest
 from loadray.engine.clock import FakeClock
 from loadray.engine.lease import DECLARED_LOST, HARD_END, LAPSED, STOPPED, Lease
 from loadray.engine.open_loop import OpenLoop
-from loadray.engine.samples import SampleBuffer
+from loadray.engine.row_buffer import FAST_ROW, RowBuffer
 from loadray.plan import Profile, worker_chunks
 from loadray.scenario.model import Phase
 
@@ -72,7 +72,7 @@ def test_open_loop_sends_nothing_after_the_lease_lapses():
 
     async def main():
         clock = FakeClock()
-        buffer = SampleBuffer(0, ["r"], 0)
+        buffer = RowBuffer(0, ["r"], 0, fields=FAST_ROW)
         lease = Lease(length_ns=int(1.5 * S))
         loop = OpenLoop(buffer, clock, n_requests=1, max_in_flight=10_000, lease=lease)
         sent_at = []

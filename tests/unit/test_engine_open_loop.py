@@ -7,7 +7,7 @@ import pytest
 
 from loadray.engine.clock import FakeClock
 from loadray.engine.open_loop import OpenLoop
-from loadray.engine.samples import SampleBuffer
+from loadray.engine.row_buffer import FAST_ROW, RowBuffer
 from loadray.plan import Profile, worker_chunks
 from loadray.scenario.model import Phase
 
@@ -30,7 +30,7 @@ class DelayServer:
 
 def run(phases, service, max_in_flight=1000, drop=False, workers=1, worker=0, stop_at=None):
     clock = FakeClock()
-    buffer = SampleBuffer(worker, ["root"], anchor_ns=0)
+    buffer = RowBuffer(worker, ["root"], anchor_ns=0, fields=FAST_ROW)
     loop = OpenLoop(buffer, clock, 1, max_in_flight, drop_when_full=drop)
     server = DelayServer(clock, loop, service)
     if stop_at is not None:
@@ -116,7 +116,7 @@ def run_revised(base, duration_s, revisions):
     """Run ``base`` on a fake clock; each ``(at_s, phases, from_s)`` revision is handed to
     the pacer at ``at_s``, taking over from ``from_s``. Returns the rows."""
     clock = FakeClock()
-    buffer = SampleBuffer(0, ["root"], anchor_ns=0)
+    buffer = RowBuffer(0, ["root"], anchor_ns=0, fields=FAST_ROW)
     loop = OpenLoop(buffer, clock, 1, 1000)
     server = DelayServer(clock, loop, lambda t: MS)
     for at_s, phases, from_s in revisions:

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from helpers import start_app
 from loadray.engine.aiohttp_transport import ssl_context
 from loadray.engine.transport import PreparedRequest, TransportSettings, traceparent
-from loadray.engine.transports import choose_transport, make_transport
-from loadray.errors import ScenarioError
+from loadray.engine.transport_choice import choose_transport, make_transport
+from loadray.engine.transport_choice import TransportChoiceError
 
 KINDS = ["fast", "aiohttp"]
 PREFIX = "0af7651916cd43dd"
@@ -58,11 +59,7 @@ async def start_server(seen: Seen, ssl_ctx: ssl.SSLContext | None = None) -> tup
     app.router.add_get("/", root)
     app.router.add_get("/big", big)
     app.router.add_get("/hops/{n}", hops)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_ctx)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return await start_app(app, ssl_ctx)
 
 
 async def send(
@@ -207,7 +204,7 @@ def test_redirects_followed_up_to_the_limit(redirects: int, hops: int, expected:
 
 def test_fast_cannot_follow_redirects() -> None:
     reqs = [PreparedRequest("r", "GET", "http://127.0.0.1:1/")]
-    with pytest.raises(ScenarioError, match="redirects"):
+    with pytest.raises(TransportChoiceError, match="redirects"):
         make_transport("fast", reqs, TransportSettings(redirects=1), lambda *a: None)
 
 

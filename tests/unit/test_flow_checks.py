@@ -71,14 +71,14 @@ BAD = [
     ({"status": [200, "2XX"]}, "flow[0].check.status[1]: must be a status code (100-599) or a class like 2xx, got '2XX'"),
     ({"status": True}, "flow[0].check.status: must be a status code (100-599) or a class like 2xx, got True"),
     ({"status": []}, "flow[0].check.status: must not be empty"),
-    ({"body_contains": ""}, "flow[0].check.body_contains: must be a non-empty string, got ''"),
+    ({"body_contains": ""}, "flow[0].check.body_contains: must not be empty"),
     ({"json": {"expr": "a"}}, "flow[0].check.json.equals: is required"),
     ({"json": [{"expr": "a", "equals": 1}, {"expr": "a[", "equals": 1}]},
      "flow[0].check.json[1].expr: bad JMESPath 'a[': incomplete expression"),
     ({"json": {"expr": "a", "equals": 1, "op": "<"}},
      "flow[0].check.json: unknown key 'op' (expected one of: expr, equals)"),
     ({"statuses": [200]}, "flow[0].check: unknown key 'statuses' (expected one of: status, body_contains, json)"),
-    ([200], "flow[0].check: must be a mapping, got list"),
+    ([200], "flow[0].check: must be a mapping, got a list"),
 ]
 
 

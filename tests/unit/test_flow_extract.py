@@ -76,12 +76,12 @@ BAD = [
      "flow[1].extract.token.source: must be one of: json, header, regex, cookie, got 'xml'"),
     ({"name": "token", "source": "json"}, "flow[1].extract.token.expr: is required"),
     ({"name": "token", "source": "json", "expr": ""},
-     "flow[1].extract.token.expr: must be a non-empty string, got ''"),
+     "flow[1].extract.token.expr: must not be empty"),
     ({"name": "a.b", "source": "json", "expr": "a"},
      "flow[1].extract.token.name: must be a plain name (letters, digits, _), got 'a.b'"),
     ({"name": "t", "source": "json", "expr": "a", "default": 1},
      "flow[1].extract.token: unknown key 'default' (expected one of: name, source, expr)"),
-    ("token", "flow[1].extract.token: must be a mapping, got str"),
+    ("token", "flow[1].extract.token: must be a mapping, got 'token'"),
 ]
 
 

@@ -3,6 +3,7 @@ import io
 import numpy as np
 from rich.console import Console
 
+from helpers import FakeSeconds
 from loadray.live import LiveConsole, LiveStatus, LogHistogram, Totals, render, status_line
 
 
@@ -31,14 +32,6 @@ def _status(**changes) -> LiveStatus:
 LINE = "  12.0s/60s running phase 1  rate 498/500/s  p50 20.4ms p99 31.0ms  err/s 0  in-flight 12  dropped 0  lost 0  workers 3/3"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_status_line_exact():
     assert status_line(_status()) == LINE
 
@@ -63,7 +56,7 @@ def test_a_flow_plan_labels_requests_and_flows():
 
 
 def test_plain_console_prints_one_line_per_interval_and_new_warnings_once():
-    out, clock = io.StringIO(), FakeClock()
+    out, clock = io.StringIO(), FakeSeconds()
     console = LiveConsole("smoke", stream=out, tty=False, plain_every_s=5.0, clock=clock)
     saturated = "send lag p99 12ms > 10ms: generator saturated"
     for second in range(13):  # updates at t = 0..12 s, one per second
@@ -88,7 +81,7 @@ def test_plain_console_prints_one_line_per_interval_and_new_warnings_once():
 
 
 def test_plain_console_keeps_its_grid_and_shows_abort_once():
-    out, clock = io.StringIO(), FakeClock()
+    out, clock = io.StringIO(), FakeSeconds()
     with LiveConsole("smoke", stream=out, tty=False, plain_every_s=5.0, clock=clock) as console:
         for t in (0.0, 1.0, 4.99, 5.02, 9.98, 10.0, 11.0):
             clock.now = 100.0 + t
@@ -101,7 +94,7 @@ def test_plain_console_keeps_its_grid_and_shows_abort_once():
 def test_quiet_prints_nothing():
     for tty in (True, False):
         out = io.StringIO()
-        with LiveConsole("smoke", quiet=True, stream=out, tty=tty, clock=FakeClock()) as console:
+        with LiveConsole("smoke", quiet=True, stream=out, tty=tty, clock=FakeSeconds()) as console:
             console.update(_status(warnings=("w",), aborted="x"))
         assert out.getvalue() == ""
 

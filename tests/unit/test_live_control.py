@@ -13,6 +13,7 @@ import pytest
 
 from loadray.cli.main import main
 from loadray.errors import LoadrayError, UsageError
+from loadray.live.command import Command
 from loadray.live.control import CONTROL_FILE, ControlServer, RateBounds, check_rate, send
 from loadray.scenario import parse_scenario
 from test_scenario_errors import edited
@@ -22,14 +23,14 @@ class Run:
     """Stands in for the coordinator: records what reaches it."""
 
     def __init__(self, fail: bool = False) -> None:
-        self.calls: list[tuple[str, float | None]] = []
+        self.calls: list[Command] = []
         self.fail = fail
 
-    def handle(self, command: str, rate: float | None) -> str:
-        self.calls.append((command, rate))
+    def handle(self, command: Command) -> str:
+        self.calls.append(command)
         if self.fail:
             raise TimeoutError("coordinator did not answer\nin 10 s")
-        return f"{command} from t=1.00s"
+        return f"{command.kind} from t=1.00s"
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_the_endpoint_checks_the_closed_models_users(served):
     assert post(server, b'{"command": "rate", "rate": 51}') == (
         400, "rate: must be <= 50 users (the scenario's limits.max_users), got 51")
     assert post(server, b'{"command": "rate", "rate": 20}')[0] == 200
-    assert run.calls == [("rate", 20.0)]
+    assert run.calls == [Command("rate", 20.0)]
 
 
 def test_the_endpoint_refuses_a_bad_token_and_a_bad_length(served):
@@ -136,7 +137,7 @@ def test_the_client_checks_the_runs_bounds_before_sending(served, tmp_path):
         send(tmp_path, "rate", 5000.0)
     assert str(info.value) == "--rate: must be <= 1000 req/s (the scenario's limits.max_rate), got 5000"
     assert send(tmp_path, "rate", 600.0) == "rate from t=1.00s"
-    assert run.calls == [("rate", 600.0)]
+    assert run.calls == [Command("rate", 600.0)]
 
 
 @pytest.mark.parametrize(
@@ -170,3 +171,8 @@ def test_the_bounds_travel_in_control_json(served, tmp_path):
     served(RateBounds(max_rate=42.0, users=True))
     info = json.loads((Path(tmp_path) / CONTROL_FILE).read_text())
     assert info["bounds"] == {"max_rate": 42.0, "users": True}
+
+
+@pytest.mark.parametrize("command", [Command("rate", 250.0), Command("pause"), Command("resume"), Command("stop")])
+def test_a_command_goes_through_its_wire_form_unchanged(command: Command) -> None:
+    assert Command.parse(json.loads(json.dumps(command.to_json())), float) == command

@@ -43,7 +43,7 @@ def test_flow_outcomes_follow_instances_across_flushes():
 
 
 def test_heartbeat_tally_counts_rows_like_the_summary():
-    from loadray.engine.open_loop import Counters
+    from loadray.counters import Counters
     from loadray.live.heartbeat import worker_second
 
     rows = [{"intended_ns": i, "sent_ns": None if e in ("dropped", "fenced") else i,

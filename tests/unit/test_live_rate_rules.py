@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 
 from loadray.live.board import Board
 from loadray.live.rules import Rules

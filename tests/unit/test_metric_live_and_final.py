@@ -19,7 +19,7 @@ import pytest
 
 from loadray.analysis import evaluate, summarize
 from loadray.archive.reader import RunMeta
-from loadray.engine.open_loop import Counters
+from loadray.counters import Counters
 from loadray.live.board import Board
 from loadray.live.flow_outcomes import FlowOutcomes
 from loadray.live.heartbeat import worker_second

@@ -4,7 +4,6 @@ import pytest
 from loadray.plan import Profile, worker_chunks
 from loadray.plan.revision import (
     Assignment,
-    PlanPhase,
     planned_count,
     plan_phases,
     split_at,

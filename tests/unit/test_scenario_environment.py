@@ -9,7 +9,7 @@ import yaml
 from loadray.errors import ScenarioError
 from loadray.redaction import redact
 from loadray.scenario import load_scenario, parse_scenario
-from loadray.scenario.env_text import EnvText, typed
+from loadray.env_text import EnvText, typed
 from loadray.scenario.environment import resolve_env
 
 ENV = {"TOKEN": "s3cr3t-token", "RATE": "250", "EMPTY": "", "HOST": "api.test", "FLAG": "true"}

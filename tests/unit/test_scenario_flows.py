@@ -23,7 +23,7 @@ from loadray.flow import (
     compile_json,
     compile_template,
 )
-from loadray.engine.worker import prepared_requests
+from loadray.engine.modes import prepared_requests
 from loadray.scenario import (
     Body,
     Feed,

@@ -21,7 +21,7 @@ from loadray.scenario import (
     load_scenario,
     parse_scenario,
 )
-from loadray.engine.worker import prepared_requests
+from loadray.engine.modes import prepared_requests
 from loadray.scenario.model import Flow, Step
 from loadray.target.options import TargetOptions
 

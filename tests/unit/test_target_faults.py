@@ -6,16 +6,9 @@ import random
 
 import pytest
 
+from helpers import FakeSeconds
 from loadray.target.faults import FaultModel, stall_release, validate_options
 from loadray.target.options import TargetOptions
-
-
-class FakeClock:
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.mark.parametrize(
@@ -42,7 +35,7 @@ def test_stall_release_table(t, every, length, expected):
 
 
 def test_stall_arrival_during_window_completes_at_window_end():
-    clock = FakeClock(100.0)
+    clock = FakeSeconds(100.0)
     model = FaultModel(TargetOptions(stall_every_s=5.0, stall_for_s=0.5), clock=clock)
     clock.now = 105.1
     d = model.decide()
@@ -53,7 +46,7 @@ def test_stall_arrival_during_window_completes_at_window_end():
 
 
 def test_stall_applies_to_ready_time_not_arrival():
-    clock = FakeClock(0.0)
+    clock = FakeSeconds(0.0)
     options = TargetOptions(latency_s=0.2, stall_every_s=5.0, stall_for_s=0.5)
     model = FaultModel(options, clock=clock)
     # arrives before the window, would be ready inside it -> held to the window's end
@@ -64,7 +57,7 @@ def test_stall_applies_to_ready_time_not_arrival():
 
 
 def test_stall_windows_are_measured_from_start():
-    clock = FakeClock(1000.0)
+    clock = FakeSeconds(1000.0)
     model = FaultModel(TargetOptions(stall_every_s=2.0, stall_for_s=0.5), clock=clock)
     assert model.start == 1000.0
     assert model.decide(arrival=1002.1).ready_at == pytest.approx(1002.5)
@@ -72,26 +65,26 @@ def test_stall_windows_are_measured_from_start():
 
 
 def test_latency_without_jitter_is_exact():
-    model = FaultModel(TargetOptions(latency_s=0.02), clock=FakeClock(50.0))
+    model = FaultModel(TargetOptions(latency_s=0.02), clock=FakeSeconds(50.0))
     for arrival in (50.0, 51.25, 99.0):
         assert model.decide(arrival=arrival).ready_at == pytest.approx(arrival + 0.02)
 
 
 def test_jitter_is_uniform_within_bounds_and_seeded():
     options = TargetOptions(latency_s=0.02, jitter_s=0.005, seed=7)
-    delays = [FaultModel(options, clock=FakeClock()).delay() for _ in range(3)]
+    delays = [FaultModel(options, clock=FakeSeconds()).delay() for _ in range(3)]
     assert delays[0] == delays[1] == delays[2]  # same seed, same first draw
-    model = FaultModel(options, clock=FakeClock())
+    model = FaultModel(options, clock=FakeSeconds())
     draws = [model.delay() for _ in range(10_000)]
     assert min(draws) >= 0.02 and max(draws) <= 0.025
     assert sum(draws) / len(draws) == pytest.approx(0.0225, abs=0.0001)
-    other = FaultModel(TargetOptions(latency_s=0.02, jitter_s=0.005, seed=8), clock=FakeClock())
+    other = FaultModel(TargetOptions(latency_s=0.02, jitter_s=0.005, seed=8), clock=FakeSeconds())
     assert [other.delay() for _ in range(5)] != draws[:5]
 
 
 @pytest.mark.parametrize("rate", [0.01, 0.1, 0.5])
 def test_error_fraction_over_10000_draws(rate):
-    model = FaultModel(TargetOptions(error_rate=rate, seed=0), clock=FakeClock())
+    model = FaultModel(TargetOptions(error_rate=rate, seed=0), clock=FakeSeconds())
     statuses = [model.decide().status for _ in range(10_000)]
     assert set(statuses) <= {200, 500}
     fraction = statuses.count(500) / len(statuses)
@@ -101,13 +94,13 @@ def test_error_fraction_over_10000_draws(rate):
 
 @pytest.mark.parametrize(("rate", "expected"), [(0.0, {200}), (1.0, {500})])
 def test_error_rate_bounds(rate, expected):
-    model = FaultModel(TargetOptions(error_rate=rate), clock=FakeClock())
+    model = FaultModel(TargetOptions(error_rate=rate), clock=FakeSeconds())
     assert {model.decide().status for _ in range(1000)} == expected
 
 
 def test_errors_are_reproducible_from_seed():
     def run(seed):
-        model = FaultModel(TargetOptions(error_rate=0.3, seed=seed), clock=FakeClock())
+        model = FaultModel(TargetOptions(error_rate=0.3, seed=seed), clock=FakeSeconds())
         return [model.status() for _ in range(200)]
 
     assert run(1) == run(1)
@@ -115,16 +108,16 @@ def test_errors_are_reproducible_from_seed():
 
 
 def test_injected_rng_is_used():
-    model = FaultModel(TargetOptions(jitter_s=1.0), clock=FakeClock(), rng=random.Random(42))
+    model = FaultModel(TargetOptions(jitter_s=1.0), clock=FakeSeconds(), rng=random.Random(42))
     assert model.delay() == random.Random(42).uniform(0.0, 1.0)
 
 
 def test_active_only_when_a_fault_is_configured():
-    assert not FaultModel(TargetOptions(), clock=FakeClock()).active
-    assert not FaultModel(TargetOptions(stall_every_s=5.0), clock=FakeClock()).active
-    assert FaultModel(TargetOptions(latency_s=0.001), clock=FakeClock()).active
-    assert FaultModel(TargetOptions(error_rate=0.5), clock=FakeClock()).active
-    assert FaultModel(TargetOptions(stall_every_s=5.0, stall_for_s=0.1), clock=FakeClock()).active
+    assert not FaultModel(TargetOptions(), clock=FakeSeconds()).active
+    assert not FaultModel(TargetOptions(stall_every_s=5.0), clock=FakeSeconds()).active
+    assert FaultModel(TargetOptions(latency_s=0.001), clock=FakeSeconds()).active
+    assert FaultModel(TargetOptions(error_rate=0.5), clock=FakeSeconds()).active
+    assert FaultModel(TargetOptions(stall_every_s=5.0, stall_for_s=0.1), clock=FakeSeconds()).active
 
 
 @pytest.mark.parametrize(
@@ -143,6 +136,27 @@ def test_validate_options_names_the_field(options, field):
         validate_options(options)
 
 
-def test_validate_options_accepts_defaults_and_full_set():
-    validate_options(TargetOptions())
-    validate_options(TargetOptions(8080, 0.02, 0.005, 0.01, 5.0, 0.5, 3))
+def _refusal(options: TargetOptions) -> str | None:
+    """The field ``validate_options`` names, or None when it accepts ``options``."""
+    try:
+        validate_options(options)
+    except ValueError as exc:
+        return str(exc).split(":", 1)[0]
+    return None
+
+
+@pytest.mark.parametrize(
+    ("accepted", "refused", "field"),
+    [  # each bound: the last value inside is served, the first one outside names the field
+        (TargetOptions(port=65535), TargetOptions(port=65536), "port"),
+        (TargetOptions(port=0), TargetOptions(port=-1), "port"),
+        (TargetOptions(error_rate=1.0), TargetOptions(error_rate=1.0001), "error_rate"),
+        (TargetOptions(error_rate=0.0), TargetOptions(error_rate=-1e-9), "error_rate"),
+        (TargetOptions(latency_s=0.0), TargetOptions(latency_s=-1e-9), "latency_s"),
+        (TargetOptions(stall_every_s=5.0, stall_for_s=4.999), TargetOptions(stall_every_s=5.0, stall_for_s=5.0),
+         "stall_for_s"),
+        (TargetOptions(8080, 0.02, 0.005, 0.01, 5.0, 0.5, 3), TargetOptions(8080, 0.02, float("nan")), "jitter_s"),
+    ],
+)
+def test_validate_options_accepts_up_to_each_bound_and_refuses_past_it(accepted, refused, field):
+    assert (_refusal(TargetOptions()), _refusal(accepted), _refusal(refused)) == (None, None, field)

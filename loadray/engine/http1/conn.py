@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from loadray.engine.errors import error_kind, status_error
+from loadray.engine.failures import error_kind, status_error
 
 if TYPE_CHECKING:
     from loadray.engine.http1.pool import Pool

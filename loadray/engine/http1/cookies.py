@@ -6,7 +6,6 @@ Path and Domain are ignored (every request of a session goes to the one target);
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
@@ -18,20 +17,22 @@ def cookie_header(jar: dict[str, str]) -> str:
     return "; ".join([f"{k}={v}" for k, v in jar.items()]) if jar else ""
 
 
-def take_cookies(raw: list[tuple[bytes, bytes]], jar: dict[str, str]) -> bytes | None:
-    """Store the response's cookies in ``jar``; return its Location (None if absent)."""
+def take_cookies(raw: list[tuple[bytes, bytes]], jar: dict[str, str], now_s: Callable[[], float]) -> bytes | None:
+    """Store the response's cookies in ``jar`` (an ``Expires`` compared with ``now_s()``,
+    epoch seconds); return its Location (None if absent)."""
     location = None
     for name, value in raw:
         size = len(name)
         if size == 10 and name.lower() == b"set-cookie":
-            set_cookie(jar, value.decode("utf-8", "surrogateescape"))
+            set_cookie(jar, value.decode("utf-8", "surrogateescape"), now_s)
         elif size == 8 and name.lower() == b"location":
             location = value
     return location
 
 
-def set_cookie(jar: dict[str, str], header: str, now_s: Callable[[], float] = time.time) -> None:
-    """Apply one ``Set-Cookie`` header (``name=value; attributes``) to ``jar``."""
+def set_cookie(jar: dict[str, str], header: str, now_s: Callable[[], float]) -> None:
+    """Apply one ``Set-Cookie`` header (``name=value; attributes``) to ``jar``; an
+    ``Expires`` at or before ``now_s()`` (epoch seconds) deletes the cookie."""
     pair, *attributes = header.split(";")
     name, eq, value = pair.partition("=")
     name = name.strip()

@@ -6,7 +6,7 @@ fixed requests, a trace spliced in), ``send(data, ctx, timeout_s, flags)`` any b
 one (up to ``max_connections``), else the request is queued; neither raises nor
 blocks. Exactly one outcome follows per request, from the event loop:
 ``on_done(ctx, status, error, bytes_in)`` for a response (``error`` None below 400) or
-``on_fail(ctx, kind, exc)`` for a failure (a kind of :mod:`loadray.engine.errors`;
+``on_fail(ctx, kind, exc)`` for a failure (a kind of :mod:`loadray.kinds`;
 ``exc`` the exception behind it, when there was one).
 
 - one periodic sweeper fails the requests past their deadline: ``timeout`` (the
@@ -29,10 +29,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from loadray.engine.sockets import discard_and_close
-from loadray.engine.errors import CONNECT_TIMEOUT, CUT, RESET, TIMEOUT, error_kind, status_error
+from loadray.engine.failures import error_kind, status_error
 from loadray.engine.http1.conn import FREE, RETRY, Conn, eof_delimited
+from loadray.engine.sockets import discard_and_close
 from loadray.engine.transport import DoneCallback, TransportSettings
+from loadray.kinds import CONNECT_TIMEOUT, CUT, RESET, TIMEOUT
 
 __all__ = ["FailCallback", "Pool", "Prepared"]
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
+from loadray.env_text import typed
 from loadray.errors import ScenarioError
-from loadray.scenario.env_text import typed
 from loadray.units import finite, format_number, parse_duration, parse_fraction, shorten
 
 T = TypeVar("T")
@@ -189,6 +190,15 @@ def nonempty_list(what: str) -> Reader[list[Any]]:
         return value
 
     return read
+
+
+def one_or_many(value: Any, path: str) -> list[tuple[Any, str]]:
+    """A single item or a non-empty list of items, each paired with its YAML path."""
+    if isinstance(value, list):
+        if not value:
+            raise ScenarioError(path, "must not be empty")
+        return [(item, item_path(path, i)) for i, item in enumerate(value)]
+    return [(value, path)]
 
 
 def is_identifier(name: str) -> bool:

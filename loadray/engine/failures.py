@@ -1,4 +1,4 @@
-"""Error kinds: the one place where transport failures become row values.
+"""Failures -> error kinds: the one place where transport failures become row values.
 
 Every failure a transport sees is mapped here to one of a small fixed set of kinds
 (their names live in the leaf module :mod:`loadray.kinds`);
@@ -16,17 +16,13 @@ import errno
 import socket
 import ssl
 
-from loadray.kinds import (  # noqa: F401  (the kinds are re-exported: engine code names them from here)
+from loadray.kinds import (
     CONNECT_ERROR,
     CONNECT_REFUSED,
     CONNECT_TIMEOUT,
-    CUT,
-    DROPPED,
-    FENCED,
     HTTP_4XX,
     HTTP_5XX,
     INTERNAL,
-    KINDS,
     PROTOCOL,
     RESET,
     TIMEOUT,

@@ -1,0 +1,115 @@
+"""Builders shared by the tests (import as ``from helpers import ...``: pytest puts
+``tests/`` on the path)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from loadray.engine.clock import FakeClock
+from loadray.schema import SCHEMA
+
+
+def first_attempt_columns(n: int) -> list[pa.Array]:
+    """The columns after ``bytes_in`` (schema 1.1 to 1.3) of ``n`` rows that are plain
+    first attempts outside any flow, untraced, with no ``error_detail``."""
+    later = SCHEMA.names[SCHEMA.get_field_index("attempt"):]
+    return [pa.array(np.ones(n, dtype=np.int8))] + [pa.nulls(n, SCHEMA.field(name).type) for name in later[1:]]
+
+
+# -- fake time for code with several tasks -------------------------------------------------
+
+
+class JumpClock(FakeClock):
+    """A :class:`loadray.engine.clock.Clock` whose time is the event loop's own, and the
+    loop's time jumps: run with :func:`run_in_fake_time`, nothing ever waits for real.
+
+    The engine's :class:`~loadray.engine.clock.FakeClock` jumps on each sleep, which
+    suits one sleeper; a whole :class:`~loadray.engine.worker.LoadWorker` (its pacing
+    loop, flusher and lease keeper sleep at once) needs time that moves only when every
+    task waits: this one moves when the loop would block, to its next timer."""
+
+    async def sleep_until(self, mono_ns: int) -> None:
+        import asyncio
+
+        await asyncio.sleep(max(0, mono_ns - self.now_ns) / 1e9)
+
+    async def wait(self, event) -> None:
+        await event.wait()
+
+    def call_at(self, mono_ns: int, fn) -> None:
+        import asyncio
+
+        asyncio.get_running_loop().call_at(mono_ns / 1e9, fn)
+
+
+def run_in_fake_time(main, clock: JumpClock):
+    """Run coroutine function ``main`` on a loop whose time is ``clock``'s: when every
+    task waits for a timer, time jumps to it (asyncio asks its selector to block only
+    then); a wait with no timer at all is a deadlock and raises."""
+    import asyncio
+    import selectors
+
+    class Selector(selectors.DefaultSelector):
+        def select(self, timeout=None):
+            events = super().select(0)
+            if events or timeout == 0:
+                return events
+            if timeout is None:
+                raise RuntimeError("fake time: every task waits and no timer is due")
+            clock.now_ns += max(1, round(timeout * 1e9))
+            return events
+
+    loop = asyncio.SelectorEventLoop(Selector())
+    loop.time = lambda: clock.now_ns / 1e9  # type: ignore[method-assign]
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+# -- a real aiohttp server on 127.0.0.1 ------------------------------------------------------
+
+
+async def start_app(app, ssl_context=None):
+    """Serve ``app`` (an ``aiohttp.web.Application``) on 127.0.0.1, on a port the kernel
+    picks; ``(runner, port)`` (``await runner.cleanup()`` stops it)."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+ROOT_REQUEST = {"name": "root", "method": "GET", "path": "/"}
+
+
+def scenario(url: str, phases: list | None = None, workers: int = 2, **extra):
+    """A parsed open-model scenario against ``url``: ``phases`` (default 2 s at 20/s), one
+    ``GET /`` named ``root`` unless ``extra`` has ``flows`` (or ``requests``), actors of a
+    quarter CPU; any other top-level key in ``extra`` (``load`` replaces the load)."""
+    from loadray.scenario import parse_scenario
+
+    doc: dict = {
+        "name": "t", "target": url, "workers": workers,
+        "load": {"model": "open", "phases": phases or [{"duration": "2s", "rate": 20}]},
+        "cluster": {"worker_cpus": 0.25},
+    }
+    if "flows" not in extra:
+        doc["requests"] = [ROOT_REQUEST]
+    return parse_scenario({**doc, **extra})
+
+
+class FakeSeconds:
+    """A ``() -> float`` clock in seconds (what the sink, the console and the target's
+    fault model take): it says ``now``, which only the test moves."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
