@@ -10,7 +10,8 @@ hands it back to its pool (``pool.answered`` / ``pool.failed``). Failures map to
 - GOAWAY: streams above its last stream id were never processed: ``goaway``; the
   connection takes no new stream and the ones below finish (or are ``reset`` when the
   connection closes first);
-- a frame ``h2`` cannot accept: ``protocol`` for every stream of the connection;
+- a frame ``h2`` cannot accept, or a server whose first frame is not SETTINGS (an
+  HTTP/1.1 server): ``protocol`` for every stream of the connection;
 - the connection lost: ``reset`` for every stream still open.
 
 Flow control: the client's receive windows are large (:data:`WINDOW`) and every DATA
@@ -43,6 +44,7 @@ __all__ = ["H2Conn", "WINDOW", "UNSETTLED_STREAMS"]
 WINDOW = 1 << 24  # the client's receive window, per stream and for the connection
 UNSETTLED_STREAMS = 100  # streams started before the server's SETTINGS came (RFC 9113 §6.5.2)
 _MAX_STREAMS = 1 << 20
+_SETTINGS = 0x4  # frame type
 _CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_inbound_headers=False)
 
 
@@ -56,6 +58,7 @@ class H2Conn(asyncio.Protocol):
         self.bodies: dict[int, memoryview] = {}  # request bodies waiting for window
         self.settled = False  # the server's SETTINGS arrived
         self.usable = True  # takes new streams (no GOAWAY, not lost)
+        self.heard = False  # the server's first bytes came
         self._dispatch: dict[type, Callable[[Any], None]] = {
             h2.events.ResponseReceived: self._response,
             h2.events.DataReceived: self._data,
@@ -99,12 +102,15 @@ class H2Conn(asyncio.Protocol):
         self.flush()
 
     def data_received(self, data: bytes) -> None:
+        if not self.heard and len(data) >= 4:
+            self.heard = True
+            if data[3] != _SETTINGS:  # an HTTP/2 server's first frame is SETTINGS (RFC 9113 §3.4)
+                self._broken(f"not an HTTP/2 server: it answered {data[:16]!r}")
+                return
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
-            self.fail_all(PROTOCOL, error_detail(exc))
-            self.flush()
-            self.transport.close()
+            self._broken(error_detail(exc))
             return
         dispatch = self._dispatch
         for event in events:
@@ -112,6 +118,12 @@ class H2Conn(asyncio.Protocol):
             if handler is not None:
                 handler(event)
         self.flush()
+
+    def _broken(self, detail: str) -> None:
+        self.usable = False
+        self.fail_all(PROTOCOL, detail)
+        self.flush()
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.usable = False

@@ -1,0 +1,233 @@
+"""HTTP/2 steps (``http: {version: 2}``) against the built-in target's h2c and small
+misbehaving servers, on real sockets (no Ray): streams multiplexed on the configured
+few connections, the truth checks of HTTP/1.1 (target counts = rows, p50 against the
+known delay, the accounting identity) and the exact error kinds."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import numpy as np
+import pytest
+from test_engine_flows import run_workers
+
+import helpers
+from loadray.engine.clock import SystemClock
+from loadray.engine.h2 import H2Client
+from loadray.engine.transport import TransportSettings
+from loadray.flow.render import Rendered
+from loadray.target.options import TargetOptions
+from loadray.target.server import TargetServer
+
+MS = 1_000_000
+
+
+def client(connections: int = 2, timeout_s: float = 10.0) -> H2Client:
+    return H2Client(TransportSettings(h2_connections=connections, timeout_s=timeout_s, connect_timeout_s=2.0),
+                    SystemClock())
+
+
+def get(url: str, path: str = "/", method: str = "GET", body: bytes | None = None, timeout_s=None) -> Rendered:
+    return Rendered(method, url + path, (), body, timeout_s, 2)
+
+
+def serve(options: TargetOptions, body):
+    async def main():
+        async with TargetServer(options) as target:
+            return await body(target)
+
+    return asyncio.run(main())
+
+
+def test_thousand_streams_in_flight_ride_on_the_two_configured_connections():
+    async def body(target):
+        c = client(connections=2)
+        session = c.session()
+        replies = await asyncio.gather(*(c.send(session, get(target.url), None) for _ in range(1000)))
+        open_now = c.connections
+        await c.close()
+        return replies, open_now, target.snapshot()
+
+    replies, open_now, stats = serve(TargetOptions(latency_s=0.3), body)
+    assert [r.status for r in replies] == [200] * 1000 and {r.error for r in replies} == {None}
+    assert stats["requests"] == 1000
+    assert stats["h2"]["streams_max"] == 1000  # all in flight at once ...
+    assert stats["h2"]["connections_max"] == 2 and stats["h2"]["connections_total"] == 2  # ... on two connections
+    assert open_now == 2
+    assert all(r.chunks == 1 and r.nbytes == 3 and r.ttfb_ns >= 300 * MS for r in replies)
+
+
+def test_ttfb_is_the_first_data_frame_and_chunks_count_data_frames():
+    payload = b"x" * 40_000  # /echo answers it inside JSON: three DATA frames of at most 16 KiB
+
+    async def body(target):
+        c = client()
+        s = c.session()
+        reply = await c.send(s, get(target.url, "/echo", "POST", payload), 1 << 20)
+        await c.close()
+        return reply
+
+    reply = serve(TargetOptions(latency_s=0.05), body)
+    assert reply.status == 200 and reply.response.json["body"] == payload.decode()
+    assert reply.chunks == -(-reply.nbytes // 16384) == 3
+    assert 50 * MS <= reply.ttfb_ns <= reply.done_ns - reply.sent_ns
+
+
+def test_cookies_are_kept_per_session_and_sent_back():
+    async def body(target):
+        c = client()
+        s = c.session()
+        a = await c.send(s, get(target.url, "/cookie/set?name=sid&value=42"), 100)
+        b = await c.send(s, get(target.url, "/cookie/check?name=sid&value=42"), 100)
+        other = await c.send(c.session(), get(target.url, "/cookie/check?name=sid"), 100)
+        await c.close()
+        return a, b, other, s.cookies
+
+    a, b, other, jar = serve(TargetOptions(), body)
+    assert (a.status, b.status, other.status, other.error) == (200, 200, 401, "http_4xx")
+    assert jar == {"sid": "42"}
+
+
+def test_a_reset_stream_is_reset_and_the_connection_carries_on():
+    async def body(target):
+        c = client(connections=1)
+        s = c.session()
+        reset, ok = await asyncio.gather(c.send(s, get(target.url, "/h2/reset"), None), c.send(s, get(target.url), None))
+        await c.close()
+        return reset, ok, target.snapshot()["h2"]
+
+    reset, ok, h2 = serve(TargetOptions(latency_s=0.05), body)
+    assert (reset.status, reset.error, reset.detail) == (0, "reset", "RST_STREAM INTERNAL_ERROR")
+    assert (ok.status, ok.error) == (200, None)
+    assert h2["connections_total"] == 1
+
+
+def test_goaway_fails_the_unprocessed_stream_as_goaway_and_a_new_connection_follows():
+    async def body(target):
+        c = client(connections=1)
+        s = c.session()
+        first = await c.send(s, get(target.url), None)
+        gone = await c.send(s, get(target.url, "/h2/goaway"), None)
+        after = await c.send(s, get(target.url), None)
+        await c.close()
+        return first, gone, after, target.snapshot()["h2"]
+
+    first, gone, after, h2 = serve(TargetOptions(), body)
+    assert first.error is None and after.error is None
+    assert (gone.status, gone.error) == (0, "goaway") and gone.detail.startswith("GOAWAY NO_ERROR last_stream_id=1")
+    assert h2["connections_total"] == 2
+
+
+def test_refused_connection_is_connect_refused():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+
+    async def main():
+        c = client()
+        replies = await asyncio.gather(*(c.send(c.session(), get(f"http://127.0.0.1:{port}"), None) for _ in range(3)))
+        await c.close()
+        return replies
+
+    assert [(r.status, r.error) for r in asyncio.run(main())] == [(0, "connect_refused")] * 3
+
+
+def test_a_step_timeout_resets_the_stream_and_is_timeout():
+    async def body(target):
+        c = client()
+        started = time.monotonic()
+        reply = await c.send(c.session(), get(target.url, timeout_s=0.2), None)
+        waited = time.monotonic() - started
+        await asyncio.sleep(0.05)  # the RST_STREAM reaches the server
+        streams_open = target.h2_stats.streams
+        await c.close()
+        return reply, waited, streams_open
+
+    reply, waited, streams_open = serve(TargetOptions(latency_s=2.0), body)
+    assert reply.error == "timeout" and 0.2 <= waited < 0.5
+    assert streams_open == 0
+
+
+async def _junk_server(data: bytes):
+    async def handle(reader, writer):
+        await reader.read(100)
+        writer.write(data)
+        await writer.drain()
+        await asyncio.sleep(0.5)
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize("answer, kind", [
+    (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", "protocol"),  # an HTTP/1.1 server: no h2 preface
+    (b"", "reset"),  # the server closes without a word
+])
+def test_a_server_that_does_not_speak_h2_is_protocol_or_reset(answer, kind):
+    async def main():
+        server = await _junk_server(answer)
+        port = server.sockets[0].getsockname()[1]
+        c = client()
+        reply = await c.send(c.session(), get(f"http://127.0.0.1:{port}"), None)
+        await c.close()
+        server.close()
+        return reply
+
+    reply = asyncio.run(main())
+    assert (reply.status, reply.error) == (0, kind)
+
+
+def test_closing_the_client_cuts_what_is_in_flight():
+    async def body(target):
+        c = client()
+        pending = [asyncio.ensure_future(c.send(c.session(), get(target.url), None)) for _ in range(5)]
+        await asyncio.sleep(0.1)
+        await c.close()
+        late = await c.send(c.session(), get(target.url), None)
+        return [await p for p in pending], late
+
+    replies, late = serve(TargetOptions(latency_s=1.0), body)
+    assert {r.error for r in replies} == {"cut"} and late.error == "cut"
+
+
+# -- the engine's flow path (no Ray): truth checks as for HTTP/1.1 ----------------------------
+
+
+def test_open_model_on_http2_counts_rows_latency_and_accounting_against_the_target():
+    delay_ms = 20
+
+    async def main():
+        async with TargetServer(TargetOptions(latency_s=delay_ms / 1000)) as target:
+            scn = helpers.scenario(target.url, [{"duration": "2s", "rate": 200}], workers=1,
+                                   http={"version": 2, "connections": 2})
+            rows, counters = await run_workers(scn)
+            return rows, counters, target.snapshot()
+
+    rows, counters, stats = asyncio.run(main())
+    c = counters[0]
+    assert c.intended == 400 == c.sent + c.dropped and c.sent == c.done == len(rows)
+    assert stats["requests"] == len(rows) == 400 and rows["error"].isna().all()
+    assert stats["h2"]["connections_total"] == 2
+    p50 = np.percentile(rows["latency_ns"], 50) / MS
+    assert delay_ms <= p50 <= delay_ms + 15, p50
+    assert (rows["ttfb_ns"] >= delay_ms * MS).all() and (rows["chunks"] == 1).all()
+
+
+def test_a_flow_mixing_http1_and_http2_steps_shares_the_cookie_jar():
+    set_cookie = {"name": "set", "path": "/cookie/set?name=s&value=1"}
+    check_h2 = {"name": "check", "path": "/cookie/check?name=s&value=1", "http": {"version": 2},
+                "check": {"status": [200]}}
+
+    async def main():
+        async with TargetServer(TargetOptions()) as target:
+            scn = helpers.scenario(target.url, [{"duration": "1s", "rate": 20}], workers=1,
+                                   flows=[{"name": "mix", "steps": [set_cookie, check_h2]}])
+            rows, _ = await run_workers(scn)
+            return rows, target.snapshot()
+
+    rows, stats = asyncio.run(main())
+    assert rows["step"].value_counts().to_dict() == {"mix/set": 20, "mix/check": 20}
+    assert rows["error"].isna().all() and stats["h2"]["connections_total"] == 1
