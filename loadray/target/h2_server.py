@@ -39,6 +39,17 @@ RESET_PATH = "/h2/reset"
 GOAWAY_PATH = "/h2/goaway"
 MAX_STREAMS = 100_000  # advertised SETTINGS_MAX_CONCURRENT_STREAMS
 _CONFIG = h2.config.H2Configuration(client_side=False, header_encoding=None, validate_inbound_headers=False)
+_OPEN = h2.connection.ConnectionState.SERVER_OPEN
+
+
+class _GoawayKeepsStreams(h2.connection.H2ConnectionStateMachine):
+    """``h2`` closes the connection as it sends GOAWAY (python-hyper/h2#1181); here the
+    streams up to its last stream id still get their answers (RFC 9113 §6.8)."""
+
+    _transitions = {
+        **h2.connection.H2ConnectionStateMachine._transitions,
+        (_OPEN, h2.connection.ConnectionInputs.SEND_GOAWAY): (None, _OPEN),
+    }
 
 
 class H2Stats:
@@ -112,11 +123,13 @@ class H2ServerConn(asyncio.Protocol):
     def __init__(self, server: TargetServer, stats: H2Stats) -> None:
         self.server, self.stats = server, stats
         self.h2 = h2.connection.H2Connection(_CONFIG)
+        self.h2.state_machine = _GoawayKeepsStreams()
         self.transport: Any = None
         self.streams: dict[int, _Stream] = {}
         self.waiting: dict[int, memoryview] = {}  # response bodies waiting for window
         self.timers: set[asyncio.TimerHandle] = set()
-        self.closing = False
+        self.closing = False  # GOAWAY sent: streams above ``last`` are ignored
+        self.last = 0
         self._loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: Any) -> None:
@@ -136,6 +149,8 @@ class H2ServerConn(asyncio.Protocol):
             return
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
+                if self.closing and event.stream_id > self.last:
+                    continue  # after our GOAWAY: never processed (the client knows)
                 self.streams[event.stream_id] = _Stream(event.headers)
                 self.stats.stream(1)
             elif isinstance(event, h2.events.DataReceived):
@@ -194,12 +209,11 @@ class H2ServerConn(asyncio.Protocol):
             self._forget(sid)
             return True
         if path == GOAWAY_PATH:
-            self.h2.close_connection(h2.errors.ErrorCodes.NO_ERROR, last_stream_id=sid - 2 if sid > 2 else 0)
-            self._forget(sid)
+            self.last = max(0, sid - 2)
+            self.h2.close_connection(h2.errors.ErrorCodes.NO_ERROR, last_stream_id=self.last)
             self.closing = True
-            if not self.streams:
-                self.flush()
-                self.transport.close()
+            for later in [s for s in self.streams if s > self.last]:
+                self._forget(later)
             return True
         return False
 

@@ -104,20 +104,22 @@ def test_a_reset_stream_is_reset_and_the_connection_carries_on():
     assert h2["connections_total"] == 1
 
 
-def test_goaway_fails_the_unprocessed_stream_as_goaway_and_a_new_connection_follows():
+def test_goaway_fails_the_unprocessed_stream_as_goaway_the_earlier_one_completes_a_new_connection_follows():
     async def body(target):
         c = client(connections=1)
         s = c.session()
-        first = await c.send(s, get(target.url), None)
-        gone = await c.send(s, get(target.url, "/h2/goaway"), None)
+        slow = asyncio.ensure_future(c.send(s, get(target.url), None))  # stream 1: answered 100 ms later
+        await asyncio.sleep(0.02)
+        gone = await c.send(s, get(target.url, "/h2/goaway"), None)  # stream 3: GOAWAY, last stream 1
+        first = await slow
         after = await c.send(s, get(target.url), None)
         await c.close()
-        return first, gone, after, target.snapshot()["h2"]
+        return first, gone, after, target.snapshot()
 
-    first, gone, after, h2 = serve(TargetOptions(), body)
-    assert first.error is None and after.error is None
-    assert (gone.status, gone.error) == (0, "goaway") and gone.detail.startswith("GOAWAY NO_ERROR last_stream_id=1")
-    assert h2["connections_total"] == 2
+    first, gone, after, stats = serve(TargetOptions(latency_s=0.1), body)
+    assert (first.status, first.error) == (200, None) and (after.status, after.error) == (200, None)
+    assert (gone.status, gone.error, gone.detail) == (0, "goaway", "GOAWAY NO_ERROR last_stream_id=1")
+    assert stats["h2"]["connections_total"] == 2 and stats["requests"] == 2
 
 
 def test_refused_connection_is_connect_refused():

@@ -46,12 +46,26 @@ UNSETTLED_STREAMS = 100  # streams started before the server's SETTINGS came (RF
 _MAX_STREAMS = 1 << 20
 _SETTINGS = 0x4  # frame type
 _CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_inbound_headers=False)
+_OPEN = h2.connection.ConnectionState.CLIENT_OPEN
+
+
+class _GoawayKeepsStreams(h2.connection.H2ConnectionStateMachine):
+    """``h2`` closes the whole connection on a received GOAWAY (python-hyper/h2#1181), so
+    the responses of the streams the server still finishes (RFC 9113 §6.8: those up to
+    its last stream id) would raise. Here the connection stays open for them; the pool
+    starts no new stream on it (:attr:`H2Conn.usable`)."""
+
+    _transitions = {
+        **h2.connection.H2ConnectionStateMachine._transitions,
+        (_OPEN, h2.connection.ConnectionInputs.RECV_GOAWAY): (None, _OPEN),
+    }
 
 
 class H2Conn(asyncio.Protocol):
     def __init__(self, pool: H2Pool) -> None:
         self.pool = pool
         self.h2 = h2.connection.H2Connection(_CONFIG)
+        self.h2.state_machine = _GoawayKeepsStreams()
         self.transport: Any = None
         self.streams: dict[int, Exchange] = {}
         self.pending: list[Exchange] = []  # waiting for the connection to be made
