@@ -9,11 +9,11 @@ import asyncio
 import socket
 import time
 
+import helpers
 import numpy as np
 import pytest
 from test_engine_flows import run_workers
 
-import helpers
 from loadray.engine.clock import SystemClock
 from loadray.engine.h2 import H2Client
 from loadray.engine.transport import TransportSettings
