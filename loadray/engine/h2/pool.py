@@ -10,7 +10,8 @@
   deadline: ``connect_timeout`` while connecting, else ``timeout`` (its stream is reset
   with CANCEL);
 - over TLS the connection must negotiate ``h2`` by ALPN, else every request on it
-  fails as ``protocol``.
+  fails as ``protocol`` (whether the server picks another protocol or refuses the
+  handshake with the ``no_application_protocol`` alert).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 from loadray.engine.failures import error_detail, error_kind
 from loadray.engine.h2.conn import H2Conn
 from loadray.engine.sockets import connect_host
-from loadray.kinds import CONNECT_TIMEOUT, CUT, TIMEOUT
+from loadray.kinds import CONNECT_TIMEOUT, CUT, PROTOCOL, TIMEOUT
 
 if TYPE_CHECKING:
     from loadray.engine.h2.exchange import Exchange
@@ -102,8 +103,9 @@ class H2Pool:
         exc = task.exception()
         if exc is not None:
             self._drop(conn)
+            kind = PROTOCOL if _refused_alpn(exc) else error_kind(exc, connecting=True)
             for ex in conn.pending:
-                self._finish(ex, error_kind(exc, connecting=True), error_detail(exc))
+                self._finish(ex, kind, error_detail(exc))
             conn.pending.clear()
             self.refill()
 
@@ -192,3 +194,9 @@ class H2Pool:
         self.refill()
         if self.queue or any(c.load for c in self.conns) or self._connecting:
             self._arm()
+
+
+def _refused_alpn(exc: BaseException) -> bool:
+    """A TLS server that speaks no h2 may end the handshake with the
+    ``no_application_protocol`` alert (RFC 7301): a protocol failure, not a TLS one."""
+    return isinstance(exc, ssl.SSLError) and "no application protocol" in str(exc).lower()
