@@ -195,13 +195,18 @@ class H2ServerConn(asyncio.Protocol):
             return
         headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in stream.headers if n[:1] != b":"]
         answer = self.server.answer(method, raw_path, headers, b"".join(stream.body))
-        wait = answer.ready_at - self.server.clock()
-        if wait > 0:
-            timer = self._loop.call_later(wait, self._respond_later, sid, answer)
-            self.timers.add(timer)
-            answer.timer = timer
-        else:
+        if not self._wait(sid, answer):
             self._respond(sid, answer)
+
+    def _wait(self, sid: int, answer: Answer) -> bool:
+        """Arm a timer for ``answer`` when its time has not come (False: it has)."""
+        wait = answer.ready_at - self.server.clock()
+        if wait <= 0:
+            return False
+        timer = self._loop.call_later(wait, self._respond_later, sid, answer)
+        self.timers.add(timer)
+        answer.timer = timer
+        return True
 
     def _h2_fault(self, sid: int, path: str) -> bool:
         if path == RESET_PATH:
@@ -219,6 +224,8 @@ class H2ServerConn(asyncio.Protocol):
 
     def _respond_later(self, sid: int, answer: Answer) -> None:
         self.timers.discard(answer.timer)
+        if self._wait(sid, answer):  # event-loop timers may fire a fraction of a millisecond early
+            return
         self._respond(sid, answer)
         self.flush()
 

@@ -17,11 +17,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 from test_engine_flows import run_workers
 
-import helpers
 from loadray.engine.clock import SystemClock
 from loadray.engine.h2 import H2Client
 from loadray.engine.transport import TransportSettings
@@ -83,34 +83,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def self_signed(folder: Path) -> None:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    import ipaddress
-
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .sign(key, hashes.SHA256()))
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-
-
 class Nginx:
-    def __init__(self, folder: Path, target_port: int) -> None:
+    def __init__(self, folder: Path, target_port: int, pki) -> None:
         self.dir = folder
         self.ports = {name: free_port() for name in ("h2c", "short", "tls", "tls1")}
-        self_signed(folder)
+        shutil.copy(pki.server_cert, folder / "cert.pem")
+        shutil.copy(pki.server_key, folder / "key.pem")
         (folder / "nginx.conf").write_text(CONF.format(dir=folder, target=target_port, **self.ports))
         self.proc = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -141,13 +119,13 @@ class Nginx:
 
 
 @pytest.fixture
-def served(tmp_path):
+def served(tmp_path, pki):
     """(nginx, built-in target behind /slow with 300 ms latency), in one event loop."""
 
     def run(body, latency_s: float = 0.3):
         async def main():
             async with TargetServer(TargetOptions(latency_s=latency_s)) as target:
-                nginx = await asyncio.to_thread(Nginx, tmp_path, target.port)
+                nginx = await asyncio.to_thread(Nginx, tmp_path, target.port, pki)
                 try:
                     return await body(nginx, target)
                 finally:
@@ -216,9 +194,9 @@ def test_reset_stream_and_goaway_from_nginx_are_exact_kinds(served):
     assert (after.status, after.error) == (200, None)  # on a new connection
 
 
-def test_tls_alpn_h2_and_a_server_without_h2_is_protocol(served, tmp_path):
+def test_tls_alpn_h2_and_a_server_without_h2_is_protocol(served, pki):
     async def body(nginx, target):
-        c = h2(ca=str(tmp_path / "cert.pem"))
+        c = h2(ca=str(pki.ca))
         s = c.session()
         ok = await c.send(s, get(nginx.url("tls") + "/"), 100)
         no_h2 = await c.send(s, get(nginx.url("tls1") + "/"), 100)
