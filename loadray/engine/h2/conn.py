@@ -31,6 +31,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
 
 from loadray.engine.failures import error_detail
 from loadray.kinds import GOAWAY, PROTOCOL, RESET
@@ -45,8 +46,22 @@ WINDOW = 1 << 24  # the client's receive window, per stream and for the connecti
 UNSETTLED_STREAMS = 100  # streams started before the server's SETTINGS came (RFC 9113 §6.5.2)
 _MAX_STREAMS = 1 << 20
 _SETTINGS = 0x4  # frame type
-_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_inbound_headers=False)
+# The client writes lowercase, valid header names itself (H2Client._head): h2's own
+# normalizing and validating of every header of every request is skipped (it was a
+# third of the client's CPU per request).
+_CONFIG = h2.config.H2Configuration(
+    client_side=True, header_encoding=None, validate_outbound_headers=False, normalize_outbound_headers=False,
+    validate_inbound_headers=False, normalize_inbound_headers=False,
+)
 _OPEN = h2.connection.ConnectionState.CLIENT_OPEN
+
+
+class _PlainEncoder(hpack.Encoder):
+    """HPACK without Huffman-coding the literals (pure-Python Huffman costs more CPU than
+    the bytes it saves on loopback; repeated headers are indexed either way)."""
+
+    def encode(self, headers: Any, huffman: bool = False) -> bytes:
+        return super().encode(headers, huffman=False)
 
 
 class _GoawayKeepsStreams(h2.connection.H2ConnectionStateMachine):
@@ -66,6 +81,7 @@ class H2Conn(asyncio.Protocol):
         self.pool = pool
         self.h2 = h2.connection.H2Connection(_CONFIG)
         self.h2.state_machine = _GoawayKeepsStreams()
+        self.h2.encoder = _PlainEncoder()
         self.transport: Any = None
         self.streams: dict[int, Exchange] = {}
         self.pending: list[Exchange] = []  # waiting for the connection to be made
@@ -73,6 +89,7 @@ class H2Conn(asyncio.Protocol):
         self.settled = False  # the server's SETTINGS arrived
         self.usable = True  # takes new streams (no GOAWAY, not lost)
         self.heard = False  # the server's first bytes came
+        self.flushing = False  # a flush is due at the end of this loop iteration
         self._dispatch: dict[type, Callable[[Any], None]] = {
             h2.events.ResponseReceived: self._response,
             h2.events.DataReceived: self._data,
@@ -153,6 +170,12 @@ class H2Conn(asyncio.Protocol):
             self.pending.append(ex)
             return
         self._start(ex)
+        if not self.flushing:  # one write for every stream started in this loop iteration
+            self.flushing = True
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self.flushing = False
         self.flush()
 
     def _start(self, ex: Exchange) -> None:
