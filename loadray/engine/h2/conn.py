@@ -46,6 +46,7 @@ WINDOW = 1 << 24  # the client's receive window, per stream and for the connecti
 UNSETTLED_STREAMS = 100  # streams started before the server's SETTINGS came (RFC 9113 §6.5.2)
 _MAX_STREAMS = 1 << 20
 _SETTINGS = 0x4  # frame type
+_SWEEP_SLACK = 256  # closed streams h2 may keep beyond twice the open ones
 # The client writes lowercase, valid header names itself (H2Client._head): h2's own
 # normalizing and validating of every header of every request is skipped (it was a
 # third of the client's CPU per request).
@@ -76,14 +77,36 @@ class _GoawayKeepsStreams(h2.connection.H2ConnectionStateMachine):
     }
 
 
+class _Connection(h2.connection.H2Connection):
+    """``h2``'s connection, minus two costs and one limit of the library:
+
+    - it counts the open streams by walking all of them before every new stream (O(n)
+      per request with n in flight); the pool keeps within the server's limit itself
+      (:meth:`H2Conn.room`), so the count is the connection's own, and h2's walk (which
+      also forgets closed streams) runs only when closed streams pile up;
+    - no Huffman coding on encode (:class:`_PlainEncoder`);
+    - GOAWAY keeps the streams it lets finish (:class:`_GoawayKeepsStreams`).
+    """
+
+    def __init__(self, in_flight: dict) -> None:
+        super().__init__(_CONFIG)
+        self.state_machine = _GoawayKeepsStreams()
+        self.encoder = _PlainEncoder()
+        self._in_flight = in_flight
+
+    @property
+    def open_outbound_streams(self) -> int:
+        if len(self.streams) > 2 * len(self._in_flight) + _SWEEP_SLACK:
+            return super().open_outbound_streams  # forgets the closed streams as it counts
+        return len(self._in_flight)
+
+
 class H2Conn(asyncio.Protocol):
     def __init__(self, pool: H2Pool) -> None:
         self.pool = pool
-        self.h2 = h2.connection.H2Connection(_CONFIG)
-        self.h2.state_machine = _GoawayKeepsStreams()
-        self.h2.encoder = _PlainEncoder()
-        self.transport: Any = None
         self.streams: dict[int, Exchange] = {}
+        self.h2 = _Connection(self.streams)
+        self.transport: Any = None
         self.pending: list[Exchange] = []  # waiting for the connection to be made
         self.bodies: dict[int, memoryview] = {}  # request bodies waiting for window
         self.settled = False  # the server's SETTINGS arrived
