@@ -233,3 +233,26 @@ def test_a_flow_mixing_http1_and_http2_steps_shares_the_cookie_jar():
     rows, stats = asyncio.run(main())
     assert rows["step"].value_counts().to_dict() == {"mix/set": 20, "mix/check": 20}
     assert rows["error"].isna().all() and stats["h2"]["connections_total"] == 1
+
+
+def test_headers_arrive_as_sent_and_the_traceparent_stays_out_of_the_hpack_table():
+    traces = [f"00-{i:032x}-{i:016x}-01" for i in range(1, 4)]
+
+    async def body(target):
+        c = client()
+        s = c.session()
+        replies = []
+        for trace in traces:
+            out = Rendered("GET", target.url + "/echo?q=1", (("X-Name", "v"), ("traceparent", trace), ("Host", "h.test")),
+                           None, None, 2)
+            replies.append(await c.send(s, out, 1 << 16))
+        table = [name for name, _ in c.pools[("http", "127.0.0.1", target.port)].conns[0].h2.encoder.header_table.dynamic_entries]
+        await c.close()
+        return replies, table
+
+    replies, table = serve(TargetOptions(), body)
+    seen = [r.response.json["headers"] for r in replies]
+    assert [h["traceparent"] for h in seen] == traces
+    assert all(h["x-name"] == "v" and h["user-agent"] == "loadray" for h in seen)
+    assert all(r.response.json["query"] == {"q": "1"} for r in replies)
+    assert b"traceparent" not in table and b"x-name" in table

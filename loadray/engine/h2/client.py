@@ -19,6 +19,8 @@ from __future__ import annotations
 import ssl
 from urllib.parse import urlsplit
 
+from hpack import NeverIndexedHeaderTuple
+
 from loadray.engine.aiohttp_transport import ssl_context
 from loadray.engine.clock import Clock
 from loadray.engine.failures import error_detail, error_kind, status_error
@@ -110,6 +112,8 @@ class H2Client:
             low = name.lower()
             if low == "host":
                 head[2] = (b":authority", value.encode("latin-1"))
+            elif low == "traceparent":  # new in every request: kept out of the HPACK table
+                head.append(NeverIndexedHeaderTuple(b"traceparent", value.encode("latin-1")))
             elif low not in CONNECTION_HEADERS and not (low == "te" and value.lower() != "trailers"):
                 names.add(low)
                 head.append((low.encode(), value.encode("latin-1")))
