@@ -256,3 +256,16 @@ def test_headers_arrive_as_sent_and_the_traceparent_stays_out_of_the_hpack_table
     assert all(h["x-name"] == "v" and h["user-agent"] == "loadray" for h in seen)
     assert all(r.response.json["query"] == {"q": "1"} for r in replies)
     assert b"traceparent" not in table and b"x-name" in table
+
+
+def test_closed_model_users_share_the_configured_connection():
+    async def main():
+        async with TargetServer(TargetOptions(latency_s=0.01)) as target:
+            scn = helpers.scenario(target.url, workers=1, http={"version": 2},
+                                   load={"model": "closed", "phases": [{"duration": "1s", "users": 20}]})
+            rows, counters = await run_workers(scn)
+            return rows, counters, target.snapshot()
+
+    rows, counters, stats = asyncio.run(main())
+    assert len(rows) == stats["requests"] > 20 * 20 and rows["error"].isna().all()  # a user: one per 10 ms at best
+    assert stats["h2"]["connections_total"] == 1 and stats["h2"]["streams_max"] == 20
