@@ -13,8 +13,10 @@ built-in target (h2c on its port). The generator is pinned to core 0:
   same rate over the same connections; CPU = the child's user + sys (``wait4``) / its
   completed requests (a fixed-rate h2load measures no latency from intended time, and
   records nothing per request: it is the floor, not a peer);
-- ``loadray h1 fast``: for scale, HTTP/1.1 on the fast path at the same rate (nginx on
-  another port speaking HTTP/1.1).
+- ``loadray h1 flow`` / ``loadray h1 fast``: for scale, HTTP/1.1 at the same rate (nginx
+  on another port speaking HTTP/1.1), on the flow path as HTTP/2 runs (the request
+  made dynamic by a status check) and on the fixed-bytes fast path: ``h2 - h1 flow``
+  is what HTTP/2 itself costs.
 """
 
 from __future__ import annotations
@@ -43,8 +45,11 @@ def loadray_h2(url: str, rate: int, duration: float, connections: int) -> tuple[
     return run_on_uvloop(one_run(url, doc, duration))
 
 
-def loadray_h1(url: str, rate: int, duration: float) -> tuple[int, float, int]:
-    doc = {"requests": [{"name": "root", "path": "/"}], "load": {"phases": [{"duration": "D", "rate": rate}]}}
+def loadray_h1(url: str, rate: int, duration: float, flow: bool) -> tuple[int, float, int]:
+    """HTTP/1.1 on the fast path, or (``flow``) on the flow path as HTTP/2 runs (a 200
+    check makes the request dynamic)."""
+    request = {"name": "root", "path": "/", **({"check": {"status": [200]}} if flow else {})}
+    doc = {"requests": [request], "load": {"phases": [{"duration": "D", "rate": rate}]}}
     return run_on_uvloop(one_run(url, doc, duration))
 
 
@@ -91,14 +96,15 @@ def main() -> None:
     print(f"{'client':22} {'rate':>8} {'req/s':>8} {'done':>7} {'errors':>6} {'CPU-us/req':>11}  runs")
     with fast_server(cpu=1, http2=True) as (h2_url, name), fast_server(cpu=1) as (h1_url, _):
         for rate in (int(r) for r in args.rates.split(",")):
-            runs: dict[str, list] = {"loadray h2": [], "h2load": [], "loadray h1 fast": []}
+            runs: dict[str, list] = {"loadray h2": [], "h2load": [], "loadray h1 flow": [], "loadray h1 fast": []}
             for _ in range(args.repeat):  # interleaved, so a noisy moment hits every case alike
                 runs["loadray h2"].append(loadray_h2(h2_url, rate, args.duration, n))
                 runs["h2load"].append(h2load(h2_url, rate, args.duration, n))
-                runs["loadray h1 fast"].append(loadray_h1(h1_url, rate, args.duration))
+                runs["loadray h1 flow"].append(loadray_h1(h1_url, rate, args.duration, flow=True))
+                runs["loadray h1 fast"].append(loadray_h1(h1_url, rate, args.duration, flow=False))
             medians = {case: show(case, rate, args.duration, results) for case, results in runs.items()}
-            print(f"{'  loadray h2 / h2load':52} {medians['loadray h2'] / medians['h2load']:.2f}x")
-            print(f"{'  loadray h2 / loadray h1 fast':52} {medians['loadray h2'] / medians['loadray h1 fast']:.2f}x")
+            for other in ("h2load", "loadray h1 flow", "loadray h1 fast"):
+                print(f"{'  loadray h2 / ' + other:52} {medians['loadray h2'] / medians[other]:.2f}x")
     print(f"server: {name} on core 1 (h2c; HTTP/1.1 on another port); generator on core 0; "
           f"{n} HTTP/2 connection(s); h2load {'found' if H2LOAD else 'not installed (apt-get install nghttp2-client)'}")
 
