@@ -270,3 +270,19 @@ def test_closed_model_users_share_the_configured_connection():
     rows, counters, stats = asyncio.run(main())
     assert len(rows) == stats["requests"] > 20 * 20 and rows["error"].isna().all()  # a user: one per 10 ms at best
     assert stats["h2"]["connections_total"] == 1 and stats["h2"]["streams_max"] == 20
+
+
+def test_the_in_flight_cap_counts_streams():
+    async def main():
+        async with TargetServer(TargetOptions(latency_s=0.5)) as target:
+            scn = helpers.scenario(target.url, [{"duration": "1s", "rate": 200}], workers=1,
+                                   http={"version": 2, "connections": 2, "max_in_flight": 30, "when_full": "drop"})
+            rows, counters = await run_workers(scn)
+            return rows, counters, target.snapshot()
+
+    rows, counters, stats = asyncio.run(main())
+    c = counters[0]
+    assert c.intended == 200 == c.sent + c.dropped and c.dropped > 100
+    assert stats["h2"]["streams_max"] == 30  # never more streams than the cap, over both connections
+    assert stats["requests"] == c.sent == (rows["error"].isna()).sum()
+    assert (rows["error"].fillna("ok").value_counts().to_dict()) == {"ok": c.sent, "dropped": c.dropped}
