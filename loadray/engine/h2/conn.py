@@ -34,6 +34,7 @@ import h2.settings
 import hpack
 
 from loadray.engine.failures import error_detail
+from loadray.engine.h2.hpack_cache import CachingDecoder
 from loadray.kinds import GOAWAY, PROTOCOL, RESET
 
 if TYPE_CHECKING:
@@ -84,7 +85,8 @@ class _Connection(h2.connection.H2Connection):
       per request with n in flight); the pool keeps within the server's limit itself
       (:meth:`H2Conn.room`), so the count is the connection's own, and h2's walk (which
       also forgets closed streams) runs only when closed streams pile up;
-    - no Huffman coding on encode (:class:`_PlainEncoder`);
+    - no Huffman coding on encode (:class:`_PlainEncoder`); response header blocks seen
+      before are not decoded again (:class:`~loadray.engine.h2.hpack_cache.CachingDecoder`);
     - GOAWAY keeps the streams it lets finish (:class:`_GoawayKeepsStreams`).
     """
 
@@ -92,6 +94,7 @@ class _Connection(h2.connection.H2Connection):
         super().__init__(_CONFIG)
         self.state_machine = _GoawayKeepsStreams()
         self.encoder = _PlainEncoder()
+        self.decoder = CachingDecoder(self.decoder.max_header_list_size)
         self._in_flight = in_flight
 
     @property
