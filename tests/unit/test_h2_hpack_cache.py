@@ -8,7 +8,7 @@ import random
 import hpack
 import pytest
 
-from loadray.engine.h2.hpack_cache import MAX_BLOCKS, CachingDecoder
+from loadray.engine.h2.hpack_cache import MAX_BLOCKS, CachingDecoder, CachingEncoder
 
 SERVER = [(b":status", b"200"), (b"server", b"nginx/1.22.1"), (b"content-type", b"text/plain")]
 
@@ -68,3 +68,42 @@ def test_memory_is_bounded():
     for i in range(MAX_BLOCKS * 2 + 3):
         decoder.decode(encoder.encode([(b"x-n", str(i).encode())]), raw=True)
     assert 0 < len(decoder._seen) <= MAX_BLOCKS
+
+
+def requests(seed: int, n: int = 400) -> list[list]:
+    """A client's header lists: a few fixed requests, templated paths now and then (new
+    table entries), a never-indexed traceparent on most."""
+    rng = random.Random(seed)
+    fixed = [[(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"127.0.0.1:80"), (b":path", p),
+              (b"user-agent", b"loadray")] for p in (b"/", b"/a", b"/b")]
+    out = []
+    for i in range(n):
+        head = list(rng.choice(fixed))
+        if rng.random() < 0.1:
+            head[3] = (b":path", f"/orders/{rng.randrange(1000)}".encode())
+        if rng.random() < 0.7:
+            head.append(hpack.NeverIndexedHeaderTuple(b"traceparent", f"00-{i:032x}-{i:016x}-01".encode()))
+        out.append(head)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cached_encoding_decodes_to_the_same_headers_and_keeps_the_tables_in_step(seed):
+    encoder, decoder = CachingEncoder(), hpack.Decoder()
+    rng = random.Random(seed)
+    for head in requests(seed):
+        if rng.random() < 0.01:  # the server changes SETTINGS_HEADER_TABLE_SIZE
+            encoder.header_table_size = decoder.max_allowed_table_size = rng.choice([0, 200, 4096])
+        decoded = decoder.decode(encoder.encode(head), raw=True)
+        plain = [h for h in head if not isinstance(h, hpack.NeverIndexedHeaderTuple)]
+        secret = [h for h in head if isinstance(h, hpack.NeverIndexedHeaderTuple)]
+        assert [tuple(h) for h in decoded] == [tuple(h) for h in plain + secret]
+        assert list(decoder.header_table.dynamic_entries) == list(encoder.header_table.dynamic_entries)
+    assert encoder.hits > 100  # every templated path (a new entry) starts the reuse over
+
+
+def test_without_never_indexed_headers_the_blocks_are_hpacks_own():
+    cached, plain = CachingEncoder(), hpack.Encoder()
+    for head in requests(7):
+        head = [h for h in head if not isinstance(h, hpack.NeverIndexedHeaderTuple)]
+        assert cached.encode(head) == plain.encode(head, huffman=False)

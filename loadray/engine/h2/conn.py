@@ -31,10 +31,9 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-import hpack
 
 from loadray.engine.failures import error_detail
-from loadray.engine.h2.hpack_cache import CachingDecoder
+from loadray.engine.h2.hpack_cache import CachingDecoder, CachingEncoder
 from loadray.kinds import GOAWAY, PROTOCOL, RESET
 
 if TYPE_CHECKING:
@@ -58,14 +57,6 @@ _CONFIG = h2.config.H2Configuration(
 _OPEN = h2.connection.ConnectionState.CLIENT_OPEN
 
 
-class _PlainEncoder(hpack.Encoder):
-    """HPACK without Huffman-coding the literals (pure-Python Huffman costs more CPU than
-    the bytes it saves on loopback; repeated headers are indexed either way)."""
-
-    def encode(self, headers: Any, huffman: bool = False) -> bytes:
-        return super().encode(headers, huffman=False)
-
-
 class _GoawayKeepsStreams(h2.connection.H2ConnectionStateMachine):
     """``h2`` closes the whole connection on a received GOAWAY (python-hyper/h2#1181), so
     the responses of the streams the server still finishes (RFC 9113 §6.8: those up to
@@ -85,15 +76,15 @@ class _Connection(h2.connection.H2Connection):
       per request with n in flight); the pool keeps within the server's limit itself
       (:meth:`H2Conn.room`), so the count is the connection's own, and h2's walk (which
       also forgets closed streams) runs only when closed streams pile up;
-    - no Huffman coding on encode (:class:`_PlainEncoder`); response header blocks seen
-      before are not decoded again (:class:`~loadray.engine.h2.hpack_cache.CachingDecoder`);
+    - HPACK that reuses the blocks it made or read before (no Huffman on encode):
+      :mod:`~loadray.engine.h2.hpack_cache`;
     - GOAWAY keeps the streams it lets finish (:class:`_GoawayKeepsStreams`).
     """
 
     def __init__(self, in_flight: dict) -> None:
         super().__init__(_CONFIG)
         self.state_machine = _GoawayKeepsStreams()
-        self.encoder = _PlainEncoder()
+        self.encoder = CachingEncoder()
         self.decoder = CachingDecoder(self.decoder.max_header_list_size)
         self._in_flight = in_flight
 
