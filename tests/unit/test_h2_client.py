@@ -286,3 +286,17 @@ def test_the_in_flight_cap_counts_streams():
     assert stats["h2"]["streams_max"] == 30  # never more streams than the cap, over both connections
     assert stats["requests"] == c.sent == (rows["error"].isna()).sum()
     assert (rows["error"].fillna("ok").value_counts().to_dict()) == {"ok": c.sent, "dropped": c.dropped}
+
+
+def test_the_targets_faults_apply_on_http2_too():
+    async def body(target):
+        c = client()
+        s = c.session()
+        replies = await asyncio.gather(*(c.send(s, get(target.url, "/anything"), 100) for _ in range(200)))
+        await c.close()
+        return replies, target.snapshot()
+
+    replies, stats = serve(TargetOptions(error_rate=0.25, seed=3), body)
+    failed = [r for r in replies if r.error]
+    assert {(r.status, r.error, r.response.text) for r in failed} == {(500, "http_5xx", "injected error\n")}
+    assert stats["statuses"] == {"200": 200 - len(failed), "500": len(failed)} and 25 <= len(failed) <= 75
