@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 import h2.config
@@ -29,10 +30,12 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-if TYPE_CHECKING:
-    from loadray.target.server import Answer, TargetServer
+from loadray.target.flows import Reply
 
-__all__ = ["H2Stats", "H2ServerConn", "Sniffer", "PREFACE", "RESET_PATH", "GOAWAY_PATH"]
+if TYPE_CHECKING:
+    from loadray.target.server import TargetServer
+
+__all__ = ["Answer", "Both", "H2Stats", "H2ServerConn", "Sniffer", "request_cookies", "PREFACE", "RESET_PATH", "GOAWAY_PATH"]
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 RESET_PATH = "/h2/reset"
@@ -50,6 +53,40 @@ class _GoawayKeepsStreams(h2.connection.H2ConnectionStateMachine):
         **h2.connection.H2ConnectionStateMachine._transitions,
         (_OPEN, h2.connection.ConnectionInputs.SEND_GOAWAY): (None, _OPEN),
     }
+
+
+class Answer:
+    """A response decided without aiohttp (the HTTP/2 side): sent once ``ready_at``
+    (the server's monotonic clock, s) is reached."""
+
+    __slots__ = ("status", "body", "content_type", "headers", "ready_at", "timer")
+
+    def __init__(self, reply: Reply, ready_at: float = 0.0) -> None:
+        self.status, self.body, self.content_type = reply.status, reply.body, reply.content_type
+        self.headers, self.ready_at = reply.headers, ready_at
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class Both:
+    """aiohttp's server as the runner sees it, whose connections are sniffed first:
+    the HTTP/2 preface goes to ``http2()``, anything else to aiohttp."""
+
+    def __init__(self, web_server: Any, http2: Callable[[], H2ServerConn]) -> None:
+        self._web, self._http2 = web_server, http2
+
+    def __call__(self) -> Sniffer:
+        return Sniffer(self._web, self._http2)
+
+    def __getattr__(self, name: str):
+        return getattr(self._web, name)
+
+
+def request_cookies(headers: list[tuple[str, str]]) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    for name, value in headers:
+        if name.lower() == "cookie":
+            jar.load(value)
+    return {key: morsel.value for key, morsel in jar.items()}
 
 
 class H2Stats:

@@ -28,7 +28,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
@@ -36,10 +35,10 @@ from aiohttp import web
 from loadray.errors import TargetError
 from loadray.target.faults import FaultModel, validate_options
 from loadray.target.flows import ENDPOINT_PREFIXES, Call, FlowEndpoints, Reply
-from loadray.target.h2_server import H2ServerConn, H2Stats, Sniffer
+from loadray.target.h2_server import Answer, Both, H2ServerConn, H2Stats, request_cookies
 from loadray.target.options import TargetOptions
 
-__all__ = ["Answer", "TargetServer", "TargetStats", "serve", "new_event_loop", "BACKLOG"]
+__all__ = ["TargetServer", "TargetStats", "serve", "new_event_loop", "BACKLOG"]
 
 BACKLOG = 4096
 SHUTDOWN_TIMEOUT_S = 1.0  # bound on closing connections at shutdown
@@ -99,32 +98,6 @@ class TargetStats:
         return before
 
 
-class Answer:
-    """A response decided without aiohttp (the HTTP/2 side): sent once ``ready_at``
-    (the server's monotonic clock, s) is reached."""
-
-    __slots__ = ("status", "body", "content_type", "headers", "ready_at", "timer")
-
-    def __init__(self, reply: Reply, ready_at: float = 0.0) -> None:
-        self.status, self.body, self.content_type = reply.status, reply.body, reply.content_type
-        self.headers, self.ready_at = reply.headers, ready_at
-        self.timer: asyncio.TimerHandle | None = None
-
-
-class _Both:
-    """aiohttp's server as the runner sees it, whose connections are sniffed first:
-    the HTTP/2 preface goes to ``http2()``, anything else to aiohttp."""
-
-    def __init__(self, web_server: web.Server, http2: Callable[[], H2ServerConn]) -> None:
-        self._web, self._http2 = web_server, http2
-
-    def __call__(self) -> Sniffer:
-        return Sniffer(self._web, self._http2)
-
-    def __getattr__(self, name: str):
-        return getattr(self._web, name)
-
-
 class TargetServer:
     """The target inside a running event loop: ``url = await server.start()`` ... ``stop()``.
 
@@ -169,7 +142,7 @@ class TargetServer:
         free port); return the base URL."""
         if self._runner is not None:
             return self.url
-        server = _Both(web.Server(self._handle, access_log=None), lambda: H2ServerConn(self, self.h2_stats))
+        server = Both(web.Server(self._handle, access_log=None), lambda: H2ServerConn(self, self.h2_stats))
         runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT_S)  # type: ignore[arg-type]
         await runner.setup()
         site = web.TCPSite(runner, self.options.host, self.options.port, backlog=BACKLOG)
@@ -322,7 +295,7 @@ class TargetServer:
         else:
             self.flows.arrived(path)
             reply = endpoint(Call(method, path, tuple(parse_qsl(query, keep_blank_values=True)), tuple(headers),
-                                  _cookies(headers), body))
+                                  request_cookies(headers), body))
         faults = self._faults
         if faults is None or not faults.active:
             self.stats.record(reply.status, arrival_s)
@@ -335,14 +308,6 @@ class TargetServer:
 
 
 _OK_REPLY = Reply(200, _OK_BODY, _TEXT)
-
-
-def _cookies(headers: list[tuple[str, str]]) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    for name, value in headers:
-        if name.lower() == "cookie":
-            jar.load(value)
-    return {key: morsel.value for key, morsel in jar.items()}
 
 
 def _ok_response() -> web.Response:
