@@ -300,3 +300,18 @@ def test_the_targets_faults_apply_on_http2_too():
     failed = [r for r in replies if r.error]
     assert {(r.status, r.error, r.response.text) for r in failed} == {(500, "http_5xx", "injected error\n")}
     assert stats["statuses"] == {"200": 200 - len(failed), "500": len(failed)} and 25 <= len(failed) <= 75
+
+
+def test_a_body_larger_than_the_flow_control_window_is_sent_as_the_window_opens():
+    payload = bytes(range(97, 123)) * 20_000  # 520 kB: eight times the server's initial 64 KiB window
+
+    async def body(target):
+        c = client()
+        reply = await c.send(c.session(), get(target.url, "/echo", "PUT", payload), 1 << 21)
+        await c.close()
+        return reply
+
+    reply = serve(TargetOptions(), body)
+    assert (reply.status, reply.error) == (200, None)
+    assert reply.response.json["body"] == payload.decode() and reply.response.json["method"] == "PUT"
+    assert reply.chunks >= reply.nbytes // 16384
