@@ -7,8 +7,7 @@ validation (each a one-line error naming the YAML path).
 - ``connections`` (scenario ``http`` only, needs HTTP/2 steps): HTTP/2 connections per
   origin per worker, 1 to :data:`MAX_CONNECTIONS`; requests are streams on them;
 - an HTTP/2 step is sent by the HTTP/2 client: ``transport: fast`` or ``aiohttp``
-  (HTTP/1.1 only) cannot send it; it follows no redirect (``http.redirects`` must be 0);
-  connection-specific headers (``Connection``, ``Keep-Alive``, ``Proxy-Connection``,
+  (HTTP/1.1 only) cannot send it; connection-specific headers (``Connection``, ``Keep-Alive``, ``Proxy-Connection``,
   ``Transfer-Encoding``, ``Upgrade``) do not exist in HTTP/2 and are refused.
 """
 
@@ -58,8 +57,6 @@ def check_http2(scenario: Scenario) -> None:
         raise ScenarioError(
             "transport", f"{scenario.transport!r} speaks HTTP/1.1 only; HTTP/2 steps need transport: auto"
         )
-    if scenario.http.redirects:
-        raise ScenarioError("http.redirects", "HTTP/2 steps follow no redirect; set it to 0")
     for name, _ in scenario.http.headers:
         _check_header(name, key_path("http.headers", name))
     for where, step in h2_steps:

@@ -315,3 +315,26 @@ def test_a_body_larger_than_the_flow_control_window_is_sent_as_the_window_opens(
     assert (reply.status, reply.error) == (200, None)
     assert reply.response.json["body"] == payload.decode() and reply.response.json["method"] == "PUT"
     assert reply.chunks >= reply.nbytes // 16384
+
+
+@pytest.mark.parametrize("redirects, path, status, final", [
+    (3, "/redirect/3", 200, "/redirect/0"),  # followed to the end
+    (2, "/redirect/3", 302, "/redirect/1"),  # out of hops: the 3xx answers
+    (1, "/redirect?to=/echo&status=303", 200, "/echo"),  # 303: the POST turns into a GET
+    (1, "/redirect?to=/echo&status=307", 200, "/echo"),  # 307: still a POST, with its body
+])
+def test_redirects_are_followed_on_http2(redirects, path, status, final):
+    async def body(target):
+        c = H2Client(TransportSettings(h2_connections=1, redirects=redirects), SystemClock())
+        reply = await c.send(c.session(), get(target.url, path, "POST", b'{"a":1}'), 1 << 16)
+        await c.close()
+        return reply, target.snapshot()["paths"]
+
+    reply, paths = serve(TargetOptions(), body)
+    assert reply.status == status
+    if final == "/echo":
+        echoed = reply.response.json
+        assert echoed["path"] == "/echo"
+        assert (echoed["method"], echoed["body"]) == (("GET", "") if "303" in path else ("POST", '{"a":1}'))
+    else:
+        assert sum(paths.values()) == min(redirects + 1, 4)

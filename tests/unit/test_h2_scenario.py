@@ -55,7 +55,7 @@ BAD = [
     ({"http": {"connections": 4}}, "http.connections: is for HTTP/2 only; set http.version: 2"),
     ({"http": {"version": 2}, "transport": "fast"}, "transport:"),
     ({"http": {"version": 2}, "transport": "aiohttp"}, "transport: 'aiohttp' speaks HTTP/1.1 only"),
-    ({"http": {"version": 2, "redirects": 3}}, "http.redirects: HTTP/2 steps follow no redirect"),
+    ({"http": {"version": True}}, "http.version: must be 1 or 2 (HTTP/1.1 or HTTP/2), got True"),
     ({"http": {"version": 2, "headers": {"Connection": "close"}}}, "http.headers.Connection: Connection is a "
                                                                     "connection-specific header"),
     ({"requests": [{"name": "r", "path": "/", "http": {"version": 2}, "headers": {"Upgrade": "h2c"}}]},

@@ -11,20 +11,22 @@ library.
 - ``Reply.ttfb_ns``: from send to the first DATA frame of the response; ``Reply.chunks``:
   its DATA frames (with a payload);
 - a session is a cookie jar (:class:`~loadray.engine.fast_client.FlowSession`);
-  redirects are not followed (a 3xx is the answer) — the request says so in validation.
+- redirects are followed up to ``redirects`` hops, to ``http`` or ``https`` (a 303, or a
+  301/302 answering a POST, turns into a GET without a body), all hops within the
+  step's one deadline; ``ttfb_ns`` and ``chunks`` are the last response's.
 """
 
 from __future__ import annotations
 
 import ssl
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from hpack import NeverIndexedHeaderTuple
 
 from loadray.engine.aiohttp_transport import ssl_context
 from loadray.engine.clock import Clock
 from loadray.engine.failures import error_detail, error_kind, status_error
-from loadray.engine.fast_client import FlowSession
+from loadray.engine.fast_client import REDIRECT_STATUSES, FlowSession
 from loadray.engine.flow_client import Reply
 from loadray.engine.h2.exchange import Exchange
 from loadray.engine.h2.pool import H2Pool
@@ -50,6 +52,7 @@ class H2Client:
         self._now = clock.monotonic_ns
         self._wall_s = lambda: clock.wall_ns() / 1e9
         self._timeout = float(settings.timeout_s)
+        self._redirects = settings.redirects
         self._shortest = min(self._timeout, float(settings.connect_timeout_s))
         self.pools: dict[tuple[str, str, int], H2Pool] = {}
         self._routes: dict[str, _Route] = {}
@@ -73,18 +76,22 @@ class H2Client:
         elif timeout < self._shortest:
             self._shorten(timeout)
         ex = Exchange(self._now, session.cookies, keep, sent, sent + int(timeout * 1e9))
+        ex.method, ex.url, ex.request_headers, ex.body = out.method.upper(), out.url, out.headers, out.body
+        ex.hops = self._redirects
         if self._closed:
             self._finish(ex, CUT, None)
-            return ex
+        else:
+            self._dispatch(ex)
+        return ex
+
+    def _dispatch(self, ex: Exchange) -> None:
         try:
-            pool, scheme, authority, path = self._routes.get(out.url) or self._route(out.url)
-            ex.head = self._head(out, scheme, authority, path, ex.jar)
+            pool, scheme, authority, path = self._routes.get(ex.url) or self._route(ex.url)
+            ex.head = self._head(ex, scheme, authority, path, ex.jar)
         except Exception as exc:  # a bad URL or header
             self._finish(ex, error_kind(exc) if not isinstance(exc, ValueError) else CONNECT_ERROR, error_detail(exc))
-            return ex
-        ex.body = out.body
+            return
         pool.send(ex)
-        return ex
 
     async def close(self) -> None:
         self._closed = True
@@ -102,13 +109,13 @@ class H2Client:
     # -- internals ----------------------------------------------------------------------
 
     def _head(
-        self, out: Rendered | StepRequest, scheme: bytes, authority: bytes, path: bytes, jar: dict[str, str],
+        self, ex: Exchange, scheme: bytes, authority: bytes, path: bytes, jar: dict[str, str],
     ) -> list[tuple[bytes, bytes]]:
-        head = [(b":method", out.method.upper().encode()), (b":scheme", scheme), (b":authority", authority),
+        head = [(b":method", ex.method.encode()), (b":scheme", scheme), (b":authority", authority),
                 (b":path", path)]
         extra = self._extra
         names = set()
-        for name, value in out.headers:
+        for name, value in ex.request_headers:
             low = name.lower()
             if low == "host":
                 head[2] = (b":authority", value.encode("latin-1"))
@@ -120,7 +127,7 @@ class H2Client:
         head.extend(h for h in extra if h[0].decode() not in names)
         if jar:
             head.append((b"cookie", cookie_header(jar).encode("latin-1")))
-        body = out.body
+        body = ex.body
         if body and "content-length" not in names:
             head.append((b"content-length", str(len(body)).encode()))
         return head
@@ -170,6 +177,20 @@ class H2Client:
         for pool in self.pools.values():
             pool.shorten(timeout_s)
 
+    def _follow(self, ex: Exchange, location: bytes) -> bool:
+        """Send the request the redirect of ``ex`` asks for; False: not followed (another
+        scheme than http(s)), the 3xx answers."""
+        url = urljoin(ex.url, location.decode("latin-1"))
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            return False
+        method, headers, body = ex.method, ex.request_headers, ex.body
+        if (ex.status == 303 and method != "HEAD") or (ex.status in (301, 302) and method == "POST"):
+            method, body = "GET", None
+            headers = tuple(h for h in headers if h[0].lower() not in ("content-length", "content-type"))
+        ex.again(method, url, headers, body)
+        self._dispatch(ex)
+        return True
+
     def _finish(self, ex: Exchange, kind: str | None, detail: str | None) -> None:
         """The outcome of ``ex``: a failure (``kind``) or its complete response."""
         ex.pool = None
@@ -181,8 +202,9 @@ class H2Client:
         status = ex.status
         response = None
         try:
-            if ex.headers and ex.jar is not None:
-                take_cookies(ex.headers, ex.jar, self._wall_s)
+            location = take_cookies(ex.headers, ex.jar, self._wall_s) if ex.headers else None
+            if location is not None and ex.hops > 0 and status in REDIRECT_STATUSES and self._follow(ex, location):
+                return
             if ex.keep is not None:
                 response = response_of(status, ex.headers, ex.kept, ex.jar, self.settings.compression, ex.keep,
                                        ex.nbytes)

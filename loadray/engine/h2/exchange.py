@@ -18,7 +18,7 @@ __all__ = ["Exchange"]
 class Exchange(Resumable):
     __slots__ = (
         "jar", "keep", "sent", "deadline", "head", "body", "pool", "conn", "sid", "timer", "status",
-        "headers", "first_ns", "chunks", "nbytes", "kept", "room", "now",
+        "headers", "first_ns", "chunks", "nbytes", "kept", "room", "now", "method", "url", "request_headers", "hops",
     )
 
     def __init__(self, now: Any, jar: dict[str, str], keep: int | None, sent: int, deadline: int) -> None:
@@ -41,6 +41,19 @@ class Exchange(Resumable):
         self.nbytes = 0
         self.kept: list[bytes] | None = [] if keep is not None else None
         self.room = keep or 0
+        self.method = "GET"  # the request as asked (a redirect rewrites it)
+        self.url = ""
+        self.request_headers: tuple[tuple[str, str], ...] = ()
+        self.hops = 0  # redirects it may still follow
+
+    def again(self, method: str, url: str, headers: tuple[tuple[str, str], ...], body: bytes | None) -> None:
+        """Ready to send the request a redirect asks for (the same deadline)."""
+        self.method, self.url, self.request_headers, self.body = method, url, headers, body
+        self.hops -= 1
+        self.conn, self.sid, self.status, self.headers = None, 0, 0, []
+        self.first_ns, self.chunks, self.nbytes = None, 0, 0
+        self.kept = [] if self.keep is not None else None
+        self.room = self.keep or 0
 
     def headers_in(self, headers: list[tuple[bytes, bytes]]) -> None:
         for name, value in headers:
