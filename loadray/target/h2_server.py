@@ -73,9 +73,15 @@ class Both:
 
     def __init__(self, web_server: Any, http2: Callable[[], H2ServerConn]) -> None:
         self._web, self._http2 = web_server, http2
+        self.sniffing: set[Sniffer] = set()  # connections that sent nothing yet
 
     def __call__(self) -> Sniffer:
-        return Sniffer(self._web, self._http2)
+        return Sniffer(self._web, self._http2, self.sniffing)
+
+    def close_silent(self) -> None:
+        """Close the connections that never said a word (a client's pre-opened ones)."""
+        for sniffer in list(self.sniffing):
+            sniffer.close()
 
     def __getattr__(self, name: str):
         return getattr(self._web, name)
@@ -123,19 +129,28 @@ class H2Stats:
 class Sniffer(asyncio.Protocol):
     """Reads a connection's first bytes, then gives it to the protocol they call for."""
 
-    def __init__(self, http1: Callable[[], asyncio.Protocol], http2: Callable[[], asyncio.Protocol]) -> None:
+    def __init__(
+        self, http1: Callable[[], asyncio.Protocol], http2: Callable[[], asyncio.Protocol], live: set[Sniffer],
+    ) -> None:
         self._http1, self._http2 = http1, http2
         self._transport: Any = None
         self._head = b""
+        self._live = live
 
     def connection_made(self, transport: Any) -> None:
         self._transport = transport
+        self._live.add(self)
+
+    def close(self) -> None:
+        self._live.discard(self)
+        self._transport.close()
 
     def data_received(self, data: bytes) -> None:
         head = self._head + data
         if len(head) < len(PREFACE) and PREFACE.startswith(head):
             self._head = head
             return
+        self._live.discard(self)
         protocol = self._http2() if head.startswith(PREFACE) else self._http1()
         self._transport.set_protocol(protocol)
         protocol.connection_made(self._transport)
@@ -145,7 +160,7 @@ class Sniffer(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        pass
+        self._live.discard(self)
 
 
 class _Stream:

@@ -171,6 +171,9 @@ class TargetServer:
             task.cancel()
         for conn in list(self.h2_conns):
             conn.close()
+        front = runner.server
+        if isinstance(front, Both):
+            front.close_silent()
         await runner.cleanup()
 
     async def __aenter__(self) -> TargetServer:

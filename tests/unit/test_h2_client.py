@@ -338,3 +338,17 @@ def test_redirects_are_followed_on_http2(redirects, path, status, final):
         assert (echoed["method"], echoed["body"]) == (("GET", "") if "303" in path else ("POST", '{"a":1}'))
     else:
         assert sum(paths.values()) == min(redirects + 1, 4)
+
+
+def test_stopping_the_target_closes_connections_that_never_spoke():
+    async def main():
+        target = TargetServer(TargetOptions())
+        await target.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
+        await asyncio.sleep(0.05)
+        await target.stop()
+        closed = await asyncio.wait_for(reader.read(), 2.0)  # EOF: the server closed it
+        writer.close()
+        return closed
+
+    assert asyncio.run(main()) == b""
