@@ -352,3 +352,34 @@ def test_stopping_the_target_closes_connections_that_never_spoke():
         return closed
 
     assert asyncio.run(main()) == b""
+
+
+def test_a_flow_mixing_https_http1_on_aiohttp_and_http2_extracts_across_them(pki):
+    """The HTTP/1.1 step needs aiohttp (https): each protocol keeps its own client and
+    session; a variable extracted from one is sent by the other."""
+    import ssl
+
+    from aiohttp import web
+    from test_engine_flows import serving
+
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"token": "t-7"})
+
+    async def main():
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(pki.server_cert, pki.server_key)
+        async with serving([web.get("/token", token)], context, "https") as tls_url, \
+                TargetServer(TargetOptions()) as target:
+            steps = [{"name": "token", "path": tls_url + "/token", "http": {"version": 1},
+                      "extract": [{"name": "token", "source": "json", "expr": "token"}]},
+                     {"name": "echo", "path": "/echo", "headers": {"X-Token": "{{ token }}"},
+                      "check": {"status": [200], "json": {"expr": "headers.\"x-token\"", "equals": "t-7"}}}]
+            scn = helpers.scenario(target.url, [{"duration": "1s", "rate": 10}], workers=1,
+                                   http={"version": 2, "tls": {"ca": str(pki.ca)}},
+                                   flows=[{"name": "mix", "steps": steps}])
+            rows, _ = await run_workers(scn)
+            return rows, target.snapshot()
+
+    rows, stats = asyncio.run(main())
+    assert rows["step"].value_counts().to_dict() == {"mix/token": 10, "mix/echo": 10}
+    assert rows["error"].isna().all() and stats["h2"]["connections_total"] == 1 and stats["requests"] == 10
