@@ -47,6 +47,11 @@ FLOW_EVERY = 20  # rows k % 20 == 0 and 1 are one flow instance's two steps (10%
 RETRY_P = 0.002
 ERRORS = np.array([None, "timeout", "http_5xx", "reset", "dropped", "cut"], dtype=object)
 ERROR_P = np.array([0.988, 0.004, 0.004, 0.002, 0.0015, 0.0005])
+#: Two details per error kind (none for success, dropped and cut), as the engine records them.
+DETAILS = np.array([None, None, "TimeoutError: read timed out", "TimeoutError: connect timed out",
+                    "HTTP 503: Service Unavailable", "HTTP 502: Bad Gateway",
+                    "ConnectionResetError: [Errno 104] Connection reset by peer",
+                    "ConnectionResetError: [Errno 32] Broken pipe", None, None, None, None], dtype=object)
 START_NS = 1_700_000_000_000_000_000
 CHUNK = 1_000_000
 TARGETS = {10_000_000: (2.0, 15.0)}
@@ -72,7 +77,8 @@ def chunk_table(first: int, n: int, total: int, rng: np.random.Generator) -> pa.
     """Global requests first..first+n-1 of a run of ``total`` evenly spaced requests."""
     k = np.arange(first, first + n, dtype=np.int64)
     intended = START_NS + k * (1_000_000_000 // RATE)
-    err = ERRORS[rng.choice(len(ERRORS), size=n, p=ERROR_P)]
+    code = rng.choice(len(ERRORS), size=n, p=ERROR_P)
+    err = ERRORS[code]
     dropped = err == "dropped"
     no_end = dropped | (err == "cut")
     lag = rng.integers(20_000, 1_200_000, n)
@@ -100,6 +106,8 @@ def chunk_table(first: int, n: int, total: int, rng: np.random.Generator) -> pa.
             "flow_id": pa.array(k // FLOW_EVERY, mask=~in_flow),
             "flow_ns": pa.array(flow_ns, mask=~last),
             "trace_id": pa.nulls(n, pa.string()),
+            "error_detail": pa.array(DETAILS[2 * code + rng.integers(0, 2, n)],
+                                     SCHEMA.field("error_detail").type),
         },
         schema=SCHEMA,
     )

@@ -27,7 +27,8 @@ http {{
   uwsgi_temp_path {dir};
   scgi_temp_path {dir};
   server {{
-    listen 127.0.0.1:{port} backlog=4096;
+    listen 127.0.0.1:{port}{http2} backlog=4096;
+    http2_max_concurrent_streams 1000;
     location / {{ return 200 "ok\\n"; }}
   }}
 }}
@@ -57,15 +58,17 @@ def _wait_listening(port: int, timeout_s: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def fast_server(cpu: int = 1) -> Iterator[tuple[str, str]]:
-    """Yields (url, name): nginx on ``cpu`` if installed, else the built-in target."""
+def fast_server(cpu: int = 1, http2: bool = False) -> Iterator[tuple[str, str]]:
+    """Yields (url, name): nginx on ``cpu`` if installed, else the built-in target.
+    ``http2``: nginx speaks h2c (prior knowledge) only on that port (the built-in
+    target speaks both on its one port anyway)."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         if nginx:
             conf = os.path.join(tmp, "nginx.conf")
             with open(conf, "w") as f:
-                f.write(NGINX_CONF.format(dir=tmp, port=port))
+                f.write(NGINX_CONF.format(dir=tmp, port=port, http2=" http2" if http2 else ""))
             cmd, name = pin(cpu) + [nginx, "-c", conf, "-p", tmp], "nginx"
         else:
             cmd = pin(cpu) + ["python", "-m", "loadray.target", "--port", str(port)]

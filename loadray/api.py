@@ -1,7 +1,7 @@
 """The notebook API: open archived runs and compare them.
 
     import loadray
-    run = loadray.open_run("runs/20250101T120000Z-smoke")
+    run = loadray.open_run("runs/20250101T120000Z-smoke")   # or "s3://bucket/prefix/run"
     run.summary["latency_ms"]["p99"]
     run.percentiles(by="step")          # exact, numpy "linear" method
     run.timeseries("1s")
@@ -15,19 +15,21 @@ import os
 from loadray.analysis import Comparison
 from loadray.analysis.compare import DEFAULT_MAX_ERROR_RATE_INCREASE, DEFAULT_MAX_P99_INCREASE
 from loadray.report.comparison import comparison_html
-from loadray.run_handle import Run
+from loadray.run_handle import DEFAULT_MAX_ROWS, Run
 
 __all__ = ["comparison_report", "compare", "open_run"]
 
 RunLike = Run | str | os.PathLike
 
 
-def open_run(path: RunLike) -> Run:
-    """The run archived in directory ``path`` (``runs/<time>-<name>``); lazy and cached.
+def open_run(path: RunLike, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Run:
+    """The run archived in directory ``path`` (``runs/<time>-<name>``, or a storage URI
+    such as ``s3://bucket/prefix/run``); lazy and cached. Its analyses work at any size;
+    ``run.table``/``run.df`` load the rows whole only up to ``max_rows`` (None: no limit).
 
     Raises :class:`loadray.ArchiveError` when ``path`` is not a run directory.
     """
-    return path if isinstance(path, Run) else Run(path)
+    return path if isinstance(path, Run) else Run(path, max_rows)
 
 
 def compare(
@@ -51,4 +53,4 @@ def comparison_report(comparison: Comparison, base: RunLike, new: RunLike) -> st
     """The comparison as a self-contained HTML page with the two runs' spectra and
     rate/latency time series overlaid."""
     a, b = open_run(base), open_run(new)
-    return comparison_html(comparison, *((r.path.name, r.timeseries(), r.spectrum()) for r in (a, b)))
+    return comparison_html(comparison, *((r.label, r.timeseries(), r.spectrum()) for r in (a, b)))

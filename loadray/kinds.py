@@ -12,8 +12,9 @@ CONNECT_REFUSED = "connect_refused"
 CONNECT_TIMEOUT = "connect_timeout"
 CONNECT_ERROR = "connect_error"  # DNS failure, unreachable network, other connect errors
 TIMEOUT = "timeout"  # no complete response within the request timeout
-RESET = "reset"  # the peer closed or reset the connection mid-request
-PROTOCOL = "protocol"  # the response could not be parsed as HTTP/1.1
+RESET = "reset"  # the peer closed or reset the connection mid-request (HTTP/2: or reset the stream)
+PROTOCOL = "protocol"  # the response could not be parsed as HTTP/1.1 (HTTP/2: a frame broke the protocol)
+GOAWAY = "goaway"  # HTTP/2: the server sent GOAWAY before processing the stream (safe to retry)
 TLS = "tls"
 HTTP_4XX = "http_4xx"
 HTTP_5XX = "http_5xx"
@@ -39,6 +40,7 @@ KINDS = (
     TIMEOUT,
     RESET,
     PROTOCOL,
+    GOAWAY,
     TLS,
     HTTP_4XX,
     HTTP_5XX,

@@ -33,11 +33,8 @@ __all__ = [
     "DROPPED",
     "UNNAMED_STEP",
     "SampleArrays",
-    "as_arrays",
     "bincount",
-    "bincount_labels",
     "check_name",
-    "class_counts",
     "error_kind",
     "flow_name",
     "row_class",
@@ -205,21 +202,12 @@ class SampleArrays:
             return self._sorted("svc", self.service_ns, self.has_service)
         return self.service_ns[self.has_service & mask]
 
-    def keep_sorted_latency(self, sorted_ns: np.ndarray) -> None:
-        """Cache the completed rows' latencies, sorted elsewhere (see the summary)."""
-        self._cache["lat"] = sorted_ns
-
     def _sorted(self, key: str, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if key not in self._cache:
             chosen = values[mask]
             chosen.sort()  # in place: one fresh array, not two
             self._cache[key] = chosen
         return self._cache[key]
-
-
-def as_arrays(data: pa.Table | SampleArrays) -> SampleArrays:
-    """``data`` itself when it already is a :class:`SampleArrays`, else its arrays."""
-    return data if isinstance(data, SampleArrays) else sample_arrays(data)
 
 
 def _optional(table: pa.Table, name: str, dtype: type, default: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -315,27 +303,9 @@ def bincount(values: np.ndarray, minlength: int = 0) -> np.ndarray:
     return counts
 
 
-def bincount_labels(values: np.ndarray) -> list[tuple[int, int]]:
-    """(value, count) for every distinct value of a small-int array, ascending."""
-    if values.size == 0:
-        return []
-    lo = int(values.min())
-    counts = bincount((values - lo) if lo else values)
-    nz = np.flatnonzero(counts)
-    return [(int(i) + lo, int(counts[i])) for i in nz]
-
-
 #: Row classes, exclusive: every row is exactly one of these (see :func:`row_class`).
 DROPPED_CLASS, CUT_CLASS, ERROR_CLASS, OK_CLASS = 0, 1, 2, 3
 CLASSES = 4
-
-
-def class_counts(a: SampleArrays, keys: np.ndarray, groups: int) -> np.ndarray:
-    """(groups, CLASSES) row counts by (key, row class); ``keys`` in ``[0, groups)``."""
-    dtype = np.int16 if groups * CLASSES < np.iinfo(np.int16).max else np.int64
-    combined = keys.astype(dtype) * dtype(CLASSES)
-    combined += row_class(a)
-    return bincount(combined, minlength=groups * CLASSES).reshape(groups, CLASSES)
 
 
 def split_classes(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -16,6 +16,9 @@ first ``/``; rows outside any flow are ``(none)``) and adds the instances' own f
 ``flow_<p>_ms`` (end-to-end ``flow_ns``). ``by="attempt"``: 1 = first tries, 2.. =
 retries. ``by="user"``: the closed model's virtual users; rows without one (the open
 model's) are the group ``<NA>`` of the nullable integer index.
+
+:class:`BreakdownFold` folds it batch by batch (any archive size); :func:`breakdown`
+runs it over an in-memory table.
 """
 
 from __future__ import annotations
@@ -26,90 +29,25 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .arrays import (
-    UNNAMED_STEP,
-    SampleArrays,
-    as_arrays,
-    bincount,
-    class_counts,
-    split_classes,
-)
-from .flows import flow_codes, flow_instances
-from .grouped import sort_groups
+from .arrays import CLASSES, SampleArrays, row_class, split_classes
+from .batch import Batch, Registry
+from .flows import FlowFold
+from .groupings import NO_ERROR, NO_FLOW, Grouping
+from .groupings import by as grouping_by
 from .percentiles import BREAKDOWN_QUANTILES, ms
+from .quantiles import maxima, require, table
+from .ranks import Ranked
+from .tally import Tally
 
-__all__ = ["BY", "NO_ERROR", "NO_FLOW", "breakdown", "group_keys", "percentile_columns", "rate_columns"]
+__all__ = ["BY", "NO_ERROR", "NO_FLOW", "BreakdownFold", "breakdown", "percentile_columns", "rate_columns"]
 
 BY = (None, "step", "phase", "worker", "status", "error", "flow", "attempt", "user")
-NO_ERROR = "(none)"
-NO_FLOW = "(none)"
 ALL = "all"
-
-
-def _flow_keys(a: SampleArrays) -> tuple[np.ndarray, list[Any]]:
-    lut, names = flow_codes(a)
-    keys = lut[a.step_codes.astype(np.int32) + 1] + 1
-    keys[~(a.has_flow_id | a.has_flow_ns)] = 0
-    return keys, [NO_FLOW, *names]
-
-
-def _user_keys(a: SampleArrays) -> tuple[np.ndarray, list[Any]]:
-    users, keys = np.unique(np.where(a.has_user, a.user.astype(np.int64), -1), return_inverse=True)
-    labels: list[Any] = [int(u) for u in users]
-    if not a.has_user.all():  # -1 sorts first; real ids are >= 0
-        labels[0] = pd.NA
-    return keys.ravel(), labels
-
-
-def group_keys(a: SampleArrays, by: str | None) -> tuple[np.ndarray, list[Any]]:
-    """Per-row group index (0..len(labels)-1) and the label of every index."""
-    if by is None:
-        return np.zeros(a.n, dtype=np.int8), [ALL]
-    if by in ("step", "error"):
-        codes, names, none = (
-            (a.step_codes, a.step_names, UNNAMED_STEP) if by == "step" else (a.error_codes, a.error_names, NO_ERROR)
-        )
-        return codes + codes.dtype.type(1), [none, *names]
-    if by == "flow":
-        return _flow_keys(a)
-    if by == "user":
-        return _user_keys(a)
-    if by in ("phase", "worker", "status", "attempt"):
-        values = getattr(a, by)
-        if values.size == 0:
-            return values, []
-        lo, hi = int(values.min()), int(values.max())
-        return (values - values.dtype.type(lo)) if lo else values, list(range(lo, hi + 1))
-    raise ValueError(f"by must be one of {', '.join(map(str, BY))}; got {by!r}")
-
-
-def flow_columns(a: SampleArrays, groups: int) -> dict[str, np.ndarray]:
-    """``flows flows_ok flows_failed`` and ``flow_<p>_ms`` per group of ``by="flow"``."""
-    f = flow_instances(a)
-    keys = f.keys + 1  # group 0: outside any flow
-    count, failed = bincount(keys, minlength=groups)[:groups], bincount(keys[f.failed], minlength=groups)[:groups]
-    sg = sort_groups(keys, f.latency_ns, groups)
-    table = ms(sg.percentiles(BREAKDOWN_QUANTILES.values()))
-    out = {"flows": count, "flows_ok": count - failed, "flows_failed": failed}
-    out.update({f"flow_{key}_ms": table[:, i] for i, key in enumerate(BREAKDOWN_QUANTILES)})
-    out["flow_max_ms"] = ms(sg.max())
-    return out
-
-
-def percentile_columns(a: SampleArrays, keys: np.ndarray, groups: int) -> dict[str, np.ndarray]:
-    """``latency_<p>_ms`` and ``service_<p>_ms`` (and ``_max_ms``) per group."""
-    out: dict[str, np.ndarray] = {}
-    for name, values, has in (("latency", a.latency_ns, a.has_latency), ("service", a.service_ns, a.has_service)):
-        sg = sort_groups(keys, values, groups, has)
-        table = ms(sg.percentiles(BREAKDOWN_QUANTILES.values()))
-        for i, key in enumerate(BREAKDOWN_QUANTILES):
-            out[f"{name}_{key}_ms"] = table[:, i]
-        out[f"{name}_max_ms"] = ms(sg.max())
-    return out
+_BY_VALUE = ("phase", "worker", "status", "attempt", "user")  # labels are values: ascending
 
 
 def rate_columns(counts: np.ndarray, sent: np.ndarray | None, seconds: float) -> dict[str, np.ndarray]:
-    """Counts by row class (from ``class_counts``) as the frame's count and rate columns;
+    """Counts by row class (``(groups, CLASSES)``) as the frame's count and rate columns;
     ``sent`` defaults to the rows that were not dropped."""
     dropped, cut, errors, ok = split_classes(counts)
     intended = counts.sum(axis=1)
@@ -121,24 +59,95 @@ def rate_columns(counts: np.ndarray, sent: np.ndarray | None, seconds: float) ->
     return {**counted, "success_rate": success, "rate": sent * per_s, "intended_rate": intended * per_s}
 
 
-def breakdown(data: pa.Table | SampleArrays, by: str | None = None, duration_s: float | None = None) -> pd.DataFrame:
-    """One row per group of ``by`` (see the module docstring), indexed by the label.
+def _fit(values: np.ndarray, groups: int) -> np.ndarray:
+    """``values`` (per group the family saw) padded with NaN to ``groups`` rows."""
+    out = np.full((groups, *values.shape[1:]), np.nan)
+    out[: min(groups, values.shape[0])] = values[:groups]
+    return out
 
-    ``duration_s`` divides the counts into rates; default: first to last intended send.
-    """
-    a = as_arrays(data)
-    keys, labels = group_keys(a, by)
-    groups = len(labels)
-    counts = class_counts(a, keys, groups) if a.n else np.zeros((groups, 4), np.int64)
-    if duration_s is None:
-        duration_s = float(a.intended_ns.max() - a.intended_ns.min()) / 1e9 if a.n else 0.0
-    columns = rate_columns(counts, None, duration_s)
-    columns.update(percentile_columns(a, keys, groups))
-    if by == "flow":
-        columns.update(flow_columns(a, groups))
-    index = pd.Index(labels, name=by, dtype="Int64") if by == "user" else pd.Index(labels, name=by or ALL)
-    frame = pd.DataFrame(columns, index=index)
-    if by is None:
-        return frame
-    frame = frame[frame["intended"] > 0]
-    return frame.sort_index() if by in ("step", "error", "flow") else frame
+
+def percentile_columns(families: dict[str, Ranked], groups: int) -> dict[str, np.ndarray]:
+    """``<metric>_<p>_ms`` (p50 ... p9999) and ``<metric>_max_ms`` per group, for each
+    ``{metric: family}`` (the families' ranks required with :func:`require_percentiles`)."""
+    out: dict[str, np.ndarray] = {}
+    for name, fam in families.items():
+        found = _fit(ms(table(fam, BREAKDOWN_QUANTILES.values())), groups)
+        for i, key in enumerate(BREAKDOWN_QUANTILES):
+            out[f"{name}_{key}_ms"] = found[:, i]
+        out[f"{name}_max_ms"] = _fit(ms(maxima(fam)), groups)
+    return out
+
+
+def require_percentiles(families: dict[str, Ranked]) -> None:
+    for fam in families.values():
+        require(fam, BREAKDOWN_QUANTILES.values())
+
+
+class BreakdownFold:
+    """One row per group of ``by`` (see the module docstring), folded batch by batch."""
+
+    def __init__(self, by: str | None = None, track: bool = False) -> None:
+        if by not in BY:
+            raise ValueError(f"by must be one of {', '.join(map(str, BY))}; got {by!r}")
+        self.by = by
+        self.grouping: Grouping = grouping_by(by)
+        self.classes = Tally(2)
+        self.flows = FlowFold(breakdown=True) if by == "flow" else None
+        self.columns = self.grouping.columns | (FlowFold.columns if self.flows else frozenset())
+        self.families: dict[str, Ranked] = {}
+        self.track = [q / 100 for q in BREAKDOWN_QUANTILES.values()] if track else []  # keep what the frame reads
+        self.first_ns: int | None = None
+        self.last_ns: int | None = None
+
+    def declare(self, stream) -> None:
+        self.families = {m: stream.family(m, self.grouping, self.track) for m in ("latency", "service")}
+        if self.flows is not None:
+            self.flows.declare(stream)
+
+    def add(self, b: Batch) -> None:
+        keys = self.grouping.keys(b)
+        self.classes.add(np.zeros(b.n, np.int64) if keys is None else keys, row_class(b.a).astype(np.int64))
+        if self.flows is not None:
+            self.flows.add(b)
+        if b.n:
+            lo, hi = int(b.a.intended_ns.min()), int(b.a.intended_ns.max())
+            self.first_ns = lo if self.first_ns is None else min(self.first_ns, lo)
+            self.last_ns = hi if self.last_ns is None else max(self.last_ns, hi)
+
+    def require(self, stream) -> None:
+        require_percentiles(self.families)
+        if self.flows is not None:
+            self.flows.require(stream)
+
+    def frame(self, registry: Registry, duration_s: float | None = None) -> pd.DataFrame:
+        """The breakdown; ``duration_s`` divides the counts into rates (default: first
+        to last intended send)."""
+        labels: list[Any] = self.grouping.labels(registry)
+        groups = len(labels)
+        counts = self.classes.sized(groups, CLASSES)[:groups, :CLASSES]
+        if duration_s is None:
+            duration_s = (self.last_ns - self.first_ns) / 1e9 if self.first_ns is not None else 0.0
+        columns = rate_columns(counts, None, duration_s)
+        columns.update(percentile_columns(self.families, groups))
+        if self.flows is not None:
+            columns.update(self.flows.columns_by_flow(registry, groups))
+        name = self.by or ALL
+        index = pd.Index(labels, name=name, dtype="Int64") if self.by == "user" else pd.Index(labels, name=name)
+        frame = pd.DataFrame(columns, index=index)
+        if self.by is None:
+            return frame
+        frame = frame[frame["intended"] > 0]
+        if self.by in _BY_VALUE:
+            order = np.argsort([-(1 << 62) if v is pd.NA else v for v in frame.index], kind="stable")
+            return frame.iloc[order]
+        return frame.sort_index()
+
+
+def breakdown(data: pa.Table | SampleArrays, by: str | None = None, duration_s: float | None = None) -> pd.DataFrame:
+    """:class:`BreakdownFold` over an in-memory table: one row per group of ``by``."""
+    from .stream import Stream, TableSource
+
+    fold = BreakdownFold(by)
+    stream = Stream(TableSource(data))
+    stream.run([fold])
+    return fold.frame(stream.registry, duration_s)

@@ -13,6 +13,8 @@ fails (``check:<name>``) or raises (``check_error``, its ``error_detail`` starti
 - **failed** by the rows named ``check:<it>``; **errors**: the rows where it raised.
 
 Failed checks the plan does not know (an older scenario) are listed with ``passed`` None.
+The counts come from the pass's :class:`~.counts.Counts` (judged rows per step and
+error) and :class:`~.error_samples.ErrorWays` (the details of the checks that raised).
 """
 
 from __future__ import annotations
@@ -23,61 +25,50 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .arrays import CHECK_PREFIX, UNNAMED_STEP, SampleArrays, as_arrays, bincount
+from .arrays import CHECK_PREFIX, UNNAMED_STEP, SampleArrays
+from .batch import Registry
+from .counts import JUDGED_KINDS, Counts
+from .error_samples import ErrorWays
 
-__all__ = ["JUDGED_KINDS", "check_results"]
+__all__ = ["JUDGED_KINDS", "check_results", "checks_of"]
 
-# == loadray.flow.checks.CHECK_ERROR, loadray.flow.extract's kind, loadray.engine.errors.INTERNAL
-CHECK_ERROR = "check_error"
-JUDGED_KINDS = (CHECK_ERROR, "extract", "internal")  # errors a judged response can end with
-
-
-def _judged(a: SampleArrays) -> np.ndarray:
-    """Rows whose response went through the step's checks."""
-    judged_codes = [i for i, n in enumerate(a.error_names) if n.startswith(CHECK_PREFIX) or n in JUDGED_KINDS]
-    allowed = (a.error_codes < 0) | np.isin(a.error_codes, judged_codes)
-    return a.completed & (a.status > 0) & (a.status < 400) & allowed
+CHECK_ERROR = JUDGED_KINDS[0]
 
 
-def _raised_at(a: SampleArrays, rows: np.ndarray, checks: Sequence[str]) -> list[int]:
-    """How many of ``rows`` (check_error rows) raised at each check, by detail prefix."""
+def _raised_at(raised: dict[tuple[int, str], int], key: int, checks: Sequence[str]) -> list[int]:
+    """How many judged ``check_error`` rows of step ``key`` raised at each check."""
     counts = [0] * len(checks)
-    if a.error_detail is None or rows.size == 0:
-        return counts
-    for detail in a.error_detail.take(pa.array(rows)).to_pylist():
+    for (step, detail), n in raised.items():
+        if step != key or detail is None:
+            continue
         for j, name in enumerate(checks):
-            if detail is not None and str(detail).startswith(f"{name}: "):
-                counts[j] += 1
+            if detail.startswith(f"{name}: "):
+                counts[j] += n
                 break
     return counts
 
 
-def check_results(data: pa.Table | SampleArrays, plan: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+def checks_of(counts: Counts, ways: ErrorWays, registry: Registry,
+              plan: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
     """``[{step, check, passed, failed, errors}]``: the plan's checks in its order, then
     failed checks it does not know (see the module docstring)."""
-    a = as_arrays(data)
-    names = [UNNAMED_STEP, *a.step_names]
-    keys = a.step_codes.astype(np.int64) + 1
-    judged = _judged(a)
-    width = len(a.error_names) + 1
-    cells = bincount(keys[judged] * width + a.error_codes[judged].astype(np.int64) + 1, minlength=len(names) * width)
-    counts = cells[: len(names) * width].reshape(len(names), width)
-    error_index = {n: i + 1 for i, n in enumerate(a.error_names)}
+    names = registry.step_labels()
+    width = len(registry.errors) + 1
+    cells = counts.judged(registry, ways)
+    error_index = {n: i + 1 for i, n in enumerate(registry.errors.names)}
+    raised = ways.raised(registry, CHECK_ERROR)
     out, known = [], set()
     for step, checks in plan.items():
         key = names.index(step) if step in names else None
-        row = counts[key] if key is not None else np.zeros(width, np.int64)
+        row = cells[key] if key is not None else np.zeros(width, np.int64)
         failed = [int(row[error_index[CHECK_PREFIX + c]]) if CHECK_PREFIX + c in error_index else 0 for c in checks]
-        raised = [0] * len(checks)
-        if key is not None and CHECK_ERROR in error_index:
-            raising = judged & (keys == key) & (a.error_codes == error_index[CHECK_ERROR] - 1)
-            raised = _raised_at(a, np.flatnonzero(raising), checks)
+        errors = _raised_at(raised, key, checks) if key is not None else [0] * len(checks)
         left = int(row.sum())
-        for check, bad, err in zip(checks, failed, raised):
+        for check, bad, err in zip(checks, failed, errors):
             left -= bad + err
             out.append({"step": step, "check": check, "passed": left, "failed": bad, "errors": err})
             known.add((step, check))
-    out.extend(_unplanned(names, counts, a.error_names, known))
+    out.extend(_unplanned(names, cells, registry.errors.names, known))
     return out
 
 
@@ -92,3 +83,13 @@ def _unplanned(names: list[str], counts: np.ndarray, errors: list[str], known: s
                 found.append({"step": names[key], "check": check, "passed": None, "failed": int(counts[key, e]),
                               "errors": 0})
     return sorted(found, key=lambda r: (r["step"], r["check"]))
+
+
+def check_results(data: pa.Table | SampleArrays, plan: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+    """:func:`checks_of` an in-memory table."""
+    from .stream import Stream, TableSource
+
+    counts, ways = Counts(), ErrorWays()
+    stream = Stream(TableSource(data))
+    stream.run([counts, ways])
+    return checks_of(counts, ways, stream.registry, plan)

@@ -1,7 +1,9 @@
 """The shape of a latency distribution: its percentile spectrum and a histogram.
 
-Both take values already sorted ascending (``SortedGroups.group(0)`` or ``np.sort``):
-one sort serves every percentile, the histogram and the CDF.
+:func:`spectrum` and :func:`histogram` take values already sorted ascending;
+:class:`DistributionFold` gives the same frames from the run-wide latency and service
+families of a stream (exact, in bounded memory: only the cells of the percentiles and of
+the histogram's edges are read).
 
 The spectrum follows HdrHistogram's percentile distribution: percentiles spaced evenly
 on a log ``1/(1-q)`` axis (``per_decade`` points per factor of ten: 90%, 99%, 99.9%...
@@ -16,9 +18,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .percentiles import ms, sorted_percentiles
+from .groupings import ALL
+from .percentiles import linear_interpolate, linear_ranks, ms, sorted_percentiles
+from .ranks import Ranked
 
-__all__ = ["DEFAULT_BINS", "DEFAULT_PER_DECADE", "histogram", "spectrum", "spectrum_percentiles"]
+__all__ = ["DEFAULT_BINS", "DEFAULT_PER_DECADE", "DistributionFold", "histogram", "spectrum", "spectrum_percentiles"]
 
 DEFAULT_PER_DECADE = 20
 DEFAULT_BINS = 60
@@ -36,33 +40,137 @@ def spectrum_percentiles(n: int, per_decade: int = DEFAULT_PER_DECADE) -> np.nda
     return np.unique(np.concatenate((pct, [25.0, 50.0, 75.0, 100.0])))
 
 
+def _spectrum_frame(pct: np.ndarray, n: int, rows: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    with np.errstate(divide="ignore"):
+        inv_tail = np.where(pct < 100.0, 1.0 / (1.0 - pct / 100.0), float(n))
+    columns = {"inv_tail": inv_tail, **{f"{name}_ms": ms(row) for name, row in rows.items()}}
+    return pd.DataFrame(columns, index=pd.Index(pct, name="percentile"))
+
+
 def spectrum(sorted_ns: Mapping[str, np.ndarray], per_decade: int = DEFAULT_PER_DECADE) -> pd.DataFrame:
     """One row per spectrum percentile: ``inv_tail`` = 1/(1-q) and ``<name>_ms`` for
     every named sorted array (e.g. ``{"latency": ..., "service": ...}``), indexed by
     ``percentile``. Arrays of different lengths share the grid of the longest."""
     n = max((v.size for v in sorted_ns.values()), default=0)
     pct = spectrum_percentiles(n, per_decade)
-    with np.errstate(divide="ignore"):
-        inv_tail = np.where(pct < 100.0, 1.0 / (1.0 - pct / 100.0), float(n))
-    columns = {"inv_tail": inv_tail}
-    for name, values in sorted_ns.items():
-        row = sorted_percentiles(values, np.zeros(1, np.int64), np.array([values.size]), pct)[0]
-        columns[f"{name}_ms"] = ms(row)
-    return pd.DataFrame(columns, index=pd.Index(pct, name="percentile"))
+    rows = {name: sorted_percentiles(values, np.zeros(1, np.int64), np.array([values.size]), pct)[0]
+            for name, values in sorted_ns.items()}
+    return _spectrum_frame(pct, n, rows)
+
+
+def _edges(first: float, last: float, bins: int) -> np.ndarray:
+    lo = max(float(first), _MIN_EDGE_NS)
+    hi = max(float(last), lo * 1.001)
+    edges = np.geomspace(lo, hi, bins + 1)
+    edges[-1] = np.nextafter(hi, np.inf)  # the maximum falls in the last bin
+    return edges
+
+
+def _histogram_frame(edges: np.ndarray, below: np.ndarray, n: int) -> pd.DataFrame:
+    below[0] = 0  # values under the first edge (< 1 µs) count in the first bin
+    return pd.DataFrame({"lo_ms": edges[:-1] / 1e6, "hi_ms": edges[1:] / 1e6, "count": np.diff(below),
+                         "cdf": below[1:] / n})
+
+
+def _empty_histogram() -> pd.DataFrame:
+    return pd.DataFrame({"lo_ms": [], "hi_ms": [], "count": pd.Series([], dtype=np.int64), "cdf": []})
 
 
 def histogram(sorted_ns: np.ndarray, bins: int = DEFAULT_BINS) -> pd.DataFrame:
     """Counts in ``bins`` log-spaced bins from the minimum to the maximum, and the
     CDF (fraction of values <= the bin's upper edge). Columns ``lo_ms hi_ms count cdf``."""
     if sorted_ns.size == 0:
-        return pd.DataFrame({"lo_ms": [], "hi_ms": [], "count": pd.Series([], dtype=np.int64), "cdf": []})
-    lo = max(float(sorted_ns[0]), _MIN_EDGE_NS)
-    hi = max(float(sorted_ns[-1]), lo * 1.001)
-    edges = np.geomspace(lo, hi, bins + 1)
-    edges[-1] = np.nextafter(hi, np.inf)  # the maximum falls in the last bin
-    below = np.searchsorted(sorted_ns, edges, side="left")
-    below[0] = 0  # values under the first edge (< 1 µs) count in the first bin
-    counts = np.diff(below)
-    return pd.DataFrame(
-        {"lo_ms": edges[:-1] / 1e6, "hi_ms": edges[1:] / 1e6, "count": counts, "cdf": below[1:] / sorted_ns.size}
-    )
+        return _empty_histogram()
+    edges = _edges(sorted_ns[0], sorted_ns[-1], bins)
+    return _histogram_frame(edges, np.searchsorted(sorted_ns, edges, side="left"), sorted_ns.size)
+
+
+def _ends(fam: Ranked) -> tuple[int, int] | None:
+    n = int(fam.counts()[0]) if fam.groups else 0
+    if not n:
+        return None
+    first, last = fam.values(np.zeros(2, np.int64), np.array([0, n - 1]))
+    return int(first), int(last)
+
+
+class DistributionFold:
+    """The spectrum (latency and service) and the latency histogram of a stream, from
+    its run-wide families: percentile ranks first, then the histogram's edges (they
+    depend on the minimum and the maximum)."""
+
+    columns: frozenset[str] = frozenset()
+
+    def __init__(self, per_decade: int = DEFAULT_PER_DECADE, bins: int = DEFAULT_BINS) -> None:
+        self.per_decade, self.bins = per_decade, bins
+        self.families: dict[str, Ranked] = {}
+        self._edges: np.ndarray | None = None
+        self._guess: tuple[int, int] | None = None  # the latency range the edges were drawn from
+        self._below: np.ndarray | None = None  # completed rows under each edge, counted as they go
+
+    def declare(self, stream) -> None:
+        """Track the spectrum's percentiles (of as many values as the source has rows: a
+        superset of the final grid), and draw the histogram's edges from the latency
+        column's statistics, when it has them, to count the rows under them as they go."""
+        track = spectrum_percentiles(max(stream.source.rows, 1), self.per_decade) / 100
+        self.families = {m: stream.family(m, ALL, track) for m in ("latency", "service")}
+        self._guess = stream.source.value_range("latency_ns")
+        if self._guess is not None:
+            self._edges = _edges(*self._guess, self.bins)
+            self._below = np.zeros(self._edges.size, np.int64)
+
+    def add(self, b) -> None:
+        if self._below is not None and self._edges is not None:
+            lat = b.a.latency_ns[b.a.has_latency]
+            self._below += np.bincount(np.searchsorted(self._edges, lat, side="right"),
+                                       minlength=self._edges.size + 1)[: self._edges.size].cumsum()
+
+    def _n(self) -> int:
+        return max((int(f.counts()[0]) for f in self.families.values() if f.groups), default=0)
+
+    def require(self, stream) -> None:
+        pct = spectrum_percentiles(self._n(), self.per_decade)
+        for fam in self.families.values():
+            n = int(fam.counts()[0]) if fam.groups else 0
+            if n and pct.size:
+                lo, hi, _ = linear_ranks(np.array([n]), pct)
+                fam.require(np.zeros(lo.size * 2, np.int64), np.concatenate([lo.ravel(), hi.ravel()]))
+                fam.require(np.zeros(2, np.int64), np.array([0, n - 1]))
+
+    def ready(self, stream) -> bool:
+        """Whether the minimum and maximum latency are at hand (the histogram's edges)."""
+        fam = self.families["latency"]
+        n = int(fam.counts()[0]) if fam.groups else 0
+        return not n or fam.ready(np.zeros(2, np.int64), np.array([0, n - 1]))
+
+    def require_more(self, stream) -> None:
+        """The histogram's edges, once the minimum and maximum are known: those of the
+        statistics when they are right (the counts are then at hand), else cells to read."""
+        ends = _ends(self.families["latency"])
+        if ends is not None and ends != self._guess:
+            self._edges, self._below = _edges(*ends, self.bins), None
+            self.families["latency"].require_below(np.zeros(self._edges.size, np.int64), np.ceil(self._edges))
+        elif ends is None:
+            self._edges = None
+
+    def spectrum(self) -> pd.DataFrame:
+        n = self._n()
+        pct = spectrum_percentiles(n, self.per_decade)
+        rows = {}
+        for name, fam in self.families.items():
+            count = int(fam.counts()[0]) if fam.groups else 0
+            row = np.full(pct.size, np.nan)
+            if count and pct.size:
+                lo, hi, gamma = linear_ranks(np.array([count]), pct)
+                zero = np.zeros_like(lo)
+                row = linear_interpolate(fam.values(zero, lo), fam.values(zero, hi), gamma)[0]
+            rows[name] = row
+        return _spectrum_frame(pct, n, rows)
+
+    def histogram(self) -> pd.DataFrame:
+        fam = self.families["latency"]
+        if self._edges is None:
+            return _empty_histogram()
+        n = int(fam.counts()[0])
+        below = self._below.copy() if self._below is not None else fam.below(
+            np.zeros(self._edges.size, np.int64), np.ceil(self._edges).astype(np.int64))
+        return _histogram_frame(self._edges, below, n)

@@ -4,6 +4,10 @@ A way is one (error, step, HTTP status, ``error_detail``) combination among the
 completed rows with an error (dropped, fenced and cut rows are accounting, not errors);
 each comes with its count and when it first happened (intended time, seconds since the
 start). Kinds are ordered most frequent first, as ``errors_by_kind``.
+
+:class:`ErrorWays` folds every such combination batch by batch (the rows with an error
+or a detail are few), which also gives the summary's ``error_details`` and the checks
+that raised (see :mod:`.check_results`).
 """
 
 from __future__ import annotations
@@ -12,45 +16,98 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from .arrays import UNNAMED_STEP, SampleArrays, as_arrays, error_kind
+from .arrays import UNNAMED_STEP, SampleArrays, error_kind
+from .batch import Batch, Registry
 
-__all__ = ["SAMPLES_PER_KIND", "error_samples"]
+__all__ = ["SAMPLES_PER_KIND", "ErrorWays", "error_samples"]
 
 SAMPLES_PER_KIND = 3
+_FIRST = np.iinfo(np.int64).max
 
 
-def _details(a: SampleArrays, rows: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
-    """Detail code of each of ``rows`` (-1: none) and the details by code."""
-    if a.error_detail is None:
-        return np.full(rows.size, -1, np.int64), []
-    taken = a.error_detail.take(pa.array(rows))
-    if not pa.types.is_dictionary(taken.type):
-        taken = pc.dictionary_encode(taken.cast(pa.string()))
-    codes = np.asarray(taken.indices.cast(pa.int64()).fill_null(-1))
-    return codes, [None if d is None else str(d) for d in taken.dictionary.to_pylist()]
+class ErrorWays:
+    """(error, step, status, detail, completed-with-error) -> [rows, first intended ns]
+    over the rows with an error or a detail; codes are the registry's (-1: none)."""
+
+    columns = frozenset({"error_detail"})
+
+    def __init__(self) -> None:
+        self.ways: dict[tuple[int, int, int, int, bool], list[int]] = {}
+
+    def declare(self, stream) -> None:
+        pass
+
+    def require(self, stream) -> None:
+        pass
+
+    def add(self, b: Batch) -> None:
+        a = b.a
+        marked = b.error >= 0
+        if b.has_detail is not None:
+            marked |= b.has_detail
+        rows = np.flatnonzero(marked)
+        if rows.size == 0:
+            return
+        combos = [b.error[rows].astype(np.int64) + 1, b.step_keys[rows],
+                  a.status[rows].astype(np.int64) + (1 << 15), b.details(rows).astype(np.int64) + 1,
+                  a.error[rows].astype(np.int64)]
+        sizes = [int(c.max()) + 1 for c in combos]
+        if np.prod(np.array(sizes, dtype=float)) < 2.0**62:  # one int64 key: a 1-D unique
+            packed = np.ravel_multi_index(combos, sizes)
+            unique, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
+            unique = np.stack(np.unravel_index(unique, sizes))
+        else:
+            unique, inverse, counts = np.unique(np.stack(combos), axis=1, return_inverse=True, return_counts=True)
+        first = np.full(unique.shape[1], _FIRST)
+        np.minimum.at(first, inverse.ravel(), a.intended_ns[rows])
+        for combo, n, t in zip(unique.T.tolist(), counts.tolist(), first.tolist()):
+            key = (combo[0] - 1, combo[1] - 1, combo[2] - (1 << 15), combo[3] - 1, bool(combo[4]))
+            found = self.ways.setdefault(key, [0, _FIRST])
+            found[0] += n
+            found[1] = min(found[1], t)
+
+    def samples(self, registry: Registry, start_ns: int, per_kind: int = SAMPLES_PER_KIND) -> list[dict[str, Any]]:
+        """``[{kind, error, step, status, detail, count, first_s}]`` (module docstring)."""
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for (err, step, status, det, is_error), (n, t) in sorted(self.ways.items()):
+            if not is_error:
+                continue
+            name = registry.errors.names[err]
+            by_kind.setdefault(error_kind(name), []).append({
+                "kind": error_kind(name), "error": name,
+                "step": registry.steps.names[step] if step >= 0 else UNNAMED_STEP,
+                "status": status, "detail": registry.details.names[det] if det >= 0 else None, "count": n,
+                "first_s": round((t - start_ns) / 1e9, 3),
+            })
+        ranked = sorted(by_kind.values(), key=lambda ways: (-sum(w["count"] for w in ways), ways[0]["kind"]))
+        return [w for ways in ranked for w in sorted(ways, key=lambda w: (-w["count"], w["first_s"]))[:per_kind]]
+
+    def details(self, registry: Registry) -> dict[tuple[str, str], int]:
+        """(error name or "", detail) -> rows, over the rows with a detail."""
+        found: dict[tuple[str, str], int] = {}
+        for (err, _, _, det, _), (n, _) in self.ways.items():
+            if det >= 0:
+                key = (registry.errors.names[err] if err >= 0 else "", registry.details.names[det])
+                found[key] = found.get(key, 0) + n
+        return found
+
+    def raised(self, registry: Registry, error: str) -> dict[tuple[int, str], int]:
+        """(step key, detail) -> rows of judged responses (status 1..399) that ended with
+        ``error`` (``check_error``: a check raised; its detail names the check)."""
+        found: dict[tuple[int, str], int] = {}
+        for (err, step, status, det, is_error), (n, _) in self.ways.items():
+            if is_error and 0 < status < 400 and err >= 0 and registry.errors.names[err] == error:
+                key = (step + 1, registry.details.names[det] if det >= 0 else None)
+                found[key] = found.get(key, 0) + n
+        return found
 
 
 def error_samples(data: pa.Table | SampleArrays, start_ns: int, per_kind: int = SAMPLES_PER_KIND) -> list[dict[str, Any]]:
     """``[{kind, error, step, status, detail, count, first_s}]`` (see the module docstring)."""
-    a = as_arrays(data)
-    rows = np.flatnonzero(a.error)
-    if rows.size == 0:
-        return []
-    detail, details = _details(a, rows)
-    combos = np.stack([a.error_codes[rows].astype(np.int64), a.step_codes[rows].astype(np.int64),
-                       a.status[rows].astype(np.int64), detail])
-    unique, inverse, counts = np.unique(combos, axis=1, return_inverse=True, return_counts=True)
-    first = np.full(unique.shape[1], np.iinfo(np.int64).max)
-    np.minimum.at(first, inverse.ravel(), a.intended_ns[rows])
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for (err, step, status, det), n, t in zip(unique.T.tolist(), counts.tolist(), first.tolist()):
-        name = a.error_names[err]
-        by_kind.setdefault(error_kind(name), []).append({
-            "kind": error_kind(name), "error": name, "step": a.step_names[step] if step >= 0 else UNNAMED_STEP,
-            "status": status, "detail": details[det] if det >= 0 else None, "count": n,
-            "first_s": round((t - start_ns) / 1e9, 3),
-        })
-    ranked = sorted(by_kind.values(), key=lambda ways: (-sum(w["count"] for w in ways), ways[0]["kind"]))
-    return [w for ways in ranked for w in sorted(ways, key=lambda w: (-w["count"], w["first_s"]))[:per_kind]]
+    from .stream import Stream, TableSource
+
+    ways = ErrorWays()
+    stream = Stream(TableSource(data))
+    stream.run([ways])
+    return ways.samples(stream.registry, start_ns, per_kind)

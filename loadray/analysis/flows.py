@@ -8,103 +8,123 @@
   attempt whose retry succeeded does not fail the flow; a failed step that does not
   stop the flow, ``stop_on_failure: false``, does). A row with ``flow_ns`` but no
   ``flow_id`` is an instance of its own: failed when that row has an error.
-  Only the rows with an error and the retries are grouped (not every flow row), so
-  this stays cheap at 10M rows;
-- **latency**: ``flow_ns``, from the instance's intended start to its last row's end.
+  Only the rows with an error, the retries and the instances' ids are kept as the
+  batches go by (not every flow row);
+- **latency**: ``flow_ns``, from the instance's intended start to its last row's end
+  (exact percentiles from the family ``flow`` by ``flow_name``).
 
 Instances cut at the stop (no ``flow_ns``) are not counted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .arrays import UNNAMED_STEP, SampleArrays, bincount, flow_name
-from .grouped import sort_groups
-from .percentiles import sorted_stats
+from .arrays import bincount
+from .batch import Batch, Registry
+from .groupings import by
+from .percentiles import BREAKDOWN_QUANTILES, QUANTILES, ms
+from .quantiles import maxima, require, stats, table
+from .ranks import Ranked
 
-__all__ = ["FlowInstances", "flow_codes", "flow_instances", "flow_summary"]
-
-
-@dataclass(frozen=True)
-class FlowInstances:
-    """Every flow instance of a run: its last row, flow (index into ``names``), whether
-    it failed, and its end-to-end latency (ns)."""
-
-    names: list[str]
-    rows: np.ndarray
-    keys: np.ndarray
-    failed: np.ndarray
-    latency_ns: np.ndarray
-
-    def counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Instances and failed instances per flow (arrays of ``len(names)``)."""
-        groups = len(self.names)
-        return bincount(self.keys, minlength=groups)[:groups], bincount(self.keys[self.failed], minlength=groups)[:groups]
+__all__ = ["FlowFold"]
 
 
-def flow_codes(a: SampleArrays) -> tuple[np.ndarray, list[str]]:
-    """The flow of every step code: ``lut[step_code + 1]`` indexes the returned names
-    (null steps are :data:`UNNAMED_STEP`), names in first-seen order."""
-    index: dict[str, int] = {}
-    lut = np.array([index.setdefault(flow_name(s), len(index)) for s in [UNNAMED_STEP, *a.step_names]], np.int32)
-    return lut, list(index)
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
-def _failed_flow_ids(a: SampleArrays) -> np.ndarray:
-    """Sorted ids of the flow instances with a failed logical request."""
-    bad = np.flatnonzero(a.has_flow_id & (a.error_codes >= 0))
-    if bad.size == 0:
-        return bad.astype(np.int64)
-    retries = np.flatnonzero(a.has_flow_id & (a.attempt > 1))
-    if retries.size:  # drop failed attempts that a retry of the same step followed
-        ranks = np.unique(np.concatenate((a.flow_id[bad], a.flow_id[retries])), return_inverse=True)[1]
-        steps = np.int64(len(a.step_names) + 1)
+class FlowFold:
+    """Flow instances folded batch by batch (see the module docstring)."""
 
-        def key(rank: np.ndarray, rows: np.ndarray, attempt: np.ndarray) -> np.ndarray:
-            return (rank.astype(np.int64) * steps + a.step_codes[rows] + 1) * 256 + attempt
+    columns = frozenset({"flow_id", "flow_ns", "attempt"})
 
-        followed = np.isin(
-            key(ranks[: bad.size], bad, a.attempt[bad].astype(np.int64) + 1),
-            key(ranks[bad.size :], retries, a.attempt[retries].astype(np.int64)),
-        )
-        bad = bad[~followed]
-    return np.unique(a.flow_id[bad])
+    def __init__(self, breakdown: bool = False) -> None:
+        self.breakdown = breakdown  # also the percentiles of ``by="flow"``
+        self.fam: Ranked | None = None
+        self._bad: list[np.ndarray] = []  # (flow_id, step key, attempt) of rows with an error
+        self._retries: list[np.ndarray] = []  # the same of retries
+        self._ids: list[np.ndarray] = []  # (flow_id, flow code) of instances with an id
+        self._lone_failed: list[np.ndarray] = []  # flow codes of failed instances without an id
 
+    def declare(self, stream) -> None:
+        self.fam = stream.family("flow", by("flow_name"), track=[q / 100 for q in QUANTILES.values()], sums=True)
 
-def flow_instances(a: SampleArrays) -> FlowInstances:
-    """The :class:`FlowInstances` of ``a`` (cached in it)."""
-    cached = a._cache.get("flows")
-    if cached is not None:
-        return cached
-    lut, names = flow_codes(a)
-    rows = np.flatnonzero(a.has_flow_ns)
-    failed = a.error_codes[rows] >= 0
-    if rows.size:
-        with_id = a.has_flow_id[rows]
-        failed[with_id] = np.isin(a.flow_id[rows[with_id]], _failed_flow_ids(a))
-    keys = lut[a.step_codes[rows].astype(np.int32) + 1]
-    found = FlowInstances(names, rows, keys, failed, a.flow_ns[rows])
-    a._cache["flows"] = found
-    return found
+    def add(self, b: Batch) -> None:
+        a = b.a
+        with_id = a.has_flow_id
+        for rows, into in ((with_id & (b.error >= 0), self._bad), (with_id & (a.attempt > 1), self._retries)):
+            if rows.any():
+                into.append(np.stack([a.flow_id[rows], b.step_keys[rows], a.attempt[rows].astype(np.int64)]))
+        last = a.has_flow_ns
+        if last.any():
+            codes = b.registry.flow_of_steps()[b.step_keys[last]]
+            ids = with_id[last]
+            self._ids.append(np.stack([a.flow_id[last][ids], codes[ids]]))
+            self._lone_failed.append(codes[~ids & (b.error[last] >= 0)])
 
+    def require(self, stream) -> None:
+        assert self.fam is not None
+        require(self.fam)
+        if self.breakdown:
+            require(self.fam, BREAKDOWN_QUANTILES.values())
 
-def flow_summary(a: SampleArrays) -> dict[str, dict]:
-    """``{flow: {"count", "ok", "failed", "flow_ms": {p50 ... max, mean, min}}}`` by
-    flow name; {} when no row carries ``flow_ns``."""
-    f = flow_instances(a)
-    if f.rows.size == 0:
-        return {}
-    count, failed = f.counts()
-    grouped = sort_groups(f.keys, f.latency_ns, len(f.names))
-    out: dict[str, dict] = {}
-    for g in sorted(np.flatnonzero(count), key=lambda i: f.names[i]):
-        out[f.names[g]] = {
-            "count": int(count[g]),
-            "ok": int(count[g] - failed[g]),
-            "failed": int(failed[g]),
-            "flow_ms": sorted_stats(grouped.group(int(g))),
-        }
-    return out
+    def _failed_ids(self) -> np.ndarray:
+        """Sorted ids of the flow instances with a failed logical request."""
+        bad = np.concatenate(self._bad, axis=1) if self._bad else np.zeros((3, 0), np.int64)
+        if bad.shape[1] and self._retries:
+            retries = np.concatenate(self._retries, axis=1)
+            ranks = np.unique(np.concatenate((bad[0], retries[0])), return_inverse=True)[1].ravel()
+            steps = np.int64(int(max(bad[1].max(), retries[1].max())) + 1)
+
+            def key(rank: np.ndarray, step: np.ndarray, attempt: np.ndarray) -> np.ndarray:
+                return (rank.astype(np.int64) * steps + step) * 256 + attempt
+
+            followed = np.isin(key(ranks[: bad.shape[1]], bad[1], bad[2] + 1),
+                               key(ranks[bad.shape[1]:], retries[1], retries[2]))
+            bad = bad[:, ~followed]
+        return np.unique(bad[0])
+
+    def counts(self, registry: Registry) -> tuple[np.ndarray, np.ndarray]:
+        """Instances and failed instances per flow code."""
+        assert self.fam is not None
+        groups = len(registry.flows)
+        count = np.zeros(groups, np.int64)
+        found = self.fam.counts()
+        count[: found.size] = found
+        ids = np.concatenate(self._ids, axis=1) if self._ids else np.zeros((2, 0), np.int64)
+        failed_codes = np.concatenate([ids[1][np.isin(ids[0], self._failed_ids())], _concat(self._lone_failed)])
+        failed = bincount(failed_codes.astype(np.int64), minlength=groups)[:groups]
+        return count, failed
+
+    def summary(self, registry: Registry) -> dict[str, dict[str, Any]]:
+        """``{flow: {"count", "ok", "failed", "flow_ms": {p50 ... max, mean, min}}}`` by
+        flow name; {} when no row carries ``flow_ns``."""
+        assert self.fam is not None
+        count, failed = self.counts(registry)
+        if not count.any():
+            return {}
+        latency = stats(self.fam)
+        names = registry.flows.names
+        return {names[g]: {"count": int(count[g]), "ok": int(count[g] - failed[g]), "failed": int(failed[g]),
+                           "flow_ms": latency[g]}
+                for g in sorted(np.flatnonzero(count).tolist(), key=lambda i: names[i])}
+
+    def columns_by_flow(self, registry: Registry, groups: int) -> dict[str, np.ndarray]:
+        """``flows flows_ok flows_failed`` and ``flow_<p>_ms`` per group of ``by="flow"``
+        (group 0: rows outside any flow)."""
+        assert self.fam is not None
+        count, failed = (np.concatenate([[0], c])[:groups] for c in self.counts(registry))
+        count, failed = (np.pad(c, (0, groups - c.size)) for c in (count, failed))
+        percentiles = ms(table(self.fam, BREAKDOWN_QUANTILES.values()))
+        shifted = np.full((groups, len(BREAKDOWN_QUANTILES)), np.nan)
+        shifted[1 : 1 + percentiles.shape[0]] = percentiles[: groups - 1]
+        out: dict[str, np.ndarray] = {"flows": count, "flows_ok": count - failed, "flows_failed": failed}
+        out.update({f"flow_{key}_ms": shifted[:, i] for i, key in enumerate(BREAKDOWN_QUANTILES)})
+        top = np.full(groups, np.nan)
+        found = ms(maxima(self.fam))
+        top[1 : 1 + found.size] = found[: groups - 1]
+        out["flow_max_ms"] = top
+        return out

@@ -39,7 +39,10 @@ Summary = Mapping[str, Any]
 
 def _arrays(table_or_arrays: Any) -> dict[str, Any]:
     """Completed-row latency/service arrays (ns) from a table, SampleArrays or mapping;
-    from SampleArrays as callables, so a sort happens only when a threshold needs it."""
+    from SampleArrays as callables, so a sort happens only when a threshold needs it;
+    a plain callable ``(of, q) -> ms`` (the streaming summary's exact percentiles) as is."""
+    if callable(table_or_arrays) and not isinstance(table_or_arrays, Mapping):
+        return {"percentile": table_or_arrays}
     if table_or_arrays is None:
         return {"latency": None, "service": None}
     if isinstance(table_or_arrays, pa.Table):
@@ -62,6 +65,8 @@ def _percentile(m: Metric, arrays: Arrays, summary: Summary) -> float | None:
     key = quantile_key(m.q or 0.0)
     if key in stats:
         return stats[key]
+    if "percentile" in arrays:
+        return arrays["percentile"](m.of or "latency", m.q)
     values = arrays.get(m.of or "latency")
     if callable(values):
         values = values()
@@ -99,8 +104,8 @@ def evaluate(thresholds: Iterable[Threshold], table_or_arrays: Any, summary: Sum
     """``[{"expr", "value", "passed"}, ...]`` in the order given.
 
     ``table_or_arrays`` is the sample table, a :class:`~loadray.analysis.arrays.SampleArrays`,
-    or a mapping ``{"latency_ns": ..., "service_ns": ...}`` of completed rows (used only
-    for percentiles that are not already in ``summary``).
+    a mapping ``{"latency_ns": ..., "service_ns": ...}`` of completed rows, or a function
+    ``(of, q) -> ms`` (used only for percentiles that are not already in ``summary``).
     """
     thresholds = list(thresholds)
     if not thresholds:

@@ -23,39 +23,20 @@ exit 1 — thresholds or not, with ``"none of the 150 requests succeeded
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from loadray.kinds import GENERATOR_KINDS
-
-from .arrays import SampleArrays
 
 __all__ = ["DETAILS_SHOWN", "GENERATOR_KINDS", "error_details", "generator_error", "nothing_succeeded"]
 
 DETAILS_SHOWN = 10  # (error, detail) pairs in the summary, most frequent first
 
 
-def error_details(a: SampleArrays) -> list[dict[str, Any]]:
-    """``[{error, detail, count}]`` over the rows with an ``error_detail``: the most
-    frequent :data:`DETAILS_SHOWN` pairs, then by error and detail."""
-    column = a.error_detail
-    if column is None or column.null_count == len(column):
-        return []
-    rows = np.flatnonzero(np.asarray(column.is_valid()))
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column.cast(pa.string()))
-    taken = column.take(pa.array(rows))
-    names = [str(v) for v in taken.dictionary.to_pylist()]
-    codes = np.asarray(taken.indices.cast(pa.int64()))
-    errors = a.error_codes[rows].astype(np.int64)  # -1: a detail on a row without error
-    pairs, counts = np.unique(np.stack([errors, codes]), axis=1, return_counts=True)
-    found: dict[tuple[str, str], int] = {}
-    for (err, code), count in zip(pairs.T.tolist(), counts.tolist()):
-        key = (a.error_names[err] if err >= 0 else "", names[code])
-        found[key] = found.get(key, 0) + count
+def error_details(found: Mapping[tuple[str, str], int]) -> list[dict[str, Any]]:
+    """``[{error, detail, count}]`` from (error or "", detail) -> rows over the rows with
+    an ``error_detail`` (:meth:`~.error_samples.ErrorWays.details`): the most frequent
+    :data:`DETAILS_SHOWN` pairs, then by error and detail."""
     ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[:DETAILS_SHOWN]
     return [{"error": err, "detail": detail, "count": count} for (err, detail), count in ranked]
 

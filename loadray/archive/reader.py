@@ -1,4 +1,8 @@
-"""Reading ``<run_dir>/samples/`` back into one Arrow table plus the run's times.
+"""Reading ``<run_dir>/samples/`` back: the readable parts with their footers and the
+run's times (:func:`scan_parts`), as one Arrow table (:func:`read_samples`) or a lazy
+``pyarrow.dataset`` (:func:`open_dataset`). ``run_dir`` is a local directory or a storage
+URI (``s3://bucket/prefix/run``, see :mod:`.fs`); the streaming reader of every row in
+bounded memory is :mod:`.source`.
 
 Older minor versions read as the current one: a 1.0 file (written before ``attempt``,
 ``user``, ``flow_id``, ``flow_ns`` and ``trace_id`` existed) reads with ``attempt`` 1
@@ -23,19 +27,19 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from loadray.errors import ArchiveError
 from loadray.schema import SCHEMA, SCHEMA_VERSION, SCHEMA_VERSION_KEY, schema_major
 
 from .assemble import assemble
-from .manifest import MANIFEST_FILE, Manifest, read_manifest
+from .fs import RunLocation, locate
+from .manifest import MANIFEST_FILE, Manifest
 from .part import TEMP_SUFFIX
 from .rundir import SAMPLES_DIR, SCENARIO_FILE
 from .sink import RUN_END_KEY, RUN_RECORD_KEY, RUN_START_KEY
 
-__all__ = ["RunMeta", "open_dataset", "read_samples", "sample_files"]
+__all__ = ["Part", "RunMeta", "open_dataset", "read_samples", "sample_files", "scan_parts"]
 
 # Scanner read-ahead: enough to keep both cores decoding, little enough that the decoded
 # batches waiting in memory stay small next to the table (Arrow's defaults: 4 and 16).
@@ -46,11 +50,6 @@ _BATCHES_AHEAD = 4
 # groups in two and the Parquet decoder then cost 1.5-2x the CPU (2.2 vs 1.1-1.5 s at
 # 10M rows).
 _BATCH_ROWS = 1 << 20
-# Files memory-mapped: the decoder reads the compressed pages from the page cache where
-# they are, instead of copying them into fresh buffers first (that copy page-faulted
-# ~0.5 CPU-s of zeroed memory at 10M rows). Safe because a part is renamed into place
-# complete and never changed after (older archives: open parts have no footer, skipped).
-_MAPPED = pafs.LocalFileSystem(use_mmap=True)
 
 
 @dataclass(frozen=True)
@@ -77,15 +76,35 @@ class RunMeta:
     cut: str | None = None
 
 
+@dataclass(frozen=True)
+class Part:
+    """A readable sample file: its name in ``samples/``, its path in the run's file
+    system, and its parsed footer (row groups, statistics, schema)."""
+
+    name: str
+    path: str
+    metadata: pq.FileMetaData
+
+    @property
+    def rows(self) -> int:
+        return self.metadata.num_rows
+
+
 def _ignored(name: str) -> bool:
     return name.startswith(("_", "."))
 
 
-def sample_files(samples_dir: Path) -> list[Path]:
-    """Parquet files of the dataset, sorted; names starting with _ or . are ignored."""
-    return sorted(
-        p for p in samples_dir.iterdir() if p.is_file() and not _ignored(p.name) and p.suffix == ".parquet"
-    )
+def _names(loc: RunLocation) -> list[str]:
+    return sorted(i.base_name for i in loc.files(SAMPLES_DIR))
+
+
+def _parquet(name: str) -> bool:
+    return not _ignored(name) and name.endswith(".parquet")
+
+
+def sample_files(samples_dir: str | os.PathLike[str]) -> list[Path]:
+    """Parquet files of a local dataset, sorted; names starting with _ or . are ignored."""
+    return sorted(p for p in Path(samples_dir).iterdir() if p.is_file() and _parquet(p.name))
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
@@ -95,75 +114,88 @@ def _version_tuple(v: str) -> tuple[int, ...]:
         return (0,)
 
 
-def _temp_parts(samples_dir: Path) -> list[Path]:
-    """Parts a writer had not completed (see :mod:`.part`): their rows are missing."""
-    return sorted(p for p in samples_dir.glob(".*.parquet" + TEMP_SUFFIX) if p.is_file())
-
-
-def _missing_dir(run_dir: Path, samples_dir: Path) -> ArchiveError:
-    if (run_dir / SCENARIO_FILE).is_file():
-        return ArchiveError(f"{run_dir}: the run was interrupted before any request was sent "
+def _missing_dir(loc: RunLocation) -> ArchiveError:
+    if loc.is_file(SCENARIO_FILE):
+        return ArchiveError(f"{loc}: the run was interrupted before any request was sent "
                             f"(only {SCENARIO_FILE}, no {SAMPLES_DIR}/): nothing to report")
-    return ArchiveError(f"{samples_dir}: no samples directory (not a loadray run directory?)")
+    return ArchiveError(f"{loc.shown(SAMPLES_DIR)}: no samples directory (not a loadray run directory?)")
 
 
-def _manifest(samples_dir: Path, skipped: list[str]) -> Manifest | None:
+def _manifest(loc: RunLocation, skipped: list[str]) -> Manifest | None:
+    """The manifest, None for archives without one; an unreadable one is skipped."""
     try:
-        return read_manifest(samples_dir)
-    except ArchiveError:
+        text = loc.read_bytes(SAMPLES_DIR, MANIFEST_FILE).decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, ArchiveError, UnicodeDecodeError):
         skipped.append(f"{SAMPLES_DIR}/{MANIFEST_FILE}")  # the parts are read without it
+        return None
+    try:
+        return Manifest.from_json(text)
+    except (ValueError, KeyError, TypeError):
+        skipped.append(f"{SAMPLES_DIR}/{MANIFEST_FILE}")
         return None
 
 
-def _scan(run_dir: Path) -> tuple[list[Path], RunMeta]:
-    """The readable sample files of a run and the facts in their metadata."""
-    samples_dir = run_dir / SAMPLES_DIR
-    if not samples_dir.is_dir():
-        raise _missing_dir(run_dir, samples_dir)
+def _footer(loc: RunLocation, name: str) -> pq.FileMetaData | None:
+    """The part's footer; None when it has none (open when its writer died)."""
+    try:
+        return pq.read_metadata(loc.path(SAMPLES_DIR, name), filesystem=loc.filesystem)
+    except (OSError, pa.ArrowException):
+        return None
 
-    readable: list[Path] = []
-    skipped: list[str] = []
-    manifest = _manifest(samples_dir, skipped)  # before the listing: every part it names is in place
-    starts: list[int] = []
-    ends: list[int] = []
-    versions: list[str] = []
-    record: dict = {}
+
+def _version(kv: dict, rel: str) -> str:
+    version = kv.get(SCHEMA_VERSION_KEY, b"").decode() or SCHEMA_VERSION
     ours = schema_major(SCHEMA_VERSION)
-    for path in sample_files(samples_dir):
-        rel = f"{SAMPLES_DIR}/{path.name}"
-        try:
-            kv = pq.read_metadata(path).metadata or {}
-        except (OSError, pa.ArrowException):
+    try:
+        major = schema_major(version)
+    except ValueError:
+        raise ArchiveError(f"{rel}: unreadable schema version {version!r}") from None
+    if major > ours:
+        raise ArchiveError(f"{rel}: schema version {version} is newer than this loadray reads "
+                           f"({ours}.x); upgrade loadray")
+    return version
+
+
+def scan_parts(run_dir: str | os.PathLike[str] | RunLocation) -> tuple[list[Part], RunMeta]:
+    """The readable sample files of a run (footers parsed) and the facts in their metadata.
+
+    Raises ArchiveError when ``samples/`` is missing or a file has a newer major schema
+    version than :data:`loadray.schema.SCHEMA_VERSION`."""
+    loc = locate(run_dir)
+    if not loc.is_dir(SAMPLES_DIR):
+        raise _missing_dir(loc)
+    skipped: list[str] = []
+    manifest = _manifest(loc, skipped)  # before the listing: every part it names is in place
+    names = _names(loc)
+    parts: list[Part] = []
+    starts, ends, versions, record = [], [], [], {}
+    for name in filter(_parquet, names):
+        rel = f"{SAMPLES_DIR}/{name}"
+        footer = _footer(loc, name)
+        if footer is None:
             skipped.append(rel)  # truncated: the part was open when the writer died
             continue
-        version = kv.get(SCHEMA_VERSION_KEY, b"").decode() or SCHEMA_VERSION
-        try:
-            major = schema_major(version)
-        except ValueError:
-            raise ArchiveError(f"{rel}: unreadable schema version {version!r}") from None
-        if major > ours:
-            raise ArchiveError(
-                f"{rel}: schema version {version} is newer than this loadray reads "
-                f"({ours}.x); upgrade loadray"
-            )
-        versions.append(version)
+        kv = footer.metadata or {}
+        versions.append(_version(kv, rel))
         if RUN_START_KEY.encode() in kv:
             starts.append(int(kv[RUN_START_KEY.encode()]))
         if RUN_END_KEY.encode() in kv:
             ends.append(int(kv[RUN_END_KEY.encode()]))
         if RUN_RECORD_KEY.encode() in kv:
             record = json.loads(kv[RUN_RECORD_KEY.encode()])
-        readable.append(path)
-    skipped.extend(f"{SAMPLES_DIR}/{p.name}" for p in _temp_parts(samples_dir))
-    return readable, _meta(manifest, readable, skipped, starts, ends, versions, record)
+        parts.append(Part(name, loc.path(SAMPLES_DIR, name), footer))
+    skipped.extend(f"{SAMPLES_DIR}/{n}" for n in names if n.startswith(".") and n.endswith(".parquet" + TEMP_SUFFIX))
+    return parts, _meta(manifest, parts, skipped, starts, ends, versions, record)
 
 
-def _meta(manifest: Manifest | None, readable: list[Path], skipped: list[str], starts: list[int],
+def _meta(manifest: Manifest | None, parts: list[Part], skipped: list[str], starts: list[int],
           ends: list[int], versions: list[str], record: dict) -> RunMeta:
     """The run's facts from the parts' metadata, completed by the manifest when there is one."""
     cut = None
     if manifest is not None:
-        on_disk = {p.name for p in readable} | {s.rsplit("/", 1)[-1] for s in skipped}
+        on_disk = {p.name for p in parts} | {s.rsplit("/", 1)[-1] for s in skipped}
         skipped.extend(f"{SAMPLES_DIR}/{p.file}" for p in manifest.parts if p.file not in on_disk)
         if manifest.run_start_ns is not None:
             starts.append(manifest.run_start_ns)
@@ -177,39 +209,45 @@ def _meta(manifest: Manifest | None, readable: list[Path], skipped: list[str], s
         start_ns=min(starts) if starts else None,
         end_ns=max(ends) if ends else None,
         schema_version=max(versions, key=_version_tuple) if versions else SCHEMA_VERSION,
-        files=len(readable),
+        files=len(parts),
         skipped=tuple(skipped),
         record=record,
         cut=cut,
     )
 
 
-def _unreadable(samples_dir: Path, exc: Exception) -> ArchiveError:
-    return ArchiveError(f"{samples_dir}: cannot read samples: {str(exc).splitlines()[0]}")
+def unreadable(where: str, exc: Exception) -> ArchiveError:
+    """The one-line error for samples that could not be decoded."""
+    return ArchiveError(f"{where}: cannot read samples: {str(exc).splitlines()[0]}")
 
 
-def _dataset(files: list[Path], samples_dir: Path) -> ds.Dataset:
-    """The files as one dataset; the columns an older writer did not know (in
-    :data:`SCHEMA`, not in a file) are part of it, null in that file's rows."""
+def unified_schema(parts: Sequence[Part]) -> pa.Schema:
+    """The parts' schemas and :data:`SCHEMA` unified: the columns an older writer did not
+    know are part of it (null in that file's rows)."""
+    return pa.unify_schemas([*(p.metadata.schema.to_arrow_schema() for p in parts), SCHEMA],
+                            promote_options="permissive")
+
+
+def _dataset(loc: RunLocation, parts: list[Part]) -> ds.Dataset:
     try:
-        schema = pa.unify_schemas([*(pq.read_schema(p) for p in files), SCHEMA], promote_options="permissive")
-        return ds.dataset([str(p) for p in files], format="parquet", schema=schema, filesystem=_MAPPED)
+        return ds.dataset([p.path for p in parts], format="parquet", schema=unified_schema(parts),
+                          filesystem=loc.filesystem)
     except (OSError, pa.ArrowException) as exc:
-        raise _unreadable(samples_dir, exc) from None
+        raise unreadable(loc.shown(SAMPLES_DIR), exc) from None
 
 
-def open_dataset(run_dir: str | os.PathLike[str]) -> tuple[ds.Dataset, RunMeta]:
+def open_dataset(run_dir: str | os.PathLike[str] | RunLocation) -> tuple[ds.Dataset, RunMeta]:
     """The run's samples as a lazy ``pyarrow.dataset`` (readable files only, schemas
     unified) and its :class:`RunMeta`. Same checks as :func:`read_samples`."""
-    run_dir = Path(run_dir)
-    files, meta = _scan(run_dir)
-    if not files:
+    loc = locate(run_dir)
+    parts, meta = scan_parts(loc)
+    if not parts:
         return ds.dataset(SCHEMA.empty_table()), meta
-    return _dataset(files, run_dir / SAMPLES_DIR), meta
+    return _dataset(loc, parts), meta
 
 
 def read_samples(
-    run_dir: str | os.PathLike[str], columns: Sequence[str] | None = None
+    run_dir: str | os.PathLike[str] | RunLocation, columns: Sequence[str] | None = None
 ) -> tuple[pa.Table, RunMeta]:
     """All sample rows of a run (dictionary columns unified, one chunk per column),
     only ``columns`` when given.
@@ -217,7 +255,8 @@ def read_samples(
     Raises ArchiveError when ``samples/`` is missing or a file has a newer major schema
     version than :data:`loadray.schema.SCHEMA_VERSION`. No files -> an empty table.
     """
-    dataset, meta = open_dataset(run_dir)
+    loc = locate(run_dir)
+    dataset, meta = open_dataset(loc)
     names = list(columns) if columns is not None else dataset.schema.names
     if not meta.files:
         return SCHEMA.empty_table().select(names), meta
@@ -228,7 +267,7 @@ def read_samples(
         schema = pa.schema([dataset.schema.field(n) for n in names], metadata=dataset.schema.metadata)
         table = assemble(schema, dataset.count_rows(), batches)
     except (OSError, ValueError, pa.ArrowException) as exc:  # ValueError: files changed while read
-        raise _unreadable(Path(run_dir) / SAMPLES_DIR, exc) from None
+        raise unreadable(loc.shown(SAMPLES_DIR), exc) from None
     pa.default_memory_pool().release_unused()  # decode buffers: let numpy reuse the pages
     return _defaults(table), meta
 

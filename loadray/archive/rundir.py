@@ -41,6 +41,8 @@ __all__ = [
     "read_scenario_doc",
     "write_summary",
     "read_summary",
+    "scenario_from_text",
+    "summary_json",
     "write_bytes_atomic",
     "write_text_atomic",
     "replace_file",
@@ -161,14 +163,19 @@ def read_scenario_doc(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ArchiveError(f"{p}: not found (not a loadray run directory?)") from None
     except OSError as exc:
         raise ArchiveError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    return scenario_from_text(text, str(p))
+
+
+def scenario_from_text(text: str, where: str) -> dict[str, Any]:
+    """The document of a ``scenario.yaml``'s text (``where`` names it in errors)."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ArchiveError(f"{p}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ArchiveError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise ArchiveError(f"{p}: expected a mapping at the top level")
+        raise ArchiveError(f"{where}: expected a mapping at the top level")
     return doc
 
 
@@ -180,10 +187,14 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
+def summary_json(summary: dict[str, Any]) -> str:
+    """The text of ``summary.json`` (indent 2, key order kept)."""
+    return json.dumps(summary, indent=2, ensure_ascii=False, default=_json_default, allow_nan=False) + "\n"
+
+
 def write_summary(run_dir: str | os.PathLike[str], summary: dict[str, Any]) -> Path:
-    """Write ``summary.json`` (indent 2, key order kept) atomically."""
-    text = json.dumps(summary, indent=2, ensure_ascii=False, default=_json_default, allow_nan=False)
-    return write_text_atomic(Path(run_dir) / SUMMARY_FILE, text + "\n")
+    """Write ``summary.json`` atomically."""
+    return write_text_atomic(Path(run_dir) / SUMMARY_FILE, summary_json(summary))
 
 
 def _read_json(p: Path, missing: str) -> Any:

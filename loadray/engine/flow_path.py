@@ -19,6 +19,7 @@ from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient, FlowClientFactory, SessionClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces
+from loadray.engine.h2 import H2Client, VersionedClient
 from loadray.engine.http1 import UNSPOKEN_HEADERS
 from loadray.engine.inline_task import InlineTask
 from loadray.engine.lease import NEVER, Lease
@@ -65,6 +66,17 @@ def flow_client_kind(
     return "fast"
 
 
+def _client(kind: str, settings: TransportSettings, clock: Clock, h1_steps: list, h2_steps: int) -> SessionClient:
+    """The client of the flow path: HTTP/1.1 (``kind``), HTTP/2, or both for a mix."""
+    if not h2_steps:
+        return FastFlowClient(settings, clock) if kind == "fast" else FlowClient(settings, clock)
+    h2 = H2Client(settings, clock)
+    if not h1_steps:
+        return h2
+    h1 = FastFlowClient(settings, clock) if kind == "fast" else FlowClient(settings, clock)
+    return VersionedClient(h1, h2, shared_jar=kind == "fast")
+
+
 class FlowPath:
     def __init__(
         self,
@@ -85,13 +97,16 @@ class FlowPath:
         steps = [step for flow in scenario.flows for step in flow.steps]
         self._templated = not all(step.literal for step in steps)
         names = tuple(name for name, _ in scenario.http.headers) + tuple(n for s in steps for n, _ in s.headers)
-        kind = flow_client_kind(scenario.transport, base_url, [s.path.source for s in steps], settings.cert_file,
-                                names, tuple(s.method for s in steps))
+        h1_steps = [s for s in steps if s.http_version == 1]
+        kind = flow_client_kind(scenario.transport, base_url, [s.path.source for s in h1_steps], settings.cert_file,
+                                names, tuple(s.method for s in h1_steps))
         if client_factory is not None:  # a test's client: its steps run in tasks
             kind = "injected"
-        self.client: SessionClient = (client_factory or (FastFlowClient if kind == "fast" else FlowClient))(
-            settings, clock
+        self.client: SessionClient = client_factory(settings, clock) if client_factory else _client(
+            kind, settings, clock, h1_steps, len(steps) - len(h1_steps)
         )
+        if client_factory is None and not h1_steps:
+            kind = "h2"
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
         fenced = FencedClient(self.client, lease or Lease(NEVER, until_ns=NEVER), clock.monotonic_ns)
         self.runner = FlowRunner(
@@ -103,7 +118,7 @@ class FlowPath:
             for feed in scenario.feeds
         ]
         self._next_id = ((index + 1) << 48) | (secrets.randbits(16) << 32)
-        self._inline = kind == "fast"  # aiohttp needs a Task (its timeouts look for the current task)
+        self._inline = kind in ("fast", "h2")  # aiohttp needs a Task (its timeouts look for the current task)
         self._tasks: set[asyncio.Task | InlineTask] = set()
         self.on_flow_done: Callable[[Any, bool], None] = lambda ctx, ok: None
         self.on_exhausted: Callable[[str], None] = lambda feeder: None  # a stop_run feeder ran out

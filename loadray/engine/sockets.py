@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import struct
 
@@ -20,3 +21,12 @@ def discard_and_close(transport: asyncio.Transport) -> None:
         except (OSError, AttributeError):
             pass
     transport.abort()
+
+
+def connect_host(host: str) -> str:
+    """``host`` as connections are opened to it: an IP literal in its normal form (which
+    skips the resolver on every connect), any other name as it is."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host

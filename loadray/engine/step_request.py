@@ -46,3 +46,7 @@ class StepRequest:
     @property
     def timeout_s(self) -> float | None:
         return self.base.timeout_s
+
+    @property
+    def version(self) -> int:
+        return self.base.version

@@ -58,6 +58,7 @@ class TransportSettings:
     redirects: int = 0  # 0: a 3xx is the answer; N: follow at most N (aiohttp transport)
     compression: bool = False  # send ``Accept-Encoding: gzip, deflate``; bodies stay raw
     trace_prefix: str = ""  # 16 lowercase hex digits: the high half of every trace id
+    h2_connections: int = 1  # HTTP/2 steps: connections per origin (each carries many streams)
 
     def __post_init__(self) -> None:
         if self.trace_prefix and not _TRACE_PREFIX.fullmatch(self.trace_prefix):

@@ -112,6 +112,7 @@ def transport_settings(scenario: Scenario, trace_prefix: str = "") -> TransportS
         redirects=http.redirects,
         compression=http.compression,
         trace_prefix=trace_prefix,
+        h2_connections=http.connections,
     )
 
 

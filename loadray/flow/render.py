@@ -24,6 +24,7 @@ class Rendered:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
     timeout_s: float | None = None  # None: the client's default
+    version: int = 1  # HTTP version the step is sent with (1: HTTP/1.1, 2: HTTP/2)
 
 
 def render_step(
@@ -45,7 +46,7 @@ def render_step(
         body, content_type = _body(step.body, values, rng)
         if content_type and not any(name.lower() == "content-type" for name, _ in rendered):
             rendered.append(("Content-Type", content_type))
-    return Rendered(step.method, url, tuple(rendered), body, step.timeout_s)
+    return Rendered(step.method, url, tuple(rendered), body, step.timeout_s, step.http_version)
 
 
 def _body(body, values: Mapping[str, object], rng: random.Random) -> tuple[bytes, str | None]:

@@ -26,6 +26,7 @@ RETRYABLE_ERRORS = (
     kinds.CONNECT_ERROR,
     kinds.TIMEOUT,
     kinds.RESET,
+    kinds.GOAWAY,
     kinds.PROTOCOL,
     kinds.TLS,
     kinds.HTTP_4XX,
@@ -39,7 +40,7 @@ DEFAULT_CAP_S = 10.0
 DEFAULT_JITTER = "full"
 DEFAULT_ON_STATUS = frozenset({502, 503, 504})
 DEFAULT_ON_ERRORS = frozenset(
-    {kinds.CONNECT_REFUSED, kinds.CONNECT_TIMEOUT, kinds.CONNECT_ERROR, kinds.RESET, kinds.TIMEOUT}
+    {kinds.CONNECT_REFUSED, kinds.CONNECT_TIMEOUT, kinds.CONNECT_ERROR, kinds.RESET, kinds.GOAWAY, kinds.TIMEOUT}
 )
 _MAX_EXPONENT = 1000  # 2.0**1024 overflows; by then every wait is the cap anyway
 MAX_WAIT_S = 86_400.0  # a longer backoff waits this long (a run stop ends the wait anyway)

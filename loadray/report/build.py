@@ -1,25 +1,24 @@
 """Archive -> summary.json + plots/*.png + report.html. The one code path behind both
 the end of ``loadray run`` and ``loadray report RUN_DIR``, so the two always agree.
+
+The run directory may be local or a storage URI (``s3://bucket/prefix/run``, see
+:mod:`loadray.archive.fs`). Its rows are folded in one streaming pass (and a second one
+for the exact percentiles the first did not keep: :mod:`loadray.analysis.stream`), so
+an archive of any size is reported in bounded memory.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadray.analysis import ANALYSIS_COLUMNS, check_results, overview, sample_arrays, summarize
-from loadray.archive import (
-    PLOTS_DIR,
-    REPORT_FILE,
-    SCENARIO_FILE,
-    read_samples,
-    read_scenario_doc,
-    write_bytes_atomic,
-    write_summary,
-    write_text_atomic,
-)
+from loadray.analysis import OverviewFold, Stream, SummaryFold, checks_of
+from loadray.analysis.stream import first_and_last
+from loadray.archive import PLOTS_DIR, REPORT_FILE, SCENARIO_FILE, SUMMARY_FILE, read_scenario_doc
+from loadray.archive.fs import locate
+from loadray.archive.rundir import scenario_from_text, summary_json
+from loadray.archive.source import SampleSource, open_source
+from loadray.errors import ArchiveError
 from loadray.redaction import redact
 
 from .check_plan import check_plan
@@ -30,7 +29,9 @@ from .html import render_html
 if TYPE_CHECKING:
     from loadray.metric import Threshold
 
-__all__ = ["rebuild", "scenario_of", "summary_for", "thresholds_of"]
+__all__ = ["rebuild", "run_window", "scenario_of", "summary_for", "thresholds_of"]
+
+RunDir = "str | os.PathLike[str] | RunLocation"
 
 
 def thresholds_of(doc: dict[str, Any]) -> list[Threshold]:
@@ -42,29 +43,66 @@ def thresholds_of(doc: dict[str, Any]) -> list[Threshold]:
     return list(parse_thresholds(doc["thresholds"]))
 
 
-def scenario_of(run_dir: Path) -> tuple[dict[str, Any], list[str]]:
+def scenario_of(run_dir: RunDir) -> tuple[dict[str, Any], list[str]]:
     """The archived scenario document, redacted ({} and a warning when it is missing)."""
-    if (run_dir / SCENARIO_FILE).exists():
-        return redact(read_scenario_doc(run_dir)), []  # again: archives of older versions
+    loc = locate(run_dir)
+    if loc.local is not None:
+        if (loc.local / SCENARIO_FILE).exists():
+            return redact(read_scenario_doc(loc.local)), []  # again: archives of older versions
+    elif loc.is_file(SCENARIO_FILE):
+        try:
+            text = loc.read_bytes(SCENARIO_FILE).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ArchiveError(f"{loc.shown(SCENARIO_FILE)}: cannot read: {exc}") from None
+        return redact(scenario_from_text(text, loc.shown(SCENARIO_FILE))), []
     return {}, [f"{SCENARIO_FILE} is missing: no thresholds were evaluated"]
 
 
-def _summarized(run_dir: Path, thresholds: Iterable[Threshold] | None = None, name: str | None = None):
-    """(summary, sample arrays, run meta, scenario document) of the archived run."""
-    doc, warnings = scenario_of(run_dir)
-    table, meta = read_samples(run_dir, ANALYSIS_COLUMNS)
-    arrays = sample_arrays(table)
-    summary = summarize(
-        arrays, meta, thresholds_of(doc) if thresholds is None else tuple(thresholds),
-        name=str(doc.get("name") or run_dir.name) if name is None else name,
-    )
-    summary["check_results"] = check_results(arrays, check_plan(doc))
+def run_window(source: SampleSource) -> tuple[int | None, float]:
+    """The run's start and duration (s, as ``summary.json`` rounds it): from the
+    archive's metadata, else its first and last intended send."""
+    meta = source.meta
+    start, end = meta.start_ns, meta.end_ns
+    if start is None or end is None:
+        found = first_and_last(source)
+        if found is not None:
+            start = found[0] if start is None else start
+            end = found[1] if end is None else end
+    if start is None or end is None:
+        return start, 0.0
+    return start, round(max(0.0, (end - start) / 1e9), 6)
+
+
+def _fold(source: SampleSource, doc: dict[str, Any], thresholds: Iterable[Threshold] | None, name: str,
+          report: bool):
+    """(summary, the overview fold or None, the stream) of one pass over the run."""
+    summary_fold = SummaryFold(thresholds_of(doc) if thresholds is None else tuple(thresholds))
+    folds: list = [summary_fold]
+    overview = None
+    if report:
+        start, duration = run_window(source)
+        overview = OverviewFold(start or 0, duration, ways=summary_fold.ways)
+        folds += overview.folds()
+    stream = Stream(source)
+    stream.run(folds)
+    summary = summary_fold.summary(stream.registry, source.meta, name)
+    summary["check_results"] = checks_of(summary_fold.counts, summary_fold.ways, stream.registry, check_plan(doc))
+    return summary, overview, stream
+
+
+def _summarized(run_dir: RunDir, thresholds: Iterable[Threshold] | None = None, name: str | None = None,
+                report: bool = False):
+    loc = locate(run_dir)
+    doc, warnings = scenario_of(loc)
+    source = open_source(loc)
+    title = str(doc.get("name") or loc.name) if name is None else name
+    summary, overview, stream = _fold(source, doc, thresholds, title, report)
     summary["warnings"].extend(warnings)
-    return summary, arrays, meta, doc
+    return loc, doc, source, summary, overview, stream
 
 
 def summary_for(
-    run_dir: str | os.PathLike[str],
+    run_dir: RunDir,
     thresholds: Iterable[Threshold] | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
@@ -73,17 +111,10 @@ def summary_for(
     ``thresholds`` default to the scenario's; ``name`` to ``scenario.yaml``'s name,
     else the directory name.
     """
-    return _summarized(Path(run_dir), thresholds, name)[0]
+    return _summarized(run_dir, thresholds, name)[3]
 
 
-def _write_plots(run_dir: Path, plots: dict[str, bytes]) -> None:
-    plots_dir = run_dir / PLOTS_DIR
-    plots_dir.mkdir(exist_ok=True)
-    for name, png in plots.items():
-        write_bytes_atomic(plots_dir / f"{name}.png", png)
-
-
-def rebuild(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+def rebuild(run_dir: RunDir) -> dict[str, Any]:
     """Read the archive, write ``summary.json``, ``plots/*.png`` and ``report.html``;
     return the summary.
 
@@ -91,15 +122,13 @@ def rebuild(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     under its directory name with no thresholds (and a warning says so). Deterministic:
     rebuilding twice gives the same files (nothing depends on the current time).
     """
-    run_dir = Path(run_dir)
-    summary, arrays, meta, doc = _summarized(run_dir)
-    write_summary(run_dir, summary)
-
-    folded = overview(arrays, meta.start_ns, summary["duration_s"])
-    del arrays
-    info = meta.record
-    plots = render_plots(folded, run_events(info))
-    _write_plots(run_dir, plots)
-    facts = run_facts(summary, doc, meta.start_ns, meta.end_ns, info)
-    write_text_atomic(run_dir / REPORT_FILE, render_html(summary, folded, plots, facts, doc))
+    loc, doc, source, summary, overview, stream = _summarized(run_dir, report=True)
+    loc.write_bytes(summary_json(summary).encode("utf-8"), SUMMARY_FILE)
+    folded = overview.overview(stream.registry)
+    meta = source.meta
+    plots = render_plots(folded, run_events(meta.record))
+    for name, png in plots.items():
+        loc.write_bytes(png, PLOTS_DIR, f"{name}.png")
+    facts = run_facts(summary, doc, meta.start_ns, meta.end_ns, meta.record)
+    loc.write_bytes(render_html(summary, folded, plots, facts, doc).encode("utf-8"), REPORT_FILE)
     return summary

@@ -17,12 +17,13 @@ from loadray.fields import (
     key_path,
     show,
 )
+from loadray.scenario.http_version import MAX_CONNECTIONS, read_version
 from loadray.scenario.model import HttpSettings, TlsSettings, WhenFull
 from loadray.units import parse_size
 
 HTTP_KEYS = (
     "connect_timeout", "timeout", "max_in_flight", "keepalive", "when_full", "headers", "tls",
-    "redirects", "compression", "max_body",
+    "redirects", "compression", "max_body", "version", "connections",
 )
 TLS_KEYS = ("verify", "ca", "cert", "key")
 WHEN_FULL = ("queue", "drop")
@@ -49,6 +50,8 @@ def parse_http(value: Any, path: str = "http", base_dir: str = ".") -> HttpSetti
         redirects=fields.get("redirects", integer(ge=0, le=MAX_REDIRECTS), d.redirects),
         compression=fields.get("compression", boolean, d.compression),
         max_body=fields.get("max_body", body_size, d.max_body),
+        version=fields.get("version", read_version, d.version),
+        connections=fields.get("connections", integer(ge=1, le=MAX_CONNECTIONS), d.connections),
     )
 
 

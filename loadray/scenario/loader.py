@@ -39,6 +39,7 @@ from loadray.scenario.environment import resolve_env
 from loadray.scenario.feeds import parse_feeders
 from loadray.scenario.flows import FlowContext, parse_flows
 from loadray.scenario.http_settings import parse_http
+from loadray.scenario.http_version import check_http2
 from loadray.scenario.limits import KEY as LIMITS
 from loadray.scenario.limits import Limits, resolve_limits
 from loadray.scenario.live import parse_alerts, parse_live
@@ -124,6 +125,7 @@ def _parse(
                           os.fspath(base_dir), limits)
         check_bounds(scenario)
         check_transport(scenario)
+        check_http2(scenario)
     except ScenarioError as exc:  # it may quote a value taken from the environment
         raise mask_error(exc, resolved.secrets) from None
     return mask_secrets(scenario, resolved.secrets)
@@ -141,6 +143,7 @@ def _build(fields: Fields, archived: dict[str, Any], default_name: str, folder: 
     context = FlowContext(
         feeds=fields.get("feeders", lambda v, p: parse_feeders(v, p, folder, limits), ()),
         retry=fields.get("retry", compile_retry, NO_RETRY),
+        http_version=http.version,
     )
     flows = parse_traffic(fields, context)
     return Scenario(

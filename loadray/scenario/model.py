@@ -32,6 +32,7 @@ DEFAULT_WORKER_CPUS = 1.0
 DEFAULT_ON_WORKER_LOSS: WorkerLoss = "redistribute"
 DEFAULT_LIVE_WINDOW_S = 10.0
 DEFAULT_MAX_BODY = 1 << 20  # bytes of a response a check or an extraction may read
+DEFAULT_H2_CONNECTIONS = 1  # HTTP/2 connections per origin per worker (streams multiplex on them)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class Step:
     retry: RetryPolicy = NO_RETRY
     stop_on_failure: bool = True  # a failed step ends its flow instance
     max_body: int | None = None  # bytes kept for checks/extraction; None: http.max_body
+    http_version: int = 1  # 2: sent on HTTP/2 (the step's or the scenario's ``http.version``)
 
     @property
     def literal(self) -> bool:
@@ -152,6 +154,8 @@ class HttpSettings:
     redirects: int = 0  # redirects followed per request (0: a 3xx is the answer)
     compression: bool = False  # send Accept-Encoding: gzip, deflate and decode
     max_body: int = DEFAULT_MAX_BODY  # bytes of a response kept for checks/extraction
+    version: int = 1  # HTTP version of every step that does not set its own (1 or 2)
+    connections: int = DEFAULT_H2_CONNECTIONS  # HTTP/2: connections per origin per worker
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,7 @@ class Scenario:
         return (
             self.model == "open"
             and not self.feeds
-            and all(len(f.steps) == 1 and f.steps[0].static for f in self.flows)
+            and all(len(f.steps) == 1 and f.steps[0].static and f.steps[0].http_version == 1 for f in self.flows)
         )
 
     @property

@@ -3,8 +3,9 @@
 Keys: ``name``, ``method``, ``path`` (a template: ``/orders/{{ id }}`` or an absolute
 ``http(s)://`` URL), ``query`` and ``headers`` (mappings of templates), at most one
 body (``json``, ``form`` or ``body``), ``timeout``, ``extract``, ``check``, ``retry``,
-``on_failure`` (``stop`` | ``continue``) and ``max_body`` (what a check or an
-extraction may read of the response; default ``http.max_body``).
+``on_failure`` (``stop`` | ``continue``), ``max_body`` (what a check or an
+extraction may read of the response; default ``http.max_body``) and ``http``
+(``{version: 2}``: this step on HTTP/2; default ``http.version``).
 
 Every template is returned with its YAML path so that :mod:`.variables` can check
 the names it uses.
@@ -34,13 +35,14 @@ from loadray.flow.retry import RetryPolicy, compile_retry
 from loadray.flow.templates import BUILTINS, Template, compile_template
 from loadray.redaction import redact_text
 from loadray.scenario.http_settings import body_size, headers
+from loadray.scenario.http_version import step_http
 from loadray.scenario.model import Body, Step
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 BODY_KEYS = ("json", "form", "body")
 STEP_KEYS = (
     "name", "method", "path", "query", "headers", *BODY_KEYS, "timeout", "extract", "check",
-    "retry", "on_failure", "max_body",
+    "retry", "on_failure", "max_body", "http",
 )
 ON_FAILURE = ("stop", "continue")
 URL_SCHEMES = ("http://", "https://")
@@ -57,7 +59,7 @@ class ParsedStep:
     templates: Templates  # every template of the step, in document order
 
 
-def parse_step(fields: Fields, default_retry: RetryPolicy) -> ParsedStep:
+def parse_step(fields: Fields, default_retry: RetryPolicy, default_version: int = 1) -> ParsedStep:
     """The step in ``fields`` (whose allowed keys the caller chose)."""
     method = fields.get("method", choice(*METHODS, fold_case=True), "GET")
     target = fields.get("path", url_template, compile_template("/", ""))
@@ -77,6 +79,7 @@ def parse_step(fields: Fields, default_retry: RetryPolicy) -> ParsedStep:
         retry=fields.get("retry", compile_retry, default_retry),
         stop_on_failure=fields.get("on_failure", choice(*ON_FAILURE), "stop") == "stop",
         max_body=fields.get("max_body", body_size, None),
+        http_version=fields.get("http", step_http, default_version),
     )
     templates = (
         (fields.path_of("path"), target),

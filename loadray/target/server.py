@@ -13,6 +13,8 @@ are reserved for the tests and the launcher:
 - ``POST /__stats/reset``: zeroes the counters (and forgets the endpoints' tokens, orders
   and flaky counters) and answers the counts it cleared.
 
+HTTP/2 (h2c with prior knowledge) is served on the same port: see :mod:`.h2_server`.
+
 It uses aiohttp's low-level ``web.Server`` (no router, no middlewares, no access log) on
 uvloop when importable: the catch-all is one prefix test, one branch and one dict update
 per request.
@@ -26,12 +28,14 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
 from loadray.errors import TargetError
 from loadray.target.faults import FaultModel, validate_options
 from loadray.target.flows import ENDPOINT_PREFIXES, Call, FlowEndpoints, Reply
+from loadray.target.h2_server import Answer, Both, H2ServerConn, H2Stats, request_cookies
 from loadray.target.options import TargetOptions
 
 __all__ = ["TargetServer", "TargetStats", "serve", "new_event_loop", "BACKLOG"]
@@ -123,6 +127,9 @@ class TargetServer:
         self._delayed: set[asyncio.Task] = set()  # handlers waiting out latency or a stall
         self._stopping = False
         self.port: int | None = None
+        self.h2_stats = H2Stats()
+        self.h2_conns: set[H2ServerConn] = set()
+        self.clock = clock
 
     @property
     def url(self) -> str:
@@ -135,8 +142,8 @@ class TargetServer:
         free port); return the base URL."""
         if self._runner is not None:
             return self.url
-        server = web.Server(self._handle, access_log=None)
-        runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        server = Both(web.Server(self._handle, access_log=None), lambda: H2ServerConn(self, self.h2_stats))
+        runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT_S)  # type: ignore[arg-type]
         await runner.setup()
         site = web.TCPSite(runner, self.options.host, self.options.port, backlog=BACKLOG)
         try:
@@ -162,6 +169,11 @@ class TargetServer:
         self._stopping = True
         for task in list(self._delayed):
             task.cancel()
+        for conn in list(self.h2_conns):
+            conn.close()
+        front = runner.server
+        if isinstance(front, Both):
+            front.close_silent()
         await runner.cleanup()
 
     async def __aenter__(self) -> TargetServer:
@@ -173,11 +185,11 @@ class TargetServer:
 
     def snapshot(self) -> dict:
         """The ``GET /__stats`` answer: request counters, then the endpoints' counters."""
-        return {**self.stats.snapshot(), **self.flows.snapshot()}
+        return {**self.stats.snapshot(), **self.flows.snapshot(), **self.h2_stats.snapshot()}
 
     def reset_stats(self) -> dict:
         """The ``POST /__stats/reset`` answer: clear everything, return the snapshot before."""
-        return {**self.stats.reset(), **self.flows.reset()}
+        return {**self.stats.reset(), **self.flows.reset(), **self.h2_stats.reset()}
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.raw_path.startswith(_ROUTED_PREFIXES):
@@ -256,16 +268,49 @@ class TargetServer:
 
     def _stats_endpoint(self, request: web.BaseRequest) -> web.Response | None:
         """The answer of a stats path; None for any other path (served as usual)."""
-        path = request.path
+        reply = self._stats_reply(request.method, request.path)
+        return None if reply is None else _response(reply)
+
+    def _stats_reply(self, method: str, path: str) -> Reply | None:
         if path == STATS_PATH:
-            if request.method not in ("GET", "HEAD"):
+            if method not in ("GET", "HEAD"):
                 return _method_not_allowed("GET")
-            return _json_response(self.snapshot())
+            return Reply(200, json.dumps(self.snapshot()).encode(), _JSON)
         if path == RESET_PATH:
-            if request.method != "POST":
+            if method != "POST":
                 return _method_not_allowed("POST")
-            return _json_response(self.reset_stats())
+            return Reply(200, json.dumps(self.reset_stats()).encode(), _JSON)
         return None
+
+    def answer(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes) -> Answer:
+        """The answer to one request, decided without aiohttp (the HTTP/2 side): the
+        same stats paths, endpoints, faults and counters as :meth:`_handle`."""
+        path, _, query = raw_path.partition("?")
+        path = unquote(path)
+        if path.startswith(STATS_PATH):
+            stats = self._stats_reply(method, path)
+            if stats is not None:
+                return Answer(stats)
+        arrival_s = self._wall()
+        endpoint = self.flows.route(path) if raw_path.startswith(_ROUTED_PREFIXES) else None
+        if endpoint is None:
+            reply = _OK_REPLY
+        else:
+            self.flows.arrived(path)
+            reply = endpoint(Call(method, path, tuple(parse_qsl(query, keep_blank_values=True)), tuple(headers),
+                                  request_cookies(headers), body))
+        faults = self._faults
+        if faults is None or not faults.active:
+            self.stats.record(reply.status, arrival_s)
+            return Answer(reply)
+        decision = faults.decide()
+        if decision.status != 200:
+            reply = Reply(decision.status, _ERROR_BODY, _TEXT)
+        self.stats.record(reply.status, arrival_s)
+        return Answer(reply, decision.ready_at)
+
+
+_OK_REPLY = Reply(200, _OK_BODY, _TEXT)
 
 
 def _ok_response() -> web.Response:
@@ -281,14 +326,8 @@ def _response(reply: Reply) -> web.Response:
     )
 
 
-def _json_response(payload: dict) -> web.Response:
-    return web.Response(body=json.dumps(payload).encode(), content_type=_JSON)
-
-
-def _method_not_allowed(allowed: str) -> web.Response:
-    return web.Response(
-        status=405, body=b"method not allowed\n", content_type=_TEXT, headers={"Allow": allowed}
-    )
+def _method_not_allowed(allowed: str) -> Reply:
+    return Reply(405, b"method not allowed\n", _TEXT, (("Allow", allowed),))
 
 
 class _EofWatch(asyncio.Protocol):

@@ -201,20 +201,24 @@ def test_keys_of_the_contract():
         assert key in s["latency_ms"] and key in s["service_ms"]
 
 
-def test_threaded_and_chunked_paths_give_the_same_summary(monkeypatch):
-    import loadray.analysis.arrays as arrays
-    import loadray.analysis.summary as mod
+STREAMS = (  # batches, the warm-up store, second passes, rounds of a second pass
+    {"batch_rows": 64},
+    {"batch_rows": 64, "warmup_rows": 100},
+    {"batch_rows": 64, "warmup_rows": 100, "collect_cap": 5},
+    {"batch_rows": 7, "warmup_rows": 1},
+)
 
+
+def test_batches_warmup_and_second_pass_give_the_same_summary():
     rows = []
     for i in range(3000):
         err = ("dropped", "cut", "timeout", None, None, None)[i % 6]
         rows.append(row(i, latency_ms=(i * 7919) % 997 + 1, error=err, status=0 if err else 200,
                         step=f"s{i % 11}", phase=i // 1000, worker=i % 3, lag_ns=i * 1000))
     t = table(rows)
-    serial = summarize(t, None)
-    monkeypatch.setattr(mod, "_PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr(arrays, "_CHUNK", 64)
-    assert summarize(t, None) == serial
+    serial = summarize(t, None)  # one batch: every value in the warm-up store
+    for tuning in STREAMS:
+        assert summarize(t, None, **tuning) == serial, tuning
     assert len(serial["steps"]) == 11 and len(serial["phases"]) == 3
     assert serial["status"] == {"0": 500, "200": 1500}
 
@@ -291,18 +295,13 @@ def test_every_step_has_counts_and_the_run_percentiles_keys():
         assert st["latency_ms"]["max"] == round(lat[sel].max() / 1e6, 3)
 
 
-def test_joint_and_separate_group_keys_and_small_rank_chunks_agree(monkeypatch):
-    from loadray.analysis import grouped
-    from loadray.analysis import summary as mod
-
+def test_per_phase_stats_are_numpy_s_whatever_the_batches():
     rows = [row(i, latency_ms=(i * 7919) % 997 + 1, error=("timeout", None, None)[i % 3], step=f"s{i % 7}",
                 phase=i // 700) for i in range(2100)]
     t = table(rows)
     joint = summarize(t, None)
-    monkeypatch.setattr(mod, "_JOINT_KEYS_MAX", 0)
-    assert summarize(t, None) == joint
-    monkeypatch.setattr(grouped, "_RANK_CHUNK", 13)
-    assert summarize(t, None) == joint
+    for tuning in STREAMS:
+        assert summarize(t, None, **tuning) == joint, tuning
     df = pd.DataFrame(rows)
     for (phase, grp), st in zip(df[df.latency_ns.notna()].groupby("phase"), joint["phases"]):
         assert st["latency_ms"]["p99"] == round(np.percentile(grp.latency_ns, 99) / 1e6, 3)

@@ -90,7 +90,7 @@ def test_compile_retry(spec: object, policy: RetryPolicy) -> None:
 def test_defaults() -> None:
     assert RetryPolicy() == RetryPolicy(
         3, 0.1, 10.0, "full", frozenset({502, 503, 504}),
-        frozenset({"connect_refused", "connect_timeout", "connect_error", "reset", "timeout"}),
+        frozenset({"connect_refused", "connect_timeout", "connect_error", "reset", "goaway", "timeout"}),
     )
 
 
@@ -106,7 +106,7 @@ BAD = [
     ({"on_status": [503, 99]}, "flow[2].retry.on_status[1]: must be >= 100, got 99"),
     ({"on_errors": ["timeout", "boom"]},
      ("flow[2].retry.on_errors[1]: must be one of: connect_refused, connect_timeout, connect_error, "
-      "timeout, reset, protocol, tls, http_4xx, http_5xx, check, got 'boom'")),
+      "timeout, reset, goaway, protocol, tls, http_4xx, http_5xx, check, got 'boom'")),
     ({"attempts": 3}, "flow[2].retry: unknown key 'attempts' (expected one of: max_attempts, backoff, on_status, on_errors)"),
 ]
 

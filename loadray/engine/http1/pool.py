@@ -23,7 +23,6 @@ blocks. Exactly one outcome follows per request, from the event loop:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from binascii import hexlify
 from collections import deque
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from typing import Any
 
 from loadray.engine.failures import error_kind, status_error
 from loadray.engine.http1.conn import FREE, RETRY, Conn, eof_delimited
-from loadray.engine.sockets import discard_and_close
+from loadray.engine.sockets import connect_host, discard_and_close
 from loadray.engine.transport import DoneCallback, TransportSettings
 from loadray.kinds import CONNECT_TIMEOUT, CUT, RESET, TIMEOUT
 
@@ -70,11 +69,7 @@ class Pool:
         self._time: Any = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
-        self._connect_host = host
-        try:  # an IP literal skips the resolver on every connect
-            self._connect_host = str(ipaddress.ip_address(host))
-        except ValueError:
-            pass
+        self._connect_host = connect_host(host)
 
     @property
     def connections(self) -> int:

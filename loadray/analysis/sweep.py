@@ -1,0 +1,83 @@
+"""Exact percentiles of time buckets, from a pass over the rows in time order.
+
+A bucket's rows all lie in the row groups whose time span covers it, so reading the row
+groups by first intended send (:meth:`loadray.archive.source.SampleSource.in_time`)
+brings each bucket's rows together: once the *frontier* (the first intended send of
+every row still unread) has passed a bucket's end, the bucket is complete, its values
+are sorted and read, and dropped. Memory holds only the buckets between the frontier and
+the latest row read (a few seconds of the run), whatever its length.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .grouped import sort_groups
+from .groupings import Bucket
+from .percentiles import BREAKDOWN_QUANTILES, ms
+
+__all__ = ["BucketPercentiles"]
+
+_METRICS = ("latency", "service")
+
+
+class BucketPercentiles:
+    """``<metric>_<p>_ms`` and ``<metric>_max_ms`` per bucket of ``bucket``, swept."""
+
+    def __init__(self, bucket: Bucket) -> None:
+        self.bucket = bucket
+        self._held: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {m: [] for m in _METRICS}  # (first key, ...)
+        self._done: dict[str, dict[int, np.ndarray]] = {m: {} for m in _METRICS}  # bucket -> ms row
+
+    def add(self, a, frontier: int | None) -> None:
+        """A batch's arrays in time order; ``frontier``: no later row was intended before it."""
+        at = self.bucket.of(a.intended_ns)
+        for metric, rows, values in (("latency", a.has_latency, a.latency_ns), ("service", a.has_service, a.service_ns)):
+            if rows.any():
+                keys = at[rows]
+                self._held[metric].append((int(keys.min()), keys, values[rows]))
+        if frontier is not None:
+            # buckets wholly before the frontier are complete (the last one takes every later row)
+            closed = (int(frontier) - self.bucket.start_ns) // self.bucket.bucket_ns
+            if self.bucket.count is not None:
+                closed = min(closed, self.bucket.count - 1)
+            self._close(closed)
+
+    def finish(self) -> None:
+        self._close(None)
+
+    def _close(self, before: int | None) -> None:
+        for metric in _METRICS:
+            ready = [h for h in self._held[metric] if before is None or h[0] < before]
+            if not ready:
+                continue
+            self._held[metric] = [h for h in self._held[metric] if not (before is None or h[0] < before)]
+            keys = np.concatenate([k for _, k, _ in ready])
+            values = np.concatenate([v for _, _, v in ready])
+            done = keys < before if before is not None else np.ones(keys.size, bool)
+            if not done.all():
+                rest = keys[~done]
+                self._held[metric].append((int(rest.min()), rest, values[~done]))
+            if done.any():
+                self._read(metric, keys[done], values[done])
+
+    def _read(self, metric: str, keys: np.ndarray, values: np.ndarray) -> None:
+        lo = int(keys.min())
+        groups = int(keys.max()) - lo + 1
+        sg = sort_groups(keys - lo, values, groups)
+        table = ms(np.column_stack([sg.percentiles(BREAKDOWN_QUANTILES.values()), sg.max()]))
+        for g in np.flatnonzero(sg.counts).tolist():
+            self._done[metric][g + lo] = table[g]
+
+    def columns(self, count: int) -> dict[str, np.ndarray]:
+        """The percentile columns of buckets ``0..count-1`` (NaN where a bucket has no
+        completed row)."""
+        out: dict[str, np.ndarray] = {}
+        keys = [*BREAKDOWN_QUANTILES, "max"]
+        for metric in _METRICS:
+            table = np.full((count, len(keys)), np.nan)
+            for bucket, row in self._done[metric].items():
+                if bucket < count:
+                    table[bucket] = row
+            out.update({f"{metric}_{key}_ms": table[:, i] for i, key in enumerate(keys)})
+        return out

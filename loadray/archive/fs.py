@@ -1,0 +1,167 @@
+"""Where a run lives: a local directory, or a storage URI read through ``pyarrow.fs``.
+
+``locate("runs/x")`` is the local directory; ``locate("s3://bucket/prefix/run")`` (also
+``gs://``, ``hdfs://``, ``file://`` on a shared mount, any scheme
+``pyarrow.fs.FileSystem.from_uri`` knows) is the run under that URI. For ``s3://`` the
+endpoint comes from ``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL`` (an S3-compatible
+store: MinIO, Ceph, moto...), the region from ``AWS_REGION`` / ``AWS_DEFAULT_REGION``,
+credentials from the AWS SDK's usual chain (``AWS_ACCESS_KEY_ID``..., ``~/.aws``); query
+options of the URI (``?endpoint_override=...&scheme=http``) win over the environment.
+
+A ``Path`` made from a URI has lost a slash (``Path("s3://b/k")`` is ``s3:/b/k``): such
+a path is read as the URI it came from, so a command line parsed into ``Path`` objects
+still reaches the store.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from urllib.parse import parse_qs, urlsplit
+
+import pyarrow.fs as pafs
+
+from loadray.errors import ArchiveError
+
+__all__ = ["RunLocation", "is_uri", "locate"]
+
+#: Schemes read as storage URIs (anything else with a ``:`` is a local path).
+SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "file", "mock")
+_URI = re.compile(r"^([a-z][a-z0-9+.-]*):(/*)(.*)$", re.IGNORECASE | re.DOTALL)
+# Local files are memory-mapped: the Parquet decoder reads the compressed pages from the
+# page cache where they are (a part is complete once renamed into place, never changed).
+_LOCAL = pafs.LocalFileSystem(use_mmap=True)
+
+
+def _uri_text(where: str | os.PathLike[str]) -> str | None:
+    """The URI ``where`` names, or None for a local path (see the module docstring)."""
+    text = os.fspath(where)
+    found = _URI.match(text)
+    if found is None or found.group(1).lower() not in SCHEMES:
+        return None
+    scheme, slashes, rest = found.group(1).lower(), found.group(2), found.group(3)
+    if isinstance(where, PurePath) and len(slashes) == 1:  # Path("s3://b/k") -> "s3:/b/k"
+        slashes = "///" if scheme == "file" else "//"
+    return f"{scheme}:{slashes}{rest}"
+
+
+def is_uri(where: str | os.PathLike[str]) -> bool:
+    """Whether ``where`` names a storage URI rather than a local path."""
+    return _uri_text(where) is not None
+
+
+def _s3(uri: str) -> tuple[pafs.FileSystem, str]:
+    """An S3 file system honouring ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (pyarrow
+    reads only the latter) and the path inside it."""
+    parts = urlsplit(uri)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if "endpoint_override" in parse_qs(parts.query) or not endpoint:
+        return pafs.FileSystem.from_uri(uri)
+    target = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    fs = pafs.S3FileSystem(endpoint_override=target.netloc, scheme=target.scheme or "https", region=region)
+    return fs, f"{parts.netloc}{parts.path}".rstrip("/")
+
+
+def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    try:
+        if uri.startswith("s3:"):
+            return _s3(uri)
+        return pafs.FileSystem.from_uri(uri)
+    except (OSError, ValueError, TypeError) as exc:  # pyarrow maps its errors to these
+        raise ArchiveError(f"{uri}: cannot open: {str(exc).splitlines()[0]}") from None
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    """A run directory on some file system: ``root`` is its path inside ``filesystem``
+    (no trailing slash); ``local`` is the directory as given when it is local (None
+    for a URI); ``display`` names it in messages."""
+
+    filesystem: pafs.FileSystem
+    root: str
+    display: str
+    local: Path | None = None
+
+    def __str__(self) -> str:
+        return self.display
+
+    @property
+    def name(self) -> str:
+        """The run directory's own name (its last path component)."""
+        return self.root.rstrip("/").rsplit("/", 1)[-1]
+
+    def path(self, *parts: str) -> str:
+        """The path of ``parts`` inside the run, for ``filesystem``."""
+        return "/".join([self.root, *parts])
+
+    def shown(self, *parts: str) -> str:
+        """``parts`` inside the run as the user would write it (for messages)."""
+        if self.local is not None:
+            return str(self.local.joinpath(*parts))
+        return "/".join([self.display.rstrip("/"), *parts])
+
+    def kind(self, *parts: str) -> pafs.FileType:
+        try:
+            return self.filesystem.get_file_info(self.path(*parts)).type
+        except OSError as exc:
+            raise ArchiveError(f"{self.shown(*parts)}: cannot read: {str(exc).splitlines()[0]}") from None
+
+    def is_file(self, *parts: str) -> bool:
+        return self.kind(*parts) == pafs.FileType.File
+
+    def is_dir(self, *parts: str) -> bool:
+        """A directory; on an object store, a prefix that holds at least one object."""
+        if self.kind(*parts) == pafs.FileType.Directory:
+            return True
+        return self.local is None and bool(self.files(*parts))
+
+    def files(self, *parts: str) -> list[pafs.FileInfo]:
+        """The files directly inside directory ``parts`` (none when it does not exist)."""
+        selector = pafs.FileSelector(self.path(*parts), allow_not_found=True, recursive=False)
+        try:
+            return [i for i in self.filesystem.get_file_info(selector) if i.type == pafs.FileType.File]
+        except OSError as exc:
+            raise ArchiveError(f"{self.shown(*parts)}: cannot list: {str(exc).splitlines()[0]}") from None
+
+    def read_bytes(self, *parts: str) -> bytes:
+        """The file's bytes; FileNotFoundError when it is missing, OSError otherwise."""
+        if self.local is not None:
+            return self.local.joinpath(*parts).read_bytes()
+        if not self.is_file(*parts):
+            raise FileNotFoundError(self.shown(*parts))
+        with self.filesystem.open_input_stream(self.path(*parts)) as f:
+            return f.read()
+
+    def write_bytes(self, data: bytes, *parts: str) -> None:
+        """Replace the file whole: locally a temp file renamed into place; on an object
+        store one PUT (readers see the old object or the new one, never half)."""
+        if self.local is not None:
+            from .rundir import write_bytes_atomic
+
+            target = self.local.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(target, data)
+            return
+        try:
+            with self.filesystem.open_output_stream(self.path(*parts)) as f:
+                f.write(data)
+        except OSError as exc:
+            raise ArchiveError(f"{self.shown(*parts)}: cannot write: {str(exc).splitlines()[0]}") from None
+
+
+def locate(where: str | os.PathLike[str] | RunLocation) -> RunLocation:
+    """The :class:`RunLocation` of a local directory or a storage URI."""
+    if isinstance(where, RunLocation):
+        return where
+    uri = _uri_text(where)
+    if uri is None:
+        local = Path(where)
+        return RunLocation(_LOCAL, os.path.abspath(local), str(local), local)
+    fs, root = _filesystem(uri)
+    if isinstance(fs, pafs.LocalFileSystem):  # file:///shared/mount/run
+        local = Path(root)
+        return RunLocation(_LOCAL, root.rstrip("/") or "/", uri, local)
+    return RunLocation(fs, root.rstrip("/"), uri)

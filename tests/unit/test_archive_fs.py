@@ -1,0 +1,65 @@
+"""Where a run lives: local directories, ``file://`` and ``s3://`` URIs (loadray.archive.fs).
+Reading a real S3 server is tests/e2e/test_s3_archive.py."""
+
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pytest
+
+from loadray.archive.fs import is_uri, locate
+from loadray.errors import ArchiveError
+
+
+def _s3_options(loc):
+    return loc.filesystem.__reduce__()[1][0]
+
+
+def test_a_local_directory_is_read_and_written_in_place(tmp_path):
+    loc = locate(tmp_path / "run")
+    assert loc.local == tmp_path / "run" and loc.root == str(tmp_path / "run") and loc.name == "run"
+    assert not loc.is_dir("samples") and not loc.is_file("summary.json")
+    loc.write_bytes(b"{}\n", "plots", "x.png")  # creates plots/
+    assert (tmp_path / "run" / "plots" / "x.png").read_bytes() == b"{}\n"
+    assert loc.read_bytes("plots", "x.png") == b"{}\n" and loc.is_file("plots", "x.png")
+    assert [i.base_name for i in loc.files("plots")] == ["x.png"]
+    with pytest.raises(FileNotFoundError):
+        loc.read_bytes("nope")
+
+
+@pytest.mark.parametrize("text, uri", [("s3://b/runs/x", True), ("gs://b/x", True), ("file:///tmp/x", True),
+                                       ("runs/x", False), ("/abs/x", False), ("c:/x", False), ("my:run", False)])
+def test_what_is_a_uri(text, uri):
+    assert is_uri(text) is uri
+
+
+def test_a_path_made_from_a_uri_reaches_the_store(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    loc = locate(Path("s3://bucket/prefix/run"))  # Path() made it s3:/bucket/prefix/run
+    assert str(loc) == "s3://bucket/prefix/run" and loc.root == "bucket/prefix/run" and loc.local is None
+    assert isinstance(loc.filesystem, pafs.S3FileSystem)
+    assert loc.shown("samples") == "s3://bucket/prefix/run/samples" and loc.name == "run"
+
+
+def test_s3_endpoint_and_region_come_from_the_aws_variables(monkeypatch):
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://minio.internal:9000")
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    options = _s3_options(locate("s3://bucket/run"))
+    assert (options["endpoint_override"], options["scheme"], options["region"]) == ("minio.internal:9000", "https",
+                                                                                    "eu-west-3")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # the S3-specific one wins
+    options = _s3_options(locate("s3://bucket/run"))
+    assert (options["endpoint_override"], options["scheme"]) == ("127.0.0.1:9", "http")
+
+
+def test_a_file_uri_is_a_local_directory(tmp_path):
+    loc = locate(f"file://{tmp_path}/run")
+    assert loc.local == tmp_path / "run" and str(loc) == f"file://{tmp_path}/run"
+
+
+def test_a_uri_pyarrow_cannot_open_is_one_line():
+    with pytest.raises(ArchiveError) as info:
+        locate("hdfs://nowhere.invalid:1/run")
+    assert str(info.value).startswith("hdfs://nowhere.invalid:1/run: cannot open: ") and "\n" not in str(info.value)
