@@ -36,14 +36,16 @@ from loadray.archive import (
     SCENARIO_FILE,
     SampleSink,
     create_run_dir,
-    default_run_dir,
     is_disk_error,
-    write_scenario,
 )
 from loadray.archive.diskspace import disk_problem
+from loadray.archive.fs import is_uri, locate
+from loadray.archive.ledger import PartLedger
+from loadray.archive.run_place import create_run, new_run_place, text_of
 from loadray.cluster import Launcher
 from loadray.cluster.coordinator import RunRecord
 from loadray.cluster.runtime import ray_address, ray_running
+from loadray.driver_archive import find_unlisted, listed, worker_archive, write_scenario_in
 from loadray.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -70,7 +72,7 @@ POLL_INTERVAL_S = 0.5
 
 @dataclass(frozen=True)
 class RunOptions:
-    out: Path | None = None
+    out: Path | str | None = None  # a local directory or a storage URI (s3://bucket/prefix/run)
     address: str | None = None
     quiet: bool = False
     num_cpus: int | None = None  # embedded Ray only
@@ -83,7 +85,7 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class RunResult:
-    run_dir: Path
+    run_dir: Path  # a storage URI's run: a Path of its text (print it with str())
     summary: dict
     interrupted_by: int | None  # signal number, or None
     abort_kind: str | None = None  # "threshold" | "worker_loss" | None
@@ -232,9 +234,10 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
     if note:
         print(f"loadray run: {note}", file=sys.stderr, flush=True)
     options = dataclasses.replace(options, address=address)
-    out = options.out or default_run_dir(scenario.name)
-    with metrics_server(options, Path(out).name, scenario.name) as metrics, _run_dir(out) as run_dir:
-        write_scenario(run_dir, redact(scenario.source))  # ${VAR} references as written
+    out = options.out or new_run_place(scenario.archive, scenario.name)
+    out = text_of(out) if is_uri(out) else Path(out)
+    with metrics_server(options, locate(out).name, scenario.name) as metrics, _run_dir(out) as run_dir:
+        write_scenario_in(run_dir, redact(scenario.source))  # ${VAR} references as written
         if options.on_start is not None:
             options.on_start(run_dir)
         stage = _Stage(run_dir)
@@ -250,10 +253,23 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
 
 
 @contextlib.contextmanager
-def _run_dir(path: Path) -> Iterator[Path]:
+def _run_dir(path):
     """The run directory, created; removed again when the run fails before any load
     started (no ``samples/``): a failed start must not block the rerun. Signals keep
-    it (``loadray report`` then says no request was sent)."""
+    it (``loadray report`` then says no request was sent). A storage URI is checked
+    to be empty (it is made by writing into it)."""
+    if not isinstance(path, Path):
+        loc = create_run(path)
+        try:
+            yield path
+        except (Interrupted, KeyboardInterrupt):
+            raise
+        except BaseException:
+            if not loc.is_dir(SAMPLES_DIR):
+                with contextlib.suppress(OSError):
+                    loc.filesystem.delete_file(loc.path(SCENARIO_FILE))
+            raise
+        return
     existed = path.is_dir()
     run_dir = create_run_dir(path)
     try:
@@ -316,17 +332,25 @@ def _after_disk_error(exc: DiskError, run_dir: Path) -> DiskError:
     return DiskError(f"{exc}; summary.json and report.html were built from them")
 
 
-def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: RunOptions, metrics) -> RunRecord:
-    launcher = Launcher(scenario)
+def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOptions, metrics) -> RunRecord:
+    """The load, with each part a worker completes listed in the manifest (and counted
+    by /metrics, which reads it back) and the rows of workers that do not write their
+    own parts (on other hosts than a local run directory) written here."""
+    loc = locate(run_dir)
+    sink = None
+    launcher = Launcher(scenario, archive=worker_archive(loc), environ=dict(os.environ),
+                        on_part=lambda part: listed(sink, loc, part, metrics))
     launcher.start()
     start_ns = launcher.begin()
-    sink = SampleSink(run_dir / "samples", start_ns)
+    sink = SampleSink(run_dir / "samples", start_ns) if isinstance(run_dir, Path) else PartLedger(loc, start_ns)
     end_ns = start_ns + int(scenario.duration_s * 1e9)
     record = None
     write = sink.write if metrics is None else metrics.tee(sink.write)  # /metrics counts the rows archived
     console = LiveConsole(scenario.name, quiet=options.quiet)
+    control = ControlServer(run_dir, launcher.control, RateBounds.of(scenario)) if isinstance(run_dir, Path) \
+        else contextlib.nullcontext()
     try:
-        with console, ControlServer(run_dir, launcher.control, RateBounds.of(scenario)):
+        with console, control:
             while True:
                 status = launcher.status()
                 console.update(status)
@@ -345,9 +369,11 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
             launcher.settle(write)
             record = launcher.record()
     finally:
+        launcher.kill()
+        if record is not None:
+            find_unlisted(sink, loc, launcher, metrics)
         doc = _record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
         sink.close(end_ns, doc)
-        launcher.kill()
     return record
 
 

@@ -88,7 +88,7 @@ def _run(args) -> int:
     result = run(scenario, options)
     print(render_summary(result.summary), file=human)
     write_outputs(args, result.run_dir, result.summary)
-    print(f"run directory: {result.run_dir}  (report: {result.run_dir / 'report.html'})", file=human)
+    print(f"run directory: {result.run_dir}  (report: {str(result.run_dir).rstrip('/')}/report.html)", file=human)
     if result.summary.get("interrupted"):
         print(f"loadray run: interrupted ({result.summary['interrupted']}): the figures and thresholds above "
               "cover the part that ran", file=sys.stderr)

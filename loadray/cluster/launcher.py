@@ -1,8 +1,9 @@
 """The driver's side of a run: start the coordinator (which starts the workers), pass
-it commands, read its status, and collect the workers' rows.
+it commands, read its status, and collect the workers' rows — or, from a worker that
+writes its own parts (see :mod:`loadray.engine.archiver`), receipts of its parts.
 
-Rows travel from each worker to the driver through Ray's object store; the
-coordinator only carries control and statistics. A drain call never blocks the
+Rows of a worker that does not write its own travel to the driver through Ray's
+object store; the coordinator only carries control and statistics. A drain call never blocks the
 driver: one is kept outstanding per worker incarnation and picked up when it
 answers. What the driver has written is acknowledged on the next call, so a worker
 keeps every row until the archive has it — also across a partition, and also after
@@ -19,8 +20,10 @@ import pyarrow as pa
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from loadray.archive.part_series import WrittenPart
 from loadray.cluster.coordinator import Coordinator, RunRecord
 from loadray.cluster.runtime import cluster_cpus
+from loadray.engine.archiver import ArchiveSpec
 from loadray.engine.worker import Drained, WorkerReady
 from loadray.errors import ClusterError
 from loadray.fleet.accounting import Delivery, Tally, tally
@@ -36,6 +39,11 @@ SETTLE_TIMEOUT_S = 5.0  # after the end: how long to wait for rows of silent wor
 LONG_POLL_S = 1.0  # a drain call with nothing to hand out waits this long for the next flush
 
 Write = Callable[[int, pa.RecordBatch], None]
+OnPart = Callable[[WrittenPart], None]
+#: What workers writing to a storage URI need from the driver's environment.
+STORAGE_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+               "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE",
+               "AWS_EC2_METADATA_DISABLED", "GOOGLE_APPLICATION_CREDENTIALS")
 
 
 class _Inbox:
@@ -54,12 +62,21 @@ class _Inbox:
     @property
     def complete(self) -> bool:
         last = self.last
-        return last is not None and last.finished and self.acked >= last.last_seq
+        return last is not None and last.finished and self.acked >= last.last_seq and not last.unwritten
 
 
 class Launcher:
-    def __init__(self, scenario: Scenario, ready_timeout_s: float = READY_TIMEOUT_S) -> None:
+    def __init__(self, scenario: Scenario, ready_timeout_s: float = READY_TIMEOUT_S,
+                 archive: str | None = None, on_part: OnPart | None = None,
+                 environ: dict[str, str] | None = None) -> None:
+        """``archive``: the run directory (path or URI) workers may write their own
+        parts to (None: every row goes through the driver); ``on_part`` hears of each
+        part a worker completed; ``environ``: where the storage's settings come from."""
         self.scenario = scenario
+        self.archive = archive
+        self.on_part = on_part
+        self.environ = environ if environ is not None else {}
+        self.archive_errors: dict[Key, str] = {}  # the last failed part write of a worker
         self.worker_cpus = scenario.cluster.worker_cpus
         self.ready_timeout_s = ready_timeout_s
         self.coordinator: Any = None  # a Ray actor handle
@@ -75,10 +92,13 @@ class Launcher:
                 f"need {need:g} CPUs, the Ray cluster has {have:g}"
             )
         # on the driver's own node: losing a generator node must not take the coordinator
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        node = ray.get_runtime_context().get_node_id()
+        here = NodeAffinitySchedulingStrategy(node, soft=False)
+        archive = None if self.archive is None else ArchiveSpec(self.archive, node)
+        env = {k: v for k, v in self.environ.items() if k in STORAGE_ENV} if archive is not None else {}
         self.coordinator = ray.remote(Coordinator).options(
             num_cpus=0, max_concurrency=1000, scheduling_strategy=here
-        ).remote(self.scenario, self.worker_cpus)
+        ).remote(self.scenario, self.worker_cpus, archive, env)
         ready, error = ray.get(
             self.coordinator.prepare.remote(self.ready_timeout_s), timeout=self.ready_timeout_s + CALL_TIMEOUT_S
         )
@@ -140,7 +160,16 @@ class Launcher:
             box.dead = True
             return 0
         box.last = drained
+        if drained.archive_error:
+            self.archive_errors[(drained.index, drained.incarnation)] = drained.archive_error
         rows = 0
+        for receipt in drained.receipts:
+            if receipt.seq > box.acked:  # a receipt handed out twice is counted once
+                if self.on_part is not None:
+                    self.on_part(receipt.part)
+                box.acked = receipt.seq
+                box.arrivals += receipt.part.arrivals
+                rows += receipt.part.rows
         for parcel in drained.parcels:
             if parcel.seq > box.acked:  # a parcel handed out twice is written once
                 write(drained.index, parcel.batch)
@@ -157,6 +186,13 @@ class Launcher:
             self.collect(write, wait_s=0.2)
             if all(box.complete or box.dead for box in self.inboxes.values()):
                 return
+
+    def found(self, part: WrittenPart) -> None:
+        """A part in the archive whose receipt never came (its worker died after
+        writing it): its arrivals count as delivered."""
+        box = self.inboxes.get((part.worker, part.incarnation))
+        if box is not None:
+            box.arrivals += part.arrivals
 
     def tally(self, record: RunRecord) -> Tally:
         """``planned = rows + lost + unknown`` over every incarnation."""
