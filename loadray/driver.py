@@ -60,6 +60,7 @@ from loadray.errors import (
 from loadray.fleet.accounting import Tally
 from loadray.live.console import LiveConsole
 from loadray.live.control import ControlServer, RateBounds
+from loadray.live.status import LiveStatus
 from loadray.preflight import preflight
 from loadray.redaction import mask_text_values, redact_text
 from loadray.report.build import rebuild
@@ -68,6 +69,9 @@ from loadray.scenario.model import Scenario, Target
 from loadray.target import LOOPBACK, start_target
 
 POLL_INTERVAL_S = 0.5
+#: The live status is asked for once a second (each Ray call costs the driver ~1.5 ms
+#: of CPU; the workers' heartbeats, what it shows, come once a second).
+STATUS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -351,14 +355,16 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
         else contextlib.nullcontext()
     try:
         with console, control:
+            status, next_status = LiveStatus(), 0.0
             while True:
-                status = launcher.status()
-                console.update(status)
-                if metrics is not None:
-                    metrics.update(status)
-                sink.tick()  # completes parts open long enough, also when no rows came
-                if status.state == "finished":
-                    break
+                if time.monotonic() >= next_status:  # heartbeats come once a second
+                    status, next_status = launcher.status(), time.monotonic() + STATUS_EVERY_S
+                    console.update(status)
+                    if metrics is not None:
+                        metrics.update(status)
+                    sink.tick()  # completes parts open long enough, also when no rows came
+                    if status.state == "finished":
+                        break
                 if interrupts.signum is not None:
                     end_ns = min(end_ns, time.time_ns())  # the run ends at the signal
                     launcher.stop()

@@ -37,6 +37,7 @@ STOP_TIMEOUT_S = 2.0
 CALL_TIMEOUT_S = 10.0
 SETTLE_TIMEOUT_S = 5.0  # after the end: how long to wait for rows of silent workers
 LONG_POLL_S = 1.0  # a drain call with nothing to hand out waits this long for the next flush
+WORKERS_EVERY_S = 5.0  # how often the driver asks the coordinator for new incarnations
 
 Write = Callable[[int, pa.RecordBatch], None]
 OnPart = Callable[[WrittenPart], None]
@@ -77,6 +78,7 @@ class Launcher:
         self.on_part = on_part
         self.environ = environ if environ is not None else {}
         self.archive_errors: dict[Key, str] = {}  # the last failed part write of a worker
+        self._workers_at = -WORKERS_EVERY_S
         self.worker_cpus = scenario.cluster.worker_cpus
         self.ready_timeout_s = ready_timeout_s
         self.coordinator: Any = None  # a Ray actor handle
@@ -130,12 +132,12 @@ class Launcher:
         ask it again at once (one long-polling drain outstanding per incarnation, so rows
         leave a worker right after each flush); acknowledged on the next call. Returns
         the rows written."""
-        for index, incarnation, handle, _ in ray.get(self.coordinator.workers.remote(), timeout=CALL_TIMEOUT_S):
-            self.inboxes.setdefault((index, incarnation), _Inbox(handle))
+        self._refresh_workers()
         deadline, rows = time.monotonic() + wait_s, 0
         while True:
             pending = self._ask()
-            if not pending:
+            if not pending:  # everything delivered: wait all the same (callers loop on it)
+                time.sleep(max(0.0, deadline - time.monotonic()))
                 return rows
             first, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
             if not first:
@@ -144,6 +146,16 @@ class Launcher:
             rows += sum(self._take(pending[ref], ref, write) for ref in ready)
             if time.monotonic() >= deadline:
                 return rows
+
+    def _refresh_workers(self) -> None:
+        """Learn of new incarnations (a restart), at most every WORKERS_EVERY_S: each
+        call to the coordinator costs the driver ~1 ms of CPU."""
+        now = time.monotonic()
+        if now < self._workers_at + WORKERS_EVERY_S:
+            return
+        self._workers_at = now
+        for index, incarnation, handle, _ in ray.get(self.coordinator.workers.remote(), timeout=CALL_TIMEOUT_S):
+            self.inboxes.setdefault((index, incarnation), _Inbox(handle))
 
     def _ask(self) -> dict:
         """A drain call outstanding for every incarnation that may still hold rows."""

@@ -43,6 +43,7 @@ from loadray.scenario.model import Scenario
 
 DEFAULT_FLUSH_INTERVAL_S = 1.0
 DRAIN_MARGIN_S = 1.0
+DIRECT_LONG_POLL_S = 5.0  # writing its own parts: a drain call waits this long for news
 HARD_END_GRACE_S = 0.9  # nothing is sent later than this after the planned end
 
 Reporter = Callable[[WorkerSecond], Awaitable[None]]
@@ -229,6 +230,8 @@ class LoadWorker:
         next flush (or part, writing directly): a caller that keeps one such call
         outstanding gets every batch as soon as it is flushed (what a host loses with
         its link is then one flush)."""
+        if self.archive is not None:  # only receipts and the end to hand out: no hurry
+            wait_s = max(wait_s, DIRECT_LONG_POLL_S)
         if not self._has_news(acked) and not self._finished:
             self._news.clear()
             try:
