@@ -56,8 +56,13 @@ class Receipt:
 
 
 class Archiver:
-    def __init__(self, series: PartSeries, outbox: Outbox, offload: bool = True) -> None:
-        self.series, self.outbox, self.offload = series, outbox, offload
+    """``make_series`` opens the worker's series (first thing in the writing thread, so
+    a store that cannot be reached yet is a write failure like any other); ``offload``
+    False writes on the event loop itself (tests in fake time)."""
+
+    def __init__(self, make_series: Callable[[], PartSeries], outbox: Outbox, offload: bool = True) -> None:
+        self.make_series, self.outbox, self.offload = make_series, outbox, offload
+        self.series: PartSeries | None = None
         self.error: str | None = None  # the last write failure, until a write succeeds
         self._handed = 0  # the newest batch handed to the series
         self._receipts: list[Receipt] = []
@@ -103,6 +108,8 @@ class Archiver:
         parcels = self.outbox.after(self._handed)
 
         def work() -> list[WrittenPart]:
+            if self.series is None:
+                self.series = self.make_series()
             done = []
             for p in parcels:
                 done += self.series.append(p.batch, p.arrivals, p.seq)
@@ -111,7 +118,8 @@ class Archiver:
         try:
             done = await asyncio.get_running_loop().run_in_executor(None, work) if self.offload else work()
         except Exception as exc:  # the store or the disk refused: write it all again later
-            self.series.abort()
+            if self.series is not None:
+                self.series.abort()
             self._handed = self.outbox.acked
             self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             return

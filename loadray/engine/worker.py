@@ -155,6 +155,7 @@ class LoadWorker:
         self.outbox = Outbox()
         self.archive = archive
         self.archiver: Archiver | None = None
+        self.archive_offload = True  # False: parts are written on the event loop (fake time)
         self._finished = False
         self._news = asyncio.Event()  # set when rows arrive in the outbox or the run ends
         self._last_counters = Counters()
@@ -275,8 +276,13 @@ class LoadWorker:
     def _start_archiver(self, start_epoch_ns: int) -> None:
         if self.archive is None or self.archiver is not None:
             return
-        series = PartSeries(locate(self.archive), self.spec.index, self.spec.incarnation, start_epoch_ns)
-        self.archiver = Archiver(series, self.outbox)
+        spec, clock, where = self.spec, self.clock, self.archive
+
+        def series() -> PartSeries:
+            return PartSeries(locate(where), spec.index, spec.incarnation, start_epoch_ns,
+                              clock=lambda: clock.monotonic_ns() / 1e9)
+
+        self.archiver = Archiver(series, self.outbox, self.archive_offload)
         self.archiver.news = self._news.set
         self.archiver.start()
 
