@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
-
 from cli_support import REPO, loadray
 from s3_support import s3_server
 
@@ -101,7 +100,7 @@ def test_report_open_run_duckdb_and_polars_agree_on_both(s3, runs):
         run = loadray.open_run(where)
         assert run.rows == 1200 and run.summary == summary
         assert run.percentiles(by="step").loc["home", "latency_p99_ms"] == summary["steps"]["home"]["latency_ms"]["p99"]
-        samples = run.dataset
+        samples = run.dataset  # noqa: F841  (DuckDB reads it by name)
         n, p99 = duckdb.sql(f"SELECT count(*), round(quantile_cont(latency_ns, 0.99) FILTER (WHERE {DONE}) "
                             "/ 1e6, 3) FROM samples").fetchall()[0]
         assert (n, p99) == (1200, summary["latency_ms"]["p99"])
