@@ -45,7 +45,7 @@ from loadray.archive.run_place import create_run, new_run_place, text_of
 from loadray.cluster import Launcher
 from loadray.cluster.coordinator import RunRecord
 from loadray.cluster.runtime import ray_address, ray_running
-from loadray.driver_archive import find_unlisted, listed, worker_archive, write_scenario_in
+from loadray.driver_archive import find_unlisted, listed, record_doc, worker_archive, write_scenario_in
 from loadray.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -57,12 +57,11 @@ from loadray.errors import (
     LoadrayError,
     signal_name,
 )
-from loadray.fleet.accounting import Tally
 from loadray.live.console import LiveConsole
 from loadray.live.control import ControlServer, RateBounds
 from loadray.live.status import LiveStatus
 from loadray.preflight import preflight
-from loadray.redaction import mask_text_values, redact_text
+from loadray.redaction import redact_text
 from loadray.report.build import rebuild
 from loadray.scenario import redact
 from loadray.scenario.model import Scenario, Target
@@ -370,35 +369,15 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
                     launcher.stop()
                     break
                 launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed
+                if launcher.disk_full and isinstance(sink, SampleSink):  # a worker's part met a full disk
+                    sink.worker_disk_failed(launcher.disk_full, launcher.unwritten())
             if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
                 end_ns = min(end_ns, time.time_ns())
             launcher.settle(write)
             record = launcher.record()
     finally:
         launcher.kill()
-        if record is not None:
-            find_unlisted(sink, loc, launcher, metrics)
-        doc = _record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
+        find_unlisted(sink, loc, launcher, metrics)
+        doc = record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
         sink.close(end_ns, doc)
     return record
-
-
-def _record_doc(record: RunRecord, tally: Tally, interrupted: str | None, secrets: frozenset[str]) -> dict:
-    """What the live run recorded, archived with the samples (redacted like the scenario:
-    warnings and events may quote a threshold, a feeder or an exception; values taken
-    from the environment are masked in its text, its numbers are left alone)."""
-    return mask_text_values(redact({
-        "events": record.events,
-        "planned": tally.planned,
-        "rows": tally.rows,
-        "lost": tally.lost,
-        "unknown": tally.unknown,
-        "dead_workers": sorted({e["worker"] for e in record.events if e["event"] == "worker_lost"}),
-        "warnings": record.warnings,
-        "aborted": record.aborted,
-        "interrupted": interrupted,
-        "placement": record.placement,
-        "live_latency_ms": record.live_latency_ms,
-        "lease_s": record.lease_s,
-        "flush_interval_s": record.flush_interval_s,
-    }), secrets)

@@ -1,6 +1,7 @@
 """The driver's side of an archive that workers write themselves: the run directory
 as workers open it, the manifest entry (and /metrics count) of each part a worker
-completed, and the parts nobody reported (their worker died just after writing them).
+completed, the parts nobody reported (their worker died just after writing them), and
+the run's record kept with the samples.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from pathlib import Path
 
 from loadray.archive import SAMPLES_DIR, write_scenario
 from loadray.archive.fs import RunLocation, is_uri, locate
-from loadray.archive.ledger import unlisted_parts
+from loadray.archive.ledger import drop_stale_temps, unlisted_parts
 from loadray.archive.part_series import WrittenPart
 from loadray.archive.run_place import write_scenario_at
 from loadray.cluster import Launcher
+from loadray.cluster.coordinator import RunRecord
 from loadray.errors import LoadrayError
+from loadray.fleet.accounting import Tally
+from loadray.redaction import mask_text_values
+from loadray.scenario import redact
 
-__all__ = ["find_unlisted", "listed", "worker_archive", "write_scenario_in"]
+__all__ = ["find_unlisted", "listed", "record_doc", "worker_archive", "write_scenario_in"]
 
 
 def write_scenario_in(run_dir, doc: dict) -> None:
@@ -42,7 +47,9 @@ def listed(sink, loc: RunLocation, part: WrittenPart, metrics) -> None:
 
 
 def find_unlisted(sink, loc: RunLocation, launcher: Launcher, metrics) -> None:
-    """Parts of workers that died before saying so: listed and counted all the same."""
+    """Once the workers are gone: parts of workers that died before saying so, listed and
+    counted all the same; the temporary parts they had open, deleted."""
+    drop_stale_temps(loc)
     known = {p.file for p in sink.manifest.parts} | {p.name for p in getattr(sink, "files", [])}
     try:
         found = unlisted_parts(loc, known)
@@ -51,3 +58,24 @@ def find_unlisted(sink, loc: RunLocation, launcher: Launcher, metrics) -> None:
     for part in found:
         listed(sink, loc, part, metrics)
         launcher.found(part)
+
+
+def record_doc(record: RunRecord, tally: Tally, interrupted: str | None, secrets: frozenset[str]) -> dict:
+    """What the live run recorded, archived with the samples (redacted like the scenario:
+    warnings and events may quote a threshold, a feeder or an exception; values taken
+    from the environment are masked in its text, its numbers are left alone)."""
+    return mask_text_values(redact({
+        "events": record.events,
+        "planned": tally.planned,
+        "rows": tally.rows,
+        "lost": tally.lost,
+        "unknown": tally.unknown,
+        "dead_workers": sorted({e["worker"] for e in record.events if e["event"] == "worker_lost"}),
+        "warnings": record.warnings,
+        "aborted": record.aborted,
+        "interrupted": interrupted,
+        "placement": record.placement,
+        "live_latency_ms": record.live_latency_ms,
+        "lease_s": record.lease_s,
+        "flush_interval_s": record.flush_interval_s,
+    }), secrets)

@@ -11,6 +11,7 @@ listing and their footers, so the manifest's counts match the rows a reader find
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -21,11 +22,12 @@ from loadray.errors import ArchiveError
 
 from .fs import RunLocation
 from .manifest import MANIFEST_FILE, Manifest, PartEntry
+from .part import TEMP_SUFFIX
 from .part_series import ARRIVALS_KEY, INCARNATION_KEY, SEQ_KEY, WORKER_KEY, WrittenPart
 from .rundir import SAMPLES_DIR
 from .store_part import ensure_samples_dir
 
-__all__ = ["PartLedger", "unlisted_parts"]
+__all__ = ["PartLedger", "drop_stale_temps", "unlisted_parts"]
 
 
 def _footer_part(loc: RunLocation, name: str) -> WrittenPart | None:
@@ -47,6 +49,22 @@ def unlisted_parts(loc: RunLocation, listed: Iterable[str]) -> list[WrittenPart]
     found = [_footer_part(loc, n) for n in names if n.endswith(".parquet") and not n.startswith(("_", "."))
              and n not in known]
     return [p for p in found if p is not None]
+
+
+def drop_stale_temps(loc: RunLocation) -> list[str]:
+    """Delete the hidden temporary parts workers left (``.worker-*.parquet.tmp``: open
+    when the worker died or was stopped) once no worker runs; the names deleted. Object
+    stores have none (a part is uploaded whole)."""
+    if loc.local is None:
+        return []
+    gone = []
+    for info in loc.files(SAMPLES_DIR):
+        name = info.base_name
+        if name.startswith(".worker-") and name.endswith(".parquet" + TEMP_SUFFIX):
+            with contextlib.suppress(OSError):
+                loc.filesystem.delete_file(info.path)
+                gone.append(name)
+    return gone
 
 
 class PartLedger:

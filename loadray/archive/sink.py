@@ -313,7 +313,20 @@ class SampleSink:
                 raise ArchiveError(f"{self.samples_dir}: cannot write samples: {exc.strerror or exc}") from None
             self._fail(exc)
 
+    def worker_disk_failed(self, problem: str, unwritten: int) -> None:
+        """A worker writing its own parts here met a full disk (``problem``: "disk full"...)
+        with ``unwritten`` rows in no complete part: stop like :meth:`write` would (the
+        rows count as received, not kept); raises :class:`DiskError`."""
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            self._rows_received += unwritten
+            self._stop(problem)
+
     def _fail(self, exc: OSError) -> None:
+        self._stop(disk_problem(exc))
+
+    def _stop(self, problem: str) -> None:
         """Drop the open parts, give back the reserve, record the cut; raise DiskError."""
         for series in self._series.values():
             series.pending, series.pending_rows = [], 0
@@ -324,10 +337,10 @@ class SampleSink:
         if reserve is not None:
             reserve.release()
         kept, received = self._manifest.rows, self._rows_received
-        message = (f"{disk_problem(exc)} at {self.samples_dir} after {received} rows; "
+        message = (f"{problem} at {self.samples_dir} after {received} rows; "
                    f"the archive holds the {kept} rows written before")
         self._failure = DiskError(message)
-        cut = {"reason": "disk", "problem": disk_problem(exc), "message": message,
+        cut = {"reason": "disk", "problem": problem, "message": message,
                "rows_received": received, "rows_kept": kept, "at_ns": self._wall_clock()}
         self._manifest = replace(self._manifest, complete=False, cut=cut)
         self._save_quietly()

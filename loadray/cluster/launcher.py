@@ -79,6 +79,7 @@ class Launcher:
         self.environ = environ if environ is not None else {}
         self.archive_errors: dict[Key, str] = {}  # the last failed part write of a worker
         self._workers_at = -WORKERS_EVERY_S
+        self.disk_full: str | None = None  # a worker's part met a full disk ("disk full"...)
         self.worker_cpus = scenario.cluster.worker_cpus
         self.ready_timeout_s = ready_timeout_s
         self.coordinator: Any = None  # a Ray actor handle
@@ -174,6 +175,8 @@ class Launcher:
         box.last = drained
         if drained.archive_error:
             self.archive_errors[(drained.index, drained.incarnation)] = drained.archive_error
+        if drained.disk_problem and self.disk_full is None:
+            self.disk_full = drained.disk_problem
         rows = 0
         for receipt in drained.receipts:
             if receipt.seq > box.acked:  # a receipt handed out twice is counted once
@@ -198,6 +201,10 @@ class Launcher:
             self.collect(write, wait_s=0.2)
             if all(box.complete or box.dead for box in self.inboxes.values()):
                 return
+
+    def unwritten(self) -> int:
+        """Rows the workers recorded and wrote in no complete part (as they last said)."""
+        return sum(box.last.unwritten for box in self.inboxes.values() if box.last is not None)
 
     def found(self, part: WrittenPart) -> None:
         """A part in the archive whose receipt never came (its worker died after

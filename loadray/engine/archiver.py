@@ -10,7 +10,7 @@ but in no complete part when a worker dies are the run's ``unknown``, as before.
 
 A write that fails (the store is unreachable, the disk is full) drops the open part;
 its rows stay in the outbox and are written again at the next flush. The failure is
-said in ``error`` until a write succeeds.
+said in ``error`` (and told the driver at once) until a part completes again.
 
 Which workers write directly (:func:`writes_directly`): all of them when the run
 directory is a storage URI (``file://`` means a mount every host shares); with a
@@ -24,6 +24,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from loadray.archive.diskspace import disk_problem, is_disk_error
 from loadray.archive.fs import is_uri
 from loadray.archive.part_series import PartSeries, WrittenPart
 from loadray.engine.outbox import Outbox
@@ -63,7 +64,8 @@ class Archiver:
     def __init__(self, make_series: Callable[[], PartSeries], outbox: Outbox, offload: bool = True) -> None:
         self.make_series, self.outbox, self.offload = make_series, outbox, offload
         self.series: PartSeries | None = None
-        self.error: str | None = None  # the last write failure, until a write succeeds
+        self.error: str | None = None  # the last write failure, until a part completes again
+        self.disk: str | None = None  # that failure's disk problem ("disk full"...), if it is one
         self._handed = 0  # the newest batch handed to the series
         self._receipts: list[Receipt] = []
         self._seq = 0
@@ -122,8 +124,11 @@ class Archiver:
                 self.series.abort()
             self._handed = self.outbox.acked
             self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            self.disk = disk_problem(exc) if isinstance(exc, OSError) and is_disk_error(exc) else None
+            self.news()  # the driver hears of it now
             return
-        self.error = None
+        if done:  # a part is complete again
+            self.error = self.disk = None
         if parcels:
             self._handed = parcels[-1].seq
         for part in done:

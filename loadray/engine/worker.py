@@ -95,7 +95,8 @@ class Drained:
     last_seq: int = 0  # the newest sequence number recorded so far (of receipts, writing directly)
     receipts: list[Receipt] = field(default_factory=list)  # parts written, not yet acknowledged
     unwritten: int = 0  # rows recorded and in no complete part yet (writing directly)
-    archive_error: str | None = None  # why the last write of a part failed, until one succeeds
+    archive_error: str | None = None  # why the last write of a part failed, until one completes
+    disk_problem: str | None = None  # that failure's disk problem ("disk full"...), if it is one
 
     @property
     def batches(self) -> list[pa.RecordBatch]:
@@ -256,10 +257,10 @@ class LoadWorker:
             parcels, receipts = [], archiver.take(0 if acked is None else acked)
             if acked is None:
                 archiver.take(archiver.last_seq)
-            last_seq, unwritten, error = archiver.last_seq, self.outbox.rows, archiver.error
+            last_seq, unwritten, error, disk = archiver.last_seq, self.outbox.rows, archiver.error, archiver.disk
         else:
             parcels = self.outbox.take_all() if acked is None else self.outbox.take(acked)
-            receipts, last_seq, unwritten, error = [], self.outbox.last_seq, 0, None
+            receipts, last_seq, unwritten, error, disk = [], self.outbox.last_seq, 0, None, None
         return Drained(
             self.spec.index,
             parcels,
@@ -271,6 +272,7 @@ class LoadWorker:
             receipts=receipts,
             unwritten=unwritten,
             archive_error=error,
+            disk_problem=disk,
         )
 
     def _start_archiver(self, start_epoch_ns: int) -> None:
