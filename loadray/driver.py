@@ -40,7 +40,7 @@ from loadray.archive import (
 )
 from loadray.archive.diskspace import disk_problem
 from loadray.archive.fs import is_uri, locate
-from loadray.archive.ledger import PartLedger
+from loadray.archive.ledger import PartLedger, drop_stale_temps
 from loadray.archive.run_place import create_run, new_run_place, text_of
 from loadray.cluster import Launcher
 from loadray.cluster.coordinator import RunRecord
@@ -336,12 +336,15 @@ def _after_disk_error(exc: DiskError, run_dir: Path) -> DiskError:
 
 
 def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOptions, metrics) -> RunRecord:
-    """The load, with each part a worker completes listed in the manifest (and counted
-    by /metrics, which reads it back) and the rows of workers that do not write their
-    own parts (on other hosts than a local run directory) written here."""
+    """The load, with each part a worker completes listed in the manifest, and the rows
+    of workers that do not write their own parts written here: those on other hosts than
+    a local run directory, and every worker of a local run with /metrics (whose counts
+    come from the rows as they arrive; on a URI it reads each part back)."""
     loc = locate(run_dir)
     sink = None
-    launcher = Launcher(scenario, archive=worker_archive(loc), environ=dict(os.environ),
+    # /metrics counts rows as they are archived: with it, a local run's rows come here
+    direct = metrics is None or not isinstance(run_dir, Path)
+    launcher = Launcher(scenario, archive=worker_archive(loc) if direct else None, environ=dict(os.environ),
                         on_part=lambda part: listed(sink, loc, part, metrics))
     launcher.start()
     start_ns = launcher.begin()
@@ -379,5 +382,8 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
         launcher.kill()
         find_unlisted(sink, loc, launcher, metrics)
         doc = record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
-        sink.close(end_ns, doc)
+        try:
+            sink.close(end_ns, doc)
+        finally:
+            drop_stale_temps(loc)  # parts open in workers that were stopped
     return record

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from loadray.archive import SAMPLES_DIR, write_scenario
 from loadray.archive.fs import RunLocation, is_uri, locate
-from loadray.archive.ledger import drop_stale_temps, unlisted_parts
+from loadray.archive.ledger import unlisted_parts
 from loadray.archive.part_series import WrittenPart
 from loadray.archive.run_place import write_scenario_at
 from loadray.cluster import Launcher
@@ -48,8 +48,7 @@ def listed(sink, loc: RunLocation, part: WrittenPart, metrics) -> None:
 
 def find_unlisted(sink, loc: RunLocation, launcher: Launcher, metrics) -> None:
     """Once the workers are gone: parts of workers that died before saying so, listed and
-    counted all the same; the temporary parts they had open, deleted."""
-    drop_stale_temps(loc)
+    counted all the same."""
     known = {p.file for p in sink.manifest.parts} | {p.name for p in getattr(sink, "files", [])}
     try:
         found = unlisted_parts(loc, known)

@@ -140,14 +140,15 @@ def _worker_pids(endpoint: str) -> list[int]:
     return pids
 
 
-def test_a_worker_killed_mid_run_leaves_readable_parts_and_an_exact_manifest(s3, tmp_path):
+@pytest.mark.parametrize("where", ["s3", "local"])
+def test_a_worker_killed_mid_run_leaves_readable_parts_and_an_exact_manifest(s3, tmp_path, where):
     import duckdb
     import polars as pl
 
     import loadray
 
     scenario = _scenario(tmp_path, 900, "8s")
-    uri, key = f"s3://{BUCKET}/runs/killed", f"{BUCKET}/runs/killed"
+    uri = f"s3://{BUCKET}/runs/killed" if where == "s3" else str(tmp_path / "killed")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     child = subprocess.Popen([sys.executable, "-m", "loadray", "run", str(scenario), "--out", uri, "--quiet"],
                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -164,12 +165,16 @@ def test_a_worker_killed_mid_run_leaves_readable_parts_and_an_exact_manifest(s3,
         if child.poll() is None:
             child.kill()
     assert child.returncode in (0, 1, 99), err
-    manifest = _manifest(s3, key)
+    if where == "s3":
+        manifest = _manifest(s3, f"{BUCKET}/runs/killed")
+    else:
+        manifest = json.loads((tmp_path / "killed" / "samples" / "_manifest.json").read_text())
+        assert not [p.name for p in (tmp_path / "killed" / "samples").iterdir() if p.name.startswith(".")]
     run = loadray.open_run(uri)
     samples = run.dataset
     n = duckdb.sql("SELECT count(*) FROM samples").fetchall()[0][0]
-    frame = pl.scan_parquet(f"{uri}/samples/*.parquet", storage_options=s3.polars_options())
-    counted = frame.select(pl.len()).collect().item()
+    options = s3.polars_options() if where == "s3" else None
+    counted = pl.scan_parquet(f"{uri}/samples/*.parquet", storage_options=options).select(pl.len()).collect().item()
     assert manifest["rows"] == run.rows == n == counted == samples.count_rows() > 0
     per_part = {p["file"]: p["rows"] for p in manifest["parts"]}
     for part in samples.get_fragments():
