@@ -45,7 +45,14 @@ from loadray.archive.run_place import create_run, new_run_place, text_of
 from loadray.cluster import Launcher
 from loadray.cluster.coordinator import RunRecord
 from loadray.cluster.runtime import ray_address, ray_running
-from loadray.driver_archive import find_unlisted, listed, record_doc, worker_archive, write_scenario_in
+from loadray.driver_archive import (
+    find_unlisted,
+    listed,
+    record_doc,
+    through_driver_note,
+    worker_archive,
+    write_scenario_in,
+)
 from loadray.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -346,7 +353,9 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
     direct = metrics is None or not isinstance(run_dir, Path)
     launcher = Launcher(scenario, archive=worker_archive(loc) if direct else None, environ=dict(os.environ),
                         on_part=lambda part: listed(sink, loc, part, metrics))
-    launcher.start()
+    note = through_driver_note(loc, launcher.start(), launcher.driver_node, direct)
+    if note:
+        print(f"loadray run: {note}", file=sys.stderr, flush=True)
     start_ns = launcher.begin()
     sink = SampleSink(run_dir / "samples", start_ns) if isinstance(run_dir, Path) else PartLedger(loc, start_ns)
     end_ns = start_ns + int(scenario.duration_s * 1e9)

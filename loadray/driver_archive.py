@@ -16,12 +16,13 @@ from loadray.archive.part_series import WrittenPart
 from loadray.archive.run_place import write_scenario_at
 from loadray.cluster import Launcher
 from loadray.cluster.coordinator import RunRecord
+from loadray.engine.worker import WorkerReady
 from loadray.errors import LoadrayError
 from loadray.fleet.accounting import Tally
 from loadray.redaction import mask_text_values
 from loadray.scenario import redact
 
-__all__ = ["find_unlisted", "listed", "record_doc", "worker_archive", "write_scenario_in"]
+__all__ = ["find_unlisted", "listed", "record_doc", "through_driver_note", "worker_archive", "write_scenario_in"]
 
 
 def write_scenario_in(run_dir, doc: dict) -> None:
@@ -35,6 +36,21 @@ def worker_archive(loc: RunLocation) -> str:
     """The run directory as workers open it: a URI as given (``file://``: a mount every
     host shares), a local path absolute (written directly on the driver's node only)."""
     return loc.display if loc.local is None or is_uri(loc.display) else os.path.abspath(loc.local)
+
+
+def through_driver_note(loc: RunLocation, ready: list[WorkerReady], driver_node: str, direct: bool) -> str | None:
+    """The line that says which workers hand their rows to the driver (a local run
+    directory, workers on other hosts), and how to avoid it; None when none do."""
+    if not direct or is_uri(loc.display):
+        return None
+    away = [r for r in ready if r.node and r.node != driver_node]
+    if not away:
+        return None
+    hosts = ", ".join(sorted({r.address or r.host for r in away}))
+    workers = ", ".join(str(r.index) for r in away)
+    return (f"worker{'s' if len(away) > 1 else ''} {workers} on other hosts ({hosts}): their rows go through "
+            f"the driver to {loc}; --out s3://... (or file:// on a mount every host shares) lets every worker "
+            "write its own parts")
 
 
 def listed(sink, loc: RunLocation, part: WrittenPart, metrics) -> None:

@@ -83,6 +83,7 @@ class Launcher:
         self.worker_cpus = scenario.cluster.worker_cpus
         self.ready_timeout_s = ready_timeout_s
         self.coordinator: Any = None  # a Ray actor handle
+        self.driver_node = ""  # the node id of the driver (known once started)
         self.inboxes: dict[Key, _Inbox] = {}
 
     def start(self) -> list[WorkerReady]:
@@ -95,7 +96,7 @@ class Launcher:
                 f"need {need:g} CPUs, the Ray cluster has {have:g}"
             )
         # on the driver's own node: losing a generator node must not take the coordinator
-        node = ray.get_runtime_context().get_node_id()
+        self.driver_node = node = ray.get_runtime_context().get_node_id()
         here = NodeAffinitySchedulingStrategy(node, soft=False)
         archive = None if self.archive is None else ArchiveSpec(self.archive, node)
         env = {k: v for k, v in self.environ.items() if k in STORAGE_ENV} if archive is not None else {}
