@@ -183,3 +183,15 @@ def test_a_worker_killed_mid_run_leaves_readable_parts_and_an_exact_manifest(s3,
     record = manifest["record"]
     assert record["dead_workers"] and record["rows"] + record["lost"] + record["unknown"] == record["planned"]
     assert record["rows"] == manifest["rows"] and record["unknown"] + record["lost"] > 0
+
+
+def test_a_used_prefix_or_a_missing_bucket_is_refused_before_any_load(s3, runs, tmp_path):
+    scenario = _scenario(tmp_path, 300, "1s")
+    used = loadray("run", scenario, "--out", f"s3://{BUCKET}/runs/a", "--quiet")
+    assert used.returncode == 2 and used.stderr.strip().splitlines()[-1] == (
+        f"loadray run: error: --out s3://{BUCKET}/runs/a: already exists and is not empty")
+    missing = loadray("run", scenario, "--out", "s3://no-such-bucket/runs/b", "--quiet")
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1] == (
+        "loadray run: error: --out s3://no-such-bucket/runs/b: bucket 'no-such-bucket' does not exist")
+    with s3.fs.open_input_stream(f"{BUCKET}/runs/a/summary.json") as f:
+        assert json.loads(f.read()) == runs[2]  # untouched
