@@ -10,7 +10,9 @@ With a ``renewer`` (the coordinator's side) the worker sends only while its
 :class:`~loadray.engine.lease.Lease` holds: a renewal goes out every
 ``renew_interval``, and once none has been acknowledged for the lease's length the
 worker fences itself and never sends again. Rows stay in the :class:`Outbox` until
-the driver acknowledges them.
+the driver acknowledges them — or, for a worker that writes its own parts
+(``archive``, see :mod:`loadray.engine.archiver`), until the part holding them is
+complete; the driver then gets receipts of parts instead of rows.
 """
 
 from __future__ import annotations
