@@ -36,14 +36,23 @@ from loadray.archive import (
     SCENARIO_FILE,
     SampleSink,
     create_run_dir,
-    default_run_dir,
     is_disk_error,
-    write_scenario,
 )
 from loadray.archive.diskspace import disk_problem
+from loadray.archive.fs import is_uri, locate
+from loadray.archive.ledger import PartLedger, drop_stale_temps
+from loadray.archive.run_place import create_run, new_run_place, text_of
 from loadray.cluster import Launcher
 from loadray.cluster.coordinator import RunRecord
 from loadray.cluster.runtime import ray_address, ray_running
+from loadray.driver_archive import (
+    find_unlisted,
+    listed,
+    record_doc,
+    through_driver_note,
+    worker_archive,
+    write_scenario_in,
+)
 from loadray.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -55,22 +64,25 @@ from loadray.errors import (
     LoadrayError,
     signal_name,
 )
-from loadray.fleet.accounting import Tally
 from loadray.live.console import LiveConsole
 from loadray.live.control import ControlServer, RateBounds
+from loadray.live.status import LiveStatus
 from loadray.preflight import preflight
-from loadray.redaction import mask_text_values, redact_text
+from loadray.redaction import redact_text
 from loadray.report.build import rebuild
 from loadray.scenario import redact
 from loadray.scenario.model import Scenario, Target
 from loadray.target import LOOPBACK, start_target
 
 POLL_INTERVAL_S = 0.5
+#: The live status is asked for once a second (each Ray call costs the driver ~1.5 ms
+#: of CPU; the workers' heartbeats, what it shows, come once a second).
+STATUS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    out: Path | None = None
+    out: Path | str | None = None  # a local directory or a storage URI (s3://bucket/prefix/run)
     address: str | None = None
     quiet: bool = False
     num_cpus: int | None = None  # embedded Ray only
@@ -83,7 +95,7 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class RunResult:
-    run_dir: Path
+    run_dir: Path  # a storage URI's run: a Path of its text (print it with str())
     summary: dict
     interrupted_by: int | None  # signal number, or None
     abort_kind: str | None = None  # "threshold" | "worker_loss" | None
@@ -232,9 +244,10 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
     if note:
         print(f"loadray run: {note}", file=sys.stderr, flush=True)
     options = dataclasses.replace(options, address=address)
-    out = options.out or default_run_dir(scenario.name)
-    with metrics_server(options, Path(out).name, scenario.name) as metrics, _run_dir(out) as run_dir:
-        write_scenario(run_dir, redact(scenario.source))  # ${VAR} references as written
+    out = options.out or new_run_place(scenario.archive, scenario.name)
+    out = text_of(out) if is_uri(out) else Path(out)
+    with metrics_server(options, locate(out).name, scenario.name) as metrics, _run_dir(out) as run_dir:
+        write_scenario_in(run_dir, redact(scenario.source))  # ${VAR} references as written
         if options.on_start is not None:
             options.on_start(run_dir)
         stage = _Stage(run_dir)
@@ -250,10 +263,23 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
 
 
 @contextlib.contextmanager
-def _run_dir(path: Path) -> Iterator[Path]:
+def _run_dir(path):
     """The run directory, created; removed again when the run fails before any load
     started (no ``samples/``): a failed start must not block the rerun. Signals keep
-    it (``loadray report`` then says no request was sent)."""
+    it (``loadray report`` then says no request was sent). A storage URI is checked
+    to be empty (it is made by writing into it)."""
+    if not isinstance(path, Path):
+        loc = create_run(path)
+        try:
+            yield path
+        except (Interrupted, KeyboardInterrupt):
+            raise
+        except BaseException:
+            if not loc.is_dir(SAMPLES_DIR):
+                with contextlib.suppress(OSError):
+                    loc.filesystem.delete_file(loc.path(SCENARIO_FILE))
+            raise
+        return
     existed = path.is_dir()
     run_dir = create_run_dir(path)
     try:
@@ -316,57 +342,57 @@ def _after_disk_error(exc: DiskError, run_dir: Path) -> DiskError:
     return DiskError(f"{exc}; summary.json and report.html were built from them")
 
 
-def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: RunOptions, metrics) -> RunRecord:
-    launcher = Launcher(scenario)
-    launcher.start()
+def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOptions, metrics) -> RunRecord:
+    """The load, with each part a worker completes listed in the manifest, and the rows
+    of workers that do not write their own parts written here: those on other hosts than
+    a local run directory, and every worker of a local run with /metrics (whose counts
+    come from the rows as they arrive; on a URI it reads each part back)."""
+    loc = locate(run_dir)
+    sink = None
+    # /metrics counts rows as they are archived: with it, a local run's rows come here
+    direct = metrics is None or not isinstance(run_dir, Path)
+    launcher = Launcher(scenario, archive=worker_archive(loc) if direct else None, environ=dict(os.environ),
+                        on_part=lambda part: listed(sink, loc, part, metrics))
+    note = through_driver_note(loc, launcher.start(), launcher.driver_node, direct)
+    if note:
+        print(f"loadray run: {note}", file=sys.stderr, flush=True)
     start_ns = launcher.begin()
-    sink = SampleSink(run_dir / "samples", start_ns)
+    sink = SampleSink(run_dir / "samples", start_ns) if isinstance(run_dir, Path) else PartLedger(loc, start_ns)
     end_ns = start_ns + int(scenario.duration_s * 1e9)
     record = None
     write = sink.write if metrics is None else metrics.tee(sink.write)  # /metrics counts the rows archived
     console = LiveConsole(scenario.name, quiet=options.quiet)
+    control = ControlServer(run_dir, launcher.control, RateBounds.of(scenario)) if isinstance(run_dir, Path) \
+        else contextlib.nullcontext()
     try:
-        with console, ControlServer(run_dir, launcher.control, RateBounds.of(scenario)):
+        with console, control:
+            status, next_status = LiveStatus(), 0.0
             while True:
-                status = launcher.status()
-                console.update(status)
-                if metrics is not None:
-                    metrics.update(status)
-                sink.tick()  # completes parts open long enough, also when no rows came
-                if status.state == "finished":
-                    break
+                if time.monotonic() >= next_status:  # heartbeats come once a second
+                    status, next_status = launcher.status(), time.monotonic() + STATUS_EVERY_S
+                    console.update(status)
+                    if metrics is not None:
+                        metrics.update(status)
+                    sink.tick()  # completes parts open long enough, also when no rows came
+                    if status.state == "finished":
+                        break
                 if interrupts.signum is not None:
                     end_ns = min(end_ns, time.time_ns())  # the run ends at the signal
                     launcher.stop()
                     break
                 launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed
+                if launcher.disk_full and isinstance(sink, SampleSink):  # a worker's part met a full disk
+                    sink.worker_disk_failed(launcher.disk_full, launcher.unwritten())
             if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
                 end_ns = min(end_ns, time.time_ns())
             launcher.settle(write)
             record = launcher.record()
     finally:
-        doc = _record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
-        sink.close(end_ns, doc)
         launcher.kill()
+        find_unlisted(sink, loc, launcher, metrics)
+        doc = record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
+        try:
+            sink.close(end_ns, doc)
+        finally:
+            drop_stale_temps(loc)  # parts open in workers that were stopped
     return record
-
-
-def _record_doc(record: RunRecord, tally: Tally, interrupted: str | None, secrets: frozenset[str]) -> dict:
-    """What the live run recorded, archived with the samples (redacted like the scenario:
-    warnings and events may quote a threshold, a feeder or an exception; values taken
-    from the environment are masked in its text, its numbers are left alone)."""
-    return mask_text_values(redact({
-        "events": record.events,
-        "planned": tally.planned,
-        "rows": tally.rows,
-        "lost": tally.lost,
-        "unknown": tally.unknown,
-        "dead_workers": sorted({e["worker"] for e in record.events if e["event"] == "worker_lost"}),
-        "warnings": record.warnings,
-        "aborted": record.aborted,
-        "interrupted": interrupted,
-        "placement": record.placement,
-        "live_latency_ms": record.live_latency_ms,
-        "lease_s": record.lease_s,
-        "flush_interval_s": record.flush_interval_s,
-    }), secrets)

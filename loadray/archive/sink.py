@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -61,6 +62,12 @@ DEFAULT_ROW_GROUP_ROWS = 131_072
 DEFAULT_ROLL_S = 5.0
 #: ...growing with the run's age (1/20 of it) up to this, to bound the number of parts.
 MAX_ROLL_S = 30.0
+
+
+class PartLike(Protocol):
+    file: str
+    worker: int
+    rows: int
 
 
 def roll_after_s(elapsed_s: float, roll_s: float = DEFAULT_ROLL_S) -> float:
@@ -161,6 +168,18 @@ class SampleSink:
     def failure(self) -> DiskError | None:
         """The disk error that stopped the sink, if one did."""
         return self._failure
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    def add_part(self, part: PartLike) -> None:
+        """List a part a worker wrote itself (see :mod:`.ledger`) in the manifest (saved
+        at the next :meth:`tick`); its rows count as received and kept."""
+        with self._lock:
+            self._manifest = self._manifest.with_part(PartEntry(part.file, part.worker, part.rows))
+            self._rows_received += part.rows
+            self._dirty = True
 
     def write(self, worker: int, batch: pa.RecordBatch | pa.Table) -> None:
         """Append ``batch`` (rows of ``worker``) to that worker's open part."""
@@ -275,7 +294,7 @@ class SampleSink:
         end = {RUN_START_KEY: str(self.run_start_ns), RUN_END_KEY: str(int(run_end_ns))}
         if record is not None:
             end[RUN_RECORD_KEY] = json.dumps(record, sort_keys=True)
-        if not self._files:
+        if not self._files and not self._manifest.parts:
             self._series[0] = _Series(0)
             self._open(self._series[0])
         for series in self._series.values():
@@ -294,7 +313,20 @@ class SampleSink:
                 raise ArchiveError(f"{self.samples_dir}: cannot write samples: {exc.strerror or exc}") from None
             self._fail(exc)
 
+    def worker_disk_failed(self, problem: str, unwritten: int) -> None:
+        """A worker writing its own parts here met a full disk (``problem``: "disk full"...)
+        with ``unwritten`` rows in no complete part: stop like :meth:`write` would (the
+        rows count as received, not kept); raises :class:`DiskError`."""
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            self._rows_received += unwritten
+            self._stop(problem)
+
     def _fail(self, exc: OSError) -> None:
+        self._stop(disk_problem(exc))
+
+    def _stop(self, problem: str) -> None:
         """Drop the open parts, give back the reserve, record the cut; raise DiskError."""
         for series in self._series.values():
             series.pending, series.pending_rows = [], 0
@@ -305,10 +337,10 @@ class SampleSink:
         if reserve is not None:
             reserve.release()
         kept, received = self._manifest.rows, self._rows_received
-        message = (f"{disk_problem(exc)} at {self.samples_dir} after {received} rows; "
+        message = (f"{problem} at {self.samples_dir} after {received} rows; "
                    f"the archive holds the {kept} rows written before")
         self._failure = DiskError(message)
-        cut = {"reason": "disk", "problem": disk_problem(exc), "message": message,
+        cut = {"reason": "disk", "problem": problem, "message": message,
                "rows_received": received, "rows_kept": kept, "at_ns": self._wall_clock()}
         self._manifest = replace(self._manifest, complete=False, cut=cut)
         self._save_quietly()

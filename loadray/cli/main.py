@@ -88,7 +88,7 @@ def _run(args) -> int:
     result = run(scenario, options)
     print(render_summary(result.summary), file=human)
     write_outputs(args, result.run_dir, result.summary)
-    print(f"run directory: {result.run_dir}  (report: {result.run_dir / 'report.html'})", file=human)
+    print(f"run directory: {result.run_dir}  (report: {str(result.run_dir).rstrip('/')}/report.html)", file=human)
     if result.summary.get("interrupted"):
         print(f"loadray run: interrupted ({result.summary['interrupted']}): the figures and thresholds above "
               "cover the part that ran", file=sys.stderr)
@@ -102,6 +102,7 @@ def _submit(args) -> int:
 
 
 def _report(args) -> int:
+    from loadray.archive.fs import locate
     from loadray.report.build import rebuild
     from loadray.report.text import render_summary
 
@@ -109,7 +110,8 @@ def _report(args) -> int:
     human = human_stream(args)
     summary = rebuild(args.run_dir)
     print(render_summary(summary), file=human)
-    print(f"wrote {args.run_dir / 'summary.json'} and {args.run_dir / 'report.html'}", file=human)
+    where = locate(args.run_dir)  # a URI's own spelling (a Path of it lost a slash)
+    print(f"wrote {where.shown('summary.json')} and {where.shown('report.html')}", file=human)
     write_outputs(args, args.run_dir, summary)
     return EXIT_OK
 

@@ -58,12 +58,13 @@ def _check_file(path: Path, flag: str) -> None:
 def write_outputs(args, run_dir: Path, summary: dict[str, Any]) -> None:
     """``--summary`` and ``--junit``, once summary.json is written."""
     from loadray.archive import SUMMARY_FILE
+    from loadray.archive.fs import locate
 
     if args.summary == STDOUT:
-        sys.stdout.write((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+        sys.stdout.write(locate(run_dir).read_bytes(SUMMARY_FILE).decode("utf-8"))
         sys.stdout.flush()
     elif args.summary is not None:
-        _write(Path(args.summary), (run_dir / SUMMARY_FILE).read_bytes(), "--summary")
+        _write(Path(args.summary), locate(run_dir).read_bytes(SUMMARY_FILE), "--summary")
     if args.junit is not None:
         from loadray.export import junit_xml
 

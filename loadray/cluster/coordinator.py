@@ -21,6 +21,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from loadray.cluster.worker_actor import WorkerActor
+from loadray.engine.archiver import ArchiveSpec
 from loadray.engine.clock import SystemClock
 from loadray.engine.worker import DEFAULT_FLUSH_INTERVAL_S, WorkerReady, WorkerSpec
 from loadray.fleet.accounting import Share
@@ -55,9 +56,12 @@ class RunRecord:
 
 
 class Coordinator:
-    def __init__(self, scenario: Scenario, worker_cpus: float) -> None:
+    def __init__(self, scenario: Scenario, worker_cpus: float, archive: ArchiveSpec | None = None,
+                 worker_env: dict[str, str] | None = None) -> None:
         self.scenario = scenario
         self.worker_cpus = worker_cpus
+        self.archive = archive  # where the workers that write their own parts write them
+        self.worker_env = worker_env or {}  # the storage's settings and credentials, for workers
         self.conductor = Conductor(scenario, SystemClock())
         self.actors: dict[Key, Any] = {}  # Ray actor handles
         self._tasks: set[asyncio.Task] = set()
@@ -85,10 +89,11 @@ class Coordinator:
         return list(ready), None
 
     def _new_actor(self, key: Key, avoid_node: str | None):
-        spec = WorkerSpec(key[0], self.scenario.workers, self.scenario, incarnation=key[1])
+        spec = WorkerSpec(key[0], self.scenario.workers, self.scenario, incarnation=key[1], archive=self.archive)
         me = ray.get_runtime_context().current_actor
+        env = {"runtime_env": {"env_vars": dict(self.worker_env)}} if self.worker_env else {}
         return ray.remote(WorkerActor).options(
-            num_cpus=self.worker_cpus, max_concurrency=16, scheduling_strategy=_placement(avoid_node),
+            num_cpus=self.worker_cpus, max_concurrency=16, scheduling_strategy=_placement(avoid_node), **env,
         ).remote(spec, me)
 
     async def begin(self) -> int:

@@ -1,8 +1,9 @@
 """The driver's side of a run: start the coordinator (which starts the workers), pass
-it commands, read its status, and collect the workers' rows.
+it commands, read its status, and collect the workers' rows — or, from a worker that
+writes its own parts (see :mod:`loadray.engine.archiver`), receipts of its parts.
 
-Rows travel from each worker to the driver through Ray's object store; the
-coordinator only carries control and statistics. A drain call never blocks the
+Rows of a worker that does not write its own travel to the driver through Ray's
+object store; the coordinator only carries control and statistics. A drain call never blocks the
 driver: one is kept outstanding per worker incarnation and picked up when it
 answers. What the driver has written is acknowledged on the next call, so a worker
 keeps every row until the archive has it — also across a partition, and also after
@@ -19,8 +20,10 @@ import pyarrow as pa
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from loadray.archive.part_series import WrittenPart
 from loadray.cluster.coordinator import Coordinator, RunRecord
 from loadray.cluster.runtime import cluster_cpus
+from loadray.engine.archiver import ArchiveSpec
 from loadray.engine.worker import Drained, WorkerReady
 from loadray.errors import ClusterError
 from loadray.fleet.accounting import Delivery, Tally, tally
@@ -34,8 +37,14 @@ STOP_TIMEOUT_S = 2.0
 CALL_TIMEOUT_S = 10.0
 SETTLE_TIMEOUT_S = 5.0  # after the end: how long to wait for rows of silent workers
 LONG_POLL_S = 1.0  # a drain call with nothing to hand out waits this long for the next flush
+WORKERS_EVERY_S = 5.0  # how often the driver asks the coordinator for new incarnations
 
 Write = Callable[[int, pa.RecordBatch], None]
+OnPart = Callable[[WrittenPart], None]
+#: What workers writing to a storage URI need from the driver's environment.
+STORAGE_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+               "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE",
+               "AWS_EC2_METADATA_DISABLED", "GOOGLE_APPLICATION_CREDENTIALS")
 
 
 class _Inbox:
@@ -54,15 +63,27 @@ class _Inbox:
     @property
     def complete(self) -> bool:
         last = self.last
-        return last is not None and last.finished and self.acked >= last.last_seq
+        return last is not None and last.finished and self.acked >= last.last_seq and not last.unwritten
 
 
 class Launcher:
-    def __init__(self, scenario: Scenario, ready_timeout_s: float = READY_TIMEOUT_S) -> None:
+    def __init__(self, scenario: Scenario, ready_timeout_s: float = READY_TIMEOUT_S,
+                 archive: str | None = None, on_part: OnPart | None = None,
+                 environ: dict[str, str] | None = None) -> None:
+        """``archive``: the run directory (path or URI) workers may write their own
+        parts to (None: every row goes through the driver); ``on_part`` hears of each
+        part a worker completed; ``environ``: where the storage's settings come from."""
         self.scenario = scenario
+        self.archive = archive
+        self.on_part = on_part
+        self.environ = environ if environ is not None else {}
+        self.archive_errors: dict[Key, str] = {}  # the last failed part write of a worker
+        self._workers_at = -WORKERS_EVERY_S
+        self.disk_full: str | None = None  # a worker's part met a full disk ("disk full"...)
         self.worker_cpus = scenario.cluster.worker_cpus
         self.ready_timeout_s = ready_timeout_s
         self.coordinator: Any = None  # a Ray actor handle
+        self.driver_node = ""  # the node id of the driver (known once started)
         self.inboxes: dict[Key, _Inbox] = {}
 
     def start(self) -> list[WorkerReady]:
@@ -75,10 +96,13 @@ class Launcher:
                 f"need {need:g} CPUs, the Ray cluster has {have:g}"
             )
         # on the driver's own node: losing a generator node must not take the coordinator
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self.driver_node = node = ray.get_runtime_context().get_node_id()
+        here = NodeAffinitySchedulingStrategy(node, soft=False)
+        archive = None if self.archive is None else ArchiveSpec(self.archive, node)
+        env = {k: v for k, v in self.environ.items() if k in STORAGE_ENV} if archive is not None else {}
         self.coordinator = ray.remote(Coordinator).options(
             num_cpus=0, max_concurrency=1000, scheduling_strategy=here
-        ).remote(self.scenario, self.worker_cpus)
+        ).remote(self.scenario, self.worker_cpus, archive, env)
         ready, error = ray.get(
             self.coordinator.prepare.remote(self.ready_timeout_s), timeout=self.ready_timeout_s + CALL_TIMEOUT_S
         )
@@ -110,12 +134,12 @@ class Launcher:
         ask it again at once (one long-polling drain outstanding per incarnation, so rows
         leave a worker right after each flush); acknowledged on the next call. Returns
         the rows written."""
-        for index, incarnation, handle, _ in ray.get(self.coordinator.workers.remote(), timeout=CALL_TIMEOUT_S):
-            self.inboxes.setdefault((index, incarnation), _Inbox(handle))
+        self._refresh_workers()
         deadline, rows = time.monotonic() + wait_s, 0
         while True:
             pending = self._ask()
-            if not pending:
+            if not pending:  # everything delivered: wait all the same (callers loop on it)
+                time.sleep(max(0.0, deadline - time.monotonic()))
                 return rows
             first, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
             if not first:
@@ -124,6 +148,16 @@ class Launcher:
             rows += sum(self._take(pending[ref], ref, write) for ref in ready)
             if time.monotonic() >= deadline:
                 return rows
+
+    def _refresh_workers(self) -> None:
+        """Learn of new incarnations (a restart), at most every WORKERS_EVERY_S: each
+        call to the coordinator costs the driver ~1 ms of CPU."""
+        now = time.monotonic()
+        if now < self._workers_at + WORKERS_EVERY_S:
+            return
+        self._workers_at = now
+        for index, incarnation, handle, _ in ray.get(self.coordinator.workers.remote(), timeout=CALL_TIMEOUT_S):
+            self.inboxes.setdefault((index, incarnation), _Inbox(handle))
 
     def _ask(self) -> dict:
         """A drain call outstanding for every incarnation that may still hold rows."""
@@ -140,7 +174,18 @@ class Launcher:
             box.dead = True
             return 0
         box.last = drained
+        if drained.archive_error:
+            self.archive_errors[(drained.index, drained.incarnation)] = drained.archive_error
+        if drained.disk_problem and self.disk_full is None:
+            self.disk_full = drained.disk_problem
         rows = 0
+        for receipt in drained.receipts:
+            if receipt.seq > box.acked:  # a receipt handed out twice is counted once
+                if self.on_part is not None:
+                    self.on_part(receipt.part)
+                box.acked = receipt.seq
+                box.arrivals += receipt.part.arrivals
+                rows += receipt.part.rows
         for parcel in drained.parcels:
             if parcel.seq > box.acked:  # a parcel handed out twice is written once
                 write(drained.index, parcel.batch)
@@ -157,6 +202,17 @@ class Launcher:
             self.collect(write, wait_s=0.2)
             if all(box.complete or box.dead for box in self.inboxes.values()):
                 return
+
+    def unwritten(self) -> int:
+        """Rows the workers recorded and wrote in no complete part (as they last said)."""
+        return sum(box.last.unwritten for box in self.inboxes.values() if box.last is not None)
+
+    def found(self, part: WrittenPart) -> None:
+        """A part in the archive whose receipt never came (its worker died after
+        writing it): its arrivals count as delivered."""
+        box = self.inboxes.get((part.worker, part.incarnation))
+        if box is not None:
+            box.arrivals += part.arrivals
 
     def tally(self, record: RunRecord) -> Tally:
         """``planned = rows + lost + unknown`` over every incarnation."""

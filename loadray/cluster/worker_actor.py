@@ -15,6 +15,7 @@ from dataclasses import replace
 import ray
 
 from loadray.counters import Counters
+from loadray.engine.archiver import writes_directly
 from loadray.engine.lease import NODE_GONE
 from loadray.engine.worker import Drained, LoadWorker, Renewal, WorkerReady, WorkerSpec
 from loadray.live.status import WorkerSecond
@@ -30,10 +31,12 @@ class WorkerActor:
         self.renew_timeout_s = spec.scenario.cluster.lease_s / 2
         self._raylet = os.getppid()  # Ray starts workers from the node's raylet
         with_coordinator = coordinator is not None
+        direct = writes_directly(spec.archive, ray.get_runtime_context().get_node_id())
         self.worker = LoadWorker(
             spec,
             reporter=self._report if with_coordinator else None,
             renewer=self._renew if with_coordinator else None,
+            archive=spec.archive.location if direct and spec.archive is not None else None,
         )
 
     async def _report(self, second: WorkerSecond) -> None:

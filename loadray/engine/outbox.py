@@ -59,6 +59,11 @@ class Outbox:
         return self._seq
 
     @property
+    def acked(self) -> int:
+        """The newest sequence number forgotten (every batch up to it is acknowledged)."""
+        return self._entries[0].seq - 1 if self._entries else self._seq
+
+    @property
     def rows(self) -> int:
         """Rows recorded and not yet acknowledged."""
         return sum(e.rows for e in self._entries)
@@ -74,8 +79,7 @@ class Outbox:
     def take(self, acked: int) -> list[Parcel]:
         """Forget every batch up to ``acked``; hand out the oldest of the rest (up to
         ``take_bytes``, at least one)."""
-        while self._entries and self._entries[0].seq <= acked:
-            self._forget(self._entries.popleft())
+        self.drop(acked)
         out: list[Parcel] = []
         size = 0
         for e in self._entries:
@@ -84,6 +88,16 @@ class Outbox:
             out.append(_parcel(e))
             size += e.nbytes
         return out
+
+    def after(self, seq: int) -> list[Parcel]:
+        """Every batch newer than ``seq``, still kept (a worker writing its own parts
+        reads what it has not handed to its writer yet)."""
+        return [_parcel(e) for e in self._entries if e.seq > seq]
+
+    def drop(self, acked: int) -> None:
+        """Forget every batch up to ``acked`` (it is in a complete part)."""
+        while self._entries and self._entries[0].seq <= acked:
+            self._forget(self._entries.popleft())
 
     def take_all(self) -> list[Parcel]:
         """Everything, acknowledged at once (an in-process caller loses nothing in transit)."""

@@ -10,7 +10,9 @@ With a ``renewer`` (the coordinator's side) the worker sends only while its
 :class:`~loadray.engine.lease.Lease` holds: a renewal goes out every
 ``renew_interval``, and once none has been acknowledged for the lease's length the
 worker fences itself and never sends again. Rows stay in the :class:`Outbox` until
-the driver acknowledges them.
+the driver acknowledges them — or, for a worker that writes its own parts
+(``archive``, see :mod:`loadray.engine.archiver`), until the part holding them is
+complete; the driver then gets receipts of parts instead of rows.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import asyncio
 import os
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pyarrow as pa
 
+from loadray.archive.fs import locate
+from loadray.archive.part_series import PartSeries
 from loadray.counters import Counters
+from loadray.engine.archiver import Archiver, ArchiveSpec, Receipt
 from loadray.engine.clock import Clock, SystemClock, sleep_through
 from loadray.engine.flow_client import FlowClientFactory
 from loadray.engine.lease import DECLARED_LOST, FINISHED, NEVER, STOPPED, FenceReason, Lease
@@ -40,6 +45,7 @@ from loadray.scenario.model import Scenario
 
 DEFAULT_FLUSH_INTERVAL_S = 1.0
 DRAIN_MARGIN_S = 1.0
+DIRECT_LONG_POLL_S = 5.0  # writing its own parts: a drain call waits this long for news
 HARD_END_GRACE_S = 0.9  # nothing is sent later than this after the planned end
 
 Reporter = Callable[[WorkerSecond], Awaitable[None]]
@@ -61,6 +67,7 @@ class WorkerSpec:
     scenario: Scenario
     flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
     incarnation: int = 0  # which actor of this index (a restart makes a new one)
+    archive: ArchiveSpec | None = None  # where the run's rows go (None: to the driver)
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,11 @@ class Drained:
     finished: bool = False
     incarnation: int = 0
     fenced: FenceReason | None = None  # why the worker fenced itself, if it did
-    last_seq: int = 0  # the newest sequence number recorded so far
+    last_seq: int = 0  # the newest sequence number recorded so far (of receipts, writing directly)
+    receipts: list[Receipt] = field(default_factory=list)  # parts written, not yet acknowledged
+    unwritten: int = 0  # rows recorded and in no complete part yet (writing directly)
+    archive_error: str | None = None  # why the last write of a part failed, until one completes
+    disk_problem: str | None = None  # that failure's disk problem ("disk full"...), if it is one
 
     @property
     def batches(self) -> list[pa.RecordBatch]:
@@ -125,9 +136,12 @@ class LoadWorker:
         reporter: Reporter | None = None,
         renewer: Renewer | None = None,
         client_factory: FlowClientFactory | None = None,
+        archive: str | None = None,
     ) -> None:
         """``clock``, ``transport_factory`` (the fast path's transport) and
-        ``client_factory`` (the flow path's client) are the seams a test injects."""
+        ``client_factory`` (the flow path's client) are the seams a test injects.
+        ``archive``: the run directory (path or URI) this worker writes its own parts
+        to (see :mod:`loadray.engine.archiver`); None: its rows go to the driver."""
         self.spec = spec
         self.reporter = reporter
         self.renewer = renewer
@@ -143,6 +157,9 @@ class LoadWorker:
         )
         self.buffer = self.mode.buffer
         self.outbox = Outbox()
+        self.archive = archive
+        self.archiver: Archiver | None = None
+        self.archive_offload = True  # False: parts are written on the event loop (fake time)
         self._finished = False
         self._news = asyncio.Event()  # set when rows arrive in the outbox or the run ends
         self._last_counters = Counters()
@@ -175,6 +192,7 @@ class LoadWorker:
         end_ns = start_ns + int(self.spec.scenario.duration_s * 1e9)
         granted = clock.monotonic_ns() if granted_epoch_ns is None else granted_epoch_ns - anchor
         self.lease.grant(granted, end_ns + int(HARD_END_GRACE_S * 1e9))
+        self._start_archiver(start_epoch_ns)
         flusher = asyncio.ensure_future(self._flush_periodically())
         keeper = asyncio.ensure_future(self._keep_lease()) if self.renewer is not None else None
         try:
@@ -186,6 +204,8 @@ class LoadWorker:
             flusher.cancel()
             self.lease.fence(clock.monotonic_ns(), FINISHED)
             await self._report(self._flush())
+            if self.archiver is not None:
+                await self.archiver.finish()  # every row in a complete part (or said why not)
             self._finished = True
             self._news.set()
             if keeper is not None:
@@ -212,10 +232,12 @@ class LoadWorker:
 
     async def wait_and_drain(self, acked: int, wait_s: float) -> Drained:
         """:meth:`drain`, but with nothing new to hand out wait up to ``wait_s`` for the
-        next flush: a caller that keeps one such call outstanding gets every batch as
-        soon as it is flushed (what a host loses with its link is then one flush)."""
-        self.outbox.take(acked)
-        if not len(self.outbox) and not self._finished:
+        next flush (or part, writing directly): a caller that keeps one such call
+        outstanding gets every batch as soon as it is flushed (what a host loses with
+        its link is then one flush)."""
+        if self.archive is not None:  # only receipts and the end to hand out: no hurry
+            wait_s = max(wait_s, DIRECT_LONG_POLL_S)
+        if not self._has_news(acked) and not self._finished:
             self._news.clear()
             try:
                 await asyncio.wait_for(self._news.wait(), wait_s)
@@ -223,11 +245,25 @@ class LoadWorker:
                 pass
         return self.drain(acked)
 
+    def _has_news(self, acked: int) -> bool:
+        if self.archiver is not None:
+            return bool(self.archiver.take(acked))
+        self.outbox.take(acked)
+        return bool(len(self.outbox))
+
     def drain(self, acked: int | None = None) -> Drained:
-        """Rows up to sequence ``acked`` reached the archive; hand out the rest.
-        ``acked`` None: an in-process caller takes (and acknowledges) everything."""
-        parcels = self.outbox.take_all() if acked is None else self.outbox.take(acked)
-        lease = self.lease
+        """Rows (writing directly: parts) up to sequence ``acked`` reached the archive;
+        hand out the rest. ``acked`` None: an in-process caller takes (and
+        acknowledges) everything."""
+        lease, archiver = self.lease, self.archiver
+        if archiver is not None:
+            parcels, receipts = [], archiver.take(0 if acked is None else acked)
+            if acked is None:
+                archiver.take(archiver.last_seq)
+            last_seq, unwritten, error, disk = archiver.last_seq, self.outbox.rows, archiver.error, archiver.disk
+        else:
+            parcels = self.outbox.take_all() if acked is None else self.outbox.take(acked)
+            receipts, last_seq, unwritten, error, disk = [], self.outbox.last_seq, 0, None, None
         return Drained(
             self.spec.index,
             parcels,
@@ -235,15 +271,35 @@ class LoadWorker:
             finished=self._finished,
             incarnation=self.spec.incarnation,
             fenced=lease.reason if lease.lapsed else None,
-            last_seq=self.outbox.last_seq,
+            last_seq=last_seq,
+            receipts=receipts,
+            unwritten=unwritten,
+            archive_error=error,
+            disk_problem=disk,
         )
+
+    def _start_archiver(self, start_epoch_ns: int) -> None:
+        if self.archive is None or self.archiver is not None:
+            return
+        spec, clock, where = self.spec, self.clock, self.archive
+
+        def series() -> PartSeries:
+            return PartSeries(locate(where), spec.index, spec.incarnation, start_epoch_ns,
+                              clock=lambda: clock.monotonic_ns() / 1e9)
+
+        self.archiver = Archiver(series, self.outbox, self.archive_offload)
+        self.archiver.news = self._news.set
+        self.archiver.start()
 
     def _flush(self) -> WorkerSecond:
         """Move what is recorded into the outbox; describe it as one heartbeat."""
         batch = self.buffer.flush()
         if batch is not None:
             self.outbox.put(batch, self.buffer.arrivals(batch))
-            self._news.set()
+            if self.archiver is None:
+                self._news.set()
+        if self.archiver is not None:
+            self.archiver.poke()  # also with no new rows: a quiet worker's part completes
         now_ns, cpu_ns = self.clock.monotonic_ns(), self.clock.cpu_ns()
         wall_s = max((now_ns - self._last_flush_ns) / 1e9, 1e-9)
         cpu_percent = 100.0 * (cpu_ns - self._last_cpu_ns) / 1e9 / wall_s

@@ -32,6 +32,7 @@ from loadray.fields import (
 )
 from loadray.flow.retry import NO_RETRY, compile_retry
 from loadray.redaction import redact_text
+from loadray.scenario.archive import parse_archive
 from loadray.scenario.bounds import check_bounds
 from loadray.scenario.breakers import parse_breakers
 from loadray.scenario.document import check_document
@@ -65,7 +66,7 @@ from loadray.scenario.yaml_load import read_yaml
 ROOT_KEYS = (
     "name", "target", "workers", "transport", "seed", "trace", "load", "http", "retry",
     "feeders", "requests", "flows", "thresholds", "cluster", "abort_when", "on_worker_loss",
-    "alerts", "live", LIMITS,
+    "alerts", "live", "archive", LIMITS,
 )
 WORKER_LOSS = ("redistribute", "restart", "abort")
 MAX_WORKERS = 1024
@@ -161,6 +162,7 @@ def _build(fields: Fields, archived: dict[str, Any], default_name: str, folder: 
         breakers=fields.get("abort_when", parse_breakers, ()),
         on_worker_loss=on_worker_loss,  # type: ignore[arg-type]
         alert_webhook=fields.get("alerts", parse_alerts, None),
+        archive=fields.get("archive", parse_archive, None),
         live_window_s=fields.get("live", parse_live, DEFAULT_LIVE_WINDOW_S),
         flows=flows,
         feeds=context.feeds,

@@ -206,6 +206,7 @@ class Scenario:
     breakers: tuple[Breaker, ...] = ()
     on_worker_loss: WorkerLoss = DEFAULT_ON_WORKER_LOSS
     alert_webhook: str | None = None  # one JSON POST per live breach
+    archive: str | None = None  # where runs go: a local directory or a storage URI (--out wins)
     live_window_s: float = DEFAULT_LIVE_WINDOW_S  # sliding window for live thresholds
     # Every flow, plain ``requests`` entries included (each a one-step flow).
     flows: tuple[Flow, ...] = ()

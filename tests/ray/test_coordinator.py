@@ -27,8 +27,9 @@ def arrivals(target) -> dict[int, int]:
 
 
 def run_record(run_dir: Path) -> dict:
-    meta = pq.read_metadata(next((run_dir / "samples").glob("*.parquet"))).metadata
-    return json.loads(meta[b"loadray.run"])
+    from loadray.archive.reader import scan_parts  # the parts' metadata, else the manifest
+
+    return scan_parts(run_dir)[1].record
 
 
 def in_background(fn, *args):

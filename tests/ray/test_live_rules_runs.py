@@ -6,9 +6,7 @@ target on 127.0.0.1."""
 from __future__ import annotations
 
 import pytest
-import json
 
-import pyarrow.parquet as pq
 
 import helpers
 from loadray.driver import RunOptions, run
@@ -23,8 +21,9 @@ def scenario(url, **extra):
 
 
 def record_of(run_dir) -> dict:
-    meta = pq.read_metadata(next((run_dir / "samples").glob("*.parquet"))).metadata
-    return json.loads(meta[b"loadray.run"])
+    from loadray.archive.reader import scan_parts  # the parts' metadata, else the manifest
+
+    return scan_parts(run_dir)[1].record
 
 
 def stopped_at(record: dict) -> float:

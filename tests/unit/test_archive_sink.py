@@ -193,3 +193,41 @@ def test_each_worker_rolls_on_its_own_age_and_the_end_time_reaches_the_reader(tm
     sink.close(END)  # no part open: the end time is in the manifest only
     table, meta = read_samples(tmp_path)
     assert table.num_rows == 20 and (meta.start_ns, meta.end_ns) == (START, END) and meta.skipped == ()
+
+
+def test_parts_workers_wrote_themselves_join_the_manifest_beside_the_sinks_own(tmp_path):
+    from loadray.archive.part_series import PartSeries
+    from loadray.archive.fs import locate
+
+    run = tmp_path / "run"
+    sink = SampleSink(run / "samples", START)
+    series = PartSeries(locate(run), 1, 0, START)  # a worker on the driver's node
+    series.append(batch(30, worker=1), 30, 1)
+    (theirs,) = series.close()
+    sink.write(0, batch(20))  # a worker on another host: its rows come to the driver
+    sink.add_part(theirs)
+    sink.tick()
+    assert [(p.file, p.worker, p.rows) for p in read_manifest(run / "samples").parts] == [
+        ("worker-001-0000.parquet", 1, 30)]
+    sink.close(START + 10**9)
+    manifest = read_manifest(run / "samples")
+    assert manifest.complete and manifest.rows == 50 == ds.dataset(run / "samples", format="parquet").count_rows()
+    assert sorted(p.file for p in manifest.parts) == ["worker-000-0000.parquet", "worker-001-0000.parquet"]
+
+
+def test_a_workers_full_disk_stops_the_sink_with_its_unwritten_rows_counted(tmp_path):
+    from loadray.archive.part_series import WrittenPart
+    from loadray.errors import DiskError
+
+    samples = tmp_path / "samples"
+    sink = SampleSink(samples, START)
+    sink.add_part(WrittenPart("worker-001-0000.parquet", 1, 0, 40, 40, 3))
+    sink.write(0, batch(10))  # open: dropped with the stop
+    with pytest.raises(DiskError) as info:
+        sink.worker_disk_failed("disk full", 25)
+    assert str(info.value) == f"disk full at {samples} after 75 rows; the archive holds the 40 rows written before"
+    with pytest.raises(DiskError):
+        sink.write(0, batch(1))
+    cut = read_manifest(samples).cut
+    assert (cut["rows_received"], cut["rows_kept"], cut["problem"]) == (75, 40, "disk full")
+    assert [p.name for p in samples.iterdir() if p.name.endswith(".tmp")] == []

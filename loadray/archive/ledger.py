@@ -1,0 +1,107 @@
+"""The driver's side of parts the workers write themselves: the manifest.
+
+Workers write their parts straight to the run's storage (:mod:`.part_series`) and tell
+the driver of each one; the driver lists them in ``samples/_manifest.json`` with their
+row counts (:class:`PartLedger` for a storage URI; a local run's
+:class:`~.sink.SampleSink` keeps the same list beside the parts it writes itself for
+workers on other hosts). When the run ends, :func:`unlisted_parts` finds the parts
+nobody told it of (a worker that died right after completing one) from the storage's
+listing and their footers, so the manifest's counts match the rows a reader finds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import replace
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from loadray.errors import ArchiveError
+
+from .fs import RunLocation
+from .manifest import MANIFEST_FILE, Manifest, PartEntry
+from .part import TEMP_SUFFIX
+from .part_series import ARRIVALS_KEY, INCARNATION_KEY, SEQ_KEY, WORKER_KEY, WrittenPart
+from .rundir import SAMPLES_DIR
+from .store_part import ensure_samples_dir
+
+__all__ = ["PartLedger", "drop_stale_temps", "unlisted_parts"]
+
+
+def _footer_part(loc: RunLocation, name: str) -> WrittenPart | None:
+    try:
+        md = pq.read_metadata(loc.path(SAMPLES_DIR, name), filesystem=loc.filesystem)
+    except (OSError, pa.ArrowException):
+        return None  # no footer: not a complete part
+    kv = {k.decode(): v.decode() for k, v in (md.metadata or {}).items()}
+    if WORKER_KEY not in kv:
+        return None  # written by the driver's own sink
+    return WrittenPart(name, int(kv[WORKER_KEY]), int(kv.get(INCARNATION_KEY, 0)), md.num_rows,
+                       int(kv.get(ARRIVALS_KEY, md.num_rows)), int(kv.get(SEQ_KEY, 0)))
+
+
+def unlisted_parts(loc: RunLocation, listed: Iterable[str]) -> list[WrittenPart]:
+    """Complete worker-written parts in ``samples/`` that are not in ``listed``."""
+    known = set(listed)
+    names = sorted(i.base_name for i in loc.files(SAMPLES_DIR))
+    found = [_footer_part(loc, n) for n in names if n.endswith(".parquet") and not n.startswith(("_", "."))
+             and n not in known]
+    return [p for p in found if p is not None]
+
+
+def drop_stale_temps(loc: RunLocation) -> list[str]:
+    """Delete the hidden temporary parts workers left (``.worker-*.parquet.tmp``: open
+    when the worker died or was stopped) once no worker runs; the names deleted. Object
+    stores have none (a part is uploaded whole)."""
+    if loc.local is None:
+        return []
+    gone = []
+    for info in loc.files(SAMPLES_DIR):
+        name = info.base_name
+        if name.startswith(".worker-") and name.endswith(".parquet" + TEMP_SUFFIX):
+            with contextlib.suppress(OSError):
+                loc.filesystem.delete_file(info.path)
+                gone.append(name)
+    return gone
+
+
+class PartLedger:
+    """``samples/_manifest.json`` of a run on a storage URI, where every worker writes
+    its own parts (the driver receives no rows)."""
+
+    def __init__(self, loc: RunLocation, run_start_ns: int) -> None:
+        self.loc = loc
+        self._manifest = Manifest(run_start_ns=int(run_start_ns))
+        self._dirty = False
+        ensure_samples_dir(loc)
+        self._save()
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    @property
+    def rows_kept(self) -> int:
+        return self._manifest.rows
+
+    def add_part(self, part: WrittenPart) -> None:
+        self._manifest = self._manifest.with_part(PartEntry(part.file, part.worker, part.rows))
+        self._dirty = True
+
+    def write(self, worker: int, batch: object) -> None:
+        raise ArchiveError(f"{self.loc}: rows of worker {worker} reached the driver; "
+                           "on a storage URI every worker writes its own parts")
+
+    def tick(self) -> None:
+        if self._dirty:
+            self._save()
+
+    def close(self, run_end_ns: int, record: dict | None = None) -> None:
+        self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record, complete=True)
+        self._save()
+
+    def _save(self) -> None:
+        self.loc.write_bytes(self._manifest.to_json().encode("utf-8"), SAMPLES_DIR, MANIFEST_FILE)
+        self._dirty = False

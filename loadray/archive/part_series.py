@@ -1,0 +1,138 @@
+"""One worker incarnation's series of Parquet parts, written by the worker itself
+straight to the run's storage (a local directory or a storage URI, see :mod:`.fs`).
+
+Batches come in with the sequence number the worker's outbox gave them; a batch is
+never split between parts, so when a part completes every batch up to its last
+sequence number is durable: that is the worker's acknowledgement (the rows may leave
+its outbox). Parts roll like the driver's (:mod:`.sink`): at ``rows_per_file`` rows or
+after :func:`~.sink.roll_after_s`; rows are written as row groups of ``row_group_rows``.
+
+Names: ``worker-007-0000.parquet`` for the first incarnation (today's layout),
+``worker-007-r1-0000.parquet`` for a restart's. Each part's footer says whose rows it
+holds (``loadray.worker``, ``loadray.incarnation``), how many arrivals
+(``loadray.arrivals``) and its last sequence number (``loadray.seq``): the driver
+finds a part it was never told of (its worker died just after writing it) from that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from loadray.schema import SCHEMA
+
+from .fs import RunLocation
+from .part import OpenPart
+from .rundir import SAMPLES_DIR
+from .sink import DEFAULT_ROLL_S, DEFAULT_ROW_GROUP_ROWS, DEFAULT_ROWS_PER_FILE, RUN_START_KEY, roll_after_s
+from .store_part import StorePart, ensure_samples_dir, open_part
+
+__all__ = ["ARRIVALS_KEY", "INCARNATION_KEY", "SEQ_KEY", "WORKER_KEY", "PartSeries", "WrittenPart", "series_part_name"]
+
+WORKER_KEY = "loadray.worker"
+INCARNATION_KEY = "loadray.incarnation"
+ARRIVALS_KEY = "loadray.arrivals"
+SEQ_KEY = "loadray.seq"
+
+
+def series_part_name(worker: int, incarnation: int, part: int) -> str:
+    restart = f"-r{incarnation}" if incarnation else ""
+    return f"worker-{worker:03d}{restart}-{part:04d}.parquet"
+
+
+@dataclass(frozen=True)
+class WrittenPart:
+    """A complete part: its name in ``samples/``, whose rows, how many, up to which batch."""
+
+    file: str
+    worker: int
+    incarnation: int
+    rows: int
+    arrivals: int
+    last_seq: int
+
+
+class PartSeries:
+    """Appends batches to the open part; returns the parts each call completed."""
+
+    def __init__(self, loc: RunLocation, worker: int, incarnation: int, run_start_ns: int, *,
+                 rows_per_file: int = DEFAULT_ROWS_PER_FILE, row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+                 roll_s: float = DEFAULT_ROLL_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.loc, self.worker, self.incarnation = loc, int(worker), int(incarnation)
+        self.rows_per_file, self.row_group_rows, self.roll_s = rows_per_file, row_group_rows, roll_s
+        self._clock = clock
+        self._t0 = clock()
+        self.schema = SCHEMA.with_metadata({**(SCHEMA.metadata or {}), RUN_START_KEY.encode(): str(run_start_ns).encode()})
+        self._next = 0  # number of the next part (never reused, also after a failed one)
+        self._open: OpenPart | StorePart | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._arrivals = 0
+        self._last_seq = 0
+        ensure_samples_dir(loc)
+
+    @property
+    def open_rows(self) -> int:
+        """Rows of the open part (written or pending): not durable yet."""
+        return (self._open.rows if self._open is not None else 0) + self._pending_rows
+
+    def append(self, batch: pa.RecordBatch | pa.Table, arrivals: int, seq: int) -> list[WrittenPart]:
+        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        if not table.schema.equals(self.schema, check_metadata=False):
+            table = table.select(list(SCHEMA.names)).cast(self.schema)
+        if self._open is None:
+            self._open = open_part(self.loc, self._name(), self.schema, self._clock())
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self._arrivals += arrivals
+        self._last_seq = seq
+        if self._pending_rows >= self.row_group_rows:
+            self._write_pending()
+        if self.open_rows >= self.rows_per_file:
+            return [self._finish()]
+        return []
+
+    def roll_due(self) -> list[WrittenPart]:
+        """Complete the open part if it has been open long enough."""
+        now = self._clock()
+        if self._open is not None and now - self._open.opened_at >= roll_after_s(now - self._t0, self.roll_s):
+            return [self._finish()]
+        return []
+
+    def close(self) -> list[WrittenPart]:
+        """Complete the open part (if any)."""
+        return [self._finish()] if self._open is not None else []
+
+    def abort(self) -> None:
+        """Drop the open part and its rows (they stay in the worker's outbox); a part
+        whose upload may have completed all the same is deleted (best effort)."""
+        part, self._open = self._open, None
+        self._pending, self._pending_rows, self._arrivals = [], 0, 0
+        if part is not None:
+            part.abort()
+            with contextlib.suppress(Exception):
+                self.loc.filesystem.delete_file(self.loc.path(SAMPLES_DIR, part.name))
+
+    def _name(self) -> str:
+        self._next += 1
+        return series_part_name(self.worker, self.incarnation, self._next - 1)
+
+    def _write_pending(self) -> None:
+        if self._pending and self._open is not None:
+            self._open.write(self._pending[0] if len(self._pending) == 1 else pa.concat_tables(self._pending))
+        self._pending, self._pending_rows = [], 0
+
+    def _finish(self) -> WrittenPart:
+        self._write_pending()
+        part = self._open
+        assert part is not None
+        part.finish({WORKER_KEY: str(self.worker), INCARNATION_KEY: str(self.incarnation),
+                     ARRIVALS_KEY: str(self._arrivals), SEQ_KEY: str(self._last_seq)})
+        self._open = None
+        done = WrittenPart(part.name, self.worker, self.incarnation, part.rows, self._arrivals, self._last_seq)
+        self._arrivals = 0
+        return done

@@ -1,0 +1,89 @@
+"""One Parquet part written by a worker straight to the run's storage, visible only
+once complete.
+
+- A local directory (also ``file://`` on a shared mount): streamed to a hidden
+  temporary name and renamed into place after fsync (:class:`~.part.OpenPart`).
+- An object store (``s3://``, ``gs://``): encoded into memory and uploaded in one go
+  when it completes. S3 makes an object visible only when its (multipart) upload
+  completes, GCS when its upload ends: a worker that dies mid-part leaves no object,
+  only an incomplete upload the store discards (an S3 lifecycle rule
+  ``AbortIncompleteMultipartUpload`` cleans those up).
+- Any other ``pyarrow.fs`` file system (``hdfs://``...): encoded into memory, uploaded
+  under the hidden temporary name, then moved into place.
+
+A part is small (a few seconds of one worker's rows: zstd keeps them at ~6-11 B a
+row), so holding one in memory costs little.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .fs import RunLocation
+from .part import COMPRESSION, OpenPart, temp_name
+from .rundir import SAMPLES_DIR
+
+__all__ = ["OBJECT_STORES", "StorePart", "ensure_samples_dir", "open_part"]
+
+#: File systems whose objects appear only once their upload completed.
+OBJECT_STORES = ("s3", "gcs")
+
+
+class StorePart:
+    """A part encoded in memory, uploaded when :meth:`finish` is called."""
+
+    def __init__(self, loc: RunLocation, name: str, schema: pa.Schema, opened_at: float) -> None:
+        self.name = name
+        self.opened_at = opened_at
+        self.rows = 0
+        self._loc = loc
+        self._buffer = pa.BufferOutputStream()
+        self._writer = pq.ParquetWriter(self._buffer, schema, compression=COMPRESSION)
+
+    def write(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def finish(self, metadata: dict[str, str] | None = None) -> str:
+        """Footer (with ``metadata``), upload; returns the part's path in the store."""
+        if metadata:
+            self._writer.add_key_value_metadata(metadata)
+        self._writer.close()
+        data = self._buffer.getvalue()
+        fs, final = self._loc.filesystem, self._loc.path(SAMPLES_DIR, self.name)
+        direct = fs.type_name in OBJECT_STORES
+        target = final if direct else self._loc.path(SAMPLES_DIR, temp_name(self.name))
+        with fs.open_output_stream(target) as out:
+            out.write(data)
+        if not direct:
+            fs.move(target, final)
+        return final
+
+    def abort(self) -> None:
+        """Drop the part (nothing was uploaded yet); never raises."""
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        self._buffer = pa.BufferOutputStream()
+
+
+def open_part(loc: RunLocation, name: str, schema: pa.Schema, opened_at: float) -> OpenPart | StorePart:
+    """The part ``name`` in ``samples/`` of ``loc``, open for writing (see the module
+    docstring for how each kind of storage makes it visible only when complete)."""
+    if loc.local is not None:
+        directory = Path(loc.root) / SAMPLES_DIR
+        return OpenPart(directory, name, schema, opened_at)
+    return StorePart(loc, name, schema, opened_at)
+
+
+def ensure_samples_dir(loc: RunLocation) -> None:
+    """Create ``samples/`` (a no-op on object stores, which have no directories)."""
+    if loc.local is not None:
+        (Path(loc.root) / SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
+    elif loc.filesystem.type_name not in OBJECT_STORES:
+        with contextlib.suppress(OSError):
+            loc.filesystem.create_dir(loc.path(SAMPLES_DIR), recursive=True)
+

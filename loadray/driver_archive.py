@@ -1,0 +1,96 @@
+"""The driver's side of an archive that workers write themselves: the run directory
+as workers open it, the manifest entry (and /metrics count) of each part a worker
+completed, the parts nobody reported (their worker died just after writing them), and
+the run's record kept with the samples.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from loadray.archive import SAMPLES_DIR, write_scenario
+from loadray.archive.fs import RunLocation, is_uri, locate
+from loadray.archive.ledger import unlisted_parts
+from loadray.archive.part_series import WrittenPart
+from loadray.archive.run_place import write_scenario_at
+from loadray.cluster import Launcher
+from loadray.cluster.coordinator import RunRecord
+from loadray.engine.worker import WorkerReady
+from loadray.errors import LoadrayError
+from loadray.fleet.accounting import Tally
+from loadray.redaction import mask_text_values
+from loadray.scenario import redact
+
+__all__ = ["find_unlisted", "listed", "record_doc", "through_driver_note", "worker_archive", "write_scenario_in"]
+
+
+def write_scenario_in(run_dir, doc: dict) -> None:
+    if isinstance(run_dir, Path):
+        write_scenario(run_dir, doc)
+    else:
+        write_scenario_at(locate(run_dir), doc)
+
+
+def worker_archive(loc: RunLocation) -> str:
+    """The run directory as workers open it: a URI as given (``file://``: a mount every
+    host shares), a local path absolute (written directly on the driver's node only)."""
+    return loc.display if loc.local is None or is_uri(loc.display) else os.path.abspath(loc.local)
+
+
+def through_driver_note(loc: RunLocation, ready: list[WorkerReady], driver_node: str, direct: bool) -> str | None:
+    """The line that says which workers hand their rows to the driver (a local run
+    directory, workers on other hosts), and how to avoid it; None when none do."""
+    if not direct or is_uri(loc.display):
+        return None
+    away = [r for r in ready if r.node and r.node != driver_node]
+    if not away:
+        return None
+    hosts = ", ".join(sorted({r.address or r.host for r in away}))
+    workers = ", ".join(str(r.index) for r in away)
+    return (f"worker{'s' if len(away) > 1 else ''} {workers} on other hosts ({hosts}): their rows go through "
+            f"the driver to {loc}; --out s3://... (or file:// on a mount every host shares) lets every worker "
+            "write its own parts")
+
+
+def listed(sink, loc: RunLocation, part: WrittenPart, metrics) -> None:
+    """A part a worker completed: into the manifest; /metrics counts its rows."""
+    sink.add_part(part)
+    if metrics is not None:
+        import pyarrow.parquet as pq
+
+        metrics.observe(pq.read_table(loc.path(SAMPLES_DIR, part.file), filesystem=loc.filesystem))
+
+
+def find_unlisted(sink, loc: RunLocation, launcher: Launcher, metrics) -> None:
+    """Once the workers are gone: parts of workers that died before saying so, listed and
+    counted all the same."""
+    known = {p.file for p in sink.manifest.parts} | {p.name for p in getattr(sink, "files", [])}
+    try:
+        found = unlisted_parts(loc, known)
+    except LoadrayError:
+        return  # the store is unreachable now: the parts stay the truth for readers
+    for part in found:
+        listed(sink, loc, part, metrics)
+        launcher.found(part)
+
+
+def record_doc(record: RunRecord, tally: Tally, interrupted: str | None, secrets: frozenset[str]) -> dict:
+    """What the live run recorded, archived with the samples (redacted like the scenario:
+    warnings and events may quote a threshold, a feeder or an exception; values taken
+    from the environment are masked in its text, its numbers are left alone)."""
+    return mask_text_values(redact({
+        "events": record.events,
+        "planned": tally.planned,
+        "rows": tally.rows,
+        "lost": tally.lost,
+        "unknown": tally.unknown,
+        "dead_workers": sorted({e["worker"] for e in record.events if e["event"] == "worker_lost"}),
+        "warnings": record.warnings,
+        "aborted": record.aborted,
+        "interrupted": interrupted,
+        "placement": record.placement,
+        "live_latency_ms": record.live_latency_ms,
+        "lease_s": record.lease_s,
+        "flush_interval_s": record.flush_interval_s,
+    }), secrets)

@@ -1,0 +1,139 @@
+"""A worker writing its own rows to the run's storage (no row through the driver).
+
+Every flush puts a batch in the worker's :class:`~loadray.engine.outbox.Outbox`; the
+archiver hands the batches it has not handed yet to the worker's
+:class:`~loadray.archive.part_series.PartSeries` (in a thread: Parquet encoding and
+uploads stay off the event loop). When a part completes, the rows in it are durable:
+they leave the outbox (that is the acknowledgement) and a :class:`Receipt` waits for
+the driver, who lists the part in the manifest and counts its arrivals. Rows recorded
+but in no complete part when a worker dies are the run's ``unknown``, as before.
+
+A write that fails (the store is unreachable, the disk is full) drops the open part;
+its rows stay in the outbox and are written again at the next flush. The failure is
+said in ``error`` (and told the driver at once) until a part completes again.
+
+Which workers write directly (:func:`writes_directly`): all of them when the run
+directory is a storage URI (``file://`` means a mount every host shares); with a
+local path only those on the driver's own node, the others hand their rows to the
+driver as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loadray.archive.diskspace import disk_problem, is_disk_error
+from loadray.archive.fs import is_uri
+from loadray.archive.part_series import PartSeries, WrittenPart
+from loadray.engine.outbox import Outbox
+
+__all__ = ["ArchiveSpec", "Archiver", "Receipt", "writes_directly"]
+
+
+@dataclass(frozen=True)
+class ArchiveSpec:
+    """Where the run's rows go: ``location`` (the run directory: a local path or a
+    storage URI), and the node id of the driver, whose local directory it is."""
+
+    location: str
+    driver_node: str = ""
+
+
+def writes_directly(spec: ArchiveSpec | None, node: str) -> bool:
+    """Whether a worker on ``node`` writes its own parts (see the module docstring)."""
+    if spec is None:
+        return False
+    return is_uri(spec.location) or (bool(spec.driver_node) and node == spec.driver_node)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A part the worker completed, numbered for the driver's acknowledgement."""
+
+    seq: int
+    part: WrittenPart
+
+
+class Archiver:
+    """``make_series`` opens the worker's series (first thing in the writing thread, so
+    a store that cannot be reached yet is a write failure like any other); ``offload``
+    False writes on the event loop itself (tests in fake time)."""
+
+    def __init__(self, make_series: Callable[[], PartSeries], outbox: Outbox, offload: bool = True) -> None:
+        self.make_series, self.outbox, self.offload = make_series, outbox, offload
+        self.series: PartSeries | None = None
+        self.error: str | None = None  # the last write failure, until a part completes again
+        self.disk: str | None = None  # that failure's disk problem ("disk full"...), if it is one
+        self._handed = 0  # the newest batch handed to the series
+        self._receipts: list[Receipt] = []
+        self._seq = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task | None = None
+        self.news: Callable[[], None] = lambda: None  # told when a receipt is ready
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._loop())
+
+    def poke(self) -> None:
+        """New rows in the outbox: write them (and roll what is due)."""
+        self._wake.set()
+
+    async def finish(self) -> None:
+        """Write everything left and complete the open part; returns when done."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    def take(self, acked: int) -> list[Receipt]:
+        """Forget the receipts the driver has (up to ``acked``); the rest."""
+        self._receipts = [r for r in self._receipts if r.seq > acked]
+        return list(self._receipts)
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            closing = self._closing
+            await self._step(closing)
+            if closing:
+                return
+
+    async def _step(self, closing: bool) -> None:
+        parcels = self.outbox.after(self._handed)
+
+        def work() -> list[WrittenPart]:
+            if self.series is None:
+                self.series = self.make_series()
+            done = []
+            for p in parcels:
+                done += self.series.append(p.batch, p.arrivals, p.seq)
+            return done + (self.series.close() if closing else self.series.roll_due())
+
+        try:
+            done = await asyncio.get_running_loop().run_in_executor(None, work) if self.offload else work()
+        except Exception as exc:  # the store or the disk refused: write it all again later
+            if self.series is not None:
+                self.series.abort()
+            self._handed = self.outbox.acked
+            self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            self.disk = disk_problem(exc) if isinstance(exc, OSError) and is_disk_error(exc) else None
+            self.news()  # the driver hears of it now
+            return
+        if done:  # a part is complete again
+            self.error = self.disk = None
+        if parcels:
+            self._handed = parcels[-1].seq
+        for part in done:
+            self.outbox.drop(part.last_seq)
+            self._seq += 1
+            self._receipts.append(Receipt(self._seq, part))
+        if done:
+            self.news()
