@@ -19,6 +19,7 @@ from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient, FlowClientFactory, SessionClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces
+from loadray.engine.grpc import with_grpc
 from loadray.engine.http1 import UNSPOKEN_HEADERS
 from loadray.engine.inline_task import InlineTask
 from loadray.engine.lease import NEVER, Lease
@@ -92,6 +93,9 @@ class FlowPath:
         self.client: SessionClient = (client_factory or (FastFlowClient if kind == "fast" else FlowClient))(
             settings, clock
         )
+        grpc = any(step.grpc is not None for step in steps)
+        if grpc:  # gRPC steps beside (or instead of) HTTP ones
+            self.client = with_grpc(self.client, settings, clock, base_url)
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
         fenced = FencedClient(self.client, lease or Lease(NEVER, until_ns=NEVER), clock.monotonic_ns)
         self.runner = FlowRunner(
@@ -103,7 +107,8 @@ class FlowPath:
             for feed in scenario.feeds
         ]
         self._next_id = ((index + 1) << 48) | (secrets.randbits(16) << 32)
-        self._inline = kind == "fast"  # aiohttp needs a Task (its timeouts look for the current task)
+        # aiohttp needs a Task (its timeouts look for the current task); so does grpcio
+        self._inline = kind == "fast" and not grpc
         self._tasks: set[asyncio.Task | InlineTask] = set()
         self.on_flow_done: Callable[[Any, bool], None] = lambda ctx, ok: None
         self.on_exhausted: Callable[[str], None] = lambda feeder: None  # a stop_run feeder ran out

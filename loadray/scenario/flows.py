@@ -38,6 +38,7 @@ class FlowContext:
 
     feeds: tuple[Feed, ...] = ()
     retry: RetryPolicy = NO_RETRY
+    folder: str = "."  # files a step names (a gRPC step's .proto) are relative to it
 
 
 def weight(fields: Fields) -> float:
@@ -57,7 +58,7 @@ def parse_flow(value: Any, path: str, context: FlowContext) -> Flow:
     share = weight(fields)
     steps_path = fields.path_of("steps")
     steps = [
-        parse_step(Fields(item, item_path(steps_path, i), STEP_KEYS), context.retry)
+        parse_step(Fields(item, item_path(steps_path, i), STEP_KEYS), context.retry, context.folder)
         for i, item in enumerate(fields.get("steps", nonempty_list("step")))
     ]
     return build_flow(name, share, steps, context)

@@ -141,6 +141,7 @@ def _build(fields: Fields, archived: dict[str, Any], default_name: str, folder: 
     context = FlowContext(
         feeds=fields.get("feeders", lambda v, p: parse_feeders(v, p, folder, limits), ()),
         retry=fields.get("retry", compile_retry, NO_RETRY),
+        folder=folder,
     )
     flows = parse_traffic(fields, context)
     return Scenario(

@@ -1,0 +1,148 @@
+"""The gRPC client of flow steps: unary and server-streaming calls on grpcio's asyncio
+API, over the worker's pooled channels (:mod:`.channels`).
+
+A call's row: ``status`` is the gRPC status code (0 = OK; see
+:data:`loadray.kinds.GRPC_CODES`), ``error`` is ``grpc_<code>`` for any other code
+(:data:`loadray.kinds.GRPC_KINDS`), ``error_detail`` the status details (redacted),
+``bytes_in`` the serialized size of the messages received, ``ttfb_ns`` from send to
+the first response message (a unary call: its one message, at the end), ``chunks`` the
+messages received. A message that does not fit the request type is ``grpc_message``,
+never sent. The step's ``timeout`` is the call's deadline (default ``http.timeout``).
+
+Checks and extraction see a :class:`~loadray.flow.response.Response` whose status is
+the code, headers the initial and trailing metadata, body the response as JSON (a
+streaming call: the list of its messages), cut at ``keep`` bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+
+from loadray.engine.clock import Clock
+from loadray.engine.failures import error_detail, error_kind
+from loadray.engine.flow_client import Reply
+from loadray.engine.grpc.channels import ChannelPool, target_address
+from loadray.engine.step_request import StepRequest
+from loadray.engine.transport import TransportSettings
+from loadray.flow.response import Response
+from loadray.grpc.call import GrpcCall
+from loadray.grpc.message import json_bytes, to_json, to_message
+from loadray.grpc.proto import find_method, message_class
+from loadray.grpc.render import GrpcRendered
+from loadray.kinds import GRPC_KINDS, GRPC_MESSAGE
+from loadray.redaction import redact_text
+
+__all__ = ["GrpcClient"]
+
+
+class _Method:
+    """One call's multicallables (one per channel, taken in turn) and request class."""
+
+    __slots__ = ("callables", "request", "streaming", "turn")
+
+    def __init__(self, callables: list, request: Any, streaming: bool) -> None:
+        self.callables = callables
+        self.request = request
+        self.streaming = streaming
+        self.turn = 0
+
+    def next(self) -> Any:
+        self.turn = (self.turn + 1) % len(self.callables)
+        return self.callables[self.turn]
+
+
+class GrpcClient:
+    def __init__(self, settings: TransportSettings, clock: Clock, base_url: str) -> None:
+        self.settings = settings
+        self._now = clock.monotonic_ns
+        self._default = target_address(base_url)
+        self._pool = ChannelPool(settings)
+        self._methods: dict[int, _Method] = {}  # by id(GrpcCall): a step's call is one object
+
+    def send(self, out: GrpcRendered | StepRequest, keep: int | None) -> Any:
+        return self._call(out, keep)
+
+    async def _call(self, out: GrpcRendered | StepRequest, keep: int | None) -> Reply:
+        rendered: GrpcRendered = out.base if isinstance(out, StepRequest) else out  # type: ignore[assignment]
+        metadata = rendered.metadata
+        if isinstance(out, StepRequest) and out.traceparent is not None:
+            metadata = (*metadata, ("traceparent", out.traceparent))
+        method = self._method(rendered.call)
+        try:
+            request = to_message(rendered.message, method.request)
+        except ValueError as exc:
+            now = self._now()
+            return Reply(0, GRPC_MESSAGE, now, now, detail=error_detail(exc))
+        timeout = rendered.timeout_s if rendered.timeout_s is not None else self.settings.timeout_s
+        sent = self._now()
+        call = method.next()(request, timeout=timeout, metadata=metadata)
+        got: list = []
+        first = None
+        try:
+            if method.streaming:
+                async for message in call:
+                    if first is None:
+                        first = self._now()
+                    got.append(message)
+            else:
+                got.append(await call)
+                first = self._now()
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code().value[0]
+            return self._reply(code, sent, first, got, None, redact_text(exc.details() or "")[:200] or None)
+        except Exception as exc:
+            return Reply(0, error_kind(exc), sent, self._now(), detail=error_detail(exc))
+        done = self._now()
+        response = None if keep is None else await _response(call, got, method.streaming, keep)
+        return self._reply(0, sent, first, got, response, None, done)
+
+    def _reply(self, code: int, sent: int, first: int | None, got: list, response: Response | None,
+               detail: str | None, done: int | None = None) -> Reply:
+        return Reply(
+            code, GRPC_KINDS[code], sent, self._now() if done is None else done,
+            sum(m.ByteSize() for m in got), response, detail,
+            None if first is None else first - sent, len(got),
+        )
+
+    def _method(self, call: GrpcCall) -> _Method:
+        found = self._methods.get(id(call))
+        if found is None:
+            found = self._methods[id(call)] = self._new_method(call)
+        return found
+
+    def _new_method(self, call: GrpcCall) -> _Method:
+        descriptor = find_method(call.protos, call.service, call.method)
+        request, reply = message_class(descriptor.input_type), message_class(descriptor.output_type)
+        # no address: the target's host, port and TLS; host:port: plaintext; grpcs://: TLS
+        address, tls = (call.address, bool(call.tls)) if call.address is not None else self._default
+        callables = []
+        for index in range(call.channels):
+            channel = self._pool.channel(address, tls, index)
+            make = channel.unary_stream if call.streaming else channel.unary_unary
+            callables.append(make(call.path, request_serializer=request.SerializeToString,
+                                  response_deserializer=reply.FromString))
+        return _Method(callables, request, call.streaming)
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def _response(call: Any, got: list, streaming: bool, keep: int) -> Response:
+    """What checks and extraction read: code 0, the metadata, the messages as JSON."""
+    value = [to_json(m) for m in got] if streaming else to_json(got[0])
+    body = json_bytes(value)
+    metadata = {**dict(await call.initial_metadata() or ()), **dict(await call.trailing_metadata() or ())}
+    response = Response(0, {k: v for k, v in metadata.items() if isinstance(v, str)}, body[:keep], {},
+                        len(body) > keep)
+    if len(body) <= keep:
+        response.__dict__["json"] = value  # parsed already: the cached property's value
+    return response
