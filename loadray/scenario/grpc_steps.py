@@ -36,9 +36,9 @@ from loadray.flow.checks import Check, StatusIn, compile_checks
 from loadray.flow.json_templates import compile_json, template_leaves
 from loadray.flow.templates import Template, compile_template
 from loadray.grpc.call import DEFAULT_CHANNELS, GrpcCall
-from loadray.grpc.message import check_message
 from loadray.grpc.proto import ProtoError, compile_proto, find_method
 from loadray.kinds import GRPC_CODES
+from loadray.scenario.grpc_messages import check_message
 from loadray.scenario.http_settings import headers
 from loadray.scenario.model import Body
 
@@ -150,3 +150,18 @@ def _status(spec: Any, path: str) -> StatusIn:
             raise ScenarioError(where, f"must be a gRPC status code (OK, NOT_FOUND, ... or 0-16), got {show(item)}")
     shown = ", ".join(GRPC_CODES[c] for c in sorted(codes))
     return StatusIn(frozenset(codes), frozenset(), f"grpc status in [{shown}]")
+
+
+def check_grpc_tls(steps: Any, target_url: str | None, verify: bool) -> None:
+    """grpcio always verifies a TLS server's certificate: ``http.tls.verify: false``
+    with a gRPC call over TLS is refused (trust a private CA with ``http.tls.ca``)."""
+    if verify:
+        return
+    for step in steps:
+        call = step.grpc
+        if call is None:
+            continue
+        tls = call.tls if call.address is not None else (target_url or "").lower().startswith("https://")
+        if tls:
+            raise ScenarioError("http.tls.verify", f"step {step.name!r} calls gRPC over TLS, which always verifies "
+                                "the server certificate: trust its CA with http.tls.ca instead")

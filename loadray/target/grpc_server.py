@@ -8,6 +8,7 @@ beside this file) on grpcio's asyncio server, with the HTTP target's faults.
   after the ready time, then one every ``interval_ms``, on an absolute schedule.
 - ``Stats``: ``{"calls", "per_second", "codes", "messages"}`` as JSON in ``text``
   (``reset``: zero them, answering the counts before). Stats calls are not counted.
+- Request metadata ``x-echo`` is sent back as response metadata ``x-echo``.
 
 ``loadray target --grpc-port P`` serves it beside the HTTP target; in-process, tests
 use ``async with GrpcTarget(options) as target`` (``target.address``).
@@ -47,7 +48,7 @@ def _types() -> dict[str, Any]:
 
 class GrpcTarget:
     def __init__(self, options: TargetOptions, *, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, tls: tuple[bytes, bytes] | None = None) -> None:
         self.options = options
         self.stats = TargetStats()
         self.messages = 0
@@ -55,6 +56,7 @@ class GrpcTarget:
         self._types = _types()
         self._faults = FaultModel(options, clock=clock)
         self._server: Any = None
+        self._tls = tls  # (certificate chain, private key) PEM: serve over TLS
         self._calls = 0
         self.address: str | None = None
 
@@ -74,7 +76,11 @@ class GrpcTarget:
         host = self.options.host
         wanted = f"[{host}]:{self.options.grpc_port or 0}" if ":" in host else f"{host}:{self.options.grpc_port or 0}"
         try:
-            port = server.add_insecure_port(wanted)
+            if self._tls is not None:
+                credentials = grpc.ssl_server_credentials(((self._tls[1], self._tls[0]),))
+                port = server.add_secure_port(wanted, credentials)
+            else:
+                port = server.add_insecure_port(wanted)
         except RuntimeError as exc:
             raise TargetError(f"cannot listen on {wanted} (gRPC): {exc}") from None
         await server.start()
@@ -96,7 +102,11 @@ class GrpcTarget:
         await self.stop()
 
     async def _ready(self, context: Any, code: int) -> None:
-        """Count the call, wait out the faults, end it with an injected or asked-for code."""
+        """Count the call, wait out the faults, end it with an injected or asked-for code.
+        Request metadata ``x-echo`` comes back as response metadata ``x-echo``."""
+        echo = [(k, v) for k, v in context.invocation_metadata() or () if k == "x-echo"]
+        if echo:
+            await context.send_initial_metadata(echo)
         decision = self._faults.decide()
         status = code or (0 if decision.status == STATUS_OK else grpc.StatusCode.INTERNAL.value[0])
         self.stats.record(status, self._wall())
