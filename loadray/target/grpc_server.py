@@ -101,7 +101,7 @@ class GrpcTarget:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def _ready(self, context: Any, code: int) -> None:
+    async def _ready(self, context: Any, code: int) -> float:
         """Count the call, wait out the faults, end it with an injected or asked-for code.
         Request metadata ``x-echo`` comes back as response metadata ``x-echo``."""
         echo = [(k, v) for k, v in context.invocation_metadata() or () if k == "x-echo"]
@@ -115,6 +115,7 @@ class GrpcTarget:
             await asyncio.sleep(delay)
         if status:
             await context.abort(_code(status), "injected error" if not code else "asked for")
+        return decision.ready_at
 
     async def _unary(self, request: Any, context: Any) -> Any:
         await self._ready(context, request.code)
@@ -123,12 +124,11 @@ class GrpcTarget:
         return self._types["Reply"](text=request.text, seq=0, id=f"c{self._calls}")
 
     async def _stream(self, request: Any, context: Any) -> Any:
-        await self._ready(context, 0)
+        start = await self._ready(context, 0)  # the schedule runs from the ready time
         self._calls += 1
         call, reply = self._calls, self._types["Reply"]
         count = min(request.count or DEFAULT_COUNT, MAX_COUNT)
         interval = (request.interval_ms or DEFAULT_INTERVAL_MS) / 1000
-        start = self._clock()
         for seq in range(count):
             delay = start + (seq + 1) * interval - self._clock()
             if delay > 0:
