@@ -1,0 +1,145 @@
+"""gRPC unary benchmark: generator CPU-us per call, loadray vs a plain grpcio loop.
+
+The built-in gRPC target (``loadray target --grpc-port``, no latency) runs in its own
+process pinned to core 1; the generators run in this process on core 0, one after the
+other at the same rates, interleaved when repeated, and print calls/s, errors and
+CPU-us per call (this process's user + sys CPU, grpcio's threads included, / calls):
+
+- ``grpcio asyncio loop``: the reference. An open loop on grpcio's asyncio API: one
+  channel, a task per call started at its absolute send time, nothing recorded.
+  (``ghz``, the usual Go gRPC benchmark, cannot be installed here: it is in none of
+  the registries this machine reaches.)
+- ``loadray unary``: one worker (no Ray) running an open-model scenario of one
+  literal unary call: a row per call, pacing, lease, flush, as in a run.
+- ``loadray unary, checks+extract``: the same with a status and a JSON check and a
+  JSON extraction (the reply decoded to JSON).
+
+    python benchmarks/grpc_bench.py [--duration 5] [--rates 1000,3000] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import time
+
+import psutil
+import pyarrow as pa
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's loadray
+from loadray.engine.worker import LoadWorker, WorkerSpec
+from loadray.scenario import parse_scenario
+from loadray.target import TargetOptions, start_target
+from loadray.target.grpc_server import PROTO, SERVICE, _types
+from loadray.target.server import new_event_loop
+
+CALL = {"proto": str(PROTO), "service": SERVICE, "method": "Unary", "message": {"text": "hello"}}
+CHECKED = {"grpc": CALL, "check": {"status": "OK", "json": {"expr": "text", "equals": "hello"}},
+           "extract": [{"name": "cid", "source": "json", "expr": "id"}]}
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def plain_loop(address: str, rate: int, duration: float) -> tuple[int, float, int]:
+    """The reference: grpcio's asyncio API, a task per call at its absolute send time."""
+    import grpc
+
+    t = _types()
+    async with grpc.aio.insecure_channel(address) as channel:
+        unary = channel.unary_unary(f"/{SERVICE}/Unary", t["Request"].SerializeToString, t["Reply"].FromString)
+        request = t["Request"](text="hello")
+        await unary(request)  # connected before the clock starts
+        ok = 0
+
+        async def one() -> None:
+            nonlocal ok
+            try:
+                await unary(request, timeout=10)
+                ok += 1
+            except grpc.aio.AioRpcError:
+                pass
+
+        n = int(rate * duration)
+        loop = asyncio.get_running_loop()
+        cpu0, start = cpu_s(), loop.time() + 0.05
+        tasks = []
+        for i in range(n):
+            delay = start + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one()))
+        await asyncio.gather(*tasks)
+        return n, cpu_s() - cpu0, ok
+
+
+async def loadray_worker(address: str, rate: int, duration: float, step: dict) -> tuple[int, float, int]:
+    doc = {"target": f"http://{address}", "workers": 1, "requests": [{"name": "u", **step}],
+           "load": {"phases": [{"duration": f"{duration}s", "rate": rate}]}}
+    worker = LoadWorker(WorkerSpec(0, 1, parse_scenario(doc)))
+    await worker.prepare()
+    start = time.time_ns() + 200_000_000
+    await asyncio.sleep(0.2)
+    cpu0 = cpu_s()
+    await worker.run(start)
+    cpu = cpu_s() - cpu0
+    rows = pa.Table.from_batches(worker.drain().batches)
+    return rows.num_rows, cpu, rows.column("error").null_count
+
+
+CASES = {
+    "grpcio asyncio loop (reference)": lambda a, r, d: plain_loop(a, r, d),
+    "loadray unary": lambda a, r, d: loadray_worker(a, r, d, {"grpc": CALL}),
+    "loadray unary, checks+extract": lambda a, r, d: loadray_worker(a, r, d, CHECKED),
+}
+REFERENCE = "grpcio asyncio loop (reference)"
+
+
+def run_on_uvloop(coro):
+    """As in a worker actor: Ray installs uvloop in its workers."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def pin(pid: int, core: int) -> None:
+    """Every thread of ``pid`` on ``core`` (grpcio's threads too)."""
+    for thread in psutil.Process(pid).threads():
+        try:
+            os.sched_setaffinity(thread.id, {core})
+        except OSError:
+            pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rates", default="1000,3000", help="calls/s")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of every case, interleaved; the median is shown")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {0})
+    print(f"{'case':34} {'calls/s':>8} {'rows':>7} {'errors':>6} {'CPU-us/call':>12} {'x ref':>6}  runs")
+    with start_target(TargetOptions(grpc_port=0)) as target:
+        pin(target.pid, 1)
+        address = target.grpc_address
+        assert address is not None
+        for rate in (int(r) for r in args.rates.split(",")):
+            runs: dict[str, list[tuple[int, float, int]]] = {case: [] for case in CASES}
+            for _ in range(args.repeat):  # interleaved: a noisy moment hits every case alike
+                for case, make in CASES.items():
+                    runs[case].append(run_on_uvloop(make(address, rate, args.duration)))
+            medians = {case: sorted(cpu / n * 1e6 for n, cpu, _ in r)[len(r) // 2] for case, r in runs.items()}
+            for case, results in runs.items():
+                n, _, ok = results[0]
+                per = " ".join(f"{cpu / k * 1e6:.1f}" for k, cpu, _ in results) if len(results) > 1 else ""
+                ratio = medians[case] / medians[REFERENCE]
+                print(f"{case:34} {n / args.duration:8.0f} {n:7d} {n - ok:6d} {medians[case]:12.1f} {ratio:6.2f}  {per}")
+    print("target: the built-in gRPC target on core 1; generators on core 0 (this process, no Ray, uvloop)")
+
+
+if __name__ == "__main__":
+    main()
