@@ -5,6 +5,7 @@
     - name: hello
       grpc:
         proto: protos/greeter.proto        # compiled now (grpcio-tools); imports beside it
+        # reflection: true                 # or: ask the server at grpc.address, now
         service: helloworld.Greeter         # package.Service
         method: SayHello                    # unary or server-streaming
         message: {name: "{{ user }}"}       # JSON of the request type; string leaves are templates
@@ -31,18 +32,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.fields import Fields, integer, key_path, one_or_many, show, string
+from loadray.fields import Fields, boolean, integer, key_path, one_or_many, show, string
 from loadray.flow.checks import Check, StatusIn, compile_checks
 from loadray.flow.json_templates import compile_json, template_leaves
 from loadray.flow.templates import Template, compile_template
 from loadray.grpc.call import DEFAULT_CHANNELS, GrpcCall
 from loadray.grpc.proto import ProtoError, compile_proto, find_method
+from loadray.grpc.reflection import reflected_protos
 from loadray.kinds import GRPC_CODES
 from loadray.scenario.grpc_messages import check_message
 from loadray.scenario.http_settings import headers
 from loadray.scenario.model import Body
 
-GRPC_KEYS = ("proto", "service", "method", "message", "metadata", "address", "channels")
+GRPC_KEYS = ("proto", "reflection", "service", "method", "message", "metadata", "address", "channels")
 HTTP_ONLY = ("method", "path", "query", "json", "form", "body")
 MAX_CHANNELS = 64
 RESERVED_METADATA = ("content-type", "te", "host", "user-agent", "connection")
@@ -69,8 +71,9 @@ def grpc_request(fields: Fields, folder: str) -> GrpcRequest:
         if key in fields:
             raise ScenarioError(fields.path_of(key), "is an HTTP key: a gRPC step sends grpc.message to grpc.method")
     block = Fields(fields.value["grpc"], fields.path_of("grpc"), GRPC_KEYS)
-    protos = block.get("proto", lambda v, p: _protos(v, p, folder))
     service = block.get("service", string)
+    scheme, address = block.get("address", _address, (None, None))
+    protos = _definitions(block, folder, service, address, scheme == "grpcs")
     method_name = block.get("method", string)
     try:
         method = find_method(protos, service, method_name)
@@ -84,7 +87,6 @@ def grpc_request(fields: Fields, folder: str) -> GrpcRequest:
     tree = compile_json(block.value.get("message") or {}, where)
     check_message(tree.value, method.input_type, where)
     metadata = block.get("metadata", _metadata, ())
-    scheme, address = block.get("address", _address, (None, None))
     call = GrpcCall(
         address=address, service=service, method=method_name, streaming=method.server_streaming,
         protos=protos, tls=None if scheme is None else scheme == "grpcs",
@@ -95,6 +97,20 @@ def grpc_request(fields: Fields, folder: str) -> GrpcRequest:
         *template_leaves(tree.value, where),
     )
     return GrpcRequest(call, compile_template(call.path, ""), metadata, Body("json", tree), templates)
+
+
+def _definitions(block: Fields, folder: str, service: str, address: str | None, tls: bool) -> bytes:
+    """The protos of ``proto`` (a file) or of ``reflection: true`` (asked of the server)."""
+    if "proto" in block and block.value.get("reflection"):
+        raise ScenarioError(block.path_of("reflection"), "give either proto or reflection: true, not both")
+    if not block.get("reflection", boolean, False):
+        return block.get("proto", lambda v, p: _protos(v, p, folder))
+    if address is None:
+        raise ScenarioError(block.path_of("reflection"), "needs grpc.address: the server to ask for its protos")
+    try:
+        return reflected_protos(address, tls, service)
+    except ProtoError as exc:
+        raise ScenarioError(block.path_of("reflection"), str(exc)) from None
 
 
 def _protos(value: Any, path: str, folder: str) -> bytes:

@@ -9,6 +9,7 @@ beside this file) on grpcio's asyncio server, with the HTTP target's faults.
 - ``Stats``: ``{"calls", "per_second", "codes", "messages"}`` as JSON in ``text``
   (``reset``: zero them, answering the counts before). Stats calls are not counted.
 - Request metadata ``x-echo`` is sent back as response metadata ``x-echo``.
+- Server reflection (``grpc.reflection.v1alpha``) describes the service.
 
 ``loadray target --grpc-port P`` serves it beside the HTTP target; in-process, tests
 use ``async with GrpcTarget(options) as target`` (``target.address``).
@@ -26,7 +27,7 @@ from typing import Any
 import grpc
 
 from loadray.errors import TargetError
-from loadray.grpc.proto import compile_proto, find_service, message_class
+from loadray.grpc.proto import compile_proto, find_service, message_class, pool_of
 from loadray.target.faults import STATUS_OK, FaultModel
 from loadray.target.options import TargetOptions
 from loadray.target.server import TargetStats
@@ -73,6 +74,9 @@ class GrpcTarget:
         }
         server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+        from grpc_reflection.v1alpha import reflection
+
+        reflection.enable_server_reflection((SERVICE, reflection.SERVICE_NAME), server, pool_of(compile_proto(PROTO)))
         host = self.options.host
         wanted = f"[{host}]:{self.options.grpc_port or 0}" if ":" in host else f"{host}:{self.options.grpc_port or 0}"
         try:

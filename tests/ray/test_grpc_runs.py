@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import helpers
 import pyarrow.dataset as ds
 import pytest
 
-import helpers
 from loadray.driver import RunOptions, run
 from loadray.scenario import load_scenario
 from loadray.target.grpc_server import PROTO, grpc_stats

@@ -167,3 +167,28 @@ def test_secret_metadata_is_masked_in_the_archived_scenario():
     archived = redact(scn.source)
     metadata = archived["flows"][0]["steps"][0]["grpc"]["metadata"]
     assert "s3cr3t" not in str(archived) and metadata["x-plain"] == "visible"
+
+
+def test_reflection_takes_the_protos_from_the_running_target(builtin_target):
+    target = builtin_target(grpc_port=0)
+    step = {"name": "r", "grpc": {"reflection": True, "service": TARGET, "method": "Unary",
+                                  "message": {"text": "{{ uuid }}"}, "address": target.grpc_address}}
+    rows = asyncio.run(run_worker(scenario(target.url, [step], {"phases": [{"duration": "1s", "rate": 4}]})))
+    assert len(rows) == 4 and rows["error"].isna().all() and grpc_stats(target.grpc_address)["calls"] == 4
+
+
+@pytest.mark.parametrize("service, address, fragment", [
+    ("loadray.target.Nope", "TARGET", "has no service 'loadray.target.Nope' (services: "),
+    (TARGET, "127.0.0.1:1", "no gRPC server answered at 127.0.0.1:1"),
+    (TARGET, None, "needs grpc.address"),
+])
+def test_reflection_that_cannot_answer_is_one_line_at_its_path(builtin_target, service, address, fragment):
+    from loadray.errors import ScenarioError
+
+    target = builtin_target(grpc_port=0)
+    grpc = {"reflection": True, "service": service, "method": "Unary"}
+    if address is not None:
+        grpc["address"] = target.grpc_address if address == "TARGET" else address
+    with pytest.raises(ScenarioError) as caught:
+        scenario(target.url, [{"name": "r", "grpc": grpc}])
+    assert caught.value.path == "flows[0].steps[0].grpc.reflection" and fragment in caught.value.message

@@ -5,10 +5,10 @@ an ``ok`` outcome; a failed call's code is never taken for an HTTP status class.
 from __future__ import annotations
 
 import pyarrow as pa
+from test_analysis_report_figures import table
 
 from loadray.analysis import bytes_in, check_results
 from loadray.live.heartbeat import outcomes
-from test_analysis_report_figures import table
 
 PLAN = {"g": ["grpc status in [OK]", "json text == \"hi\""]}
 
