@@ -47,6 +47,8 @@ def endpoints(scenario: Scenario) -> list[Endpoint]:
     """The distinct ``host:port`` the scenario sends to, as far as they are literal."""
     urls = [scenario.target.url] if scenario.target.url else []
     urls += [s.path.source for f in scenario.flows for s in f.steps if "://" in s.path.source[:10]]
+    calls = [s.grpc for f in scenario.flows for s in f.steps if s.grpc is not None and s.grpc.address]
+    urls += [f"{'grpcs' if call.tls else 'grpc'}://{call.address}" for call in calls]
     found: dict[tuple[str, int], Endpoint] = {}
     for url in urls:
         point = _endpoint(url, scenario.secrets)

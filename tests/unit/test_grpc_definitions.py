@@ -134,3 +134,14 @@ def test_default_name_address_and_streaming_of_the_target_service():
     unnamed = doc({"method": "Stream"})
     del unnamed["requests"][0]["name"]
     assert parse_scenario(unnamed).flows[0].name == "loadray.target.Target/Stream"
+
+
+def test_preflight_and_transport_fast_know_grpc_steps():
+    from loadray.preflight import endpoints
+
+    scn = parse_scenario({**doc({"address": "grpcs://127.0.0.1:50551"}), "http": {"tls": {"ca": __file__}}})
+    assert [(p.url, p.port) for p in endpoints(scn)] == [("http://127.0.0.1:50051", 50051),
+                                                          ("grpcs://127.0.0.1:50551", 50551)]
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario({**doc(), "transport": "fast"})
+    assert caught.value.path == "transport" and "'fast' cannot call gRPC (step 'call')" in caught.value.message
