@@ -31,6 +31,7 @@ RETRYABLE_ERRORS = (
     kinds.HTTP_4XX,
     kinds.HTTP_5XX,
     kinds.CHECK,
+    *(kind for kind in kinds.GRPC_KINDS if kind),  # a gRPC call's code (grpc_unavailable...)
 )
 
 DEFAULT_MAX_ATTEMPTS = 3

@@ -96,14 +96,17 @@ def test_each_failure_is_a_row_with_its_code_and_kind(step, options, status, err
     assert stats["requests"] == (0 if error == "grpc_message" else 4)  # a message that does not fit is never sent
 
 
-def test_nothing_listening_is_grpc_unavailable_status_14():
+def test_nothing_listening_is_grpc_unavailable_status_14_and_retried_when_asked():
+    retry = {"max_attempts": 2, "backoff": {"base": "10ms"}, "on_errors": ["grpc_unavailable"]}
+
     async def main():
-        scn = scenario("http://127.0.0.1:1", [{"name": "x", "grpc": call(), "timeout": "2s"}],
+        scn = scenario("http://127.0.0.1:1", [{"name": "x", "grpc": call(), "timeout": "2s", "retry": retry}],
                        {"phases": [{"duration": "1s", "rate": 3}]})
         return await run_worker(scn)
 
     rows = asyncio.run(main())
-    assert len(rows) == 3 and set(rows["error"]) == {"grpc_unavailable"} and set(rows["status"]) == {14}
+    assert len(rows) == 6 and set(rows["error"]) == {"grpc_unavailable"} and set(rows["status"]) == {14}
+    assert sorted(rows["attempt"]) == [1, 1, 1, 2, 2, 2]
 
 
 def test_mixed_flow_grpc_reply_fields_and_metadata_feed_the_http_step():
