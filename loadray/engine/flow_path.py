@@ -19,7 +19,6 @@ from loadray.engine.fast_client import FastFlowClient
 from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient, FlowClientFactory, SessionClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces
-from loadray.engine.grpc import with_grpc
 from loadray.engine.http1 import UNSPOKEN_HEADERS
 from loadray.engine.inline_task import InlineTask
 from loadray.engine.lease import NEVER, Lease
@@ -94,7 +93,9 @@ class FlowPath:
             settings, clock
         )
         grpc = any(step.grpc is not None for step in steps)
-        if grpc:  # gRPC steps beside (or instead of) HTTP ones
+        if grpc:  # gRPC steps beside (or instead of) HTTP ones; grpcio only then
+            from loadray.engine.grpc import with_grpc
+
             self.client = with_grpc(self.client, settings, clock, base_url)
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
         fenced = FencedClient(self.client, lease or Lease(NEVER, until_ns=NEVER), clock.monotonic_ns)

@@ -7,7 +7,6 @@ Plaintext, or TLS trusting the system's roots; the call has a deadline.
 
 from __future__ import annotations
 
-import grpc
 from google.protobuf import descriptor_pb2
 
 from loadray.grpc.proto import ProtoError
@@ -20,6 +19,7 @@ REFLECTION_TIMEOUT_S = 5.0
 def reflected_protos(address: str, tls: bool, service: str, timeout_s: float = REFLECTION_TIMEOUT_S) -> bytes:
     """The ``FileDescriptorSet`` of ``service`` as the server at ``address`` describes
     it; :class:`ProtoError` when it cannot be had (no server, no reflection, no such service)."""
+    import grpc  # only when a scenario asks for reflection
     from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
     channel = grpc.secure_channel(address, grpc.ssl_channel_credentials()) if tls else grpc.insecure_channel(address)

@@ -38,7 +38,6 @@ from loadray.scenario.document import check_document
 from loadray.scenario.environment import resolve_env
 from loadray.scenario.feeds import parse_feeders
 from loadray.scenario.flows import FlowContext, parse_flows
-from loadray.scenario.grpc_steps import check_grpc_tls
 from loadray.scenario.http_settings import parse_http
 from loadray.scenario.limits import KEY as LIMITS
 from loadray.scenario.limits import Limits, resolve_limits
@@ -125,7 +124,11 @@ def _parse(
                           os.fspath(base_dir), limits)
         check_bounds(scenario)
         check_transport(scenario)
-        check_grpc_tls([s for f in scenario.flows for s in f.steps], scenario.target.url, scenario.http.tls.verify)
+        calls = [s for f in scenario.flows for s in f.steps if s.grpc is not None]
+        if calls:
+            from loadray.scenario.grpc_steps import check_grpc_tls  # protobuf only for gRPC steps
+
+            check_grpc_tls(calls, scenario.target.url, scenario.http.tls.verify)
     except ScenarioError as exc:  # it may quote a value taken from the environment
         raise mask_error(exc, resolved.secrets) from None
     return mask_secrets(scenario, resolved.secrets)

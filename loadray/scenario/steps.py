@@ -33,7 +33,6 @@ from loadray.flow.json_templates import compile_json, template_leaves
 from loadray.flow.retry import RetryPolicy, compile_retry
 from loadray.flow.templates import BUILTINS, Template, compile_template
 from loadray.redaction import redact_text
-from loadray.scenario.grpc_steps import grpc_checks, grpc_request
 from loadray.scenario.http_settings import body_size, headers
 from loadray.scenario.model import Body, Step
 
@@ -62,6 +61,8 @@ def parse_step(fields: Fields, default_retry: RetryPolicy, folder: str = ".") ->
     """The step in ``fields`` (whose allowed keys the caller chose); a ``grpc`` key
     makes it a gRPC call (see :mod:`.grpc_steps`; files relative to ``folder``)."""
     if "grpc" in fields:
+        from loadray.scenario.grpc_steps import grpc_checks  # protobuf only for gRPC steps
+
         request, templates = _grpc(fields, folder)
         default_name, checks = f"{request['path'].source[1:]}", grpc_checks
     else:
@@ -98,6 +99,8 @@ def _http(fields: Fields) -> tuple[dict[str, Any], Templates]:
 def _grpc(fields: Fields, folder: str) -> tuple[dict[str, Any], Templates]:
     if "headers" in fields:
         raise ScenarioError(fields.path_of("headers"), "a gRPC step sends grpc.metadata, not headers")
+    from loadray.scenario.grpc_steps import grpc_request
+
     request = grpc_request(fields, folder)
     for extractor in _extractors(fields):
         if extractor.source == "cookie":
