@@ -54,6 +54,32 @@ class _Method:
         return self.callables[self.turn]
 
 
+class _Received:
+    """What a call received: when its first message came, how many, their bytes, and
+    the messages themselves when a check or an extraction reads them."""
+
+    __slots__ = ("_now", "first", "count", "nbytes", "messages", "_keep")
+
+    def __init__(self, now: Any, keep: bool) -> None:
+        self._now = now
+        self._keep = keep
+        self.first: int | None = None
+        self.count = self.nbytes = 0
+        self.messages: list = []
+
+    def add(self, message: Any) -> None:
+        if self.first is None:
+            self.first = self._now()
+        self.count += 1
+        self.nbytes += message.ByteSize()
+        if self._keep:
+            self.messages.append(message)
+
+    def reply(self, code: int, sent: int, done: int, response: Response | None, detail: str | None) -> Reply:
+        ttfb = None if self.first is None else self.first - sent
+        return Reply(code, GRPC_KINDS[code], sent, done, self.nbytes, response, detail, ttfb, self.count)
+
+
 class GrpcClient:
     def __init__(self, settings: TransportSettings, clock: Clock, base_url: str) -> None:
         self.settings = settings
@@ -79,36 +105,24 @@ class GrpcClient:
         timeout = rendered.timeout_s if rendered.timeout_s is not None else self.settings.timeout_s
         sent = self._now()
         call = method.next()(request, timeout=timeout, metadata=metadata)
-        got: list = []
-        first = None
+        got = _Received(self._now, keep is not None)
         try:
             if method.streaming:
                 async for message in call:
-                    if first is None:
-                        first = self._now()
-                    got.append(message)
+                    got.add(message)
             else:
-                got.append(await call)
-                first = self._now()
+                got.add(await call)
         except asyncio.CancelledError:
             call.cancel()
             raise
         except grpc.aio.AioRpcError as exc:
-            code = exc.code().value[0]
-            return self._reply(code, sent, first, got, None, redact_text(exc.details() or "")[:200] or None)
+            detail = redact_text(exc.details() or "")[:200] or None
+            return got.reply(exc.code().value[0], sent, self._now(), None, detail)
         except Exception as exc:
             return Reply(0, error_kind(exc), sent, self._now(), detail=error_detail(exc))
         done = self._now()
-        response = None if keep is None else await _response(call, got, method.streaming, keep)
-        return self._reply(0, sent, first, got, response, None, done)
-
-    def _reply(self, code: int, sent: int, first: int | None, got: list, response: Response | None,
-               detail: str | None, done: int | None = None) -> Reply:
-        return Reply(
-            code, GRPC_KINDS[code], sent, self._now() if done is None else done,
-            sum(m.ByteSize() for m in got), response, detail,
-            None if first is None else first - sent, len(got),
-        )
+        response = None if keep is None else await _response(call, got.messages, method.streaming, keep)
+        return got.reply(0, sent, done, response, None)
 
     def _method(self, call: GrpcCall) -> _Method:
         found = self._methods.get(id(call))
