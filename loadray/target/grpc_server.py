@@ -8,7 +8,7 @@ beside this file) on grpcio's asyncio server, with the HTTP target's faults.
   after the ready time, then one every ``interval_ms``, on an absolute schedule.
 - ``Stats``: ``{"calls", "per_second", "codes", "messages"}`` as JSON in ``text``
   (``reset``: zero them, answering the counts before). Stats calls are not counted.
-- Request metadata ``x-echo`` is sent back as response metadata ``x-echo``.
+- Request metadata ``x-echo`` and ``traceparent`` are sent back as response metadata.
 - Server reflection (``grpc.reflection.v1alpha``) describes the service.
 
 ``loadray target --grpc-port P`` serves it beside the HTTP target; in-process, tests
@@ -39,6 +39,7 @@ SERVICE = "loadray.target.Target"
 GRPC_READY_PREFIX = "loadray grpc target listening on "
 DEFAULT_COUNT, DEFAULT_INTERVAL_MS = 10, 10
 MAX_COUNT = 100_000
+_ECHOED = ("x-echo", "traceparent")
 
 
 def _types() -> dict[str, Any]:
@@ -107,8 +108,8 @@ class GrpcTarget:
 
     async def _ready(self, context: Any, code: int) -> float:
         """Count the call, wait out the faults, end it with an injected or asked-for code.
-        Request metadata ``x-echo`` comes back as response metadata ``x-echo``."""
-        echo = [(k, v) for k, v in context.invocation_metadata() or () if k == "x-echo"]
+        Request metadata ``x-echo`` and ``traceparent`` come back as response metadata."""
+        echo = [(k, v) for k, v in context.invocation_metadata() or () if k in _ECHOED]
         if echo:
             await context.send_initial_metadata(echo)
         decision = self._faults.decide()

@@ -196,3 +196,24 @@ def test_reflection_that_cannot_answer_is_one_line_at_its_path(builtin_target, s
     with pytest.raises(ScenarioError) as caught:
         scenario(target.url, [{"name": "r", "grpc": grpc}])
     assert caught.value.path == "flows[0].steps[0].grpc.reflection" and fragment in caught.value.message
+
+
+def test_each_call_carries_its_rows_traceparent_as_metadata():
+    seen: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(request.headers["X-TP"])
+        return web.Response(text="ok")
+
+    async def main():
+        async with GrpcTarget(TargetOptions()) as target, helpers_serving([web.get("/tp", record)]) as url:
+            steps = [{"name": "g", "grpc": call(address=target.address),
+                      "extract": [{"name": "tp", "source": "header", "expr": "traceparent"}]},
+                     {"name": "h", "path": "/tp", "headers": {"X-TP": "{{ tp }}"}}]
+            return await run_worker(scenario(url, steps, {"phases": [{"duration": "1s", "rate": 3}]}))
+
+    rows = asyncio.run(main())
+    calls = rows[rows["step"] == "f/g"]
+    assert len(calls) == 3 and rows["error"].isna().all()
+    # the W3C header each call sent (echoed by the target) names that call's row
+    assert sorted(tp.split("-")[1] for tp in seen) == sorted(calls["trace_id"])
