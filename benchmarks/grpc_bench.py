@@ -28,6 +28,7 @@ import time
 
 import psutil
 import pyarrow as pa
+import pyarrow.compute as pc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's loadray
 from loadray.engine.worker import LoadWorker, WorkerSpec
@@ -46,7 +47,7 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def plain_loop(address: str, rate: int, duration: float) -> tuple[int, float, int]:
+async def plain_loop(address: str, rate: int, duration: float) -> tuple[int, float, int, float]:
     """The reference: grpcio's asyncio API, a task per call at its absolute send time."""
     import grpc
 
@@ -56,12 +57,15 @@ async def plain_loop(address: str, rate: int, duration: float) -> tuple[int, flo
         request = t["Request"](text="hello")
         await unary(request)  # connected before the clock starts
         ok = 0
+        took: list[float] = []
 
         async def one() -> None:
             nonlocal ok
+            sent = time.perf_counter()  # loop.time() is in whole ms on uvloop
             try:
                 await unary(request, timeout=10)
                 ok += 1
+                took.append(time.perf_counter() - sent)
             except grpc.aio.AioRpcError:
                 pass
 
@@ -75,10 +79,10 @@ async def plain_loop(address: str, rate: int, duration: float) -> tuple[int, flo
                 await asyncio.sleep(delay)
             tasks.append(asyncio.ensure_future(one()))
         await asyncio.gather(*tasks)
-        return n, cpu_s() - cpu0, ok
+        return n, cpu_s() - cpu0, ok, sorted(took)[len(took) // 2] * 1e3 if took else float("nan")
 
 
-async def loadray_worker(address: str, rate: int, duration: float, step: dict) -> tuple[int, float, int]:
+async def loadray_worker(address: str, rate: int, duration: float, step: dict) -> tuple[int, float, int, float]:
     doc = {"target": f"http://{address}", "workers": 1, "requests": [{"name": "u", **step}],
            "load": {"phases": [{"duration": f"{duration}s", "rate": rate}]}}
     worker = LoadWorker(WorkerSpec(0, 1, parse_scenario(doc)))
@@ -89,7 +93,8 @@ async def loadray_worker(address: str, rate: int, duration: float, step: dict) -
     await worker.run(start)
     cpu = cpu_s() - cpu0
     rows = pa.Table.from_batches(worker.drain().batches)
-    return rows.num_rows, cpu, rows.column("error").null_count
+    service = pc.approximate_median(rows.column("service_ns")).as_py() or float("nan")
+    return rows.num_rows, cpu, rows.column("error").null_count, service / 1e6
 
 
 CASES = {
@@ -100,7 +105,7 @@ CASES = {
 REFERENCE = "grpcio asyncio loop (reference)"
 
 
-async def measure(address: str, rates: list[int], duration: float, repeat: int) -> dict:
+async def measure(address: str, server: int, rates: list[int], duration: float, repeat: int) -> dict:
     """Every case at every rate, in one event loop (as in a worker actor: grpcio's
     asyncio machinery stays bound to the first loop that used it)."""
     runs: dict = {}
@@ -108,7 +113,10 @@ async def measure(address: str, rates: list[int], duration: float, repeat: int) 
         runs[rate] = {case: [] for case in CASES}
         for _ in range(repeat):  # interleaved: a noisy moment hits every case alike
             for case, make in CASES.items():
-                runs[rate][case].append(await make(address, rate, duration))
+                server0 = sum(psutil.Process(server).cpu_times()[:2])
+                n, cpu, ok, p50 = await make(address, rate, duration)
+                served = sum(psutil.Process(server).cpu_times()[:2]) - server0
+                runs[rate][case].append((n, cpu, ok, p50, served / n * 1e6))
     return runs
 
 
@@ -128,23 +136,26 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of every case, interleaved; the median is shown")
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})
-    print(f"{'case':34} {'calls/s':>8} {'rows':>7} {'errors':>6} {'CPU-us/call':>12} {'x ref':>6}  runs")
+    print(f"{'case':34} {'calls/s':>8} {'rows':>7} {'errors':>6} {'p50 ms':>7} {'CPU-us/call':>12} {'x ref':>6} "
+          f"{'target us':>9}  runs")
     with start_target(TargetOptions(grpc_port=0)) as target:
         pin(target.pid, 1)
         address = target.grpc_address
         assert address is not None
         rates = [int(r) for r in args.rates.split(",")]
         with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop, as Ray's workers
-            measured = runner.run(measure(address, rates, args.duration, args.repeat))
+            measured = runner.run(measure(address, target.pid, rates, args.duration, args.repeat))
         for rate in rates:
             runs = measured[rate]
-            medians = {case: sorted(cpu / n * 1e6 for n, cpu, _ in r)[len(r) // 2] for case, r in runs.items()}
+            medians = {case: sorted(r[1] / r[0] * 1e6 for r in rs)[len(rs) // 2] for case, rs in runs.items()}
             for case, results in runs.items():
-                n, _, ok = results[0]
-                per = " ".join(f"{cpu / k * 1e6:.1f}" for k, cpu, _ in results) if len(results) > 1 else ""
+                n, _, ok, p50, served = results[0]
+                per = " ".join(f"{r[1] / r[0] * 1e6:.1f}" for r in results) if len(results) > 1 else ""
                 ratio = medians[case] / medians[REFERENCE]
-                print(f"{case:34} {n / args.duration:8.0f} {n:7d} {n - ok:6d} {medians[case]:12.1f} {ratio:6.2f}  {per}")
-    print("target: the built-in gRPC target on core 1; generators on core 0 (this process, no Ray, uvloop)")
+                print(f"{case:34} {n / args.duration:8.0f} {n:7d} {n - ok:6d} {p50:7.2f} {medians[case]:12.1f} "
+                      f"{ratio:6.2f} {served:9.1f}  {per}")
+    print("target: the built-in gRPC target on core 1 ('target us': its CPU-us per call); generators on core 0 "
+          "(this process, no Ray, uvloop); p50: service time of the first run")
 
 
 if __name__ == "__main__":
