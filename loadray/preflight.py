@@ -47,8 +47,10 @@ def endpoints(scenario: Scenario) -> list[Endpoint]:
     """The distinct ``host:port`` the scenario sends to, as far as they are literal."""
     urls = [scenario.target.url] if scenario.target.url else []
     urls += [s.path.source for f in scenario.flows for s in f.steps if "://" in s.path.source[:10]]
+    builtin = scenario.target.builtin
+    started = f":{builtin.grpc_port}" if builtin is not None and builtin.grpc_port else None  # not up yet
     calls = [s.grpc for f in scenario.flows for s in f.steps if s.grpc is not None and s.grpc.address]
-    urls += [f"{'grpcs' if call.tls else 'grpc'}://{call.address}" for call in calls]
+    urls += [f"{'grpcs' if c.tls else 'grpc'}://{c.address}" for c in calls if not (started and c.address.endswith(started))]
     found: dict[tuple[str, int], Endpoint] = {}
     for url in urls:
         point = _endpoint(url, scenario.secrets)

@@ -142,6 +142,8 @@ def test_preflight_and_transport_fast_know_grpc_steps():
     scn = parse_scenario({**doc({"address": "grpcs://127.0.0.1:50551"}), "http": {"tls": {"ca": __file__}}})
     assert [(p.url, p.port) for p in endpoints(scn)] == [("http://127.0.0.1:50051", 50051),
                                                           ("grpcs://127.0.0.1:50551", 50551)]
+    builtin = {**doc({"address": "127.0.0.1:50551"}), "target": {"builtin": {"grpc_port": 50551}}}
+    assert endpoints(parse_scenario(builtin)) == []  # the built-in target is not up before the run
     with pytest.raises(ScenarioError) as caught:
         parse_scenario({**doc(), "transport": "fast"})
     assert caught.value.path == "transport" and "'fast' cannot call gRPC (step 'call')" in caught.value.message
