@@ -49,8 +49,8 @@ def endpoints(scenario: Scenario) -> list[Endpoint]:
     urls += [s.path.source for f in scenario.flows for s in f.steps if "://" in s.path.source[:10]]
     builtin = scenario.target.builtin
     started = f":{builtin.grpc_port}" if builtin is not None and builtin.grpc_port else None  # not up yet
-    calls = [s.grpc for f in scenario.flows for s in f.steps if s.grpc is not None and s.grpc.address]
-    urls += [f"{'grpcs' if c.tls else 'grpc'}://{c.address}" for c in calls if not (started and c.address.endswith(started))]
+    addresses = [(s.grpc.address, s.grpc.tls) for f in scenario.flows for s in f.steps if s.grpc and s.grpc.address]
+    urls += [f"{'grpcs' if tls else 'grpc'}://{a}" for a, tls in addresses if not (started and a.endswith(started))]
     found: dict[tuple[str, int], Endpoint] = {}
     for url in urls:
         point = _endpoint(url, scenario.secrets)
