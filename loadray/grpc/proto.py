@@ -37,12 +37,18 @@ def _includes() -> str:
     return str(importlib.resources.files("grpc_tools") / "_proto")
 
 
+PROTOSET_SUFFIXES = (".protoset", ".pb")  # a compiled FileDescriptorSet (protoc -o, ghz --protoset)
+
+
 def compile_proto(file: str | os.PathLike[str]) -> bytes:
     """The ``FileDescriptorSet`` (with imports) of ``file``; imports are found next to it.
-    Raises :class:`ProtoError` with protoc's first error line."""
+    A ``.protoset``/``.pb`` file is such a set already, read as it is. Raises
+    :class:`ProtoError` with protoc's first error line."""
     path = Path(file)
     if not path.is_file():
         raise ProtoError(f"no such file: {os.fspath(file)}")
+    if path.suffix in PROTOSET_SUFFIXES:
+        return _protoset(path)
     stat = path.stat()
     return _compiled(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
@@ -65,6 +71,15 @@ def _compiled(path: str, _mtime_ns: int, _size: int) -> bytes:
             raise ProtoError(f"does not compile: {first.replace(folder + os.sep, '')}")
         with open(out, "rb") as f:
             return f.read()
+
+
+def _protoset(path: Path) -> bytes:
+    data = path.read_bytes()
+    try:
+        pool_of(data)
+    except Exception as exc:  # DecodeError, TypeError of a broken set: anything protobuf raises
+        raise ProtoError(f"not a compiled FileDescriptorSet: {type(exc).__name__}: {exc}"[:200]) from None
+    return data
 
 
 @lru_cache(maxsize=32)

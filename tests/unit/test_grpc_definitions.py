@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from loadray.errors import ScenarioError
 from loadray.scenario import parse_scenario
@@ -147,3 +148,32 @@ def test_preflight_and_transport_fast_know_grpc_steps():
     with pytest.raises(ScenarioError) as caught:
         parse_scenario({**doc(), "transport": "fast"})
     assert caught.value.path == "transport" and "'fast' cannot call gRPC (step 'call')" in caught.value.message
+
+
+def test_submit_uploads_each_grpc_proto_with_its_imports_as_a_compiled_set(extra, tmp_path):
+    from loadray.cli.job_upload import stage
+    from loadray.scenario import load_scenario
+
+    (extra / "importer.proto").write_text(
+        'syntax = "proto3";\npackage imp;\nimport "extra.proto";\n'
+        "service Imp { rpc Get(extra.Outer) returns (extra.Inner); }\n")
+    flows = [{"name": "f", "steps": [
+        {"name": "a", "grpc": {"proto": "importer.proto", "service": "imp.Imp", "method": "Get",
+                               "message": {"inner": {"n": 1}}}},
+        {"name": "b", "path": "/"},
+        {"name": "c", "grpc": {"proto": str(PROTO), "service": TARGET, "method": "Unary"}},
+    ]}]
+    scn = extra / "s.yaml"
+    scn.write_text(yaml.safe_dump({k: v for k, v in doc().items() if k != "requests"} | {"flows": flows}))
+    original = load_scenario(scn)
+    up = tmp_path / "up"
+    up.mkdir()
+    stage(original, up, [])
+    assert sorted(p.name for p in (up / "files").iterdir()) == ["grpc0.protoset", "grpc2.protoset"]
+    copy = load_scenario(up / "scenario.yaml")
+    assert [s.grpc for s in copy.flows[0].steps] == [s.grpc for s in original.flows[0].steps]
+    broken = tmp_path / "broken.protoset"
+    broken.write_bytes(b"\xff\xff not a set")
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(doc({"proto": str(broken)}))
+    assert caught.value.path == "requests[0].grpc.proto" and "not a compiled FileDescriptorSet" in caught.value.message
