@@ -32,14 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.fields import Fields, boolean, integer, key_path, one_or_many, show, string
-from loadray.flow.checks import Check, StatusIn, compile_checks
+from loadray.fields import Fields, boolean, integer, key_path, show, string
 from loadray.flow.json_templates import compile_json, template_leaves
 from loadray.flow.templates import Template, compile_template
 from loadray.grpc.call import DEFAULT_CHANNELS, GrpcCall
 from loadray.grpc.proto import ProtoError, compile_proto, find_method
 from loadray.grpc.reflection import reflected_protos
-from loadray.kinds import GRPC_CODES
 from loadray.scenario.grpc_messages import check_message
 from loadray.scenario.http_settings import headers
 from loadray.scenario.model import Body
@@ -144,28 +142,6 @@ def _address(value: Any, path: str) -> tuple[str | None, str]:
     if match is None or not 0 < int(match.group(3)) <= 65535:
         raise ScenarioError(path, f"must be host:port, grpc://host:port or grpcs://host:port, got {show(value)}")
     return match.group(1), f"{match.group(2)}:{int(match.group(3))}"
-
-
-def grpc_checks(spec: Any, path: str) -> tuple[Check, ...]:
-    """A gRPC step's checks: ``status`` in gRPC codes (``OK``, ``NOT_FOUND``, 5), then
-    ``body_contains`` and ``json`` as for HTTP (over the response as JSON)."""
-    if not isinstance(spec, dict) or "status" not in spec:
-        return compile_checks(spec, path)
-    rest = {k: v for k, v in spec.items() if k != "status"}
-    return (_status(spec["status"], key_path(path, "status")), *compile_checks(rest, path))
-
-
-def _status(spec: Any, path: str) -> StatusIn:
-    codes: set[int] = set()
-    for item, where in one_or_many(spec, path):
-        if isinstance(item, str) and item.upper() in GRPC_CODES:
-            codes.add(GRPC_CODES.index(item.upper()))
-        elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item < len(GRPC_CODES):
-            codes.add(item)
-        else:
-            raise ScenarioError(where, f"must be a gRPC status code (OK, NOT_FOUND, ... or 0-16), got {show(item)}")
-    shown = ", ".join(GRPC_CODES[c] for c in sorted(codes))
-    return StatusIn(frozenset(codes), frozenset(), f"grpc status in [{shown}]")
 
 
 def check_grpc_tls(steps: Any, target_url: str | None, verify: bool) -> None:

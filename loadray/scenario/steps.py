@@ -29,6 +29,7 @@ from loadray.fields import (
 )
 from loadray.flow.checks import compile_checks
 from loadray.flow.extract import compile_extractors
+from loadray.flow.grpc_checks import grpc_checks
 from loadray.flow.json_templates import compile_json, template_leaves
 from loadray.flow.retry import RetryPolicy, compile_retry
 from loadray.flow.templates import BUILTINS, Template, compile_template
@@ -61,8 +62,6 @@ def parse_step(fields: Fields, default_retry: RetryPolicy, folder: str = ".") ->
     """The step in ``fields`` (whose allowed keys the caller chose); a ``grpc`` key
     makes it a gRPC call (see :mod:`.grpc_steps`; files relative to ``folder``)."""
     if "grpc" in fields:
-        from loadray.scenario.grpc_steps import grpc_checks  # protobuf only for gRPC steps
-
         request, templates = _grpc(fields, folder)
         default_name, checks = f"{request['path'].source[1:]}", grpc_checks
     else:

@@ -45,3 +45,12 @@ def test_live_outcomes_count_ok_calls_and_error_kinds_not_status_classes():
         "2xx": 1, "5xx": 1, "ok": 5, 'check:json text == "hi"': 1, "grpc_deadline_exceeded": 1,
         "grpc_unavailable": 1, "grpc_message": 1,
     }
+
+
+def test_the_report_plans_a_grpc_steps_checks_by_their_grpc_names():
+    from loadray.report.check_plan import check_plan
+
+    doc = {"requests": [{"name": "g", "grpc": {"method": "Unary"},
+                         "check": {"status": ["OK", 5], "json": {"expr": "text", "equals": "hi"}}},
+                        {"name": "h", "path": "/", "check": {"status": 200}}]}
+    assert check_plan(doc) == {"g": ["grpc status in [OK, NOT_FOUND]", 'json text == "hi"'], "h": ["status in [200]"]}
