@@ -54,3 +54,17 @@ def test_the_report_plans_a_grpc_steps_checks_by_their_grpc_names():
                          "check": {"status": ["OK", 5], "json": {"expr": "text", "equals": "hi"}}},
                         {"name": "h", "path": "/", "check": {"status": 200}}]}
     assert check_plan(doc) == {"g": ["grpc status in [OK, NOT_FOUND]", 'json text == "hi"'], "h": ["status in [200]"]}
+
+
+def test_the_report_names_grpc_codes_in_a_run_with_grpc_steps():
+    import pandas as pd
+
+    from loadray.report.html import _has_grpc
+    from loadray.report.tables import status_section
+
+    frame = pd.DataFrame([[5, 1, 0], [0, 0, 2]], index=["g", "h"], columns=[0, 14, 200])
+    html = "".join(status_section(frame, grpc=True))
+    assert "0 (gRPC OK; HTTP: no response)" in html and '<span class="bad">14 UNAVAILABLE</span>' in html
+    assert ">200<" in html and "no response</span>" not in html
+    assert "UNAVAILABLE" not in "".join(status_section(frame))  # an HTTP-only run reads as before
+    assert _has_grpc({"flows": [{"steps": [{"path": "/"}, {"grpc": {}}]}]}) and not _has_grpc({"requests": [{}]})
