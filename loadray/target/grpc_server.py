@@ -50,7 +50,8 @@ def _types() -> dict[str, Any]:
 
 class GrpcTarget:
     def __init__(self, options: TargetOptions, *, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, tls: tuple[bytes, bytes] | None = None) -> None:
+                 wall: Callable[[], float] = time.time, tls: tuple[bytes, bytes] | None = None,
+                 client_ca: bytes | None = None) -> None:
         self.options = options
         self.stats = TargetStats()
         self.messages = 0
@@ -59,6 +60,7 @@ class GrpcTarget:
         self._faults = FaultModel(options, clock=clock)
         self._server: Any = None
         self._tls = tls  # (certificate chain, private key) PEM: serve over TLS
+        self._client_ca = client_ca  # PEM: require a client certificate it signed
         self._calls = 0
         self.address: str | None = None
 
@@ -82,7 +84,8 @@ class GrpcTarget:
         wanted = f"[{host}]:{self.options.grpc_port or 0}" if ":" in host else f"{host}:{self.options.grpc_port or 0}"
         try:
             if self._tls is not None:
-                credentials = grpc.ssl_server_credentials(((self._tls[1], self._tls[0]),))
+                credentials = grpc.ssl_server_credentials(
+                    ((self._tls[1], self._tls[0]),), self._client_ca, require_client_auth=self._client_ca is not None)
                 port = server.add_secure_port(wanted, credentials)
             else:
                 port = server.add_insecure_port(wanted)

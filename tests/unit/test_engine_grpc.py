@@ -40,10 +40,10 @@ async def run_worker(scn):
     return rows
 
 
-def against_target(options: TargetOptions, build, tls=None):
+def against_target(options: TargetOptions, build, tls=None, client_ca=None):
     """Serve the gRPC target, run the scenario ``build(address)`` makes; (rows, target stats)."""
     async def main():
-        async with GrpcTarget(options, tls=tls) as target:
+        async with GrpcTarget(options, tls=tls, client_ca=client_ca) as target:
             rows = await run_worker(build(target.address))
             return rows, {**target.stats.snapshot(), "messages": target.messages}
 
@@ -217,3 +217,15 @@ def test_each_call_carries_its_rows_traceparent_as_metadata():
     assert len(calls) == 3 and rows["error"].isna().all()
     # the W3C header each call sent (echoed by the target) names that call's row
     assert sorted(tp.split("-")[1] for tp in seen) == sorted(calls["trace_id"])
+
+
+@pytest.mark.parametrize("client_cert, error", [(True, None), (False, "grpc_unavailable")])
+def test_grpc_over_mutual_tls_presents_http_tls_client_certificate(pki, client_cert, error):
+    tls = (pki.server_cert.read_bytes(), pki.server_key.read_bytes())
+    http = {"tls": {"ca": str(pki.ca), **({"cert": str(pki.client_cert), "key": str(pki.client_key)}
+                                          if client_cert else {})}}
+    rows, stats = against_target(TargetOptions(), lambda address: scenario(
+        "http://127.0.0.1:1", [{"name": "t", "grpc": call(address=f"grpcs://{address}"), "timeout": "2s"}],
+        {"phases": [{"duration": "1s", "rate": 3}]}, http=http), tls=tls, client_ca=pki.ca.read_bytes())
+    assert len(rows) == 3 and stats["requests"] == (3 if error is None else 0)
+    assert set(rows["error"].fillna("ok")) == {error or "ok"}
