@@ -229,3 +229,25 @@ def test_grpc_over_mutual_tls_presents_http_tls_client_certificate(pki, client_c
         {"phases": [{"duration": "1s", "rate": 3}]}, http=http), tls=tls, client_ca=pki.ca.read_bytes())
     assert len(rows) == 3 and stats["requests"] == (3 if error is None else 0)
     assert set(rows["error"].fillna("ok")) == {error or "ok"}
+
+
+def test_stopping_mid_call_records_the_calls_in_flight_as_cut():
+    async def main():
+        async with GrpcTarget(TargetOptions(latency_s=3.0)) as target:
+            scn = scenario(f"http://{target.address}", [{"name": "slow", "grpc": call()}, {"name": "never", "grpc": call()}],
+                           {"phases": [{"duration": "2s", "rate": 5}]})
+            worker = LoadWorker(WorkerSpec(0, 1, scn))
+            await worker.prepare()
+            running = asyncio.ensure_future(worker.run(time.time_ns() + 100 * MS))
+            await asyncio.sleep(1.1)
+            stopped = time.monotonic()
+            worker.stop()
+            counters = await running
+            took = time.monotonic() - stopped
+            rows = pa.Table.from_batches(worker.drain().batches).to_pandas()
+            return rows, counters, took, target.stats.snapshot()
+
+    rows, counters, took, stats = asyncio.run(main())
+    assert 4 <= len(rows) <= 7 and set(rows["error"].astype(object)) == {"cut"} and took < 2.0
+    assert set(rows["step"].astype(object)) == {"f/slow"} and counters.done == counters.sent == len(rows)
+    assert stats["requests"] == len(rows)  # every call that became a row reached the target
