@@ -10,7 +10,7 @@
         method: SayHello                    # unary or server-streaming
         message: {name: "{{ user }}"}       # JSON of the request type; string leaves are templates
         metadata: {authorization: "Bearer {{ token }}"}
-        address: 127.0.0.1:50051            # or grpc://... / grpcs://... (TLS); default: the target's
+        address: 127.0.0.1:50051            # plaintext; grpcs://host:port: TLS; default: the target's
         channels: 1                         # HTTP/2 channels per worker to this address
       timeout: 2s                           # the call's deadline (default http.timeout)
       check: {status: OK, json: {expr: message, equals: "hi"}}
