@@ -251,3 +251,16 @@ def test_stopping_mid_call_records_the_calls_in_flight_as_cut():
     assert 4 <= len(rows) <= 7 and set(rows["error"].astype(object)) == {"cut"} and took < 2.0
     assert set(rows["step"].astype(object)) == {"f/slow"} and counters.done == counters.sent == len(rows)
     assert stats["requests"] == len(rows)  # every call that became a row reached the target
+
+
+def test_feeder_rows_fill_the_message_and_the_reply_is_checked_against_them(tmp_path):
+    (tmp_path / "words.csv").write_text("word,code\nalpha,0\nbet,0\ngamma,5\n")
+    feeders = [{"name": "w", "file": str(tmp_path / "words.csv"), "mode": "sequential"}]
+    step = {"name": "u", "grpc": call(message={"text": "{{ w.word }}", "code": "{{ w.code }}"}),
+            "check": {"json": {"expr": "length(text) > `3`", "equals": True}}}
+    rows, stats = against_target(TargetOptions(), lambda address: scenario(
+        f"http://{address}", [step], {"phases": [{"duration": "1s", "rate": 6}]}, feeders=feeders))
+    # alpha, bet (3 letters: fails the check), gamma (code 5 from the row), twice over
+    errors = rows.sort_values("intended_ns")["error"].fillna("ok").tolist()
+    assert errors == ["ok", "check:json length(text) > `3` == true", "grpc_not_found"] * 2
+    assert stats["statuses"] == {"0": 4, "5": 2}
