@@ -87,6 +87,7 @@ class GrpcClient:
         self._default = target_address(base_url)
         self._pool = ChannelPool(settings)
         self._methods: dict[int, _Method] = {}  # by id(GrpcCall): a step's call is one object
+        self._fixed: dict[int, tuple[GrpcRendered, Any]] = {}  # a literal step's message, by id
 
     def send(self, out: GrpcRendered | StepRequest, keep: int | None) -> Any:
         return self._call(out, keep)
@@ -98,7 +99,7 @@ class GrpcClient:
             metadata = (*metadata, ("traceparent", out.traceparent))
         method = self._method(rendered.call)
         try:
-            request = to_message(rendered.message, method.request)
+            request = self._message(rendered, method, isinstance(out, StepRequest) and out.fixed)
         except ValueError as exc:
             now = self._now()
             return Reply(0, GRPC_MESSAGE, now, now, detail=error_detail(exc))
@@ -123,6 +124,16 @@ class GrpcClient:
         done = self._now()
         response = None if keep is None else await _response(call, got.messages, method.streaming, keep)
         return got.reply(0, sent, done, response, None)
+
+    def _message(self, rendered: GrpcRendered, method: _Method, fixed: bool) -> Any:
+        """The request message; a step without variables (``fixed``: the same rendered
+        object every time) is built once (~10 us of JSON parsing less per call)."""
+        if not fixed:
+            return to_message(rendered.message, method.request)
+        found = self._fixed.get(id(rendered))
+        if found is None or found[0] is not rendered:
+            found = self._fixed[id(rendered)] = (rendered, to_message(rendered.message, method.request))
+        return found[1]
 
     def _method(self, call: GrpcCall) -> _Method:
         found = self._methods.get(id(call))
