@@ -8,7 +8,7 @@ beside this file) on grpcio's asyncio server, with the HTTP target's faults.
   after the ready time, then one every ``interval_ms``, on an absolute schedule.
 - ``Stats``: ``{"calls", "per_second", "codes", "messages"}`` as JSON in ``text``
   (``reset``: zero them, answering the counts before). Stats calls are not counted.
-- Request metadata ``x-echo`` and ``traceparent`` are sent back as response metadata.
+- A call with metadata ``x-echo`` gets it (and its ``traceparent``) back as response metadata.
 - Server reflection (``grpc.reflection.v1alpha``) describes the service.
 
 ``loadray target --grpc-port P`` serves it beside the HTTP target; in-process, tests
@@ -111,10 +111,10 @@ class GrpcTarget:
 
     async def _ready(self, context: Any, code: int) -> float:
         """Count the call, wait out the faults, end it with an injected or asked-for code.
-        Request metadata ``x-echo`` and ``traceparent`` come back as response metadata."""
-        echo = [(k, v) for k, v in context.invocation_metadata() or () if k in _ECHOED]
-        if echo:
-            await context.send_initial_metadata(echo)
+        A call with metadata ``x-echo`` gets it and its ``traceparent`` back as response metadata."""
+        metadata = context.invocation_metadata() or ()
+        if any(k == "x-echo" for k, _ in metadata):
+            await context.send_initial_metadata([(k, v) for k, v in metadata if k in _ECHOED])
         decision = self._faults.decide()
         status = code or (0 if decision.status == STATUS_OK else grpc.StatusCode.INTERNAL.value[0])
         self.stats.record(status, self._wall())

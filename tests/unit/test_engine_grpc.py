@@ -207,7 +207,7 @@ def test_each_call_carries_its_rows_traceparent_as_metadata():
 
     async def main():
         async with GrpcTarget(TargetOptions()) as target, helpers_serving([web.get("/tp", record)]) as url:
-            steps = [{"name": "g", "grpc": call(address=target.address),
+            steps = [{"name": "g", "grpc": {**call(address=target.address), "metadata": {"x-echo": "1"}},
                       "extract": [{"name": "tp", "source": "header", "expr": "traceparent"}]},
                      {"name": "h", "path": "/tp", "headers": {"X-TP": "{{ tp }}"}}]
             return await run_worker(scenario(url, steps, {"phases": [{"duration": "1s", "rate": 3}]}))
