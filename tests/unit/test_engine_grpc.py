@@ -148,7 +148,8 @@ def test_closed_model_users_call_back_to_back():
     rows, stats = against_target(TargetOptions(latency_s=0.05), lambda address: scenario(
         f"http://{address}", [{"name": "u", "grpc": call()}], load))
     assert rows["error"].isna().all() and stats["requests"] == len(rows)
-    assert set(rows["user"]) == {0, 1} and 30 <= len(rows) <= 42  # 2 users x 1 s / 50 ms, less start-up
+    # at most 2 users x 1 s / 50 ms (+ one call each begun before the end); fewer on a busy machine
+    assert set(rows["user"]) == {0, 1} and 20 <= len(rows) <= 42
 
 
 @pytest.mark.parametrize("trust, error", [(True, None), (False, "grpc_unavailable")])
