@@ -6,7 +6,7 @@ beside this file) on grpcio's asyncio server, with the HTTP target's faults.
   ``code`` set ends with that code.
 - ``Stream``: ``count`` messages (default 10), the first ``interval_ms`` (default 10)
   after the ready time, then one every ``interval_ms``, on an absolute schedule.
-- ``Stats``: ``{"calls", "per_second", "codes", "messages"}`` as JSON in ``text``
+- ``Stats``: ``{"calls", "per_second", "codes", "messages", "connections"}`` as JSON in ``text``
   (``reset``: zero them, answering the counts before). Stats calls are not counted.
 - A call with metadata ``x-echo`` gets it (and its ``traceparent``) back as response metadata.
 - Server reflection (``grpc.reflection.v1alpha``) describes the service.
@@ -55,6 +55,7 @@ class GrpcTarget:
         self.options = options
         self.stats = TargetStats()
         self.messages = 0
+        self.peers: set[str] = set()  # client addresses (host:port): one per connection
         self._clock, self._wall = clock, wall
         self._types = _types()
         self._faults = FaultModel(options, clock=clock)
@@ -115,6 +116,7 @@ class GrpcTarget:
         metadata = context.invocation_metadata() or ()
         if any(k == "x-echo" for k, _ in metadata):
             await context.send_initial_metadata([(k, v) for k, v in metadata if k in _ECHOED])
+        self.peers.add(context.peer())
         decision = self._faults.decide()
         status = code or (0 if decision.status == STATUS_OK else grpc.StatusCode.INTERNAL.value[0])
         self.stats.record(status, self._wall())
@@ -145,12 +147,13 @@ class GrpcTarget:
             yield reply(text=request.text, seq=seq, id=f"c{call}")
 
     async def _stats(self, request: Any, context: Any) -> Any:
-        counts = {**self.stats.snapshot(), "messages": self.messages}
+        counts = {**self.stats.snapshot(), "messages": self.messages, "connections": len(self.peers)}
         counts["calls"] = counts.pop("requests")
         counts["codes"] = counts.pop("statuses")
         if request.reset:
             self.stats.reset()
             self.messages = 0
+            self.peers = set()
         return self._types["Reply"](text=json.dumps(counts))
 
 
@@ -160,7 +163,8 @@ def _code(number: int) -> grpc.StatusCode:
 
 def grpc_stats(address: str, reset: bool = False, timeout_s: float = 5.0) -> dict:
     """The counters of the gRPC target at ``address`` (a blocking call, for tests and
-    benchmarks): ``{"calls", "per_second", "codes", "messages"}``."""
+    benchmarks): ``{"calls", "per_second", "codes", "messages", "connections"}`` (client
+    connections seen, by their address)."""
     t = _types()
     with grpc.insecure_channel(address) as channel:
         stats = channel.unary_unary(f"/{SERVICE}/Stats", t["StatsRequest"].SerializeToString, t["Reply"].FromString)

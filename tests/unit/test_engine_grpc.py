@@ -45,7 +45,7 @@ def against_target(options: TargetOptions, build, tls=None, client_ca=None):
     async def main():
         async with GrpcTarget(options, tls=tls, client_ca=client_ca) as target:
             rows = await run_worker(build(target.address))
-            return rows, {**target.stats.snapshot(), "messages": target.messages}
+            return rows, {**target.stats.snapshot(), "messages": target.messages, "connections": len(target.peers)}
 
     return asyncio.run(main())
 
@@ -265,3 +265,14 @@ def test_feeder_rows_fill_the_message_and_the_reply_is_checked_against_them(tmp_
     errors = rows.sort_values("intended_ns")["error"].fillna("ok").tolist()
     assert errors == ["ok", "check:json length(text) > `3` == true", "grpc_not_found"] * 2
     assert stats["statuses"] == {"0": 4, "5": 2}
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_calls_share_the_workers_pooled_channels(channels):
+    rows, stats = against_target(TargetOptions(latency_s=0.01), lambda address: scenario(
+        f"http://{address}", [{"name": "u", "grpc": call(channels=channels)}, {"name": "v", "grpc": call()}],
+        {"phases": [{"duration": "1s", "rate": 15}]}))
+    assert len(rows) == 30 and rows["error"].isna().all()
+    # a worker's channel is per address and index: both steps share channel 0, the first
+    # step's calls take channels 0..N-1 in turn, each its own connection
+    assert stats["connections"] == channels
