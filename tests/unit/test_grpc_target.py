@@ -63,3 +63,20 @@ def test_error_rate_ends_that_fraction_internal_and_latency_delays_every_call():
     assert {r.code() for r in failed} == {grpc.StatusCode.INTERNAL}
     assert stats["statuses"] == {"0": 40 - len(failed), "13": len(failed)} and 10 <= len(failed) <= 30
     assert took >= 0.03
+
+
+def test_loadray_target_with_grpc_port_prints_both_addresses_and_serves_grpc():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "loadray", "target", "--port", "0", "--grpc-port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        http, grpc_line = proc.stdout.readline().strip(), proc.stdout.readline().strip()
+        assert http.startswith("loadray target listening on http://127.0.0.1:")
+        assert grpc_line.startswith("loadray grpc target listening on 127.0.0.1:")
+        address = grpc_line.rsplit(" ", 1)[1]
+        assert grpc_stats(address) == {"per_second": {}, "messages": 0, "connections": 0, "calls": 0, "codes": {}}
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
