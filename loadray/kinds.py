@@ -54,3 +54,16 @@ KINDS = (
 NEVER_SENT = (DROPPED, FENCED)
 #: Failures inside the generator rather than answers of the target: they fail the run.
 GENERATOR_KINDS = (INTERNAL, EXTRACT, CHECK_ERROR)
+
+# -- gRPC calls ---------------------------------------------------------------------------
+#: gRPC status codes by number; a gRPC row's ``status`` is the code's number (0 = OK).
+GRPC_CODES = (
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+    "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+)
+#: A call that ended with code C (not OK) is error ``grpc_<c>``: ``grpc_unavailable``
+#: (also: nothing listens, the connection broke), ``grpc_deadline_exceeded`` (the step's
+#: ``timeout`` passed), ``grpc_internal``...; indexed by code (index 0, OK, is None).
+GRPC_KINDS = (None, *("grpc_" + name.lower() for name in GRPC_CODES[1:]))
+GRPC_MESSAGE = "grpc_message"  # the rendered message does not fit the request type: never sent

@@ -47,6 +47,10 @@ def endpoints(scenario: Scenario) -> list[Endpoint]:
     """The distinct ``host:port`` the scenario sends to, as far as they are literal."""
     urls = [scenario.target.url] if scenario.target.url else []
     urls += [s.path.source for f in scenario.flows for s in f.steps if "://" in s.path.source[:10]]
+    builtin = scenario.target.builtin
+    started = f":{builtin.grpc_port}" if builtin is not None and builtin.grpc_port else None  # not up yet
+    addresses = [(s.grpc.address, s.grpc.tls) for f in scenario.flows for s in f.steps if s.grpc and s.grpc.address]
+    urls += [f"{'grpcs' if tls else 'grpc'}://{a}" for a, tls in addresses if not (started and a.endswith(started))]
     found: dict[tuple[str, int], Endpoint] = {}
     for url in urls:
         point = _endpoint(url, scenario.secrets)

@@ -34,7 +34,7 @@ class Counts:
         self.pairs = Tally(2)  # ((step, phase) pair code, class)
         self.errors, self.statuses = Tally(), Tally()
         self.bytes, self.responses = Tally(float_sums=True), Tally()
-        self.judged_ok = Tally()  # step key of ok rows whose response was judged (status 1..399)
+        self.judged_ok = Tally()  # step key of ok rows whose response was judged (status below 400; a gRPC OK is 0)
         self.retries = 0
         self.has_bytes = False
         self.first_ns: int | None = None
@@ -62,8 +62,8 @@ class Counts:
         if a.bytes_in is not None:
             self.has_bytes = True
             self.bytes.add_dense(np.bincount(b.step_keys, weights=a.bytes_in))
-            self.responses.add(b.step_keys[a.completed & (a.status > 0)])
-        judged = a.ok & (a.status > 0) & (a.status < 400)
+            self.responses.add(b.step_keys[a.completed & ((a.status > 0) | a.ok)])  # gRPC OK: status 0
+        judged = a.ok & (a.status < 400)  # ok rows had a response (a gRPC call's OK is 0)
         self.judged_ok.add(b.step_keys[judged])
         if self.ends:
             lo, hi = int(a.intended_ns.min()), int(a.intended_ns.max())
@@ -114,6 +114,8 @@ class Counts:
         cells[:, 0] = self.judged_ok.sized(steps)[:steps]
         for (err, step, status, _, is_error), (n, _) in ways.ways.items():
             name = registry.errors.names[err] if err >= 0 else ""
-            if is_error and 0 < status < 400 and (name.startswith(CHECK_PREFIX) or name in JUDGED_KINDS):
+            judged = name.startswith(CHECK_PREFIX) or name in JUDGED_KINDS
+            # status 0: a gRPC OK, judged; an ``internal`` row of status 0 was never sent
+            if is_error and status < 400 and judged and (status > 0 or name != "internal"):
                 cells[step + 1, err + 1] += n
         return cells

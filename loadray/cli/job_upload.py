@@ -1,6 +1,7 @@
 """What ``loadray submit`` uploads: the scenario, resolved (``--set`` applied), with
 every file it names (feeders, TLS files) copied next to it and renamed to
-``files/<role>-<name>``, so the job's working directory holds all a run needs. The
+``files/<role>-<name>``, so the job's working directory holds all a run needs (a gRPC
+step's ``.proto`` and its imports as the compiled set, ``files/grpc<k>.protoset``). The
 copy is loaded once more before anything is sent: it must load as the original did."""
 
 from __future__ import annotations
@@ -31,10 +32,26 @@ def stage(scenario: Scenario, folder: Path, overrides: list[str]) -> list[str]:
     for key, attr in TLS_KEYS:
         if getattr(tls, attr):
             doc["http"]["tls"][key] = _copy(getattr(tls, attr), folder, f"tls-{key}")
+    _protosets(scenario, doc, folder)
     (folder / SCENARIO).write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     repeat = [o for o in overrides if o.partition("=")[0].strip().startswith("limits.")]
     load_scenario(folder / SCENARIO, repeat)
     return repeat
+
+
+def _protosets(scenario: Scenario, doc: dict[str, Any], folder: Path) -> None:
+    """Each gRPC step given a ``proto`` file names its compiled set instead."""
+    if "requests" in doc:
+        items = [(doc["requests"][i], flow.steps[0]) for i, flow in enumerate(scenario.flows)]
+    else:
+        items = [(doc["flows"][i]["steps"][j], step) for i, flow in enumerate(scenario.flows)
+                 for j, step in enumerate(flow.steps)]
+    for k, (item, step) in enumerate(items):
+        if step.grpc is not None and "proto" in item["grpc"]:
+            rel = Path(FILES) / f"grpc{k}.protoset"
+            (folder / FILES).mkdir(exist_ok=True)
+            (folder / rel).write_bytes(step.grpc.protos)
+            item["grpc"]["proto"] = rel.as_posix()
 
 
 def _copy(source: str, folder: Path, role: str) -> str:

@@ -157,8 +157,10 @@ def _control(args) -> int:
 
 def _target(args) -> int:
     from loadray.target import options_from_args, serve
+    from loadray.target.__main__ import GRPC_READY_PREFIX
 
-    serve(options_from_args(args), ready=lambda url: print(f"loadray target listening on {url}", flush=True))
+    serve(options_from_args(args), ready=lambda url: print(f"loadray target listening on {url}", flush=True),
+          grpc_ready=lambda address: print(f"{GRPC_READY_PREFIX}{address}", flush=True))
     return EXIT_OK
 
 

@@ -107,6 +107,11 @@ class FlowPath:
         )
         if client_factory is None and not h1_steps:
             kind = "h2"
+        grpc = any(step.grpc is not None for step in steps)
+        if grpc:  # gRPC steps beside (or instead of) HTTP ones; grpcio only then
+            from loadray.engine.grpc import with_grpc
+
+            self.client = with_grpc(self.client, settings, clock, base_url)
         traces = Traces(index, settings.trace_prefix) if settings.trace_prefix else None
         fenced = FencedClient(self.client, lease or Lease(NEVER, until_ns=NEVER), clock.monotonic_ns)
         self.runner = FlowRunner(
@@ -118,7 +123,8 @@ class FlowPath:
             for feed in scenario.feeds
         ]
         self._next_id = ((index + 1) << 48) | (secrets.randbits(16) << 32)
-        self._inline = kind in ("fast", "h2")  # aiohttp needs a Task (its timeouts look for the current task)
+        # aiohttp needs a Task (its timeouts look for the current task); so does grpcio
+        self._inline = kind in ("fast", "h2") and not grpc
         self._tasks: set[asyncio.Task | InlineTask] = set()
         self.on_flow_done: Callable[[Any, bool], None] = lambda ctx, ok: None
         self.on_exhausted: Callable[[str], None] = lambda feeder: None  # a stop_run feeder ran out

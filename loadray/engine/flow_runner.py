@@ -43,6 +43,7 @@ from loadray.flow.extract import ExtractError, extract_all
 from loadray.flow.render import render_step
 from loadray.flow.retry import backoff_ns, should_retry
 from loadray.flow.templates import MissingVariable
+from loadray.grpc.render import render_grpc
 from loadray.kinds import CHECK, CHECK_ERROR, CUT, EXTRACT, INTERNAL, TEMPLATE
 from loadray.scenario.model import DEFAULT_MAX_BODY, Flow, Step
 
@@ -120,7 +121,7 @@ class FlowRunner:
         steps = [step for flow in flows for step in flow.steps]
         self._keep = [body_limit(step, max_body) for step in steps]  # by step number
         # a step without variables renders to the same request every time: once, here
-        self._fixed = [render_step(s, base_url, headers, {}, rng) if s.literal else None for s in steps]
+        self._fixed = [render(s, base_url, headers, {}, rng) if s.literal else None for s in steps]
 
     async def run(self, inst: Instance) -> bool:
         """Run every step (until one fails and stops the flow); True when all passed.
@@ -203,7 +204,7 @@ class FlowRunner:
         if out is None:
             inst.variables["now"] = self.clock.wall_ns() // 1_000_000
             try:
-                out = render_step(step, self.base_url, self.headers, inst.variables, self.rng)
+                out = render(step, self.base_url, self.headers, inst.variables, self.rng)
             except Exception as exc:  # MissingVariable; anything else is a defect
                 now = self.clock.monotonic_ns()
                 if isinstance(exc, MissingVariable):
@@ -232,6 +233,13 @@ class FlowRunner:
 
     def record(self, row: tuple, flow_ns: int | None = None) -> None:
         self._add(row if flow_ns is None else with_flow_ns(row, flow_ns))
+
+
+def render(step: Step, base_url: str, headers: tuple[tuple[str, str], ...], values: dict, rng: random.Random) -> Any:
+    """``step`` rendered: a :class:`Rendered` HTTP request or a gRPC call."""
+    if step.grpc is not None:
+        return render_grpc(step, values, rng)
+    return render_step(step, base_url, headers, values, rng)
 
 
 def _judge(step: Step, reply: Reply) -> tuple[str | None, str | None, str | None, dict | None]:

@@ -33,6 +33,7 @@ RETRYABLE_ERRORS = (
     kinds.HTTP_5XX,
     kinds.CHECK,
 )
+GRPC_RETRYABLE = frozenset(kind for kind in kinds.GRPC_KINDS if kind)  # grpc_unavailable...
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_BASE_S = 0.1
@@ -103,7 +104,12 @@ def backoff_ns(policy: RetryPolicy, attempt: int, rng: random.Random) -> int:
 
 
 _status = integer(ge=100, le=599)
-_error_kind = choice(*RETRYABLE_ERRORS)
+_http_kind = choice(*RETRYABLE_ERRORS)
+
+
+def _error_kind(value: Any, path: str) -> str:
+    """A retryable kind: an HTTP/transport one, or a gRPC call's ``grpc_<code>``."""
+    return value if isinstance(value, str) and value in GRPC_RETRYABLE else _http_kind(value, path)
 _SECONDS = duration(positive=False)
 
 

@@ -23,15 +23,18 @@ from loadray.live.status import Tally, WorkerSecond
 
 
 def outcomes(batch: pa.RecordBatch) -> dict[str, int]:
-    """Counts by status class ("2xx") for responses, by error kind for the rest."""
+    """Counts by status class ("2xx") for HTTP responses, by error kind for the rest; a
+    gRPC call (status: its code, below 100) that succeeded counts as ``ok``."""
     status = batch.column("status").to_numpy(zero_copy_only=False)
     out: dict[str, int] = {}
-    classes, counts = np.unique(status[status > 0] // 100, return_counts=True)
+    classes, counts = np.unique(status[status >= 100] // 100, return_counts=True)
     for cls, n in zip(classes.tolist(), counts.tolist()):
         out[f"{cls}xx"] = n
-    errors = batch.column("error").filter(pc.equal(batch.column("status"), 0))
+    errors = batch.column("error").filter(pc.less(batch.column("status"), 100))
     for row in pc.value_counts(errors.drop_null()).to_pylist():
         out[row["values"]] = row["counts"]
+    if errors.null_count:
+        out["ok"] = errors.null_count
     return out
 
 

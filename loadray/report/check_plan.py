@@ -13,35 +13,36 @@ from loadray.errors import LoadrayError
 __all__ = ["check_plan"]
 
 
-def _names(spec: Any, path: str) -> list[str]:
+def _names(spec: Any, path: str, grpc: bool) -> list[str]:
     from loadray.flow.checks import compile_checks  # lazy: the flow layer sits above the report
+    from loadray.flow.grpc_checks import grpc_checks
 
     try:
-        return [c.name for c in compile_checks(spec, path)]
+        return [c.name for c in (grpc_checks if grpc else compile_checks)(spec, path)]
     except (LoadrayError, TypeError, ValueError):  # an archive of another version: no pass counts
         return []
 
 
-def _steps(doc: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
-    """(row step name, check spec, YAML path) of every step with a ``check``."""
+def _steps(doc: Mapping[str, Any]) -> list[tuple[str, Any, str, bool]]:
+    """(row step name, check spec, YAML path, a gRPC step) of every step with a ``check``."""
     found = []
     for i, request in enumerate(doc.get("requests") or []):
         if isinstance(request, Mapping) and request.get("check") is not None:
-            found.append((str(request.get("name")), request["check"], f"requests[{i}].check"))
+            found.append((str(request.get("name")), request["check"], f"requests[{i}].check", "grpc" in request))
     for i, flow in enumerate(doc.get("flows") or []):
         steps = (flow.get("steps") if isinstance(flow, Mapping) else None) or []
         for j, step in enumerate(steps):
             if isinstance(step, Mapping) and step.get("check") is not None:
                 name = str(flow.get("name")) if len(steps) == 1 else f"{flow.get('name')}/{step.get('name')}"
-                found.append((name, step["check"], f"flows[{i}].steps[{j}].check"))
+                found.append((name, step["check"], f"flows[{i}].steps[{j}].check", "grpc" in step))
     return found
 
 
 def check_plan(doc: Mapping[str, Any]) -> dict[str, list[str]]:
     """``{step: [check name, ...]}`` from the archived scenario document."""
     plan = {}
-    for step, spec, path in _steps(doc):
-        names = _names(spec, path)
+    for step, spec, path, grpc in _steps(doc):
+        names = _names(spec, path, grpc)
         if names:
             plan[step] = names
     return plan

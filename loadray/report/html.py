@@ -105,11 +105,20 @@ def _latency(s: Mapping[str, Any]) -> list[str]:
     return ["<h2>latency</h2>", table(["", *(lbl for _, lbl in _STATS)], rows)]
 
 
-def _outcomes(s: Mapping[str, Any]) -> list[str]:
+def _has_grpc(doc: Mapping[str, Any]) -> bool:
+    """Whether a request or a flow step of the scenario document is a gRPC call."""
+    steps = list(doc.get("requests") or [])
+    steps += [st for f in doc.get("flows") or [] if isinstance(f, Mapping) for st in f.get("steps") or []]
+    return any(isinstance(step, Mapping) and "grpc" in step for step in steps)
+
+
+def _outcomes(s: Mapping[str, Any], grpc: bool = False) -> list[str]:
     kinds, status = s.get("errors_by_kind") or {}, s.get("status") or {}
     out = ["<h2>outcomes</h2>"] if kinds or status else []
     if status:
-        out.append(table(["HTTP status", "count"], [[k if k != "0" else "0 (no response)", num(v)] for k, v in status.items()]))
+        zero = "0 (gRPC OK; HTTP: no response)" if grpc else "0 (no response)"
+        out.append(table(["HTTP status" if not grpc else "status", "count"],
+                         [[k if k != "0" else zero, num(v)] for k, v in status.items()]))
     if kinds:
         out.append(table(["error kind", "count"], [[k, num(v)] for k, v in kinds.items()]))
     return out
@@ -182,12 +191,13 @@ def render_html(
     body.extend(_plots(plots))
     body.extend(_flows(s))
     body.extend(_breakdown("steps", "step", overview.steps))
-    body.extend(status_section(overview.status_steps))
+    grpc = _has_grpc(doc)
+    body.extend(status_section(overview.status_steps, grpc))
     body.extend(checks_section(s))
     body.extend(bytes_section(s))
     body.extend(_breakdown("workers", "worker", overview.workers))
     body.extend(_phases(s, overview.phase_starts))
-    body.extend(_outcomes(s))
+    body.extend(_outcomes(s, grpc))
     body.extend(error_samples_section(overview.error_samples))
     if facts:
         body.extend(["<h2>run</h2>", table(["", ""], [list(f) for f in facts], left=2)])

@@ -40,12 +40,13 @@ def bytes_section(s: Mapping[str, Any]) -> list[str]:
             table(["step", "bytes in", "per second", "per response"], rows)]
 
 
-def status_section(frame: pd.DataFrame) -> list[str]:
-    """Completed requests per step and HTTP status code."""
+def status_section(frame: pd.DataFrame, grpc: bool = False) -> list[str]:
+    """Completed requests per step and HTTP status code (``grpc``: the run has gRPC
+    steps, whose status is the gRPC code: 0 is OK, 1-16 by name)."""
     if not len(frame) or not len(frame.columns):
         return []
     codes = [str(c) for c in frame.columns]
-    headers = ["step", *(_code_header(c) for c in codes), "total"]
+    headers = ["step", *(grpc_code_header(c) if grpc else _code_header(c) for c in codes), "total"]
     rows = [[name, *(num(v) if v else "" for v in r.tolist()), num(int(r.sum()))] for name, r in frame.iterrows()]
     return ["<h2>status codes per step</h2>", table(headers, rows)]
 
@@ -55,6 +56,19 @@ def _code_header(code: str) -> str:
     if code == "0":
         return Raw('<span class="bad">no response</span>')
     return Raw(f'<span class="bad">{int(code)}</span>') if int(code) >= 400 else code
+
+
+def grpc_code_header(code: str) -> str:
+    """A status of a run with gRPC steps: 0 (a gRPC OK, or no HTTP response), a gRPC
+    code by name, or an HTTP status; errors in red."""
+    from loadray.kinds import GRPC_CODES
+
+    number = int(code)
+    if number == 0:
+        return "0 (gRPC OK; HTTP: no response)"
+    if number < len(GRPC_CODES):
+        return Raw(f'<span class="bad">{number} {GRPC_CODES[number]}</span>')
+    return _code_header(code)
 
 
 def _pass_cell(r: Mapping[str, Any]) -> str:

@@ -39,6 +39,7 @@ class FlowContext:
     feeds: tuple[Feed, ...] = ()
     retry: RetryPolicy = NO_RETRY
     http_version: int = 1  # the scenario's http.version: a step's default
+    folder: str = "."  # files a step names (a gRPC step's .proto) are relative to it
 
 
 def weight(fields: Fields) -> float:
@@ -58,7 +59,8 @@ def parse_flow(value: Any, path: str, context: FlowContext) -> Flow:
     share = weight(fields)
     steps_path = fields.path_of("steps")
     steps = [
-        parse_step(Fields(item, item_path(steps_path, i), STEP_KEYS), context.retry, context.http_version)
+        parse_step(Fields(item, item_path(steps_path, i), STEP_KEYS), context.retry, context.http_version,
+                   context.folder)
         for i, item in enumerate(fields.get("steps", nonempty_list("step")))
     ]
     return build_flow(name, share, steps, context)

@@ -127,6 +127,11 @@ def _parse(
         check_bounds(scenario)
         check_transport(scenario)
         check_http2(scenario)
+        calls = [s for f in scenario.flows for s in f.steps if s.grpc is not None]
+        if calls:
+            from loadray.scenario.grpc_steps import check_grpc_tls  # protobuf only for gRPC steps
+
+            check_grpc_tls(calls, scenario.target.url, scenario.http.tls.verify)
     except ScenarioError as exc:  # it may quote a value taken from the environment
         raise mask_error(exc, resolved.secrets) from None
     return mask_secrets(scenario, resolved.secrets)
@@ -145,6 +150,7 @@ def _build(fields: Fields, archived: dict[str, Any], default_name: str, folder: 
         feeds=fields.get("feeders", lambda v, p: parse_feeders(v, p, folder, limits), ()),
         retry=fields.get("retry", compile_retry, NO_RETRY),
         http_version=http.version,
+        folder=folder,
     )
     flows = parse_traffic(fields, context)
     return Scenario(

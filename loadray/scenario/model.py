@@ -14,6 +14,7 @@ from loadray.flow.feeders import FeederSpec, Row
 from loadray.flow.json_templates import JsonTemplate
 from loadray.flow.retry import NO_RETRY, RetryPolicy
 from loadray.flow.templates import Template
+from loadray.grpc.call import GrpcCall
 from loadray.metric import Breaker, Threshold  # noqa: F401  (re-exported: a Scenario holds them)
 from loadray.scenario.limits import Limits
 from loadray.target.options import TargetOptions
@@ -83,6 +84,7 @@ class Step:
     stop_on_failure: bool = True  # a failed step ends its flow instance
     max_body: int | None = None  # bytes kept for checks/extraction; None: http.max_body
     http_version: int = 1  # 2: sent on HTTP/2 (the step's or the scenario's ``http.version``)
+    grpc: GrpcCall | None = None  # a gRPC call (path: its method path, headers: metadata, body: the message)
 
     @property
     def literal(self) -> bool:
@@ -99,6 +101,7 @@ class Step:
         """Sendable as fixed bytes: no variables, no extraction, checks or retries."""
         return (
             self.literal
+            and self.grpc is None
             and not self.extract
             and not self.checks
             and self.retry.max_attempts == 1

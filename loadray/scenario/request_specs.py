@@ -21,7 +21,7 @@ def parse_requests(value: Any, path: str, context: FlowContext) -> tuple[Flow, .
     for i, item in enumerate(nonempty_list("request")(value, path)):
         fields = Fields(item, item_path(path, i), REQUEST_KEYS)
         share = weight(fields)
-        parsed = parse_step(fields, context.retry, context.http_version)
+        parsed = parse_step(fields, context.retry, context.http_version, context.folder)
         flows.append(build_flow(parsed.step.name, share, [parsed], context))
     unique(((flow.name, item_path(path, i)) for i, flow in enumerate(flows)), "request")
     return tuple(flows)

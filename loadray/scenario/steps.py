@@ -30,6 +30,7 @@ from loadray.fields import (
 )
 from loadray.flow.checks import compile_checks
 from loadray.flow.extract import compile_extractors
+from loadray.flow.grpc_checks import grpc_checks
 from loadray.flow.json_templates import compile_json, template_leaves
 from loadray.flow.retry import RetryPolicy, compile_retry
 from loadray.flow.templates import BUILTINS, Template, compile_template
@@ -42,7 +43,7 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 BODY_KEYS = ("json", "form", "body")
 STEP_KEYS = (
     "name", "method", "path", "query", "headers", *BODY_KEYS, "timeout", "extract", "check",
-    "retry", "on_failure", "max_body", "http",
+    "retry", "on_failure", "max_body", "http", "grpc",
 )
 ON_FAILURE = ("stop", "continue")
 URL_SCHEMES = ("http://", "https://")
@@ -59,35 +60,58 @@ class ParsedStep:
     templates: Templates  # every template of the step, in document order
 
 
-def parse_step(fields: Fields, default_retry: RetryPolicy, default_version: int = 1) -> ParsedStep:
-    """The step in ``fields`` (whose allowed keys the caller chose)."""
+def parse_step(fields: Fields, default_retry: RetryPolicy, default_version: int = 1, folder: str = ".") -> ParsedStep:
+    """The step in ``fields`` (whose allowed keys the caller chose); a ``grpc`` key
+    makes it a gRPC call (see :mod:`.grpc_steps`; files relative to ``folder``)."""
+    if "grpc" in fields:
+        request, templates = _grpc(fields, folder)
+        default_name, checks = f"{request['path'].source[1:]}", grpc_checks
+    else:
+        request, templates = _http(fields)
+        request["http_version"] = fields.get("http", step_http, default_version)
+        default_name, checks = f"{request['method']} {request['path'].source}", compile_checks
+    step = Step(
+        name=redact_text(fields.get("name", string, default_name)),
+        **request,
+        timeout_s=fields.get("timeout", duration(), None),
+        extract=_extractors(fields),
+        checks=fields.get("check", checks, ()),
+        retry=fields.get("retry", compile_retry, default_retry),
+        stop_on_failure=fields.get("on_failure", choice(*ON_FAILURE), "stop") == "stop",
+        max_body=fields.get("max_body", body_size, None),
+    )
+    return ParsedStep(step, fields.path, templates)
+
+
+def _http(fields: Fields) -> tuple[dict[str, Any], Templates]:
     method = fields.get("method", choice(*METHODS, fold_case=True), "GET")
     target = fields.get("path", url_template, compile_template("/", ""))
     query = fields.get("query", query_templates, ())
     header_templates = fields.get("headers", templated_headers, ())
     body, body_templates = _body(fields)
-    step = Step(
-        name=redact_text(fields.get("name", string, f"{method} {target.source}")),
-        path=target,
-        method=method,
-        query=query,
-        headers=header_templates,
-        body=body,
-        timeout_s=fields.get("timeout", duration(), None),
-        extract=_extractors(fields),
-        checks=fields.get("check", compile_checks, ()),
-        retry=fields.get("retry", compile_retry, default_retry),
-        stop_on_failure=fields.get("on_failure", choice(*ON_FAILURE), "stop") == "stop",
-        max_body=fields.get("max_body", body_size, None),
-        http_version=fields.get("http", step_http, default_version),
-    )
     templates = (
         (fields.path_of("path"), target),
         *((key_path(fields.path_of("query"), name), t) for name, t in query),
         *((key_path(fields.path_of("headers"), name), t) for name, t in header_templates),
         *body_templates,
     )
-    return ParsedStep(step, fields.path, templates)
+    return dict(method=method, path=target, query=query, headers=header_templates, body=body), templates
+
+
+def _grpc(fields: Fields, folder: str) -> tuple[dict[str, Any], Templates]:
+    if "headers" in fields:
+        raise ScenarioError(fields.path_of("headers"), "a gRPC step sends grpc.metadata, not headers")
+    if "http" in fields:
+        raise ScenarioError(fields.path_of("http"), "a gRPC step has no HTTP version (gRPC runs on its own channels)")
+    from loadray.scenario.grpc_steps import grpc_request
+
+    request = grpc_request(fields, folder)
+    for extractor in _extractors(fields):
+        if extractor.source == "cookie":
+            raise ScenarioError(fields.path_of("extract"), f"{extractor.name!r}: a gRPC response has no cookies "
+                                "(source: header reads its metadata)")
+    return dict(method="POST", path=request.path, headers=request.headers, body=request.body,
+                grpc=request.call), request.templates
 
 
 def url_template(value: Any, path: str) -> Template:

@@ -15,7 +15,7 @@ from loadray.units import shorten
 
 BUILTIN = "builtin"
 HTTP_URL = "an http:// or https:// URL with a host"
-BUILTIN_KEYS = ("port", "latency", "jitter", "error_rate", "stall_every", "stall_for", "seed")
+BUILTIN_KEYS = ("port", "latency", "jitter", "error_rate", "stall_every", "stall_for", "seed", "grpc_port")
 MAX_SEED = 2**63 - 1
 
 _SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
@@ -86,4 +86,5 @@ def parse_builtin(value: Any, path: str) -> TargetOptions:
         stall_every_s=fields.get("stall_every", duration(positive=False), default.stall_every_s),
         stall_for_s=fields.get("stall_for", duration(positive=False), default.stall_for_s),
         seed=fields.get("seed", integer(ge=0, le=MAX_SEED), default.seed),
+        grpc_port=fields.get("grpc_port", integer(ge=1, le=65535), None),  # also the gRPC target, on this port
     )

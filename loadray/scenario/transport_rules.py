@@ -41,6 +41,8 @@ def fast_blocker(scenario: Scenario) -> str | None:
 
 
 def _dynamic_feature(step: Step) -> str | None:
+    if step.grpc is not None:
+        return "call gRPC"
     if step.extract:
         return "extract variables"
     if step.checks:

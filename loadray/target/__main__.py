@@ -36,6 +36,7 @@ __all__ = [
 
 DEFAULT_PORT = 8080
 READY_PREFIX = "loadray target listening on "
+GRPC_READY_PREFIX = "loadray grpc target listening on "  # the second line, with --grpc-port
 PROG = "loadray target"
 
 # flag -> (namespace dest, TargetOptions field)
@@ -46,7 +47,8 @@ _DURATION_FLAGS = {
     "--stall-for": ("stall_for", "stall_for_s"),
 }
 _FIELD_TO_FLAG = {field: flag for flag, (_, field) in _DURATION_FLAGS.items()}
-_FIELD_TO_FLAG.update({"port": "--port", "error_rate": "--error-rate", "seed": "--seed", "host": "--host"})
+_FIELD_TO_FLAG.update({"port": "--port", "error_rate": "--error-rate", "seed": "--seed", "host": "--host",
+                       "grpc_port": "--grpc-port"})
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, default_port: int = DEFAULT_PORT) -> None:
@@ -59,6 +61,8 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, default_port: int =
         "--host", default=LOOPBACK, metavar="ADDR",
         help=f"address to listen on (default {LOOPBACK}; never 0.0.0.0 unless you mean it)",
     )
+    parser.add_argument("--grpc-port", default=None, metavar="PORT",
+                        help="also serve the gRPC target (unary, streaming) on this port, 0 for a free one")
     parser.add_argument("--latency", default="0s", metavar="DUR",
                         help="every response waits this long, e.g. 20ms (default 0s)")
     parser.add_argument("--jitter", default="0s", metavar="DUR",
@@ -95,6 +99,8 @@ def options_from_args(ns: argparse.Namespace) -> TargetOptions:
     values["port"] = _int_flag("--port", ns.port)
     values["seed"] = _int_flag("--seed", ns.seed)
     values["host"] = str(ns.host).strip()
+    grpc_port = getattr(ns, "grpc_port", None)
+    values["grpc_port"] = None if grpc_port is None else _int_flag("--grpc-port", grpc_port)
     options = TargetOptions(**values)  # type: ignore[arg-type]
     try:
         validate_options(options)
@@ -123,6 +129,7 @@ def target_argv(options: TargetOptions) -> list[str]:
         "--stall-for", _duration_arg(options.stall_for_s),
         "--seed", str(options.seed),
         "--host", options.host,
+        *(("--grpc-port", str(options.grpc_port)) if options.grpc_port is not None else ()),
     ]
 
 
@@ -151,10 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def ready(url: str) -> None:
         print(f"{READY_PREFIX}{url}", flush=True)
 
+    def grpc_ready(address: str) -> None:  # after the HTTP line: start_target reads that first
+        print(f"{GRPC_READY_PREFIX}{address}", flush=True)
+
     from loadray.target.server import serve  # aiohttp is imported only when serving
 
     try:
-        serve(options, ready, exit_on_stdin_eof=ns.exit_on_stdin_eof)
+        serve(options, ready, exit_on_stdin_eof=ns.exit_on_stdin_eof, grpc_ready=grpc_ready)
     except LoadrayError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -34,6 +34,8 @@ def validate_options(options: TargetOptions) -> None:
     """Raise ``ValueError`` naming the option when ``options`` cannot be served."""
     if not 0 <= options.port <= 65535:
         raise ValueError(f"port: must be 0..65535, got {options.port}")
+    if options.grpc_port is not None and not 0 <= options.grpc_port <= 65535:
+        raise ValueError(f"grpc_port: must be 0..65535, got {options.grpc_port}")
     try:
         ipaddress.ip_address(options.host)
     except ValueError:

@@ -18,3 +18,4 @@ class TargetOptions:
     stall_for_s: float = 0.0  # ...lasting this long; responses in it wait until it ends
     seed: int = 0
     host: str = LOOPBACK  # the address it listens on (a cluster run: the driver node's address)
+    grpc_port: int | None = None  # also serve the gRPC target (loadray/target/grpc_server.py) here; 0: a free port

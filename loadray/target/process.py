@@ -23,7 +23,7 @@ import weakref
 from typing import IO
 
 from loadray.errors import TargetError
-from loadray.target.__main__ import READY_PREFIX, target_argv
+from loadray.target.__main__ import GRPC_READY_PREFIX, READY_PREFIX, target_argv
 from loadray.target.faults import validate_options
 from loadray.target.options import TargetOptions
 
@@ -64,6 +64,7 @@ class TargetProcess:
         self.url = url
         self.options = options
         self._stderr = stderr
+        self.grpc_address: str | None = None  # host:port of the gRPC target (options.grpc_port)
         # Safety net: a TargetProcess that is dropped or alive at exit is still reaped.
         self._finalizer = weakref.finalize(self, _reap, proc, STOP_GRACE_S)
 
@@ -172,7 +173,11 @@ def start_target(
     line = _read_first_line(proc.stdout, timeout_s)
     text = (line or b"").decode(errors="replace").strip()
     if text.startswith(READY_PREFIX):
-        return TargetProcess(proc, text[len(READY_PREFIX):], options, stderr)
+        handle = TargetProcess(proc, text[len(READY_PREFIX):], options, stderr)
+        if options.grpc_port is not None:  # its address comes on the second line
+            second = (_read_first_line(proc.stdout, timeout_s) or b"").decode(errors="replace").strip()
+            handle.grpc_address = second[len(GRPC_READY_PREFIX):] if second.startswith(GRPC_READY_PREFIX) else None
+        return handle
     _reap(proc, STOP_GRACE_S)
     detail = _stderr_tail(stderr)
     stderr.close()

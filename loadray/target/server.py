@@ -351,6 +351,7 @@ async def _serve_until_stopped(
     options: TargetOptions,
     ready: Callable[[str], None] | None,
     exit_on_stdin_eof: bool,
+    grpc_ready: Callable[[str], None] | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -363,16 +364,26 @@ async def _serve_until_stopped(
             pass
     pipe_transport = None
     server = TargetServer(options)
+    grpc_target = None
     try:
         url = await server.start()
+        if options.grpc_port is not None:
+            from loadray.target.grpc_server import GrpcTarget  # grpcio only when asked for
+
+            grpc_target = GrpcTarget(options)
+            address = await grpc_target.start()
         if exit_on_stdin_eof and sys.stdin is not None:
             pipe_transport, _ = await loop.connect_read_pipe(
                 lambda: _EofWatch(stop.set), sys.stdin
             )
         if ready is not None:
             ready(url)
+        if grpc_target is not None and grpc_ready is not None:
+            grpc_ready(address)
         await stop.wait()
     finally:
+        if grpc_target is not None:
+            await grpc_target.stop()
         if pipe_transport is not None:
             pipe_transport.close()
         await server.stop()
@@ -385,6 +396,7 @@ def serve(
     ready: Callable[[str], None] | None = None,
     *,
     exit_on_stdin_eof: bool = False,
+    grpc_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the target until SIGINT or SIGTERM (blocking, on a fresh uvloop loop).
 
@@ -394,7 +406,7 @@ def serve(
     """
     loop = new_event_loop()
     try:
-        loop.run_until_complete(_serve_until_stopped(options, ready, exit_on_stdin_eof))
+        loop.run_until_complete(_serve_until_stopped(options, ready, exit_on_stdin_eof, grpc_ready))
         loop.run_until_complete(loop.shutdown_asyncgens())
     finally:
         loop.close()

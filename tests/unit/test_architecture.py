@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2] / "loadray"
 LEAVES = ("errors", "kinds", "units", "counters", "schema", "fields", "env_text", "_lazy", "redaction", "input_files")
 LAYERS: tuple[tuple[str, ...], ...] = (  # bottom first
     LEAVES,
-    ("metric", "flow", "target", "archive", "analysis"),
+    ("metric", "flow", "grpc", "target", "archive", "analysis"),
     ("scenario", "plan", "report"),
     ("fleet", "engine", "live", "preflight"),
     ("cluster",),
