@@ -40,6 +40,7 @@ from loadray.archive import (
     is_disk_error,
     write_scenario,
 )
+from loadray.archive.chunk_sink import ChunkSink, route_chunks
 from loadray.archive.diskspace import disk_problem
 from loadray.cluster import Launcher
 from loadray.cluster.coordinator import RunRecord
@@ -324,6 +325,8 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
     end_ns = start_ns + int(scenario.duration_s * 1e9)
     record = None
     write = sink.write if metrics is None else metrics.tee(sink.write)  # /metrics counts the rows archived
+    chunk_sink = ChunkSink(run_dir)  # the chunks/ side table of streamed steps (written only if any)
+    write = route_chunks(write, chunk_sink.write)
     console = LiveConsole(scenario.name, quiet=options.quiet)
     try:
         with console, ControlServer(run_dir, launcher.control, RateBounds.of(scenario)):
@@ -347,6 +350,7 @@ def _drive(scenario: Scenario, run_dir: Path, interrupts: _Interrupts, options: 
     finally:
         doc = _record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
         sink.close(end_ns, doc)
+        chunk_sink.close()
         launcher.kill()
     return record
 

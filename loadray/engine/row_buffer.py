@@ -92,6 +92,7 @@ class RowBuffer:
         self.fields = fields
         self.first_step = list(range(len(step_names)) if first_step is None else first_step)
         self.trace_prefix = trace_prefix
+        self.step_names = list(step_names)
         self._steps = pa.array(step_names, pa.string())
         self._struct = pa.struct([(name, _raw_type(name)) for name in fields])
         self._narrow = [name for name in fields if _raw_type(name) != _final_type(name)]

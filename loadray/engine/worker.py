@@ -243,6 +243,10 @@ class LoadWorker:
         if batch is not None:
             self.outbox.put(batch, self.buffer.arrivals(batch))
             self._news.set()
+        side = self.mode.chunks.flush() if self.mode.chunks is not None else None
+        if side is not None:  # the chunks/ side table rides along (no arrivals: not samples)
+            self.outbox.put(side, 0)
+            self._news.set()
         now_ns, cpu_ns = self.clock.monotonic_ns(), self.clock.cpu_ns()
         wall_s = max((now_ns - self._last_flush_ns) / 1e9, 1e-9)
         cpu_percent = 100.0 * (cpu_ns - self._last_cpu_ns) / 1e9 / wall_s

@@ -6,6 +6,7 @@ import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from loadray.flow.templates import to_text
@@ -24,6 +25,7 @@ class Rendered:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
     timeout_s: float | None = None  # None: the client's default
+    stream: Any = None  # the step's loadray.stream.StreamSpec: record each chunk's arrival
 
 
 def render_step(
@@ -45,7 +47,7 @@ def render_step(
         body, content_type = _body(step.body, values, rng)
         if content_type and not any(name.lower() == "content-type" for name, _ in rendered):
             rendered.append(("Content-Type", content_type))
-    return Rendered(step.method, url, tuple(rendered), body, step.timeout_s)
+    return Rendered(step.method, url, tuple(rendered), body, step.timeout_s, step.stream)
 
 
 def _body(body, values: Mapping[str, object], rng: random.Random) -> tuple[bytes, str | None]:

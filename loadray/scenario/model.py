@@ -17,6 +17,7 @@ from loadray.flow.templates import Template
 from loadray.metric import Breaker, Threshold  # noqa: F401  (re-exported: a Scenario holds them)
 from loadray.scenario.limits import Limits
 from loadray.target.options import TargetOptions
+from loadray.stream.spec import StreamSpec
 
 Model = Literal["open", "closed"]
 TransportKind = Literal["auto", "fast", "aiohttp"]  # which transport sends (engine.transport_choice)
@@ -81,6 +82,7 @@ class Step:
     retry: RetryPolicy = NO_RETRY
     stop_on_failure: bool = True  # a failed step ends its flow instance
     max_body: int | None = None  # bytes kept for checks/extraction; None: http.max_body
+    stream: StreamSpec | None = None  # record each chunk's arrival (loadray.scenario.stream_step)
 
     @property
     def literal(self) -> bool:
@@ -101,6 +103,7 @@ class Step:
             and not self.checks
             and self.retry.max_attempts == 1
             and self.timeout_s is None
+            and self.stream is None
         )
 
 

@@ -3,8 +3,9 @@
 Keys: ``name``, ``method``, ``path`` (a template: ``/orders/{{ id }}`` or an absolute
 ``http(s)://`` URL), ``query`` and ``headers`` (mappings of templates), at most one
 body (``json``, ``form`` or ``body``), ``timeout``, ``extract``, ``check``, ``retry``,
-``on_failure`` (``stop`` | ``continue``) and ``max_body`` (what a check or an
-extraction may read of the response; default ``http.max_body``).
+``on_failure`` (``stop`` | ``continue``), ``max_body`` (what a check or an
+extraction may read of the response; default ``http.max_body``), ``stream`` and ``llm``
+(:mod:`.stream_step`).
 
 Every template is returned with its YAML path so that :mod:`.variables` can check
 the names it uses.
@@ -35,12 +36,13 @@ from loadray.flow.templates import BUILTINS, Template, compile_template
 from loadray.redaction import redact_text
 from loadray.scenario.http_settings import body_size, headers
 from loadray.scenario.model import Body, Step
+from loadray.scenario.stream_step import STREAM_KEYS, stream_spec
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 BODY_KEYS = ("json", "form", "body")
 STEP_KEYS = (
     "name", "method", "path", "query", "headers", *BODY_KEYS, "timeout", "extract", "check",
-    "retry", "on_failure", "max_body",
+    "retry", "on_failure", "max_body", *STREAM_KEYS,
 )
 ON_FAILURE = ("stop", "continue")
 URL_SCHEMES = ("http://", "https://")
@@ -77,6 +79,7 @@ def parse_step(fields: Fields, default_retry: RetryPolicy) -> ParsedStep:
         retry=fields.get("retry", compile_retry, default_retry),
         stop_on_failure=fields.get("on_failure", choice(*ON_FAILURE), "stop") == "stop",
         max_body=fields.get("max_body", body_size, None),
+        stream=stream_spec(fields, method),
     )
     templates = (
         (fields.path_of("path"), target),

@@ -182,7 +182,10 @@ class HeadConn(Conn):
 class CaptureConn(HeadConn):
     """A :class:`HeadConn` that keeps the response's headers and the first ``ctx.room``
     bytes of its body in the request's ``ctx`` (``response_headers``; ``chunks``: None
-    keeps no body, and of the headers only Location, Set-Cookie and the framing ones)."""
+    keeps no body, and of the headers only Location, Set-Cookie and the framing ones),
+    and times it: ``ctx.first`` (``ctx.now()`` at the first body byte), ``ctx.pieces``
+    (body pieces read), ``ctx.ends`` (HTTP/1.1 chunk ends, the empty last one included)
+    and, when ``ctx.log`` is a :class:`~loadray.stream.ChunkLog`, every piece and chunk end."""
 
     __slots__ = ()
 
@@ -194,11 +197,25 @@ class CaptureConn(HeadConn):
     def on_body(self, body: bytes) -> None:
         self.nbytes += len(body)
         ctx = self.ctx
-        if ctx is not FREE and ctx.room > 0:
+        if ctx is FREE:
+            return
+        if not ctx.first:
+            ctx.first = ctx.now()
+        ctx.pieces += 1
+        if ctx.log is not None:
+            ctx.log.body(body)
+        if ctx.room > 0:
             if len(body) > ctx.room:
                 body = body[: ctx.room]
             ctx.chunks.append(body)
             ctx.room -= len(body)
+
+    def on_chunk_complete(self) -> None:
+        ctx = self.ctx
+        if ctx is not FREE:
+            ctx.ends += 1
+            if ctx.log is not None:
+                ctx.log.chunk_end()
 
     def on_message_complete(self) -> None:
         parser = self.parser
