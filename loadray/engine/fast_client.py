@@ -277,9 +277,10 @@ class FastFlowClient:
         assert self._loop is not None
         pool.send(data, ex, (ex.deadline - self._now()) / 1e9, flags)
 
-    def _answered(self, ex: _Exchange, status: int, error: str | None, nbytes: int) -> None:
-        """A response to ``ex``'s request (the pools' ``on_done``): follow it, or
-        finish ``ex`` with it."""
+    def _answered(self, ex: _Exchange, status: int, error: str | None, nbytes: int, *_: object) -> None:
+        """A response to ``ex``'s request (the pools' ``on_done``; the timing it passes
+        is the connection's, the exchange times its own): follow it, or finish ``ex``
+        with it."""
         try:
             location = take_cookies(ex.response_headers, ex.jar, self._wall_s) if ex.response_headers else None
             if location is not None and ex.hops > 0 and status in REDIRECT_STATUSES:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from loadray.engine.aiohttp_transport import USER_AGENT, ssl_context
+from loadray.engine.aiohttp_transport import USER_AGENT, body_pieces, ssl_context
 from loadray.engine.clock import Clock
 from loadray.engine.failures import error_detail, error_kind, status_error
 from loadray.engine.step_request import StepRequest
@@ -146,11 +146,12 @@ class BodyTiming:
         self.log = ChunkLog(stream, now) if stream is not None else None
 
     def piece(self, data: bytes, chunk_end: bool) -> None:
-        if not self.first:
-            self.first = self.now()
-        self.pieces += 1
-        if self.log is not None:
-            self.log.body(data)
+        if data:
+            if not self.first:
+                self.first = self.now()
+            self.pieces += 1
+            if self.log is not None:
+                self.log.body(data)
         if chunk_end:
             self.ends += 1
             if self.log is not None:
@@ -175,9 +176,7 @@ async def _read(content: aiohttp.StreamReader, keep: int | None, timing: BodyTim
     chunk by chunk as it arrives."""
     room = keep or 0
     chunks, nbytes = [], 0
-    async for chunk, end in content.iter_chunks():
-        if not chunk:
-            continue
+    async for chunk, end in body_pieces(content):
         timing.piece(chunk, end)
         nbytes += len(chunk)
         if room > 0:

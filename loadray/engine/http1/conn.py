@@ -59,6 +59,7 @@ class Conn(asyncio.Protocol):
     __slots__ = (
         "pool", "idle", "queue", "on_done", "keepalive", "transport", "parser", "task", "ctx", "data", "flags",
         "deadline", "rdeadline", "cdeadline", "nbytes", "status", "keep", "head", "connecting", "reused", "dead",
+        "now", "first", "pieces", "ends",
     )
 
     def __init__(self, pool: Pool) -> None:
@@ -84,6 +85,10 @@ class Conn(asyncio.Protocol):
         self.connecting = True
         self.reused = False
         self.dead = False
+        self.now = pool.now  # the clock of ``first``
+        self.first = 0  # when the current response's first body byte came (0: none yet)
+        self.pieces = 0  # body pieces of the current response
+        self.ends = 0  # HTTP/1.1 chunk ends of the current response (the empty last one too)
 
     def _protocol(self) -> Conn:
         return self
@@ -111,6 +116,10 @@ class Conn(asyncio.Protocol):
         if status:
             ctx = self.ctx
             nbytes = self.nbytes
+            first = self.first
+            ends = self.ends
+            chunks = ends - 1 if ends else self.pieces
+            self.first = self.pieces = self.ends = 0
             self.status = 0
             self.ctx = FREE
             self.deadline = 0.0
@@ -124,7 +133,7 @@ class Conn(asyncio.Protocol):
                 self.pool._drop(self, None, graceful=True)
                 if ctx is FREE:  # an answer nobody asked for
                     return
-            self.on_done(ctx, status, None if status < 400 else status_error(status), nbytes)
+            self.on_done(ctx, status, None if status < 400 else status_error(status), nbytes, None, first, chunks)
 
     def eof_received(self) -> None:
         if not self.dead:
@@ -139,6 +148,12 @@ class Conn(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.nbytes += len(body)
+        self.pieces += 1
+        if not self.first:
+            self.first = self.now()
+
+    def on_chunk_complete(self) -> None:
+        self.ends += 1
 
     def on_message_complete(self) -> None:
         # Read both here: llhttp resets its flags once this callback returns.
