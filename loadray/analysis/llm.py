@@ -102,12 +102,15 @@ def _codes(column: pa.ChunkedArray | pa.Array, codes: dict[str, int]) -> np.ndar
 class LlmFold:
     """The LLM figures of every step: :meth:`run` over a chunk source, then :meth:`summary`."""
 
-    def __init__(self, warmup_rows: int = DEFAULT_WARMUP_ROWS) -> None:
+    def __init__(self, warmup_rows: int = DEFAULT_WARMUP_ROWS, keep: bool = True) -> None:
+        """``keep`` False: keep no values in the first pass (every rank is read by the
+        second: the same figures, more reading)."""
         self.codes: dict[str, int] = {}
         self.requests: dict[int, int] = {}
-        track = [q / 100 for q in QUANTILES.values()]
+        track = [q / 100 for q in QUANTILES.values()] if keep else []
         self.families = {name: Ranked(LogBins(_BITS), track, sums=True) for name in FIGURES}
         self.warmup_rows = warmup_rows
+        self.second_pass = False  # whether the exact ranks needed a second pass
 
     def run(self, source: ChunkBatches) -> None:
         rows, refresh_at = 0, self.warmup_rows
@@ -132,6 +135,7 @@ class LlmFold:
         pending = {name: view.pending() for name, view in views.items()}
         if not any(pending.values()):
             return
+        self.second_pass = True
         stop = max(max(cells.values()) for cells in pending.values() if cells)
         codes = dict(self.codes)
         for k, table in enumerate(source.batches(COLUMNS, min(stop, len(source)))):
