@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from loadray.analysis import OverviewFold, Stream, SummaryFold, checks_of
+from loadray.analysis.llm import llm_fold, merge_into
 from loadray.analysis.stream import first_and_last
 from loadray.archive import PLOTS_DIR, REPORT_FILE, SCENARIO_FILE, SUMMARY_FILE, read_scenario_doc
+from loadray.archive.chunk_source import open_chunks
 from loadray.archive.fs import locate
 from loadray.archive.rundir import scenario_from_text, summary_json
-from loadray.analysis.llm import llm_fold, merge_into
-from loadray.archive.chunk_source import open_chunks
 from loadray.archive.source import SampleSource, open_source
 from loadray.errors import ArchiveError
 from loadray.redaction import redact

@@ -13,8 +13,8 @@ import yaml
 from loadray.analysis import Overview
 
 from .figures import PLOT_SECTIONS, RUN_PLOTS
-from .markup import Raw, e, img, num, page, table
 from .llm_section import llm_section
+from .markup import Raw, e, img, num, page, table
 from .tables import bytes_section, checks_section, error_samples_section, format_bytes, status_section
 from .text import format_ms, format_threshold_value
 

@@ -10,7 +10,7 @@ from typing import Any
 from loadray.analysis.llm import LlmFold, cdf_points
 
 from . import palette
-from .markup import e, img, png_bytes, table
+from .markup import img, png_bytes, table
 from .plots import _figure, _legend, _no_data
 from .text import format_ms
 

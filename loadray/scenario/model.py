@@ -16,8 +16,8 @@ from loadray.flow.retry import NO_RETRY, RetryPolicy
 from loadray.flow.templates import Template
 from loadray.metric import Breaker, Threshold  # noqa: F401  (re-exported: a Scenario holds them)
 from loadray.scenario.limits import Limits
-from loadray.target.options import TargetOptions
 from loadray.stream.spec import StreamSpec
+from loadray.target.options import TargetOptions
 
 Model = Literal["open", "closed"]
 TransportKind = Literal["auto", "fast", "aiohttp"]  # which transport sends (engine.transport_choice)

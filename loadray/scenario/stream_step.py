@@ -38,7 +38,7 @@ def stream_spec(fields: Fields, method: str) -> StreamSpec | None:
         raise ScenarioError(where, "a HEAD request has no response body to stream (use GET or POST)")
     if llm is not None:
         _asks_for_stream(fields.value.get("json"), fields.path_of("json"))
-    return StreamSpec(kind or "sse", llm)
+    return StreamSpec("chunks" if kind == "chunks" else "sse", llm)
 
 
 def _asks_for_stream(body: Any, path: str) -> None:
