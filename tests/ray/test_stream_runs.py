@@ -53,11 +53,14 @@ def test_llm_50_tokens_20ms_apart_after_200ms(ray_local, builtin_target, tmp_pat
 @pytest.mark.parametrize("stream", [True, False], ids=["flow-path", "fast-path"])
 def test_ten_chunks_5ms_apart_ttfb_5ms_total_50ms(ray_local, builtin_target, tmp_path, stream):
     target = builtin_target()
-    step = {"name": "chunks", "path": "/stream?chunks=10&interval=5ms", **({"stream": "chunks"} if stream else {})}
-    scenario = parse_scenario({
-        "name": "chunks", "target": target.url, "workers": 2, "cluster": {"worker_cpus": 0.5},
-        "load": {"phases": [{"duration": "4s", "rate": 50}]}, "requests": [step],
-    })
+    scenario = load_scenario(SCENARIOS / "stream-chunks.yaml",  # stream: chunks, on the flow path
+                             [SMALL, f"target={target.url}", "load.phases.0.duration=4s", "load.phases.0.rate=50"])
+    if not stream:  # the same request without stream: a fixed request on the fast path
+        scenario = parse_scenario({
+            "name": "chunks", "target": target.url, "workers": 2, "cluster": {"worker_cpus": 0.5},
+            "load": {"phases": [{"duration": "4s", "rate": 50}]},
+            "requests": [{"name": "chunks", "path": "/stream?chunks=10&interval=5ms"}],
+        })
     assert scenario.simple is not stream
     result = run(scenario, RunOptions(out=tmp_path / "chunks", quiet=True))
     assert result.exit_code == 0
