@@ -36,8 +36,9 @@ def test_llm_50_tokens_20ms_apart_after_200ms(ray_local, builtin_target, tmp_pat
                               for k, v in llm.items()}))
     assert llm["requests"] >= 24 and llm["output_tokens"]["p50"] == 50
     assert 200 <= llm["ttft_ms"]["p50"] <= 205
-    assert 20 <= llm["tpot_ms"]["p50"] <= 21
-    assert 19.9 <= llm["itl_ms"]["p50"] <= 21  # every gap, pooled: centred on the server's 20 ms (see the report)
+    # the server paces token i at ttft + i * 20 ms (absolute): its gaps are 20 ms +- its
+    # timer jitter, symmetric, so their median is 20.000 +- a few us, either side
+    assert 19.9 <= llm["tpot_ms"]["p50"] <= 21 and 19.9 <= llm["itl_ms"]["p50"] <= 21
     assert abs(llm["tokens_per_s"]["p50"] - 50) <= 1  # within 2%
     rows = table(result.run_dir, "samples")
     ok = rows[rows["error"].isna()]
@@ -54,11 +55,11 @@ def test_llm_50_tokens_20ms_apart_after_200ms(ray_local, builtin_target, tmp_pat
 def test_ten_chunks_5ms_apart_ttfb_5ms_total_50ms(ray_local, builtin_target, tmp_path, stream):
     target = builtin_target()
     scenario = load_scenario(SCENARIOS / "stream-chunks.yaml",  # stream: chunks, on the flow path
-                             [SMALL, f"target={target.url}", "load.phases.0.duration=4s", "load.phases.0.rate=50"])
+                             [SMALL, f"target={target.url}", "load.phases.0.duration=4s", "load.phases.0.rate=25"])
     if not stream:  # the same request without stream: a fixed request on the fast path
         scenario = parse_scenario({
             "name": "chunks", "target": target.url, "workers": 2, "cluster": {"worker_cpus": 0.5},
-            "load": {"phases": [{"duration": "4s", "rate": 50}]},
+            "load": {"phases": [{"duration": "4s", "rate": 25}]},
             "requests": [{"name": "chunks", "path": "/stream?chunks=10&interval=5ms"}],
         })
     assert scenario.simple is not stream
@@ -68,7 +69,7 @@ def test_ten_chunks_5ms_apart_ttfb_5ms_total_50ms(ray_local, builtin_target, tmp
     ok = rows[rows["error"].isna()]
     ttfb, total = ok["ttfb_ns"].median() / 1e6, ok["service_ns"].median() / 1e6
     print(f"{'flow' if stream else 'fast'} path: {len(ok)} ok, ttfb p50 {ttfb:.3f} ms, total p50 {total:.3f} ms")
-    assert len(ok) >= 190 and set(ok["chunks"]) == {10}
+    assert len(ok) >= 95 and set(ok["chunks"]) == {10}
     assert 5 <= ttfb <= 7 and 50 <= total <= 52
     if stream:
         chunks = table(result.run_dir, "chunks")
