@@ -112,6 +112,19 @@ def _flows_table(s: Mapping[str, Any]) -> Table | None:
     return t
 
 
+def llm_lines(s: Mapping[str, Any]) -> list[str]:
+    """One line per step with an LLM profile: TTFT, ITL, tokens/s."""
+    out = []
+    for step, figures in (s.get("steps") or {}).items():
+        llm = figures.get("llm")
+        if llm:
+            ttft, itl, rate = (llm.get(k) or {} for k in ("ttft_ms", "itl_ms", "tokens_per_s"))
+            out.append(f"llm {step}: TTFT p50 {format_ms(ttft.get('p50'))} p99 {format_ms(ttft.get('p99'))}, "
+                       f"ITL p50 {format_ms(itl.get('p50'))} p99 {format_ms(itl.get('p99'))}, "
+                       f"{rate.get('p50') or 0:g} tokens/s p50 ({llm.get('requests', 0):,} requests)")
+    return out
+
+
 def _counted(label: str, counts: Mapping[str, int]) -> Text:
     return Text(f"{label}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
@@ -135,6 +148,7 @@ def _extra_lines(s: Mapping[str, Any]) -> list[Text]:
     received = s.get("bytes_in") or {}
     if received.get("total"):
         lines.append(Text(f"bytes in: {format_bytes(received['total'])} ({format_bytes(received.get('per_s'))}/s)"))
+    lines.extend(Text(line) for line in llm_lines(s))
     return lines
 
 

@@ -10,6 +10,7 @@ from test_report_build import DOC, MS, make_run
 from loadray.archive import read_summary
 from loadray.archive.chunk_sink import ChunkSink
 from loadray.report import rebuild
+from loadray.report.text import render_summary
 from loadray.stream.table import ChunkBuffer
 
 
@@ -34,6 +35,7 @@ def test_report_of_an_archive_with_llm_chunks(tmp_path):
     html = (run / "report.html").read_text()
     assert "<h2>LLM streaming</h2>" in html and "202ms" in html.split("<h2>LLM streaming</h2>")[1][:2000]
     assert (run / "plots" / "llm.png").read_bytes()[:4] == b"\x89PNG"
+    assert "llm b: TTFT p50 202ms p99 204ms, ITL p50 20.0ms p99 20.0ms, 50 tokens/s p50 (40 requests)" in render_summary(first, width=200)
 
 
 def test_no_chunks_no_llm_section(tmp_path):
