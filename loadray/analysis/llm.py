@@ -21,6 +21,10 @@ step with ``llm:``). Its figures, from the chunk arrival times (``t_ns``, from s
   "output throughput" divides by the whole request time instead: that is the step's
   latency, in ``steps``.)
 
+A streamed step without an LLM profile (``stream: sse|chunks``) gets the same figures
+with every chunk for a token, named for what they are: ``first_chunk_ms``, ``gap_ms``
+(every gap between chunks), ``per_chunk_ms``, ``chunks``, ``chunks_per_s``.
+
 Counts and token figures go through the same exact-rank machinery as durations: a
 count ``n`` is held as ``n * 1e6`` so that the ms conversion of :func:`.quantiles.stats`
 gives it back in its own unit.
@@ -39,10 +43,11 @@ from .percentiles import QUANTILES, STAT_KEYS
 from .quantiles import require, stats
 from .ranks import DEFAULT_WARMUP_ROWS, Ranked
 
-__all__ = ["COLUMNS", "FIGURES", "LlmFold", "cdf_points", "llm_fold", "merge_into"]
+__all__ = ["COLUMNS", "FIGURES", "STREAM_FIGURES", "LlmFold", "cdf_points", "llm_fold", "merge_into"]
 
 COLUMNS = ("step", "index", "t_ns", "tokens", "usage")
 FIGURES = ("ttft_ms", "itl_ms", "tpot_ms", "output_tokens", "tokens_per_s")
+STREAM_FIGURES = ("first_chunk_ms", "gap_ms", "per_chunk_ms", "chunks", "chunks_per_s")  # a step without tokens
 _UNIT = 1_000_000  # counts as "ns" so that stats() in "ms" gives them back
 _BITS = 10
 
@@ -52,17 +57,21 @@ class ChunkBatches(Protocol):
     def batches(self, columns: Sequence[str], stop: int | None = None) -> Iterator[pa.Table]: ...
 
 
-def per_request(table: pa.Table, codes: dict[str, int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def per_request(table: pa.Table, codes: dict[str, int],
+                llm: set[int] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Figure -> (step codes, values) of the requests in ``table`` (whole requests, in
-    order); new step names get the next codes in ``codes``."""
+    order); new step names get the next codes in ``codes``, and the codes of steps with
+    tokens go into ``llm``. A chunk of a step without tokens counts as one unit."""
     empty = {name: (np.zeros(0, np.int64), np.zeros(0, np.int64)) for name in FIGURES}
-    tokens = table.column("tokens")
-    if table.num_rows == 0 or tokens.null_count == table.num_rows:
+    if table.num_rows == 0:
         return empty
+    tokens = table.column("tokens")
     request = np.cumsum(np.asarray(table.column("index")) == 0) - 1
     step = _codes(table.column("step"), codes)
+    if llm is not None and tokens.null_count < table.num_rows:
+        llm.update(np.unique(step[np.asarray(tokens.is_valid())]).tolist())
     t = np.asarray(table.column("t_ns"), np.int64)
-    tok = np.asarray(tokens.fill_null(0), np.int64)
+    tok = np.asarray(tokens.fill_null(1), np.int64)
     usage = table.column("usage")
     reported = np.full(int(request[-1]) + 1, -1, np.int64)
     if usage.null_count < table.num_rows:
@@ -106,6 +115,7 @@ class LlmFold:
         """``keep`` False: keep no values in the first pass (every rank is read by the
         second: the same figures, more reading)."""
         self.codes: dict[str, int] = {}
+        self.llm: set[int] = set()  # steps whose chunks carry tokens
         self.requests: dict[int, int] = {}
         track = [q / 100 for q in QUANTILES.values()] if keep else []
         self.families = {name: Ranked(LogBins(_BITS), track, sums=True) for name in FIGURES}
@@ -115,7 +125,7 @@ class LlmFold:
     def run(self, source: ChunkBatches) -> None:
         rows, refresh_at = 0, self.warmup_rows
         for table in source.batches(COLUMNS):
-            figures = per_request(table, self.codes)
+            figures = per_request(table, self.codes, self.llm)
             for name, (keys, values) in figures.items():
                 self.families[name].add(keys, values)
             for code in figures["ttft_ms"][0].tolist():
@@ -146,24 +156,28 @@ class LlmFold:
         for name, view in views.items():
             view.collected(pending[name])
 
-    def summary(self) -> dict[str, dict[str, Any]]:
-        """``{step: {requests, ttft_ms, itl_ms, output_tokens, tokens_per_s}}`` (each
-        figure ``{p50 p90 p95 p99 p999 max mean min}``), steps by name."""
+    def summary(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """``{step: ("llm", {requests, ttft_ms, itl_ms, tpot_ms, output_tokens,
+        tokens_per_s})}`` for a step with tokens, ``{step: ("stream", {requests,
+        first_chunk_ms, gap_ms, per_chunk_ms, chunks, chunks_per_s})}`` (the same
+        figures, a chunk for a token) for any other streamed step; each figure ``{p50 p90
+        p95 p99 p999 max mean min}``; steps by name."""
         figures = {name: stats(fam.view()) for name, fam in self.families.items()}
         out = {}
         for step, code in sorted(self.codes.items()):
             if not self.requests.get(code):
                 continue
+            kind, names = ("llm", FIGURES) if code in self.llm else ("stream", STREAM_FIGURES)
             entry: dict[str, Any] = {"requests": self.requests[code]}
-            for name in FIGURES:
-                rows = figures[name]
+            for figure, name in zip(FIGURES, names):
+                rows = figures[figure]
                 entry[name] = rows[code] if code < len(rows) else dict.fromkeys(STAT_KEYS)
-            out[step] = entry
+            out[step] = (kind, entry)
         return out
 
 
 def llm_fold(source: ChunkBatches | None) -> LlmFold | None:
-    """The LLM fold of a chunk source, run; None without one or without any token."""
+    """The fold of a chunk source, run; None without one or without any chunk."""
     if source is None or not len(source):
         return None
     fold = LlmFold()
@@ -172,12 +186,13 @@ def llm_fold(source: ChunkBatches | None) -> LlmFold | None:
 
 
 def merge_into(summary: dict[str, Any], fold: LlmFold | None) -> None:
-    """Put each step's LLM figures under ``summary["steps"][step]["llm"]``."""
+    """Put each step's figures under ``summary["steps"][step]["llm"]`` (a step with
+    tokens) or ``["stream"]`` (any other streamed step)."""
     if fold is None:
         return
     steps = summary.setdefault("steps", {})
-    for step, figures in fold.summary().items():
-        steps.setdefault(step, {})["llm"] = figures
+    for step, (kind, figures) in fold.summary().items():
+        steps.setdefault(step, {})[kind] = figures
 
 
 def cdf_points(fam: Ranked, code: int) -> tuple[np.ndarray, np.ndarray]:

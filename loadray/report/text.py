@@ -113,15 +113,20 @@ def _flows_table(s: Mapping[str, Any]) -> Table | None:
 
 
 def llm_lines(s: Mapping[str, Any]) -> list[str]:
-    """One line per step with an LLM profile: TTFT, ITL, tokens/s."""
+    """One line per streamed step: TTFT, ITL, tokens/s (``llm:``), or first chunk, gaps,
+    chunks/s (``stream:``)."""
     out = []
     for step, figures in (s.get("steps") or {}).items():
-        llm = figures.get("llm")
-        if llm:
-            ttft, itl, rate = (llm.get(k) or {} for k in ("ttft_ms", "itl_ms", "tokens_per_s"))
-            out.append(f"llm {step}: TTFT p50 {format_ms(ttft.get('p50'))} p99 {format_ms(ttft.get('p99'))}, "
-                       f"ITL p50 {format_ms(itl.get('p50'))} p99 {format_ms(itl.get('p99'))}, "
-                       f"{rate.get('p50') or 0:g} tokens/s p50 ({llm.get('requests', 0):,} requests)")
+        for kind, keys, names in (("llm", ("ttft_ms", "itl_ms", "tokens_per_s"), ("TTFT", "ITL", "tokens/s")),
+                                  ("stream", ("first_chunk_ms", "gap_ms", "chunks_per_s"),
+                                   ("first chunk", "gaps", "chunks/s"))):
+            got = figures.get(kind)
+            if got:
+                first, gap, rate = (got.get(k) or {} for k in keys)
+                out.append(f"{kind} {step}: {names[0]} p50 {format_ms(first.get('p50'))} p99 "
+                           f"{format_ms(first.get('p99'))}, {names[1]} p50 {format_ms(gap.get('p50'))} p99 "
+                           f"{format_ms(gap.get('p99'))}, {rate.get('p50') or 0:g} {names[2]} p50 "
+                           f"({got.get('requests', 0):,} requests)")
     return out
 
 

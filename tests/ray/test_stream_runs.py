@@ -77,5 +77,9 @@ def test_ten_chunks_5ms_apart_ttfb_5ms_total_50ms(ray_local, builtin_target, tmp
         assert len(mine) == 10 * len(ok) and set(mine["bytes"]) == {16}
         gaps = mine.sort_values(["flow_id", "index"]).groupby("flow_id")["t_ns"].diff().dropna() / 1e6
         assert 4.5 <= gaps.median() <= 5.5
+        got = result.summary["steps"]["chunks"]["stream"]  # the same, folded into the summary
+        assert got["chunks"]["p50"] == 10 and 5 <= got["first_chunk_ms"]["p50"] <= 7
+        assert abs(got["gap_ms"]["p50"] - round(gaps.median(), 3)) <= 0.01
+        assert "<h2>streamed responses</h2>" in (result.run_dir / "report.html").read_text()
     else:
         assert not (result.run_dir / "chunks").exists()

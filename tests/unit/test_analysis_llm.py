@@ -40,18 +40,20 @@ def test_per_request_figures():
     role = (1 * MS, 100, 0, None)
     t = table([
         (1, 0, [role, (200 * MS, 9, 1, None), (220 * MS, 9, 1, None), (250 * MS, 9, 1, None), (251 * MS, 9, 0, None)]),
-        (0, 5, [(3 * MS, 10, None, None)]),  # a step without llm: no figures
+        (0, 5, [(3 * MS, 10, None, None)]),  # a step without llm: its chunk counts as one unit
         (1, 7, [role, (100 * MS, 9, 2, None), (140 * MS, 9, 1, None), (141 * MS, 50, 0, 10)]),  # usage: 10 tokens
         (1, 9, [role, (300 * MS, 9, 1, None)]),  # one token: no rate
         (1, 11, [role, (5 * MS, 9, 0, None)]),  # no token at all: not counted
     ])
     codes: dict[str, int] = {}
-    got = {k: (keys.tolist(), values.tolist()) for k, (keys, values) in per_request(t, codes).items()}
-    chat = codes["chat"]
-    assert got["ttft_ms"] == ([chat] * 3, [200 * MS, 100 * MS, 300 * MS])
+    llm: set[int] = set()
+    got = {k: (keys.tolist(), values.tolist()) for k, (keys, values) in per_request(t, codes, llm).items()}
+    chat, plain = codes["chat"], codes["plain"]
+    assert llm == {chat}
+    assert got["ttft_ms"] == ([chat, plain, chat, chat], [200 * MS, 3 * MS, 100 * MS, 300 * MS])
     assert got["itl_ms"] == ([chat] * 3, [20 * MS, 30 * MS, 40 * MS])
     assert got["tpot_ms"] == ([chat] * 2, [25 * MS, round(40 * MS / 8)])  # (10 - 2) tokens after the first chunk
-    assert got["output_tokens"] == ([chat] * 3, [3 * MS, 10 * MS, 1 * MS])
+    assert got["output_tokens"] == ([chat, plain, chat, chat], [3 * MS, 1 * MS, 10 * MS, 1 * MS])
     assert got["tokens_per_s"] == ([chat] * 2, [40 * MS, 200 * MS])
 
 
@@ -71,10 +73,11 @@ def test_percentiles_are_numpys_with_a_second_pass():
         tables.append(table(requests))
     fold = LlmFold(warmup_rows=1000)  # the store re-aims as the p50 moves
     fold.run(Tables(tables))
-    chat = fold.summary()["chat"]
+    kind, chat = fold.summary()["chat"]
+    assert kind == "llm"
     reread = LlmFold(keep=False)  # nothing kept: the second pass reads every cell asked for
     reread.run(Tables(tables))
-    assert reread.second_pass and reread.summary()["chat"] == chat
+    assert reread.second_pass and reread.summary()["chat"] == ("llm", chat)
     assert chat["requests"] == 1600
     for name, values in (("ttft_ms", ttft), ("itl_ms", itl)):
         for key, q in (("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9)):
@@ -91,4 +94,10 @@ def test_merged_under_each_step_and_nothing_without_tokens():
     assert summary["steps"]["chat"]["count"] == 1
     assert summary["steps"]["chat"]["llm"]["ttft_ms"]["p50"] == 5.0
     assert summary["steps"]["chat"]["llm"]["tokens_per_s"]["p50"] == 50.0
-    assert llm_fold(Tables([table([(0, 0, [(5, 9, None, None)])])])) is None and llm_fold(None) is None
+    assert llm_fold(None) is None and llm_fold(Tables([])) is None
+    plain = {"steps": {"plain": {"count": 1}}}  # a stream: without tokens: every chunk counts
+    merge_into(plain, llm_fold(Tables([table([(0, 0, [(5 * MS, 9, None, None), (10 * MS, 9, None, None),
+                                                       (20 * MS, 9, None, None)])])])))
+    got = plain["steps"]["plain"]["stream"]
+    assert got["first_chunk_ms"]["p50"] == 5.0 and got["gap_ms"]["max"] == 10.0 and got["gap_ms"]["min"] == 5.0
+    assert got["chunks"]["p50"] == 3.0 and got["per_chunk_ms"]["p50"] == 7.5 and "llm" not in plain["steps"]["plain"]
