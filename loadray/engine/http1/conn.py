@@ -59,7 +59,7 @@ class Conn(asyncio.Protocol):
     __slots__ = (
         "pool", "idle", "queue", "on_done", "keepalive", "transport", "parser", "task", "ctx", "data", "flags",
         "deadline", "rdeadline", "cdeadline", "nbytes", "status", "keep", "head", "connecting", "reused", "dead",
-        "now", "first", "pieces", "ends",
+        "now", "first", "pieces",
     )
 
     def __init__(self, pool: Pool) -> None:
@@ -87,8 +87,10 @@ class Conn(asyncio.Protocol):
         self.dead = False
         self.now = pool.now  # the clock of ``first``
         self.first = 0  # when the current response's first body byte came (0: none yet)
-        self.pieces = 0  # body pieces of the current response
-        self.ends = 0  # HTTP/1.1 chunk ends of the current response (the empty last one too)
+        # body pieces of the current response: httptools hands each HTTP/1.1 chunk's data
+        # apart, so a chunked body counts its chunks (one more for a chunk split between
+        # two reads); any other body, the reads it came in
+        self.pieces = 0
 
     def _protocol(self) -> Conn:
         return self
@@ -117,9 +119,8 @@ class Conn(asyncio.Protocol):
             ctx = self.ctx
             nbytes = self.nbytes
             first = self.first
-            ends = self.ends
-            chunks = ends - 1 if ends else self.pieces
-            self.first = self.pieces = self.ends = 0
+            chunks = self.pieces
+            self.first = self.pieces = 0
             self.status = 0
             self.ctx = FREE
             self.deadline = 0.0
@@ -151,9 +152,6 @@ class Conn(asyncio.Protocol):
         self.pieces += 1
         if not self.first:
             self.first = self.now()
-
-    def on_chunk_complete(self) -> None:
-        self.ends += 1
 
     def on_message_complete(self) -> None:
         # Read both here: llhttp resets its flags once this callback returns.

@@ -7,7 +7,8 @@ one (up to ``max_connections``), else the request is queued; neither raises nor
 blocks. Exactly one outcome follows per request, from the event loop:
 ``on_done(ctx, status, error, bytes_in, None, first, chunks)`` for a response (``error``
 None below 400; ``first``: ``now()`` at its first body byte, 0 without a body;
-``chunks``: its HTTP/1.1 chunks when chunked, else the body pieces read) or
+``chunks``: the pieces its body was parsed in: its HTTP/1.1 chunks when chunked, one
+more for a chunk split between two reads; else the reads) or
 ``on_fail(ctx, kind, exc)`` for a failure (a kind of :mod:`loadray.kinds`;
 ``exc`` the exception behind it, when there was one).
 
