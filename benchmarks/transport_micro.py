@@ -89,7 +89,8 @@ async def drive(kind: str, url: str, concurrency: int, duration: float) -> tuple
     running = True
     transport = None
 
-    def on_done(ctx: object, status: int, error: str | None, nbytes: int, sent_ns: int | None = None) -> None:
+    def on_done(ctx: object, status: int, error: str | None, nbytes: int, sent_ns: int | None = None,
+                first: int = 0, chunks: int | None = None) -> None:
         nonlocal count, errors, in_flight
         count += 1
         if error is not None:

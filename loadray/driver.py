@@ -38,6 +38,7 @@ from loadray.archive import (
     create_run_dir,
     is_disk_error,
 )
+from loadray.archive.chunk_sink import ChunkSink, route_chunks
 from loadray.archive.diskspace import disk_problem
 from loadray.archive.fs import is_uri, locate
 from loadray.archive.ledger import PartLedger, drop_stale_temps
@@ -62,6 +63,7 @@ from loadray.errors import (
     DiskError,
     Interrupted,
     LoadrayError,
+    UsageError,
     signal_name,
 )
 from loadray.live.console import LiveConsole
@@ -246,6 +248,9 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
     options = dataclasses.replace(options, address=address)
     out = options.out or new_run_place(scenario.archive, scenario.name)
     out = text_of(out) if is_uri(out) else Path(out)
+    if is_uri(out) and _streamed(scenario):
+        raise UsageError(f"--out {out}: a scenario with stream: or llm: steps writes a local run directory for "
+                         "now (its chunks/ side table is written by the driver)")
     with metrics_server(options, locate(out).name, scenario.name) as metrics, _run_dir(out) as run_dir:
         write_scenario_in(run_dir, redact(scenario.source))  # ${VAR} references as written
         if options.on_start is not None:
@@ -260,6 +265,10 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
             stage.enter(STAGE_REPORT)
             summary = rebuild(run_dir)
     return RunResult(run_dir, summary, signum, record.abort_kind)
+
+
+def _streamed(scenario: Scenario) -> bool:
+    return any(step.stream is not None for flow in scenario.flows for step in flow.steps)
 
 
 @contextlib.contextmanager
@@ -350,7 +359,8 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
     loc = locate(run_dir)
     sink = None
     # /metrics counts rows as they are archived: with it, a local run's rows come here
-    direct = metrics is None or not isinstance(run_dir, Path)
+    # so do the chunks/ of streamed steps (written by the driver; see run())
+    direct = (metrics is None and not _streamed(scenario)) or not isinstance(run_dir, Path)
     launcher = Launcher(scenario, archive=worker_archive(loc) if direct else None, environ=dict(os.environ),
                         on_part=lambda part: listed(sink, loc, part, metrics))
     note = through_driver_note(loc, launcher.start(), launcher.driver_node, direct)
@@ -361,6 +371,8 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
     end_ns = start_ns + int(scenario.duration_s * 1e9)
     record = None
     write = sink.write if metrics is None else metrics.tee(sink.write)  # /metrics counts the rows archived
+    chunk_sink = ChunkSink(run_dir)  # the chunks/ side table of streamed steps (written only if any)
+    write = route_chunks(write, chunk_sink.write)
     console = LiveConsole(scenario.name, quiet=options.quiet)
     control = ControlServer(run_dir, launcher.control, RateBounds.of(scenario)) if isinstance(run_dir, Path) \
         else contextlib.nullcontext()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -31,9 +32,7 @@ from loadray.engine.transport import (
 )
 from loadray.kinds import CUT
 
-__all__ = ["AiohttpTransport", "ssl_context"]
-
-_READ_CHUNK = 1 << 16
+__all__ = ["AiohttpTransport", "body_pieces", "ssl_context"]
 
 
 def ssl_context(settings: TransportSettings) -> ssl.SSLContext | bool:
@@ -128,14 +127,14 @@ class AiohttpTransport(Transport):
 
     # -- internals -----------------------------------------------------------------
 
-    async def _send(self, index: int, trace: int) -> tuple[int, str | None, int, int]:
+    async def _send(self, index: int, trace: int) -> tuple[int, str | None, int, int, int, int | None]:
         started_ns = self.clock.monotonic_ns()  # the task runs now, not when it was submitted
         method, url, headers, body = self._prepared[index]
         if trace and self._traced[index]:
             headers = {**headers, "traceparent": traceparent(self.settings.trace_prefix, trace)}
         session = self._session
         assert session is not None
-        nbytes = 0
+        nbytes = pieces = ends = first = 0
         try:
             async with session.request(
                 method,
@@ -146,19 +145,20 @@ class AiohttpTransport(Transport):
                 max_redirects=self._max_redirects,
             ) as resp:
                 status = resp.status
-                content = resp.content
-                while True:
-                    chunk = await content.read(_READ_CHUNK)
-                    if not chunk:
-                        break
-                    nbytes += len(chunk)
+                async for chunk, end in body_pieces(resp.content):
+                    if chunk:
+                        if not first:
+                            first = self.clock.monotonic_ns()
+                        nbytes += len(chunk)
+                        pieces += 1
+                    ends += end
         except asyncio.CancelledError:
             raise
         except aiohttp.TooManyRedirects as exc:  # the limit is reached: the last 3xx answers
-            return exc.history[-1].status, None, 0, started_ns
+            return exc.history[-1].status, None, 0, started_ns, 0, None
         except Exception as exc:
-            return 0, error_kind(exc), 0, started_ns
-        return status, status_error(status), nbytes, started_ns
+            return 0, error_kind(exc), 0, started_ns, 0, None
+        return status, status_error(status), nbytes, started_ns, first, ends or pieces
 
     def _task_done(self, ctx: Any, task: asyncio.Task) -> None:
         # The one place on_done is called: a task's done callbacks run exactly once,
@@ -171,8 +171,17 @@ class AiohttpTransport(Transport):
         if exc is not None:  # not expected: _send catches Exception
             self.on_done(ctx, 0, error_kind(exc), 0)
             return
-        status, error, nbytes, started_ns = task.result()
-        self.on_done(ctx, status, error, nbytes, started_ns)
+        self.on_done(ctx, *task.result())  # status, error, nbytes, started, first body byte, chunks
+
+
+async def body_pieces(content: aiohttp.StreamReader) -> AsyncIterator[tuple[bytes, bool]]:
+    """The body as it arrives: ``(piece, an HTTP/1.1 chunk ends here)``. (aiohttp's own
+    ``iter_chunks`` never ends on the empty body of a HEAD response.)"""
+    while True:
+        chunk, end = await content.readchunk()
+        if not chunk and (not end or content.at_eof()):
+            return
+        yield chunk, end
 
 
 def _headers(auto: dict[str, str], headers: tuple[tuple[str, str], ...]) -> dict[str, str]:

@@ -118,7 +118,7 @@ class FastTransport(Transport):
         def fail(ctx: Any, kind: str, exc: BaseException | None) -> None:
             on_done(ctx, 0, kind, 0)
 
-        self._pool = Pool(host, port, settings, on_done, fail, conn, table)
+        self._pool = Pool(host, port, settings, on_done, fail, conn, table, self.clock.monotonic_ns)
         self.submit = self._pool.submit  # type: ignore[method-assign]  # the hot path: straight into the core
 
     async def open(self, prewarm: int = 0) -> None:

@@ -46,6 +46,7 @@ from loadray.engine.step_request import StepRequest
 from loadray.engine.transport import TransportSettings
 from loadray.flow.render import Rendered
 from loadray.kinds import CONNECT_ERROR, CUT
+from loadray.stream import ChunkLog, StreamSpec
 
 __all__ = ["FastFlowClient", "FlowSession"]
 
@@ -78,7 +79,7 @@ class _Exchange(Resumable):
 
     __slots__ = (
         "client", "jar", "keep", "hops", "sent", "deadline", "method", "url", "headers", "body", "request", "pool",
-        "response_headers", "chunks", "room",
+        "response_headers", "chunks", "room", "now", "stream", "first", "pieces", "ends", "log",
     )
     # set by the client before the request goes out
     deadline: int  # monotonic ns: every hop shares it
@@ -99,6 +100,10 @@ class _Exchange(Resumable):
         self.pool: Pool | None = None
         self.chunks: list[bytes] | None = None
         self.room = 0  # (the other slots are set by the client before the request goes out)
+        self.now = client._now
+        self.stream: StreamSpec | None = None
+        self.log: ChunkLog | None = None
+        self.first = self.pieces = self.ends = 0
 
     def abandon(self) -> None:
         if self.pool is not None:
@@ -107,7 +112,25 @@ class _Exchange(Resumable):
 
 def _failed(ex: _Exchange, kind: str, exc: BaseException | None) -> None:
     client = ex.client
-    client._finish(ex, Reply(0, kind, ex.sent, client._now(), detail=None if exc is None else error_detail(exc)))
+    reply = Reply(0, kind, ex.sent, client._now(), detail=None if exc is None else error_detail(exc))
+    client._finish(ex, timed(reply, ex))  # a stream cut short keeps the chunks it got
+
+
+def timed(reply: Reply, ex: _Exchange) -> Reply:
+    """``reply`` with the timing of ``ex``'s response: ``ttfb_ns`` (None without a body
+    byte), ``chunks`` (the stream's marks with ``stream:``; else HTTP/1.1 chunks of a
+    chunked body, pieces read of any other) and the marks."""
+    if reply.status == 0 and not ex.first:
+        return reply  # no response: nothing measured
+    log = ex.log
+    if log is not None:
+        reply.marks = log.finish()
+        reply.chunks = len(reply.marks)
+    else:
+        reply.chunks = ex.ends - 1 if ex.ends else ex.pieces
+    if ex.first:
+        reply.ttfb_ns = ex.first - ex.sent
+    return reply
 
 
 def _flags(method: str) -> int:
@@ -161,6 +184,7 @@ class FastFlowClient:
         The bytes of a ``fixed`` :class:`StepRequest` are built once, its trace spliced in."""
         assert self._loop is not None, "open() first"
         ex = _Exchange(self, session.cookies, keep, self._now())
+        ex.stream = out.stream
         timeout = self._timeout
         step_timeout = out.base.timeout_s if type(out) is StepRequest else out.timeout_s
         if step_timeout is not None:
@@ -245,14 +269,18 @@ class FastFlowClient:
     def _dispatch(self, ex: _Exchange, pool: Pool, data: bytes, flags: int) -> None:
         ex.pool = pool
         ex.response_headers = []
+        ex.first = ex.pieces = ex.ends = 0  # timing of this hop's response
+        if ex.stream is not None:
+            ex.log = ChunkLog(ex.stream, self._now)
         if ex.keep is not None:
             ex.chunks, ex.room = [], ex.keep
         assert self._loop is not None
         pool.send(data, ex, (ex.deadline - self._now()) / 1e9, flags)
 
-    def _answered(self, ex: _Exchange, status: int, error: str | None, nbytes: int) -> None:
-        """A response to ``ex``'s request (the pools' ``on_done``): follow it, or
-        finish ``ex`` with it."""
+    def _answered(self, ex: _Exchange, status: int, error: str | None, nbytes: int, *_: object) -> None:
+        """A response to ``ex``'s request (the pools' ``on_done``; the timing it passes
+        is the connection's, the exchange times its own): follow it, or finish ``ex``
+        with it."""
         try:
             location = take_cookies(ex.response_headers, ex.jar, self._wall_s) if ex.response_headers else None
             if location is not None and ex.hops > 0 and status in REDIRECT_STATUSES:
@@ -273,7 +301,7 @@ class FastFlowClient:
         except Exception as exc:  # a broken compressed body
             self._finish(ex, Reply(0, error_kind(exc), ex.sent, self._now(), detail=error_detail(exc)))
             return
-        self._finish(ex, Reply(status, status_error(status), ex.sent, done, nbytes, response))
+        self._finish(ex, timed(Reply(status, status_error(status), ex.sent, done, nbytes, response), ex))
 
     @staticmethod
     def _finish(ex: _Exchange, reply: Reply) -> None:

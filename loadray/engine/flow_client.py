@@ -17,15 +17,14 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from loadray.engine.aiohttp_transport import USER_AGENT, ssl_context
+from loadray.engine.aiohttp_transport import USER_AGENT, body_pieces, ssl_context
 from loadray.engine.clock import Clock
 from loadray.engine.failures import error_detail, error_kind, status_error
 from loadray.engine.step_request import StepRequest
 from loadray.engine.transport import TransportSettings
 from loadray.flow.render import Rendered
 from loadray.flow.response import Response
-
-_READ_CHUNK = 1 << 16
+from loadray.stream import ChunkLog, StreamSpec
 
 
 @dataclass
@@ -39,6 +38,7 @@ class Reply:
     detail: str | None = None  # the exception behind ``error``, when there was one
     ttfb_ns: int | None = None  # first body byte (gRPC: message) after send, when measured
     chunks: int | None = None  # body chunks / SSE events / gRPC messages, when counted
+    marks: list | None = None  # with ``stream:`` on the step: each chunk's (t, bytes, tokens, usage) (loadray.stream)
 
 
 class StepClient(Protocol):
@@ -100,6 +100,7 @@ class FlowClient:
             total=out.timeout_s, sock_connect=self.settings.connect_timeout_s
         )
         sent = self._now()
+        timing = BodyTiming(self._now, out.stream)
         try:
             async with session.request(
                 out.method,
@@ -110,7 +111,7 @@ class FlowClient:
                 allow_redirects=redirects > 0,
                 max_redirects=redirects + 1,  # aiohttp gives up on the Nth 3xx, having followed N - 1
             ) as resp:
-                body, nbytes = await _read(resp.content, keep)
+                body, nbytes = await _read(resp.content, keep, timing)
                 status = resp.status
                 headers = resp.headers
         except asyncio.CancelledError:
@@ -118,25 +119,65 @@ class FlowClient:
         except aiohttp.TooManyRedirects as exc:  # the limit is reached: the last 3xx answers
             status, headers, body, nbytes = exc.history[-1].status, exc.history[-1].headers, b"", 0
         except Exception as exc:
-            return Reply(0, error_kind(exc), sent, self._now(), detail=error_detail(exc))
+            return timing.timed(Reply(0, error_kind(exc), sent, self._now(), detail=error_detail(exc)))
         done = self._now()
         response = None
         if keep is not None:
             cookies = {c.key: c.value for c in session.cookie_jar}
             response = Response(status, dict(headers), body, cookies, nbytes > len(body))
-        return Reply(status, status_error(status), sent, done, nbytes, response)
+        return timing.timed(Reply(status, status_error(status), sent, done, nbytes, response))
 
     async def close(self) -> None:
         if self._connector is not None:
             await self._connector.close()
 
 
-async def _read(content: aiohttp.StreamReader, keep: int | None) -> tuple[bytes, int]:
+class BodyTiming:
+    """The timing of one response body as aiohttp hands it out: the first byte, the
+    pieces read, the HTTP/1.1 chunk ends, and a :class:`~loadray.stream.ChunkLog` with
+    ``stream:``. (aiohttp reads ahead: a piece is timed when the client takes it, and
+    several network reads may come as one piece.)"""
+
+    __slots__ = ("now", "sent", "first", "pieces", "ends", "log")
+
+    def __init__(self, now: Callable[[], int], stream: StreamSpec | None) -> None:
+        self.now = now
+        self.first = self.pieces = self.ends = 0
+        self.log = ChunkLog(stream, now) if stream is not None else None
+
+    def piece(self, data: bytes, chunk_end: bool) -> None:
+        if data:
+            if not self.first:
+                self.first = self.now()
+            self.pieces += 1
+            if self.log is not None:
+                self.log.body(data)
+        if chunk_end:
+            self.ends += 1
+            if self.log is not None:
+                self.log.chunk_end()
+
+    def timed(self, reply: Reply) -> Reply:
+        """``reply`` with ``ttfb_ns``, ``chunks`` and the marks (as the HTTP/1.1 core's)."""
+        if reply.status == 0 and not self.first:
+            return reply
+        if self.log is not None:
+            reply.marks = self.log.finish()
+            reply.chunks = len(reply.marks)
+        else:
+            reply.chunks = self.ends if self.ends else self.pieces
+        if self.first:
+            reply.ttfb_ns = self.first - reply.sent_ns
+        return reply
+
+
+async def _read(content: aiohttp.StreamReader, keep: int | None, timing: BodyTiming) -> tuple[bytes, int]:
     """The first ``keep`` bytes of the body and its whole length; the rest is dropped
     chunk by chunk as it arrives."""
     room = keep or 0
     chunks, nbytes = [], 0
-    while chunk := await content.read(_READ_CHUNK):
+    async for chunk, end in body_pieces(content):
+        timing.piece(chunk, end)
         nbytes += len(chunk)
         if room > 0:
             chunks.append(chunk[:room])

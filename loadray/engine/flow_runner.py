@@ -46,6 +46,7 @@ from loadray.flow.templates import MissingVariable
 from loadray.grpc.render import render_grpc
 from loadray.kinds import CHECK, CHECK_ERROR, CUT, EXTRACT, INTERNAL, TEMPLATE
 from loadray.scenario.model import DEFAULT_MAX_BODY, Flow, Step
+from loadray.stream.table import ChunkBuffer
 
 
 @dataclass(slots=True)
@@ -122,6 +123,9 @@ class FlowRunner:
         self._keep = [body_limit(step, max_body) for step in steps]  # by step number
         # a step without variables renders to the same request every time: once, here
         self._fixed = [render(s, base_url, headers, {}, rng) if s.literal else None for s in steps]
+        # the chunks/ side table, when a step streams
+        self.chunks = ChunkBuffer(buffer.worker, buffer.step_names, buffer.anchor_ns) if any(
+            s.stream is not None for s in steps) else None
 
     async def run(self, inst: Instance) -> bool:
         """Run every step (until one fails and stops the flow); True when all passed.
@@ -189,6 +193,8 @@ class FlowRunner:
             else:
                 error, kind, detail, found = _judge(step, reply)
             rows.append(self._row(inst, gid, ready, reply, attempt, trace, error, detail))
+            if reply.marks and self.chunks is not None:
+                self.chunks.add(inst.flow_id, gid, attempt, reply.sent_ns, reply.marks)
             if error is None or not should_retry(step.retry, attempt, reply.status, kind):
                 return rows, error, found
             try:

@@ -32,6 +32,7 @@ from loadray.plan import Chunk, Profile, worker_chunks
 from loadray.plan.mix import mix_wheel
 from loadray.plan.revision import Assignment
 from loadray.scenario.model import Scenario
+from loadray.stream.table import ChunkBuffer
 
 __all__ = ["Closed", "FastOpen", "FlowOpen", "Mode", "make_mode", "prepared_requests", "prewarm_count"]
 
@@ -45,6 +46,7 @@ class Mode(Protocol):
     """What a worker does with its share, whatever the model and the requests."""
 
     buffer: RowBuffer
+    chunks: ChunkBuffer | None  # the chunks/ side table, when a step streams
 
     @property
     def counters(self) -> Counters: ...
@@ -110,6 +112,7 @@ class _Paced:
     """What every mode reads off its pacing loop."""
 
     buffer: RowBuffer
+    chunks: ChunkBuffer | None = None
     loop: OpenLoop | ClosedLoop
     counters = property(lambda self: self.loop.counters, doc="The pacing loop's cumulative counters.")
     stopped = property(lambda self: self.loop.stopped, doc="Whether the pacing loop stopped sending.")
@@ -164,7 +167,7 @@ class FlowOpen(_OpenModel):
 
     def __init__(self, flows: FlowPath, scenario: Scenario, index: int, clock: Clock, lease: Lease) -> None:
         self.flows = flows
-        self.buffer = flows.runner.buffer
+        self.buffer, self.chunks = flows.runner.buffer, flows.runner.chunks
         self.loop = _open_loop(scenario, index, self.buffer, clock, lease)
         flows.on_flow_done = self.loop.on_flow_done
         self.submit = flows.submit
@@ -185,7 +188,7 @@ class Closed(_Paced):
 
     def __init__(self, flows: FlowPath, scenario: Scenario, clock: Clock) -> None:
         self.flows, self.clock = flows, clock
-        self.buffer = flows.runner.buffer
+        self.buffer, self.chunks = flows.runner.buffer, flows.runner.chunks
         self.loop = ClosedLoop(clock, self._iteration, scenario.think, scenario.seed)
         self._weights = [f.weight for f in scenario.flows]
         self._sessions: dict[int, tuple[Any, dict]] = {}  # user -> (session, variables)

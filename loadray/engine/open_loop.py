@@ -65,9 +65,11 @@ class OpenLoop:
     def stopped(self) -> bool:
         return self._stopped
 
-    def on_done(self, ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None) -> None:
+    def on_done(self, ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None,
+                first: int = 0, chunks: int | None = None) -> None:
         """Transport callback: one request finished (successfully or not); ``sent_ns``
-        corrects the send time when the transport started the request later."""
+        corrects the send time when the transport started the request later; ``first``
+        (the first body byte, monotonic ns; 0: none) and ``chunks`` time the body."""
         intended, sent, step, phase, trace = ctx
         if sent_ns is not None:
             sent = sent_ns
@@ -75,7 +77,8 @@ class OpenLoop:
         c.done += 1
         if error is not None:
             c.errors += 1
-        self._add((intended, sent, self._now(), status, error, step, phase, nbytes, trace))  # a FAST_ROW
+        self._add((intended, sent, self._now(), status, error, step, phase, nbytes, trace,
+                   first - sent if first else None, chunks))  # a FAST_ROW
         if self._waiting:
             self._slot.set()
 

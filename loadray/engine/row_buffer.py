@@ -16,11 +16,11 @@ raw field               becomes the column
 ``trace``               ``trace_id``: the worker's prefix + 16 hex digits (0: null)
 ======================  =================================================================
 
-``worker`` is the buffer's own. The fast path appends the first nine fields
-(:data:`FAST_ROW`): its rows are first attempts outside any flow, the columns after
-them take their defaults (``attempt`` 1, the rest null). The flow path appends every
-field (:data:`FLOW_ROW`); ``flow_ns`` is last so a flow's last row gets it with
-:func:`with_flow_ns`.
+``worker`` is the buffer's own. The fast path appends the first nine fields and
+``ttfb``, ``chunks`` (:data:`FAST_ROW`): its rows are first attempts outside any flow,
+the other columns take their defaults (``attempt`` 1, the rest null). The flow path
+appends every field (:data:`FLOW_ROW`); ``flow_ns`` is last so a flow's last row gets
+it with :func:`with_flow_ns`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from loadray.kinds import DROPPED
 from loadray.schema import SCHEMA
 
-__all__ = ["FAST_ROW", "FLOW_ROW", "NOT_SENT", "ROW", "RowBuffer", "trace_ids", "with_flow_ns"]
+__all__ = ["BASE_ROW", "FAST_ROW", "FLOW_ROW", "NOT_SENT", "ROW", "RowBuffer", "trace_ids", "with_flow_ns"]
 
 NOT_SENT = -1  # the sent (and done) time of a row that never went on the wire
 
@@ -50,7 +50,8 @@ _COLUMN = {
     "ttfb": "ttfb_ns", "chunks": "chunks", "flow_ns": "flow_ns",
 }
 ROW = tuple(_COLUMN)
-FAST_ROW = ROW[:9]
+BASE_ROW = ROW[:9]  # what every row holds; a dropped row is these and the defaults
+FAST_ROW = (*BASE_ROW, "ttfb", "chunks")
 FLOW_ROW = ROW
 DONE = ROW.index("done")  # positions the flow runner reads
 _DEFAULTS = {"attempt": 1}  # a column no row field fills: this value, else null
@@ -85,17 +86,18 @@ class RowBuffer:
         self, worker: int, step_names: Sequence[str], anchor_ns: int, fields: tuple[str, ...] = FLOW_ROW,
         first_step: Sequence[int] | None = None, trace_prefix: str = "",
     ) -> None:
-        if fields != ROW[: len(fields)] or len(fields) < len(FAST_ROW):
-            raise ValueError(f"a row holds a prefix of {ROW} of at least {len(FAST_ROW)} fields")
+        if fields[: len(BASE_ROW)] != BASE_ROW or [f for f in ROW if f in fields] != list(fields):
+            raise ValueError(f"a row holds the fields {BASE_ROW}, then some of the others in the order of {ROW}")
         self.worker = worker
         self.anchor_ns = anchor_ns  # epoch_ns = monotonic_ns + anchor_ns
         self.fields = fields
         self.first_step = list(range(len(step_names)) if first_step is None else first_step)
         self.trace_prefix = trace_prefix
+        self.step_names = list(step_names)
         self._steps = pa.array(step_names, pa.string())
         self._struct = pa.struct([(name, _raw_type(name)) for name in fields])
         self._narrow = [name for name in fields if _raw_type(name) != _final_type(name)]
-        self._pad = tuple(_DEFAULTS.get(name) for name in fields[len(FAST_ROW):])
+        self._pad = tuple(_DEFAULTS.get(name) for name in fields[len(BASE_ROW):])
         self._first = pa.array(sorted(set(self.first_step)), pa.int16())
         self._rows: list[tuple] = []
         self.add = self._rows.append

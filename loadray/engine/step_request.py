@@ -3,13 +3,14 @@ header kept apart, so the HTTP/1.1 core can reuse the bytes of a step that rende
 the same every time and only splice in the trace.
 
 It reads like a :class:`~loadray.flow.render.Rendered` (``method``, ``url``,
-``headers`` with the ``traceparent`` last, ``body``, ``timeout_s``), which is all
+``headers`` with the ``traceparent`` last, ``body``, ``timeout_s``, ``stream``), which is all
 the aiohttp client looks at.
 """
 
 from __future__ import annotations
 
 from loadray.flow.render import Rendered
+from loadray.stream.spec import StreamSpec
 
 __all__ = ["StepRequest"]
 
@@ -50,3 +51,7 @@ class StepRequest:
     @property
     def version(self) -> int:
         return self.base.version
+
+    @property
+    def stream(self) -> StreamSpec | None:
+        return self.base.stream

@@ -8,7 +8,10 @@ is ``None`` on a response below 400, else a kind from :mod:`loadray.kinds`.
 ``submit`` never raises and never blocks; the caller enforces the in-flight cap.
 A transport that sends later than ``submit`` (aiohttp runs a task per request) passes
 a fifth argument, the monotonic ns at which the request really started, so ``sent_ns``
-stays true under saturation.
+stays true under saturation (None: when submitted). A transport that times the body
+passes two more: the monotonic ns of its first byte (0: no body byte) and the chunks it
+came in (HTTP/1.1 chunks when chunked, else the pieces read): the row's ``ttfb_ns``
+and ``chunks``.
 
 Trace propagation (W3C Trace Context): a nonzero ``trace`` (a positive int below
 2**64) adds ``traceparent: 00-{trace_prefix}{trace:016x}-{trace:016x}-01`` to that
@@ -27,7 +30,7 @@ from typing import Any
 
 from loadray.engine.clock import Clock, SystemClock
 
-DoneCallback = Callable[..., None]  # (ctx, status, error, bytes_in[, sent_mono_ns])
+DoneCallback = Callable[..., None]  # (ctx, status, error, bytes_in[, sent_mono_ns[, first_mono_ns, chunks]])
 
 ACCEPT_ENCODING = "gzip, deflate"  # sent when ``compression`` is on
 USER_AGENT = "loadray"  # sent unless a request sets its own

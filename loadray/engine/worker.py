@@ -300,6 +300,10 @@ class LoadWorker:
                 self._news.set()
         if self.archiver is not None:
             self.archiver.poke()  # also with no new rows: a quiet worker's part completes
+        side = self.mode.chunks.flush() if self.mode.chunks is not None else None
+        if side is not None:  # the chunks/ side table rides along to the driver (no arrivals: not samples)
+            self.outbox.put(side, 0)
+            self._news.set()
         now_ns, cpu_ns = self.clock.monotonic_ns(), self.clock.cpu_ns()
         wall_s = max((now_ns - self._last_flush_ns) / 1e9, 1e-9)
         cpu_percent = 100.0 * (cpu_ns - self._last_cpu_ns) / 1e9 / wall_s

@@ -6,6 +6,7 @@ import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from loadray.flow.templates import to_text
@@ -25,6 +26,7 @@ class Rendered:
     body: bytes | None = None
     timeout_s: float | None = None  # None: the client's default
     version: int = 1  # HTTP version the step is sent with (1: HTTP/1.1, 2: HTTP/2)
+    stream: Any = None  # the step's loadray.stream.StreamSpec: record each chunk's arrival
 
 
 def render_step(
@@ -46,7 +48,7 @@ def render_step(
         body, content_type = _body(step.body, values, rng)
         if content_type and not any(name.lower() == "content-type" for name, _ in rendered):
             rendered.append(("Content-Type", content_type))
-    return Rendered(step.method, url, tuple(rendered), body, step.timeout_s, step.http_version)
+    return Rendered(step.method, url, tuple(rendered), body, step.timeout_s, step.http_version, step.stream)
 
 
 def _body(body, values: Mapping[str, object], rng: random.Random) -> tuple[bytes, str | None]:

@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from loadray.analysis import OverviewFold, Stream, SummaryFold, checks_of
+from loadray.analysis.llm import llm_fold, merge_into
 from loadray.analysis.stream import first_and_last
 from loadray.archive import PLOTS_DIR, REPORT_FILE, SCENARIO_FILE, SUMMARY_FILE, read_scenario_doc
+from loadray.archive.chunk_source import open_chunks
 from loadray.archive.fs import locate
 from loadray.archive.rundir import scenario_from_text, summary_json
 from loadray.archive.source import SampleSource, open_source
@@ -25,6 +27,7 @@ from .check_plan import check_plan
 from .facts import run_events, run_facts
 from .figures import render_plots
 from .html import render_html
+from .llm_section import llm_plot
 
 if TYPE_CHECKING:
     from loadray.metric import Threshold
@@ -98,7 +101,9 @@ def _summarized(run_dir: RunDir, thresholds: Iterable[Threshold] | None = None, 
     title = str(doc.get("name") or loc.name) if name is None else name
     summary, overview, stream = _fold(source, doc, thresholds, title, report)
     summary["warnings"].extend(warnings)
-    return loc, doc, source, summary, overview, stream
+    llm = llm_fold(open_chunks(loc))  # the chunks/ side table of llm: steps
+    merge_into(summary, llm)
+    return loc, doc, source, summary, overview, stream, llm
 
 
 def summary_for(
@@ -122,11 +127,11 @@ def rebuild(run_dir: RunDir) -> dict[str, Any]:
     under its directory name with no thresholds (and a warning says so). Deterministic:
     rebuilding twice gives the same files (nothing depends on the current time).
     """
-    loc, doc, source, summary, overview, stream = _summarized(run_dir, report=True)
+    loc, doc, source, summary, overview, stream, llm = _summarized(run_dir, report=True)
     loc.write_bytes(summary_json(summary).encode("utf-8"), SUMMARY_FILE)
     folded = overview.overview(stream.registry)
     meta = source.meta
-    plots = render_plots(folded, run_events(meta.record))
+    plots = {**render_plots(folded, run_events(meta.record)), **llm_plot(llm)}
     for name, png in plots.items():
         loc.write_bytes(png, PLOTS_DIR, f"{name}.png")
     facts = run_facts(summary, doc, meta.start_ns, meta.end_ns, meta.record)

@@ -13,6 +13,7 @@ import yaml
 from loadray.analysis import Overview
 
 from .figures import PLOT_SECTIONS, RUN_PLOTS
+from .llm_section import llm_section
 from .markup import Raw, e, img, num, page, table
 from .tables import bytes_section, checks_section, error_samples_section, format_bytes, status_section
 from .text import format_ms, format_threshold_value
@@ -190,6 +191,7 @@ def render_html(
     body.extend(_latency(s))
     body.extend(_plots(plots))
     body.extend(_flows(s))
+    body.extend(llm_section(s, plots))
     body.extend(_breakdown("steps", "step", overview.steps))
     grpc = _has_grpc(doc)
     body.extend(status_section(overview.status_steps, grpc))

@@ -112,6 +112,24 @@ def _flows_table(s: Mapping[str, Any]) -> Table | None:
     return t
 
 
+def llm_lines(s: Mapping[str, Any]) -> list[str]:
+    """One line per streamed step: TTFT, ITL, tokens/s (``llm:``), or first chunk, gaps,
+    chunks/s (``stream:``)."""
+    out = []
+    for step, figures in (s.get("steps") or {}).items():
+        for kind, keys, names in (("llm", ("ttft_ms", "itl_ms", "tokens_per_s"), ("TTFT", "ITL", "tokens/s")),
+                                  ("stream", ("first_chunk_ms", "gap_ms", "chunks_per_s"),
+                                   ("first chunk", "gaps", "chunks/s"))):
+            got = figures.get(kind)
+            if got:
+                first, gap, rate = (got.get(k) or {} for k in keys)
+                out.append(f"{kind} {step}: {names[0]} p50 {format_ms(first.get('p50'))} p99 "
+                           f"{format_ms(first.get('p99'))}, {names[1]} p50 {format_ms(gap.get('p50'))} p99 "
+                           f"{format_ms(gap.get('p99'))}, {rate.get('p50') or 0:g} {names[2]} p50 "
+                           f"({got.get('requests', 0):,} requests)")
+    return out
+
+
 def _counted(label: str, counts: Mapping[str, int]) -> Text:
     return Text(f"{label}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
@@ -135,6 +153,7 @@ def _extra_lines(s: Mapping[str, Any]) -> list[Text]:
     received = s.get("bytes_in") or {}
     if received.get("total"):
         lines.append(Text(f"bytes in: {format_bytes(received['total'])} ({format_bytes(received.get('per_s'))}/s)"))
+    lines.extend(Text(line) for line in llm_lines(s))
     return lines
 
 

@@ -17,6 +17,7 @@ from loadray.flow.templates import Template
 from loadray.grpc.call import GrpcCall
 from loadray.metric import Breaker, Threshold  # noqa: F401  (re-exported: a Scenario holds them)
 from loadray.scenario.limits import Limits
+from loadray.stream.spec import StreamSpec
 from loadray.target.options import TargetOptions
 
 Model = Literal["open", "closed"]
@@ -85,6 +86,7 @@ class Step:
     max_body: int | None = None  # bytes kept for checks/extraction; None: http.max_body
     http_version: int = 1  # 2: sent on HTTP/2 (the step's or the scenario's ``http.version``)
     grpc: GrpcCall | None = None  # a gRPC call (path: its method path, headers: metadata, body: the message)
+    stream: StreamSpec | None = None  # record each chunk's arrival (loadray.scenario.stream_step)
 
     @property
     def literal(self) -> bool:
@@ -106,6 +108,7 @@ class Step:
             and not self.checks
             and self.retry.max_attempts == 1
             and self.timeout_s is None
+            and self.stream is None
         )
 
 

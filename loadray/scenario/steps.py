@@ -4,8 +4,9 @@ Keys: ``name``, ``method``, ``path`` (a template: ``/orders/{{ id }}`` or an abs
 ``http(s)://`` URL), ``query`` and ``headers`` (mappings of templates), at most one
 body (``json``, ``form`` or ``body``), ``timeout``, ``extract``, ``check``, ``retry``,
 ``on_failure`` (``stop`` | ``continue``), ``max_body`` (what a check or an
-extraction may read of the response; default ``http.max_body``) and ``http``
-(``{version: 2}``: this step on HTTP/2; default ``http.version``).
+extraction may read of the response; default ``http.max_body``), ``http``
+(``{version: 2}``: this step on HTTP/2; default ``http.version``), ``stream`` and ``llm``
+(:mod:`.stream_step`).
 
 Every template is returned with its YAML path so that :mod:`.variables` can check
 the names it uses.
@@ -38,12 +39,13 @@ from loadray.redaction import redact_text
 from loadray.scenario.http_settings import body_size, headers
 from loadray.scenario.http_version import step_http
 from loadray.scenario.model import Body, Step
+from loadray.scenario.stream_step import STREAM_KEYS
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 BODY_KEYS = ("json", "form", "body")
 STEP_KEYS = (
     "name", "method", "path", "query", "headers", *BODY_KEYS, "timeout", "extract", "check",
-    "retry", "on_failure", "max_body", "http", "grpc",
+    "retry", "on_failure", "max_body", "http", "grpc", *STREAM_KEYS,
 )
 ON_FAILURE = ("stop", "continue")
 URL_SCHEMES = ("http://", "https://")

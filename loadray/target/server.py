@@ -3,7 +3,8 @@
 Any method on any path answers ``200 ok\\n``, after the faults of :mod:`.faults`, except
 the endpoints of :mod:`.flows` (``/login``, ``/orders``, ``/pay``, ``/echo``,
 ``/cookie/set``, ``/cookie/check``, ``/redirect[/N]``, ``/flaky``, ``/id``), which answer
-after the same faults (an injected 500 skips the endpoint: no state changes). Two paths
+after the same faults (an injected 500 skips the endpoint: no state changes), and the
+streamed answers of :mod:`.streams` (``/stream``, ``/v1/chat/completions``). Two paths
 are reserved for the tests and the launcher:
 
 - ``GET /__stats``: ``{"requests": N, "per_second": {"<epoch s>": n}, "statuses": {"200": n},
@@ -37,6 +38,7 @@ from loadray.target.faults import FaultModel, validate_options
 from loadray.target.flows import ENDPOINT_PREFIXES, Call, FlowEndpoints, Reply
 from loadray.target.h2_server import Answer, Both, H2ServerConn, H2Stats, request_cookies
 from loadray.target.options import TargetOptions
+from loadray.target.streams import STREAM_PREFIXES, stream_handler
 
 __all__ = ["TargetServer", "TargetStats", "serve", "new_event_loop", "BACKLOG"]
 
@@ -51,7 +53,7 @@ _TEXT = "text/plain"
 _JSON = "application/json"
 # A raw path starting with one of these may be a stats path or an endpoint; any other
 # goes straight to the catch-all.
-_ROUTED_PREFIXES = (STATS_PATH, *ENDPOINT_PREFIXES)
+_ROUTED_PREFIXES = (STATS_PATH, *ENDPOINT_PREFIXES, *STREAM_PREFIXES)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -236,11 +238,15 @@ class TargetServer:
                 delayed.discard(task)
         return response
 
-    async def _routed(self, request: web.BaseRequest) -> web.Response | None:
+    async def _routed(self, request: web.BaseRequest) -> web.StreamResponse | None:
         """The answer of a stats path or an endpoint; None for any other path."""
         path = request.path
         if path.startswith(STATS_PATH):
             return self._stats_endpoint(request)
+        streamed = stream_handler(path, self._clock)
+        if streamed is not None:  # outside the fault model: see loadray.target.streams
+            self.stats.record(200, self._wall())
+            return await streamed(request)
         flows = self.flows
         endpoint = flows.route(path)
         if endpoint is None:

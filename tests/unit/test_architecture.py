@@ -10,7 +10,7 @@ inside a layer is caught by the cycle check)::
     run time               fleet, engine, live, preflight
     the run's plan         scenario, plan, report (reads archives: never engine/cluster)
     data                   metric, flow, target, archive, analysis (pure: never engine/cluster)
-    leaves                 errors, kinds, units, counters, schema, fields, env_text, ...
+    leaves                 errors, kinds, units, counters, schema, fields, env_text, stream, ...
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "loadray"
 
-LEAVES = ("errors", "kinds", "units", "counters", "schema", "fields", "env_text", "_lazy", "redaction", "input_files")
+LEAVES = ("errors", "kinds", "units", "counters", "schema", "fields", "env_text", "_lazy", "redaction", "input_files",
+          "stream")
 LAYERS: tuple[tuple[str, ...], ...] = (  # bottom first
     LEAVES,
     ("metric", "flow", "grpc", "target", "archive", "analysis"),

@@ -27,10 +27,13 @@ class Results:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, int, str | None, int]] = []
         self.started: list[int | None] = []  # the send time each request reported
+        self.timing: list[tuple[int, int | None]] = []  # (first body byte, chunks) each request reported
 
-    def __call__(self, ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None) -> None:
+    def __call__(self, ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None,
+                 first: int = 0, chunks: int | None = None) -> None:
         self.calls.append((ctx, status, error, nbytes))
         self.started.append(sent_ns)
+        self.timing.append((first, chunks))
 
     async def wait(self, n: int, timeout: float = 5.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout

@@ -90,7 +90,8 @@ class Recorder:
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self.then: Callable[[Any], None] | None = None  # called after each result
 
-    def __call__(self, ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None) -> None:
+    def __call__(self, ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None,
+                 first: int = 0, chunks: int | None = None) -> None:
         assert error is None or error in KINDS, error
         if ctx in self.results:
             self.duplicates.append(ctx)

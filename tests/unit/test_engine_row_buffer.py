@@ -20,13 +20,13 @@ def test_every_schema_column_comes_from_a_row_field_or_the_buffer():
     derived = {"latency_ns", "service_ns", "worker", "trace_id"}  # from done, the buffer, trace
     assert set(SCHEMA.names) - derived == {{"intended": "intended_ns", "sent": "sent_ns", "ttfb": "ttfb_ns"}.get(name, name)
                                            for name in ROW if name not in ("done", "trace")}
-    assert FAST_ROW == ROW[:9] and FLOW_ROW == ROW and ROW[-1] == "flow_ns"
+    assert FAST_ROW == (*ROW[:9], "ttfb", "chunks") and FLOW_ROW == ROW and ROW[-1] == "flow_ns"
 
 
 def test_a_fast_row_flushes_with_the_defaults_of_a_plain_first_attempt():
     buffer = RowBuffer(3, ["a"], anchor_ns=1_000, fields=FAST_ROW, trace_prefix="ffffffffffffffff")
-    buffer.add((10, 11, 20, 200, None, 0, 0, 5, 42))
-    buffer.add((12, 13, 25, 503, "http_5xx", 0, 0, 0, 43))
+    buffer.add((10, 11, 20, 200, None, 0, 0, 5, 42, 4, 1))
+    buffer.add((12, 13, 25, 503, "http_5xx", 0, 0, 0, 43, None, 0))
     buffer.record_dropped(14, 0, 1)
     batch = buffer.flush()
     assert batch.schema == SCHEMA and len(buffer) == 0 and buffer.flush() is None
@@ -37,6 +37,7 @@ def test_a_fast_row_flushes_with_the_defaults_of_a_plain_first_attempt():
     assert [(r["attempt"], r["worker"], r["error"], r["phase"]) for r in rows] == [
         (1, 3, None, 0), (1, 3, "http_5xx", 0), (1, 3, "dropped", 1)]
     assert {r["user"] for r in rows} == {r["flow_id"] for r in rows} == {r["error_detail"] for r in rows} == {None}
+    assert [(r["ttfb_ns"], r["chunks"]) for r in rows] == [(4, 1), (None, 0), (None, None)]  # the body's timing
     assert buffer.arrivals(batch) == 3  # every fast row is an arrival
 
 
@@ -74,7 +75,9 @@ def test_ttfb_and_chunks_land_in_their_columns():
     assert batch.schema.field("chunks").type == pa.int32()
 
 
-def test_a_row_layout_is_a_prefix_of_the_row():
-    with pytest.raises(ValueError, match="prefix"):
+def test_a_row_layout_is_the_base_fields_then_others_in_row_order():
+    with pytest.raises(ValueError, match="holds the fields"):
         RowBuffer(0, ["s"], 0, fields=("intended", "sent"))
+    with pytest.raises(ValueError, match="in the order of"):
+        RowBuffer(0, ["s"], 0, fields=(*ROW[:9], "chunks", "ttfb"))
     assert NOT_SENT == -1

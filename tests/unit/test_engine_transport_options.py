@@ -74,7 +74,8 @@ async def send(
     results: list[tuple[int, str | None, int]] = []
     done = asyncio.Event()
 
-    def on_done(ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None) -> None:
+    def on_done(ctx: Any, status: int, error: str | None, nbytes: int, sent_ns: int | None = None,
+                first: int = 0, chunks: int | None = None) -> None:
         results.append((status, error, nbytes))
         done.set()
 

@@ -59,6 +59,7 @@ class Conn(asyncio.Protocol):
     __slots__ = (
         "pool", "idle", "queue", "on_done", "keepalive", "transport", "parser", "task", "ctx", "data", "flags",
         "deadline", "rdeadline", "cdeadline", "nbytes", "status", "keep", "head", "connecting", "reused", "dead",
+        "now", "first", "pieces",
     )
 
     def __init__(self, pool: Pool) -> None:
@@ -84,6 +85,12 @@ class Conn(asyncio.Protocol):
         self.connecting = True
         self.reused = False
         self.dead = False
+        self.now = pool.now  # the clock of ``first``
+        self.first = 0  # when the current response's first body byte came (0: none yet)
+        # body pieces of the current response: httptools hands each HTTP/1.1 chunk's data
+        # apart, so a chunked body counts its chunks (one more for a chunk split between
+        # two reads); any other body, the reads it came in
+        self.pieces = 0
 
     def _protocol(self) -> Conn:
         return self
@@ -111,6 +118,9 @@ class Conn(asyncio.Protocol):
         if status:
             ctx = self.ctx
             nbytes = self.nbytes
+            first = self.first
+            chunks = self.pieces
+            self.first = self.pieces = 0
             self.status = 0
             self.ctx = FREE
             self.deadline = 0.0
@@ -124,7 +134,7 @@ class Conn(asyncio.Protocol):
                 self.pool._drop(self, None, graceful=True)
                 if ctx is FREE:  # an answer nobody asked for
                     return
-            self.on_done(ctx, status, None if status < 400 else status_error(status), nbytes)
+            self.on_done(ctx, status, None if status < 400 else status_error(status), nbytes, None, first, chunks)
 
     def eof_received(self) -> None:
         if not self.dead:
@@ -139,6 +149,9 @@ class Conn(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.nbytes += len(body)
+        self.pieces += 1
+        if not self.first:
+            self.first = self.now()
 
     def on_message_complete(self) -> None:
         # Read both here: llhttp resets its flags once this callback returns.
@@ -182,7 +195,10 @@ class HeadConn(Conn):
 class CaptureConn(HeadConn):
     """A :class:`HeadConn` that keeps the response's headers and the first ``ctx.room``
     bytes of its body in the request's ``ctx`` (``response_headers``; ``chunks``: None
-    keeps no body, and of the headers only Location, Set-Cookie and the framing ones)."""
+    keeps no body, and of the headers only Location, Set-Cookie and the framing ones),
+    and times it: ``ctx.first`` (``ctx.now()`` at the first body byte), ``ctx.pieces``
+    (body pieces read), ``ctx.ends`` (HTTP/1.1 chunk ends, the empty last one included)
+    and, when ``ctx.log`` is a :class:`~loadray.stream.ChunkLog`, every piece and chunk end."""
 
     __slots__ = ()
 
@@ -194,11 +210,25 @@ class CaptureConn(HeadConn):
     def on_body(self, body: bytes) -> None:
         self.nbytes += len(body)
         ctx = self.ctx
-        if ctx is not FREE and ctx.room > 0:
+        if ctx is FREE:
+            return
+        if not ctx.first:
+            ctx.first = ctx.now()
+        ctx.pieces += 1
+        if ctx.log is not None:
+            ctx.log.body(body)
+        if ctx.room > 0:
             if len(body) > ctx.room:
                 body = body[: ctx.room]
             ctx.chunks.append(body)
             ctx.room -= len(body)
+
+    def on_chunk_complete(self) -> None:
+        ctx = self.ctx
+        if ctx is not FREE:
+            ctx.ends += 1
+            if ctx.log is not None:
+                ctx.log.chunk_end()
 
     def on_message_complete(self) -> None:
         parser = self.parser

@@ -5,7 +5,10 @@ fixed requests, a trace spliced in), ``send(data, ctx, timeout_s, flags)`` any b
 (the flow client's): on an idle connection (LIFO: the warmest first), else on a new
 one (up to ``max_connections``), else the request is queued; neither raises nor
 blocks. Exactly one outcome follows per request, from the event loop:
-``on_done(ctx, status, error, bytes_in)`` for a response (``error`` None below 400) or
+``on_done(ctx, status, error, bytes_in, None, first, chunks)`` for a response (``error``
+None below 400; ``first``: ``now()`` at its first body byte, 0 without a body;
+``chunks``: the pieces its body was parsed in: its HTTP/1.1 chunks when chunked, one
+more for a chunk split between two reads; else the reads) or
 ``on_fail(ctx, kind, exc)`` for a failure (a kind of :mod:`loadray.kinds`;
 ``exc`` the exception behind it, when there was one).
 
@@ -23,6 +26,7 @@ blocks. Exactly one outcome follows per request, from the event loop:
 from __future__ import annotations
 
 import asyncio
+import time
 from binascii import hexlify
 from collections import deque
 from collections.abc import Callable
@@ -49,9 +53,10 @@ class Pool:
 
     def __init__(
         self, host: str, port: int, settings: TransportSettings, on_done: DoneCallback, on_fail: FailCallback,
-        conn_class: type[Conn] = Conn, table: list[Prepared] | None = None,
+        conn_class: type[Conn] = Conn, table: list[Prepared] | None = None, now: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         self.host, self.port = host, port
+        self.now = now  # monotonic ns: when a response's first body byte came (on_done's ``first``)
         self._table = table or []
         self._timeout = float(settings.timeout_s)
         self.keepalive = settings.keepalive
@@ -288,7 +293,7 @@ class Pool:
         ctx, nbytes = conn.ctx, conn.nbytes
         conn.ctx = FREE
         self._drop(conn, None, graceful=True)
-        self._on_done(ctx, status, status_error(status), nbytes)
+        self._on_done(ctx, status, status_error(status), nbytes, None, conn.first, conn.pieces)
 
     def _sweep(self) -> None:
         now = self._time()
