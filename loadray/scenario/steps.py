@@ -39,7 +39,7 @@ from loadray.redaction import redact_text
 from loadray.scenario.http_settings import body_size, headers
 from loadray.scenario.http_version import step_http
 from loadray.scenario.model import Body, Step
-from loadray.scenario.stream_step import STREAM_KEYS
+from loadray.scenario.stream_step import STREAM_KEYS, stream_spec
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 BODY_KEYS = ("json", "form", "body")
@@ -71,6 +71,7 @@ def parse_step(fields: Fields, default_retry: RetryPolicy, default_version: int 
     else:
         request, templates = _http(fields)
         request["http_version"] = fields.get("http", step_http, default_version)
+        request["stream"] = stream_spec(fields, request["method"])
         default_name, checks = f"{request['method']} {request['path'].source}", compile_checks
     step = Step(
         name=redact_text(fields.get("name", string, default_name)),
@@ -105,6 +106,9 @@ def _grpc(fields: Fields, folder: str) -> tuple[dict[str, Any], Templates]:
         raise ScenarioError(fields.path_of("headers"), "a gRPC step sends grpc.metadata, not headers")
     if "http" in fields:
         raise ScenarioError(fields.path_of("http"), "a gRPC step has no HTTP version (gRPC runs on its own channels)")
+    for key in STREAM_KEYS:
+        if key in fields:
+            raise ScenarioError(fields.path_of(key), "a gRPC step's messages are counted without it (the `chunks` column)")
     from loadray.scenario.grpc_steps import grpc_request
 
     request = grpc_request(fields, folder)
