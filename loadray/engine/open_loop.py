@@ -4,7 +4,9 @@ Request ``k`` goes out at its absolute intended time (start + offset from the pl
 never after a relative ``sleep(1/rate)``, so delays never accumulate. When the in-flight
 cap is reached a due request either waits for a free slot (``queue``: it is sent late
 and its latency, counted from the intended time, grows) or is recorded as ``dropped``.
-Every intended request ends as exactly one row.
+Every intended request ends as exactly one row: when the run stops with requests due and
+never sent (the cap held them in ``queue``, or the loop was behind), each becomes a
+``dropped`` row too, so the archive holds the whole schedule up to the stop.
 """
 
 from __future__ import annotations
@@ -53,11 +55,14 @@ class OpenLoop:
         self._skip_before_ns = 0  # offsets before this (a late revision's past) are skipped
         self._next_skip_ns = 0
         self._start_ns: int | None = None
+        self._stop_ns = 0  # when stop() was called
         self._add = buffer.add  # bound once: on_done is the hot path
         self._now = clock.monotonic_ns
 
     def stop(self) -> None:
         """Stop sending as soon as possible (what is in flight stays in flight)."""
+        if not self._stopped:
+            self._stop_ns = self._now()
         self._stopped = True
         self._slot.set()
 
@@ -147,8 +152,12 @@ class OpenLoop:
                     now = now_ns()
                 if now >= lease.until_ns and not lease.holds(now):
                     self.stop()  # fenced: never sends again
-                if self._stopped or offset >= self._cut_ns:
+                if offset >= self._cut_ns:
                     return
+                if self._stopped:  # the run ended: what was due by then is recorded unsent
+                    if not self._unsent(due, wheel[k % n], phase):
+                        return
+                    continue
                 step = wheel[k % n]
                 c.intended += 1
                 if c.sent - c.done >= cap:
@@ -162,7 +171,9 @@ class OpenLoop:
                         self.stop()
                     if self._stopped:
                         c.intended -= 1
-                        return
+                        if not self._unsent(due, step, phase):
+                            return
+                        continue
                 c.sent += 1
                 trace = tb + c.sent if tb else 0
                 submit(step, (due, now, step, phase, trace), trace)
@@ -170,6 +181,17 @@ class OpenLoop:
                 if burst >= YIELD_EVERY:
                     burst = 0
                     await asyncio.sleep(0)
+
+    def _unsent(self, due: int, step: int, phase: int) -> bool:
+        """The run stopped after this request was due, and it was never sent: a ``dropped`` row. False
+        (nothing recorded) when it was not due yet, or when the worker fenced itself (what
+        a lost worker did not send is the coordinator's ``lost``)."""
+        if due >= self._stop_ns or self.lease.lapsed:
+            return False
+        self.counters.intended += 1
+        self.counters.dropped += 1
+        self.buffer.record_dropped(due, step, phase)
+        return True
 
     async def _wait_for_slot(self) -> None:
         c = self.counters

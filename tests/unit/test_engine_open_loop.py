@@ -168,3 +168,33 @@ def test_a_late_revision_starts_where_it_arrived_without_a_burst():
     assert (offsets[rows.phase == 1] >= 1_500 * MS).all()
     assert rows.groupby("phase").size().to_dict() == {0: 1500, 1: 5000}
     assert rows.intended_ns.is_unique
+
+
+def test_a_stop_with_requests_queued_for_the_cap_records_each_due_one_as_dropped():
+    """cap 10 at 1000/s, a server that answers after 5 s, stopped at 2 s: 10 were sent,
+    and every other request due by the stop is a ``dropped`` row: the archive holds the
+    schedule up to the stop, not just what the cap let through."""
+    loop, rows, _ = run([Phase(4, 1000)], service=lambda t: 5000 * MS, max_in_flight=10, stop_at=2000 * MS)
+    c = loop.counters
+    assert c.sent == 10 and c.intended == 2000 == c.sent + c.dropped
+    dropped = rows[rows.error == "dropped"]
+    assert len(dropped) == 1990 and dropped.sent_ns.isna().all()
+    assert (dropped.intended_ns - START).max() == 1999 * MS  # nothing due at or after the stop
+
+
+def test_a_fenced_worker_records_no_backlog():
+    from loadray.engine.lease import Lease
+
+    clock = FakeClock()
+    buffer = RowBuffer(0, ["root"], anchor_ns=0, fields=FAST_ROW)
+    lease = Lease(1000 * MS, until_ns=START + 1000 * MS)  # nobody renews it: it lapses at 1 s
+    loop = OpenLoop(buffer, clock, 1, 10, lease=lease)
+    server = DelayServer(clock, loop, lambda t: 5000 * MS)
+
+    async def main():
+        await loop.run(worker_chunks(Profile([Phase(4, 1000)]), 0, 1), START, server.submit)
+
+    asyncio.run(main())
+    c, rows = loop.counters, buffer.flush()
+    assert lease.lapsed and c.sent == 10 == c.intended and c.dropped == 0
+    assert rows is None or "dropped" not in rows.column("error").to_pylist()
