@@ -405,6 +405,7 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
         doc = record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
         try:
             sink.close(end_ns, doc)
+            chunk_sink.close()
         finally:
             drop_stale_temps(loc)  # parts open in workers that were stopped
     return record
