@@ -15,7 +15,7 @@ from typing import Any
 
 from loadray.engine.clock import Clock
 from loadray.engine.closed_loop import UserDone
-from loadray.engine.fast_client import FastFlowClient
+from loadray.engine.fast_client import FastFlowClient, FlowSession
 from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient, FlowClientFactory, SessionClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces
@@ -157,7 +157,8 @@ class FlowPath:
             try:
                 ok = await self.runner.run(instance)
             finally:
-                await session.close()
+                if type(session) is not FlowSession:  # (the HTTP/1.1 core's: nothing to close)
+                    await session.close()
         except Exception as exc:  # outside the runner (a feeder, the session): still a row
             self._failed(instance, exc)
         finally:
