@@ -102,6 +102,7 @@ class FlowPath:
             (feed.spec.name, open_feeder(feed.spec, list(feed.rows), index, workers, self.rng))
             for feed in scenario.feeds
         ]
+        self._feeds = self._templated or bool(self.feeders)  # else _feed has nothing to do
         self._next_id = ((index + 1) << 48) | (secrets.randbits(16) << 32)
         self._inline = kind == "fast"  # aiohttp needs a Task (its timeouts look for the current task)
         self._tasks: set[asyncio.Task | InlineTask] = set()
@@ -151,7 +152,7 @@ class FlowPath:
         ok = False
         instance = Instance(flow, intended, phase, self._new_id(), None)
         try:
-            if not self._feed(instance.variables, instance.flow_id):
+            if self._feeds and not self._feed(instance.variables, instance.flow_id):
                 return
             instance.session = session = self.client.session()
             try:

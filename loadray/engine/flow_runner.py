@@ -187,7 +187,7 @@ class FlowRunner:
                 add(last)
             last, ok = self.failed_row(inst, gid, ready, exc), False
         if last is not None:
-            self.record(last, flow_ns=last[DONE] - inst.intended_ns)
+            add(with_flow_ns(last, last[DONE] - inst.intended_ns))
         return ok
 
     def failed_row(self, inst: Instance, gid: int, ready: int, exc: BaseException) -> tuple:
