@@ -89,8 +89,13 @@ class _Exchange(Resumable):
     body: bytes | None
     response_headers: list[tuple[bytes, bytes]]
 
-    def __init__(self, client: FastFlowClient, jar: dict[str, str], keep: int | None, sent: int) -> None:
-        Resumable.__init__(self)
+    def __init__(
+        self, client: FastFlowClient, jar: dict[str, str], keep: int | None, sent: int, stream: StreamSpec | None,
+    ) -> None:
+        # Resumable's slots set here: one call less on every step
+        self._resume = self._future = None
+        self.completed = False
+        self.result = None
         self.client = client
         self.jar = jar
         self.keep = keep
@@ -101,9 +106,10 @@ class _Exchange(Resumable):
         self.chunks: list[bytes] | None = None
         self.room = 0  # (the other slots are set by the client before the request goes out)
         self.now = client._now
-        self.stream: StreamSpec | None = None
+        self.stream = stream
         self.log: ChunkLog | None = None
-        self.first = self.pieces = self.ends = 0
+        self.response_headers = []
+        self.first = self.pieces = self.ends = 0  # timing of the hop's response
 
     def abandon(self) -> None:
         if self.pool is not None:
@@ -183,19 +189,19 @@ class FastFlowClient:
         bytes of the (decoded) body. Awaiting the result gives the :class:`Reply`.
         The bytes of a ``fixed`` :class:`StepRequest` are built once, its trace spliced in."""
         assert self._loop is not None, "open() first"
-        ex = _Exchange(self, session.cookies, keep, self._now())
-        ex.stream = out.stream
-        timeout = self._timeout
-        step_timeout = out.base.timeout_s if type(out) is StepRequest else out.timeout_s
-        if step_timeout is not None:
-            timeout = step_timeout
-            if timeout < self._shortest:
-                self._shorten(timeout)
+        fixed = type(out) is StepRequest and out.fixed
+        base = out.base if type(out) is StepRequest else out
+        ex = _Exchange(self, session.cookies, keep, self._now(), base.stream)
+        timeout = base.timeout_s
+        if timeout is None:
+            timeout = self._timeout
+        elif timeout < self._shortest:
+            self._shorten(timeout)
         ex.deadline = ex.sent + int(timeout * 1e9)  # monotonic ns: every hop shares it
         if self._closed:
             self._finish(ex, Reply(0, CUT, ex.sent, ex.sent))
-        elif type(out) is StepRequest and out.fixed:
-            self._send_fixed(ex, out)
+        elif fixed:
+            self._send_fixed(ex, out)  # type: ignore[arg-type]  # (a fixed one is a StepRequest)
         else:
             self._hop(ex, out.method.upper(), out.url, out.headers, out.body)
         return ex
@@ -240,20 +246,24 @@ class FastFlowClient:
         if kept is None or (jar and kept[5]):  # cannot be sent, or cookies merge into its own
             self._hop(ex, base.method.upper(), base.url, out.headers, base.body)
             return
-        _, pool, method, before, after, _, flags = kept
+        _, pool, method, before, after, _, flags, whole, tail = kept
         ex.method, ex.url, ex.headers, ex.body, ex.request = method, base.url, None, base.body, out
         trace = out.traceparent
-        parts = [before, b"traceparent: " + trace.encode() + b"\r\n" if trace else b"", after]
         if jar:
-            parts.append(cookie_line(cookie_header(jar)))
-        parts.append(b"\r\n")
-        if base.body:
-            parts.append(base.body)
-        self._dispatch(ex, pool, b"".join(parts), flags)
+            parts = [before, after, cookie_line(cookie_header(jar)), b"\r\n", base.body or b""]
+            if trace:
+                parts[1:1] = [b"traceparent: ", trace if isinstance(trace, bytes) else trace.encode(), b"\r\n"]
+            data = b"".join(parts)
+        elif trace:  # the common case: two joins of bytes kept
+            data = b"".join((before, b"traceparent: ", trace if isinstance(trace, bytes) else trace.encode(), tail))
+        else:
+            data = whole
+        self._dispatch(ex, pool, data, flags)
 
     def _keep_bytes(self, base: Rendered) -> tuple | None:
-        """``(base, pool, method, before, after, sets a cookie, flags)`` of a fixed
-        request, kept for its next attempts; None when it cannot be sent as it is."""
+        """``(base, pool, method, before, after, sets a cookie, flags, the whole request,
+        what follows a trace header)`` of a fixed request, kept for its next attempts;
+        None when it cannot be sent as it is."""
         method = base.method.upper()
         try:
             pool, netloc, target = self._targets.get(base.url) or self._target(base.url)
@@ -263,13 +273,13 @@ class FastFlowClient:
             return None
         if len(self._kept) >= _MAX_TARGETS:
             self._kept.clear()
-        kept = self._kept[id(base)] = (base, pool, method, before, after, sets_cookie(base.headers), _flags(method))
+        tail = b"".join((b"\r\n", after, b"\r\n", base.body or b""))
+        kept = self._kept[id(base)] = (base, pool, method, before, after, sets_cookie(base.headers), _flags(method),
+                                       before + tail[2:], tail)
         return kept
 
     def _dispatch(self, ex: _Exchange, pool: Pool, data: bytes, flags: int) -> None:
         ex.pool = pool
-        ex.response_headers = []
-        ex.first = ex.pieces = ex.ends = 0  # timing of this hop's response
         if ex.stream is not None:
             ex.log = ChunkLog(ex.stream, self._now)
         if ex.keep is not None:
@@ -291,6 +301,8 @@ class FastFlowClient:
                 hop = next_hop(status, ex.method, ex.url, location, headers, ex.body)
                 if hop is not None:
                     ex.hops -= 1
+                    ex.response_headers = []
+                    ex.first = ex.pieces = ex.ends = 0  # timing of the next hop's response
                     self._hop(ex, *hop)
                     return
             done = self._now()
@@ -301,7 +313,9 @@ class FastFlowClient:
         except Exception as exc:  # a broken compressed body
             self._finish(ex, Reply(0, error_kind(exc), ex.sent, self._now(), detail=error_detail(exc)))
             return
-        self._finish(ex, timed(Reply(status, status_error(status), ex.sent, done, nbytes, response), ex))
+        ex.pool = None  # (_finish, inline)
+        ex.complete(timed(Reply(status, None if status < 400 else status_error(status), ex.sent, done, nbytes,
+                                response), ex))
 
     @staticmethod
     def _finish(ex: _Exchange, reply: Reply) -> None:

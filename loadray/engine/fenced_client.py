@@ -26,7 +26,8 @@ class FencedClient:
         """The client's own awaitable while the lease holds (no coroutine of ours in
         between on every step), else an already decided ``fenced`` reply."""
         now = self._now()
-        if self.lease.holds(now):
+        lease = self.lease
+        if now < lease.until_ns or lease.holds(now):  # (holds() fences a lapsed lease)
             return self.client.send(session, out, keep)
         return _decided(Reply(0, FENCED, NOT_SENT, now))
 

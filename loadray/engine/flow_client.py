@@ -27,7 +27,7 @@ from loadray.flow.response import Response
 from loadray.stream import ChunkLog, StreamSpec
 
 
-@dataclass
+@dataclass(slots=True)
 class Reply:
     status: int
     error: str | None

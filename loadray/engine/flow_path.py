@@ -15,7 +15,7 @@ from typing import Any
 
 from loadray.engine.clock import Clock
 from loadray.engine.closed_loop import UserDone
-from loadray.engine.fast_client import FastFlowClient
+from loadray.engine.fast_client import FastFlowClient, FlowSession
 from loadray.engine.fenced_client import FencedClient
 from loadray.engine.flow_client import FlowClient, FlowClientFactory, SessionClient
 from loadray.engine.flow_runner import FlowRunner, Instance, Traces
@@ -122,6 +122,7 @@ class FlowPath:
             (feed.spec.name, open_feeder(feed.spec, list(feed.rows), index, workers, self.rng))
             for feed in scenario.feeds
         ]
+        self._feeds = self._templated or bool(self.feeders)  # else _feed has nothing to do
         self._next_id = ((index + 1) << 48) | (secrets.randbits(16) << 32)
         # aiohttp needs a Task (its timeouts look for the current task); so does grpcio
         self._inline = kind in ("fast", "h2") and not grpc
@@ -172,13 +173,14 @@ class FlowPath:
         ok = False
         instance = Instance(flow, intended, phase, self._new_id(), None)
         try:
-            if not self._feed(instance.variables, instance.flow_id):
+            if self._feeds and not self._feed(instance.variables, instance.flow_id):
                 return
             instance.session = session = self.client.session()
             try:
                 ok = await self.runner.run(instance)
             finally:
-                await session.close()
+                if type(session) is not FlowSession:  # (the HTTP/1.1 core's: nothing to close)
+                    await session.close()
         except Exception as exc:  # outside the runner (a feeder, the session): still a row
             self._failed(instance, exc)
         finally:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from binascii import hexlify
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,15 +74,20 @@ class Traces:
 
     def __init__(self, worker: int, prefix: str) -> None:
         self.prefix = prefix
+        self._head = f"00-{prefix}".encode("ascii")
         self._next = trace_base(worker)
 
     def new(self) -> int:
         self._next += 1
         return self._next
 
-    def traceparent(self, trace: int, span: int) -> str:
-        """The ``traceparent`` header value of span ``span`` of trace number ``trace``."""
-        return f"00-{self.prefix}{trace:016x}-{span:016x}-01"
+    def value(self, trace: int, span: int) -> bytes:
+        """The ``traceparent`` header value of span ``span`` of trace number ``trace``,
+        ``00-{prefix}{trace:016x}-{span:016x}-01`` as ASCII bytes, built without
+        formatting (the hot path's)."""
+        digits = hexlify(trace.to_bytes(8, "big"))
+        spans = digits if span == trace else hexlify(span.to_bytes(8, "big"))
+        return b"".join((self._head, digits, b"-", spans, b"-01"))
 
 
 def body_limit(step: Step, max_body: int) -> int | None:
@@ -123,26 +129,46 @@ class FlowRunner:
         self._keep = [body_limit(step, max_body) for step in steps]  # by step number
         # a step without variables renders to the same request every time: once, here
         self._fixed = [render(s, base_url, headers, {}, rng) if s.literal else None for s in steps]
+        # ... and, without traces, so is what the client gets
+        self._untraced = [StepRequest(out, None, True) if out is not None and traces is None else None
+                          for out in self._fixed]
         # the chunks/ side table, when a step streams
         self.chunks = ChunkBuffer(buffer.worker, buffer.step_names, buffer.anchor_ns) if any(
             s.stream is not None for s in steps) else None
 
     async def run(self, inst: Instance) -> bool:
         """Run every step (until one fails and stops the flow); True when all passed.
-        Every step that started leaves its rows, whatever raises."""
+        Every step that started leaves its rows, whatever raises. Each step's last row
+        is held (``last``) until the next step's, the flow's last row gets ``flow_ns``."""
         steps = self.flows[inst.flow].steps
         first = self.buffer.first_step[inst.flow]
         ready, ok, last, gid = inst.intended_ns, True, None, first
+        add, now, traces, send, keep = self._add, self.clock.monotonic_ns, self.traces, self.client.send, self._keep
+        sent = None  # when the attempt in flight went out (None: none is)
         try:
             for number, step in enumerate(steps):
-                gid = first + number
-                rows, error, found = await self._step(step, gid, inst, ready)
-                for row in rows[:-1]:
-                    self.record(row)
+                gid, attempt = first + number, 1
+                trace = traces.new() if traces else 0
+                while True:  # the step's attempts; one coroutine for the whole flow
+                    out = self._render(step, gid, inst, trace, trace + ((attempt - 1) << 56))
+                    sent = now()
+                    if isinstance(out, Reply):
+                        reply = out
+                    else:
+                        try:
+                            reply = await send(inst.session, out, keep[gid])
+                        except Exception as exc:  # the client maps every failure: this is a defect
+                            reply = Reply(0, INTERNAL, sent, now(), detail=error_detail(exc))
+                    sent = None
+                    row, error, kind, found = self._outcome(step, gid, inst, ready, reply, attempt, trace)
+                    if error is None or not should_retry(step.retry, attempt, reply.status, kind):
+                        break
+                    add(row)  # a failed attempt that is tried again
+                    await sleep_through(self.clock, reply.done_ns + backoff_ns(step.retry, attempt, self.rng))
+                    attempt += 1
                 if last is not None:
-                    self.record(last)
-                last = rows[-1]
-                ready = last[DONE]
+                    add(last)
+                last, ready = row, row[DONE]
                 if error is None:
                     if found:
                         inst.variables.update(found)
@@ -152,15 +178,17 @@ class FlowRunner:
                 if step.stop_on_failure:
                     break
         except asyncio.CancelledError:  # the run stopped mid-flow: no flow latency
+            if sent is not None:  # the attempt in flight is ``cut``
+                add(self._row(inst, gid, ready, Reply(0, CUT, sent, now()), attempt, trace))
             if last is not None:
-                self.record(last)
+                add(last)
             raise
         except Exception as exc:  # a defect outside a step's own handling: a row says so
             if last is not None:
-                self.record(last)
+                add(last)
             last, ok = self.failed_row(inst, gid, ready, exc), False
         if last is not None:
-            self.record(last, flow_ns=last[DONE] - inst.intended_ns)
+            add(with_flow_ns(last, last[DONE] - inst.intended_ns))
         return ok
 
     def failed_row(self, inst: Instance, gid: int, ready: int, exc: BaseException) -> tuple:
@@ -168,43 +196,23 @@ class FlowRunner:
         now = self.clock.monotonic_ns()
         return self._row(inst, gid, ready, Reply(0, INTERNAL, now, now, detail=error_detail(exc)), 1, 0)
 
-    async def _step(self, step: Step, gid: int, inst: Instance, ready: int):
-        """Every attempt of one step: (rows, final error, variables extracted). If the
-        run stops meanwhile, the rows so far are recorded (the one in flight as ``cut``)."""
-        trace = self.traces.new() if self.traces else 0
-        keep = self._keep[gid]
-        rows: list[tuple] = []
-        attempt = 1
-        while True:
-            out = self._render(step, gid, inst, trace, trace + ((attempt - 1) << 56))
-            sent = self.clock.monotonic_ns()
-            if isinstance(out, Reply):
-                reply = out
-            else:
-                try:
-                    reply = await self.client.send(inst.session, out, keep)
-                except asyncio.CancelledError:
-                    cut = Reply(0, CUT, sent, self.clock.monotonic_ns())
-                    self._cancelled(rows + [self._row(inst, gid, ready, cut, attempt, trace)])
-                except Exception as exc:  # the client maps every failure: this is a defect
-                    reply = Reply(0, INTERNAL, sent, self.clock.monotonic_ns(), detail=error_detail(exc))
-            if reply.response is None or reply.error is not None:
-                error, kind, detail, found = reply.error, reply.error, reply.detail, None
-            else:
-                error, kind, detail, found = _judge(step, reply)
-            rows.append(self._row(inst, gid, ready, reply, attempt, trace, error, detail))
-            if reply.marks and self.chunks is not None:
-                self.chunks.add(inst.flow_id, gid, attempt, reply.sent_ns, reply.marks)
-            if error is None or not should_retry(step.retry, attempt, reply.status, kind):
-                return rows, error, found
-            try:
-                await sleep_through(self.clock, reply.done_ns + backoff_ns(step.retry, attempt, self.rng))
-            except asyncio.CancelledError:
-                self._cancelled(rows)
-            attempt += 1
+    def _outcome(
+        self, step: Step, gid: int, inst: Instance, ready: int, reply: Reply, attempt: int, trace: int
+    ) -> tuple[tuple, str | None, str | None, dict | None]:
+        """(row, error, error kind, variables extracted) of one attempt."""
+        if reply.response is None or reply.error is not None:
+            error, kind, detail, found = reply.error, reply.error, reply.detail, None
+        else:
+            error, kind, detail, found = _judge(step, reply)
+        if reply.marks and self.chunks is not None:
+            self.chunks.add(inst.flow_id, gid, attempt, reply.sent_ns, reply.marks)
+        return self._row(inst, gid, ready, reply, attempt, trace, error, detail), error, kind, found
 
     def _render(self, step: Step, gid: int, inst: Instance, trace: int, span: int) -> StepRequest | Reply:
         """The request of this attempt, or a ``template`` reply when it cannot be built."""
+        untraced = self._untraced[gid]
+        if untraced is not None:
+            return untraced
         out = self._fixed[gid]
         fixed = out is not None
         if out is None:
@@ -217,13 +225,7 @@ class FlowRunner:
                     return Reply(0, TEMPLATE, now, now, detail=error_detail(exc))
                 return Reply(0, INTERNAL, now, now, detail=error_detail(exc, f"rendering {step.name}"))
         traces = self.traces
-        return StepRequest(out, traces.traceparent(trace, span) if trace and traces is not None else None, fixed)
-
-    def _cancelled(self, rows: list[tuple]) -> None:
-        """The run stopped inside a step: keep its rows, then go on stopping."""
-        for row in rows:
-            self.record(row)
-        raise asyncio.CancelledError
+        return StepRequest(out, traces.value(trace, span) if trace and traces is not None else None, fixed)
 
     @staticmethod
     def _row(

@@ -110,13 +110,15 @@ class InlineTask:
             return
         finally:
             _running = outer
-        self._wait(yielded)
-
-    def _wait(self, yielded: Any) -> None:
-        if isinstance(yielded, Resumable):
+        if isinstance(yielded, Resumable):  # the common case, inline: the HTTP core resumes us
             self._waiting = yielded
             yielded._resume = self._resume
-        elif yielded is None:  # a bare yield: one loop iteration
+        else:
+            self._wait(yielded)
+
+    def _wait(self, yielded: Any) -> None:
+        """Wait for what the coroutine yielded other than a :class:`Resumable`."""
+        if yielded is None:  # a bare yield: one loop iteration
             asyncio.get_running_loop().call_soon(self._step)
         else:  # an asyncio future (what a Task accepts)
             yielded._asyncio_future_blocking = False

@@ -16,12 +16,13 @@ __all__ = ["StepRequest"]
 
 
 class StepRequest:
-    """``base`` plus ``traceparent`` (None: the attempt carries no trace header);
-    ``fixed``: ``base`` is the one object every attempt of the step sends."""
+    """``base`` plus ``traceparent`` (None: the attempt carries no trace header; the
+    header's value as text, or as ASCII bytes: what the HTTP/1.1 core splices in as it
+    is); ``fixed``: ``base`` is the one object every attempt of the step sends."""
 
     __slots__ = ("base", "traceparent", "fixed")
 
-    def __init__(self, base: Rendered, traceparent: str | None, fixed: bool) -> None:
+    def __init__(self, base: Rendered, traceparent: str | bytes | None, fixed: bool) -> None:
         self.base = base
         self.traceparent = traceparent
         self.fixed = fixed
@@ -36,9 +37,10 @@ class StepRequest:
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
-        if self.traceparent is None:
+        trace = self.traceparent
+        if trace is None:
             return self.base.headers
-        return (*self.base.headers, ("traceparent", self.traceparent))
+        return (*self.base.headers, ("traceparent", trace if isinstance(trace, str) else trace.decode("ascii")))
 
     @property
     def body(self) -> bytes | None:

@@ -96,7 +96,8 @@ class GrpcClient:
         rendered: GrpcRendered = out.base if isinstance(out, StepRequest) else out  # type: ignore[assignment]
         metadata = rendered.metadata
         if isinstance(out, StepRequest) and out.traceparent is not None:
-            metadata = (*metadata, ("traceparent", out.traceparent))
+            trace = out.traceparent
+            metadata = (*metadata, ("traceparent", trace if isinstance(trace, str) else trace.decode("ascii")))
         method = self._method(rendered.call)
         try:
             request = self._message(rendered, method, isinstance(out, StepRequest) and out.fixed)

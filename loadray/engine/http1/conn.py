@@ -34,9 +34,10 @@ __all__ = ["CaptureConn", "Conn", "FREE", "HEAD", "HeadConn", "RETRY", "eof_deli
 FREE: Any = object()
 RETRY = 1  # flag: idempotent, may be retried once on a stale keep-alive connection
 HEAD = 2  # flag: a HEAD request, whose response has no body
-# Lengths of the header names kept when the body is not: Location and Set-Cookie
-# (what a session follows and keeps; the others are not even stored).
-_WANTED = frozenset({8, 10})
+# The header names kept when the body is not: Location and Set-Cookie (what a
+# session follows and keeps; the others are not even stored), and their lengths.
+_WANTED = frozenset({b"location", b"set-cookie"})
+_WANTED_SIZES = frozenset({8, 10})
 
 
 def eof_delimited(head: bytes | None) -> bool:
@@ -204,7 +205,7 @@ class CaptureConn(HeadConn):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         ctx = self.ctx
-        if ctx is not FREE and (ctx.chunks is not None or len(name) in _WANTED):
+        if ctx is not FREE and (ctx.chunks is not None or (len(name) in _WANTED_SIZES and name.lower() in _WANTED)):
             ctx.response_headers.append((name, value))
 
     def on_body(self, body: bytes) -> None:

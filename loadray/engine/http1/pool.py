@@ -121,8 +121,12 @@ class Pool:
         if self._closed:
             asyncio.get_running_loop().call_soon(self._fail, ctx, CUT, None)
             return
-        self._start()
-        self._dispatch(data, ctx, self._time() + timeout_s, flags)
+        if self._loop is None:
+            self._start()
+        if self._idle:  # the common case, without the calls in between
+            self._start_on(self._idle.pop(), data, ctx, self._time() + timeout_s, flags)
+        else:
+            self._dispatch(data, ctx, self._time() + timeout_s, flags)
 
     def cancel(self, ctx: Any) -> None:
         """Forget the request of ``ctx`` (no outcome follows); its connection is closed."""
