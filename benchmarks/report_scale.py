@@ -108,6 +108,8 @@ def chunk_table(first: int, n: int, total: int, rng: np.random.Generator) -> pa.
             "trace_id": pa.nulls(n, pa.string()),
             "error_detail": pa.array(DETAILS[2 * code + rng.integers(0, 2, n)],
                                      SCHEMA.field("error_detail").type),
+            "ttfb_ns": pa.nulls(n, pa.int64()),
+            "chunks": pa.nulls(n, pa.int32()),
         },
         schema=SCHEMA,
     )

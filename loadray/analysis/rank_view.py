@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .grouped import sort_groups
+from .grouped import SortedGroups, sort_groups
 
 if TYPE_CHECKING:
     from .ranks import Ranked
@@ -33,15 +33,15 @@ class View:
     def __init__(self, fam: Ranked, name: str, lut: Callable[[np.ndarray], np.ndarray]) -> None:
         self.fam, self.name, self.lut = fam, name, lut
         self.nb = fam.nb
-        self._cand = np.zeros((0, self.nb), bool)  # cells kept by the store for this view
-        self._since = np.zeros((0, self.nb), np.int32)  # first batch the store has of a cell
+        self._cand: np.ndarray = np.zeros((0, self.nb), bool)  # cells kept by the store for this view
+        self._since: np.ndarray = np.zeros((0, self.nb), np.int32)  # first batch the store has of a cell
         self._aim: dict[int, np.ndarray] = {}  # group -> bin of each tracked quantile, last refresh
         self._pending: dict[int, int] = {}  # cell -> batches to read again (up to, exclusive)
         self._done: set[int] = set()  # cells read again already
         self._asked: set[int] = set()  # cells the answers read
         self._found: list[tuple[np.ndarray, np.ndarray]] = []
         self._whole: set[int] = set()  # cells read whole by a second pass (the store's part not used)
-        self._pool = None
+        self._pool: tuple[np.ndarray, SortedGroups] | None = None
         self._hist: tuple[tuple[int, int], np.ndarray] | None = None
 
     def keys(self, family_keys: np.ndarray) -> np.ndarray:

@@ -113,6 +113,13 @@ class Ranked:
                 self.hist[0] += np.bincount(bins, minlength=self.nb)
                 if self.sums is not None:
                     self.sums[0] += int(values.sum())
+        elif keys.size and keys[0] == keys.min() == keys.max():  # one group (a worker's row group)
+            key = int(keys[0])
+            self.grow(key + 1)
+            cells = bins + key * self.nb
+            self.hist[key] += np.bincount(bins, minlength=self.nb)
+            if self.sums is not None:
+                self.sums[key] += exact_sums(np.zeros(keys.size, np.int64), values, 1, self.bound)[0]
         else:
             keys = keys.astype(np.int64, copy=False)
             if keys.size:

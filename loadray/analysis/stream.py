@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pyarrow as pa
@@ -29,7 +29,7 @@ from .groupings import METRICS, RANGE_COLUMN, Grouping
 from .rank_view import View
 from .ranks import DEFAULT_WARMUP_ROWS, Ranked
 
-__all__ = ["BASE_COLUMNS", "DEFAULT_COLLECT_CAP", "Fold", "Stream", "TableSource", "bits_for", "first_and_last"]
+__all__ = ["BASE_COLUMNS", "DEFAULT_COLLECT_CAP", "Fold", "Source", "Stream", "TableSource", "bits_for", "first_and_last"]
 
 #: Columns :func:`~.arrays.sample_arrays` needs; the others are read only when a fold needs them.
 BASE_COLUMNS = ("intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker")
@@ -51,6 +51,8 @@ class Source(Protocol):
     def __len__(self) -> int: ...
     def batches(self, columns: Sequence[str], stop: int | None = None,
                 prepare: Callable[[Any], Any] | None = None) -> Iterator[Any]: ...
+    def in_time(self, columns: Sequence[str], prepare: Callable[[Any], Any] | None = None,
+                stop: int | None = None) -> Iterator[tuple[Any, int | None]]: ...
     def value_range(self, name: str) -> tuple[int, int] | None: ...
     def all_null(self, name: str) -> bool: ...
 
@@ -126,6 +128,32 @@ class Fold(Protocol):
     def require(self, stream: Stream) -> None: ...
 
 
+class LaterFold(Fold, Protocol):
+    """A fold with ranks it can name only once others are read (a histogram's edges
+    need the minimum and the maximum): ``ready`` says whether they are at hand now."""
+
+    def ready(self, stream: Stream) -> bool: ...
+    def require_more(self, stream: Stream) -> None: ...
+
+
+class SweepFold(Fold, Protocol):
+    """A fold that also sweeps the rows in time order (``sweeps`` true): ``sweep(b,
+    frontier)`` per batch, then ``sweep(None, None)`` at the end."""
+
+    sweeps: bool
+    sweep_columns: frozenset[str]
+
+    def sweep(self, b: Batch | None, frontier: int | None) -> None: ...
+
+
+def _later(folds: Sequence[Fold]) -> list[LaterFold]:
+    return [cast(LaterFold, f) for f in folds if hasattr(f, "require_more")]
+
+
+def _sweeping(folds: Sequence[Fold]) -> list[SweepFold]:
+    return [cast(SweepFold, f) for f in folds if getattr(f, "sweeps", False)]
+
+
 def arrays_of(item: pa.Table | SampleArrays) -> SampleArrays:
     """A batch as arrays; base columns it was read without read as nulls."""
     if isinstance(item, SampleArrays):
@@ -193,11 +221,11 @@ class Stream:
         sweeps the rows in time (the time series' percentiles: :mod:`.sweep`)."""
         for fold in folds:
             fold.declare(self)
-        self.in_time = any(getattr(f, "sweeps", False) for f in folds)
+        self.in_time = bool(_sweeping(folds))
         self._first_pass(folds)
         for fold in folds:
             fold.require(self)
-        later = [f for f in folds if hasattr(f, "require_more")]
+        later = _later(folds)
         for fold in [f for f in later if f.ready(self)]:  # a histogram's edges: the min and max are at hand
             fold.require_more(self)
             later.remove(fold)
@@ -250,7 +278,7 @@ class Stream:
     def _first_pass(self, folds: Sequence[Fold]) -> None:
         wanted = set().union(*(f.columns for f in folds)) if folds else set()
         wanted |= {c for (m, _), (_, g) in self.families.items() for c in METRICS[m][0] | g.columns}
-        sweeping = [f for f in folds if getattr(f, "sweeps", False)]
+        sweeping = _sweeping(folds)
         wanted |= set().union(*(f.sweep_columns for f in sweeping))
         rows, refresh_at = 0, self.warmup_rows
         families = [fam for fam, _ in self.families.values()]

@@ -27,11 +27,16 @@ from .figures import render_plots
 from .html import render_html
 
 if TYPE_CHECKING:
+    import os
+    from typing import TypeAlias
+
+    from loadray.archive.fs import RunLocation
     from loadray.metric import Threshold
+
+    RunDir: TypeAlias = "str | os.PathLike[str] | RunLocation"
 
 __all__ = ["rebuild", "run_window", "scenario_of", "summary_for", "thresholds_of"]
 
-RunDir = "str | os.PathLike[str] | RunLocation"
 
 
 def thresholds_of(doc: dict[str, Any]) -> list[Threshold]:
