@@ -342,7 +342,9 @@ class Stream:
     def resolve(self) -> None:
         """Read the cells the views still lack (see the module docstring)."""
         for round_ in self._rounds():
-            stop = min(len(self.source), max(s for _, _, cells in round_ for s in cells.values()))
+            # batches of the pass's own order (the time order may cut more of them than the
+            # stratified one: no cap by len(source)); a cell never kept reads them all
+            stop = max(s for _, _, cells in round_ for s in cells.values())
             wanted = set().union(*(METRICS[key[0]][0] | self.families[key][1].columns for key, _, _ in round_))
             families = [self.families[key][0] for key, _, _ in round_]
             for b, _ in self._batches(self._columns(wanted, False), families, stop):
