@@ -228,8 +228,8 @@ def steps_table(rows: int, written: float, run_dir: Path, repeat: int) -> dict:
     verdict = _verdict(rows, summary, report, max(summary_rss, report_rss))
     print(f"{rows:>13,} {written:>8.2f} {median(summary):>8.2f} {summary[0]:>8.2f} {summary_cpu:>8.2f} "
           f"{summary_rss:>6.2f} {median(report):>8.2f} {report[0]:>8.2f} {report_cpu:>8.2f} {report_rss:>6.2f}  "
-          f"{verdict}", flush=True)
-    return {"seconds": median(summary), "rss": summary_rss, "p99": result["p99"]}
+          f"{verdict} [load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores]", flush=True)
+    return {"seconds": median(summary), "cpu": summary_cpu, "rss": summary_rss, "p99": result["p99"]}
 
 
 def _same_p99(theirs: dict, ours: dict) -> str:
@@ -240,16 +240,17 @@ def _same_p99(theirs: dict, ours: dict) -> str:
 
 def engines_table(rows: int, run_dir: Path, ours: dict, repeat: int) -> None:
     """DuckDB and polars' streaming engine on the per-step percentiles, next to our summary."""
-    print(f"  {'rows':>13} {'engine':<18} {'seconds':>8} {'peak RSS GB':>12}  same p99 (every step and the run)")
-    print(f"  {rows:>13,} {'loadray summary':<18} {ours['seconds']:>8.2f} {ours['rss']:>12.2f}  (reference)")
+    print(f"  {'rows':>13} {'engine':<18} {'seconds':>8} {'cpu s':>8} {'peak RSS GB':>12}  same p99 (every step and run)")
+    print(f"  {rows:>13,} {'loadray summary':<18} {ours['seconds']:>8.2f} {ours['cpu']:>8.2f} {ours['rss']:>12.2f}  "
+          "(reference: every figure of summary.json)")
     for name in ("duckdb", "polars streaming"):
         try:
-            walls, _, rss, result = repeated(ENGINES[name], run_dir, repeat)
+            walls, cpu, rss, result = repeated(ENGINES[name], run_dir, repeat)
         except subprocess.CalledProcessError as exc:
             print(f"  {rows:>13,} {name:<18} failed: {exc.stderr.strip().splitlines()[-1:]}", flush=True)
             continue
-        print(f"  {rows:>13,} {name:<18} {median(walls):>8.2f} {rss:>12.2f}  {_same_p99(result['p99'], ours['p99'])}",
-              flush=True)
+        print(f"  {rows:>13,} {name:<18} {median(walls):>8.2f} {cpu:>8.2f} {rss:>12.2f}  "
+              f"{_same_p99(result['p99'], ours['p99'])}", flush=True)
 
 
 def reference(run_dir: Path) -> dict:
