@@ -35,6 +35,7 @@ class View:
         self.nb = fam.nb
         self._cand: np.ndarray = np.zeros((0, self.nb), bool)  # cells kept by the store for this view
         self._since: np.ndarray = np.zeros((0, self.nb), np.int32)  # first batch the store has of a cell
+        self.also: frozenset[float] = frozenset()  # quantiles tracked in this view only
         self._aim: dict[int, np.ndarray] = {}  # group -> bin of each tracked quantile, last refresh
         self._pending: dict[int, int] = {}  # cell -> batches to read again (up to, exclusive)
         self._done: set[int] = set()  # cells read again already
@@ -86,6 +87,10 @@ class View:
         known = groups < self._cand.shape[0]
         out[known] = self._cand[groups[known]]
         return out
+
+    def tracked(self, track: np.ndarray) -> np.ndarray:
+        """The family's tracked quantiles and this view's own."""
+        return track if not self.also else np.array(sorted({*track.tolist(), *self.also}))
 
     def refresh(self, track: np.ndarray) -> None:
         hist = self.hist()

@@ -197,7 +197,7 @@ class Stream:
             self.families[key] = (fam, grouping)
             self.views[key] = fam.view()
         view = self.views[key]
-        view.fam.track_also(track)  # a second fold may track more quantiles of the same family
+        view.fam.track_also(track, view.name)  # a second fold may track more quantiles of this view
         if sums and view.fam.sums is None:
             view.fam.sums = np.zeros(view.fam.groups, object)
         return view
