@@ -28,9 +28,11 @@ whether the engine's p99 of every step and of the run (in ms rounded to the µs,
 
 ``--check`` compares the summary with plain numpy/pandas over the whole columns in
 memory (every percentile, min, max and mean of the run and of every step, to the µs;
-every step's and error kind's count); ``--old REF`` also computes the summary with the
-code of git ref ``REF`` (e.g. the in-memory numpy path of ``integ``) and diffs the two
-``summary.json`` dicts key by key. The exit status is 1 when anything differs.
+every step's and error kind's count); ``--old REF`` also computes the summary and every
+frame of the report (per-second series, per-step / per-worker tables, status by step,
+spectrum, histogram, in-flight, error samples) with the in-memory code of git ref
+``REF`` (``integ`` before the streaming analysis) and diffs them with ours. The exit
+status is 1 when anything differs.
 
 Targets on the 2-core dev machine (issue 12): 100M rows summary <= 10 s and <= 3 GB peak
 RSS, the full report <= 30 s; 1B rows both complete with <= 4 GB peak RSS.
@@ -200,7 +202,7 @@ def timed(code: str, run_dir: Path, pythonpath: str | None = None) -> tuple[floa
     )
     env = dict(os.environ, **({"PYTHONPATH": pythonpath} if pythonpath else {}))
     out = subprocess.run([sys.executable, "-c", wrapper, str(run_dir)], check=True, capture_output=True,
-                         text=True, env=env)
+                         text=True, env=env, cwd=pythonpath)  # -c puts the cwd first on sys.path
     wall, cpu, rss, result = json.loads(out.stdout.strip().splitlines()[-1])
     return wall, cpu, rss, result
 
@@ -294,22 +296,72 @@ def check(run_dir: Path, old: str | None) -> bool:
         bad.append(f"errors_by_kind {ours['errors_by_kind']} != {ref['errors_by_kind']}")
     print(f"numpy/pandas reference: {'identical' if not bad else 'DIFFERENT: ' + ', '.join(bad)}", flush=True)
     if old:
-        theirs = _summary_at(old, run_dir)
+        theirs, frames = _at_ref(old, run_dir)
         diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
         print(f"summary of {old}'s code: {'identical' if not diff else 'DIFFERENT keys: ' + ', '.join(diff)}",
+              flush=True)
+        diff += _frames_differ(frames, _overview_frames(run_dir))
+        print(f"report frames of {old}'s code: {'identical' if not diff else 'DIFFERENT: ' + ', '.join(diff)}",
               flush=True)
         bad += diff
     return not bad
 
 
-def _summary_at(ref: str, run_dir: Path) -> dict:
-    """The summary computed by the code of git ref ``ref`` (extracted to a temporary tree)."""
+def _overview_frames(run_dir: Path) -> dict:
+    """Every frame the report draws and tabulates (series, breakdowns, spectrum...)."""
+    import dataclasses
+
+    from loadray.report.build import _summarized
+
+    _, _, _, _, fold, stream = _summarized(run_dir, report=True)
+    overview = fold.overview(stream.registry)
+    return {f.name: getattr(overview, f.name) for f in dataclasses.fields(overview)}
+
+
+#: the same frames by the in-memory code of a ref before the streaming analysis
+_OLD_FRAMES = """
+import dataclasses, pickle
+from pathlib import Path
+import loadray
+from loadray.report.build import _summarized
+from loadray.analysis import overview
+summary, arrays, meta, doc = _summarized(Path(sys.argv[1]))
+found = overview(arrays, meta.start_ns, summary["duration_s"])
+pickle.dump({f.name: getattr(found, f.name) for f in dataclasses.fields(found)}, open(FRAMES, "wb"))
+RESULT = {"summary": summary, "code": loadray.__file__}
+"""
+
+
+def _frames_differ(theirs: dict, ours: dict) -> list[str]:
+    import pandas as pd
+
+    differ = []
+    for name, value in theirs.items():
+        try:
+            if isinstance(value, pd.DataFrame):
+                pd.testing.assert_frame_equal(value, ours[name])
+            elif isinstance(value, pd.Series):
+                pd.testing.assert_series_equal(value, ours[name])
+            elif value != ours[name]:
+                differ.append(name)
+        except AssertionError:
+            differ.append(name)
+    return differ
+
+
+def _at_ref(ref: str, run_dir: Path) -> tuple[dict, dict]:
+    """The summary and the report's frames computed by the code of git ref ``ref``
+    (extracted to a temporary tree)."""
+    import pickle
+
     tree = Path(tempfile.mkdtemp(prefix="loadray-ref-"))
     try:
         archive = subprocess.run(["git", "archive", ref, "loadray"], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-        code = "from loadray.report import summary_for\nRESULT = summary_for(sys.argv[1])\n"
-        return timed(code, run_dir, str(tree))[3]
+        frames = tree / "frames.pickle"
+        result = timed(_OLD_FRAMES.replace("FRAMES", repr(str(frames))), run_dir, str(tree))[3]
+        assert result["code"].startswith(str(tree)), result["code"]  # the ref's code ran, not ours
+        return result["summary"], pickle.loads(frames.read_bytes())
     finally:
         shutil.rmtree(tree, ignore_errors=True)
 
