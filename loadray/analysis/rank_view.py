@@ -232,14 +232,23 @@ class View:
     def _sorted_cells(self):
         """The values of the cells asked for, sorted within each cell."""
         if self._pool is None:
-            parts = [*(self._own(batch, c, v) for batch, c, v in self.fam.store), *self._found]
-            cells = np.concatenate([c for c, _ in parts]) if parts else np.zeros(0, np.int64)
-            values = np.concatenate([v for _, v in parts]) if parts else np.zeros(0, np.int64)
             ids = np.array(sorted(self._asked), np.int64)
-            at = np.clip(np.searchsorted(ids, cells), 0, max(ids.size - 1, 0))
-            keep = ids[at] == cells if ids.size else np.zeros(cells.size, bool)
-            self._pool = ids, sort_groups(at[keep], values[keep], ids.size)
+            parts = [self._asked_of(ids, *self._own(batch, c, v)) for batch, c, v in self.fam.store]
+            parts += [self._asked_of(ids, c, v) for c, v in self._found]
+            at = np.concatenate([c for c, _ in parts]) if parts else np.zeros(0, np.int64)
+            values = np.concatenate([v for _, v in parts]) if parts else np.zeros(0, np.int64)
+            self._pool = ids, sort_groups(at, values, ids.size)
         return self._pool
+
+    @staticmethod
+    def _asked_of(ids: np.ndarray, cells: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index in ``ids``, value) of the values of one stored part whose cells were
+        asked for (filtered part by part: never a copy of the whole store)."""
+        if not ids.size or not cells.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        at = np.clip(np.searchsorted(ids, cells), 0, ids.size - 1)
+        keep = ids[at] == cells
+        return at[keep], values[keep]
 
     def _own(self, batch: int, cells: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The store's values of batch ``batch`` this view counts as its own: those of

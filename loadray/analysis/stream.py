@@ -282,6 +282,7 @@ class Stream:
         wanted |= set().union(*(f.sweep_columns for f in sweeping))
         rows, refresh_at = 0, self.warmup_rows
         families = [fam for fam, _ in self.families.values()]
+        groups = 0
         for b, frontier in self._batches(self._columns(wanted), families):
             for (metric, _), (fam, grouping) in self.families.items():
                 keys, values = self.extract(metric, grouping, b)
@@ -291,13 +292,23 @@ class Stream:
             for fold in sweeping:
                 fold.sweep(b, frontier)
             rows += b.n
+            refresh_at = self._next_refresh(rows, refresh_at, groups, families)
+            groups = sum(fam.groups for fam in families)
             if rows >= refresh_at:
-                for fam, _ in self.families.values():
+                for fam in families:
                     fam.refresh()
                 refresh_at = 2 * rows
         for fold in sweeping:
             fold.sweep(None, None)
         self.passes = 1
+
+    def _next_refresh(self, rows: int, refresh_at: int, groups: int, families: Sequence[Ranked]) -> int:
+        """When to re-aim the stores next: as the rows double, and ``warmup_rows`` rows
+        after a group first seen since the warm-up (a phase that starts late in a pass
+        in time order: its cells are all kept until its quantiles are aimed at)."""
+        if rows > self.warmup_rows and sum(fam.groups for fam in families) > groups:
+            return min(refresh_at, rows + self.warmup_rows)
+        return refresh_at
 
     @staticmethod
     def extract(metric: str, grouping: Grouping, b: Batch) -> tuple[np.ndarray | None, np.ndarray]:
