@@ -1,30 +1,48 @@
-"""Report scale benchmark: synthetic archives of 1M and 10M rows in the contract schema.
+"""Report scale benchmark: synthetic archives of 10M, 100M and 1B rows in the contract schema.
 
-    python benchmarks/report_scale.py                  # 1M and 10M rows
-    python benchmarks/report_scale.py --rows 1e6       # one size
-    python benchmarks/report_scale.py --keep DIR       # keep the archives under DIR
+    python benchmarks/report_scale.py                    # 10M and 100M rows: summary, report, engines
+    python benchmarks/report_scale.py --rows 1e9 --repeat 1 --no-engines --keep /big/disk
+    python benchmarks/report_scale.py --rows 1e7 --check --old integ   # exactness at 10M
 
 Each archive is written with :class:`loadray.archive.SampleSink` (zstd Parquet, one file
-series per worker, schema 1.1) and holds a 3-phase open-model run at 20k req/s over 8
-workers and 3 plain steps, with ~1% errors of four kinds, a few drops and cuts,
-log-normal latencies; one row in ten belongs to a two-step flow ``checkout/login`` ->
-``checkout/pay`` (``flow_id``, ``flow_ns`` on its last row), 0.2% of rows are retries
-(``attempt`` 2); ``user`` and ``trace_id`` are null (open model, no tracing).
-Timed ``--repeat`` times each in a fresh process (no cache shared between them; the
-median and the best wall time are printed, and the median CPU time of all the process's
-threads, steadier than wall time on a shared machine):
+series per worker) and holds a 3-phase open-model run at 20k req/s over 8 workers and 3
+plain steps, with ~1% errors of four kinds, a few drops and cuts, log-normal latencies;
+one row in ten belongs to a two-step flow ``checkout/login`` -> ``checkout/pay``
+(``flow_id``, ``flow_ns`` on its last row), 0.2% of rows are retries (``attempt`` 2);
+``user``, ``trace_id``, ``ttfb_ns`` and ``chunks`` are null. Every step runs
+``--repeat`` times, each in a fresh process (no cache shared between them); printed: the
+median and the best wall time, the median CPU time of all the process's threads, and
+the largest peak RSS:
 
-- ``summary``: ``read_samples`` + ``summarize`` (what ``summary.json`` needs);
-- ``report``: ``loadray.report.rebuild`` (read, summarize, every aggregate, every plot,
+- ``summary``: ``loadray.report.summary_for`` (every figure of ``summary.json``);
+- ``report``: ``loadray.report.rebuild`` (summary, every aggregate, every plot,
   ``summary.json``, ``plots/*.png`` and ``report.html``).
 
-Targets on the 2-core dev machine: summary of 10M rows <= 2 s, report of 10M <= 15 s.
+Then the **engines** table: the per-step and run-wide exact percentiles of latency and
+service (p50 p90 p95 p99 p99.9 ``linear`` = type 7, and the max) by DuckDB
+(``quantile_cont``) and by polars' streaming engine (``quantile(q, "linear")``,
+``collect(engine="streaming")``), each in a fresh process on the same archive, next to
+our ``summary`` (which computes those and every other figure of ``summary.json``), and
+whether the engine's p99 of every step and of the run (in ms rounded to the µs, like
+``summary.json``) is ours.
+
+``--check`` compares the summary with plain numpy/pandas over the whole columns in
+memory (every percentile, min, max and mean of the run and of every step, to the µs;
+every step's and error kind's count); ``--old REF`` also computes the summary and every
+frame of the report (per-second series, per-step / per-worker tables, status by step,
+spectrum, histogram, in-flight, error samples) with the in-memory code of git ref
+``REF`` (``integ`` before the streaming analysis) and diffs them with ours. The exit
+status is 1 when anything differs.
+
+Targets on the 2-core dev machine (issue 12): 100M rows summary <= 10 s and <= 3 GB peak
+RSS, the full report <= 30 s; 1B rows both complete with <= 4 GB peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -54,7 +72,10 @@ DETAILS = np.array([None, None, "TimeoutError: read timed out", "TimeoutError: c
                     "ConnectionResetError: [Errno 32] Broken pipe", None, None, None, None], dtype=object)
 START_NS = 1_700_000_000_000_000_000
 CHUNK = 1_000_000
-TARGETS = {10_000_000: (2.0, 15.0)}
+#: rows -> (summary s, report s, peak RSS GB) the issue asks for (None: no time asked)
+TARGETS: dict[int, tuple[float | None, float | None, float]] = {
+    100_000_000: (10.0, 30.0, 3.0), 1_000_000_000: (None, None, 4.0)}
+QS = (0.5, 0.9, 0.95, 0.99, 0.999)
 
 
 def scenario_doc(rows: int) -> dict:
@@ -108,6 +129,8 @@ def chunk_table(first: int, n: int, total: int, rng: np.random.Generator) -> pa.
             "trace_id": pa.nulls(n, pa.string()),
             "error_detail": pa.array(DETAILS[2 * code + rng.integers(0, 2, n)],
                                      SCHEMA.field("error_detail").type),
+            "ttfb_ns": pa.nulls(n, pa.int64()),
+            "chunks": pa.nulls(n, pa.int32()),
         },
         schema=SCHEMA,
     )
@@ -129,23 +152,41 @@ def synthesize(run_dir: Path, rows: int, seed: int = 1) -> Path:
 
 
 _SUMMARY = """
-import sys
-from loadray.analysis import summarize
-from loadray.archive import read_samples
-from loadray.analysis import ANALYSIS_COLUMNS
-table, meta = read_samples(sys.argv[1], ANALYSIS_COLUMNS)
-summarize(table, meta)
+import sys, json
+from loadray.report import summary_for
+s = summary_for(sys.argv[1])
+RESULT = {"p99": {"*": s["latency_ms"]["p99"], **{k: v["latency_ms"]["p99"] for k, v in s["steps"].items()}}}
 """
 _REPORT = """
 import sys
 from loadray.report import rebuild
 rebuild(sys.argv[1])
+RESULT = {}
 """
+_DUCKDB = """
+import sys, duckdb
+qs = list(__QS__)
+sql = (f"SELECT step, quantile_cont(latency_ns, {qs}), max(latency_ns), quantile_cont(service_ns, {qs}), "
+       f"max(service_ns) FROM read_parquet('{sys.argv[1]}/samples/*.parquet') GROUP BY GROUPING SETS ((step), ())")
+rows = duckdb.connect().execute(sql).fetchall()
+RESULT = {"p99": {(r[0] if r[0] is not None else "*"): r[1][3] / 1e6 for r in rows}}
+""".replace("__QS__", repr(QS))
+_POLARS = """
+import sys, polars as pl
+qs = __QS__
+lf = pl.scan_parquet(f"{sys.argv[1]}/samples/*.parquet")
+aggs = [pl.col(c).quantile(q, interpolation="linear").alias(f"{c}{q}") for c in ("latency_ns", "service_ns") for q in qs]
+aggs += [pl.col(c).max().alias(f"{c}_max") for c in ("latency_ns", "service_ns")]
+steps, whole = pl.collect_all([lf.group_by("step").agg(aggs), lf.select(aggs)], engine="streaming")
+p99 = {str(k): v / 1e6 for k, v in zip(steps["step"], steps["latency_ns0.99"])}
+RESULT = {"p99": {"*": whole["latency_ns0.99"][0] / 1e6, **p99}}
+""".replace("__QS__", repr(QS))
+ENGINES = {"loadray summary": _SUMMARY, "duckdb": _DUCKDB, "polars streaming": _POLARS}
 
 
-def timed(code: str, run_dir: Path) -> tuple[float, float]:
-    """Wall and CPU seconds (every thread) a fresh interpreter spends in ``code``
-    (imports excluded)."""
+def timed(code: str, run_dir: Path, pythonpath: str | None = None) -> tuple[float, float, float, dict]:
+    """Wall s, CPU s (every thread), peak RSS (GB) of a fresh interpreter running
+    ``code`` (imports excluded), and the ``RESULT`` dict it leaves."""
     wrapper = (
         "import time, json, sys, resource\n"
         "import loadray.report, loadray.analysis, loadray.archive\n"
@@ -155,40 +196,204 @@ def timed(code: str, run_dir: Path) -> tuple[float, float]:
         "    return r.ru_utime + r.ru_stime\n"
         "t0, c0 = time.perf_counter(), cpu()\n"
         f"exec({code!r})\n"
-        "print(json.dumps([time.perf_counter() - t0, cpu() - c0]))\n"
+        "rss = [int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM')][0]\n"
+        "rss /= 2**20  # GB (VmHWM: this process's own peak, not a parent's as ru_maxrss after a fork)\n"
+        "print(json.dumps([time.perf_counter() - t0, cpu() - c0, rss, RESULT]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", wrapper, str(run_dir)], check=True, capture_output=True, text=True)
-    wall, cpu = json.loads(out.stdout.strip().splitlines()[-1])
-    return wall, cpu
+    env = dict(os.environ, **({"PYTHONPATH": pythonpath} if pythonpath else {}))
+    out = subprocess.run([sys.executable, "-c", wrapper, str(run_dir)], check=True, capture_output=True,
+                         text=True, env=env, cwd=pythonpath)  # -c puts the cwd first on sys.path
+    wall, cpu, rss, result = json.loads(out.stdout.strip().splitlines()[-1])
+    return wall, cpu, rss, result
+
+
+def repeated(code: str, run_dir: Path, repeat: int) -> tuple[list[float], float, float, dict]:
+    """Sorted wall times, median CPU, largest peak RSS and the last result of ``repeat`` runs."""
+    runs = [timed(code, run_dir) for _ in range(repeat)]
+    return sorted(r[0] for r in runs), median(r[1] for r in runs), max(r[2] for r in runs), runs[-1][3]
+
+
+def _verdict(rows: int, summary: list[float], report: list[float], rss: float) -> str:
+    target = TARGETS.get(rows)
+    if not target:
+        return ""
+    s_max, r_max, rss_max = target
+    ok = ((s_max is None or median(summary) <= s_max) and (r_max is None or median(report) <= r_max)
+          and rss <= rss_max)
+    return f"<= {s_max or '-'} s, <= {r_max or '-'} s, <= {rss_max:g} GB: {'met' if ok else 'MISSED'} (medians)"
+
+
+def steps_table(rows: int, written: float, run_dir: Path, repeat: int) -> dict:
+    """One line: the summary's and the report's times and peak RSS; returns the summary's."""
+    summary, summary_cpu, summary_rss, result = repeated(_SUMMARY, run_dir, repeat)
+    report, report_cpu, report_rss, _ = repeated(_REPORT, run_dir, repeat)
+    verdict = _verdict(rows, summary, report, max(summary_rss, report_rss))
+    print(f"{rows:>13,} {written:>8.2f} {median(summary):>8.2f} {summary[0]:>8.2f} {summary_cpu:>8.2f} "
+          f"{summary_rss:>6.2f} {median(report):>8.2f} {report[0]:>8.2f} {report_cpu:>8.2f} {report_rss:>6.2f}  "
+          f"{verdict} [load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores]", flush=True)
+    return {"seconds": median(summary), "cpu": summary_cpu, "rss": summary_rss, "p99": result["p99"]}
+
+
+def _same_p99(theirs: dict, ours: dict) -> str:
+    """Whether every step's p99 (ms, rounded to the µs) is ours."""
+    rounded = {str(k): round(float(v), 3) for k, v in theirs.items()}
+    return "yes" if rounded == {k: round(float(v), 3) for k, v in ours.items()} else f"NO: {rounded}"
+
+
+def engines_table(rows: int, run_dir: Path, ours: dict, repeat: int) -> None:
+    """DuckDB and polars' streaming engine on the per-step percentiles, next to our summary."""
+    print(f"  {'rows':>13} {'engine':<18} {'seconds':>8} {'cpu s':>8} {'peak RSS GB':>12}  same p99 (every step and run)")
+    print(f"  {rows:>13,} {'loadray summary':<18} {ours['seconds']:>8.2f} {ours['cpu']:>8.2f} {ours['rss']:>12.2f}  "
+          "(reference: every figure of summary.json)")
+    for name in ("duckdb", "polars streaming"):
+        try:
+            walls, cpu, rss, result = repeated(ENGINES[name], run_dir, repeat)
+        except subprocess.CalledProcessError as exc:
+            print(f"  {rows:>13,} {name:<18} failed: {exc.stderr.strip().splitlines()[-1:]}", flush=True)
+            continue
+        print(f"  {rows:>13,} {name:<18} {median(walls):>8.2f} {cpu:>8.2f} {rss:>12.2f}  "
+              f"{_same_p99(result['p99'], ours['p99'])}", flush=True)
+
+
+def reference(run_dir: Path) -> dict:
+    """The run's and every step's latency/service stats and counts by plain numpy and
+    pandas over whole columns in memory (``summary.json``'s definitions: percentiles
+    ``linear``, ms rounded to the µs; the mean of the values; counts of rows)."""
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(run_dir / "samples", format="parquet").to_table(
+        columns=["step", "latency_ns", "service_ns", "error"])
+    frame = pd.DataFrame({"step": table.column("step").to_pandas().astype(str),
+                          "latency": table.column("latency_ns").to_pandas(),
+                          "service": table.column("service_ns").to_pandas()})
+
+    def stats(values: np.ndarray) -> dict:
+        out = {f"p{str(q * 100).rstrip('0').rstrip('.').replace('.', '')}": np.percentile(values, q * 100)
+               for q in QS}
+        out.update(max=values.max(), mean=values.mean(), min=values.min())
+        return {k: round(float(v) / 1e6, 3) for k, v in out.items()}
+
+    ref: dict = {"errors_by_kind": table.column("error").to_pandas().value_counts().to_dict()}
+    for metric in ("latency", "service"):
+        ref[f"{metric}_ms"] = stats(frame[metric].dropna().to_numpy(np.int64))
+    ref["steps"] = {str(step): {"count": len(g), "latency_ms": stats(g["latency"].dropna().to_numpy(np.int64))}
+                    for step, g in frame.groupby("step")}
+    return ref
+
+
+def check(run_dir: Path, old: str | None) -> bool:
+    """``--check``: our summary against :func:`reference` (and against git ref ``old``'s code)."""
+    from loadray.report import summary_for
+
+    ours = summary_for(run_dir)
+    ref = reference(run_dir)
+    bad = [k for k in ("latency_ms", "service_ms") if {x: ours[k][x] for x in ref[k]} != ref[k]]
+    bad += [f"steps.{name}" for name, step in ref["steps"].items()
+            if ours["steps"][name]["count"] != step["count"]
+            or {x: ours["steps"][name]["latency_ms"][x] for x in step["latency_ms"]} != step["latency_ms"]]
+    if ours["errors_by_kind"] != ref["errors_by_kind"]:
+        bad.append(f"errors_by_kind {ours['errors_by_kind']} != {ref['errors_by_kind']}")
+    print(f"numpy/pandas reference: {'identical' if not bad else 'DIFFERENT: ' + ', '.join(bad)}", flush=True)
+    if old:
+        theirs, frames = _at_ref(old, run_dir)
+        diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        print(f"summary of {old}'s code: {'identical' if not diff else 'DIFFERENT keys: ' + ', '.join(diff)}",
+              flush=True)
+        diff += _frames_differ(frames, _overview_frames(run_dir))
+        print(f"report frames of {old}'s code: {'identical' if not diff else 'DIFFERENT: ' + ', '.join(diff)}",
+              flush=True)
+        bad += diff
+    return not bad
+
+
+def _overview_frames(run_dir: Path) -> dict:
+    """Every frame the report draws and tabulates (series, breakdowns, spectrum...)."""
+    import dataclasses
+
+    from loadray.report.build import _summarized
+
+    _, _, _, _, fold, stream = _summarized(run_dir, report=True)
+    overview = fold.overview(stream.registry)
+    return {f.name: getattr(overview, f.name) for f in dataclasses.fields(overview)}
+
+
+#: the same frames by the in-memory code of a ref before the streaming analysis
+_OLD_FRAMES = """
+import dataclasses, pickle
+from pathlib import Path
+import loadray
+from loadray.report.build import _summarized
+from loadray.analysis import overview
+summary, arrays, meta, doc = _summarized(Path(sys.argv[1]))
+found = overview(arrays, meta.start_ns, summary["duration_s"])
+pickle.dump({f.name: getattr(found, f.name) for f in dataclasses.fields(found)}, open(FRAMES, "wb"))
+RESULT = {"summary": summary, "code": loadray.__file__}
+"""
+
+
+def _frames_differ(theirs: dict, ours: dict) -> list[str]:
+    import pandas as pd
+
+    differ = []
+    for name, value in theirs.items():
+        try:
+            if isinstance(value, pd.DataFrame):
+                pd.testing.assert_frame_equal(value, ours[name])
+            elif isinstance(value, pd.Series):
+                pd.testing.assert_series_equal(value, ours[name])
+            elif value != ours[name]:
+                differ.append(name)
+        except AssertionError:
+            differ.append(name)
+    return differ
+
+
+def _at_ref(ref: str, run_dir: Path) -> tuple[dict, dict]:
+    """The summary and the report's frames computed by the code of git ref ``ref``
+    (extracted to a temporary tree)."""
+    import pickle
+
+    tree = Path(tempfile.mkdtemp(prefix="loadray-ref-"))
+    try:
+        archive = subprocess.run(["git", "archive", ref, "loadray"], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        frames = tree / "frames.pickle"
+        result = timed(_OLD_FRAMES.replace("FRAMES", repr(str(frames))), run_dir, str(tree))[3]
+        assert result["code"].startswith(str(tree)), result["code"]  # the ref's code ran, not ours
+        return result["summary"], pickle.loads(frames.read_bytes())
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=float, action="append", help="archive size (default: 1e6 and 1e7)")
+    p.add_argument("--rows", type=float, action="append", help="archive size (default: 1e7 and 1e8)")
     p.add_argument("--repeat", type=int, default=3, help="fresh-process timings of each (default 3)")
     p.add_argument("--keep", type=Path, help="write the archives under this directory and keep them")
+    p.add_argument("--no-engines", action="store_true", help="skip the DuckDB / polars table")
+    p.add_argument("--check", action="store_true", help="compare the summary with numpy/pandas (whole columns)")
+    p.add_argument("--old", metavar="REF", help="with --check: also diff against the summary of git ref REF's code")
     args = p.parse_args()
-    sizes = [int(r) for r in (args.rows or [1e6, 1e7])]
+    sizes = [int(r) for r in (args.rows or [1e7, 1e8])]
     base = args.keep or Path(tempfile.mkdtemp(prefix="loadray-scale-"))
-    print(f"{'rows':>12} {'write s':>8} {'summary s':>26} {'report s':>26}  target (summary, report)")
-    print(f"{'':>12} {'':>8}" + f" {'median':>8} {'min':>8} {'cpu':>8}" * 2)
+    ok = True
     for rows in sizes:
         run_dir = base / f"run-{rows}"
         t0 = time.perf_counter()
         if not (run_dir / "samples").is_dir():
             synthesize(run_dir, rows)
         written = time.perf_counter() - t0
-        summary, summary_cpu = (sorted(t) for t in zip(*(timed(_SUMMARY, run_dir) for _ in range(args.repeat))))
-        report, report_cpu = (sorted(t) for t in zip(*(timed(_REPORT, run_dir) for _ in range(args.repeat))))
-        target = TARGETS.get(rows)
-        verdict = ""
-        if target:
-            ok = median(summary) <= target[0] and median(report) <= target[1]
-            verdict = f"<= {target[0]:g} s, <= {target[1]:g} s: {'met' if ok else 'MISSED'} (medians)"
-        print(f"{rows:>12,} {written:>8.2f} {median(summary):>8.2f} {summary[0]:>8.2f} {median(summary_cpu):>8.2f} "
-              f"{median(report):>8.2f} {report[0]:>8.2f} {median(report_cpu):>8.2f}  {verdict}", flush=True)
+        if args.check:
+            ok &= check(run_dir, args.old)
+        print(f"{'rows':>13} {'write s':>8} {'summary s':>33} {'report s':>33}  target (summary, report, RSS)")
+        print(f"{'':>13} {'':>8}" + f" {'median':>8} {'min':>8} {'cpu':>8} {'RSS GB':>6}" * 2)
+        ours = steps_table(rows, written, run_dir, args.repeat)
+        if not args.no_engines:
+            engines_table(rows, run_dir, ours, args.repeat)
     if args.keep is None:
         shutil.rmtree(base, ignore_errors=True)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

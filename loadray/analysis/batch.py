@@ -49,7 +49,7 @@ class Names(FirstSeen):
     def translate(self, names: list[str], codes: np.ndarray, shift: int = 0, dtype: type = np.int32) -> np.ndarray:
         """Batch-local ``codes`` (into ``names``; -1 = null) as codes of this registry,
         plus ``shift`` (null: ``shift - 1``)."""
-        lut = np.array([self.code(n) + shift for n in names] + [shift - 1], dtype)
+        lut: np.ndarray = np.array([self.code(n) + shift for n in names] + [shift - 1], dtype)
         return lut[codes]
 
 

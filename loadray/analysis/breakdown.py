@@ -36,7 +36,7 @@ from .groupings import NO_ERROR, NO_FLOW, Grouping
 from .groupings import by as grouping_by
 from .percentiles import BREAKDOWN_QUANTILES, ms
 from .quantiles import maxima, require, table
-from .ranks import Ranked
+from .rank_view import View
 from .tally import Tally
 
 __all__ = ["BY", "NO_ERROR", "NO_FLOW", "BreakdownFold", "breakdown", "percentile_columns", "rate_columns"]
@@ -66,7 +66,7 @@ def _fit(values: np.ndarray, groups: int) -> np.ndarray:
     return out
 
 
-def percentile_columns(families: dict[str, Ranked], groups: int) -> dict[str, np.ndarray]:
+def percentile_columns(families: dict[str, View], groups: int) -> dict[str, np.ndarray]:
     """``<metric>_<p>_ms`` (p50 ... p9999) and ``<metric>_max_ms`` per group, for each
     ``{metric: family}`` (the families' ranks required with :func:`require_percentiles`)."""
     out: dict[str, np.ndarray] = {}
@@ -78,7 +78,7 @@ def percentile_columns(families: dict[str, Ranked], groups: int) -> dict[str, np
     return out
 
 
-def require_percentiles(families: dict[str, Ranked]) -> None:
+def require_percentiles(families: dict[str, View]) -> None:
     for fam in families.values():
         require(fam, BREAKDOWN_QUANTILES.values())
 
@@ -94,7 +94,7 @@ class BreakdownFold:
         self.classes = Tally(2)
         self.flows = FlowFold(breakdown=True) if by == "flow" else None
         self.columns = self.grouping.columns | (FlowFold.columns if self.flows else frozenset())
-        self.families: dict[str, Ranked] = {}
+        self.families: dict[str, View] = {}
         self.track = [q / 100 for q in BREAKDOWN_QUANTILES.values()] if track else []  # keep what the frame reads
         self.first_ns: int | None = None
         self.last_ns: int | None = None
@@ -126,7 +126,7 @@ class BreakdownFold:
         groups = len(labels)
         counts = self.classes.sized(groups, CLASSES)[:groups, :CLASSES]
         if duration_s is None:
-            duration_s = (self.last_ns - self.first_ns) / 1e9 if self.first_ns is not None else 0.0
+            duration_s = (self.last_ns - self.first_ns) / 1e9 if self.first_ns is not None and self.last_ns is not None else 0.0
         columns = rate_columns(counts, None, duration_s)
         columns.update(percentile_columns(self.families, groups))
         if self.flows is not None:

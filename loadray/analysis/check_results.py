@@ -35,7 +35,7 @@ __all__ = ["JUDGED_KINDS", "check_results", "checks_of"]
 CHECK_ERROR = JUDGED_KINDS[0]
 
 
-def _raised_at(raised: dict[tuple[int, str], int], key: int, checks: Sequence[str]) -> list[int]:
+def _raised_at(raised: dict[tuple[int, str | None], int], key: int, checks: Sequence[str]) -> list[int]:
     """How many judged ``check_error`` rows of step ``key`` raised at each check."""
     counts = [0] * len(checks)
     for (step, detail), n in raised.items():

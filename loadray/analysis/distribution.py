@@ -20,7 +20,7 @@ import pandas as pd
 
 from .groupings import ALL
 from .percentiles import linear_interpolate, linear_ranks, ms, sorted_percentiles
-from .ranks import Ranked
+from .rank_view import View
 
 __all__ = ["DEFAULT_BINS", "DEFAULT_PER_DECADE", "DistributionFold", "histogram", "spectrum", "spectrum_percentiles"]
 
@@ -85,7 +85,7 @@ def histogram(sorted_ns: np.ndarray, bins: int = DEFAULT_BINS) -> pd.DataFrame:
     return _histogram_frame(edges, np.searchsorted(sorted_ns, edges, side="left"), sorted_ns.size)
 
 
-def _ends(fam: Ranked) -> tuple[int, int] | None:
+def _ends(fam: View) -> tuple[int, int] | None:
     n = int(fam.counts()[0]) if fam.groups else 0
     if not n:
         return None
@@ -102,7 +102,7 @@ class DistributionFold:
 
     def __init__(self, per_decade: int = DEFAULT_PER_DECADE, bins: int = DEFAULT_BINS) -> None:
         self.per_decade, self.bins = per_decade, bins
-        self.families: dict[str, Ranked] = {}
+        self.families: dict[str, View] = {}
         self._edges: np.ndarray | None = None
         self._guess: tuple[int, int] | None = None  # the latency range the edges were drawn from
         self._below: np.ndarray | None = None  # completed rows under each edge, counted as they go
@@ -115,14 +115,28 @@ class DistributionFold:
         self.families = {m: stream.family(m, ALL, track) for m in ("latency", "service")}
         self._guess = stream.source.value_range("latency_ns")
         if self._guess is not None:
-            self._edges = _edges(*self._guess, self.bins)
+            self._edges = _edges(self._guess[0], self._guess[1], self.bins)
             self._below = np.zeros(self._edges.size, np.int64)
+            fam = self.families["latency"].fam
+            self._edge_bins = fam.bins.of(np.ceil(self._edges).astype(np.int64))
+            self._in_edge_bin = np.zeros(fam.nb, bool)
+            self._in_edge_bin[self._edge_bins] = True
+            self._bins_key = ("latency", fam.bins.bits, fam.bins.base, fam.bins.size)
 
     def add(self, b) -> None:
-        if self._below is not None and self._edges is not None:
-            lat = b.a.latency_ns[b.a.has_latency]
-            self._below += np.bincount(np.searchsorted(self._edges, lat, side="right"),
-                                       minlength=self._edges.size + 1)[: self._edges.size].cumsum()
+        """Rows under each edge within the edge's own bin (the bins below it come from
+        the histogram at the end)."""
+        if self._below is None or self._edges is None:
+            return
+        lat = b.a.latency_ns[b.a.has_latency]
+        bins = b.__dict__.get("_bins", {}).get(self._bins_key)
+        if bins is None:
+            bins = self.families["latency"].fam.bins.of(lat)
+        near = self._in_edge_bin[bins]
+        if near.any():
+            values, where = lat[near], bins[near]
+            for i, (edge, bin_) in enumerate(zip(np.ceil(self._edges).tolist(), self._edge_bins.tolist())):
+                self._below[i] += int(np.count_nonzero((where == bin_) & (values < edge)))
 
     def _n(self) -> int:
         return max((int(f.counts()[0]) for f in self.families.values() if f.groups), default=0)
@@ -171,6 +185,9 @@ class DistributionFold:
         if self._edges is None:
             return _empty_histogram()
         n = int(fam.counts()[0])
-        below = self._below.copy() if self._below is not None else fam.below(
-            np.zeros(self._edges.size, np.int64), np.ceil(self._edges).astype(np.int64))
+        if self._below is not None:  # the bins below each edge's, and the rows counted in it
+            cum = np.concatenate([[0], np.cumsum(fam.hist()[0])])
+            below = cum[self._edge_bins] + self._below
+        else:
+            below = fam.below(np.zeros(self._edges.size, np.int64), np.ceil(self._edges).astype(np.int64))
         return _histogram_frame(self._edges, below, n)

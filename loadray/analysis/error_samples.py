@@ -92,10 +92,10 @@ class ErrorWays:
                 found[key] = found.get(key, 0) + n
         return found
 
-    def raised(self, registry: Registry, error: str) -> dict[tuple[int, str], int]:
+    def raised(self, registry: Registry, error: str) -> dict[tuple[int, str | None], int]:
         """(step key, detail) -> rows of judged responses (status below 400; a gRPC OK is 0) that ended with
         ``error`` (``check_error``: a check raised; its detail names the check)."""
-        found: dict[tuple[int, str], int] = {}
+        found: dict[tuple[int, str | None], int] = {}
         for (err, step, status, det, is_error), (n, _) in self.ways.items():
             if is_error and status < 400 and err >= 0 and registry.errors.names[err] == error:
                 key = (step + 1, registry.details.names[det] if det >= 0 else None)

@@ -27,7 +27,7 @@ from .batch import Batch, Registry
 from .groupings import by
 from .percentiles import BREAKDOWN_QUANTILES, QUANTILES, ms
 from .quantiles import maxima, require, stats, table
-from .ranks import Ranked
+from .rank_view import View
 
 __all__ = ["FlowFold"]
 
@@ -43,7 +43,7 @@ class FlowFold:
 
     def __init__(self, breakdown: bool = False) -> None:
         self.breakdown = breakdown  # also the percentiles of ``by="flow"``
-        self.fam: Ranked | None = None
+        self.fam: View | None = None
         self._bad: list[np.ndarray] = []  # (flow_id, step key, attempt) of rows with an error
         self._retries: list[np.ndarray] = []  # the same of retries
         self._ids: list[np.ndarray] = []  # (flow_id, flow code) of instances with an id

@@ -103,7 +103,7 @@ def overview(
     source = TableSource(data)
     given = bool(duration_s)
     start, span = _span(source, start_ns, bucket_s)
-    fold = OverviewFold(start, float(duration_s) if given else span, bucket_s, given_duration=given)
+    fold = OverviewFold(start, float(duration_s) if given and duration_s is not None else span, bucket_s, given_duration=given)
     stream = Stream(source)
     stream.run(fold.folds())
     return fold.overview(stream.registry)

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from .percentiles import QUANTILES, linear_interpolate, linear_ranks, ranked_stats
-from .ranks import Ranked
+from .rank_view import View
 
 __all__ = ["maxima", "require", "stats", "table"]
 
@@ -28,12 +28,12 @@ def _ranks(counts: np.ndarray, qs: Iterable[float]) -> tuple[np.ndarray, np.ndar
             np.concatenate([lo.ravel(), hi.ravel(), ends.ravel()]))
 
 
-def require(fam: Ranked, qs: Iterable[float] = QUANTILES.values()) -> None:
+def require(fam: View, qs: Iterable[float] = QUANTILES.values()) -> None:
     """Ask ``fam`` for what :func:`stats` / :func:`table` with these ``qs`` will read."""
     fam.require(*_ranks(fam.counts(), qs))
 
 
-def stats(fam: Ranked) -> list[dict[str, float | None]]:
+def stats(fam: View) -> list[dict[str, float | None]]:
     """``{p50 p90 p95 p99 p999 max mean min}`` in ms of every group (Nones when empty);
     ``fam`` needs ``sums=True``."""
     counts = fam.counts()
@@ -41,7 +41,7 @@ def stats(fam: Ranked) -> list[dict[str, float | None]]:
     return ranked_stats(counts, sums, fam.values)
 
 
-def table(fam: Ranked, qs: Iterable[float]) -> np.ndarray:
+def table(fam: View, qs: Iterable[float]) -> np.ndarray:
     """(groups, len(qs)) percentiles in ns (float64; NaN for empty groups)."""
     qs = list(qs)
     counts = fam.counts()
@@ -54,7 +54,7 @@ def table(fam: Ranked, qs: Iterable[float]) -> np.ndarray:
     return out
 
 
-def maxima(fam: Ranked) -> np.ndarray:
+def maxima(fam: View) -> np.ndarray:
     """Largest value of every group (float64 ns, NaN when empty)."""
     counts = fam.counts()
     out = np.full(counts.size, np.nan)

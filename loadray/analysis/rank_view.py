@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .grouped import sort_groups
+from .grouped import SortedGroups, sort_groups
 
 if TYPE_CHECKING:
     from .ranks import Ranked
@@ -33,15 +33,16 @@ class View:
     def __init__(self, fam: Ranked, name: str, lut: Callable[[np.ndarray], np.ndarray]) -> None:
         self.fam, self.name, self.lut = fam, name, lut
         self.nb = fam.nb
-        self._cand = np.zeros((0, self.nb), bool)  # cells kept by the store for this view
-        self._since = np.zeros((0, self.nb), np.int32)  # first batch the store has of a cell
+        self._cand: np.ndarray = np.zeros((0, self.nb), bool)  # cells kept by the store for this view
+        self._since: np.ndarray = np.zeros((0, self.nb), np.int32)  # first batch the store has of a cell
+        self.also: frozenset[float] = frozenset()  # quantiles tracked in this view only
         self._aim: dict[int, np.ndarray] = {}  # group -> bin of each tracked quantile, last refresh
         self._pending: dict[int, int] = {}  # cell -> batches to read again (up to, exclusive)
         self._done: set[int] = set()  # cells read again already
         self._asked: set[int] = set()  # cells the answers read
         self._found: list[tuple[np.ndarray, np.ndarray]] = []
         self._whole: set[int] = set()  # cells read whole by a second pass (the store's part not used)
-        self._pool = None
+        self._pool: tuple[np.ndarray, SortedGroups] | None = None
         self._hist: tuple[tuple[int, int], np.ndarray] | None = None
 
     def keys(self, family_keys: np.ndarray) -> np.ndarray:
@@ -86,6 +87,10 @@ class View:
         known = groups < self._cand.shape[0]
         out[known] = self._cand[groups[known]]
         return out
+
+    def tracked(self, track: np.ndarray) -> np.ndarray:
+        """The family's tracked quantiles and this view's own."""
+        return track if not self.also else np.array(sorted({*track.tolist(), *self.also}))
 
     def refresh(self, track: np.ndarray) -> None:
         hist = self.hist()
@@ -227,14 +232,23 @@ class View:
     def _sorted_cells(self):
         """The values of the cells asked for, sorted within each cell."""
         if self._pool is None:
-            parts = [*(self._own(batch, c, v) for batch, c, v in self.fam.store), *self._found]
-            cells = np.concatenate([c for c, _ in parts]) if parts else np.zeros(0, np.int64)
-            values = np.concatenate([v for _, v in parts]) if parts else np.zeros(0, np.int64)
             ids = np.array(sorted(self._asked), np.int64)
-            at = np.clip(np.searchsorted(ids, cells), 0, max(ids.size - 1, 0))
-            keep = ids[at] == cells if ids.size else np.zeros(cells.size, bool)
-            self._pool = ids, sort_groups(at[keep], values[keep], ids.size)
+            parts = [self._asked_of(ids, *self._own(batch, c, v)) for batch, c, v in self.fam.store]
+            parts += [self._asked_of(ids, c, v) for c, v in self._found]
+            at = np.concatenate([c for c, _ in parts]) if parts else np.zeros(0, np.int64)
+            values = np.concatenate([v for _, v in parts]) if parts else np.zeros(0, np.int64)
+            self._pool = ids, sort_groups(at, values, ids.size)
         return self._pool
+
+    @staticmethod
+    def _asked_of(ids: np.ndarray, cells: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index in ``ids``, value) of the values of one stored part whose cells were
+        asked for (filtered part by part: never a copy of the whole store)."""
+        if not ids.size or not cells.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        at = np.clip(np.searchsorted(ids, cells), 0, ids.size - 1)
+        keep = ids[at] == cells
+        return at[keep], values[keep]
 
     def _own(self, batch: int, cells: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The store's values of batch ``batch`` this view counts as its own: those of

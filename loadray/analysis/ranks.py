@@ -65,13 +65,19 @@ class Ranked:
     def view(self, name: str = IDENTITY) -> View:
         return self.views[name]
 
-    def track_also(self, qs: Iterable[float]) -> None:
-        """Track these quantiles too (before the first batch)."""
+    def track_also(self, qs: Iterable[float], view: str | None = None) -> None:
+        """Track these quantiles too (before the first batch): in every view, or only in
+        view ``view`` (the spectrum's hundred quantiles of the run as a whole need not be
+        kept for every step and phase: the store holds the cells near each one)."""
         extra = {float(q) for q in qs}
         if not extra:
             return
         known = set() if self.track is None else set(self.track.tolist())
-        self.track = np.array(sorted({0.0, 1.0, *known, *extra}))
+        if view is None:
+            self.track = np.array(sorted({0.0, 1.0, *known, *extra}))
+        else:
+            self.track = np.array(sorted({0.0, 1.0, *known}))
+            self.views[view].also |= extra
         self.warm = True
         self._cand[:] = True
 
@@ -113,6 +119,13 @@ class Ranked:
                 self.hist[0] += np.bincount(bins, minlength=self.nb)
                 if self.sums is not None:
                     self.sums[0] += int(values.sum())
+        elif keys.size and keys[0] == keys.min() == keys.max():  # one group (a worker's row group)
+            key = int(keys[0])
+            self.grow(key + 1)
+            cells = bins + key * self.nb
+            self.hist[key] += np.bincount(bins, minlength=self.nb)
+            if self.sums is not None:
+                self.sums[key] += exact_sums(np.zeros(keys.size, np.int64), values, 1, self.bound)[0]
         else:
             keys = keys.astype(np.int64, copy=False)
             if keys.size:
@@ -133,7 +146,7 @@ class Ranked:
         if self.track is None:
             return
         for view in self.views.values():
-            view.refresh(self.track)
+            view.refresh(view.tracked(self.track))
         self.warm = False
         self._cand = self._wanted(np.arange(self.groups))
         kept = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pyarrow as pa
@@ -29,7 +29,7 @@ from .groupings import METRICS, RANGE_COLUMN, Grouping
 from .rank_view import View
 from .ranks import DEFAULT_WARMUP_ROWS, Ranked
 
-__all__ = ["BASE_COLUMNS", "DEFAULT_COLLECT_CAP", "Fold", "Stream", "TableSource", "bits_for", "first_and_last"]
+__all__ = ["BASE_COLUMNS", "DEFAULT_COLLECT_CAP", "Fold", "Source", "Stream", "TableSource", "bits_for", "first_and_last"]
 
 #: Columns :func:`~.arrays.sample_arrays` needs; the others are read only when a fold needs them.
 BASE_COLUMNS = ("intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker")
@@ -51,6 +51,8 @@ class Source(Protocol):
     def __len__(self) -> int: ...
     def batches(self, columns: Sequence[str], stop: int | None = None,
                 prepare: Callable[[Any], Any] | None = None) -> Iterator[Any]: ...
+    def in_time(self, columns: Sequence[str], prepare: Callable[[Any], Any] | None = None,
+                stop: int | None = None) -> Iterator[tuple[Any, int | None]]: ...
     def value_range(self, name: str) -> tuple[int, int] | None: ...
     def all_null(self, name: str) -> bool: ...
 
@@ -126,6 +128,32 @@ class Fold(Protocol):
     def require(self, stream: Stream) -> None: ...
 
 
+class LaterFold(Fold, Protocol):
+    """A fold with ranks it can name only once others are read (a histogram's edges
+    need the minimum and the maximum): ``ready`` says whether they are at hand now."""
+
+    def ready(self, stream: Stream) -> bool: ...
+    def require_more(self, stream: Stream) -> None: ...
+
+
+class SweepFold(Fold, Protocol):
+    """A fold that also sweeps the rows in time order (``sweeps`` true): ``sweep(b,
+    frontier)`` per batch, then ``sweep(None, None)`` at the end."""
+
+    sweeps: bool
+    sweep_columns: frozenset[str]
+
+    def sweep(self, b: Batch | None, frontier: int | None) -> None: ...
+
+
+def _later(folds: Sequence[Fold]) -> list[LaterFold]:
+    return [cast(LaterFold, f) for f in folds if hasattr(f, "require_more")]
+
+
+def _sweeping(folds: Sequence[Fold]) -> list[SweepFold]:
+    return [cast(SweepFold, f) for f in folds if getattr(f, "sweeps", False)]
+
+
 def arrays_of(item: pa.Table | SampleArrays) -> SampleArrays:
     """A batch as arrays; base columns it was read without read as nulls."""
     if isinstance(item, SampleArrays):
@@ -169,7 +197,7 @@ class Stream:
             self.families[key] = (fam, grouping)
             self.views[key] = fam.view()
         view = self.views[key]
-        view.fam.track_also(track)  # a second fold may track more quantiles of the same family
+        view.fam.track_also(track, view.name)  # a second fold may track more quantiles of this view
         if sums and view.fam.sums is None:
             view.fam.sums = np.zeros(view.fam.groups, object)
         return view
@@ -193,11 +221,11 @@ class Stream:
         sweeps the rows in time (the time series' percentiles: :mod:`.sweep`)."""
         for fold in folds:
             fold.declare(self)
-        self.in_time = any(getattr(f, "sweeps", False) for f in folds)
+        self.in_time = bool(_sweeping(folds))
         self._first_pass(folds)
         for fold in folds:
             fold.require(self)
-        later = [f for f in folds if hasattr(f, "require_more")]
+        later = _later(folds)
         for fold in [f for f in later if f.ready(self)]:  # a histogram's edges: the min and max are at hand
             fold.require_more(self)
             later.remove(fold)
@@ -250,10 +278,11 @@ class Stream:
     def _first_pass(self, folds: Sequence[Fold]) -> None:
         wanted = set().union(*(f.columns for f in folds)) if folds else set()
         wanted |= {c for (m, _), (_, g) in self.families.items() for c in METRICS[m][0] | g.columns}
-        sweeping = [f for f in folds if getattr(f, "sweeps", False)]
+        sweeping = _sweeping(folds)
         wanted |= set().union(*(f.sweep_columns for f in sweeping))
         rows, refresh_at = 0, self.warmup_rows
         families = [fam for fam, _ in self.families.values()]
+        groups = 0
         for b, frontier in self._batches(self._columns(wanted), families):
             for (metric, _), (fam, grouping) in self.families.items():
                 keys, values = self.extract(metric, grouping, b)
@@ -263,13 +292,23 @@ class Stream:
             for fold in sweeping:
                 fold.sweep(b, frontier)
             rows += b.n
+            refresh_at = self._next_refresh(rows, refresh_at, groups, families)
+            groups = sum(fam.groups for fam in families)
             if rows >= refresh_at:
-                for fam, _ in self.families.values():
+                for fam in families:
                     fam.refresh()
                 refresh_at = 2 * rows
         for fold in sweeping:
             fold.sweep(None, None)
         self.passes = 1
+
+    def _next_refresh(self, rows: int, refresh_at: int, groups: int, families: Sequence[Ranked]) -> int:
+        """When to re-aim the stores next: as the rows double, and ``warmup_rows`` rows
+        after a group first seen since the warm-up (a phase that starts late in a pass
+        in time order: its cells are all kept until its quantiles are aimed at)."""
+        if rows > self.warmup_rows and sum(fam.groups for fam in families) > groups:
+            return min(refresh_at, rows + self.warmup_rows)
+        return refresh_at
 
     @staticmethod
     def extract(metric: str, grouping: Grouping, b: Batch) -> tuple[np.ndarray | None, np.ndarray]:
@@ -314,7 +353,9 @@ class Stream:
     def resolve(self) -> None:
         """Read the cells the views still lack (see the module docstring)."""
         for round_ in self._rounds():
-            stop = min(len(self.source), max(s for _, _, cells in round_ for s in cells.values()))
+            # batches of the pass's own order (the time order may cut more of them than the
+            # stratified one: no cap by len(source)); a cell never kept reads them all
+            stop = max(s for _, _, cells in round_ for s in cells.values())
             wanted = set().union(*(METRICS[key[0]][0] | self.families[key][1].columns for key, _, _ in round_))
             families = [self.families[key][0] for key, _, _ in round_]
             for b, _ in self._batches(self._columns(wanted, False), families, stop):

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 
@@ -58,7 +58,7 @@ from .groupings import ALL, BY_STEP, STEP_PHASE, step_phase_views
 from .percentiles import QUANTILES, ms
 from .quantiles import require, stats, table
 from .record import live_record, live_warnings
-from .stream import DEFAULT_COLLECT_CAP, Stream, TableSource
+from .stream import DEFAULT_COLLECT_CAP, Source, Stream, TableSource
 from .thresholds import evaluate
 from .transfer import bytes_of
 from .verdict import error_details, generator_error, nothing_succeeded
@@ -88,7 +88,7 @@ def _by_count(counts: dict[str, int]) -> dict[str, int]:
 
 def _threshold_quantiles(thresholds: Iterable[Threshold], of: str) -> list[float]:
     """Fractions of the percentile thresholds on ``of`` (latency or service)."""
-    return [t.rule.metric.q / 100 for t in thresholds
+    return [(t.rule.metric.q or 0.0) / 100 for t in thresholds
             if t.rule.metric.kind == "percentile" and (t.rule.metric.of or "latency") == of]
 
 
@@ -275,7 +275,8 @@ def summarize(
     and ``collect_cap`` tune the stream (:class:`~.stream.Stream`); the result does not
     depend on them.
     """
-    source = table_or_source if hasattr(table_or_source, "batches") else TableSource(table_or_source, batch_rows)
+    source = cast(Source, table_or_source if hasattr(table_or_source, "batches")
+                  else TableSource(table_or_source, batch_rows))
     fold = SummaryFold(thresholds)
     stream = Stream(source, collect_cap=collect_cap, **({} if warmup_rows is None else {"warmup_rows": warmup_rows}))
     stream.run([fold])

@@ -30,11 +30,16 @@ from .html import render_html
 from .llm_section import llm_plot
 
 if TYPE_CHECKING:
+    import os
+    from typing import TypeAlias
+
+    from loadray.archive.fs import RunLocation
     from loadray.metric import Threshold
+
+    RunDir: TypeAlias = "str | os.PathLike[str] | RunLocation"
 
 __all__ = ["rebuild", "run_window", "scenario_of", "summary_for", "thresholds_of"]
 
-RunDir = "str | os.PathLike[str] | RunLocation"
 
 
 def thresholds_of(doc: dict[str, Any]) -> list[Threshold]:

@@ -127,6 +127,17 @@ def test_open_run_without_summary_computes_it_and_bad_paths_say_so(archived, tmp
         loadray.open_run(tmp_path / "nope")
 
 
+def test_an_archive_over_max_rows_refuses_to_load_whole_but_streams(archived):
+    run = loadray.open_run(archived, max_rows=2999)
+    for whole in ("table", "df", "arrays"):
+        with pytest.raises(loadray.ArchiveError, match=r"3,000 rows is too many to load whole \(max_rows=2,999\)"):
+            getattr(run, whole)
+    assert run.rows == 3000 and run.dataset.count_rows() == 3000  # footers and a lazy dataset: any size
+    whole = loadray.open_run(archived, max_rows=None)
+    assert run.percentiles(by="step").equals(whole.percentiles(by="step"))
+    assert run.summary == whole.summary and whole.table.num_rows == 3000
+
+
 def test_percentiles_by_flow_attempt_and_user(tmp_path):
     from test_analysis_summary import flow_rows
 
