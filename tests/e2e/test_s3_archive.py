@@ -9,19 +9,17 @@ both copies and agree on every count and on p99.
 from __future__ import annotations
 
 import json
-import os
-import socket
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 
-from conftest import loadray
+from cli_support import loadray
+from s3_support import s3_server
 from loadray.archive import SampleSink, create_run_dir, write_scenario
 from loadray.schema import SCHEMA
 
-moto_server = pytest.importorskip("moto.server")
 
 START = 1_700_000_000_000_000_000
 MS, S = 1_000_000, 1_000_000_000
@@ -65,37 +63,14 @@ def local_run(tmp_path_factory):
     return run
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3(local_run):
     """The S3 server, the environment that points every client at it, and the archive's
     URI (the run directory copied up without its summary and report)."""
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "AWS_EC2_METADATA_DISABLED": "true"}
-    fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1",
-                           access_key="testing", secret_key="testing", allow_bucket_creation=True)
-    fs.create_dir(BUCKET)
-    pafs.copy_files(str(local_run), f"{BUCKET}/runs/one/run", source_filesystem=pafs.LocalFileSystem(),
-                    destination_filesystem=fs)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield {"env": env, "fs": fs, "uri": f"s3://{BUCKET}/runs/one/run", "port": port}
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()
+    with s3_server(BUCKET) as server:
+        pafs.copy_files(str(local_run), f"{BUCKET}/runs/one/run", source_filesystem=pafs.LocalFileSystem(),
+                        destination_filesystem=server.fs)
+        yield {"env": server.env, "fs": server.fs, "uri": f"s3://{BUCKET}/runs/one/run", "port": server.port}
 
 
 def _cli(*args):
