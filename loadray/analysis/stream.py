@@ -35,6 +35,9 @@ __all__ = ["BASE_COLUMNS", "DEFAULT_COLLECT_CAP", "Fold", "Source", "Stream", "T
 BASE_COLUMNS = ("intended_ns", "sent_ns", "latency_ns", "service_ns", "status", "error", "step", "phase", "worker")
 #: Values a second pass keeps at most at once (8 B each): more cells take more rounds.
 DEFAULT_COLLECT_CAP = 1 << 25
+#: Rows at most between two re-aimings of the stores (between them, the kept cells' values
+#: pile up: every 64M rows, a billion-row pass holds a 64M-row stretch of them at most).
+REFRESH_EVERY_MAX = 1 << 26
 _CELLS = 1 << 22  # histogram cells a family aims at (bins per group x groups)
 _OCTAVES = 32
 
@@ -297,15 +300,16 @@ class Stream:
             if rows >= refresh_at:
                 for fam in families:
                     fam.refresh()
-                refresh_at = 2 * rows
+                refresh_at = rows + min(rows, REFRESH_EVERY_MAX)
         for fold in sweeping:
             fold.sweep(None, None)
         self.passes = 1
 
     def _next_refresh(self, rows: int, refresh_at: int, groups: int, families: Sequence[Ranked]) -> int:
-        """When to re-aim the stores next: as the rows double, and ``warmup_rows`` rows
-        after a group first seen since the warm-up (a phase that starts late in a pass
-        in time order: its cells are all kept until its quantiles are aimed at)."""
+        """When to re-aim the stores next: as the rows double (every REFRESH_EVERY_MAX rows
+        at most), and ``warmup_rows`` rows after a group first seen since the warm-up (a
+        phase that starts late in a pass in time order: its cells are all kept until its
+        quantiles are aimed at)."""
         if rows > self.warmup_rows and sum(fam.groups for fam in families) > groups:
             return min(refresh_at, rows + self.warmup_rows)
         return refresh_at
