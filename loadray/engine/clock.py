@@ -101,3 +101,16 @@ async def sleep_through(clock: Clock, mono_ns: int) -> None:
     """Sleep until ``mono_ns`` however far away (``sleep_until`` sleeps 100 ms at most)."""
     while clock.monotonic_ns() < mono_ns:
         await clock.sleep_until(mono_ns)
+
+
+def epoch_anchor_ns(clock: Clock, tries: int = 5) -> int:
+    """``wall - monotonic`` (epoch ns = monotonic ns + this) from the tightest of a few
+    monotonic/wall/monotonic reads: a process descheduled between two plain reads would
+    shift every time it converts by the gap."""
+    best: tuple[int, int] | None = None
+    for _ in range(tries):
+        before, wall, after = clock.monotonic_ns(), clock.wall_ns(), clock.monotonic_ns()
+        if best is None or after - before < best[0]:
+            best = (after - before, wall - (before + after) // 2)
+    assert best is not None
+    return best[1]

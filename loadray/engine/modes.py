@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from loadray.counters import Counters
-from loadray.engine.clock import Clock
+from loadray.engine.clock import Clock, epoch_anchor_ns
 from loadray.engine.closed_loop import ClosedLoop
 from loadray.engine.flow_client import FlowClientFactory
 from loadray.engine.flow_path import FlowPath, step_names
@@ -145,7 +145,7 @@ class FastOpen(_OpenModel):
                  settings: TransportSettings, transport_factory: TransportFactory) -> None:
         self.scenario, self.workers = scenario, workers
         self.requests = prepared_requests(scenario)
-        anchor = clock.wall_ns() - clock.monotonic_ns()
+        anchor = epoch_anchor_ns(clock)
         self.buffer = RowBuffer(index, [r.name for r in self.requests], anchor, FAST_ROW,
                                 trace_prefix=settings.trace_prefix)
         self.loop = _open_loop(scenario, index, self.buffer, clock, lease)
@@ -230,7 +230,7 @@ def make_mode(
     if scenario.simple:
         return FastOpen(scenario, index, workers, clock, lease, settings, transport_factory)
     names, first = step_names(scenario)
-    anchor = clock.wall_ns() - clock.monotonic_ns()
+    anchor = epoch_anchor_ns(clock)
     buffer = RowBuffer(index, names, anchor, FLOW_ROW, first, settings.trace_prefix)
     flows = FlowPath(scenario, index, workers, clock, buffer, settings, scenario.target.url or "", lease,
                      client_factory)

@@ -30,7 +30,7 @@ from loadray.archive.fs import locate
 from loadray.archive.part_series import PartSeries
 from loadray.counters import Counters
 from loadray.engine.archiver import Archiver, ArchiveSpec, Receipt
-from loadray.engine.clock import Clock, SystemClock, sleep_through
+from loadray.engine.clock import Clock, SystemClock, epoch_anchor_ns, sleep_through
 from loadray.engine.flow_client import FlowClientFactory
 from loadray.engine.lease import DECLARED_LOST, FINISHED, NEVER, STOPPED, FenceReason, Lease
 from loadray.engine.modes import Mode, TransportFactory, make_mode
@@ -187,7 +187,7 @@ class LoadWorker:
         lease runs from ``granted_epoch_ns``, when the coordinator issued this call
         (default: now), so a call that arrives late starts with less of it."""
         clock, mode = self.clock, self.mode
-        anchor = clock.wall_ns() - clock.monotonic_ns()
+        anchor = epoch_anchor_ns(clock)
         self._start_ns = start_ns = start_epoch_ns - anchor
         end_ns = start_ns + int(self.spec.scenario.duration_s * 1e9)
         granted = clock.monotonic_ns() if granted_epoch_ns is None else granted_epoch_ns - anchor
