@@ -247,10 +247,10 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
         print(f"loadray run: {note}", file=sys.stderr, flush=True)
     options = dataclasses.replace(options, address=address)
     out = options.out or new_run_place(scenario.archive, scenario.name)
-    out = text_of(out) if is_uri(out) else Path(out)
-    if is_uri(out) and _streamed(scenario):
+    if is_uri(out) and _streamed(scenario):  # before the store is contacted
         raise UsageError(f"--out {out}: a scenario with stream: or llm: steps writes a local run directory for "
                          "now (its chunks/ side table is written by the driver)")
+    out = text_of(out) if is_uri(out) else Path(out)
     with metrics_server(options, locate(out).name, scenario.name) as metrics, _run_dir(out) as run_dir:
         write_scenario_in(run_dir, redact(scenario.source))  # ${VAR} references as written
         if options.on_start is not None:
