@@ -7,7 +7,8 @@ complete, its size and, under an LLM profile, the output tokens it carried (else
 and the ``usage.completion_tokens`` it reported (the last event of a stream asked for it
 with ``stream_options.include_usage``; else None):
 
-- ``sse``: one mark per Server-Sent Event (its bytes without the blank line);
+- ``sse``: one mark per Server-Sent Event (its bytes without the blank line; an event
+  over :data:`~.sse.MAX_EVENT` is counted whole, its tokens read from its first bytes);
 - ``chunks``: one mark per HTTP/1.1 chunk of a chunked body (the empty last chunk is
   not one); a body that is not chunked: one mark per piece read.
 """
@@ -43,19 +44,19 @@ class ChunkLog:
         """A piece of the body arrived (now)."""
         t = self.now()
         if self._split is not None:
-            for event in self._split.feed(data):
-                self._event(t, event)
+            for event, size in self._split.feed(data):
+                self._event(t, event, size)
             return
         self._open += len(data)
         self._open_t = t
         if not self._chunked:
             self._pieces.append((t, len(data), None, None))
 
-    def _event(self, t: int, event: bytes) -> None:
+    def _event(self, t: int, event: bytes, size: int) -> None:
         if not self.llm:
-            self.marks.append((t, len(event), None, None))
+            self.marks.append((t, size, None, None))
             return
-        self.marks.append((t, len(event), *openai_tokens(data_of(event))))
+        self.marks.append((t, size, *openai_tokens(data_of(event))))
 
     def chunk_end(self) -> None:
         """An HTTP/1.1 chunk ended."""

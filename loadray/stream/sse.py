@@ -7,28 +7,53 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SseSplitter", "data_of"]
+__all__ = ["MAX_EVENT", "SseSplitter", "data_of"]
 
 _END = re.compile(rb"\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n")
 
 
+#: The most of one event kept; its size is counted whole. A stream that never ends an
+#: event costs at most this much memory, and the splitter stays linear in what it reads.
+MAX_EVENT = 1 << 20
+_TAIL = 3  # a blank line is at most 4 bytes: the last 3 of a piece may begin one
+
+
 class SseSplitter:
-    """``feed(data)`` returns the events ``data`` completed (each without its blank line)."""
+    """``feed(data)`` returns ``(event, size)`` for each event ``data`` completed: the
+    event without its blank line (its first ``limit`` bytes) and its whole size."""
 
-    __slots__ = ("_rest",)
+    __slots__ = ("_rest", "_kept", "_skipped", "limit")
 
-    def __init__(self) -> None:
-        self._rest = b""
+    def __init__(self, limit: int = MAX_EVENT) -> None:
+        self.limit = limit
+        self._rest = b""  # the event under way, since what was kept or skipped of it
+        self._kept = b""  # an event over the limit: its first ``limit`` bytes ...
+        self._skipped = 0  # ... and how many bytes after them were counted, not kept
 
-    def feed(self, data: bytes) -> list[bytes]:
-        buf = self._rest + data if self._rest else data
-        events: list[bytes] = []
+    def feed(self, data: bytes) -> list[tuple[bytes, int]]:
+        rest = self._rest
+        buf = rest + data if rest else data
+        events: list[tuple[bytes, int]] = []
         start = 0
-        for m in _END.finditer(buf):
-            events.append(buf[start:m.start()])
+        for m in _END.finditer(buf, max(0, len(rest) - _TAIL)):  # no blank line ends before
+            events.append(self._event(buf[start:m.start()]))
             start = m.end()
-        self._rest = buf[start:]
+        self._hold(buf[start:])
         return events
+
+    def _event(self, piece: bytes) -> tuple[bytes, int]:
+        kept, size = self._kept, len(self._kept) + self._skipped + len(piece)
+        self._kept, self._skipped = b"", 0
+        return ((kept + piece)[:self.limit] if kept else piece[:self.limit]), size
+
+    def _hold(self, rest: bytes) -> None:
+        room = self.limit - len(self._kept)
+        if len(rest) <= room + _TAIL:
+            self._rest = rest
+            return
+        self._kept += rest[:room]
+        self._skipped += len(rest) - room - _TAIL
+        self._rest = rest[-_TAIL:]
 
 
 def data_of(event: bytes) -> bytes | None:

@@ -28,7 +28,26 @@ from loadray.stream.tokens import openai_tokens
 )
 def test_events_split_at_blank_lines_whatever_the_pieces(pieces, events):
     split = SseSplitter()
-    assert [e for piece in pieces for e in split.feed(piece)] == events
+    assert [e for piece in pieces for e in split.feed(piece)] == [(e, len(e)) for e in events]
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096, 70_000])
+def test_an_event_over_the_limit_is_counted_whole_and_kept_to_the_limit(piece):
+    body = b"data: " + b"x" * 250_000 + b"\r\n\r\ndata: next\n\n"
+    split = SseSplitter(limit=1000)
+    got = [e for i in range(0, len(body), piece) for e in split.feed(body[i:i + piece])]
+    assert [(len(e), n) for e, n in got] == [(1000, 250_006), (10, 10)]
+    assert got[0][0] == b"data: " + b"x" * 994 and got[1][0] == b"data: next"
+
+
+def test_a_stream_that_never_ends_an_event_holds_at_most_the_limit():
+    split, limit = SseSplitter(limit=64 << 10), 64 << 10
+    piece = b"y" * 65536
+    for _ in range(3000):  # 196 MB without a blank line: linear, bounded
+        assert split.feed(piece) == []
+        assert len(split._kept) + len(split._rest) <= limit + 3
+    (event, size), = split.feed(b"\n\n")
+    assert (len(event), size) == (limit, 3000 * 65536)
 
 
 @pytest.mark.parametrize(
