@@ -180,6 +180,25 @@ def test_check_plan_names_checks_as_the_engine_does():
     assert check_plan({"requests": [{"name": "r", "check": {"status": "oops"}}]}) == {}  # unreadable: no pass counts
 
 
+def test_check_plan_names_unnamed_steps_as_the_rows_do():
+    """A step without a name is ``METHOD /path`` in the rows (the scenario reader's
+    default): the plan must say the same, or its checks count nothing."""
+    from loadray.engine.flow_path import step_names
+    from loadray.report.check_plan import check_plan
+    from loadray.scenario import parse_scenario
+
+    doc = {"target": "http://127.0.0.1:1", "load": {"phases": [{"duration": "1s", "rate": 1}]},
+           "flows": [{"name": "f", "steps": [{"path": "/a", "check": {"status": [200]}},
+                                             {"method": "post", "path": "/b/{{ uuid }}", "check": {"status": [201]}}]},
+                     {"name": "one", "steps": [{"path": "/c", "check": {"status": [202]}}]}]}
+    rows, _ = step_names(parse_scenario(doc))
+    assert list(check_plan(doc)) == rows == ["f/GET /a", "f/POST /b/{{ uuid }}", "one"]
+    requests = {"target": "http://127.0.0.1:1", "load": {"phases": [{"duration": "1s", "rate": 1}]},
+                "requests": [{"path": "/", "check": {"status": [201]}}, {"name": "n", "check": {"status": [200]}}]}
+    rows, _ = step_names(parse_scenario(requests))
+    assert list(check_plan(requests)) == rows == ["GET /", "n"]
+
+
 def test_rebuild_counts_passed_checks_in_the_summary_and_the_report(tmp_path):
     from test_analysis_report_figures import table
 
