@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 TICK_S = 0.25
 SPAWN_TIMEOUT_S = 30.0
+GONE_TIMEOUT_S = 5.0  # how long kill_all waits for the killed workers to be dead
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,12 @@ class Coordinator:
         )
 
     async def kill_all(self) -> None:
+        """Kill every worker and return once Ray reports each dead (at most
+        :data:`GONE_TIMEOUT_S`): the driver then deletes the parts they left open, which a
+        worker still dying could otherwise create again."""
         self._kill_all()
+        deadline = time.monotonic() + GONE_TIMEOUT_S
+        await asyncio.gather(*(_dead(actor, deadline) for actor in self.actors.values()))
 
     def _kill_all(self) -> None:
         for actor in self.actors.values():
@@ -234,3 +240,15 @@ def _post_json(url: str, body: dict) -> None:
 def _last_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[-1] if text else type(exc).__name__
+
+
+async def _dead(actor, deadline: float) -> None:
+    """Until ``actor`` no longer answers (killed: its process has exited) or ``deadline``."""
+    while time.monotonic() < deadline:
+        try:
+            await asyncio.wait_for(actor.__ray_ready__.remote(), max(0.01, deadline - time.monotonic()))
+        except ray.exceptions.RayActorError:
+            return
+        except (asyncio.TimeoutError, ray.exceptions.RayError):
+            pass
+        await asyncio.sleep(0.05)

@@ -62,6 +62,7 @@ def test_four_workers_start_together(ray_local, builtin_target, tmp_path):
     print(f"first send after the common start, per worker (ms): {sent_ms.round(3).tolist()}")
     assert (sent_ms < 5).all()
     assert result.summary["intended"] == 2000
+    assert worker_pids() == []  # run() returns once its workers are dead: none can write a part later
 
 
 def test_control_changes_the_rate_within_two_seconds(ray_local, builtin_target, tmp_path):
