@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,32 @@ from typing import Any
 import pytest
 
 
-#: what makes network namespaces (the multi-host bed, a head in a namespace): one at a time
-_NETNS = ("tests/cluster/", "tests/e2e/test_cli_running_ray.py")
+#: The first lane, at normal priority: what holds a rate to the second, times real
+#: sockets to the millisecond, or makes network namespaces (one at a time).
+_LANE_A = ("tests/cluster/", "tests/ray/", "tests/e2e/test_cli_running_ray.py", "tests/unit/test_engine_",
+           "tests/unit/test_stream_clients", "tests/unit/test_h2_", "tests/unit/test_target_",
+           "tests/unit/test_grpc_", "tests/unit/test_live_", "tests/unit/test_preflight")
+_NICE = 19  # the second lane's priority under xdist: it takes only the CPU the first leaves
 
 
+def _lane(item) -> str:
+    return "lane-a" if item.nodeid.split("::", 1)[0].startswith(_LANE_A) else "lane-b"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist appends the group to each node id
 def pytest_collection_modifyitems(config, items):
-    """Groups for pytest-xdist's ``--dist loadgroup`` (the CI runs ``-n 2``): a test file
-    runs on one worker (its module fixtures start once), and every test that makes
-    network namespaces runs on one worker, one after the other."""
+    """Two lanes for pytest-xdist's ``-n 2 --dist loadgroup`` (what the CI runs): each
+    worker takes one lane whole. The first runs, in order, the tests that hold a rate
+    per second or make network namespaces; the second, everything else (unit tests, the
+    CLI end to end) at the lowest CPU priority, so the first lane's generators never
+    wait for a core."""
     for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group("netns" if path.startswith(_NETNS) else path))
+        item.add_marker(pytest.mark.xdist_group(_lane(item)))
+
+
+def pytest_runtest_setup(item):
+    if os.environ.get("PYTEST_XDIST_WORKER") and _lane(item) == "lane-b" and os.nice(0) < _NICE:
+        os.nice(_NICE - os.nice(0))  # this worker and every process it starts
 
 
 @pytest.fixture(scope="session")

@@ -24,12 +24,12 @@ from bed_runs import at_times, finish, scenario, start_run, wait_first_arrival, 
 
 pytestmark = pytest.mark.cluster
 
-RATE, DURATION_S, SHARE = 300, 20, 100
-FAULT_AT, HEAL_AT = 5.0, 10.0
-AFTER_S = 5.0  # how long we watch for stragglers after the run
+RATE, DURATION_S, SHARE = 300, 14, 100
+FAULT_AT, HEAL_AT = 4.0, 8.0
+AFTER_S = 3.0  # how long we watch for stragglers after the run
 
 def _faulted(bed, tmp_path, policy: str, *steps, heal_after: int | None = None, watch: bool = True):
-    """Run the 20 s, 300 req/s scenario with ``on_worker_loss: policy`` from the head
+    """Run the 14 s, 300 req/s scenario with ``on_worker_loss: policy`` from the head
     host, applying ``steps`` [(seconds after the first arrival, name, action)]; then heal
     ``heal_after`` (if given) and watch for stragglers. Returns the checks and the
     workers placed on host 3."""
