@@ -235,20 +235,24 @@ def test_a_step_past_the_timeout_is_a_timeout_row():
 
 
 def test_a_worker_on_the_callback_path_accounts_for_every_flow():
+    """Two flows (3 steps and 1), weights 3:1, 40 arrivals: every arrival is one instance
+    whose rows are all there; connections are opened in advance, as the fast path does."""
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     async def main():
         async with serving(handler) as url:
-            scn = scenario(url, STATIC, load={"phases": [{"duration": "1s", "rate": 40}]})
+            flows = [{"name": "f", "steps": STATIC, "weight": 3}, {"name": "g", "steps": [STATIC[0]], "weight": 1}]
+            scn = helpers.scenario(url, workers=1, flows=flows, load={"phases": [{"duration": "1s", "rate": 40}]})
             worker = LoadWorker(WorkerSpec(0, 1, scn))
             ready = await worker.prepare()
             assert worker.mode.flows.static is not None
             await worker.run(time.time_ns() + 100 * MS)
-            return pa.Table.from_batches(worker.drain().batches), worker.mode.counters, ready
+            return pa.Table.from_batches(worker.drain().batches).to_pandas(), worker.mode.counters, ready
 
-    table, counters, ready = asyncio.run(main())
-    assert ready.connections >= 2  # opened in advance, as the fast path does
+    rows, counters, ready = asyncio.run(main())
+    assert ready.connections >= 2
     assert counters.intended == counters.sent == counters.done == 40 and counters.errors == 0
-    assert table.num_rows == 120 and table.column("error").null_count == 120
-    assert table.column("flow_ns").null_count == 80
+    steps = rows["step"].astype(str).value_counts().to_dict()
+    assert steps == {"f/a": 30, "f/b": 30, "f/c": 30, "g": 10} and rows["error"].isna().all()
+    assert set(rows[rows["flow_ns"].notna()]["step"].astype(str)) == {"f/c", "g"} and rows["flow_ns"].notna().sum() == 40
