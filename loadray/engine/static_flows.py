@@ -201,10 +201,15 @@ class StaticFlows:
             except Exception as exc:  # a defect: the step's row says so
                 self._next(run, self._row(run, done, 0, INTERNAL, 0, error_detail(exc)))
                 return
-        first = run.first
-        self._next(run, (run.ready, run.sent, done, status, error, run.gid, run.phase, nbytes, run.trace, 1, None,
-                         run.flow_id, None, first - run.sent if first else None,
-                         run.ends - 1 if run.ends else run.pieces, None))
+        first, gid = run.first, run.gid
+        row = (run.ready, run.sent, done, status, error, gid, run.phase, nbytes, run.trace, 1, None, run.flow_id, None,
+               first - run.sent if first else None, run.ends - 1 if run.ends else run.pieces, None)
+        if error is None and gid < run.end:  # the common case, without the call in between: on to the next step
+            self._add(row)
+            run.ready = done
+            self._send(run, gid + 1)
+        else:
+            self._next(run, row)
 
     def _failed(self, run: _Run, kind: str, exc: BaseException | None) -> None:
         """A failure (the pools' ``on_fail``); ``cut`` once closing, without timing."""
