@@ -1,6 +1,7 @@
 """CPU per request of the flow path's own Python work, without sockets: open-model
 arrivals of a three-step static flow (``benchmarks/flows.py``'s) run by the worker's
-:class:`~loadray.engine.flow_path.FlowPath` on the HTTP/1.1 core's flow client, each
+:class:`~loadray.engine.flow_path.FlowPath` (static steps: its callback-driven
+:mod:`~loadray.engine.static_flows` on the HTTP/1.1 core), each
 step's request answered by feeding a canned response to the connection it went out
 on; the rows flushed to Arrow every 65,536. Side by side, the fast path's figure
 (``fast_record_micro.py``) from the same process, and their ratio.
@@ -60,8 +61,9 @@ def _flow_path(trace: bool) -> tuple[FlowPath, FlowOpen]:
 
 async def _run(n: int, response: bytes, trace: bool, profile: cProfile.Profile | None = None) -> float:
     flows, mode = _flow_path(trace)
-    await flows.open()
-    pool = flows.client._target("http://127.0.0.1:9/")[0]
+    await flows.open()  # (nothing listens on port 9: no connection opened in advance)
+    # static steps: the callback-driven path's pool (else the flow client's)
+    pool = flows.static.pools["127.0.0.1:9"] if flows.static is not None else flows.client._target("http://127.0.0.1:9/")[0]
     pool._start()
     conn = pool._conn_class(pool)
     pool._conns.add(conn)

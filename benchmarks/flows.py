@@ -19,6 +19,7 @@ import os
 import resource
 import sys
 import time
+from collections import Counter
 
 import pyarrow as pa
 
@@ -64,7 +65,7 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def one_run(url: str, doc: dict, duration: float) -> tuple[int, float, float]:
+async def one_run(url: str, doc: dict, duration: float) -> tuple[int, float, Counter]:
     doc["load"]["phases"][0]["duration"] = f"{duration}s"
     worker = LoadWorker(WorkerSpec(0, 1, parse_scenario({"target": url, "workers": 1, **doc})))
     await worker.prepare()
@@ -74,8 +75,8 @@ async def one_run(url: str, doc: dict, duration: float) -> tuple[int, float, flo
     await worker.run(start)
     cpu, wall = cpu_s() - cpu0, time.monotonic() - wall0
     rows = pa.Table.from_batches(worker.drain().batches)
-    ok = rows.column("error").null_count  # a null error is a success
-    return rows.num_rows, cpu, ok
+    errors = Counter(kind for kind in rows.column("error").to_pylist() if kind is not None)  # None: a success
+    return rows.num_rows, cpu, errors
 
 
 def main() -> None:
@@ -89,9 +90,10 @@ def main() -> None:
     chosen = [int(c) - 1 for c in args.cases.split(",") if c] or range(len(CASES))
     cases = [list(CASES.items())[i] for i in chosen]
     print(f"{'case':30} {'flows/s':>8} {'req/s':>8} {'rows':>7} {'errors':>6} {'CPU-us/req':>11}  runs")
+    print(f"{'':30} (req/s and rows: the first run; errors: every run's; CPU-us/req: the median, then each run)")
     with fast_server(cpu=1) as (url, name):
         for rate in (int(r) for r in args.rates.split(",")):
-            runs: dict[str, list[tuple[int, float, float]]] = {case: [] for case, _ in cases}
+            runs: dict[str, list[tuple[int, float, Counter]]] = {case: [] for case, _ in cases}
             for _ in range(args.repeat):  # interleaved, so a noisy moment hits every case alike
                 for case, build in cases:
                     runs[case].append(run_on_uvloop(one_run(url, build(rate), args.duration)))
@@ -99,9 +101,12 @@ def main() -> None:
             for case, results in runs.items():
                 per = sorted(cpu / rows * 1e6 for rows, cpu, _ in results)
                 medians[case] = median = per[len(per) // 2]
-                rows, _, ok = results[0]
+                rows = results[0][0]
+                errors = sum((run[2] for run in results), Counter())  # over every run
                 shown = " ".join(f"{p:.1f}" for p in per) if len(per) > 1 else ""
-                print(f"{case:30} {rate:8d} {rows / args.duration:8.0f} {rows:7d} {rows - ok:6d} {median:11.1f}  {shown}")
+                print(f"{case:30} {rate:8d} {rows / args.duration:8.0f} {rows:7d} {errors.total():6d} {median:11.1f}  {shown}")
+                if errors:
+                    print(f"{'':30} errors over {len(results)} runs: {dict(errors)}")
             fast = medians.get(FAST)
             for case, median in medians.items():
                 if fast and case != FAST:

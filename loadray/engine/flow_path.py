@@ -24,6 +24,7 @@ from loadray.engine.http1 import UNSPOKEN_HEADERS
 from loadray.engine.inline_task import InlineTask
 from loadray.engine.lease import NEVER, Lease
 from loadray.engine.row_buffer import DONE, RowBuffer
+from loadray.engine.static_flows import StaticFlows, static_wires
 from loadray.engine.transport import TransportSettings
 from loadray.flow.feeders import open_feeder, row_vars
 from loadray.scenario.model import Scenario
@@ -127,15 +128,35 @@ class FlowPath:
         # aiohttp needs a Task (its timeouts look for the current task); so does grpcio
         self._inline = kind in ("fast", "h2") and not grpc
         self._tasks: set[asyncio.Task | InlineTask] = set()
-        self.on_flow_done: Callable[[Any, bool], None] = lambda ctx, ok: None
+        wires = static_wires(scenario, kind, self.runner.fixed, settings) if not grpc else None
+        self.static = StaticFlows(wires, scenario, buffer.first_step, buffer, clock, settings,
+                                  lease or Lease(NEVER, until_ns=NEVER), traces, self._new_id) if wires else None
+        self.on_flow_done = lambda ctx, ok: None
         self.on_exhausted: Callable[[str], None] = lambda feeder: None  # a stop_run feeder ran out
 
-    async def open(self) -> None:
+    @property
+    def on_flow_done(self) -> Callable[[Any, bool], None]:
+        """Called with (the arrival's ctx, whether every step passed) as an instance ends."""
+        return self._on_flow_done
+
+    @on_flow_done.setter
+    def on_flow_done(self, callback: Callable[[Any, bool], None]) -> None:
+        self._on_flow_done = callback
+        if self.static is not None:
+            self.static.on_flow_done = callback
+
+    async def open(self, prewarm: int = 0) -> int:
+        """Get ready; the connections opened in advance (up to ``prewarm`` per host, on
+        the callback-driven path of static flows only)."""
         await self.client.open()
+        return await self.static.open(prewarm) if self.static is not None else 0
 
     def submit(self, flow: int, ctx: Any, trace: int = 0) -> None:
         """An open-model arrival (``ctx`` as the open loop builds it) starts one instance;
         ``trace`` is unused: each step of a flow gets its own trace id."""
+        if self.static is not None:  # static steps only: driven by the HTTP core's callbacks
+            self.static.submit(flow, ctx)
+            return
         if self._inline:  # resumed straight from the HTTP core's callbacks
             inline = InlineTask(self._arrival(flow, ctx), self._tasks.discard)
             if not inline.done():
@@ -166,6 +187,8 @@ class FlowPath:
         tasks = [task for task in self._tasks if isinstance(task, asyncio.Task)]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self.static is not None:
+            await self.static.close()
         await self.client.close()
 
     async def _arrival(self, flow: int, ctx: Any) -> None:
@@ -184,7 +207,7 @@ class FlowPath:
         except Exception as exc:  # outside the runner (a feeder, the session): still a row
             self._failed(instance, exc)
         finally:
-            self.on_flow_done(ctx, ok)
+            self._on_flow_done(ctx, ok)
 
     def _failed(self, instance: Instance, exc: Exception) -> bool:
         """An instance that could not run: an ``internal`` row for its first step."""

@@ -127,11 +127,11 @@ class FlowRunner:
         self._add = buffer.add
         steps = [step for flow in flows for step in flow.steps]
         self._keep = [body_limit(step, max_body) for step in steps]  # by step number
-        # a step without variables renders to the same request every time: once, here
-        self._fixed = [render(s, base_url, headers, {}, rng) if s.literal else None for s in steps]
+        # a step without variables renders to the same request every time: once, here (by step number)
+        self.fixed = [render(s, base_url, headers, {}, rng) if s.literal else None for s in steps]
         # ... and, without traces, so is what the client gets
         self._untraced = [StepRequest(out, None, True) if out is not None and traces is None else None
-                          for out in self._fixed]
+                          for out in self.fixed]
         # the chunks/ side table, when a step streams
         self.chunks = ChunkBuffer(buffer.worker, buffer.step_names, buffer.anchor_ns) if any(
             s.stream is not None for s in steps) else None
@@ -213,7 +213,7 @@ class FlowRunner:
         untraced = self._untraced[gid]
         if untraced is not None:
             return untraced
-        out = self._fixed[gid]
+        out = self.fixed[gid]
         fixed = out is not None
         if out is None:
             inst.variables["now"] = self.clock.wall_ns() // 1_000_000

@@ -165,16 +165,17 @@ class FastOpen(_OpenModel):
 class FlowOpen(_OpenModel):
     """Flow instances at the open model's rate: an arrival starts one."""
 
-    def __init__(self, flows: FlowPath, scenario: Scenario, index: int, clock: Clock, lease: Lease) -> None:
+    def __init__(self, flows: FlowPath, scenario: Scenario, index: int, clock: Clock, lease: Lease,
+                 workers: int = 1) -> None:
         self.flows = flows
+        self.prewarm = prewarm_count(scenario, workers)
         self.buffer, self.chunks = flows.runner.buffer, flows.runner.chunks
         self.loop = _open_loop(scenario, index, self.buffer, clock, lease)
         flows.on_flow_done = self.loop.on_flow_done
         self.submit = flows.submit
 
     async def open(self) -> int:
-        await self.flows.open()
-        return 0
+        return await self.flows.open(self.prewarm)
 
     async def close(self) -> None:
         await self.flows.close()
@@ -237,4 +238,4 @@ def make_mode(
     flows.on_exhausted = on_exhausted
     if scenario.model == "closed":
         return Closed(flows, scenario, clock)
-    return FlowOpen(flows, scenario, index, clock, lease)
+    return FlowOpen(flows, scenario, index, clock, lease, workers)
