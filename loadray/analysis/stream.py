@@ -40,12 +40,16 @@ DEFAULT_COLLECT_CAP = 1 << 25
 REFRESH_EVERY_MAX = 1 << 26
 _CELLS = 1 << 22  # histogram cells a family aims at (bins per group x groups)
 _OCTAVES = 32
+#: Finest bins (log2 per octave, a bin 0.004% wide). The store keeps the values of the
+#: cells around each tracked quantile: past a few million rows those windows are one or
+#: two bins wide, so the store holds a share of the rows proportional to a bin's width.
+_MAX_BITS = 14
 
 
-def bits_for(groups: int, octaves: int = _OCTAVES) -> int:
-    """Bins per octave (log2) for a family of ``groups`` groups: at most 2**11 (a bin
-    0.05% wide), fewer for many groups (about 4M cells)."""
-    return int(min(11, max(4, math.floor(math.log2(_CELLS / (max(groups, 1) * octaves))))))
+def bits_for(groups: int, octaves: float = _OCTAVES) -> int:
+    """Bins per octave (log2) for a family of ``groups`` groups over ``octaves`` octaves
+    of values: about 4M cells, 2**4 to 2**14 bins per octave."""
+    return int(min(_MAX_BITS, max(4, math.floor(math.log2(_CELLS / (max(groups, 1) * max(octaves, 1.0)))))))
 
 
 class Source(Protocol):
@@ -179,14 +183,18 @@ class Stream:
         self.views: dict[tuple[str, str], View] = {}  # (metric, grouping name) -> where it is read
         self.passes = 0
 
-    def _bins_for(self, metric: str, bits: int) -> tuple[LogBins, int | None]:
-        """The bins of ``metric`` over its column's range, and a bound of its values
-        (None: unknown)."""
+    def _bins_for(self, metric: str, bits: int | None, groups: int) -> tuple[LogBins, int | None]:
+        """The bins of ``metric`` over its column's range (``bits`` per octave, else as
+        many as :func:`bits_for` gives ``groups`` groups over that range), and a bound of
+        its values (None: unknown)."""
         column = RANGE_COLUMN[metric]
         window = self.source.value_range(column)
         bound = None if window is None or metric == "lag" else max(abs(window[0]), abs(window[1]))
         if window is not None and metric == "lag":  # sent - intended <= done - intended (mostly)
             window = (1, window[1])
+        if bits is None:
+            lo, hi = (max(1, window[0]), max(1, window[1])) if window else (1, 1 << _OCTAVES)
+            bits = bits_for(groups, math.log2(hi / lo) + 1)
         return LogBins(bits, *(window or (None, None))), bound
 
     def family(self, metric: str, grouping: Grouping, track: Iterable[float] = (), sums: bool = False,
@@ -195,7 +203,7 @@ class Stream:
         asks, or the view of a joint family declared first: :meth:`joint`)."""
         key = (metric, grouping.name)
         if key not in self.views:
-            bins, bound = self._bins_for(metric, bits if bits is not None else bits_for(grouping.size_hint))
+            bins, bound = self._bins_for(metric, bits, grouping.size_hint)
             fam = Ranked(bins, track, sums=sums, bound=bound)
             self.families[key] = (fam, grouping)
             self.views[key] = fam.view()
@@ -210,7 +218,7 @@ class Stream:
         """One family of ``metric`` by ``grouping`` read through ``views`` (grouping ->
         map from its keys): one histogram update per row serves them all."""
         fresh = {g: lut for g, lut in views.items() if (metric, g.name) not in self.views}
-        bins, bound = self._bins_for(metric, bits if bits is not None else bits_for(grouping.size_hint))
+        bins, bound = self._bins_for(metric, bits, grouping.size_hint)
         fam = Ranked(bins, track, sums=sums, views={g.name: lut for g, lut in fresh.items()}, bound=bound)
         self.families[(metric, grouping.name)] = (fam, grouping)
         for g in fresh:
