@@ -40,6 +40,7 @@ class InFlightFold:
     """Send and completion times on the grid, and the users active per bucket."""
 
     columns = frozenset({"user"})
+    side = True  # folded on the side thread (:mod:`.side`)
 
     def __init__(self, start_ns: int, duration_s: float, bucket_s: float = 1.0,
                  resolution_s: float = DEFAULT_RESOLUTION_S) -> None:
@@ -58,6 +59,11 @@ class InFlightFold:
 
     def require(self, stream) -> None:
         pass
+
+    def warm(self, b: Batch) -> None:
+        """The batch's keys :meth:`add` reads (coded on the main thread)."""
+        if b.a.has_user.any():
+            b.user_keys  # noqa: B018 (a cached property: computed here, read on the side)
 
     def _count(self, ns: np.ndarray) -> np.ndarray:
         """How many of ``ns`` fall in each grid cell (before the start: cell 0; after the

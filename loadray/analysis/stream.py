@@ -28,6 +28,7 @@ from .bins import LogBins
 from .groupings import METRICS, RANGE_COLUMN, Grouping
 from .rank_view import View
 from .ranks import DEFAULT_WARMUP_ROWS, Ranked
+from .side import SideThread, on_side
 
 __all__ = ["BASE_COLUMNS", "DEFAULT_COLLECT_CAP", "Fold", "Source", "Stream", "TableSource", "bits_for", "first_and_last"]
 
@@ -126,7 +127,9 @@ def first_and_last(source: Source) -> tuple[int, int] | None:
 class Fold(Protocol):
     """A consumer of the pass: ``columns`` it reads beyond :data:`BASE_COLUMNS`;
     ``declare`` its families before the pass, ``add`` each batch, ``require`` the ranks
-    it will read once the pass is over."""
+    it will read once the pass is over. A fold with ``side`` true is fed on the side
+    thread (:mod:`.side`): it reads nothing shared but the batch, and ``warm(b)`` computes
+    on the main thread the batch's keys it will read."""
 
     columns: frozenset[str]
 
@@ -151,6 +154,13 @@ class SweepFold(Fold, Protocol):
     sweep_columns: frozenset[str]
 
     def sweep(self, b: Batch | None, frontier: int | None) -> None: ...
+
+
+def _side_batch(folds: Sequence[Fold], sweeping: Sequence[SweepFold], b: Batch, frontier: int | None) -> None:
+    for fold in folds:
+        fold.add(b)
+    for fold in sweeping:
+        fold.sweep(b, frontier)
 
 
 def _later(folds: Sequence[Fold]) -> list[LaterFold]:
@@ -291,17 +301,36 @@ class Stream:
         wanted |= {c for (m, _), (_, g) in self.families.items() for c in METRICS[m][0] | g.columns}
         sweeping = _sweeping(folds)
         wanted |= set().union(*(f.sweep_columns for f in sweeping))
+        mine, theirs = on_side(folds)
+        side = SideThread()
+        try:
+            self._fold_all(self._columns(wanted), mine, theirs, sweeping, side)
+            side.finish()
+        finally:
+            side.close()
+        for fold in sweeping:
+            fold.sweep(None, None)
+        self.passes = 1
+
+    def _fold_all(self, columns: list[str], mine: Sequence[Fold], theirs: Sequence[Fold],
+                  sweeping: Sequence[SweepFold], side: SideThread) -> None:
+        """Every batch to every family and fold (``theirs`` on the side thread)."""
         rows, refresh_at = 0, self.warmup_rows
         families = [fam for fam, _ in self.families.values()]
         groups = 0
-        for b, frontier in self._batches(self._columns(wanted), families):
+        for b, frontier in self._batches(columns, families):
+            if theirs:
+                for fold in theirs:
+                    fold.warm(b)
+                side.submit(functools.partial(_side_batch, theirs, [f for f in sweeping if f in theirs], b, frontier))
             for (metric, _), (fam, grouping) in self.families.items():
                 keys, values = self.extract(metric, grouping, b)
                 fam.add(keys, values, self._bins(metric, fam, b, values))
-            for fold in folds:
+            for fold in mine:
                 fold.add(b)
             for fold in sweeping:
-                fold.sweep(b, frontier)
+                if fold in mine:
+                    fold.sweep(b, frontier)
             rows += b.n
             refresh_at = self._next_refresh(rows, refresh_at, groups, families)
             groups = sum(fam.groups for fam in families)
@@ -309,9 +338,6 @@ class Stream:
                 for fam in families:
                     fam.refresh()
                 refresh_at = rows + min(rows, REFRESH_EVERY_MAX)
-        for fold in sweeping:
-            fold.sweep(None, None)
-        self.passes = 1
 
     def _next_refresh(self, rows: int, refresh_at: int, groups: int, families: Sequence[Ranked]) -> int:
         """When to re-aim the stores next: as the rows double (every REFRESH_EVERY_MAX rows

@@ -46,6 +46,7 @@ class TimeFold:
 
     columns = frozenset({"flow_ns"})
     sweep_columns = frozenset({"intended_ns", "latency_ns", "service_ns", "error"})
+    side = True  # folded on the side thread (:mod:`.side`)
 
     def __init__(self, start_ns: int, bucket_s: float = 1.0, duration_s: float | None = None,
                  percentiles: bool = True) -> None:
@@ -67,6 +68,11 @@ class TimeFold:
 
     def require(self, stream) -> None:
         pass
+
+    def warm(self, b: Batch) -> None:
+        """The batch's keys :meth:`add` reads (coded on the main thread)."""
+        b.value_keys("worker")
+        b.value_keys("phase")
 
     def sweep(self, b: Batch, frontier: int | None) -> None:
         """A batch of the pass in time order (see :mod:`.sweep`); None after the last."""
