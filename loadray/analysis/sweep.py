@@ -53,9 +53,10 @@ class BucketPercentiles:
         self._held: dict[str, list[_Held]] = {m: [] for m in _METRICS}
         self._done: dict[str, dict[int, np.ndarray]] = {m: {} for m in _METRICS}  # bucket -> ms row
 
-    def add(self, a, frontier: int | None) -> None:
-        """A batch's arrays in time order; ``frontier``: no later row was intended before it."""
-        at = self.bucket.of(a.intended_ns)
+    def add(self, a, frontier: int | None, at: np.ndarray | None = None) -> None:
+        """A batch's arrays in time order; ``frontier``: no later row was intended before it;
+        ``at``: the rows' buckets when already at hand."""
+        at = self.bucket.of(a.intended_ns) if at is None else at
         ordered = bool(at.size < 2 or (at[1:] >= at[:-1]).all())  # one worker's row group, in send order
         for metric, rows, values in (("latency", a.has_latency, a.latency_ns), ("service", a.has_service, a.service_ns)):
             if rows.any():
@@ -88,9 +89,10 @@ class BucketPercentiles:
                 self._read(metric, np.concatenate([r.keys for r in ready]), np.concatenate([r.values for r in ready]))
 
     def _read(self, metric: str, keys: np.ndarray, values: np.ndarray) -> None:
+        """Percentiles of the buckets of ``keys`` (``values``: a fresh array, sorted in place)."""
         lo = int(keys.min())
         groups = int(keys.max()) - lo + 1
-        sg = sort_groups(keys - lo, values, groups)
+        sg = sort_groups(keys - lo, values, groups, own=True)
         table = ms(np.column_stack([sg.percentiles(BREAKDOWN_QUANTILES.values()), sg.max()]))
         for g in np.flatnonzero(sg.counts).tolist():
             self._done[metric][g + lo] = table[g]

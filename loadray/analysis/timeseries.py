@@ -61,6 +61,7 @@ class TimeFold:
         self.phase_first = np.zeros(0, np.int64)
         self.swept = BucketPercentiles(self.bucket) if percentiles else None  # None: counts only
         self.sweeps = percentiles
+        self._at: tuple[Batch, np.ndarray] | None = None
         self.rows = 0
 
     def declare(self, stream) -> None:
@@ -80,12 +81,15 @@ class TimeFold:
             if b is None:
                 self.swept.finish()
             else:
-                self.swept.add(b.a, frontier)
+                at = self._at[1] if self._at is not None and self._at[0] is b else None
+                self.swept.add(b.a, frontier, at)
+        self._at = None
 
     def add(self, b: Batch) -> None:
         a = b.a
         self.rows += a.n
         at = self.bucket.of(a.intended_ns)
+        self._at = (b, at)  # the sweep of the same batch reads it again
         self.classes.add(at, row_class(a).astype(np.int64))
         sent_at = self.bucket.of(a.sent_ns[a.has_sent_ns])
         self.sent.add(sent_at)
