@@ -64,7 +64,7 @@ _BY = {
 
 
 #: (step, phase) pairs: read per step, per phase and as a whole (:func:`step_phase_views`)
-STEP_PHASE = Grouping("step_phase", frozenset({"step", "phase"}), lambda b: b.pair_keys, lambda r: [], 32)
+STEP_PHASE = Grouping("step_phase", frozenset({"step", "phase"}), lambda b: b.pair_keys, lambda r: [], 256)
 
 
 def step_phase_views(registry: Registry) -> dict[Grouping, Callable[[np.ndarray], np.ndarray]]:

@@ -16,7 +16,7 @@ def add_counts(into: np.ndarray, cells: np.ndarray, weights: np.ndarray | None =
     stall the thread reading the next batch)."""
     if cells.size == 0:
         return
-    if into.size <= 1 << 20:  # small: count over all of it
+    if into.size <= max(1 << 16, 2 * cells.size):  # small next to the rows: count over all of it
         into += np.bincount(cells, weights=weights, minlength=into.size).astype(into.dtype, copy=False)
         return
     lo = int(cells.min())
