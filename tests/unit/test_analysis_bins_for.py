@@ -1,8 +1,9 @@
 """How fine a family's bins are: as fine as ~4M cells allow over its column's octaves."""
 
+from test_analysis_ranks import sample_table
+
 from loadray.analysis.groupings import ALL, STEP_PHASE
 from loadray.analysis.stream import Stream, TableSource, bits_for
-from test_analysis_ranks import sample_table
 
 
 def test_bits_follow_the_groups_and_the_octaves():

@@ -6,12 +6,12 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+from test_analysis_ranks import START, sample_table
 
 from loadray.analysis import per_second
 from loadray.analysis.side import SideThread, on_side
 from loadray.analysis.stream import Stream, TableSource
 from loadray.analysis.timeseries import TimeFold
-from test_analysis_ranks import START, sample_table
 
 
 def test_calls_run_in_order_on_one_thread_and_errors_are_raised_at_finish():
