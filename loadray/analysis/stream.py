@@ -156,11 +156,20 @@ class SweepFold(Fold, Protocol):
     def sweep(self, b: Batch | None, frontier: int | None) -> None: ...
 
 
-def _side_batch(folds: Sequence[Fold], sweeping: Sequence[SweepFold], b: Batch, frontier: int | None) -> None:
-    for fold in folds:
-        fold.add(b)
-    for fold in sweeping:
-        fold.sweep(b, frontier)
+def _side_batch(folds: Sequence[SideFold], sweeping: Sequence[SweepFold], b: Batch, frontier: int | None) -> None:
+    for side_fold in folds:
+        side_fold.add(b)
+    for sweeper in sweeping:
+        sweeper.sweep(b, frontier)
+
+
+class SideFold(Fold, Protocol):
+    """A fold fed on the side thread (``side`` true): ``warm(b)`` codes on the main
+    thread the keys of batch ``b`` its ``add`` reads (:mod:`.side`)."""
+
+    side: bool
+
+    def warm(self, b: Batch) -> None: ...
 
 
 def _later(folds: Sequence[Fold]) -> list[LaterFold]:
@@ -312,25 +321,26 @@ class Stream:
             fold.sweep(None, None)
         self.passes = 1
 
-    def _fold_all(self, columns: list[str], mine: Sequence[Fold], theirs: Sequence[Fold],
+    def _fold_all(self, columns: list[str], mine: Sequence[Fold], theirs: Sequence[SideFold],
                   sweeping: Sequence[SweepFold], side: SideThread) -> None:
         """Every batch to every family and fold (``theirs`` on the side thread)."""
         rows, refresh_at = 0, self.warmup_rows
         families = [fam for fam, _ in self.families.values()]
         groups = 0
+        side_sweeps = [f for f in sweeping if f in theirs]
+        main_sweeps = [f for f in sweeping if f not in theirs]
         for b, frontier in self._batches(columns, families):
             if theirs:
-                for fold in theirs:
-                    fold.warm(b)
-                side.submit(functools.partial(_side_batch, theirs, [f for f in sweeping if f in theirs], b, frontier))
+                for side_fold in theirs:
+                    side_fold.warm(b)
+                side.submit(functools.partial(_side_batch, theirs, side_sweeps, b, frontier))
             for (metric, _), (fam, grouping) in self.families.items():
                 keys, values = self.extract(metric, grouping, b)
                 fam.add(keys, values, self._bins(metric, fam, b, values))
             for fold in mine:
                 fold.add(b)
-            for fold in sweeping:
-                if fold in mine:
-                    fold.sweep(b, frontier)
+            for sweeper in main_sweeps:
+                sweeper.sweep(b, frontier)
             rows += b.n
             refresh_at = self._next_refresh(rows, refresh_at, groups, families)
             groups = sum(fam.groups for fam in families)
