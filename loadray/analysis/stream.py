@@ -42,7 +42,7 @@ DEFAULT_COLLECT_CAP = 1 << 25
 REFRESH_EVERY_MAX = 1 << 26
 _CELLS = 1 << 22  # histogram cells a family aims at (bins per group x groups)
 _OCTAVES = 32
-#: Finest bins (log2 per octave, a bin 0.004% wide). The store keeps the values of the
+#: Finest bins (log2 per octave, a bin 0.006% wide). The store keeps the values of the
 #: cells around each tracked quantile: past a few million rows those windows are one or
 #: two bins wide, so the store holds a share of the rows proportional to a bin's width.
 _MAX_BITS = 14
