@@ -313,7 +313,8 @@ def _overview_frames(run_dir: Path) -> dict:
 
     from loadray.report.build import _summarized
 
-    _, _, _, _, fold, stream = _summarized(run_dir, report=True)
+    found = _summarized(run_dir, report=True)
+    fold, stream = found[4], found[5]
     overview = fold.overview(stream.registry)
     return {f.name: getattr(overview, f.name) for f in dataclasses.fields(overview)}
 

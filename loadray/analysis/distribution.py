@@ -18,9 +18,14 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .groupings import ALL
+from .groupings import ALL, Grouping
 from .percentiles import linear_interpolate, linear_ranks, ms, sorted_percentiles
 from .rank_view import View
+
+#: The run as one group, in a latency family of its own: its bins are as fine as one
+#: group allows, so the values kept near the spectrum's hundred percentiles stay few
+#: (the summary's latency family is by (step, phase), on coarser bins).
+SPECTRUM = Grouping("spectrum", ALL.columns, ALL.keys, ALL.labels, 1)
 
 __all__ = ["DEFAULT_BINS", "DEFAULT_PER_DECADE", "DistributionFold", "histogram", "spectrum", "spectrum_percentiles"]
 
@@ -112,7 +117,8 @@ class DistributionFold:
         superset of the final grid), and draw the histogram's edges from the latency
         column's statistics, when it has them, to count the rows under them as they go."""
         track = spectrum_percentiles(max(stream.source.rows, 1), self.per_decade) / 100
-        self.families = {m: stream.family(m, ALL, track) for m in ("latency", "service")}
+        self.families = {m: stream.family(m, SPECTRUM if m == "latency" else ALL, track)
+                         for m in ("latency", "service")}
         self._guess = stream.source.value_range("latency_ns")
         if self._guess is not None:
             self._edges = _edges(self._guess[0], self._guess[1], self.bins)

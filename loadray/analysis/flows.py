@@ -8,8 +8,8 @@
   attempt whose retry succeeded does not fail the flow; a failed step that does not
   stop the flow, ``stop_on_failure: false``, does). A row with ``flow_ns`` but no
   ``flow_id`` is an instance of its own: failed when that row has an error.
-  Only the rows with an error, the retries and the instances' ids are kept as the
-  batches go by (not every flow row);
+  Only the rows with an error, the retries and the instances' flows by id
+  (:mod:`.flow_ids`) are kept as the batches go by (not every flow row);
 - **latency**: ``flow_ns``, from the instance's intended start to its last row's end
   (exact percentiles from the family ``flow`` by ``flow_name``).
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from .arrays import bincount
 from .batch import Batch, Registry
+from .flow_ids import InstanceCodes
 from .groupings import by
 from .percentiles import BREAKDOWN_QUANTILES, QUANTILES, ms
 from .quantiles import maxima, require, stats, table
@@ -46,11 +47,12 @@ class FlowFold:
         self.fam: View | None = None
         self._bad: list[np.ndarray] = []  # (flow_id, step key, attempt) of rows with an error
         self._retries: list[np.ndarray] = []  # the same of retries
-        self._ids: list[np.ndarray] = []  # (flow_id, flow code) of instances with an id
+        self._ids = InstanceCodes(None)  # flow code of each instance id (sized by declare)
         self._lone_failed: list[np.ndarray] = []  # flow codes of failed instances without an id
 
     def declare(self, stream) -> None:
         self.fam = stream.family("flow", by("flow_name"), track=[q / 100 for q in QUANTILES.values()], sums=True)
+        self._ids = InstanceCodes(stream.source.value_range("flow_id"))
 
     def add(self, b: Batch) -> None:
         a = b.a
@@ -62,7 +64,7 @@ class FlowFold:
         if last.any():
             codes = b.registry.flow_of_steps()[b.step_keys[last]]
             ids = with_id[last]
-            self._ids.append(np.stack([a.flow_id[last][ids], codes[ids]]))
+            self._ids.add(a.flow_id[last][ids], codes[ids])
             self._lone_failed.append(codes[~ids & (b.error[last] >= 0)])
 
     def require(self, stream) -> None:
@@ -94,8 +96,7 @@ class FlowFold:
         count = np.zeros(groups, np.int64)
         found = self.fam.counts()
         count[: found.size] = found
-        ids = np.concatenate(self._ids, axis=1) if self._ids else np.zeros((2, 0), np.int64)
-        failed_codes = np.concatenate([ids[1][np.isin(ids[0], self._failed_ids())], _concat(self._lone_failed)])
+        failed_codes = np.concatenate([self._ids.codes_of(self._failed_ids()), _concat(self._lone_failed)])
         failed = bincount(failed_codes.astype(np.int64), minlength=groups)[:groups]
         return count, failed
 

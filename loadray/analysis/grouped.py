@@ -58,11 +58,13 @@ class SortedGroups:
 _CHUNK = 1 << 20
 
 
-def sort_groups(keys: np.ndarray, values: np.ndarray, groups: int, mask: np.ndarray | None = None) -> SortedGroups:
+def sort_groups(keys: np.ndarray, values: np.ndarray, groups: int, mask: np.ndarray | None = None,
+                own: bool = False) -> SortedGroups:
     """Group ``values`` (int64) by ``keys`` (ints in ``[0, groups)``, aligned with values),
-    only the rows where ``mask`` is true when given. The inputs are not modified."""
+    only the rows where ``mask`` is true when given. The inputs are not modified, but
+    ``values`` with ``own`` (a fresh array the caller gives up: no copy)."""
     keys = keys[mask] if mask is not None else keys
-    packed = values[mask] if mask is not None else values.copy()  # the one large copy
+    packed = values[mask] if mask is not None else values if own else values.copy()  # the one large copy
     counts = bincount(keys, minlength=groups).astype(np.int64)
     starts = np.cumsum(counts) - counts
     if groups <= 1 or packed.size == 0:

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .arrays import SampleArrays, bincount
+from .arrays import SampleArrays
 from .batch import Batch
+from .tally import add_counts
 
 __all__ = ["DEFAULT_RESOLUTION_S", "MAX_GRID", "InFlightFold", "in_flight"]
 
@@ -40,6 +41,7 @@ class InFlightFold:
     """Send and completion times on the grid, and the users active per bucket."""
 
     columns = frozenset({"user"})
+    side = True  # folded on the side thread (:mod:`.side`)
 
     def __init__(self, start_ns: int, duration_s: float, bucket_s: float = 1.0,
                  resolution_s: float = DEFAULT_RESOLUTION_S) -> None:
@@ -59,12 +61,17 @@ class InFlightFold:
     def require(self, stream) -> None:
         pass
 
-    def _count(self, ns: np.ndarray) -> np.ndarray:
-        """How many of ``ns`` fall in each grid cell (before the start: cell 0; after the
-        end: not counted)."""
+    def warm(self, b: Batch) -> None:
+        """The batch's keys :meth:`add` reads (coded on the main thread)."""
+        if b.a.has_user.any():
+            b.user_keys  # noqa: B018 (a cached property: computed here, read on the side)
+
+    def _count(self, into: np.ndarray, ns: np.ndarray) -> None:
+        """Count each of ``ns`` in its grid cell of ``into`` (before the start: cell 0;
+        after the end: not counted)."""
         at = np.floor((ns - self.start_ns) / (self.step_s * 1e9)).astype(np.int64)
         np.clip(at, 0, None, out=at)
-        return bincount(at[at < self.cells], minlength=self.cells)[: self.cells]
+        add_counts(into, at[at < self.cells])
 
     def add(self, b: Batch) -> None:
         a = b.a
@@ -73,8 +80,8 @@ class InFlightFold:
             return
         sent = a.has_sent_ns
         done = sent & a.has_service
-        self.started += self._count(a.sent_ns[sent])
-        self.ended += self._count(a.sent_ns[done] + a.service_ns[done])
+        self._count(self.started, a.sent_ns[sent])
+        self._count(self.ended, a.sent_ns[done] + a.service_ns[done])
         if a.has_user.any():
             self.users = True
             rows = a.has_user

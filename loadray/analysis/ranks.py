@@ -116,7 +116,7 @@ class Ranked:
             cells = bins
             if values.size:
                 self.grow(1)
-                self.hist[0] += np.bincount(bins, minlength=self.nb)
+                add_counts(self.hist[0], bins)
                 if self.sums is not None:
                     self.sums[0] += int(values.sum())
         elif keys.size and keys[0] == keys.min() == keys.max():  # one group (a worker's row group)

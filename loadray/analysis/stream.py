@@ -28,6 +28,8 @@ from .bins import LogBins
 from .groupings import METRICS, RANGE_COLUMN, Grouping
 from .rank_view import View
 from .ranks import DEFAULT_WARMUP_ROWS, Ranked
+from .side import SideThread, on_side
+from .table_source import TableSource, first_and_last
 
 __all__ = ["BASE_COLUMNS", "DEFAULT_COLLECT_CAP", "Fold", "Source", "Stream", "TableSource", "bits_for", "first_and_last"]
 
@@ -40,12 +42,16 @@ DEFAULT_COLLECT_CAP = 1 << 25
 REFRESH_EVERY_MAX = 1 << 26
 _CELLS = 1 << 22  # histogram cells a family aims at (bins per group x groups)
 _OCTAVES = 32
+#: Finest bins (log2 per octave, a bin 0.006% wide). The store keeps the values of the
+#: cells around each tracked quantile: past a few million rows those windows are one or
+#: two bins wide, so the store holds a share of the rows proportional to a bin's width.
+_MAX_BITS = 14
 
 
-def bits_for(groups: int, octaves: int = _OCTAVES) -> int:
-    """Bins per octave (log2) for a family of ``groups`` groups: at most 2**11 (a bin
-    0.05% wide), fewer for many groups (about 4M cells)."""
-    return int(min(11, max(4, math.floor(math.log2(_CELLS / (max(groups, 1) * octaves))))))
+def bits_for(groups: int, octaves: float = _OCTAVES) -> int:
+    """Bins per octave (log2) for a family of ``groups`` groups over ``octaves`` octaves
+    of values: about 4M cells, 2**4 to 2**14 bins per octave."""
+    return int(min(_MAX_BITS, max(4, math.floor(math.log2(_CELLS / (max(groups, 1) * max(octaves, 1.0)))))))
 
 
 class Source(Protocol):
@@ -60,69 +66,12 @@ class Source(Protocol):
     def all_null(self, name: str) -> bool: ...
 
 
-class TableSource:
-    """An in-memory table (or its :class:`SampleArrays`) as a source of one batch per
-    ``batch_rows`` rows."""
-
-    def __init__(self, data: pa.Table | SampleArrays, batch_rows: int = 1 << 20) -> None:
-        self.data = data
-        self.rows = data.n if isinstance(data, SampleArrays) else data.num_rows
-        self.batch_rows = batch_rows
-        self._count = 1 if isinstance(data, SampleArrays) else max(1, math.ceil(self.rows / batch_rows))
-
-    def __len__(self) -> int:
-        return self._count
-
-    def in_time(self, columns: Sequence[str], prepare: Callable[[Any], Any] | None = None,
-                stop: int | None = None) -> Iterator[tuple[Any, int | None]]:
-        """The batches with no frontier (an in-memory table's rows are all held)."""
-        return ((item, None) for item in self.batches(columns, stop, prepare))
-
-    def batches(self, columns: Sequence[str], stop: int | None = None,
-                prepare: Callable[[Any], Any] | None = None) -> Iterator[Any]:
-        done = prepare or (lambda item: item)
-        if isinstance(self.data, SampleArrays):
-            yield from ([done(self.data)] if stop is None or stop > 0 else [])
-            return
-        for k in range(self._count if stop is None else min(stop, self._count)):
-            yield done(self.data.slice(k * self.batch_rows, self.batch_rows))
-
-    def _column(self, name: str) -> np.ndarray | None:
-        if isinstance(self.data, SampleArrays):
-            a = self.data
-            return {"intended_ns": a.intended_ns, "sent_ns": a.sent_ns[a.has_sent_ns]}.get(name)
-        if name not in self.data.column_names:
-            return None
-        return self.data.column(name).drop_null().to_numpy()
-
-    def value_range(self, name: str) -> tuple[int, int] | None:
-        values = self._column(name)
-        return None if values is None or values.size == 0 else (int(values.min()), int(values.max()))
-
-    def all_null(self, name: str) -> bool:
-        return not isinstance(self.data, SampleArrays) and (
-            name not in self.data.column_names or self.data.column(name).null_count == self.rows)
-
-
-def first_and_last(source: Source) -> tuple[int, int] | None:
-    """The first and last intended send of a source: from its statistics, else a pass
-    over that one column (None: no rows)."""
-    found = source.value_range("intended_ns")
-    if found is not None or not source.rows:
-        return found
-    lo = hi = None
-    for item in source.batches(["intended_ns"]):
-        values = item.column("intended_ns").to_numpy() if isinstance(item, pa.Table) else item.intended_ns
-        if values.size:
-            lo = int(values.min()) if lo is None else min(lo, int(values.min()))
-            hi = int(values.max()) if hi is None else max(hi, int(values.max()))
-    return None if lo is None or hi is None else (lo, hi)
-
-
 class Fold(Protocol):
     """A consumer of the pass: ``columns`` it reads beyond :data:`BASE_COLUMNS`;
     ``declare`` its families before the pass, ``add`` each batch, ``require`` the ranks
-    it will read once the pass is over."""
+    it will read once the pass is over. A fold with ``side`` true is fed on the side
+    thread (:mod:`.side`): it reads nothing shared but the batch, and ``warm(b)`` computes
+    on the main thread the batch's keys it will read."""
 
     columns: frozenset[str]
 
@@ -147,6 +96,22 @@ class SweepFold(Fold, Protocol):
     sweep_columns: frozenset[str]
 
     def sweep(self, b: Batch | None, frontier: int | None) -> None: ...
+
+
+def _side_batch(folds: Sequence[SideFold], sweeping: Sequence[SweepFold], b: Batch, frontier: int | None) -> None:
+    for side_fold in folds:
+        side_fold.add(b)
+    for sweeper in sweeping:
+        sweeper.sweep(b, frontier)
+
+
+class SideFold(Fold, Protocol):
+    """A fold fed on the side thread (``side`` true): ``warm(b)`` codes on the main
+    thread the keys of batch ``b`` its ``add`` reads (:mod:`.side`)."""
+
+    side: bool
+
+    def warm(self, b: Batch) -> None: ...
 
 
 def _later(folds: Sequence[Fold]) -> list[LaterFold]:
@@ -179,14 +144,18 @@ class Stream:
         self.views: dict[tuple[str, str], View] = {}  # (metric, grouping name) -> where it is read
         self.passes = 0
 
-    def _bins_for(self, metric: str, bits: int) -> tuple[LogBins, int | None]:
-        """The bins of ``metric`` over its column's range, and a bound of its values
-        (None: unknown)."""
+    def _bins_for(self, metric: str, bits: int | None, groups: int) -> tuple[LogBins, int | None]:
+        """The bins of ``metric`` over its column's range (``bits`` per octave, else as
+        many as :func:`bits_for` gives ``groups`` groups over that range), and a bound of
+        its values (None: unknown)."""
         column = RANGE_COLUMN[metric]
         window = self.source.value_range(column)
         bound = None if window is None or metric == "lag" else max(abs(window[0]), abs(window[1]))
         if window is not None and metric == "lag":  # sent - intended <= done - intended (mostly)
             window = (1, window[1])
+        if bits is None:
+            lo, hi = (max(1, window[0]), max(1, window[1])) if window else (1, 1 << _OCTAVES)
+            bits = bits_for(groups, math.log2(hi / lo) + 1)
         return LogBins(bits, *(window or (None, None))), bound
 
     def family(self, metric: str, grouping: Grouping, track: Iterable[float] = (), sums: bool = False,
@@ -195,7 +164,7 @@ class Stream:
         asks, or the view of a joint family declared first: :meth:`joint`)."""
         key = (metric, grouping.name)
         if key not in self.views:
-            bins, bound = self._bins_for(metric, bits if bits is not None else bits_for(grouping.size_hint))
+            bins, bound = self._bins_for(metric, bits, grouping.size_hint)
             fam = Ranked(bins, track, sums=sums, bound=bound)
             self.families[key] = (fam, grouping)
             self.views[key] = fam.view()
@@ -210,7 +179,7 @@ class Stream:
         """One family of ``metric`` by ``grouping`` read through ``views`` (grouping ->
         map from its keys): one histogram update per row serves them all."""
         fresh = {g: lut for g, lut in views.items() if (metric, g.name) not in self.views}
-        bins, bound = self._bins_for(metric, bits if bits is not None else bits_for(grouping.size_hint))
+        bins, bound = self._bins_for(metric, bits, grouping.size_hint)
         fam = Ranked(bins, track, sums=sums, views={g.name: lut for g, lut in fresh.items()}, bound=bound)
         self.families[(metric, grouping.name)] = (fam, grouping)
         for g in fresh:
@@ -283,17 +252,37 @@ class Stream:
         wanted |= {c for (m, _), (_, g) in self.families.items() for c in METRICS[m][0] | g.columns}
         sweeping = _sweeping(folds)
         wanted |= set().union(*(f.sweep_columns for f in sweeping))
+        mine, theirs = on_side(folds)
+        side = SideThread()
+        try:
+            self._fold_all(self._columns(wanted), mine, theirs, sweeping, side)
+            side.finish()
+        finally:
+            side.close()
+        for fold in sweeping:
+            fold.sweep(None, None)
+        self.passes = 1
+
+    def _fold_all(self, columns: list[str], mine: Sequence[Fold], theirs: Sequence[SideFold],
+                  sweeping: Sequence[SweepFold], side: SideThread) -> None:
+        """Every batch to every family and fold (``theirs`` on the side thread)."""
         rows, refresh_at = 0, self.warmup_rows
         families = [fam for fam, _ in self.families.values()]
         groups = 0
-        for b, frontier in self._batches(self._columns(wanted), families):
+        side_sweeps = [f for f in sweeping if f in theirs]
+        main_sweeps = [f for f in sweeping if f not in theirs]
+        for b, frontier in self._batches(columns, families):
+            if theirs:
+                for side_fold in theirs:
+                    side_fold.warm(b)
+                side.submit(functools.partial(_side_batch, theirs, side_sweeps, b, frontier))
             for (metric, _), (fam, grouping) in self.families.items():
                 keys, values = self.extract(metric, grouping, b)
                 fam.add(keys, values, self._bins(metric, fam, b, values))
-            for fold in folds:
+            for fold in mine:
                 fold.add(b)
-            for fold in sweeping:
-                fold.sweep(b, frontier)
+            for sweeper in main_sweeps:
+                sweeper.sweep(b, frontier)
             rows += b.n
             refresh_at = self._next_refresh(rows, refresh_at, groups, families)
             groups = sum(fam.groups for fam in families)
@@ -301,9 +290,6 @@ class Stream:
                 for fam in families:
                     fam.refresh()
                 refresh_at = rows + min(rows, REFRESH_EVERY_MAX)
-        for fold in sweeping:
-            fold.sweep(None, None)
-        self.passes = 1
 
     def _next_refresh(self, rows: int, refresh_at: int, groups: int, families: Sequence[Ranked]) -> int:
         """When to re-aim the stores next: as the rows double (every REFRESH_EVERY_MAX rows

@@ -72,7 +72,6 @@ __all__ = ["DEFAULT_SEND_LAG_WARN_MS", "SummaryFold", "summarize"]
 #: A send-lag p99 above this means requests left late: the generator was saturated
 #: or waited for a free in-flight slot.
 DEFAULT_SEND_LAG_WARN_MS = 10.0
-_BITS = 10  # 1024 bins per octave (a bin is 0.1% wide): the run's, each step's, each phase's
 
 
 def _iso_utc(ns: int | None) -> str | None:
@@ -107,10 +106,10 @@ class SummaryFold:
         track = list(QUANTILES.values())
         q = [v / 100 for v in track]
         latency = q + _threshold_quantiles(self.thresholds, "latency")
-        views = stream.joint("latency", STEP_PHASE, step_phase_views(stream.registry), latency, True, _BITS)
+        views = stream.joint("latency", STEP_PHASE, step_phase_views(stream.registry), latency, True)
         self.latency, self.by_step, self.by_phase = views[ALL.name], views[BY_STEP.name], views["phase"]
-        self.service = stream.family("service", ALL, q + _threshold_quantiles(self.thresholds, "service"), True, _BITS)
-        self.lag = stream.family("lag", ALL, q, sums=True, bits=_BITS)
+        self.service = stream.family("service", ALL, q + _threshold_quantiles(self.thresholds, "service"), True)
+        self.lag = stream.family("lag", ALL, q, sums=True)
         self.flows.declare(stream)
 
     def add(self, b: Batch) -> None:

@@ -21,21 +21,47 @@ __all__ = ["BucketPercentiles"]
 _METRICS = ("latency", "service")
 
 
+class _Held:
+    """Rows of a batch not read yet: bucket ``keys`` (``ordered``: ascending) and ``values``."""
+
+    __slots__ = ("first", "keys", "values", "ordered")
+
+    def __init__(self, first: int, keys: np.ndarray, values: np.ndarray, ordered: bool) -> None:
+        self.first, self.keys, self.values, self.ordered = first, keys, values, ordered
+
+    def split(self, before: int | None) -> tuple[_Held, _Held | None]:
+        """(rows of buckets before ``before`` (None: all), the others or None)."""
+        if before is None:
+            return self, None
+        if self.ordered:  # a cut, no copy
+            cut = int(np.searchsorted(self.keys, before))
+            rest = None if cut == self.keys.size else _Held(int(self.keys[cut]), self.keys[cut:], self.values[cut:], True)
+            return _Held(self.first, self.keys[:cut], self.values[:cut], True), rest
+        done = self.keys < before
+        if done.all():
+            return self, None
+        left = self.keys[~done]
+        return (_Held(self.first, self.keys[done], self.values[done], False),
+                _Held(int(left.min()), left, self.values[~done], False))
+
+
 class BucketPercentiles:
     """``<metric>_<p>_ms`` and ``<metric>_max_ms`` per bucket of ``bucket``, swept."""
 
     def __init__(self, bucket: Bucket) -> None:
         self.bucket = bucket
-        self._held: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {m: [] for m in _METRICS}  # (first key, ...)
+        self._held: dict[str, list[_Held]] = {m: [] for m in _METRICS}
         self._done: dict[str, dict[int, np.ndarray]] = {m: {} for m in _METRICS}  # bucket -> ms row
 
-    def add(self, a, frontier: int | None) -> None:
-        """A batch's arrays in time order; ``frontier``: no later row was intended before it."""
-        at = self.bucket.of(a.intended_ns)
+    def add(self, a, frontier: int | None, at: np.ndarray | None = None) -> None:
+        """A batch's arrays in time order; ``frontier``: no later row was intended before it;
+        ``at``: the rows' buckets when already at hand."""
+        at = self.bucket.of(a.intended_ns) if at is None else at
+        ordered = bool(at.size < 2 or (at[1:] >= at[:-1]).all())  # one worker's row group, in send order
         for metric, rows, values in (("latency", a.has_latency, a.latency_ns), ("service", a.has_service, a.service_ns)):
             if rows.any():
                 keys = at[rows]
-                self._held[metric].append((int(keys.min()), keys, values[rows]))
+                self._held[metric].append(_Held(int(keys[0] if ordered else keys.min()), keys, values[rows], ordered))
         if frontier is not None:
             # buckets wholly before the frontier are complete (the last one takes every later row)
             closed = (int(frontier) - self.bucket.start_ns) // self.bucket.bucket_ns
@@ -48,23 +74,25 @@ class BucketPercentiles:
 
     def _close(self, before: int | None) -> None:
         for metric in _METRICS:
-            ready = [h for h in self._held[metric] if before is None or h[0] < before]
-            if not ready:
-                continue
-            self._held[metric] = [h for h in self._held[metric] if not (before is None or h[0] < before)]
-            keys = np.concatenate([k for _, k, _ in ready])
-            values = np.concatenate([v for _, _, v in ready])
-            done = keys < before if before is not None else np.ones(keys.size, bool)
-            if not done.all():
-                rest = keys[~done]
-                self._held[metric].append((int(rest.min()), rest, values[~done]))
-            if done.any():
-                self._read(metric, keys[done], values[done])
+            ready, held = [], []
+            for h in self._held[metric]:
+                if before is not None and h.first >= before:
+                    held.append(h)
+                    continue
+                done, rest = h.split(before)
+                ready.append(done)
+                if rest is not None:
+                    held.append(rest)
+            self._held[metric] = held
+            ready = [r for r in ready if r.keys.size]
+            if ready:
+                self._read(metric, np.concatenate([r.keys for r in ready]), np.concatenate([r.values for r in ready]))
 
     def _read(self, metric: str, keys: np.ndarray, values: np.ndarray) -> None:
+        """Percentiles of the buckets of ``keys`` (``values``: a fresh array, sorted in place)."""
         lo = int(keys.min())
         groups = int(keys.max()) - lo + 1
-        sg = sort_groups(keys - lo, values, groups)
+        sg = sort_groups(keys - lo, values, groups, own=True)
         table = ms(np.column_stack([sg.percentiles(BREAKDOWN_QUANTILES.values()), sg.max()]))
         for g in np.flatnonzero(sg.counts).tolist():
             self._done[metric][g + lo] = table[g]

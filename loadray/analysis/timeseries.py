@@ -46,6 +46,7 @@ class TimeFold:
 
     columns = frozenset({"flow_ns"})
     sweep_columns = frozenset({"intended_ns", "latency_ns", "service_ns", "error"})
+    side = True  # folded on the side thread (:mod:`.side`)
 
     def __init__(self, start_ns: int, bucket_s: float = 1.0, duration_s: float | None = None,
                  percentiles: bool = True) -> None:
@@ -60,6 +61,7 @@ class TimeFold:
         self.phase_first = np.zeros(0, np.int64)
         self.swept = BucketPercentiles(self.bucket) if percentiles else None  # None: counts only
         self.sweeps = percentiles
+        self._at: tuple[Batch, np.ndarray] | None = None
         self.rows = 0
 
     def declare(self, stream) -> None:
@@ -68,18 +70,26 @@ class TimeFold:
     def require(self, stream) -> None:
         pass
 
+    def warm(self, b: Batch) -> None:
+        """The batch's keys :meth:`add` reads (coded on the main thread)."""
+        b.value_keys("worker")
+        b.value_keys("phase")
+
     def sweep(self, b: Batch, frontier: int | None) -> None:
         """A batch of the pass in time order (see :mod:`.sweep`); None after the last."""
         if self.swept is not None:
             if b is None:
                 self.swept.finish()
             else:
-                self.swept.add(b.a, frontier)
+                at = self._at[1] if self._at is not None and self._at[0] is b else None
+                self.swept.add(b.a, frontier, at)
+        self._at = None
 
     def add(self, b: Batch) -> None:
         a = b.a
         self.rows += a.n
         at = self.bucket.of(a.intended_ns)
+        self._at = (b, at)  # the sweep of the same batch reads it again
         self.classes.add(at, row_class(a).astype(np.int64))
         sent_at = self.bucket.of(a.sent_ns[a.has_sent_ns])
         self.sent.add(sent_at)
