@@ -76,10 +76,22 @@ from loadray.scenario import redact
 from loadray.scenario.model import Scenario, Target
 from loadray.target import LOOPBACK, start_target
 
-POLL_INTERVAL_S = 0.5
-#: The live status is asked for once a second (each Ray call costs the driver ~1.5 ms
-#: of CPU; the workers' heartbeats, what it shows, come once a second).
+#: The longest the driver sleeps between two looks at the run: answers (drains, the
+#: status) and signals wake it at once (see loadray.cluster.waker).
+POLL_INTERVAL_S = 5.0
+#: The live status, by long poll, once a second for a terminal's live view and /metrics
+#: (the workers' heartbeats, what it shows, come once a second) ...
 STATUS_EVERY_S = 1.0
+#: ... else every 5 s, the plain console's line (each Ray call costs the driver ~1 ms of
+#: CPU). Either way the coordinator answers at once when the state changes (the end,
+#: an abort), or a warning comes.
+STATUS_QUIET_S = 5.0
+
+
+def _status_every(console: LiveConsole, metrics) -> float:
+    """How often the run's live status is wanted (see STATUS_EVERY_S)."""
+    live_view = console.tty and not console.quiet
+    return STATUS_EVERY_S if live_view or metrics is not None else min(STATUS_QUIET_S, console.plain_every_s)
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,7 @@ class _Interrupts:
     def __init__(self) -> None:
         self.signum: int | None = None
         self.at_ns: int | None = None  # when the first one came (epoch ns)
+        self.wake: Callable[[], None] = lambda: None  # ends the driver's wait (Launcher.wake)
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Interrupts:
@@ -134,6 +147,7 @@ class _Interrupts:
         if self.signum is not None:
             raise Interrupted(signum)
         self.signum, self.at_ns = signum, time.time_ns()
+        self.wake()
 
     def note(self, start_ns: int) -> str | None:
         """``"SIGINT at 12.3 s"`` (since the start), or None when no signal came."""
@@ -363,6 +377,7 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
     direct = (metrics is None and not _streamed(scenario)) or not isinstance(run_dir, Path)
     launcher = Launcher(scenario, archive=worker_archive(loc) if direct else None, environ=dict(os.environ),
                         on_part=lambda part: listed(sink, loc, part, metrics))
+    interrupts.wake = launcher.wake
     note = through_driver_note(loc, launcher.start(), launcher.driver_node, direct)
     if note:
         print(f"loadray run: {note}", file=sys.stderr, flush=True)
@@ -378,10 +393,11 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
         else contextlib.nullcontext()
     try:
         with console, control:
-            status, next_status = LiveStatus(), 0.0
+            status, every_s = LiveStatus(), _status_every(console, metrics)
             while True:
-                if time.monotonic() >= next_status:  # heartbeats come once a second
-                    status, next_status = launcher.status(), time.monotonic() + STATUS_EVERY_S
+                news = launcher.poll_status(every_s)  # a long poll: at once when the state changes
+                if news is not None:
+                    status = news
                     console.update(status)
                     if metrics is not None:
                         metrics.update(status)
@@ -392,7 +408,7 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
                     end_ns = min(end_ns, time.time_ns())  # the run ends at the signal
                     launcher.stop()
                     break
-                launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed
+                launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed; ends at a status
                 if launcher.disk_full and isinstance(sink, SampleSink):  # a worker's part met a full disk
                     sink.worker_disk_failed(launcher.disk_full, launcher.unwritten())
             if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early

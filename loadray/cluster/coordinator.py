@@ -115,6 +115,22 @@ class Coordinator:
     async def status(self) -> LiveStatus:
         return self.conductor.status()
 
+    async def watch(self, wait_s: float, seen: tuple | None) -> tuple[LiveStatus, tuple]:
+        """The driver's long poll: the live status and its :meth:`_news`, answered after
+        ``wait_s`` or at the first tick whose news differ from ``seen`` (the state
+        changed -- the end --, a warning came, the run was aborted, an event such as a
+        loss or a restart happened)."""
+        end = time.monotonic() + wait_s
+        while self._news() == seen and (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(TICK_S, left))
+        return self.conductor.status(), self._news()
+
+    def _news(self) -> tuple:
+        """What a long poll answers at once when it changes: (state, warnings, aborted,
+        events); the last item counts the events (losses, restarts...)."""
+        c = self.conductor
+        return c.state, len(c.watch.warnings), c.verdict.aborted, len(c.events)
+
     async def workers(self) -> list[tuple[int, int, object, bool]]:
         """Every incarnation whose actor may still hold rows: (index, incarnation,
         handle, member) — lost ones too, so that their rows still reach the archive."""
