@@ -143,8 +143,8 @@ class Launcher:
         ask it again at once (one long-polling drain outstanding per incarnation, so rows
         leave a worker right after each flush); acknowledged on the next call. Returns
         the rows written; early when the status poll (:meth:`poll_status`) answered,
-        a worker's part met a full disk or :meth:`wake` was called. It sleeps until an answer comes (no Ray call, no
-        periodic wake-up while nothing does)."""
+        a worker's part met a full disk or :meth:`wake` was called. It sleeps until an
+        answer comes (no Ray call, no periodic wake-up while nothing does)."""
         self._refresh_workers()
         deadline, rows, disk_full = time.monotonic() + wait_s, 0, self.disk_full
         while True:
