@@ -13,7 +13,8 @@ coordinator (``begin``) and the end of the load (the driver's ``settle``) it mea
 - ``coord %``: the coordinator actor's process; ``worker µs/row``: the worker actor's
   process per archived row (it also sends the requests);
 - ``tail s``: wall time from the planned end of the load to the workers being gone
-  (``settle`` and ``kill`` returned): what the driver adds after the planned end;
+  (``settle`` and ``kill`` returned): what the driver adds after the planned end
+  (with when the driver saw the end and when ``settle`` returned);
 - the busiest threads of the driver (``/proc/self/task/*/stat``).
 
 ``--compare DIR`` runs the same benchmark with ``PYTHONPATH=DIR`` (another checkout,
@@ -90,13 +91,19 @@ def one_run(rate: float, duration: float, tty: bool) -> dict:
             marks["t1"], marks["threads1"] = time.monotonic(), threads_cpu()
             marks["self1"] = time.process_time()
             marks["coord1"], marks["worker1"] = proc_cpu_s(marks["coord"]), sum(map(proc_cpu_s, marks["workers"]))
-            return super().settle(write, *a, **k)
+            try:
+                return super().settle(write, *a, **k)
+            finally:
+                marks["settled"] = time.time()
 
         def status(self):
             return self._timed("status", super().status)
 
         def poll_status(self, *a, **k):
-            return self._timed("poll_status", super().poll_status, *a, **k)
+            status = self._timed("poll_status", super().poll_status, *a, **k)
+            if status is not None and status.state == "finished":
+                marks.setdefault("seen_end", time.time())
+            return status
 
         def collect(self, *a, **k):
             return self._timed("collect", super().collect, *a, **k)
@@ -150,6 +157,8 @@ def one_run(rate: float, duration: float, tty: bool) -> dict:
         "coord_pct": 100 * (marks["coord1"] - marks["coord0"]) / wall,
         "worker_us": 1e6 * (marks["worker1"] - marks["worker0"]) / max(rows, 1),
         "tail_s": marks["killed"] - marks["planned_end"], "rows": rows, "wall": wall,
+        "seen_end_s": marks.get("seen_end", float("nan")) - marks["planned_end"],
+        "settled_s": marks["settled"] - marks["planned_end"],
         "threads": [(k, round(v, 3), round(idle_threads.get(k, 0.0), 3)) for v, k in busy],
         "load": os.getloadavg()[0],
         "calls": {k: (n, round(1e3 * c / n, 3), round(100 * c / wall, 3)) for k, (n, c) in marks.get("calls", {}).items()},
@@ -186,7 +195,8 @@ def main() -> None:
             r = spawn(tree, args)
             results[name].append(r)
             print(f"{name:<6} run {i + 1}: driver {r['driver_pct']:.3f}% (idle {r['idle_pct']:.3f}%) coord "
-                  f"{r['coord_pct']:.2f}% worker {r['worker_us']:.2f} µs/row tail {r['tail_s']:.2f} s rows "
+                  f"{r['coord_pct']:.2f}% worker {r['worker_us']:.2f} µs/row tail {r['tail_s']:.2f} s (end seen "
+                  f"{r['seen_end_s']:.2f}, settled {r['settled_s']:.2f}) rows "
                   f"{r['rows']:,} load {r['load']:.2f}  top threads {r['threads'][:4]}", flush=True)
     print(f"\n{'tree':<8}{'driver %core':>14}{'idle %core':>12}{'coord %core':>13}{'worker µs/row':>15}{'tail s':>9}")
     for name, rs in results.items():
