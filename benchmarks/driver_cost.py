@@ -97,7 +97,10 @@ def one_run(rate: float, duration: float, tty: bool) -> dict:
                 marks["settled"] = time.time()
 
         def status(self):
-            return self._timed("status", super().status)
+            status = self._timed("status", super().status)
+            if status.state == "finished" and "t0" in marks:
+                marks.setdefault("seen_end", time.time())
+            return status
 
         def poll_status(self, *a, **k):
             status = self._timed("poll_status", super().poll_status, *a, **k)
