@@ -142,8 +142,9 @@ class Launcher:
         """For up to ``wait_s``, write each incarnation's rows as soon as it answers and
         ask it again at once (one long-polling drain outstanding per incarnation, so rows
         leave a worker right after each flush); acknowledged on the next call. Returns
-        the rows written; early when the status poll (:meth:`poll_status`) answered,
-        a worker's part met a full disk or :meth:`wake` was called. It sleeps until an
+        the rows written; early when every incarnation delivered all it recorded, the
+        status poll (:meth:`poll_status`) answered, a worker's part met a full disk or
+        :meth:`wake` was called. It sleeps until an
         answer comes (no Ray call, no periodic wake-up while nothing does)."""
         self._refresh_workers()
         deadline, rows, disk_full = time.monotonic() + wait_s, 0, self.disk_full
@@ -152,7 +153,8 @@ class Launcher:
             ready = [box for box in self._ask() if box.pending.done()]
             rows += sum(self._take(box, write) for box in ready)
             left = deadline - time.monotonic()
-            if left <= 0 or self._status_answered() or self._woken or self.disk_full != disk_full:
+            everything_in = bool(ready) and not self._ask()  # the last answers completed every incarnation
+            if left <= 0 or everything_in or self._status_answered() or self._woken or self.disk_full != disk_full:
                 self._woken = False
                 return rows
             if not ready:
@@ -245,10 +247,11 @@ class Launcher:
         actor is gone, or ``timeout_s`` passed (a host that never came back)."""
         deadline, self._status_poll = time.monotonic() + timeout_s, None
         self._refresh_workers(force=True)  # every incarnation, also one started just now
-        while time.monotonic() < deadline:
-            self.collect(write, wait_s=0.2)
-            if all(box.complete or box.dead for box in self.inboxes.values()):
+        while not all(box.complete or box.dead for box in self.inboxes.values()):
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return
+            self.collect(write, wait_s=left)  # returns once everything is in
 
     def unwritten(self) -> int:
         """Rows the workers recorded and wrote in no complete part (as they last said)."""
