@@ -11,8 +11,8 @@ One worker sends ``--rate`` requests/s to nginx (core 1; else the built-in targe
 - ``direct``: the worker writes its own parts (``loadray.engine.archiver``); the driver
   gets one receipt per part (name, rows) and writes the manifest.
 
-The driver loop is the one ``loadray run`` uses (status every second, long-polling
-drain calls every 0.5 s, ``SampleSink``). "driver %core" is this process's CPU (every thread, Ray's too)
+The driver loop is the one ``loadray run --quiet`` uses (the status by long poll every
+5 s or at once when the state changes, long-polling drain calls, ``SampleSink``). "driver %core" is this process's CPU (every thread, Ray's too)
 over the load; "driver µs/row" the same per archived row. "worker µs/row" is the
 worker actor process's CPU per row (it also sends the requests). "write µs/row" is the
 CPU of :class:`~loadray.archive.part_series.PartSeries` alone (Arrow -> Parquet zstd ->
@@ -44,7 +44,7 @@ from loadray.archive import SampleSink  # noqa: E402
 from loadray.archive.fs import locate  # noqa: E402
 from loadray.archive.part_series import PartSeries  # noqa: E402
 from loadray.cluster import Launcher, connect  # noqa: E402
-from loadray.driver import POLL_INTERVAL_S, STATUS_EVERY_S  # noqa: E402
+from loadray.driver import POLL_INTERVAL_S, STATUS_QUIET_S  # noqa: E402
 from loadray.scenario import parse_scenario  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -96,10 +96,9 @@ def run_path(url: str, direct: bool, rate: float, duration: float, out: Path, wo
     sink = SampleSink(out / "samples", start_ns)
     driver0, t0 = self_cpu_s(), time.monotonic()
     worker0, coord0 = sum(map(proc_cpu_s, pids)), proc_cpu_s(coordinator)
-    next_status = 0.0
-    while True:  # the cadence of loadray.driver._drive
-        if time.monotonic() >= next_status:
-            status, next_status = launcher.status(), time.monotonic() + STATUS_EVERY_S
+    while True:  # the cadence of loadray.driver._drive (`loadray run --quiet`)
+        status = launcher.poll_status(STATUS_QUIET_S)
+        if status is not None:
             sink.tick()
             if status.state == "finished":
                 break

@@ -11,7 +11,7 @@ that fails before any load (Ray, the target, the pre-flight check, placing worke
 leaves no run directory behind (one that existed empty is left empty).
 
 Signals at the other stages stop at once with one line naming the stage (exit 130/143,
-see :class:`_Stage`): starting the target or Ray (the run directory then holds only
+see :class:`Stage`): starting the target or Ray (the run directory then holds only
 ``scenario.yaml``, and ``loadray report`` says no request was sent), stopping Ray,
 building the report. A full disk stops the run with :class:`DiskError` (exit 1): the
 archive keeps its complete parts and the report is built from them if there is room.
@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from loadray.archive import (
     SAMPLES_DIR,
@@ -40,6 +39,7 @@ from loadray.archive import (
 )
 from loadray.archive.chunk_sink import ChunkSink, route_chunks
 from loadray.archive.diskspace import disk_problem
+from loadray.archive.fence import close_run
 from loadray.archive.fs import is_uri, locate
 from loadray.archive.ledger import PartLedger, drop_stale_temps
 from loadray.archive.run_place import create_run, new_run_place, text_of
@@ -54,6 +54,7 @@ from loadray.driver_archive import (
     worker_archive,
     write_scenario_in,
 )
+from loadray.driver_signals import STAGE_LOAD, STAGE_RAY, STAGE_REPORT, STAGE_STOP, STAGE_TARGET, Interrupts, Stage
 from loadray.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -64,7 +65,6 @@ from loadray.errors import (
     Interrupted,
     LoadrayError,
     UsageError,
-    signal_name,
 )
 from loadray.live.console import LiveConsole
 from loadray.live.control import ControlServer, RateBounds
@@ -76,10 +76,22 @@ from loadray.scenario import redact
 from loadray.scenario.model import Scenario, Target
 from loadray.target import LOOPBACK, start_target
 
-POLL_INTERVAL_S = 0.5
-#: The live status is asked for once a second (each Ray call costs the driver ~1.5 ms
-#: of CPU; the workers' heartbeats, what it shows, come once a second).
+#: The longest the driver sleeps between two looks at the run: answers (drains, the
+#: status) and signals wake it at once (see loadray.cluster.waker).
+POLL_INTERVAL_S = 5.0
+#: The live status, by long poll, once a second for a terminal's live view and /metrics
+#: (the workers' heartbeats, what it shows, come once a second) ...
 STATUS_EVERY_S = 1.0
+#: ... else every 5 s, the plain console's line (each Ray call costs the driver ~1 ms of
+#: CPU). Either way the coordinator answers at once when the state changes (the end,
+#: an abort), or a warning comes.
+STATUS_QUIET_S = 5.0
+
+
+def _status_every(console: LiveConsole, metrics) -> float:
+    """How often the run's live status is wanted (see STATUS_EVERY_S)."""
+    live_view = console.tty and not console.quiet
+    return STATUS_EVERY_S if live_view or metrics is not None else min(STATUS_QUIET_S, console.plain_every_s)
 
 
 @dataclass(frozen=True)
@@ -113,97 +125,6 @@ class RunResult:
         if self.abort_kind == "threshold" or not self.summary.get("passed", True):
             return EXIT_THRESHOLDS
         return EXIT_OK
-
-
-class _Interrupts:
-    """While the load runs: the first SIGINT/SIGTERM becomes a flag (the workers stop,
-    every row is kept and archived); a second one stops at once (:class:`Interrupted`)."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.at_ns: int | None = None  # when the first one came (epoch ns)
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Interrupts:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.signum is not None:
-            raise Interrupted(signum)
-        self.signum, self.at_ns = signum, time.time_ns()
-
-    def note(self, start_ns: int) -> str | None:
-        """``"SIGINT at 12.3 s"`` (since the start), or None when no signal came."""
-        if self.signum is None or self.at_ns is None:
-            return None
-        return f"{signal_name(self.signum)} at {max(0.0, (self.at_ns - start_ns) / 1e9):.1f} s"
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-class _Stage:
-    """Where the run is. Outside the load (starting the target or Ray, stopping Ray,
-    building the report) SIGINT/SIGTERM stop it at once; the :class:`Interrupted` that
-    leaves says in one line what the stage was and what the run directory holds."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        self.name = "starting"
-        self._previous: dict[int, Any] = {}
-
-    def enter(self, name: str) -> None:
-        self.name = name
-
-    def __enter__(self) -> _Stage:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread
-                self._previous[sig] = signal.signal(sig, self._raise)
-        return self
-
-    @staticmethod
-    def _raise(signum, frame) -> None:
-        raise Interrupted(signum)
-
-    def __exit__(self, kind, exc, tb) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        signum = _signal_of(exc)
-        if signum is not None:
-            raise Interrupted(signum, self.message(signum)) from None
-
-    def message(self, signum: int) -> str:
-        name, where = signal_name(signum), self.run_dir
-        if self.name in (STAGE_TARGET, STAGE_RAY):
-            return (f"interrupted by {name} while {self.name}: no request was sent; "
-                    f"{where} holds only {SCENARIO_FILE}")
-        if self.name == STAGE_LOAD:
-            return (f"interrupted twice ({name}): stopped at once; {where} keeps the rows written "
-                    f"so far (`loadray report {where}` builds the report from them)")
-        return (f"interrupted by {name} while {self.name}: the samples are archived; "
-                f"`loadray report {where}` rebuilds summary.json and report.html")
-
-
-STAGE_TARGET = "starting the target"
-STAGE_RAY = "starting Ray"
-STAGE_LOAD = "running"
-STAGE_STOP = "stopping Ray"
-STAGE_REPORT = "building the report"
-
-
-def _signal_of(exc: BaseException | None) -> int | None:
-    """The signal behind an exception that ends a stage, if one is."""
-    if isinstance(exc, Interrupted):
-        return exc.signum
-    if isinstance(exc, KeyboardInterrupt):
-        return signal.SIGINT
-    if isinstance(exc, SystemExit) and exc.code == signal.SIGTERM:  # Ray's own SIGTERM handler
-        return signal.SIGTERM
-    return None
 
 
 @contextlib.contextmanager
@@ -255,7 +176,7 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
         write_scenario_in(run_dir, redact(scenario.source))  # ${VAR} references as written
         if options.on_start is not None:
             options.on_start(run_dir)
-        stage = _Stage(run_dir)
+        stage = Stage(run_dir)
         with stage:
             try:
                 record, signum = _load(scenario, run_dir, options, stage, metrics)
@@ -310,12 +231,12 @@ def _discard(run_dir: Path, existed: bool) -> None:
             shutil.rmtree(run_dir)
 
 
-def _load(scenario: Scenario, run_dir: Path, options: RunOptions, stage: _Stage,
+def _load(scenario: Scenario, run_dir: Path, options: RunOptions, stage: Stage,
           metrics) -> tuple[RunRecord, int | None]:
     """Ray, the target, the load itself; Ray is stopped (and its processes gone) on
     return. The workers are stopped and killed before the built-in target stops (it
     runs in a process group of its own: a terminal's Ctrl+C reaches loadray only)."""
-    interrupts = _Interrupts()
+    interrupts = Interrupts()
     stage.enter(STAGE_RAY)
     try:
         with ray_running(options.address, options.num_cpus) as session:
@@ -351,7 +272,7 @@ def _after_disk_error(exc: DiskError, run_dir: Path) -> DiskError:
     return DiskError(f"{exc}; summary.json and report.html were built from them")
 
 
-def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOptions, metrics) -> RunRecord:
+def _drive(scenario: Scenario, run_dir, interrupts: Interrupts, options: RunOptions, metrics) -> RunRecord:
     """The load, with each part a worker completes listed in the manifest, and the rows
     of workers that do not write their own parts written here: those on other hosts than
     a local run directory, and every worker of a local run with /metrics (whose counts
@@ -363,6 +284,7 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
     direct = (metrics is None and not _streamed(scenario)) or not isinstance(run_dir, Path)
     launcher = Launcher(scenario, archive=worker_archive(loc) if direct else None, environ=dict(os.environ),
                         on_part=lambda part: listed(sink, loc, part, metrics))
+    interrupts.wake = launcher.wake
     note = through_driver_note(loc, launcher.start(), launcher.driver_node, direct)
     if note:
         print(f"loadray run: {note}", file=sys.stderr, flush=True)
@@ -378,10 +300,11 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
         else contextlib.nullcontext()
     try:
         with console, control:
-            status, next_status = LiveStatus(), 0.0
+            status, every_s = LiveStatus(), _status_every(console, metrics)
             while True:
-                if time.monotonic() >= next_status:  # heartbeats come once a second
-                    status, next_status = launcher.status(), time.monotonic() + STATUS_EVERY_S
+                news = launcher.poll_status(every_s)  # a long poll: at once when the state changes
+                if news is not None:
+                    status = news
                     console.update(status)
                     if metrics is not None:
                         metrics.update(status)
@@ -392,7 +315,7 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
                     end_ns = min(end_ns, time.time_ns())  # the run ends at the signal
                     launcher.stop()
                     break
-                launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed
+                launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed; ends at a status
                 if launcher.disk_full and isinstance(sink, SampleSink):  # a worker's part met a full disk
                     sink.worker_disk_failed(launcher.disk_full, launcher.unwritten())
             if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
@@ -401,6 +324,8 @@ def _drive(scenario: Scenario, run_dir, interrupts: _Interrupts, options: RunOpt
             record = launcher.record()
     finally:
         launcher.kill()
+        if direct:  # no part joins the run from here on (see loadray.archive.fence)
+            close_run(loc, time.time_ns())
         find_unlisted(sink, loc, launcher, metrics)
         doc = record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
         try:

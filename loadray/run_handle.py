@@ -121,6 +121,18 @@ class Run:
         return self._rows[0]
 
     @property
+    def files(self) -> list[str]:
+        """The run's sample files as paths or URIs (``s3://bucket/run/samples/...``): the
+        parts its manifest lists, what to give DuckDB's ``read_parquet`` or polars'
+        ``scan_parquet`` (a glob of ``samples/*.parquet`` would also take a part a worker
+        completed after the run was closed, which is not part of it)."""
+        loc = self.location
+        if loc.local is not None:
+            return [str(loc.local / SAMPLES_DIR / p.name) for p in self.source.parts]
+        scheme = loc.display.split("://", 1)[0]
+        return [f"{scheme}://{loc.path(SAMPLES_DIR, p.name)}" for p in self.source.parts]
+
+    @property
     def dataset(self) -> ds.Dataset:
         """The samples as a lazy ``pyarrow.dataset`` (filter and project before reading)."""
         return open_dataset(self.location)[0]

@@ -10,8 +10,11 @@ when the run ends, so a reader sees either the previous or the new list, never h
 ``complete`` is true once the sink closed cleanly; ``cut`` says why a run stopped
 writing early (``{"reason": "disk", "problem": "disk full", "message": ...,
 "rows_received": N, "rows_kept": M, "at_ns": epoch ns}``); ``record`` is the live run's record (events, warnings...), also
-stamped on the parts open at the end. The parts themselves stay the truth: a part
-renamed into place just before a crash is complete even if the manifest missed it.
+stamped on the parts open at the end. Until the run is complete the parts themselves
+are the truth (a part renamed into place just before a crash is complete even if the
+manifest missed it); once ``complete`` is true the manifest is: readers read exactly
+the parts it lists (a part a worker completed after the driver closed the run is not
+part of it, see :mod:`.fence`).
 """
 
 from __future__ import annotations

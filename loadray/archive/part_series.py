@@ -12,6 +12,7 @@ Names: ``worker-007-0000.parquet`` for the first incarnation (today's layout),
 holds (``loadray.worker``, ``loadray.incarnation``), how many arrivals
 (``loadray.arrivals``) and its last sequence number (``loadray.seq``): the driver
 finds a part it was never told of (its worker died just after writing it) from that.
+No part is completed once the driver closed the run (see :mod:`.fence`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pyarrow as pa
 
 from loadray.schema import SCHEMA
 
+from .fence import RunClosed, is_closed
 from .fs import RunLocation
 from .part import OpenPart
 from .rundir import SAMPLES_DIR
@@ -73,6 +75,7 @@ class PartSeries:
         self._pending_rows = 0
         self._arrivals = 0
         self._last_seq = 0
+        self._run_closed = False  # the driver closed the run: nothing more is written
         ensure_samples_dir(loc)
 
     @property
@@ -81,6 +84,8 @@ class PartSeries:
         return (self._open.rows if self._open is not None else 0) + self._pending_rows
 
     def append(self, batch: pa.RecordBatch | pa.Table, arrivals: int, seq: int) -> list[WrittenPart]:
+        if self._run_closed:
+            raise RunClosed(f"{self.loc.shown(SAMPLES_DIR)}: the run was closed; no part joins it now")
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         if not table.schema.equals(self.schema, check_metadata=False):
             table = table.select(list(SCHEMA.names)).cast(self.schema)
@@ -130,6 +135,10 @@ class PartSeries:
         self._write_pending()
         part = self._open
         assert part is not None
+        if is_closed(self.loc):  # the driver listed the run's parts for the last time (see .fence)
+            self._run_closed = True
+            raise RunClosed(f"{self.loc.shown(SAMPLES_DIR, part.name)}: the run was closed before this part "
+                            "completed; it is not part of the run (its rows count as unknown)")
         part.finish({WORKER_KEY: str(self.worker), INCARNATION_KEY: str(self.incarnation),
                      ARRIVALS_KEY: str(self._arrivals), SEQ_KEY: str(self._last_seq)})
         self._open = None

@@ -14,6 +14,9 @@ defaults.) ``RunMeta.schema_version`` still says which version the files were wr
 Both layouts read alike: today's (parts renamed into place once complete, listed in
 ``samples/_manifest.json``, which also says how the run ended) and the older one (no
 manifest; a part open at a crash has its final name and no footer, and is skipped).
+Once the manifest is complete (the driver closed the run) it is the truth: exactly the
+parts it lists are read; a part completed later is in ``RunMeta.unlisted``. Without a
+complete manifest (the driver died) every complete part is read.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -74,6 +77,9 @@ class RunMeta:
     # why the run stopped writing early (``disk full at ... after N rows; ...``), from
     # the manifest; None when it did not
     cut: str | None = None
+    # complete parts the run's complete manifest does not list (a worker completed them
+    # after the driver closed the run, see .fence): not part of the run, not read
+    unlisted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,8 +177,12 @@ def scan_parts(run_dir: str | os.PathLike[str] | RunLocation) -> tuple[list[Part
     names = _names(loc)
     parts: list[Part] = []
     starts, ends, versions, record = [], [], [], {}
+    listed = {p.file for p in manifest.parts} if manifest is not None and manifest.complete else None
+    unlisted = [n for n in filter(_parquet, names) if listed is not None and n not in listed]
     for name in filter(_parquet, names):
         rel = f"{SAMPLES_DIR}/{name}"
+        if listed is not None and name not in listed:
+            continue  # completed after the run was closed: not part of it (see .fence)
         footer = _footer(loc, name)
         if footer is None:
             skipped.append(rel)  # truncated: the part was open when the writer died
@@ -187,7 +197,8 @@ def scan_parts(run_dir: str | os.PathLike[str] | RunLocation) -> tuple[list[Part
             record = json.loads(kv[RUN_RECORD_KEY.encode()])
         parts.append(Part(name, loc.path(SAMPLES_DIR, name), footer))
     skipped.extend(f"{SAMPLES_DIR}/{n}" for n in names if n.startswith(".") and n.endswith(".parquet" + TEMP_SUFFIX))
-    return parts, _meta(manifest, parts, skipped, starts, ends, versions, record)
+    meta = _meta(manifest, parts, skipped, starts, ends, versions, record)
+    return parts, replace(meta, unlisted=tuple(f"{SAMPLES_DIR}/{n}" for n in unlisted))
 
 
 def _meta(manifest: Manifest | None, parts: list[Part], skipped: list[str], starts: list[int],

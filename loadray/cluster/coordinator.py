@@ -10,6 +10,7 @@ and forget or bounded by a timeout: a partition hangs calls, it does not fail th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -66,6 +67,7 @@ class Coordinator:
         self.conductor = Conductor(scenario, SystemClock())
         self.actors: dict[Key, Any] = {}  # Ray actor handles
         self._tasks: set[asyncio.Task] = set()
+        self._ticked = asyncio.Event()  # set (and replaced) after every tick
 
     # -- start ---------------------------------------------------------------------
 
@@ -115,6 +117,23 @@ class Coordinator:
 
     async def status(self) -> LiveStatus:
         return self.conductor.status()
+
+    async def watch(self, wait_s: float, seen: tuple | None) -> tuple[LiveStatus, tuple]:
+        """The driver's long poll: the live status and its :meth:`_news`, answered after
+        ``wait_s`` or right after the first tick whose news differ from ``seen`` (the state
+        changed -- the end --, a warning came, the run was aborted, an event such as a
+        loss or a restart happened)."""
+        end = time.monotonic() + wait_s
+        while self._news() == seen and (left := end - time.monotonic()) > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._ticked.wait(), left)
+        return self.conductor.status(), self._news()
+
+    def _news(self) -> tuple:
+        """What a long poll answers at once when it changes: (state, warnings, aborted,
+        events); the last item counts the events (losses, restarts...)."""
+        c = self.conductor
+        return c.state, len(c.watch.warnings), c.verdict.aborted, len(c.events)
 
     async def workers(self) -> list[tuple[int, int, object, bool]]:
         """Every incarnation whose actor may still hold rows: (index, incarnation,
@@ -177,6 +196,7 @@ class Coordinator:
             self._carry_out(self.conductor.died(key, f"the actor died: {_last_line(exc)}"))
         else:
             self.conductor.finished(key)
+            self._tick()  # the last one to finish ends the run now, not at the next tick
 
     async def _restart(self, spawn: Spawn) -> None:
         self.actors[spawn.key] = actor = self._new_actor(spawn.key, spawn.avoid_node)
@@ -192,11 +212,16 @@ class Coordinator:
     async def _tick_forever(self) -> None:
         while self.conductor.state != "finished":
             await asyncio.sleep(TICK_S)
-            try:
-                self._carry_out(self.conductor.tick())
-            except Exception as exc:  # a bug here must not freeze the run: say it, go on
-                self.conductor.watch.warn(f"coordinator error: {type(exc).__name__}: {exc}")
-                logger.exception("coordinator tick failed")
+            self._tick()
+
+    def _tick(self) -> None:
+        try:
+            self._carry_out(self.conductor.tick())
+        except Exception as exc:  # a bug here must not freeze the run: say it, go on
+            self.conductor.watch.warn(f"coordinator error: {type(exc).__name__}: {exc}")
+            logger.exception("coordinator tick failed")
+        ticked, self._ticked = self._ticked, asyncio.Event()
+        ticked.set()  # the long polls look at the news again
 
     def _spawn_task(self, coro) -> None:
         task = asyncio.ensure_future(coro)

@@ -12,6 +12,7 @@ the coordinator declared it lost.
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from loadray.archive.part_series import WrittenPart
 from loadray.cluster.coordinator import Coordinator, RunRecord
 from loadray.cluster.runtime import cluster_cpus
+from loadray.cluster.waker import Waker
 from loadray.engine.archiver import ArchiveSpec
 from loadray.engine.worker import Drained, WorkerReady
 from loadray.errors import ClusterError
@@ -37,7 +39,8 @@ STOP_TIMEOUT_S = 2.0
 CALL_TIMEOUT_S = 10.0
 SETTLE_TIMEOUT_S = 5.0  # after the end: how long to wait for rows of silent workers
 LONG_POLL_S = 1.0  # a drain call with nothing to hand out waits this long for the next flush
-WORKERS_EVERY_S = 5.0  # how often the driver asks the coordinator for new incarnations
+WORKERS_EVERY_S = 5.0  # how often the driver asks the coordinator for new incarnations...
+WORKERS_QUIET_S = 30.0  # ... or this, while its status polls tell of no event (loss, restart)
 
 Write = Callable[[int, pa.RecordBatch], None]
 OnPart = Callable[[WrittenPart], None]
@@ -56,7 +59,7 @@ class _Inbox:
         self.handle = handle
         self.acked = 0  # highest sequence number written to the archive
         self.arrivals = 0
-        self.pending = None  # the outstanding drain call
+        self.pending: concurrent.futures.Future | None = None  # the outstanding drain call
         self.last: Drained | None = None
         self.dead = False
 
@@ -78,13 +81,19 @@ class Launcher:
         self.on_part = on_part
         self.environ = environ if environ is not None else {}
         self.archive_errors: dict[Key, str] = {}  # the last failed part write of a worker
-        self._workers_at = -WORKERS_EVERY_S
+        self._workers_at = -WORKERS_QUIET_S
+        self._workers_moved = True  # a status poll told of events (losses, restarts) since the last look
         self.disk_full: str | None = None  # a worker's part met a full disk ("disk full"...)
         self.worker_cpus = scenario.cluster.worker_cpus
         self.ready_timeout_s = ready_timeout_s
         self.coordinator: Any = None  # a Ray actor handle
         self.driver_node = ""  # the node id of the driver (known once started)
         self.inboxes: dict[Key, _Inbox] = {}
+        self._wake = Waker()  # set by every answer (drains, the status poll) and by wake()
+        self._woken = False
+        self._status_poll: concurrent.futures.Future | None = None
+        self._status_due = 0.0
+        self._seen: tuple | None = None  # the news of the last status polled (Coordinator._news)
 
     def start(self) -> list[WorkerReady]:
         """Start the coordinator and every worker, pre-warmed; all or nothing."""
@@ -133,43 +142,82 @@ class Launcher:
         """For up to ``wait_s``, write each incarnation's rows as soon as it answers and
         ask it again at once (one long-polling drain outstanding per incarnation, so rows
         leave a worker right after each flush); acknowledged on the next call. Returns
-        the rows written."""
+        the rows written; early when every incarnation delivered all it recorded, the
+        status poll (:meth:`poll_status`) answered, a worker's part met a full disk or
+        :meth:`wake` was called. It sleeps until an
+        answer comes (no Ray call, no periodic wake-up while nothing does)."""
         self._refresh_workers()
-        deadline, rows = time.monotonic() + wait_s, 0
+        deadline, rows, disk_full = time.monotonic() + wait_s, 0, self.disk_full
         while True:
-            pending = self._ask()
-            if not pending:  # everything delivered: wait all the same (callers loop on it)
-                time.sleep(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
+            ready = [box for box in self._ask() if box.pending.done()]
+            rows += sum(self._take(box, write) for box in ready)
+            left = deadline - time.monotonic()
+            everything_in = bool(ready) and not self._ask()  # the last answers completed every incarnation
+            if left <= 0 or everything_in or self._status_answered() or self._woken or self.disk_full != disk_full:
+                self._woken = False
                 return rows
-            first, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
-            if not first:
-                return rows
-            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
-            rows += sum(self._take(pending[ref], ref, write) for ref in ready)
-            if time.monotonic() >= deadline:
-                return rows
+            if not ready:
+                self._wake.wait(left)
 
-    def _refresh_workers(self) -> None:
-        """Learn of new incarnations (a restart), at most every WORKERS_EVERY_S: each
-        call to the coordinator costs the driver ~1 ms of CPU."""
-        now = time.monotonic()
-        if now < self._workers_at + WORKERS_EVERY_S:
+    def poll_status(self, every_s: float) -> LiveStatus | None:
+        """The live status by long poll: None until the coordinator answers (after
+        ``every_s``, or at once when the state changes, a warning comes or the run is
+        aborted: see :meth:`Coordinator.watch`), then its answer; the next poll starts
+        at once (none after the end). :class:`ray.exceptions.GetTimeoutError` when an
+        answer is ``CALL_TIMEOUT_S`` late."""
+        poll = self._status_poll or self._start_status_poll(every_s)
+        if not poll.done():
+            if time.monotonic() > self._status_due:
+                raise ray.exceptions.GetTimeoutError(f"the coordinator's status did not come in {CALL_TIMEOUT_S:g}s")
+            return None
+        status, news = poll.result()
+        self._workers_moved |= self._seen is not None and news[-1] != self._seen[-1]  # an event: a loss, a restart
+        self._status_poll, self._seen = None, news
+        if status.state != "finished":
+            self._start_status_poll(every_s)  # the next one is on its way while the caller works
+        return status
+
+    def _start_status_poll(self, every_s: float) -> concurrent.futures.Future:
+        self._status_poll = self._future(self.coordinator.watch.remote(every_s, self._seen))
+        self._status_due = time.monotonic() + every_s + CALL_TIMEOUT_S
+        return self._status_poll
+
+    def wake(self) -> None:
+        """End a :meth:`collect` now (a signal handler may call it)."""
+        self._woken = True
+        self._wake.set()
+
+    def _status_answered(self) -> bool:
+        return self._status_poll is not None and self._status_poll.done()
+
+    def _future(self, ref) -> concurrent.futures.Future:
+        future = ref.future()
+        future.add_done_callback(lambda _: self._wake.set())
+        return future
+
+    def _refresh_workers(self, force: bool = False) -> None:
+        """Learn of new incarnations (a restart), at most every WORKERS_EVERY_S; every
+        WORKERS_QUIET_S while the status polls tell of no event (each call to the
+        coordinator costs the driver ~1 ms of CPU)."""
+        now, every = time.monotonic(), WORKERS_EVERY_S if self._workers_moved else WORKERS_QUIET_S
+        if now < self._workers_at + every and not force:
             return
-        self._workers_at = now
+        self._workers_at, self._workers_moved = now, False
         for index, incarnation, handle, _ in ray.get(self.coordinator.workers.remote(), timeout=CALL_TIMEOUT_S):
             self.inboxes.setdefault((index, incarnation), _Inbox(handle))
 
-    def _ask(self) -> dict:
+    def _ask(self) -> list[_Inbox]:
         """A drain call outstanding for every incarnation that may still hold rows."""
         for box in self.inboxes.values():
             if box.pending is None and not box.dead and not box.complete:
-                box.pending = box.handle.drain.remote(box.acked, LONG_POLL_S)
-        return {box.pending: box for box in self.inboxes.values() if box.pending is not None}
+                box.pending = self._future(box.handle.drain.remote(box.acked, LONG_POLL_S))
+        return [box for box in self.inboxes.values() if box.pending is not None]
 
-    def _take(self, box: _Inbox, ref, write: Write) -> int:
-        box.pending = None
+    def _take(self, box: _Inbox, write: Write) -> int:
+        future, box.pending = box.pending, None
         try:
-            drained: Drained = ray.get(ref, timeout=CALL_TIMEOUT_S)
+            drained: Drained = future.result()
         except ray.exceptions.RayError:  # the actor is gone with what it held
             box.dead = True
             return 0
@@ -197,11 +245,13 @@ class Launcher:
     def settle(self, write: Write, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
         """After the end: collect until every incarnation delivered all it recorded, its
         actor is gone, or ``timeout_s`` passed (a host that never came back)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.collect(write, wait_s=0.2)
-            if all(box.complete or box.dead for box in self.inboxes.values()):
+        deadline, self._status_poll = time.monotonic() + timeout_s, None
+        self._refresh_workers(force=True)  # every incarnation, also one started just now
+        while not all(box.complete or box.dead for box in self.inboxes.values()):
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return
+            self.collect(write, wait_s=left)  # returns once everything is in
 
     def unwritten(self) -> int:
         """Rows the workers recorded and wrote in no complete part (as they last said)."""
@@ -232,6 +282,7 @@ class Launcher:
         return ray.get(self.coordinator.control.remote(command), timeout=CALL_TIMEOUT_S)
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        self._status_poll = None
         ray.get(self.coordinator.stop.remote(), timeout=CALL_TIMEOUT_S)
         return self.wait(timeout_s)
 

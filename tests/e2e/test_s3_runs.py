@@ -69,6 +69,12 @@ def runs(s3, tmp_path_factory):
     return uri, local, remote, json.loads((local / "summary.json").read_text())
 
 
+def _parts(s3, where: str) -> list:
+    if where.startswith("s3://"):
+        return _manifest(s3, where[len("s3://"):])["parts"]
+    return json.loads((Path(where) / "samples" / "_manifest.json").read_text())["parts"]
+
+
 def _manifest(s3, key: str) -> dict:
     with s3.fs.open_input_stream(f"{key}/samples/_manifest.json") as f:
         return json.loads(f.read())
@@ -86,6 +92,9 @@ def test_every_worker_wrote_its_own_parts_to_s3_and_the_manifest_lists_them(s3, 
     assert (record["planned"], record["rows"], record["lost"], record["unknown"]) == (1200, 1200, 0, 0)
     local_manifest = json.loads((local / "samples" / "_manifest.json").read_text())
     assert local_manifest["rows"] == 1200 and {p["worker"] for p in local_manifest["parts"]} == {0, 1, 2}
+    # the driver closed both before its final listing: no worker completes a part later
+    assert s3.fs.get_file_info(f"{BUCKET}/runs/a/samples/_closed").type == pafs.FileType.File
+    assert (local / "samples" / "_closed").is_file()
 
 
 def test_report_open_run_duckdb_and_polars_agree_on_both(s3, runs):
@@ -105,7 +114,8 @@ def test_report_open_run_duckdb_and_polars_agree_on_both(s3, runs):
                             "/ 1e6, 3) FROM samples").fetchall()[0]
         assert (n, p99) == (1200, summary["latency_ms"]["p99"])
         options = s3.polars_options() if where.startswith("s3://") else None
-        frame = pl.scan_parquet(f"{where}/samples/*.parquet", storage_options=options)
+        assert len(run.files) == len(_parts(s3, where))  # the parts the manifest lists, as README says
+        frame = pl.scan_parquet(run.files, storage_options=options)
         done = ~pl.col("error").cast(pl.Utf8).is_in(["dropped", "cut", "fenced"]).fill_null(False)
         row = frame.select(pl.len(), pl.col("latency_ns").filter(done).quantile(0.99, "linear")).collect().row(0)
         assert row[0] == 1200 and round(row[1] / 1e6, 3) == summary["latency_ms"]["p99"]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from loadray.driver import STAGE_LOAD, STAGE_RAY, STAGE_REPORT, STAGE_STOP, STAGE_TARGET, _Interrupts, _Stage
+from loadray.driver_signals import STAGE_LOAD, STAGE_RAY, STAGE_REPORT, STAGE_STOP, STAGE_TARGET, Interrupts, Stage
 from loadray.errors import Interrupted
 
 pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
@@ -36,7 +36,7 @@ def signal_self(signum):
 def test_a_signal_outside_the_load_stops_at_once_naming_the_stage(stage, signum, says):
     before = signal.getsignal(signum)
     with pytest.raises(Interrupted) as info:
-        with _Stage("RUN") as s:
+        with Stage("RUN") as s:
             s.enter(stage)
             signal_self(signum)
     assert str(info.value) == says
@@ -46,9 +46,9 @@ def test_a_signal_outside_the_load_stops_at_once_naming_the_stage(stage, signum,
 
 def test_while_the_load_runs_the_first_signal_is_a_flag_and_the_second_stops_at_once():
     with pytest.raises(Interrupted) as info:
-        with _Stage("RUN") as s:
+        with Stage("RUN") as s:
             s.enter(STAGE_LOAD)
-            with _Interrupts() as interrupts:
+            with Interrupts() as interrupts:
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(0.2)
                 assert interrupts.signum == signal.SIGTERM  # still running: the workers get stopped
@@ -60,15 +60,15 @@ def test_while_the_load_runs_the_first_signal_is_a_flag_and_the_second_stops_at_
 
 def test_rays_sigterm_exit_and_a_keyboard_interrupt_count_as_signals():
     with pytest.raises(Interrupted) as info:
-        with _Stage("RUN") as s:
+        with Stage("RUN") as s:
             s.enter(STAGE_RAY)
             raise SystemExit(signal.SIGTERM)  # what Ray's own handler does
     assert info.value.exit_code == 143
     with pytest.raises(Interrupted) as info:
-        with _Stage("RUN") as s:
+        with Stage("RUN") as s:
             s.enter(STAGE_RAY)
             raise KeyboardInterrupt
     assert info.value.exit_code == 130
     with pytest.raises(SystemExit):  # any other exit passes through
-        with _Stage("RUN"):
+        with Stage("RUN"):
             raise SystemExit(3)

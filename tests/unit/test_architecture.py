@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (  # bottom first
     ("scenario", "plan", "report"),
     ("fleet", "engine", "live", "preflight"),
     ("cluster",),
-    ("driver", "driver_archive", "api", "run_handle", "export"),
+    ("driver", "driver_archive", "driver_signals", "api", "run_handle", "export"),
     ("cli", "__main__", ""),
 )
 RANKS = {f"loadray.{name}" if name else "loadray": rank for rank, layer in enumerate(LAYERS) for name in layer}

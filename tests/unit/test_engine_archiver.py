@@ -69,3 +69,18 @@ def test_which_workers_write_their_own_parts():
     assert [writes_directly(shared, n) for n in ("node-a", "node-b")] == [True, True]
     assert writes_directly(ArchiveSpec("file:///mnt/shared/x", "node-a"), "node-b")
     assert not writes_directly(None, "node-a") and not writes_directly(ArchiveSpec("/runs/x", ""), "")
+
+
+def test_a_worker_completes_no_part_once_the_driver_closed_the_run(tmp_path):
+    """The driver's final listing came while the worker's part was open (it was cut off):
+    the part is never completed, its rows stay with the worker (the run counts them as
+    unknown) and nothing in samples/ is left for a reader to take."""
+    from loadray.archive.fence import close_run
+    from loadray.archive.fs import locate
+
+    worker, (middle,) = run_writing(tmp_path, lambda w: close_run(locate(str(tmp_path)), 0))
+    assert middle.unwritten == 200 and middle.receipts == []
+    drained = worker.drain(0)
+    assert drained.finished and drained.receipts == [] and drained.unwritten == 600
+    assert "the run was closed" in drained.archive_error
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["_closed"]
