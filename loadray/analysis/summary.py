@@ -251,6 +251,9 @@ def _warnings(s: dict[str, Any], meta: RunMeta | None, send_lag_warn_ms: float) 
                         "duration is estimated from the last intended send")
     for rel in getattr(meta, "skipped", ()) or ():
         warnings.append(f"{rel}: unreadable (interrupted run?), its rows are missing")
+    for rel in getattr(meta, "unlisted", ()) or ():
+        warnings.append(f"{rel}: completed after the run was closed, not in the manifest: not read "
+                        "(its rows are counted as unknown)")
     return warnings
 
 

@@ -21,10 +21,9 @@ import contextlib
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .fs import RunLocation
-from .part import COMPRESSION, OpenPart, temp_name
+from .part import OpenPart, parquet_writer, temp_name
 from .rundir import SAMPLES_DIR
 
 __all__ = ["OBJECT_STORES", "StorePart", "ensure_samples_dir", "open_part"]
@@ -42,7 +41,7 @@ class StorePart:
         self.rows = 0
         self._loc = loc
         self._buffer = pa.BufferOutputStream()
-        self._writer = pq.ParquetWriter(self._buffer, schema, compression=COMPRESSION)
+        self._writer = parquet_writer(self._buffer, schema)
 
     def write(self, table: pa.Table) -> None:
         self._writer.write_table(table)

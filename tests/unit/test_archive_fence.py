@@ -98,6 +98,13 @@ def test_a_part_completed_after_the_final_listing_is_not_part_of_the_run_for_any
     assert [f.rsplit("/", 1)[-1] for f in run.files] == ["worker-001-0000.parquet"]
     options = None if loc.local is not None else request_options(where)
     assert pl.scan_parquet(run.files, storage_options=options).select(pl.len()).collect().item() == 30
+    from loadray.report import summary_for
+
+    summary = summary_for(where)
+    assert summary["intended"] == 30
+    assert [w for w in summary["warnings"] if "not in the manifest" in w] == [
+        f"samples/{late.file}: completed after the run was closed, not in the manifest: not read "
+        "(its rows are counted as unknown)"]
     whole = ds.dataset(loc.path("samples"), filesystem=loc.filesystem, format="parquet")
     assert whole.count_rows() == 50  # a glob would take the late part: README says to use run.files
 

@@ -51,6 +51,20 @@ def test_parts_roll_after_whole_batches_and_say_whose_rows_and_up_to_which_batch
     assert ds.dataset(tmp_path / "samples", format="parquet").count_rows() == 700
 
 
+def test_only_the_text_columns_get_dictionary_pages(tmp_path):
+    series = PartSeries(locate(tmp_path), 0, 0, START)
+    table = rows(1000).set_column(SCHEMA.get_field_index("step"), "step",
+                                  pa.array(["a", "b"] * 500).dictionary_encode().cast(SCHEMA.field("step").type))
+    series.append(table, 1000, 1)
+    (part,) = series.close()
+    group = pq.read_metadata(tmp_path / "samples" / part.file).row_group(0)
+    with_dictionary = {group.column(i).path_in_schema for i in range(group.num_columns)
+                       if group.column(i).dictionary_page_offset is not None}
+    assert with_dictionary == {f.name for f in SCHEMA if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)}
+    assert "step" in with_dictionary and "intended_ns" not in with_dictionary
+    assert pq.read_table(tmp_path / "samples" / part.file).column("step").to_pylist()[:3] == ["a", "b", "a"]
+
+
 def test_a_quiet_part_completes_after_its_time_and_a_restart_names_its_own(tmp_path):
     clock = FakeSeconds()
     series = PartSeries(locate(tmp_path), 1, 2, START, roll_s=5.0, clock=clock)
