@@ -150,7 +150,7 @@ class Launcher:
         deadline, rows, disk_full = time.monotonic() + wait_s, 0, self.disk_full
         while True:
             self._wake.clear()
-            ready = [box for box in self._ask() if box.pending.done()]
+            ready = [box for box in self._ask() if box.pending is not None and box.pending.done()]
             rows += sum(self._take(box, write) for box in ready)
             left = deadline - time.monotonic()
             everything_in = bool(ready) and not self._ask()  # the last answers completed every incarnation
@@ -216,6 +216,7 @@ class Launcher:
 
     def _take(self, box: _Inbox, write: Write) -> int:
         future, box.pending = box.pending, None
+        assert future is not None  # _take is given only boxes with a drain outstanding
         try:
             drained: Drained = future.result()
         except ray.exceptions.RayError:  # the actor is gone with what it held
