@@ -221,6 +221,8 @@ class SampleSink:
                 run_end_ns = min(int(run_end_ns), cut["at_ns"])
             self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record)
             if self._failure is not None:
+                if cut is not None:
+                    self._cut(cut["problem"], cut["at_ns"])
                 self._save_quietly()
                 return
             self._guarded(self._close_parts, run_end_ns, record)
@@ -336,15 +338,23 @@ class SampleSink:
         reserve = getattr(self, "_reserve", None)
         if reserve is not None:
             reserve.release()
+        self._failure = DiskError("")
+        self._cut(problem, self._wall_clock())
+        self._save_quietly()
+        raise self._failure
+
+    def _cut(self, problem: str, at_ns: int) -> None:
+        """Say in the manifest and in the (raised) failure where the disk stopped the run,
+        with the counts as they stand: a part other workers completed after the stop is
+        listed and kept, so :meth:`close` says it again with the final counts."""
         kept, received = self._manifest.rows, self._rows_received
         message = (f"{problem} at {self.samples_dir} after {received} rows; "
                    f"the archive holds the {kept} rows written before")
-        self._failure = DiskError(message)
+        assert self._failure is not None
+        self._failure.args = (message,)  # the same error object the run is unwinding with
         cut = {"reason": "disk", "problem": problem, "message": message,
-               "rows_received": received, "rows_kept": kept, "at_ns": self._wall_clock()}
+               "rows_received": received, "rows_kept": kept, "at_ns": at_ns}
         self._manifest = replace(self._manifest, complete=False, cut=cut)
-        self._save_quietly()
-        raise self._failure
 
     def _save_quietly(self) -> None:
         try:

@@ -16,7 +16,7 @@ from marked import loadray_lines
 pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
 #: The sink's space reserve (1 MiB) and room for a few seconds of rows beside it.
-ROOM = (1 << 20) + (160 << 10)
+ROOM = (1 << 20) + (256 << 10)
 # 1000 req/s for up to 32 s on 2 workers: ~26 B a row, parts every 5 s (~65 KB each)
 LONG = ["--set", "load.phases.0.duration=30s", "--set", "load.phases.0.rate=1000",
         "--set", "load.phases.1.duration=1s", "--set", "load.phases.2.duration=1s",

@@ -231,3 +231,21 @@ def test_a_workers_full_disk_stops_the_sink_with_its_unwritten_rows_counted(tmp_
     cut = read_manifest(samples).cut
     assert (cut["rows_received"], cut["rows_kept"], cut["problem"]) == (75, 40, "disk full")
     assert [p.name for p in samples.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_part_another_worker_completes_after_the_disk_stop_is_kept_and_counted_where_it_is_said(tmp_path):
+    from loadray.archive.part_series import WrittenPart
+    from loadray.errors import DiskError
+
+    samples = tmp_path / "samples"
+    sink = SampleSink(samples, START)
+    sink.add_part(WrittenPart("worker-001-0000.parquet", 1, 0, 40, 40, 3))
+    with pytest.raises(DiskError) as info:
+        sink.worker_disk_failed("disk full", 25)
+    sink.add_part(WrittenPart("worker-002-0000.parquet", 2, 0, 30, 30, 2))  # it had room: completed after
+    sink.close(START + 10**9)
+    said = f"disk full at {samples} after 95 rows; the archive holds the 70 rows written before"
+    assert str(info.value) == said  # the error the run is unwinding with says the final counts
+    manifest = read_manifest(samples)
+    assert (manifest.rows, manifest.complete) == (70, False)
+    assert (manifest.cut["rows_received"], manifest.cut["rows_kept"], manifest.cut["message"]) == (95, 70, said)
