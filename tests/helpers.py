@@ -113,3 +113,13 @@ class FakeSeconds:
 
     def __call__(self) -> float:
         return self.now
+
+
+def seconds_after_takeover(summary: dict, per_second: dict[int, int]) -> list[int]:
+    """The target's whole seconds after the survivors took a lost worker's share over
+    (its ``redistribute`` event), the run's last, partial second left out."""
+    from datetime import datetime
+
+    started = datetime.fromisoformat(summary["started_at"].replace("Z", "+00:00")).timestamp()
+    at_s = next(e["at_s"] for e in summary["events"] if e["event"] == "redistribute")
+    return [s for s in sorted(per_second) if started + at_s <= s < max(per_second)]

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 TICK_S = 0.25
 SPAWN_TIMEOUT_S = 30.0
 GONE_TIMEOUT_S = 5.0  # how long kill_all waits for the killed workers to be dead
+PROCESS_EXITED = "because its worker process has died"  # Ray's words for an ended actor process
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ class Coordinator:
         try:
             await run_ref
         except ray.exceptions.RayError as exc:
-            self._carry_out(self.conductor.died(key, f"the actor died: {_last_line(exc)}"))
+            self._carry_out(self.conductor.died(key, f"the actor died: {_last_line(exc)}", _process_exited(exc)))
         else:
             self.conductor.finished(key)
             self._tick()  # the last one to finish ends the run now, not at the next tick
@@ -260,6 +261,12 @@ def _post_json(url: str, body: dict) -> None:
         urllib.request.urlopen(request, timeout=5).close()
     except Exception:
         pass  # an alert receiver that is down must not disturb the run
+
+
+def _process_exited(exc: BaseException) -> bool:
+    """Ray saw the actor's process end (its raylet read EOF on its socket), rather than
+    losing its node: a process that ended sends nothing more."""
+    return isinstance(exc, ray.exceptions.ActorDiedError) and PROCESS_EXITED in str(exc)
 
 
 def _last_line(exc: BaseException) -> str:

@@ -132,15 +132,19 @@ class Conductor:
         if key in self.members:
             self.members[key].finished = True
 
-    def died(self, key: Key, why: str) -> list[Action]:
-        """Its actor is gone (process or node died): lost now, if it was a member."""
+    def died(self, key: Key, why: str, exited: bool = False) -> list[Action]:
+        """Ray says its actor is gone: lost now, if it was a member. Unless Ray saw its
+        process end (``exited``), the process may still run (its node's raylet died: a
+        renewal was seen 17 ms after such news) and send until its lease lapses, so
+        nobody takes its share before that."""
         m = self.members.get(key)
         if m is None:
             return []
         m.dead = True
         if not m.alive:
             return []
-        return self._lose(m, why, self.elapsed_s())
+        lease_end_s = self._elapsed_at(m.heard_ns) + self.lease_s
+        return self._lose(m, why, min(self.elapsed_s(), lease_end_s) if exited else lease_end_s)
 
     # -- the clock ticks -------------------------------------------------------------
 
@@ -210,7 +214,7 @@ class Conductor:
         revision instant."""
         if self.state not in ("running", "paused"):
             return []
-        at = math.ceil(self.elapsed_s() + REVISION_MARGIN_S)
+        at = self._takeover_at(self._silent_from(ready.index))
         for old in self.members.values():
             if old.index == ready.index:
                 old.close(at)
@@ -226,7 +230,7 @@ class Conductor:
         self._event("restart_failed", worker=key[0], why=why)
         if self.state not in ("running", "paused"):
             return []
-        return self._reassign(math.ceil(self.elapsed_s() + REVISION_MARGIN_S))
+        return self._reassign(self._takeover_at(self._silent_from(key[0])))
 
     # -- reading -------------------------------------------------------------------
 
@@ -255,7 +259,16 @@ class Conductor:
             return self._abort(f"worker {m.index} lost ({why}); on_worker_loss: abort", "worker_loss")
         if policy == "restart":  # its share stays open until the replacement takes over
             return [Spawn((m.index, m.incarnation + 1), m.node or None)]
-        return self._reassign(math.ceil(self.elapsed_s() + REVISION_MARGIN_S))
+        return self._reassign(self._takeover_at(silent_from_s))
+
+    def _takeover_at(self, silent_from_s: float) -> int:
+        """The whole second from which others send a lost member's share: once a
+        revision can reach them, and never while it may still send (its lease)."""
+        return math.ceil(max(self.elapsed_s() + REVISION_MARGIN_S, silent_from_s))
+
+    def _silent_from(self, index: int) -> float:
+        """From when no lost incarnation of ``index`` can send any more."""
+        return max((m.silent_from_s for m in self.members.values() if m.index == index and not m.alive), default=0.0)
 
     def _reassign(self, at: float) -> list[Action]:
         """Every live member gets its share of the current plan from ``at`` on."""

@@ -38,7 +38,7 @@ def main(out: Path) -> None:
             "name": "multinode",
             "target": target.url,
             "workers": 3,
-            "load": {"model": "open", "phases": [{"duration": "10s", "rate": 300}]},
+            "load": {"model": "open", "phases": [{"duration": "12s", "rate": 300}]},
             "requests": [{"name": "root", "path": "/"}],
             "cluster": {"worker_cpus": 0.5},
         })

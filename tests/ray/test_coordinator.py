@@ -4,6 +4,7 @@ abort, /metrics. Arrivals are counted by the built-in target itself."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -14,10 +15,10 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-
-from helpers import scenario  # (url, phases, workers=2, **extra)
+from helpers import scenario, seconds_after_takeover  # scenario(url, phases, workers=2, **extra)
 
 from loadray.driver import RunOptions, run
+from loadray.fleet.conductor import REVISION_MARGIN_S
 
 pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
@@ -55,12 +56,16 @@ def test_four_workers_start_together(ray_local, builtin_target, tmp_path):
     first = table.sort_values("intended_ns").groupby("worker").first()
     assert sorted(first.index) == [0, 1, 2, 3]
     # worker w's first request is intended at start + w * 0.5 ms (each worker anchors its
-    # clock to the epoch on its own: a few us apart) and actually sent within 5 ms of the start
+    # clock to the epoch on its own: a few us apart): that is the common start, exactly
     offsets_ms = ((first.intended_ns - start_ns) / 1e6).tolist()
     assert offsets_ms == pytest.approx([0.0, 0.5, 1.0, 1.5], abs=0.05)
+    # and each is sent within a few ms of it (0.05-2.7 ms on a quiet machine). Four worker
+    # processes wake on two cores at that instant, while CI's other lane runs too: one of
+    # them can wait a scheduler slice (5.4 ms seen). The offsets above pin the common
+    # start; this pins that no worker sits on its first due request
     sent_ms = (first.sent_ns - start_ns) / 1e6
     print(f"first send after the common start, per worker (ms): {sent_ms.round(3).tolist()}")
-    assert (sent_ms < 5).all()
+    assert sent_ms.median() < 5 and (sent_ms < 15).all()
     assert result.summary["intended"] == 2000
     assert worker_pids() == []  # run() returns once its workers are dead: none can write a part later
 
@@ -116,25 +121,24 @@ def worker_pids() -> list[int]:
 def test_lost_worker_is_redistributed(ray_local, builtin_target, tmp_path):
     target = builtin_target()
     out = tmp_path / "run"
-    killed = []
 
     def kill_one():
         wait_for(out / "control.json")
         time.sleep(3)
         pid = sorted(worker_pids())[0]
         os.kill(pid, signal.SIGKILL)  # a worker process this run started
-        killed.append(time.time())
 
     thread = in_background(kill_one)
     result = run(scenario(target.url, [{"duration": "10s", "rate": 500}], workers=3), RunOptions(out=out, quiet=True))
     thread.join(5)
     assert result.exit_code == 0
     per_second = arrivals(target)
-    t_kill = int(killed[0])
-    recovered = [n for s, n in per_second.items() if t_kill + 3 <= s < max(per_second)]
-    assert recovered and all(475 <= n <= 525 for n in recovered), per_second
+    recovered = [per_second[s] for s in seconds_after_takeover(result.summary, per_second)]
+    assert len(recovered) >= 3 and all(475 <= n <= 525 for n in recovered), per_second
     record = run_record(out)
     assert [e["event"] for e in record["events"]][:1] == ["worker_lost"]
+    lost, moved = record["events"][0]["at_s"], next(e["at_s"] for e in record["events"] if e["event"] == "redistribute")
+    assert moved == math.ceil(lost + REVISION_MARGIN_S)  # Ray saw its process end: no lease to wait out
     assert len(record["dead_workers"]) == 1
     rows = ds.dataset(out / "samples", format="parquet").count_rows()
     # every scheduled request belonged to exactly one worker at a time: the plan's 5000

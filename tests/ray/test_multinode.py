@@ -3,14 +3,16 @@ removed mid-run ends in a completed run with the loss counted and the rate back.
 
 from __future__ import annotations
 
-import pytest
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
+
+from helpers import seconds_after_takeover  # noqa: E402
 
 from loadray.archive.reader import scan_parts  # noqa: E402
 
@@ -33,7 +35,19 @@ def test_spread_placement_and_node_loss(tmp_path):
     assert result["removed_node"] in {p["node"] for p in first}
     assert result["exit_code"] == 0
     assert len(record["dead_workers"]) == 1 and record["lost"] > 0
+    lost, moved = (next(e["at_s"] for e in record["events"] if e["event"] == kind) for kind in ("worker_lost", "redistribute"))
+    # Ray lost the node, not seen the process end: it may run on (it renewed 17 ms after such
+    # news once), so its share moves once its lease (1.5 s from a renewal every 0.25 s) is out
+    assert moved >= lost + 1.0, record["events"]
     per_second = {int(k): v for k, v in result["per_second"].items()}
-    t = int(result["removed_at"])
-    recovered = [n for s, n in per_second.items() if t + 3 <= s < max(per_second)]
-    assert recovered and all(285 <= n <= 315 for n in recovered), per_second
+    recovered = seconds_after_takeover(result["summary"], per_second)
+    assert len(recovered) >= 4, str(per_second)
+    # the survivors carry the whole 300/s again. The target counts a request in the second
+    # its loop reads it: when that process (or a generator) is starved for a moment, some
+    # arrivals of one second are counted in the next (a 358 seen under CI load, then 300s),
+    # so a second out of 285-315 must be made up with the one before it
+    for s in recovered[1:]:
+        pair = per_second[s] + per_second[s - 1]
+        assert 285 <= per_second[s] <= 315 or 585 <= pair <= 615, (s, str(per_second))
+    total = sum(per_second[s] for s in recovered)
+    assert total == pytest.approx(300 * len(recovered), rel=0.02), str(per_second)

@@ -95,6 +95,43 @@ def test_never_two_senders_for_one_share(seed):
             assert m.assignments[-1][1] > lost.at_s
 
 
+def test_a_worker_ray_says_died_keeps_its_share_until_its_lease_could_have_lapsed():
+    """Ray's news of an actor's death can come while its process still runs (a node whose
+    raylet died): it may send until its lease ends, so nobody else sends its share
+    before, and what it was due until then may have been sent (unknown, not lost)."""
+    c, clock, _ = started()
+    advance(c, clock, 4.0)  # 4 s after the start: each renewed 1 tick (0.25 s) ago at most
+    clock.now_ns += int(0.1 * S)
+    heard_s = c._elapsed_at(c.members[(2, 0)].heard_ns)
+    actions = c.died((2, 0), "the actor died: its node was terminated")
+    m = c.members[(2, 0)]
+    assert not m.alive and m.silent_from_s == pytest.approx(heard_s + 1.5)  # its lease, not the news
+    revisions = [a for a in actions if isinstance(a, Revise)]
+    assert [r.key for r in revisions] == [(0, 0), (1, 0)]
+    at = revisions[0].assignment.from_s
+    # the news came at 4.1 s: 5 s would do for the margin (0.3 s), but its lease runs to 5.5 s
+    assert c.elapsed_s() == pytest.approx(4.1) and heard_s == pytest.approx(4.0)
+    assert at == 6 and m.assignments[-1][1] == 6
+
+
+def test_a_worker_whose_process_ray_saw_end_is_taken_over_after_the_margin_only():
+    c, clock, _ = started()
+    advance(c, clock, 4.0)
+    clock.now_ns += int(0.1 * S)
+    actions = c.died((2, 0), "the actor died: its worker process has died", exited=True)
+    m = c.members[(2, 0)]
+    assert m.silent_from_s == pytest.approx(4.1)  # it ended by the time Ray said so
+    assert {a.assignment.from_s for a in actions if isinstance(a, Revise)} == {5}  # 4.1 + 0.3, whole
+
+
+def test_a_replacement_never_takes_over_while_the_lost_incarnation_may_still_send():
+    c, clock, _ = started("restart")
+    advance(c, clock, 4.0)
+    c.died((2, 0), "the actor died: its node was terminated")  # at 4 s; its lease runs to 5.5 s
+    (start,) = c.spawned(WorkerReady(2, 200, "h", 0, node="node0", incarnation=1))  # warm at once
+    assert start.assignment.from_s == 6 and c.members[(2, 0)].assignments[-1][1] == 6
+
+
 def test_a_lost_worker_that_comes_back_stays_fenced():
     c, clock, _ = started()
     advance(c, clock, 4.0, renewing=(0, 1))
