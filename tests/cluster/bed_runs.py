@@ -29,7 +29,7 @@ def scenario(target: str, rate: float, duration_s: float, workers: int = 3, **ex
         "cluster": {"worker_cpus": 0.5},
     }
     doc.update(extra)
-    return doc
+    return {k: v for k, v in doc.items() if v is not None}  # requests=None: flows instead
 
 
 def start_run(bed: TestBed, doc: dict, tmp: Path, host: int = 1) -> tuple[BedRun, Path]:

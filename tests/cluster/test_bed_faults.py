@@ -22,18 +22,22 @@ import pytest
 from bed_checks import Checks
 from bed_runs import at_times, finish, scenario, start_run, wait_first_arrival, workers_on
 
+from loadray.archive import open_dataset
+
 pytestmark = pytest.mark.cluster
 
 RATE, DURATION_S, SHARE = 300, 14, 100
 FAULT_AT, HEAL_AT = 4.0, 8.0
 AFTER_S = 3.0  # how long we watch for stragglers after the run
+PREFIXES = [("f/a",), ("f/a", "f/b"), ("f/a", "f/b", "f/c")]  # what one flow instance may have sent
 
-def _faulted(bed, tmp_path, policy: str, *steps, heal_after: int | None = None, watch: bool = True):
+def _faulted(bed, tmp_path, policy: str, *steps, heal_after: int | None = None, watch: bool = True,
+             rate: float = RATE, **extra):
     """Run the 14 s, 300 req/s scenario with ``on_worker_loss: policy`` from the head
     host, applying ``steps`` [(seconds after the first arrival, name, action)]; then heal
     ``heal_after`` (if given) and watch for stragglers. Returns the checks and the
     workers placed on host 3."""
-    doc = scenario(bed.target_url, RATE, DURATION_S, on_worker_loss=policy)
+    doc = scenario(bed.target_url, rate, DURATION_S, on_worker_loss=policy, **extra)
     run, out = start_run(bed, doc, tmp_path)
     first = wait_first_arrival(bed)
     times = at_times([(offset, action) for offset, _, action in steps], first)
@@ -57,6 +61,30 @@ def test_partition_healed_redistribute(bed, tmp_path):
     c.events("redistribute", "heal|rejoined")
     c.placement_addresses()
     c.accounted()
+
+
+def test_static_flows_partition_healed(bed, tmp_path):
+    """Flows of three plain steps (run callback-driven on each worker) at 100/s = 300 req/s:
+    the cut host fences mid-flow like the fast path does, no instance goes on after its
+    worker fenced, and the identity holds in flow instances."""
+    steps = [{"name": name, "path": f"/{name}"} for name in "abc"]
+    c, w3 = _faulted(bed, tmp_path, "redistribute", (FAULT_AT, "partition", lambda: bed.partition(3)),
+                     (HEAL_AT, "heal", lambda: bed.heal(3)), rate=RATE / 3, requests=None,
+                     flows=[{"name": "f", "steps": steps}])
+    c.run_ok()
+    c.silent_after(bed.ip(3), c.marks["partition"] + 3, "the partition + 3 s")
+    c.arrivals_are_rows(bed.ip(3), w3)
+    for w in w3:
+        c.events("fenced", "worker_lost", worker=w)
+    table = open_dataset(tmp_path / "run")[0].to_table(columns=["flow_id", "step", "intended_ns"])
+    paths = table.to_pandas().sort_values(["flow_id", "intended_ns"]).groupby("flow_id")["step"].agg(tuple)
+    odd = paths[~paths.isin(PREFIXES)]
+    c.check(odd.empty, f"{len(odd)} instances whose steps are not a prefix of a, b, c: {odd.head(3).to_dict()}")
+    s = c.result.summary  # planned/rows/lost/unknown count flow instances
+    c.check(s.get("rows") == len(paths), f"summary rows {s.get('rows')} != {len(paths)} flow instances archived")
+    c.check(s.get("planned") == s.get("rows", 0) + s.get("lost", 0) + s.get("unknown", 0),
+            f"planned {s.get('planned')} != rows {s.get('rows')} + lost {s.get('lost')} + unknown {s.get('unknown')}")
+    c.done()
 
 
 def test_isolated_never_healed(bed, tmp_path):
