@@ -15,7 +15,7 @@ The driver loop is the one ``loadray run --quiet`` uses (the status by long poll
 5 s or at once when the state changes, long-polling drain calls, ``SampleSink``). "driver %core" is this process's CPU (every thread, Ray's too)
 over the load; "driver µs/row" the same per archived row. "worker µs/row" is the
 worker actor process's CPU per row (it also sends the requests). "write µs/row" is the
-CPU of :class:`~loadray.archive.part_series.PartSeries` alone (Arrow -> Parquet zstd ->
+CPU of :class:`~loadray.archive.part_series.PartSeries` alone (Arrow -> Parquet ->
 file, thread time) on the run's own rows: the worker's extra cost for writing.
 
 The ceiling model: on the previous path every row costs the driver ``d`` µs, so one

@@ -4,8 +4,8 @@
     python benchmarks/report_scale.py --rows 1e9 --repeat 1 --no-engines --keep /big/disk
     python benchmarks/report_scale.py --rows 1e7 --check --old integ   # exactness at 10M
 
-Each archive is written with :class:`loadray.archive.SampleSink` (zstd Parquet, one file
-series per worker) and holds a 3-phase open-model run at 20k req/s over 8 workers and 3
+Each archive is written with :class:`loadray.archive.SampleSink` (the run's Parquet format,
+one file series per worker) and holds a 3-phase open-model run at 20k req/s over 8 workers and 3
 plain steps, with ~1% errors of four kinds, a few drops and cuts, log-normal latencies;
 one row in ten belongs to a two-step flow ``checkout/login`` -> ``checkout/pay``
 (``flow_id``, ``flow_ns`` on its last row), 0.2% of rows are retries (``attempt`` 2);

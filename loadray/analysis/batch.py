@@ -191,9 +191,14 @@ class Batch:
         return self.registry.users.keys(np.where(self.a.has_user, self.a.user.astype(np.int64), -1))
 
     @cached_property
+    def step_flows(self) -> np.ndarray:
+        """Flow code of every step key of the registry (:meth:`Registry.flow_of_steps`)."""
+        return self.registry.flow_of_steps()
+
+    @cached_property
     def flow_keys(self) -> np.ndarray:
         """Flow code + 1 of the rows in a flow instance; 0 for the others."""
-        keys = self.registry.flow_of_steps()[self.step_keys] + 1
+        keys = self.step_flows[self.step_keys] + 1
         keys[~(self.a.has_flow_id | self.a.has_flow_ns)] = 0
         return keys
 
@@ -204,6 +209,19 @@ class Batch:
         if column is None or column.null_count == len(column):
             return None
         return np.asarray(column.is_valid())
+
+    @cached_property
+    def marked(self) -> np.ndarray:
+        """Rows with an error or an ``error_detail``."""
+        marked = self.error >= 0
+        if self.has_detail is not None:
+            marked |= self.has_detail
+        return np.flatnonzero(marked)
+
+    @cached_property
+    def marked_details(self) -> np.ndarray:
+        """Global code of the ``error_detail`` of each of :attr:`marked` (-1: none)."""
+        return self.details(self.marked)
 
     def details(self, rows: np.ndarray) -> np.ndarray:
         """Global code of the ``error_detail`` of each of ``rows`` (-1: none)."""

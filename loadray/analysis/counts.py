@@ -50,14 +50,20 @@ class Counts:
     def require(self, stream) -> None:
         pass
 
+    def warm(self, b: Batch) -> None:
+        """What :meth:`add` reads of the registry, coded on the pass's thread (:mod:`.side`)."""
+        if b.a.n:
+            b.pair_keys  # noqa: B018 (cached)
+            b.registry.workers.see(b.a.worker)
+
     def add(self, b: Batch) -> None:
+        """One batch (after :meth:`warm`; called on the side thread when a summary's fold is)."""
         a = b.a
         if not a.n:
             return
         self._classes(b)
         self.errors.add(b.error[b.error >= 0])
         self.statuses.add_dense(np.bincount(a.status.view(np.uint16)[a.completed]))
-        b.registry.workers.see(a.worker)
         self.retries += int(np.count_nonzero(a.attempt > 1))
         if a.bytes_in is not None:
             self.has_bytes = True

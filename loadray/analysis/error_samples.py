@@ -41,16 +41,17 @@ class ErrorWays:
     def require(self, stream) -> None:
         pass
 
+    def warm(self, b: Batch) -> None:
+        """The details' codes, coded on the pass's thread (:mod:`.side`)."""
+        b.marked_details  # noqa: B018 (cached)
+
     def add(self, b: Batch) -> None:
         a = b.a
-        marked = b.error >= 0
-        if b.has_detail is not None:
-            marked |= b.has_detail
-        rows = np.flatnonzero(marked)
+        rows = b.marked
         if rows.size == 0:
             return
         combos = [b.error[rows].astype(np.int64) + 1, b.step_keys[rows],
-                  a.status[rows].astype(np.int64) + (1 << 15), b.details(rows).astype(np.int64) + 1,
+                  a.status[rows].astype(np.int64) + (1 << 15), b.marked_details.astype(np.int64) + 1,
                   a.error[rows].astype(np.int64)]
         sizes = [int(c.max()) + 1 for c in combos]
         if np.prod(np.array(sizes, dtype=float)) < 2.0**62:  # one int64 key: a 1-D unique

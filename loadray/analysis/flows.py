@@ -54,6 +54,10 @@ class FlowFold:
         self.fam = stream.family("flow", by("flow_name"), track=[q / 100 for q in QUANTILES.values()], sums=True)
         self._ids = InstanceCodes(stream.source.value_range("flow_id"))
 
+    def warm(self, b: Batch) -> None:
+        """The flow code of every step key, coded on the pass's thread (:mod:`.side`)."""
+        b.step_flows  # noqa: B018 (cached)
+
     def add(self, b: Batch) -> None:
         a = b.a
         with_id = a.has_flow_id
@@ -62,7 +66,7 @@ class FlowFold:
                 into.append(np.stack([a.flow_id[rows], b.step_keys[rows], a.attempt[rows].astype(np.int64)]))
         last = a.has_flow_ns
         if last.any():
-            codes = b.registry.flow_of_steps()[b.step_keys[last]]
+            codes = b.step_flows[b.step_keys[last]]
             ids = with_id[last]
             self._ids.add(a.flow_id[last][ids], codes[ids])
             self._lone_failed.append(codes[~ids & (b.error[last] >= 0)])

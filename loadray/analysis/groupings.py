@@ -59,7 +59,7 @@ _BY = {
                      lambda r: [NO_FLOW, *r.flows.names]),
     # the flow of an instance's last row (no "outside" group): what flow percentiles group by
     "flow_name": Grouping("flow_name", frozenset({"step"}),
-                          lambda b: b.registry.flow_of_steps()[b.step_keys], lambda r: list(r.flows.names)),
+                          lambda b: b.step_flows[b.step_keys], lambda r: list(r.flows.names)),
 }
 
 

@@ -71,7 +71,8 @@ class Fold(Protocol):
     ``declare`` its families before the pass, ``add`` each batch, ``require`` the ranks
     it will read once the pass is over. A fold with ``side`` true is fed on the side
     thread (:mod:`.side`): it reads nothing shared but the batch, and ``warm(b)`` computes
-    on the main thread the batch's keys it will read."""
+    on the main thread the batch's keys it will read (a fold's ``warm``, if it has one,
+    is called before its ``add`` wherever that runs)."""
 
     columns: frozenset[str]
 
@@ -271,10 +272,11 @@ class Stream:
         groups = 0
         side_sweeps = [f for f in sweeping if f in theirs]
         main_sweeps = [f for f in sweeping if f not in theirs]
+        warming = [f for f in [*theirs, *mine] if hasattr(f, "warm")]
         for b, frontier in self._batches(columns, families):
+            for fold in warming:  # registry codes, on this thread (also a main fold's: its add may count on them)
+                fold.warm(b)
             if theirs:
-                for side_fold in theirs:
-                    side_fold.warm(b)
                 side.submit(functools.partial(_side_batch, theirs, side_sweeps, b, frontier))
             for (metric, _), (fam, grouping) in self.families.items():
                 keys, values = self.extract(metric, grouping, b)

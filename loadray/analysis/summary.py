@@ -96,6 +96,7 @@ class SummaryFold:
     the stream has run."""
 
     columns = Counts.columns | FlowFold.columns | ErrorWays.columns
+    side = True  # folded on the side thread (:mod:`.side`), next to the main thread's histograms
 
     def __init__(self, thresholds: Iterable[Threshold] = ()) -> None:
         self.thresholds = list(thresholds)
@@ -111,6 +112,12 @@ class SummaryFold:
         self.service = stream.family("service", ALL, q + _threshold_quantiles(self.thresholds, "service"), True)
         self.lag = stream.family("lag", ALL, q, sums=True)
         self.flows.declare(stream)
+
+    def warm(self, b: Batch) -> None:
+        """The keys :meth:`add` reads, coded on the pass's thread (:mod:`.side`)."""
+        self.counts.warm(b)
+        self.flows.warm(b)
+        self.ways.warm(b)
 
     def add(self, b: Batch) -> None:
         self.counts.add(b)

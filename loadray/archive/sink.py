@@ -1,7 +1,8 @@
 """Streaming writer of sample batches into ``<run_dir>/samples/``, crash-consistent.
 
 One file series per worker: ``worker-007-0000.parquet``, ``worker-007-0001.parquet``...
-(zstd, schema :data:`loadray.schema.SCHEMA`). A part is written under a hidden
+(integers delta-packed and LZ4, text zstd: :func:`.part.parquet_writer`; schema
+:data:`loadray.schema.SCHEMA`). A part is written under a hidden
 temporary name and renamed into place once complete (see :mod:`.part`), so a reader
 never sees half a part. Parts are rolled often: at ``rows_per_file`` rows, and when a
 part has been open :func:`roll_after_s` seconds (5 s early in a run, up to 30 s in a

@@ -11,8 +11,8 @@ once complete.
 - Any other ``pyarrow.fs`` file system (``hdfs://``...): encoded into memory, uploaded
   under the hidden temporary name, then moved into place.
 
-A part is small (a few seconds of one worker's rows: zstd keeps them at ~6-11 B a
-row), so holding one in memory costs little.
+A part is small (a few seconds of one worker's rows: delta-packed integers keep them
+at ~6-17 B a row), so holding one in memory costs little.
 """
 
 from __future__ import annotations

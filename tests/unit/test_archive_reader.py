@@ -199,3 +199,29 @@ def test_a_1_1_archive_reads_as_1_2_with_no_error_detail_and_mixes_with_1_2_file
     assert meta.schema_version == "1.2"
     only, _ = read_samples(tmp_path, ["error", "error_detail"])
     assert only.column("error_detail").null_count == 4
+
+
+def test_zstd_parts_of_earlier_versions_mix_with_lz4_delta_parts(tmp_path):
+    """Archives written before the LZ4 + delta format (zstd, plain integers) stay readable,
+    alone and next to new parts, by the whole-table reader and by the streaming summary."""
+    from loadray.analysis import summarize
+    from loadray.archive.source import open_source
+
+    sink = SampleSink(tmp_path / "samples", START)
+    sink.write(0, rows_table(600, worker=0))
+    sink.write(1, rows_table(400, worker=1))
+    sink.close(END)
+    earlier = tmp_path / "samples" / "worker-000-0000.parquet"
+    pq.write_table(pq.read_table(earlier), earlier, compression="zstd")  # the earlier format, same metadata
+    columns = {n: pq.read_metadata(tmp_path / "samples" / n).row_group(0).column(0)
+               for n in ("worker-000-0000.parquet", "worker-001-0000.parquet")}
+    assert {n: (c.compression, "DELTA_BINARY_PACKED" in c.encodings) for n, c in columns.items()} == {
+        "worker-000-0000.parquet": ("ZSTD", False), "worker-001-0000.parquet": ("LZ4", True)}
+    table, _ = read_samples(tmp_path)
+    assert table.num_rows == 1000
+    latency = np.sort(table.column("latency_ns").drop_null().to_numpy())
+    source = open_source(tmp_path)
+    s = summarize(source, source.meta)
+    assert s["intended"] == 1000 and s["workers"] == 2
+    assert s["latency_ms"]["p99"] == round(float(np.percentile(latency, 99)) / 1e6, 3)
+    assert s["latency_ms"]["max"] == round(int(latency[-1]) / 1e6, 3)

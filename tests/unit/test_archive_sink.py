@@ -66,7 +66,10 @@ def test_rolls_parts_each_complete_and_readable(tmp_path):
     assert b"loadray.run_end_ns" not in kv(tmp_path / "samples" / names[0])
     assert b"loadray.run_end_ns" not in kv(tmp_path / "samples" / names[1])
     assert kv(tmp_path / "samples" / names[2])[b"loadray.run_end_ns"] == str(END).encode()
-    assert pq.read_metadata(tmp_path / "samples" / names[2]).row_group(0).column(0).compression == "ZSTD"
+    group = pq.read_metadata(tmp_path / "samples" / names[2]).row_group(0)
+    intended, step = group.column(0), group.column(SCHEMA.names.index("step"))
+    assert (intended.compression, "DELTA_BINARY_PACKED" in intended.encodings) == ("LZ4", True)  # LZ4_RAW
+    assert (step.compression, "RLE_DICTIONARY" in step.encodings) == ("ZSTD", True)
 
 
 def test_a_full_part_is_complete_at_once_and_the_end_time_is_in_the_manifest(tmp_path):
