@@ -68,7 +68,7 @@ class Counts:
         if a.bytes_in is not None:
             self.has_bytes = True
             self.bytes.add_dense(np.bincount(b.step_keys, weights=a.bytes_in))
-            self.responses.add(b.step_keys[a.completed & ((a.status > 0) | a.ok)])  # gRPC OK: status 0
+            self.responses.add(b.step_keys[a.completed & ((a.status > 0) | a.ok | _check_failed(b))])
         judged = a.ok & (a.status < 400)  # ok rows had a response (a gRPC call's OK is 0)
         self.judged_ok.add(b.step_keys[judged])
         if self.ends:
@@ -125,3 +125,11 @@ class Counts:
             if is_error and status < 400 and judged and (status > 0 or name != "internal"):
                 cells[step + 1, err + 1] += n
         return cells
+
+
+def _check_failed(b: Batch) -> np.ndarray:
+    """Rows whose check failed: they had a response (checks judge one) even when their
+    status does not say so (a gRPC call's OK is 0, like a request never answered)."""
+    names = b.registry.errors.names
+    is_check = np.array([n.startswith(CHECK_PREFIX) for n in names] + [False], bool)
+    return is_check[b.error]  # -1 (no error): the last entry

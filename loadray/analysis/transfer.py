@@ -29,7 +29,8 @@ def _rate(total: int, duration_s: float | None) -> float:
 def bytes_of(counts: Counts, registry: Registry, duration_s: float | None) -> dict[str, Any]:
     """``{"total", "per_s", "steps": {step: {"total", "per_s", "per_response"}}}``:
     body bytes received over the run and per step; ``per_response`` is the mean over the
-    step's completed requests that got an HTTP response. {} when the rows lack the column."""
+    step's completed requests that got a response (an HTTP status, a gRPC code, or a check
+    judged it). {} when the rows lack the column."""
     if not counts.has_bytes:
         return {}
     names = registry.step_labels()

@@ -1,5 +1,6 @@
 """gRPC rows in the folds: status is the gRPC code (OK = 0, no error), so an OK call
-is a judged response (its checks count), a response (bytes per response) and, live,
+is a judged response (its checks count), a response (bytes per response, also when a
+check failed) and, live,
 an ``ok`` outcome; a failed call's code is never taken for an HTTP status class."""
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ def test_checks_of_ok_grpc_calls_are_counted():
 def test_ok_grpc_calls_are_responses_with_their_bytes():
     got = bytes_in(grpc_rows(), duration_s=1.0)
     assert got["steps"]["g"]["total"] == 60
-    # the 5 OK calls and the two the server ended with a code (a call that failed a
-    # check has status 0 and an error: not told from one that never got an answer)
-    assert got["steps"]["g"]["per_response"] == round(60 / 7, 1)
+    # the 5 OK calls, the OK call whose check failed (checks judge a response) and the two
+    # the server ended with a code; not the one never sent (status 0 too)
+    assert got["steps"]["g"]["per_response"] == round(60 / 8, 1)
 
 
 def test_live_outcomes_count_ok_calls_and_error_kinds_not_status_classes():
