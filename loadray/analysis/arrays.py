@@ -182,6 +182,8 @@ class SampleArrays:
     has_flow_ns: np.ndarray
     user: np.ndarray  # int32, with has_user (closed model only)
     has_user: np.ndarray
+    ttfb_ns: np.ndarray  # int64, with has_ttfb (completed rows that measured one; 1.3)
+    has_ttfb: np.ndarray
     error_detail: pa.Array | None = None  # the 1.2 column as Arrow (None: the table lacks it)
     bytes_in: np.ndarray | None = None  # int32 body bytes received (None: the table lacks it)
     _cache: dict = field(default_factory=dict, repr=False)
@@ -250,6 +252,7 @@ def sample_arrays(table: pa.Table) -> SampleArrays:
     flow_id, has_flow_id = _optional(table, "flow_id", np.int64, None)
     flow_ns, has_flow_ns = _optional(table, "flow_ns", np.int64, None)
     user, has_user = _optional(table, "user", np.int32, None)
+    ttfb, ttfb_valid = _optional(table, "ttfb_ns", np.int64, None)
     return SampleArrays(
         n=n,
         intended_ns=intended,
@@ -279,6 +282,8 @@ def sample_arrays(table: pa.Table) -> SampleArrays:
         has_flow_ns=has_flow_ns,
         user=user,
         has_user=has_user,
+        ttfb_ns=ttfb,
+        has_ttfb=completed & ttfb_valid,
         error_detail=_single(table, "error_detail") if "error_detail" in table.column_names else None,
         bytes_in=_int(_single(table, "bytes_in"), np.int32)[0] if "bytes_in" in table.column_names else None,
     )

@@ -113,6 +113,8 @@ METRICS: dict[str, tuple[frozenset[str], Callable[[SampleArrays], tuple[np.ndarr
     "service": (frozenset({"service_ns", "error"}), lambda a: (a.has_service, a.service_ns[a.has_service])),
     "lag": (frozenset({"sent_ns", "intended_ns", "error", "attempt"}), _lag),
     "flow": (frozenset({"flow_ns"}), lambda a: (a.has_flow_ns, a.flow_ns[a.has_flow_ns])),
+    "ttfb": (frozenset({"ttfb_ns", "error"}), lambda a: (a.has_ttfb, a.ttfb_ns[a.has_ttfb])),
 }
 #: metric -> the column whose statistics bound its values (lag: latency's upper bound)
-RANGE_COLUMN = {"latency": "latency_ns", "service": "service_ns", "lag": "latency_ns", "flow": "flow_ns"}
+RANGE_COLUMN = {"latency": "latency_ns", "service": "service_ns", "lag": "latency_ns", "flow": "flow_ns",
+                "ttfb": "ttfb_ns"}

@@ -86,9 +86,14 @@ def _by_count(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _threshold_quantiles(thresholds: Iterable[Threshold], of: str) -> list[float]:
-    """Fractions of the percentile thresholds on ``of`` (latency or service)."""
+    """Fractions of the percentile thresholds on ``of`` (latency, service or ttfb)."""
     return [(t.rule.metric.q or 0.0) / 100 for t in thresholds
             if t.rule.metric.kind == "percentile" and (t.rule.metric.of or "latency") == of]
+
+
+def _judges(thresholds: Iterable[Threshold], of: str) -> bool:
+    """Whether a threshold is on ``of`` (time to first byte is folded only then)."""
+    return any(t.rule.metric.of == of for t in thresholds)
 
 
 class SummaryFold:
@@ -111,6 +116,8 @@ class SummaryFold:
         self.latency, self.by_step, self.by_phase = views[ALL.name], views[BY_STEP.name], views["phase"]
         self.service = stream.family("service", ALL, q + _threshold_quantiles(self.thresholds, "service"), True)
         self.lag = stream.family("lag", ALL, q, sums=True)
+        self.ttfb = (stream.family("ttfb", ALL, q + _threshold_quantiles(self.thresholds, "ttfb"), True)
+                     if _judges(self.thresholds, "ttfb") else None)
         self.flows.declare(stream)
 
     def warm(self, b: Batch) -> None:
@@ -125,18 +132,19 @@ class SummaryFold:
         self.ways.add(b)
 
     def require(self, stream: Stream) -> None:
-        for fam in (self.latency, self.service, self.lag, self.by_step, self.by_phase):
-            require(fam)
-        for metric in ("latency", "service"):
+        for fam in (self.latency, self.service, self.lag, self.by_step, self.by_phase, self.ttfb):
+            if fam is not None:
+                require(fam)
+        for metric in ("latency", "service", "ttfb"):
             qs = [v * 100 for v in _threshold_quantiles(self.thresholds, metric)]
             if qs:
                 require(getattr(self, metric), qs)
         self.flows.require(stream)
 
     def percentile_ms(self, of: str, q: float) -> float | None:
-        """Exact percentile ``q`` (0..100) of ``of`` (latency or service) in ms."""
-        fam = self.latency if of == "latency" else self.service
-        if not fam.counts().any():
+        """Exact percentile ``q`` (0..100) of ``of`` (latency, service or ttfb) in ms."""
+        fam = getattr(self, of)
+        if fam is None or not fam.counts().any():
             return None
         return float(ms(table(fam, [q]))[0, 0])
 
@@ -179,6 +187,7 @@ class SummaryFold:
             "workers": len(registry.workers), "retries": c.retries, "flows": self.flows.summary(registry),
             "checks": checks, "bytes_in": bytes_of(c, registry, duration_s),
             "error_details": error_details(self.ways.details(registry)),
+            **({"ttfb_ms": _overall(self.ttfb)} if self.ttfb is not None else {}),
         }
 
 

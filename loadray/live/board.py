@@ -27,6 +27,7 @@ class Second:
     rows: Tally = field(default_factory=Tally)
     latency: list[LogHistogram] = field(default_factory=list)
     service: list[LogHistogram] = field(default_factory=list)
+    ttfb: list[LogHistogram] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Window:
     rows: Tally = field(default_factory=Tally)
     latency: LogHistogram = field(default_factory=LogHistogram.empty)
     service: LogHistogram = field(default_factory=LogHistogram.empty)
+    ttfb: LogHistogram = field(default_factory=LogHistogram.empty)
     reports: int = 0  # heartbeats in it (0: nothing is known of these seconds)
 
     @property
@@ -63,6 +65,7 @@ class Board:
         self.outcomes: Counter[str] = Counter()
         self.latency = LogHistogram.empty()
         self.service = LogHistogram.empty()
+        self.ttfb = LogHistogram.empty()
         self.reports: Counter[int] = Counter()  # heartbeats per second of the run
         self.in_flight: dict[int, int] = {}
         self.last_seen_ns: dict[int, int] = {}
@@ -78,10 +81,12 @@ class Board:
         sec.rows += hb.rows
         sec.latency.append(hb.latency)
         sec.service.append(hb.service)
+        sec.ttfb.append(hb.ttfb)
         self.rows += hb.rows
         self.outcomes.update(hb.outcomes)
         self.latency = self.latency.merge(hb.latency)
         self.service = self.service.merge(hb.service)
+        self.ttfb = self.ttfb.merge(hb.ttfb)
         self.reports[second] += 1
         self.in_flight[hb.worker] = hb.in_flight
         self.last_seen_ns[hb.worker] = hb.at_ns
@@ -118,6 +123,7 @@ class Board:
             rows=total,
             latency=merge_all(h for s in picked for h in s.latency),
             service=merge_all(h for s in picked for h in s.service),
+            ttfb=merge_all(h for s in picked for h in s.ttfb),
             reports=sum(self.reports.get(s, 0) for s in range(first, last + 1)),
         )
 
@@ -127,7 +133,7 @@ class Board:
         return Window(
             seconds=max(0, self.second_of(now_ns)),
             sent=t["sent"], done=t["done"], errors=t["errors"], dropped=t["dropped"],
-            rows=self.rows, latency=self.latency, service=self.service,
+            rows=self.rows, latency=self.latency, service=self.service, ttfb=self.ttfb,
             reports=sum(self.reports.values()),
         )
 

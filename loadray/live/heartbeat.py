@@ -3,8 +3,8 @@ nothing is added to the per-request path).
 
 The report carries what the live rules judge, counted like the final summary counts
 the same rows: a :class:`~loadray.live.status.Tally` (sent, dropped, cut, errors,
-flow instances ended and failed) and latency and service-time histograms of the
-completed requests.
+flow instances ended and failed) and latency, service-time and time-to-first-byte
+histograms of the completed requests.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ class Rows:
         self.has_error = np.asarray(batch.column("error").is_valid())
 
     def completed_ns(self, column: str) -> np.ndarray:
-        """``column`` of the completed rows that have it (latency_ns, service_ns)."""
+        """``column`` of the completed rows that have it (latency_ns, service_ns, ttfb_ns)."""
+        if column not in self.batch.schema.names:
+            return np.empty(0, np.int64)
         values = self.batch.column(column)
         keep = self.completed & np.asarray(values.is_valid())
         return np.asarray(pc.fill_null(values, 0))[keep]
@@ -120,6 +122,7 @@ def worker_second(
         second,
         latency=LogHistogram.of(rows.completed_ns("latency_ns")),
         service=LogHistogram.of(rows.completed_ns("service_ns")),
+        ttfb=LogHistogram.of(rows.completed_ns("ttfb_ns")),
         rows=rows.tally(FlowOutcomes() if flows is None else flows),
         outcomes=outcomes(batch),
         send_lag_p99_ms=send_lag_p99_ms(batch),

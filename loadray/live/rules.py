@@ -37,7 +37,7 @@ class Breach:
 
 
 def _times(m: Metric, w: Window) -> LogHistogram:
-    return w.service if m.of == "service" else w.latency
+    return getattr(w, m.of or "latency")
 
 
 def _percentile(m: Metric, w: Window) -> float | None:

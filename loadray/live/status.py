@@ -48,6 +48,7 @@ class WorkerSecond:
     in_flight: int = 0  # at report time
     latency: LogHistogram = field(default_factory=LogHistogram.empty)  # completed, corrected
     service: LogHistogram = field(default_factory=LogHistogram.empty)  # completed, done - sent
+    ttfb: LogHistogram = field(default_factory=LogHistogram.empty)  # completed that measured one
     rows: Tally = field(default_factory=Tally)  # the rows flushed since the previous one
     outcomes: dict[str, int] = field(default_factory=dict)  # "2xx"/"4xx"/"5xx" or error kind
     send_lag_p99_ms: float = 0.0

@@ -7,6 +7,11 @@ name                            measured over the rows of completed requests   u
 ``max``, ``mean``               of latency                                     ms
 ``service_pNN``                 percentile of service time (done - sent)       ms
 ``service_max``, ``service_mean``  of service time                             ms
+``ttfb_pNN``                    percentile of time to first byte (sent to the  ms
+                                first body byte or gRPC message; an LLM stream's
+                                first token is the summary's ``llm.ttft_ms``),
+                                over the completed rows that measured one
+``ttfb_max``, ``ttfb_mean``     of time to first byte                          ms
 ``error_rate``                  errors / completed requests                    fraction
 ``flow_error_rate``             failed flow instances / ended flow instances   fraction
 ``rate``                        requests sent per second                       req/s
@@ -23,19 +28,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 Kind = Literal["percentile", "max", "mean", "error_rate", "flow_error_rate", "rate", "dropped", "cut"]
-Of = Literal["latency", "service"]
+Of = Literal["latency", "service", "ttfb"]
 Unit = Literal["ms", "fraction", "req/s", "count"]
 
 #: The metric names, for messages.
 METRICS = (
     "pNN (p50, p99, p99.9), max, mean, service_pNN, service_max, service_mean, "
-    "error_rate, flow_error_rate, rate, dropped, cut"
+    "ttfb_pNN, ttfb_max, ttfb_mean, error_rate, flow_error_rate, rate, dropped, cut"
 )
-_PERCENTILE = re.compile(r"^(service_)?p([0-9]{1,2}(?:\.[0-9]+)?)$")
-_STAT = re.compile(r"^(service_)?(max|mean)$")
+_PERCENTILE = re.compile(r"^(service_|ttfb_)?p([0-9]{1,2}(?:\.[0-9]+)?)$")
+_STAT = re.compile(r"^(service_|ttfb_)?(max|mean)$")
 _COUNTERS: tuple[Kind, ...] = ("error_rate", "flow_error_rate", "rate", "dropped", "cut")
 _UNITS: dict[str, Unit] = {"error_rate": "fraction", "flow_error_rate": "fraction", "rate": "req/s"}
 _NOT_LIVE = {"cut": "it is known only once the run has stopped"}
@@ -53,7 +58,7 @@ class Metric:
     @property
     def name(self) -> str:
         """The canonical name (``service_p99.9``), as :func:`parse_metric` reads it."""
-        prefix = "service_" if self.of == "service" else ""
+        prefix = "" if self.of in (None, "latency") else f"{self.of}_"
         if self.kind == "percentile":
             return f"{prefix}p{self.q:g}"
         return prefix + self.kind
@@ -96,4 +101,4 @@ def parse_metric(name: str) -> Metric | None:
 
 
 def _of(prefix: str | None) -> Of:
-    return "service" if prefix else "latency"
+    return cast(Of, prefix[:-1]) if prefix else "latency"

@@ -109,6 +109,33 @@ def test_no_data_is_none_and_fails():
     assert (v, p) == (None, False)
 
 
+def with_ttfb(t: pa.Table) -> pa.Table:
+    """Time to first byte a quarter of the latency on the ok rows, none on the last ok
+    row (no body) and on the errors."""
+    lat = t.column("latency_ns").to_numpy(zero_copy_only=False)
+    ok = t.column("error").is_null().to_numpy(zero_copy_only=False)
+    ttfb = [int(x) // 4 if good and i < 999 else None for i, (x, good) in enumerate(zip(lat, ok))]
+    return t.set_column(t.schema.get_field_index("ttfb_ns"), "ttfb_ns", pa.array(ttfb, pa.int64()))
+
+
+@pytest.mark.parametrize("expr, value", [
+    ("ttfb_p99 < 250", round(np.percentile(np.arange(1, 1000) * MS // 4, 99) / 1e6, 3)),
+    ("ttfb_p50 < 250", round(np.percentile(np.arange(1, 1000) * MS // 4, 50) / 1e6, 3)),
+    ("ttfb_max < 250", 249.75),
+    ("ttfb_mean < 250", round(float(np.mean(np.arange(1, 1000) * MS // 4)) / 1e6, 3)),
+])
+def test_time_to_first_byte_over_the_completed_rows_that_measured_one(expr, value):
+    v, p, s = one(with_ttfb(run_table(n_ok=1000, n_err=10)), expr)
+    assert v == pytest.approx(value, abs=0.001) and p is True
+    assert s["ttfb_ms"]["max"] == 249.75 and s["latency_ms"]["max"] == 1000.0
+
+
+def test_time_to_first_byte_is_folded_only_for_a_threshold_and_without_data_fails():
+    assert "ttfb_ms" not in summarize(with_ttfb(run_table()), None, [th("p99 < 2000")])
+    v, p, _ = one(run_table(), "ttfb_p99 < 1000")  # no row measured one (an older archive)
+    assert (v, p) == (None, False)
+
+
 def test_passed_is_all_thresholds():
     s = summarize(run_table(), None, [th("p99 < 2000"), th("max < 10")])
     assert [r["passed"] for r in s["thresholds"]] == [True, False] and s["passed"] is False

@@ -55,3 +55,15 @@ def test_heartbeat_tally_counts_rows_like_the_summary():
     t = hb.rows
     assert (t.rows, t.dropped, t.cut, t.errors, t.sent, t.completed) == (100, 4, 2, 4, 96, 94)
     assert hb.latency.count == hb.service.count == 94 and hb.latency.max_ns == 10_000_093  # no cut row
+
+
+def test_heartbeat_time_to_first_byte_covers_the_completed_rows_that_measured_one():
+    from loadray.counters import Counters
+    from loadray.live.heartbeat import worker_second
+
+    rows = [{"intended_ns": i, "sent_ns": i, "latency_ns": 10_000_000, "service_ns": 9_000_000,
+             "ttfb_ns": None if i % 10 == 0 else 1_000_000 * (1 + i % 10), "status": 200,
+             "error": "cut" if i >= 95 else None, "phase": 0, "worker": 0, "bytes_in": 0} for i in range(100)]
+    hb = worker_second(0, from_rows(rows).to_batches()[0], Counters(), Counters(), 0)
+    # rows 0..94 completed; 10 of them (i % 10 == 0) without a first byte; the cut ones left out
+    assert hb.ttfb.count == 95 - 10 and hb.ttfb.max_ns == 10_000_000 and hb.latency.count == 95

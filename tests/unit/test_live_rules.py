@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from loadray.engine.clock import FakeClock
 from loadray.engine.worker import WorkerReady
@@ -54,6 +55,15 @@ def test_a_breaker_trips_after_for_consecutive_seconds_and_a_good_second_resets_
     outcomes = [rules.check(b, at(s + 0.1))[1] for s in range(1, 6)]
     assert outcomes[:4] == [None, None, None, None]  # 1, reset, 1, 2
     assert outcomes[4] == "circuit breaker 'service_p99 > 1ms for 3s' tripped (20)"
+
+
+def test_a_time_to_first_byte_breaker_reads_its_own_histograms():
+    slow_first_byte = [replace(beat(s, 20), ttfb=LogHistogram.of(np.full(100, 300 * MS))) for s in range(3)]
+    expr = "ttfb_p99 > 250ms for 2s"
+    assert breaker_rules(expr).check(board(*(beat(s, 20) for s in range(3))), at(3.1))[1] is None  # none measured
+    tripped = breaker_rules(expr).check(board(*slow_first_byte), at(3.1))[1]
+    assert tripped.startswith(f"circuit breaker '{expr}' tripped (")
+    assert float(tripped.rsplit("(", 1)[1].rstrip(")")) == pytest.approx(300, rel=0.01)  # a histogram's bin
 
 
 def test_a_late_check_judges_every_second_it_missed_in_order():
