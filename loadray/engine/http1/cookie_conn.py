@@ -6,7 +6,8 @@ headers without a Python call per header.
 every header line of every response (five for nginx's smallest answer) only to keep the
 rare ``Set-Cookie``. Here the response's bytes up to the end of its (final) header
 block are kept as they arrive (in practice: the first read) and searched for
-``set-cookie`` once, in any case; only a block that holds it is parsed again, by a
+``set-cookie`` once, in any case (its ``data_received`` is ``Conn``'s with that
+added); only a block that holds it is parsed again, by a
 parser of its own whose ``on_header`` keeps what ``CaptureConn``'s would (``Set-Cookie``
 and ``Location``, of the final response: an interim response's are dropped). Headers
 in a chunked body's trailer are not looked at.
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from loadray.engine.http1.conn import _WANTED, _WANTED_SIZES, FREE, HEAD, Conn, HeadConn
+from loadray.engine.failures import status_error
+from loadray.engine.http1.conn import _WANTED, _WANTED_SIZES, FREE, HEAD, HeadConn
 
 if TYPE_CHECKING:
     from loadray.engine.http1.pool import Pool
@@ -32,6 +34,7 @@ __all__ = ["CookieConn", "kept_headers"]
 
 _NAME = b"set-cookie"
 _END = b"\r\n\r\n"
+_SHORT = 512  # a block this long or shorter is searched whole
 
 
 class CookieConn(HeadConn):
@@ -44,13 +47,29 @@ class CookieConn(HeadConn):
         self.block: bytes | None = None  # the response so far, until its header block is complete
         self.interims = 0  # 1xx responses before the final one, in ``block``
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes) -> None:  # Conn's, keeping the header block
         if self.head is None:  # a response begins
-            self.block = data
+            self.head = self.block = data
             self.interims = 0
         elif self.block is not None:  # its header block goes on in this read
             self.block += data
-        Conn.data_received(self, data)
+        try:
+            self.parser.feed_data(data)
+        except Exception as exc:
+            self.pool._parse_error(self, exc)
+            return
+        status, ctx = self.status, self.ctx
+        if status:  # complete: the connection is free again (the timing is in ctx)
+            self.status, self.ctx, self.deadline, self.reused = 0, FREE, 0.0, True
+            if ctx is FREE or not self.keep:
+                self.pool._drop(self, None, graceful=True)
+                if ctx is FREE:  # an answer nobody asked for
+                    return
+            elif self.queue:
+                self.pool._start_queued(self)
+            else:
+                self.idle.append(self)
+            self.on_done(ctx, status, None if status < 400 else status_error(status), self.nbytes, None, 0, None)
 
     def on_headers_complete(self) -> None:
         parser = self.parser
@@ -60,8 +79,12 @@ class CookieConn(HeadConn):
             return
         block, self.block = self.block, None
         if block is not None and self.ctx is not FREE:
-            end = -1 if self.interims else block.find(_END)
-            if _NAME in (block if end < 0 else block[:end]).lower():
+            head = block
+            if len(block) > _SHORT and not self.interims:  # a body read with it: search the header block only
+                end = block.find(_END)
+                if end > 0:
+                    head = block[:end]
+            if _NAME in head.lower():
                 self.ctx.response_headers = kept_headers(block)
         if self.flags & HEAD:
             self.status = status
