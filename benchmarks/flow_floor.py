@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import os
 import resource
@@ -91,6 +92,7 @@ async def run_shape(url: str, shape: str, flows_per_s: int, duration: float) -> 
     for _ in range(CONNECTIONS):
         _, conn = await loop.create_connection(lambda: _Conn(client), host, int(port))
         client.idle.append(conn)
+    gc.collect()  # (as flows.py does before each run)
     cpu0, cs0 = _cpu()
     start, k, every = time.monotonic_ns(), 0, 1e9 / flows_per_s
     while k * every < duration * 1e9:
