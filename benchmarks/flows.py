@@ -79,7 +79,7 @@ async def one_run(url: str, doc: dict, duration: float) -> tuple[int, float, Cou
     await worker.prepare()
     start = time.time_ns() + 200_000_000
     await asyncio.sleep(0.2)
-    gc.collect()  # not a full collection of what the run before left, inside this run's CPU time
+    gc.collect()  # so that no full collection owed to what came before lands in this run's CPU time
     cpu0, wall0 = cpu_s(), time.monotonic()
     await worker.run(start)
     cpu, wall = cpu_s() - cpu0, time.monotonic() - wall0
