@@ -8,13 +8,18 @@ static one-step requests (the fast path), the flow path with templating, extract
 and checks turned on, and the flow path on the aiohttp client (``transport: aiohttp``)
 for comparison. The ``loadray`` measured is the one of this checkout.
 
-    python benchmarks/flows.py [--duration 5] [--rates 300,1000] [--repeat 3] [--cases 1,2]
+    python benchmarks/flows.py [--duration 5] [--rates 300,1000] [--repeat 3] [--cases 1,2] [--floor]
+
+``--floor`` adds, interleaved with the cases, the same traffic from a bare uvloop +
+httptools client in the two shapes (``flow_floor.py``: three requests per timer tick, and
+chains of three): what the kernel's wake-ups cost each shape, with no loadray at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import resource
 import sys
@@ -29,8 +34,10 @@ from loadray.scenario import parse_scenario
 from loadray.target.server import new_event_loop
 
 try:
+    from flow_floor import run_shape
     from servers import fast_server
 except ImportError:  # run as a module from the repo root
+    from benchmarks.flow_floor import run_shape
     from benchmarks.servers import fast_server
 
 PLAIN = [{"name": "a", "path": "/"}, {"name": "b", "path": "/b"}, {"name": "c", "path": "/c"}]
@@ -41,6 +48,7 @@ DYNAMIC = [
     {"name": "c", "path": "/c", "query": {"n": "{{ random_int(1, 9) }}"}},
 ]
 FAST = "fast path, 3 requests"
+FLOOR = {"burst": "bare client, 3 per tick", "chain": "bare client, chains of 3"}  # flow_floor.py's shapes
 CASES = {
     FAST: lambda r: {"requests": PLAIN, "load": {"phases": [{"duration": "D", "rate": 3 * r}]}},
     "flow path, 3 static steps": lambda r: {"flows": [{"name": "f", "steps": PLAIN}],
@@ -71,6 +79,7 @@ async def one_run(url: str, doc: dict, duration: float) -> tuple[int, float, Cou
     await worker.prepare()
     start = time.time_ns() + 200_000_000
     await asyncio.sleep(0.2)
+    gc.collect()  # so that no full collection owed to what came before lands in this run's CPU time
     cpu0, wall0 = cpu_s(), time.monotonic()
     await worker.run(start)
     cpu, wall = cpu_s() - cpu0, time.monotonic() - wall0
@@ -85,6 +94,7 @@ def main() -> None:
     parser.add_argument("--rates", default="300,1000", help="flows/s (the fast path sends 3x as many requests)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of every case, interleaved; the median is shown")
     parser.add_argument("--cases", default="", help="comma list of case numbers (1-based) to run; default all")
+    parser.add_argument("--floor", action="store_true", help="also the bare client's burst and chain (flow_floor.py)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})
     chosen = [int(c) - 1 for c in args.cases.split(",") if c] or range(len(CASES))
@@ -97,6 +107,9 @@ def main() -> None:
             for _ in range(args.repeat):  # interleaved, so a noisy moment hits every case alike
                 for case, build in cases:
                     runs[case].append(run_on_uvloop(one_run(url, build(rate), args.duration)))
+                for shape in FLOOR if args.floor else ():
+                    n, cpu, _ = run_on_uvloop(run_shape(url, shape, rate, args.duration))
+                    runs.setdefault(FLOOR[shape], []).append((n, cpu, Counter()))
             medians = {}
             for case, results in runs.items():
                 per = sorted(cpu / rows * 1e6 for rows, cpu, _ in results)
@@ -109,8 +122,10 @@ def main() -> None:
                     print(f"{'':30} errors over {len(results)} runs: {dict(errors)}")
             fast = medians.get(FAST)
             for case, median in medians.items():
-                if fast and case != FAST:
+                if fast and case != FAST and case not in FLOOR.values():
                     print(f"{'  ' + case + ' / fast path':52} {median / fast:.2f}x")
+            if args.floor:
+                print(f"{'  bare client, chain / burst':52} {medians[FLOOR['chain']] / medians[FLOOR['burst']]:.2f}x")
     print(f"server: {name} on core 1; generator on core 0 (this process, no Ray, uvloop)")
 
 

@@ -31,7 +31,8 @@ from loadray.engine import http1
 from loadray.engine.clock import Clock
 from loadray.engine.failures import error_detail
 from loadray.engine.flow_runner import Traces
-from loadray.engine.http1 import CaptureConn, Pool, take_cookies
+from loadray.engine.http1 import Pool, take_cookies
+from loadray.engine.http1.cookie_conn import CookieConn
 from loadray.engine.lease import Lease
 from loadray.engine.row_buffer import DONE, NOT_SENT, ROW, RowBuffer, with_flow_ns
 from loadray.engine.transport import TransportSettings
@@ -91,8 +92,8 @@ def _wire(out: Rendered, settings: TransportSettings) -> Wire | None:
 
 class _Run:
     """One flow instance in flight: the pool's ``ctx`` for each of its steps. The
-    attributes after ``jar`` are what a :class:`~loadray.engine.http1.CaptureConn`
-    fills in (a static step keeps no body: ``chunks`` None, ``room`` 0, no ``log``)."""
+    attributes after ``jar`` are what a :class:`~loadray.engine.http1.cookie_conn.CookieConn`
+    fills in (``response_headers``: a response's cookies, None without)."""
 
     __slots__ = ("ctx", "intended", "phase", "flow_id", "gid", "end", "ready", "sent", "trace", "ok", "jar",
                  "response_headers", "now", "first", "pieces", "ends")
@@ -102,9 +103,6 @@ class _Run:
     first: int
     pieces: int
     ends: int
-    chunks = None
-    room = 0
-    log = None
 
     def __init__(self, ctx: Any, flow_id: int, end: int, now: Callable[[], int]) -> None:
         self.ctx = ctx
@@ -114,7 +112,7 @@ class _Run:
         self.end = end  # the flow's last step
         self.ok = True
         self.jar: dict[str, str] | None = None  # the session's cookies (None: none yet)
-        self.response_headers: list[tuple[bytes, bytes]] = []
+        self.response_headers: list[tuple[bytes, bytes]] | None = None
         self.now = now
 
 
@@ -130,7 +128,7 @@ class StaticFlows:
         for netloc in dict.fromkeys(wire[0] for wire in wires):
             parts = urlsplit("http://" + netloc)
             self.pools[netloc] = Pool(parts.hostname or "", parts.port or 80, settings, self._done, self._failed,
-                                      CaptureConn, now=clock.monotonic_ns)
+                                      CookieConn, now=clock.monotonic_ns)
         self._wires: list[tuple[Pool, bytes, tuple[bytes, bytes, bytes], bytes, bytes, bytes, int]] = [
             (self.pools[wire[0]], *wire[1:]) for wire in wires]
         self._first = first_step
@@ -192,8 +190,8 @@ class StaticFlows:
         """A response (the pools' ``on_done``): keep its cookies, record it, go on."""
         done = self._now()
         headers = run.response_headers
-        if headers:
-            run.response_headers = []
+        if headers is not None:
+            run.response_headers = None
             if run.jar is None:
                 run.jar = {}
             try:

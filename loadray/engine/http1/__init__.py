@@ -6,6 +6,8 @@ request bytes, outcomes by callback) and the flow client
 
 - :mod:`.wire`: the request serializer and header policy;
 - :mod:`.conn`: one connection and its response parser;
+- :mod:`.cookie_conn`: the connection of static flow steps (a response's cookies
+  without a Python call per header);
 - :mod:`.pool`: the keep-alive pool of one host:port, its queue and timeouts;
 - :mod:`.cookies`: a session's cookie jar; :mod:`.body`: a response as checks see it
   (bounded, decoded).
