@@ -2,8 +2,11 @@
 directory: one part series per worker, ``chunks/worker-007-0000.parquet``, each batch
 (one worker flush: whole requests) one row group, so a reader taking a row group at a
 time always has every chunk of a request together. Parts are written under a hidden
-temporary name and renamed once complete (:mod:`.part`): at ``rows_per_file`` rows and
-at :meth:`ChunkSink.close`. The directory exists only when some step streamed.
+temporary name and renamed once complete (:mod:`.part`): at ``rows_per_file`` rows, once
+open as long as a samples part may stay open (5 s, growing to 30 s in long runs: a
+driver that dies mid-run leaves the chunks it had before that, as it leaves the
+samples), and at :meth:`ChunkSink.close`. The directory exists only when some step
+streamed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pyarrow as pa
 from loadray.stream.table import CHUNK_SCHEMA, CHUNKS_DIR, is_chunk_batch
 
 from .part import OpenPart, part_name
+from .sink import DEFAULT_ROLL_S, roll_after_s
 
 __all__ = ["ChunkSink", "route_chunks"]
 
@@ -28,9 +32,11 @@ Write = Callable[[int, pa.RecordBatch], None]
 
 
 class ChunkSink:
-    def __init__(self, run_dir: str | os.PathLike[str], rows_per_file: int = DEFAULT_ROWS_PER_FILE) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], rows_per_file: int = DEFAULT_ROWS_PER_FILE,
+                 roll_s: float = DEFAULT_ROLL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = Path(run_dir) / CHUNKS_DIR
-        self.rows_per_file = rows_per_file
+        self.rows_per_file, self.roll_s, self._clock = rows_per_file, roll_s, clock
+        self._t0 = clock()
         self.rows = 0
         self._open: dict[int, OpenPart] = {}
         self._parts: dict[int, int] = {}
@@ -45,10 +51,11 @@ class ChunkSink:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 number = self._parts[worker] = self._parts.get(worker, -1) + 1
                 part = self._open[worker] = OpenPart(self.directory, part_name(worker, number), CHUNK_SCHEMA,
-                                                     time.monotonic())
+                                                     self._clock())
             part.write(pa.Table.from_batches([batch.cast(CHUNK_SCHEMA)]))
             self.rows += batch.num_rows
-            if part.rows >= self.rows_per_file:
+            now = self._clock()
+            if part.rows >= self.rows_per_file or now - part.opened_at >= roll_after_s(now - self._t0, self.roll_s):
                 self._open.pop(worker).finish()
 
     def close(self) -> None:

@@ -47,3 +47,30 @@ def test_worker_batches_are_routed_and_each_flush_is_one_row_group(tmp_path):
     assert [t.num_rows for t in source.batches(["t_ns"])] == [3, 3, 4]  # row groups: 2 of worker 0, 1 of worker 1
     assert open_chunks(locate(tmp_path / "nowhere")) is None
     assert is_chunk_batch(buf.flush() or pa.RecordBatch.from_pylist([], schema=CHUNK_SCHEMA))
+
+
+def test_a_chunks_part_completes_once_open_as_long_as_a_samples_part_may_be(tmp_path):
+    """Not only at close: a driver that dies mid-run keeps the chunks of its complete parts."""
+    now = [0.0]
+    sink = ChunkSink(tmp_path, clock=lambda: now[0])
+
+    def flush(n: int) -> list[str]:
+        buf = ChunkBuffer(0, ["s"], 0)
+        buf.add(1, 0, 1, 0, [(5, 1, None, None)] * n)
+        sink.write(0, buf.flush())
+        return sorted(p.name for p in (tmp_path / "chunks").iterdir() if p.name.endswith(".parquet"))
+
+    assert flush(2) == []
+    now[0] = 4.9
+    assert flush(3) == []  # 4.9 s open: still open
+    now[0] = 5.0
+    assert flush(4) == ["worker-000-0000.parquet"]  # 5 s open: complete, with all three flushes
+    assert ds.dataset(tmp_path / "chunks").to_table().num_rows == 9
+    now[0] = 200.0
+    assert flush(1) == ["worker-000-0000.parquet"]  # a new part: 200 s in, a part may stay open 10 s and more
+    now[0] = 210.0
+    assert flush(1) == ["worker-000-0000.parquet"]  # (210 / 20 = 10.5 s by then)
+    now[0] = 211.0
+    assert flush(1) == ["worker-000-0000.parquet", "worker-000-0001.parquet"]
+    sink.close()
+    assert ds.dataset(tmp_path / "chunks").to_table().num_rows == 12
