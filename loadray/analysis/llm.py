@@ -21,6 +21,10 @@ step with ``llm:``). Its figures, from the chunk arrival times (``t_ns``, from s
   "output throughput" divides by the whole request time instead: that is the step's
   latency, in ``steps``.)
 
+The run's ``ttft_ms`` over every request whose chunks carried token counts (all LLM
+steps pooled) is what the ``ttft_pNN`` / ``ttft_max`` / ``ttft_mean`` thresholds judge
+(:meth:`LlmFold.ttft_ms`).
+
 A streamed step without an LLM profile (``stream: sse|chunks``) gets the same figures
 with every chunk for a token, named for what they are: ``first_chunk_ms``, ``gap_ms``
 (every gap between chunks), ``per_chunk_ms``, ``chunks``, ``chunks_per_s``.
@@ -39,14 +43,16 @@ import numpy as np
 import pyarrow as pa
 
 from .bins import LogBins
-from .percentiles import QUANTILES, STAT_KEYS
+from .percentiles import QUANTILES, STAT_KEYS, ms
 from .quantiles import require, stats
+from .quantiles import table as percentile_table
 from .ranks import DEFAULT_WARMUP_ROWS, Ranked
 
 __all__ = ["COLUMNS", "FIGURES", "STREAM_FIGURES", "LlmFold", "cdf_points", "llm_fold", "merge_into"]
 
 COLUMNS = ("step", "index", "t_ns", "tokens", "usage")
 FIGURES = ("ttft_ms", "itl_ms", "tpot_ms", "output_tokens", "tokens_per_s")
+RUN_TTFT = "run_ttft_ms"  # every LLM request's time to first token, in one group
 STREAM_FIGURES = ("first_chunk_ms", "gap_ms", "per_chunk_ms", "chunks", "chunks_per_s")  # a step without tokens
 _UNIT = 1_000_000  # counts as "ns" so that stats() in "ms" gives them back
 _BITS = 10
@@ -62,7 +68,7 @@ def per_request(table: pa.Table, codes: dict[str, int],
     """Figure -> (step codes, values) of the requests in ``table`` (whole requests, in
     order); new step names get the next codes in ``codes``, and the codes of steps with
     tokens go into ``llm``. A chunk of a step without tokens counts as one unit."""
-    empty = {name: (np.zeros(0, np.int64), np.zeros(0, np.int64)) for name in FIGURES}
+    empty = {name: (np.zeros(0, np.int64), np.zeros(0, np.int64)) for name in (*FIGURES, RUN_TTFT)}
     if table.num_rows == 0:
         return empty
     tokens = table.column("tokens")
@@ -77,6 +83,8 @@ def per_request(table: pa.Table, codes: dict[str, int],
     if usage.null_count < table.num_rows:
         has = np.asarray(usage.is_valid())
         reported[request[has]] = np.asarray(usage.filter(usage.is_valid()), np.int64)
+    counts_tokens = np.zeros(int(request[-1]) + 1, bool)  # a request of an LLM step: its chunks say tokens
+    counts_tokens[request[np.asarray(tokens.is_valid())]] = True
     hit = tok > 0
     r, t, tok, step = request[hit], t[hit], tok[hit], step[hit]
     if r.size == 0:
@@ -96,6 +104,7 @@ def per_request(table: pa.Table, codes: dict[str, int],
         "tpot_ms": (step[first][rate_ok], np.round(tpot).astype(np.int64)),
         "output_tokens": (step[first], output * _UNIT),
         "tokens_per_s": (step[first][rate_ok], np.round(1e9 / tpot * _UNIT).astype(np.int64)),
+        RUN_TTFT: (np.zeros(int(counts_tokens[r[first]].sum()), np.int64), t[first][counts_tokens[r[first]]]),
     }
 
 
@@ -111,14 +120,18 @@ def _codes(column: pa.ChunkedArray | pa.Array, codes: dict[str, int]) -> np.ndar
 class LlmFold:
     """The LLM figures of every step: :meth:`run` over a chunk source, then :meth:`summary`."""
 
-    def __init__(self, warmup_rows: int = DEFAULT_WARMUP_ROWS, keep: bool = True) -> None:
+    def __init__(self, warmup_rows: int = DEFAULT_WARMUP_ROWS, keep: bool = True,
+                 ttft_quantiles: Sequence[float] = ()) -> None:
         """``keep`` False: keep no values in the first pass (every rank is read by the
-        second: the same figures, more reading)."""
+        second: the same figures, more reading). ``ttft_quantiles``: the percentiles
+        (0..100) of the run's time to first token that thresholds will read."""
         self.codes: dict[str, int] = {}
         self.llm: set[int] = set()  # steps whose chunks carry tokens
         self.requests: dict[int, int] = {}
         track = [q / 100 for q in QUANTILES.values()] if keep else []
         self.families = {name: Ranked(LogBins(_BITS), track, sums=True) for name in FIGURES}
+        self.ttft_quantiles = list(ttft_quantiles)
+        self.families[RUN_TTFT] = Ranked(LogBins(_BITS), track + [q / 100 for q in self.ttft_quantiles], sums=True)
         self.warmup_rows = warmup_rows
         self.second_pass = False  # whether the exact ranks needed a second pass
 
@@ -142,6 +155,8 @@ class LlmFold:
         views = {name: fam.view() for name, fam in self.families.items()}
         for view in views.values():
             require(view)
+        if self.ttft_quantiles:
+            require(views[RUN_TTFT], self.ttft_quantiles)
         pending = {name: view.pending() for name, view in views.items()}
         if not any(pending.values()):
             return
@@ -156,13 +171,27 @@ class LlmFold:
         for name, view in views.items():
             view.collected(pending[name])
 
+    def ttft_stats(self) -> dict[str, float | None]:
+        """The run's time to first token, ``{p50 p90 p95 p99 p999 max mean min}`` in ms
+        (Nones without an LLM request)."""
+        rows = stats(self.families[RUN_TTFT].view())
+        return rows[0] if rows else dict.fromkeys(STAT_KEYS)
+
+    def ttft_ms(self, q: float) -> float | None:
+        """Exact percentile ``q`` (0..100, one of ``ttft_quantiles`` or the summary's) of the
+        run's time to first token, in ms; None without an LLM request."""
+        view = self.families[RUN_TTFT].view()
+        if not view.counts().any():
+            return None
+        return float(ms(percentile_table(view, [q]))[0, 0])
+
     def summary(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """``{step: ("llm", {requests, ttft_ms, itl_ms, tpot_ms, output_tokens,
         tokens_per_s})}`` for a step with tokens, ``{step: ("stream", {requests,
         first_chunk_ms, gap_ms, per_chunk_ms, chunks, chunks_per_s})}`` (the same
         figures, a chunk for a token) for any other streamed step; each figure ``{p50 p90
         p95 p99 p999 max mean min}``; steps by name."""
-        figures = {name: stats(fam.view()) for name, fam in self.families.items()}
+        figures = {name: stats(fam.view()) for name, fam in self.families.items() if name != RUN_TTFT}
         out = {}
         for step, code in sorted(self.codes.items()):
             if not self.requests.get(code):
@@ -176,11 +205,11 @@ class LlmFold:
         return out
 
 
-def llm_fold(source: ChunkBatches | None) -> LlmFold | None:
+def llm_fold(source: ChunkBatches | None, ttft_quantiles: Sequence[float] = ()) -> LlmFold | None:
     """The fold of a chunk source, run; None without one or without any chunk."""
     if source is None or not len(source):
         return None
-    fold = LlmFold()
+    fold = LlmFold(ttft_quantiles=ttft_quantiles)
     fold.run(source)
     return fold if any(fold.requests.values()) else None
 

@@ -59,13 +59,15 @@ from .percentiles import QUANTILES, ms
 from .quantiles import require, stats, table
 from .record import live_record, live_warnings
 from .stream import DEFAULT_COLLECT_CAP, Source, Stream, TableSource
-from .thresholds import evaluate
+from .thresholds import evaluate, percentiles_judged
 from .transfer import bytes_of
 from .verdict import error_details, generator_error, nothing_succeeded
 
 if TYPE_CHECKING:
     from loadray.archive.reader import RunMeta
     from loadray.metric import Threshold
+
+    from .llm import LlmFold
 
 __all__ = ["DEFAULT_SEND_LAG_WARN_MS", "SummaryFold", "summarize"]
 
@@ -87,8 +89,7 @@ def _by_count(counts: dict[str, int]) -> dict[str, int]:
 
 def _threshold_quantiles(thresholds: Iterable[Threshold], of: str) -> list[float]:
     """Fractions of the percentile thresholds on ``of`` (latency, service or ttfb)."""
-    return [(t.rule.metric.q or 0.0) / 100 for t in thresholds
-            if t.rule.metric.kind == "percentile" and (t.rule.metric.of or "latency") == of]
+    return [q / 100 for q in percentiles_judged(thresholds, of)]
 
 
 def _judges(thresholds: Iterable[Threshold], of: str) -> bool:
@@ -106,6 +107,7 @@ class SummaryFold:
     def __init__(self, thresholds: Iterable[Threshold] = ()) -> None:
         self.thresholds = list(thresholds)
         self.counts, self.flows, self.ways = Counts(), FlowFold(), ErrorWays()
+        self.llm: LlmFold | None = None
 
     def declare(self, stream: Stream) -> None:
         self.counts.declare(stream)
@@ -142,17 +144,23 @@ class SummaryFold:
         self.flows.require(stream)
 
     def percentile_ms(self, of: str, q: float) -> float | None:
-        """Exact percentile ``q`` (0..100) of ``of`` (latency, service or ttfb) in ms."""
+        """Exact percentile ``q`` (0..100) of ``of`` (latency, service, ttfb or ttft) in ms."""
+        if of == "ttft":
+            return None if self.llm is None else self.llm.ttft_ms(q)
         fam = getattr(self, of)
         if fam is None or not fam.counts().any():
             return None
         return float(ms(table(fam, [q]))[0, 0])
 
     def summary(self, registry: Registry, meta: RunMeta | None = None, name: str = "",
-                send_lag_warn_ms: float = DEFAULT_SEND_LAG_WARN_MS) -> dict[str, Any]:
-        """The ``summary.json`` dict (see the module docstring for the accounting)."""
+                send_lag_warn_ms: float = DEFAULT_SEND_LAG_WARN_MS, llm: LlmFold | None = None) -> dict[str, Any]:
+        """The ``summary.json`` dict (see the module docstring for the accounting);
+        ``llm``: the run's ``chunks/`` fold (for the ``ttft_*`` thresholds)."""
         s = {"name": name, "schema_version": getattr(meta, "schema_version", None) or SCHEMA_VERSION}
         s.update(self._figures(registry, meta))
+        self.llm = llm
+        if _judges(self.thresholds, "ttft"):
+            s["ttft_ms"] = llm.ttft_stats() if llm is not None else stats_none()
         results = evaluate(self.thresholds, self.percentile_ms, s)
         s["thresholds"] = results
         s["passed"] = all(r["passed"] for r in results)

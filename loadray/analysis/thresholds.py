@@ -31,7 +31,7 @@ from loadray.metric import Metric, Threshold
 
 from .percentiles import percentile_ms, quantile_key
 
-__all__ = ["evaluate", "flow_error_rate", "measure"]
+__all__ = ["evaluate", "flow_error_rate", "measure", "percentiles_judged"]
 
 Arrays = Mapping[str, Any]
 Summary = Mapping[str, Any]
@@ -52,6 +52,12 @@ def _arrays(table_or_arrays: Any) -> dict[str, Any]:
     if isinstance(table_or_arrays, Mapping):
         return {"latency": table_or_arrays.get("latency_ns"), "service": table_or_arrays.get("service_ns")}
     return {"latency": table_or_arrays.completed_latency_ns, "service": table_or_arrays.completed_service_ns}
+
+
+def percentiles_judged(thresholds: Iterable[Threshold], of: str) -> list[float]:
+    """The percentiles (0..100) of ``of`` (latency, service, ttfb, ttft) that ``thresholds`` judge."""
+    return [t.rule.metric.q or 0.0 for t in thresholds
+            if t.rule.metric.kind == "percentile" and (t.rule.metric.of or "latency") == of]
 
 
 def flow_error_rate(flows: Mapping[str, Mapping[str, Any]]) -> float | None:

@@ -12,6 +12,9 @@ name                            measured over the rows of completed requests   u
                                 first token is the summary's ``llm.ttft_ms``),
                                 over the completed rows that measured one
 ``ttfb_max``, ``ttfb_mean``     of time to first byte                          ms
+``ttft_pNN``                    percentile of time to first token over every   ms
+                                request of an LLM step (``llm:``), all pooled
+``ttft_max``, ``ttft_mean``     of time to first token                         ms
 ``error_rate``                  errors / completed requests                    fraction
 ``flow_error_rate``             failed flow instances / ended flow instances   fraction
 ``rate``                        requests sent per second                       req/s
@@ -19,8 +22,9 @@ name                            measured over the rows of completed requests   u
 ``cut``                         requests in flight when the run stopped        count
 ==============================  =============================================  ========
 
-Every metric but ``cut`` is measured live too (:attr:`Metric.live`): ``cut`` exists only
-once the run has stopped, so it cannot stop a run. Pure: no imports beyond the
+Every metric but ``cut`` and ``ttft_*`` is measured live too (:attr:`Metric.live`): ``cut``
+exists only once the run has stopped, and time to first token is read from the
+``chunks/`` side table at the end, so neither can stop a run. Pure: no imports beyond the
 standard library.
 """
 
@@ -31,19 +35,20 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 Kind = Literal["percentile", "max", "mean", "error_rate", "flow_error_rate", "rate", "dropped", "cut"]
-Of = Literal["latency", "service", "ttfb"]
+Of = Literal["latency", "service", "ttfb", "ttft"]
 Unit = Literal["ms", "fraction", "req/s", "count"]
 
 #: The metric names, for messages.
 METRICS = (
     "pNN (p50, p99, p99.9), max, mean, service_pNN, service_max, service_mean, "
-    "ttfb_pNN, ttfb_max, ttfb_mean, error_rate, flow_error_rate, rate, dropped, cut"
+    "ttfb_pNN, ttfb_max, ttfb_mean, ttft_pNN, ttft_max, ttft_mean, error_rate, flow_error_rate, rate, dropped, cut"
 )
-_PERCENTILE = re.compile(r"^(service_|ttfb_)?p([0-9]{1,2}(?:\.[0-9]+)?)$")
-_STAT = re.compile(r"^(service_|ttfb_)?(max|mean)$")
+_PERCENTILE = re.compile(r"^(service_|ttfb_|ttft_)?p([0-9]{1,2}(?:\.[0-9]+)?)$")
+_STAT = re.compile(r"^(service_|ttfb_|ttft_)?(max|mean)$")
 _COUNTERS: tuple[Kind, ...] = ("error_rate", "flow_error_rate", "rate", "dropped", "cut")
 _UNITS: dict[str, Unit] = {"error_rate": "fraction", "flow_error_rate": "fraction", "rate": "req/s"}
-_NOT_LIVE = {"cut": "it is known only once the run has stopped"}
+_NOT_LIVE = {"cut": "it is known only once the run has stopped",
+             "ttft": "it is read from the chunks/ side table once the run has stopped"}
 
 
 @dataclass(frozen=True)
@@ -77,11 +82,11 @@ class Metric:
     @property
     def live(self) -> bool:
         """Whether the coordinator can judge it while the run goes on."""
-        return self.kind not in _NOT_LIVE
+        return self.why_not_live is None
 
     @property
     def why_not_live(self) -> str | None:
-        return _NOT_LIVE.get(self.kind)
+        return _NOT_LIVE.get(self.kind) or _NOT_LIVE.get(self.of or "")
 
     def __str__(self) -> str:
         return self.name

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from loadray.analysis import OverviewFold, Stream, SummaryFold, checks_of
-from loadray.analysis.llm import llm_fold, merge_into
+from loadray.analysis.llm import LlmFold, llm_fold, merge_into
 from loadray.analysis.stream import first_and_last
+from loadray.analysis.thresholds import percentiles_judged
 from loadray.archive import PLOTS_DIR, REPORT_FILE, SCENARIO_FILE, SUMMARY_FILE, read_scenario_doc
 from loadray.archive.chunk_source import open_chunks
 from loadray.archive.fs import locate
@@ -81,10 +82,10 @@ def run_window(source: SampleSource) -> tuple[int | None, float]:
     return start, round(max(0.0, (end - start) / 1e9), 6)
 
 
-def _fold(source: SampleSource, doc: dict[str, Any], thresholds: Iterable[Threshold] | None, name: str,
-          report: bool):
+def _fold(source: SampleSource, doc: dict[str, Any], thresholds: tuple[Threshold, ...], name: str,
+          report: bool, llm: LlmFold | None = None):
     """(summary, the overview fold or None, the stream) of one pass over the run."""
-    summary_fold = SummaryFold(thresholds_of(doc) if thresholds is None else tuple(thresholds))
+    summary_fold = SummaryFold(thresholds)
     folds: list = [summary_fold]
     overview = None
     if report:
@@ -93,7 +94,7 @@ def _fold(source: SampleSource, doc: dict[str, Any], thresholds: Iterable[Thresh
         folds += overview.folds()
     stream = Stream(source)
     stream.run(folds)
-    summary = summary_fold.summary(stream.registry, source.meta, name)
+    summary = summary_fold.summary(stream.registry, source.meta, name, llm=llm)
     summary["check_results"] = checks_of(summary_fold.counts, summary_fold.ways, stream.registry, check_plan(doc))
     return summary, overview, stream
 
@@ -104,9 +105,10 @@ def _summarized(run_dir: RunDir, thresholds: Iterable[Threshold] | None = None, 
     doc, warnings = scenario_of(loc)
     source = open_source(loc)
     title = str(doc.get("name") or loc.name) if name is None else name
-    summary, overview, stream = _fold(source, doc, thresholds, title, report)
+    judged = tuple(thresholds_of(doc) if thresholds is None else thresholds)
+    llm = llm_fold(open_chunks(loc), percentiles_judged(judged, "ttft"))  # the chunks/ side table of streamed steps
+    summary, overview, stream = _fold(source, doc, judged, title, report, llm)
     summary["warnings"].extend(warnings)
-    llm = llm_fold(open_chunks(loc))  # the chunks/ side table of llm: steps
     merge_into(summary, llm)
     return loc, doc, source, summary, overview, stream, llm
 

@@ -43,3 +43,37 @@ def test_no_chunks_no_llm_section(tmp_path):
     summary = rebuild(run)
     assert all("llm" not in step for step in summary["steps"].values())
     assert "LLM streaming" not in (run / "report.html").read_text() and not (run / "plots" / "llm.png").exists()
+
+
+def test_ttft_thresholds_pool_every_llm_request_and_leave_plain_streams_out(tmp_path):
+    """Step b streams tokens (TTFT 200..239 ms over two workers), step a a plain chunked body
+    whose first chunk comes after 1 ms: ttft_* judges b's requests only, exactly."""
+    import numpy as np
+
+    doc = {**DOC, "thresholds": ["ttft_p50 < 250ms", "ttft_p95 <= 237ms", "ttft_max < 239ms", "ttft_mean > 219ms"]}
+    run = make_run(tmp_path, doc)
+    sink = ChunkSink(run)
+    ttfts = []
+    for worker in range(2):
+        buf = ChunkBuffer(worker, ["a", "b"], 0)
+        for k in range(20):
+            ttft = (200 + worker * 20 + k) * MS
+            ttfts.append(ttft)
+            buf.add(k, 1, 1, 1_000, [(1_000 + MS, 100, 0, None)] + [(1_000 + ttft + i * 20 * MS, 9, 1, None) for i in range(3)])
+            buf.add(100 + k, 0, 1, 1_000, [(1_000 + MS, 10, None, None), (1_000 + 2 * MS, 10, None, None)])
+        sink.write(worker, buf.flush())
+    sink.close()
+    summary = rebuild(run)
+    got = {t["expr"]: (t["value"], t["passed"]) for t in summary["thresholds"]}
+    ms = np.array(ttfts) / 1e6
+    assert got == {"ttft_p50 < 250ms": (round(float(np.percentile(ms, 50)), 3), True),
+                   "ttft_p95 <= 237ms": (round(float(np.percentile(ms, 95)), 3), False),
+                   "ttft_max < 239ms": (239.0, False),
+                   "ttft_mean > 219ms": (219.5, True)}
+    assert summary["ttft_ms"]["min"] == 200.0 and summary["passed"] is False
+    assert summary["steps"]["a"]["stream"]["first_chunk_ms"]["p50"] == 1.0  # there, but not judged
+
+
+def test_a_ttft_threshold_without_chunks_has_no_data_and_fails(tmp_path):
+    run = make_run(tmp_path, {**DOC, "thresholds": ["ttft_p99 < 1s"]})
+    assert rebuild(run)["thresholds"] == [{"expr": "ttft_p99 < 1s", "value": None, "passed": False}]
