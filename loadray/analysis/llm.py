@@ -21,9 +21,9 @@ step with ``llm:``). Its figures, from the chunk arrival times (``t_ns``, from s
   "output throughput" divides by the whole request time instead: that is the step's
   latency, in ``steps``.)
 
-The run's ``ttft_ms`` over every request whose chunks carried token counts (all LLM
-steps pooled) is what the ``ttft_pNN`` / ``ttft_max`` / ``ttft_mean`` thresholds judge
-(:meth:`LlmFold.ttft_ms`).
+The run's ``ttft_ms``, ``itl_ms`` and ``tpot_ms`` over every request whose chunks
+carried token counts (all LLM steps pooled) are what the ``ttft_*``, ``itl_*`` and
+``tpot_*`` thresholds judge (:meth:`LlmFold.pooled_ms`, :meth:`LlmFold.pooled_stats`).
 
 A streamed step without an LLM profile (``stream: sse|chunks``) gets the same figures
 with every chunk for a token, named for what they are: ``first_chunk_ms``, ``gap_ms``
@@ -36,7 +36,7 @@ gives it back in its own unit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -52,7 +52,8 @@ __all__ = ["COLUMNS", "FIGURES", "STREAM_FIGURES", "LlmFold", "cdf_points", "llm
 
 COLUMNS = ("step", "index", "t_ns", "tokens", "usage")
 FIGURES = ("ttft_ms", "itl_ms", "tpot_ms", "output_tokens", "tokens_per_s")
-RUN_TTFT = "run_ttft_ms"  # every LLM request's time to first token, in one group
+#: threshold metric -> its figure, pooled over every request of an LLM step (one group)
+POOLED = {"ttft": "ttft_ms", "itl": "itl_ms", "tpot": "tpot_ms"}
 STREAM_FIGURES = ("first_chunk_ms", "gap_ms", "per_chunk_ms", "chunks", "chunks_per_s")  # a step without tokens
 _UNIT = 1_000_000  # counts as "ns" so that stats() in "ms" gives them back
 _BITS = 10
@@ -68,7 +69,7 @@ def per_request(table: pa.Table, codes: dict[str, int],
     """Figure -> (step codes, values) of the requests in ``table`` (whole requests, in
     order); new step names get the next codes in ``codes``, and the codes of steps with
     tokens go into ``llm``. A chunk of a step without tokens counts as one unit."""
-    empty = {name: (np.zeros(0, np.int64), np.zeros(0, np.int64)) for name in (*FIGURES, RUN_TTFT)}
+    empty = {name: (np.zeros(0, np.int64), np.zeros(0, np.int64)) for name in (*FIGURES, *POOLED)}
     if table.num_rows == 0:
         return empty
     tokens = table.column("tokens")
@@ -98,14 +99,22 @@ def per_request(table: pa.Table, codes: dict[str, int],
     rate_ok = (span > 0) & (after > 0)
     tpot = span[rate_ok] / after[rate_ok]
     gap = ~first
+    llm_first = counts_tokens[r[first]]
     return {
         "ttft_ms": (step[first], t[first]),
         "itl_ms": (step[gap], np.diff(t)[gap[1:]]),
         "tpot_ms": (step[first][rate_ok], np.round(tpot).astype(np.int64)),
         "output_tokens": (step[first], output * _UNIT),
         "tokens_per_s": (step[first][rate_ok], np.round(1e9 / tpot * _UNIT).astype(np.int64)),
-        RUN_TTFT: (np.zeros(int(counts_tokens[r[first]].sum()), np.int64), t[first][counts_tokens[r[first]]]),
+        "ttft": _pooled(t[first][llm_first]),
+        "itl": _pooled(np.diff(t)[gap[1:]][counts_tokens[r[gap]]]),
+        "tpot": _pooled(np.round(tpot[llm_first[rate_ok]]).astype(np.int64)),
     }
+
+
+def _pooled(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` in the one group of a pooled figure."""
+    return np.zeros(values.size, np.int64), values
 
 
 def _codes(column: pa.ChunkedArray | pa.Array, codes: dict[str, int]) -> np.ndarray:
@@ -121,17 +130,18 @@ class LlmFold:
     """The LLM figures of every step: :meth:`run` over a chunk source, then :meth:`summary`."""
 
     def __init__(self, warmup_rows: int = DEFAULT_WARMUP_ROWS, keep: bool = True,
-                 ttft_quantiles: Sequence[float] = ()) -> None:
+                 judged: Mapping[str, Sequence[float]] | None = None) -> None:
         """``keep`` False: keep no values in the first pass (every rank is read by the
-        second: the same figures, more reading). ``ttft_quantiles``: the percentiles
-        (0..100) of the run's time to first token that thresholds will read."""
+        second: the same figures, more reading). ``judged``: pooled figure (``ttft``,
+        ``itl``, ``tpot``) -> the percentiles (0..100) thresholds will read of it."""
         self.codes: dict[str, int] = {}
         self.llm: set[int] = set()  # steps whose chunks carry tokens
         self.requests: dict[int, int] = {}
         track = [q / 100 for q in QUANTILES.values()] if keep else []
         self.families = {name: Ranked(LogBins(_BITS), track, sums=True) for name in FIGURES}
-        self.ttft_quantiles = list(ttft_quantiles)
-        self.families[RUN_TTFT] = Ranked(LogBins(_BITS), track + [q / 100 for q in self.ttft_quantiles], sums=True)
+        self.judged = {name: list((judged or {}).get(name, ())) for name in POOLED}
+        for name, qs in self.judged.items():
+            self.families[name] = Ranked(LogBins(_BITS), track + [q / 100 for q in qs], sums=True)
         self.warmup_rows = warmup_rows
         self.second_pass = False  # whether the exact ranks needed a second pass
 
@@ -155,8 +165,9 @@ class LlmFold:
         views = {name: fam.view() for name, fam in self.families.items()}
         for view in views.values():
             require(view)
-        if self.ttft_quantiles:
-            require(views[RUN_TTFT], self.ttft_quantiles)
+        for name, qs in self.judged.items():
+            if qs:
+                require(views[name], qs)
         pending = {name: view.pending() for name, view in views.items()}
         if not any(pending.values()):
             return
@@ -171,16 +182,16 @@ class LlmFold:
         for name, view in views.items():
             view.collected(pending[name])
 
-    def ttft_stats(self) -> dict[str, float | None]:
-        """The run's time to first token, ``{p50 p90 p95 p99 p999 max mean min}`` in ms
-        (Nones without an LLM request)."""
-        rows = stats(self.families[RUN_TTFT].view())
+    def pooled_stats(self, name: str) -> dict[str, float | None]:
+        """The run's ``name`` (``ttft``, ``itl``, ``tpot``) over every LLM request,
+        ``{p50 p90 p95 p99 p999 max mean min}`` in ms (Nones without one)."""
+        rows = stats(self.families[name].view())
         return rows[0] if rows else dict.fromkeys(STAT_KEYS)
 
-    def ttft_ms(self, q: float) -> float | None:
-        """Exact percentile ``q`` (0..100, one of ``ttft_quantiles`` or the summary's) of the
-        run's time to first token, in ms; None without an LLM request."""
-        view = self.families[RUN_TTFT].view()
+    def pooled_ms(self, name: str, q: float) -> float | None:
+        """Exact percentile ``q`` (0..100, one ``judged`` or the summary's) of the run's
+        ``name`` (``ttft``, ``itl``, ``tpot``), in ms; None without an LLM request."""
+        view = self.families[name].view()
         if not view.counts().any():
             return None
         return float(ms(percentile_table(view, [q]))[0, 0])
@@ -191,7 +202,7 @@ class LlmFold:
         first_chunk_ms, gap_ms, per_chunk_ms, chunks, chunks_per_s})}`` (the same
         figures, a chunk for a token) for any other streamed step; each figure ``{p50 p90
         p95 p99 p999 max mean min}``; steps by name."""
-        figures = {name: stats(fam.view()) for name, fam in self.families.items() if name != RUN_TTFT}
+        figures = {name: stats(self.families[name].view()) for name in FIGURES}
         out = {}
         for step, code in sorted(self.codes.items()):
             if not self.requests.get(code):
@@ -205,11 +216,11 @@ class LlmFold:
         return out
 
 
-def llm_fold(source: ChunkBatches | None, ttft_quantiles: Sequence[float] = ()) -> LlmFold | None:
+def llm_fold(source: ChunkBatches | None, judged: Mapping[str, Sequence[float]] | None = None) -> LlmFold | None:
     """The fold of a chunk source, run; None without one or without any chunk."""
     if source is None or not len(source):
         return None
-    fold = LlmFold(ttft_quantiles=ttft_quantiles)
+    fold = LlmFold(judged=judged)
     fold.run(source)
     return fold if any(fold.requests.values()) else None
 

@@ -55,6 +55,7 @@ from .counts import Counts
 from .error_samples import ErrorWays
 from .flows import FlowFold
 from .groupings import ALL, BY_STEP, STEP_PHASE, step_phase_views
+from .llm import POOLED
 from .percentiles import QUANTILES, ms
 from .quantiles import require, stats, table
 from .record import live_record, live_warnings
@@ -144,9 +145,9 @@ class SummaryFold:
         self.flows.require(stream)
 
     def percentile_ms(self, of: str, q: float) -> float | None:
-        """Exact percentile ``q`` (0..100) of ``of`` (latency, service, ttfb or ttft) in ms."""
-        if of == "ttft":
-            return None if self.llm is None else self.llm.ttft_ms(q)
+        """Exact percentile ``q`` (0..100) of ``of`` (latency, service, ttfb, ttft, itl, tpot) in ms."""
+        if of in POOLED:  # an LLM figure, from the chunks/ fold
+            return None if self.llm is None else self.llm.pooled_ms(of, q)
         fam = getattr(self, of)
         if fam is None or not fam.counts().any():
             return None
@@ -155,12 +156,13 @@ class SummaryFold:
     def summary(self, registry: Registry, meta: RunMeta | None = None, name: str = "",
                 send_lag_warn_ms: float = DEFAULT_SEND_LAG_WARN_MS, llm: LlmFold | None = None) -> dict[str, Any]:
         """The ``summary.json`` dict (see the module docstring for the accounting);
-        ``llm``: the run's ``chunks/`` fold (for the ``ttft_*`` thresholds)."""
+        ``llm``: the run's ``chunks/`` fold (for the ``ttft_*``, ``itl_*``, ``tpot_*`` thresholds)."""
         s = {"name": name, "schema_version": getattr(meta, "schema_version", None) or SCHEMA_VERSION}
         s.update(self._figures(registry, meta))
         self.llm = llm
-        if _judges(self.thresholds, "ttft"):
-            s["ttft_ms"] = llm.ttft_stats() if llm is not None else stats_none()
+        for of in POOLED:
+            if _judges(self.thresholds, of):
+                s[f"{of}_ms"] = llm.pooled_stats(of) if llm is not None else stats_none()
         results = evaluate(self.thresholds, self.percentile_ms, s)
         s["thresholds"] = results
         s["passed"] = all(r["passed"] for r in results)

@@ -15,6 +15,8 @@ name                            measured over the rows of completed requests   u
 ``ttft_pNN``                    percentile of time to first token over every   ms
                                 request of an LLM step (``llm:``), all pooled
 ``ttft_max``, ``ttft_mean``     of time to first token                         ms
+``itl_pNN``, ``itl_max``, ...   of inter-token latency (every gap), pooled     ms
+``tpot_pNN``, ``tpot_max``, ... of time per output token (per request), pooled ms
 ``error_rate``                  errors / completed requests                    fraction
 ``flow_error_rate``             failed flow instances / ended flow instances   fraction
 ``rate``                        requests sent per second                       req/s
@@ -22,9 +24,10 @@ name                            measured over the rows of completed requests   u
 ``cut``                         requests in flight when the run stopped        count
 ==============================  =============================================  ========
 
-Every metric but ``cut`` and ``ttft_*`` is measured live too (:attr:`Metric.live`): ``cut``
-exists only once the run has stopped, and time to first token is read from the
-``chunks/`` side table at the end, so neither can stop a run. Pure: no imports beyond the
+Every metric but ``cut`` and the LLM figures (``ttft_*``, ``itl_*``, ``tpot_*``) is
+measured live too (:attr:`Metric.live`): ``cut`` exists only once the run has stopped,
+and the LLM figures are read from the ``chunks/`` side table at the end, so neither can
+stop a run. Pure: no imports beyond the
 standard library.
 """
 
@@ -35,20 +38,23 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 Kind = Literal["percentile", "max", "mean", "error_rate", "flow_error_rate", "rate", "dropped", "cut"]
-Of = Literal["latency", "service", "ttfb", "ttft"]
+Of = Literal["latency", "service", "ttfb", "ttft", "itl", "tpot"]
 Unit = Literal["ms", "fraction", "req/s", "count"]
 
 #: The metric names, for messages.
 METRICS = (
     "pNN (p50, p99, p99.9), max, mean, service_pNN, service_max, service_mean, "
-    "ttfb_pNN, ttfb_max, ttfb_mean, ttft_pNN, ttft_max, ttft_mean, error_rate, flow_error_rate, rate, dropped, cut"
+    "ttfb_pNN, ttfb_max, ttfb_mean, ttft_pNN, ttft_max, ttft_mean, itl_pNN, itl_max, itl_mean, "
+    "tpot_pNN, tpot_max, tpot_mean, error_rate, flow_error_rate, rate, dropped, cut"
 )
-_PERCENTILE = re.compile(r"^(service_|ttfb_|ttft_)?p([0-9]{1,2}(?:\.[0-9]+)?)$")
-_STAT = re.compile(r"^(service_|ttfb_|ttft_)?(max|mean)$")
+_PREFIX = r"(service_|ttfb_|ttft_|itl_|tpot_)?"
+_PERCENTILE = re.compile(rf"^{_PREFIX}p([0-9]{{1,2}}(?:\.[0-9]+)?)$")
+_STAT = re.compile(rf"^{_PREFIX}(max|mean)$")
 _COUNTERS: tuple[Kind, ...] = ("error_rate", "flow_error_rate", "rate", "dropped", "cut")
 _UNITS: dict[str, Unit] = {"error_rate": "fraction", "flow_error_rate": "fraction", "rate": "req/s"}
-_NOT_LIVE = {"cut": "it is known only once the run has stopped",
-             "ttft": "it is read from the chunks/ side table once the run has stopped"}
+_FROM_CHUNKS = "it is read from the chunks/ side table once the run has stopped"
+_NOT_LIVE = {"cut": "it is known only once the run has stopped", "ttft": _FROM_CHUNKS, "itl": _FROM_CHUNKS,
+             "tpot": _FROM_CHUNKS}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from loadray.analysis import OverviewFold, Stream, SummaryFold, checks_of
-from loadray.analysis.llm import LlmFold, llm_fold, merge_into
+from loadray.analysis.llm import POOLED, LlmFold, llm_fold, merge_into
 from loadray.analysis.stream import first_and_last
 from loadray.analysis.thresholds import percentiles_judged
 from loadray.archive import PLOTS_DIR, REPORT_FILE, SCENARIO_FILE, SUMMARY_FILE, read_scenario_doc
@@ -106,7 +106,7 @@ def _summarized(run_dir: RunDir, thresholds: Iterable[Threshold] | None = None, 
     source = open_source(loc)
     title = str(doc.get("name") or loc.name) if name is None else name
     judged = tuple(thresholds_of(doc) if thresholds is None else thresholds)
-    llm = llm_fold(open_chunks(loc), percentiles_judged(judged, "ttft"))  # the chunks/ side table of streamed steps
+    llm = llm_fold(open_chunks(loc), {of: percentiles_judged(judged, of) for of in POOLED})  # chunks/ of streamed steps
     summary, overview, stream = _fold(source, doc, judged, title, report, llm)
     summary["warnings"].extend(warnings)
     merge_into(summary, llm)

@@ -45,12 +45,13 @@ def test_no_chunks_no_llm_section(tmp_path):
     assert "LLM streaming" not in (run / "report.html").read_text() and not (run / "plots" / "llm.png").exists()
 
 
-def test_ttft_thresholds_pool_every_llm_request_and_leave_plain_streams_out(tmp_path):
-    """Step b streams tokens (TTFT 200..239 ms over two workers), step a a plain chunked body
-    whose first chunk comes after 1 ms: ttft_* judges b's requests only, exactly."""
+def test_llm_thresholds_pool_every_llm_request_and_leave_plain_streams_out(tmp_path):
+    """Step b streams tokens (TTFT 200..239 ms over two workers, then 20 ms apart), step a a
+    plain chunked body (chunks 1 ms apart): ttft_*, itl_*, tpot_* judge b's requests only, exactly."""
     import numpy as np
 
-    doc = {**DOC, "thresholds": ["ttft_p50 < 250ms", "ttft_p95 <= 237ms", "ttft_max < 239ms", "ttft_mean > 219ms"]}
+    doc = {**DOC, "thresholds": ["ttft_p50 < 250ms", "ttft_p95 <= 237ms", "ttft_max < 239ms", "ttft_mean > 219ms",
+                                 "itl_max <= 20ms", "tpot_p99 < 20ms"]}
     run = make_run(tmp_path, doc)
     sink = ChunkSink(run)
     ttfts = []
@@ -69,9 +70,13 @@ def test_ttft_thresholds_pool_every_llm_request_and_leave_plain_streams_out(tmp_
     assert got == {"ttft_p50 < 250ms": (round(float(np.percentile(ms, 50)), 3), True),
                    "ttft_p95 <= 237ms": (round(float(np.percentile(ms, 95)), 3), False),
                    "ttft_max < 239ms": (239.0, False),
-                   "ttft_mean > 219ms": (219.5, True)}
+                   "ttft_mean > 219ms": (219.5, True),
+                   "itl_max <= 20ms": (20.0, True),  # tokens 20 ms apart; step a's 1 ms gaps not pooled
+                   "tpot_p99 < 20ms": (20.0, False)}
     assert summary["ttft_ms"]["min"] == 200.0 and summary["passed"] is False
+    assert summary["itl_ms"]["min"] == 20.0 and summary["tpot_ms"]["mean"] == 20.0
     assert summary["steps"]["a"]["stream"]["first_chunk_ms"]["p50"] == 1.0  # there, but not judged
+    assert summary["steps"]["a"]["stream"]["gap_ms"]["p50"] == 1.0
 
 
 def test_a_ttft_threshold_without_chunks_has_no_data_and_fails(tmp_path):

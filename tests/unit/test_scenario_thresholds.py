@@ -107,7 +107,7 @@ def test_abort_on_fail_on_a_metric_not_judged_live_is_refused_at_its_path():
     )
 
 
-def test_time_to_first_token_is_a_final_threshold_only():
+def test_llm_figures_are_final_thresholds_only():
     assert parse_thresholds(["ttft_p99 < 500ms"])[0].rule.metric.name == "ttft_p99"
     with pytest.raises(ScenarioError) as info:
         parse_thresholds([{"threshold": "ttft_mean < 1s", "abort_on_fail": True}])
@@ -115,5 +115,6 @@ def test_time_to_first_token_is_a_final_threshold_only():
         "thresholds[0]: metric 'ttft_mean' cannot be judged live (it is read from the chunks/ side table once "
         "the run has stopped): abort_on_fail cannot stop the run on it; keep it without abort_on_fail"
     )
+    assert not any(parse_thresholds([f"{m} < 1s"])[0].rule.metric.live for m in ("itl_p99", "tpot_max", "ttft_mean"))
     [t] = parse_thresholds([{"threshold": "ttfb_p99 < 1s", "abort_on_fail": True}])  # time to first byte is live
     assert t.rule.metric.live
