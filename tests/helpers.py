@@ -123,3 +123,22 @@ def seconds_after_takeover(summary: dict, per_second: dict[int, int]) -> list[in
     started = datetime.fromisoformat(summary["started_at"].replace("Z", "+00:00")).timestamp()
     at_s = next(e["at_s"] for e in summary["events"] if e["event"] == "redistribute")
     return [s for s in sorted(per_second) if started + at_s <= s < max(per_second)]
+
+
+def rate_back_problems(per_second: dict[int, int], recovered: list[int], rate: float, short: float) -> list[str]:
+    """What is wrong with the whole seconds ``recovered`` (after a takeover, see
+    :func:`seconds_after_takeover`) for a run back at ``rate``/s; ``short``: the rate while
+    the lost share was missing. A second may hold arrivals of the one before (the target
+    counts a request when its loop reads it: a starved target or generator moves some
+    on), so each is in rate +-5% or makes it up with the one before; and all of them with
+    the second the takeover came in (between ``short`` and ``rate``) are within 2%."""
+    problems = []
+    lo, hi = 0.95 * rate, 1.05 * rate
+    for s in recovered[1:]:
+        if not (lo <= per_second[s] <= hi or 2 * lo <= per_second[s] + per_second[s - 1] <= 2 * hi):
+            problems.append(f"second {s}: {per_second[s]} (the one before: {per_second[s - 1]})")
+    n, total = len(recovered), sum(per_second.get(s, 0) for s in [recovered[0] - 1, *recovered])
+    slack = 0.02 * rate * n
+    if not rate * n + short - slack <= total <= rate * (n + 1) + slack:
+        problems.append(f"{total} arrivals in the {n} seconds after the takeover and the one it came in")
+    return problems

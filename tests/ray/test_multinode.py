@@ -12,7 +12,7 @@ import pytest
 
 pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
-from helpers import seconds_after_takeover  # noqa: E402
+from helpers import rate_back_problems, seconds_after_takeover  # noqa: E402
 
 from loadray.archive.reader import scan_parts  # noqa: E402
 
@@ -42,12 +42,6 @@ def test_spread_placement_and_node_loss(tmp_path):
     per_second = {int(k): v for k, v in result["per_second"].items()}
     recovered = seconds_after_takeover(result["summary"], per_second)
     assert len(recovered) >= 4, str(per_second)
-    # the survivors carry the whole 300/s again. The target counts a request in the second
-    # its loop reads it: when that process (or a generator) is starved for a moment, some
-    # arrivals of one second are counted in the next (a 358 seen under CI load, then 300s),
-    # so a second out of 285-315 must be made up with the one before it
-    for s in recovered[1:]:
-        pair = per_second[s] + per_second[s - 1]
-        assert 285 <= per_second[s] <= 315 or 585 <= pair <= 615, (s, str(per_second))
-    total = sum(per_second[s] for s in recovered)
-    assert total == pytest.approx(300 * len(recovered), rel=0.02), str(per_second)
+    # the survivors carry the whole 300/s again (200/s while the lost share was missing)
+    assert not rate_back_problems(per_second, recovered, 300, 200), (rate_back_problems(per_second, recovered, 300, 200),
+                                                                     str(per_second))
