@@ -9,10 +9,14 @@ and checks turned on, and the flow path on the aiohttp client (``transport: aioh
 for comparison. The ``loadray`` measured is the one of this checkout.
 
     python benchmarks/flows.py [--duration 5] [--rates 300,1000] [--repeat 3] [--cases 1,2] [--floor]
+                               [--server nginx|spin]
 
 ``--floor`` adds, interleaved with the cases, the same traffic from a bare uvloop +
 httptools client in the two shapes (``flow_floor.py``: three requests per timer tick, and
 chains of three): what the kernel's wake-ups cost each shape, with no loadray at all.
+``--server spin`` sends to ``spin_target.py`` instead of nginx: a target that never sleeps,
+so no write of the generator's has to wake it (what a target across a network never costs
+the generator): the flow path's own cost beside the fast path's.
 """
 
 from __future__ import annotations
@@ -35,10 +39,10 @@ from loadray.target.server import new_event_loop
 
 try:
     from flow_floor import run_shape
-    from servers import fast_server
+    from servers import fast_server, spin_server
 except ImportError:  # run as a module from the repo root
     from benchmarks.flow_floor import run_shape
-    from benchmarks.servers import fast_server
+    from benchmarks.servers import fast_server, spin_server
 
 PLAIN = [{"name": "a", "path": "/"}, {"name": "b", "path": "/b"}, {"name": "c", "path": "/c"}]
 DYNAMIC = [
@@ -80,9 +84,9 @@ async def one_run(url: str, doc: dict, duration: float) -> tuple[int, float, Cou
     start = time.time_ns() + 200_000_000
     await asyncio.sleep(0.2)
     gc.collect()  # so that no full collection owed to what came before lands in this run's CPU time
-    cpu0, wall0 = cpu_s(), time.monotonic()
+    cpu0 = cpu_s()
     await worker.run(start)
-    cpu, wall = cpu_s() - cpu0, time.monotonic() - wall0
+    cpu = cpu_s() - cpu0
     rows = pa.Table.from_batches(worker.drain().batches)
     errors = Counter(kind for kind in rows.column("error").to_pylist() if kind is not None)  # None: a success
     return rows.num_rows, cpu, errors
@@ -95,13 +99,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of every case, interleaved; the median is shown")
     parser.add_argument("--cases", default="", help="comma list of case numbers (1-based) to run; default all")
     parser.add_argument("--floor", action="store_true", help="also the bare client's burst and chain (flow_floor.py)")
+    parser.add_argument("--server", choices=("nginx", "spin"), default="nginx",
+                        help="spin: spin_target.py, a target that never sleeps (no wake-up charged to the generator)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})
     chosen = [int(c) - 1 for c in args.cases.split(",") if c] or range(len(CASES))
     cases = [list(CASES.items())[i] for i in chosen]
     print(f"{'case':30} {'flows/s':>8} {'req/s':>8} {'rows':>7} {'errors':>6} {'CPU-us/req':>11}  runs")
     print(f"{'':30} (req/s and rows: the first run; errors: every run's; CPU-us/req: the median, then each run)")
-    with fast_server(cpu=1) as (url, name):
+    with (spin_server if args.server == "spin" else fast_server)(cpu=1) as (url, name):
         for rate in (int(r) for r in args.rates.split(",")):
             runs: dict[str, list[tuple[int, float, Counter]]] = {case: [] for case, _ in cases}
             for _ in range(args.repeat):  # interleaved, so a noisy moment hits every case alike

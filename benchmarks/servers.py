@@ -1,5 +1,5 @@
-"""Local servers for benchmarks: nginx when installed (fastest), else the built-in target.
-Started by us on a free 127.0.0.1 port, ended by PID."""
+"""Local servers for benchmarks: nginx when installed (fastest), else the built-in target;
+``spin_target.py`` (never sleeps). Started by us on a free 127.0.0.1 port, ended by PID."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 NGINX_CONF = """
 worker_processes 1;
@@ -73,14 +74,30 @@ def fast_server(cpu: int = 1, http2: bool = False) -> Iterator[tuple[str, str]]:
         else:
             cmd = pin(cpu) + ["python", "-m", "loadray.target", "--port", str(port)]
             name = "loadray target"
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            _wait_listening(port)
+        with _serving(cmd, port):
             yield f"http://127.0.0.1:{port}", name
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+
+
+@contextlib.contextmanager
+def spin_server(cpu: int = 1) -> Iterator[tuple[str, str]]:
+    """Yields (url, name): ``spin_target.py`` (a target that never sleeps) on ``cpu``."""
+    port = free_port()
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spin_target.py")
+    with _serving(pin(cpu) + [sys.executable, script, str(port)], port):
+        yield f"http://127.0.0.1:{port}", "spin_target.py"
+
+
+@contextlib.contextmanager
+def _serving(cmd: list[str], port: int) -> Iterator[None]:
+    """Run ``cmd`` until the block ends (by PID), once it listens on ``port``."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(port)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
