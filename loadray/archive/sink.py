@@ -138,6 +138,7 @@ class SampleSink:
         self._files: list[Path] = []
         self._closed = False
         self._failure: DiskError | None = None
+        self._cut_by: str | None = None  # the line of another writer's full disk (cut_by)
         self._lock = threading.Lock()
         self._guarded(self._start, reserve_bytes)
 
@@ -335,7 +336,8 @@ class SampleSink:
             if self._failure is not None or self._manifest.cut is not None:
                 return
             self._reserve.release()
-            cut = {"reason": "disk", "problem": problem, "message": str(failure), "at_ns": int(at_ns)}
+            self._cut_by = str(failure)
+            cut = {"reason": "disk", "problem": problem, "message": self._cut_by, "at_ns": int(at_ns)}
             self._manifest = replace(self._manifest, cut=cut)
 
     def _fail(self, exc: OSError) -> None:
@@ -352,7 +354,8 @@ class SampleSink:
         if reserve is not None:
             reserve.release()
         self._failure = DiskError("")
-        self._cut(problem, self._wall_clock())
+        earlier = self._manifest.cut  # set by cut_by: the run ended then
+        self._cut(problem, earlier["at_ns"] if earlier else self._wall_clock())
         self._save_quietly()
         raise self._failure
 
@@ -362,6 +365,8 @@ class SampleSink:
         listed and kept, so :meth:`close` says it again with the final counts."""
         kept, received = self._manifest.rows, self._rows_received
         message = cut_message(problem, self.samples_dir, received, kept)
+        if self._cut_by is not None:  # the disk had stopped the chunks first
+            message = f"{self._cut_by}; then {message}"
         assert self._failure is not None
         self._failure.args = (message,)  # the same error object the run is unwinding with
         cut = {"reason": "disk", "problem": problem, "message": message,

@@ -66,6 +66,11 @@ def sample_batch(n: int, first: int = 0) -> pa.RecordBatch:
     ], schema=SCHEMA)
 
 
+def noisy_samples(n: int, rng, first: int = 0) -> pa.RecordBatch:
+    """Sample rows with random latencies: they compress poorly."""
+    return sample_batch(n, first).set_column(2, "latency_ns", pa.array(rng.integers(1, 1 << 40, n)))
+
+
 def fill_until_full(sink: ChunkSink, rng, requests: int = 60) -> tuple[int, DiskError]:
     handed = 0
     with pytest.raises(DiskError) as info:
@@ -177,8 +182,7 @@ def test_after_a_full_disk_under_samples_the_open_chunk_parts_are_dropped_and_th
     noisy = np.random.default_rng(9)
     with pytest.raises(DiskError) as info:
         for k in range(100_000):
-            batch = sample_batch(2_000, k * 2_000)
-            samples.write(0, batch.set_column(2, "latency_ns", pa.array(noisy.integers(1, 1 << 40, 2_000))))
+            samples.write(0, noisy_samples(2_000, noisy, k * 2_000))
     close_archive(samples, chunks, START + 9_000_000_000, None)  # raises nothing more: the run unwinds with it
     assert str(info.value).startswith(f"disk full at {run / 'samples'} after ")
     assert read_manifest(run / "samples").cut["message"] == str(info.value)
@@ -203,3 +207,24 @@ def test_a_full_disk_finishing_chunks_at_the_end_is_the_runs_disk_error_with_eve
     assert manifest.complete and manifest.rows == 60 and manifest.run_end_ns == START + 10_000_000_000
     assert manifest.cut["message"] == str(info.value)
     assert read_samples(run)[0].num_rows == 60 and os.listdir(run / "chunks") == []
+
+
+def test_samples_that_no_longer_fit_after_a_full_disk_under_chunks_say_both_cuts_in_one_line(tmpfs):
+    disk = tmpfs("3m")
+    run = create_run_dir(disk / "run")
+    samples = SampleSink(run / "samples", START, clock=lambda: 0.0, reserve_bytes=16 << 10)
+    rng = np.random.default_rng(2)
+    for k in range(30):  # ~1 MB of samples waiting in memory for their part to complete
+        samples.write(k % 2, noisy_samples(2_000, rng, k * 2_000))
+    chunks = ChunkSink(run, roll_s=3.0, clock=Ticks(), wall_clock=lambda: STOP_NS)
+    _, chunk_error = fill_until_full(chunks, rng)
+    with pytest.raises(DiskError) as info:
+        close_archive(samples, chunks, START + 60_000_000_000, None)
+    assert str(info.value) == (f"{chunk_error}; then disk full at {run / 'samples'} after 60000 rows; "
+                               "the archive holds the 0 rows written before")
+    assert "\n" not in str(info.value) and info.value.exit_code == 1
+    manifest = read_manifest(run / "samples")
+    assert not manifest.complete and manifest.rows == 0 and manifest.run_end_ns == STOP_NS
+    assert manifest.cut["message"] == str(info.value) and manifest.cut["rows_received"] == 60_000
+    assert hidden(run / "samples") == [] and hidden(run / "chunks") == []
+    assert chunk_rows_on_disk(run) == chunks.rows_kept > 0
