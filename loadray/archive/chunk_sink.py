@@ -68,8 +68,8 @@ class ChunkSink:
                 self._append(worker, batch)
 
     def close(self) -> None:
-        """Finish every open part; :class:`DiskError` when the disk cannot take them
-        (then none of them is kept). Nothing more after a disk error."""
+        """Finish every open part; :class:`DiskError` when the disk cannot take one (it and
+        those not finished yet are dropped). Nothing more after a disk error."""
         with self._lock:
             if self.failure is not None:
                 return
