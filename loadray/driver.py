@@ -37,7 +37,7 @@ from loadray.archive import (
     create_run_dir,
     is_disk_error,
 )
-from loadray.archive.chunk_sink import ChunkSink, route_chunks
+from loadray.archive.chunk_sink import ChunkSink, close_archive, route_chunks
 from loadray.archive.diskspace import disk_problem
 from loadray.archive.fence import close_run
 from loadray.archive.fs import is_uri, locate
@@ -329,8 +329,7 @@ def _drive(scenario: Scenario, run_dir, interrupts: Interrupts, options: RunOpti
         find_unlisted(sink, loc, launcher, metrics)
         doc = record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
         try:
-            sink.close(end_ns, doc)
-            chunk_sink.close()
+            close_archive(sink, chunk_sink, end_ns, doc)  # a full disk under chunks/ cuts the run too
         finally:
             drop_stale_temps(loc)  # parts open in workers that were stopped
     return record

@@ -20,6 +20,17 @@ def first_attempt_columns(n: int) -> list[pa.Array]:
 # -- fake time for code with several tasks -------------------------------------------------
 
 
+class Ticks:
+    """A fake monotonic clock: each call moves 1 s, so parts complete every few writes."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        self.t += 1.0
+        return self.t
+
+
 class JumpClock(FakeClock):
     """A :class:`loadray.engine.clock.Clock` whose time is the event loop's own, and the
     loop's time jumps: run with :func:`run_in_fake_time`, nothing ever waits for real.

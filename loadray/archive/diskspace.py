@@ -5,13 +5,16 @@ fills so the archive can still record how it ended.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from loadray.errors import DiskError
+from loadray.errors import ArchiveError, DiskError
 
-__all__ = ["DEFAULT_RESERVE_BYTES", "SpaceReserve", "disk_problem", "is_disk_error", "reraise_disk_error"]
+__all__ = ["DEFAULT_RESERVE_BYTES", "SpaceReserve", "cut_message", "disk_problem", "is_disk_error",
+           "reraise_disk_error", "write_guard"]
 
 #: What a full disk still needs for the last manifest (a few hundred bytes per part).
 DEFAULT_RESERVE_BYTES = 1 << 20
@@ -39,6 +42,26 @@ def reraise_disk_error(exc: BaseException, path: str | os.PathLike[str], what: s
     """Raise :class:`DiskError` (``disk full at PATH: WHAT``) when ``exc`` is a disk error."""
     if is_disk_error(exc):
         raise DiskError(f"{disk_problem(exc)} at {path}: {what}") from None  # type: ignore[arg-type]
+
+
+def cut_message(problem: str, where: object, received: int, kept: int, rows: str = "rows") -> str:
+    """The line of a part series the disk stopped: ``disk full at DIR after N rows; the
+    archive holds the M rows written before`` (``rows``: what they are, e.g. "chunk rows")."""
+    return f"{problem} at {where} after {received} {rows}; the archive holds the {kept} {rows} written before"
+
+
+@contextlib.contextmanager
+def write_guard(where: object, what: str, on_full: Callable[[OSError], object]) -> Iterator[None]:
+    """Writes of ``what`` (samples, chunks) under ``where``: an OSError the disk raised
+    because it is full goes to ``on_full`` (which stops the writer and raises
+    :class:`DiskError`); any other one is ``ArchiveError`` (``WHERE: cannot write WHAT: why``)."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_disk_error(exc):
+            raise ArchiveError(f"{where}: cannot write {what}: {exc.strerror or exc}") from None
+        on_full(exc)
+        raise
 
 
 class SpaceReserve:

@@ -13,7 +13,9 @@ loses at most the rows of the parts still open. ``samples/_manifest.json`` (see
 A full disk (ENOSPC, EDQUOT, EIO, EFBIG) stops the sink: the open parts are dropped,
 a small space reserve is released, the manifest records the cut, and
 :class:`~loadray.errors.DiskError` says ``disk full at <dir> after N rows; the archive
-holds the M rows written before`` (exit 1). Later writes raise the same error.
+holds the M rows written before`` (exit 1). Later writes raise the same error. A full
+disk under the run's ``chunks/`` (:meth:`SampleSink.cut_by`) ends the run too: the open
+parts are completed with the reserve's space and the manifest records that cut.
 
 File key-value metadata (every file): ``loadray.schema_version`` and
 ``loadray.run_start_ns``; the parts open at :meth:`SampleSink.close` also get
@@ -36,7 +38,7 @@ import pyarrow as pa
 from loadray.errors import ArchiveError, DiskError
 from loadray.schema import SCHEMA
 
-from .diskspace import DEFAULT_RESERVE_BYTES, SpaceReserve, disk_problem, is_disk_error
+from .diskspace import DEFAULT_RESERVE_BYTES, SpaceReserve, cut_message, disk_problem, write_guard
 from .manifest import Manifest, PartEntry, write_manifest
 from .part import COMPRESSION, OpenPart, part_name
 
@@ -136,6 +138,7 @@ class SampleSink:
         self._files: list[Path] = []
         self._closed = False
         self._failure: DiskError | None = None
+        self._cut_by: str | None = None  # the line of another writer's full disk (cut_by)
         self._lock = threading.Lock()
         self._guarded(self._start, reserve_bytes)
 
@@ -218,7 +221,7 @@ class SampleSink:
                 return
             self._closed = True
             cut = self._manifest.cut
-            if self._failure is not None and cut is not None:  # the run ended where the disk stopped it
+            if cut is not None:  # the run ended where the disk stopped it
                 run_end_ns = min(int(run_end_ns), cut["at_ns"])
             self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record)
             if self._failure is not None:
@@ -303,18 +306,16 @@ class SampleSink:
         for series in self._series.values():
             if series.open is not None:
                 self._finish(series, end)
-        self._manifest = replace(self._manifest, complete=True)
+        cut = self._manifest.cut  # set by cut_by, with the final counts now
+        cut = cut and {**cut, "rows_received": self._rows_received, "rows_kept": self._manifest.rows}
+        self._manifest = replace(self._manifest, complete=True, cut=cut)
         write_manifest(self.samples_dir, self._manifest)
         self._reserve.release()
 
     def _guarded(self, step: Callable, *args: object) -> None:
         """Run ``step``; a disk error stops the sink (see :meth:`_fail`)."""
-        try:
+        with write_guard(self.samples_dir, "samples", self._fail):
             step(*args)
-        except OSError as exc:
-            if not is_disk_error(exc):
-                raise ArchiveError(f"{self.samples_dir}: cannot write samples: {exc.strerror or exc}") from None
-            self._fail(exc)
 
     def worker_disk_failed(self, problem: str, unwritten: int) -> None:
         """A worker writing its own parts here met a full disk (``problem``: "disk full"...)
@@ -325,6 +326,19 @@ class SampleSink:
                 raise self._failure
             self._rows_received += unwritten
             self._stop(problem)
+
+    def cut_by(self, failure: DiskError, problem: str, at_ns: int) -> None:
+        """Another writer of the run (the ``chunks/`` side table) met a full disk at
+        ``at_ns`` (wall ns): the run ended there, the manifest says so with ``failure``'s
+        line. The space reserve is given back so that :meth:`close` can still complete the
+        parts open now (a full disk then stops this sink too, as in :meth:`write`)."""
+        with self._lock:
+            if self._failure is not None or self._manifest.cut is not None:
+                return
+            self._reserve.release()
+            self._cut_by = str(failure)
+            cut = {"reason": "disk", "problem": problem, "message": self._cut_by, "at_ns": int(at_ns)}
+            self._manifest = replace(self._manifest, cut=cut)
 
     def _fail(self, exc: OSError) -> None:
         self._stop(disk_problem(exc))
@@ -340,7 +354,8 @@ class SampleSink:
         if reserve is not None:
             reserve.release()
         self._failure = DiskError("")
-        self._cut(problem, self._wall_clock())
+        earlier = self._manifest.cut  # set by cut_by: the run ended then
+        self._cut(problem, earlier["at_ns"] if earlier else self._wall_clock())
         self._save_quietly()
         raise self._failure
 
@@ -349,8 +364,9 @@ class SampleSink:
         with the counts as they stand: a part other workers completed after the stop is
         listed and kept, so :meth:`close` says it again with the final counts."""
         kept, received = self._manifest.rows, self._rows_received
-        message = (f"{problem} at {self.samples_dir} after {received} rows; "
-                   f"the archive holds the {kept} rows written before")
+        message = cut_message(problem, self.samples_dir, received, kept)
+        if self._cut_by is not None:  # the disk had stopped the chunks first
+            message = f"{self._cut_by}; then {message}"
         assert self._failure is not None
         self._failure.args = (message,)  # the same error object the run is unwinding with
         cut = {"reason": "disk", "problem": problem, "message": message,

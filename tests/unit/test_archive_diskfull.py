@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pyarrow as pa
 import pytest
+from helpers import Ticks, first_attempt_columns
 
 from loadray.archive import (
     SampleSink,
@@ -22,7 +23,6 @@ from loadray.archive import (
     write_summary,
 )
 from loadray.archive.diskspace import disk_problem, is_disk_error
-from helpers import first_attempt_columns
 from loadray.errors import DiskError
 from loadray.report.build import rebuild
 from loadray.schema import SCHEMA
@@ -51,17 +51,6 @@ def noisy_batch(n, rng, offset):
         ],
         schema=SCHEMA,
     )
-
-
-class Ticks:
-    """A fake monotonic clock: each call moves 1 s, so parts complete every few writes."""
-
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        self.t += 1.0
-        return self.t
 
 
 def fill_until_full(sink, rng, rows=4000):
