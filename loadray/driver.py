@@ -272,6 +272,30 @@ def _after_disk_error(exc: DiskError, run_dir: Path) -> DiskError:
     return DiskError(f"{exc}; summary.json and report.html were built from them")
 
 
+def _follow(launcher: Launcher, sink, write, console: LiveConsole, metrics, interrupts: Interrupts,
+            end_ns: int) -> tuple[LiveStatus, int]:
+    """Follow the run until it finishes or a signal stops it, showing and exporting its
+    live status and archiving rows as soon as workers flush them: (the last status, the
+    run's end, the signal's instant when one came first)."""
+    status, every_s = LiveStatus(), _status_every(console, metrics)
+    while True:
+        news = launcher.poll_status(every_s)  # a long poll: at once when the state changes
+        if news is not None:
+            status = news
+            console.update(status)
+            if metrics is not None:
+                metrics.update(status)
+            sink.tick()  # completes parts open long enough, also when no rows came
+            if status.state == "finished":
+                return status, end_ns
+        if interrupts.signum is not None:
+            launcher.stop()
+            return status, min(end_ns, time.time_ns())  # the run ends at the signal
+        launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed; ends at a status
+        if launcher.disk_full and isinstance(sink, SampleSink):  # a worker's part met a full disk
+            sink.worker_disk_failed(launcher.disk_full, launcher.unwritten())
+
+
 def _drive(scenario: Scenario, run_dir, interrupts: Interrupts, options: RunOptions, metrics) -> RunRecord:
     """The load, with each part a worker completes listed in the manifest, and the rows
     of workers that do not write their own parts written here: those on other hosts than
@@ -300,24 +324,7 @@ def _drive(scenario: Scenario, run_dir, interrupts: Interrupts, options: RunOpti
         else contextlib.nullcontext()
     try:
         with console, control:
-            status, every_s = LiveStatus(), _status_every(console, metrics)
-            while True:
-                news = launcher.poll_status(every_s)  # a long poll: at once when the state changes
-                if news is not None:
-                    status = news
-                    console.update(status)
-                    if metrics is not None:
-                        metrics.update(status)
-                    sink.tick()  # completes parts open long enough, also when no rows came
-                    if status.state == "finished":
-                        break
-                if interrupts.signum is not None:
-                    end_ns = min(end_ns, time.time_ns())  # the run ends at the signal
-                    launcher.stop()
-                    break
-                launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed; ends at a status
-                if launcher.disk_full and isinstance(sink, SampleSink):  # a worker's part met a full disk
-                    sink.worker_disk_failed(launcher.disk_full, launcher.unwritten())
+            status, end_ns = _follow(launcher, sink, write, console, metrics, interrupts, end_ns)
             if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
                 end_ns = min(end_ns, time.time_ns())
             launcher.settle(write)

@@ -248,11 +248,6 @@ def sample_arrays(table: pa.Table) -> SampleArrays:
     has_latency = completed if lat_valid is None else completed & lat_valid
     has_service = completed if svc_valid is None else completed & svc_valid
     has_sent_ns = sent if sent_valid is None else sent & sent_valid
-    attempt, _ = _optional(table, "attempt", np.int8, 1)
-    flow_id, has_flow_id = _optional(table, "flow_id", np.int64, None)
-    flow_ns, has_flow_ns = _optional(table, "flow_ns", np.int64, None)
-    user, has_user = _optional(table, "user", np.int32, None)
-    ttfb, ttfb_valid = _optional(table, "ttfb_ns", np.int64, None)
     return SampleArrays(
         n=n,
         intended_ns=intended,
@@ -275,18 +270,26 @@ def sample_arrays(table: pa.Table) -> SampleArrays:
         has_latency=has_latency,
         has_service=has_service,
         has_sent_ns=has_sent_ns,
-        attempt=attempt,
-        flow_id=flow_id,
-        has_flow_id=has_flow_id,
-        flow_ns=flow_ns,
-        has_flow_ns=has_flow_ns,
-        user=user,
-        has_user=has_user,
-        ttfb_ns=ttfb,
-        has_ttfb=completed & ttfb_valid,
-        error_detail=_single(table, "error_detail") if "error_detail" in table.column_names else None,
-        bytes_in=_int(_single(table, "bytes_in"), np.int32)[0] if "bytes_in" in table.column_names else None,
+        **_later_columns(table, completed),
     )
+
+
+def _later_columns(table: pa.Table, completed: np.ndarray) -> dict[str, Any]:
+    """:class:`SampleArrays`' fields from the columns a table may lack (a 1.0 table, an
+    older archive, a projection without them): their defaults then (module docstring)."""
+    attempt, _ = _optional(table, "attempt", np.int8, 1)
+    flow_id, has_flow_id = _optional(table, "flow_id", np.int64, None)
+    flow_ns, has_flow_ns = _optional(table, "flow_ns", np.int64, None)
+    user, has_user = _optional(table, "user", np.int32, None)
+    ttfb, ttfb_valid = _optional(table, "ttfb_ns", np.int64, None)
+    names = table.column_names
+    return {
+        "attempt": attempt, "flow_id": flow_id, "has_flow_id": has_flow_id, "flow_ns": flow_ns,
+        "has_flow_ns": has_flow_ns, "user": user, "has_user": has_user, "ttfb_ns": ttfb,
+        "has_ttfb": completed & ttfb_valid,
+        "error_detail": _single(table, "error_detail") if "error_detail" in names else None,
+        "bytes_in": _int(_single(table, "bytes_in"), np.int32)[0] if "bytes_in" in names else None,
+    }
 
 
 # --------------------------------------------------------------------------------------

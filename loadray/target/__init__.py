@@ -40,7 +40,7 @@ _LAZY = {
     "start_target": "loadray.target.process",
     "TargetServer": "loadray.target.server",
     "TargetStats": "loadray.target.server",
-    "serve": "loadray.target.server",
+    "serve": "loadray.target.serving",
     "FlowEndpoints": "loadray.target.flows",
     "FaultModel": "loadray.target.faults",
     "Decision": "loadray.target.faults",
@@ -56,7 +56,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from loadray.target.faults import Decision, FaultModel, stall_release, validate_options
     from loadray.target.flows import FlowEndpoints
     from loadray.target.process import TargetProcess, start_target
-    from loadray.target.server import TargetServer, TargetStats, serve
+    from loadray.target.server import TargetServer, TargetStats
+    from loadray.target.serving import serve
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def grpc_ready(address: str) -> None:  # after the HTTP line: start_target reads that first
         print(f"{GRPC_READY_PREFIX}{address}", flush=True)
 
-    from loadray.target.server import serve  # aiohttp is imported only when serving
+    from loadray.target.serving import serve  # aiohttp is imported only when serving
 
     try:
         serve(options, ready, exit_on_stdin_eof=ns.exit_on_stdin_eof, grpc_ready=grpc_ready)
