@@ -14,7 +14,9 @@ Signals at the other stages stop at once with one line naming the stage (exit 13
 see :class:`Stage`): starting the target or Ray (the run directory then holds only
 ``scenario.yaml``, and ``loadray report`` says no request was sent), stopping Ray,
 building the report. A full disk stops the run with :class:`DiskError` (exit 1): the
-archive keeps its complete parts and the report is built from them if there is room.
+archive keeps its complete parts and the report is built from them if there is room;
+so does any other write the disk refuses (read-only, a directory removed or made
+immutable: see :mod:`loadray.archive.diskspace`).
 """
 
 from __future__ import annotations
@@ -263,12 +265,15 @@ def _warn(scenario: Scenario) -> Callable[[str], None]:
 
 
 def _after_disk_error(exc: DiskError, run_dir: Path) -> DiskError:
-    """The run stopped on a full disk: build the report from the rows kept if there is
-    room (one line either way)."""
+    """The run stopped on a write the disk refused (full, read-only...): build the report
+    from the rows kept if the disk lets it (one line either way)."""
     try:
         rebuild(run_dir)
-    except LoadrayError:
-        return DiskError(f"{exc}; free space, then `loadray report {run_dir}` builds the report from them")
+    except DiskError:
+        return DiskError(f"{exc}; `loadray report {run_dir}` builds the report from them once the disk takes "
+                         "writes again")
+    except LoadrayError as why:  # e.g. samples/ removed under the run
+        return DiskError(f"{exc}; no report: {why}")
     return DiskError(f"{exc}; summary.json and report.html were built from them")
 
 
@@ -292,7 +297,7 @@ def _follow(launcher: Launcher, sink, write, console: LiveConsole, metrics, inte
             launcher.stop()
             return status, min(end_ns, time.time_ns())  # the run ends at the signal
         launcher.collect(write, wait_s=POLL_INTERVAL_S)  # rows as soon as flushed; ends at a status
-        if launcher.disk_full and isinstance(sink, SampleSink):  # a worker's part met a full disk
+        if launcher.disk_full and isinstance(sink, SampleSink):  # the disk refused a worker's part
             sink.worker_disk_failed(launcher.disk_full, launcher.unwritten())
 
 

@@ -67,8 +67,8 @@ class ArchiveError(LoadrayError):
 
 
 class DiskError(ArchiveError):
-    """The disk refused a write (full, over quota, I/O error): the run stops, what was
-    written before stays readable."""
+    """The disk refused a write (full, over quota, I/O error, read-only, a directory
+    removed or made immutable): the run stops, what was written before stays readable."""
 
     exit_code = EXIT_FAILURE
 

@@ -8,10 +8,12 @@ driver that dies mid-run leaves the chunks it had before that, as it leaves the
 samples), and at :meth:`ChunkSink.close`. The directory exists only when some step
 streamed.
 
-A full disk (ENOSPC, EDQUOT, EIO, EFBIG: :mod:`.diskspace`) while a part is written or
-finished stops the sink as it stops the samples': the open parts are dropped, and
-:class:`~loadray.errors.DiskError` says ``disk full at <run>/chunks after N chunk rows;
-the archive holds the M chunk rows written before`` (exit 1); :func:`close_archive`
+A full disk (ENOSPC, EDQUOT, EIO, EFBIG), or any other write the disk refuses (a
+read-only file system, chunks/ removed or made immutable: :mod:`.diskspace`), while a
+part is written or finished stops the sink as it stops the samples': the open parts
+are dropped, and :class:`~loadray.errors.DiskError` says ``disk full at <run>/chunks
+after N chunk rows; the archive holds the M chunk rows written before`` (``read-only
+file system at``... for another refusal; exit 1); :func:`close_archive`
 records that cut in the samples' manifest, so the report says the run was stopped early
 and its LLM figures come from the finished parts only.
 """
@@ -64,7 +66,7 @@ class ChunkSink:
             if self.failure is not None:
                 raise self.failure
             self.rows += batch.num_rows
-            with write_guard(self.directory, "chunks", self._fail):
+            with write_guard(self._fail):
                 self._append(worker, batch)
 
     def close(self) -> None:
@@ -73,7 +75,7 @@ class ChunkSink:
         with self._lock:
             if self.failure is not None:
                 return
-            with write_guard(self.directory, "chunks", self._fail):
+            with write_guard(self._fail):
                 for worker in list(self._open):
                     self._finish(worker)
 
@@ -104,8 +106,9 @@ class ChunkSink:
         self._open.clear()
 
     def _fail(self, exc: OSError) -> None:
-        """The disk is full: drop the open parts (never renamed into place half written)
-        and stop; this and every later write raise the same :class:`DiskError`."""
+        """The disk refused a write (full, read-only...): drop the open parts (never
+        renamed into place half written) and stop; this and every later write raise the
+        same :class:`DiskError`."""
         self._drop()
         problem = disk_problem(exc)
         self.cut = (problem, self._wall_clock())

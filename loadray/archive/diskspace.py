@@ -1,6 +1,9 @@
-"""When the disk says no: which write errors stop a run (full disk, quota, I/O error),
-their one-line wording, and a small space reserve that is given back when the disk
-fills so the archive can still record how it ended.
+"""When the disk says no: every write error of the run's parts stops the writer (a full
+disk, a quota, an I/O error, and as well a file system remounted read-only, a directory
+removed or made immutable under it: its open parts are dropped, never renamed into
+place half written), their one-line wording (``disk full``, ``read-only file
+system``...), and a small space reserve that is given back when the disk fills so the
+archive can still record how it ended.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ import errno
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeGuard
 
-from loadray.errors import ArchiveError, DiskError
+from loadray.errors import DiskError
 
-__all__ = ["DEFAULT_RESERVE_BYTES", "SpaceReserve", "cut_message", "disk_problem", "is_disk_error",
-           "reraise_disk_error", "write_guard"]
+__all__ = ["DEFAULT_RESERVE_BYTES", "SpaceReserve", "cut_message", "disk_problem", "is_disk_error", "refused",
+           "reraise_disk_error", "stops_writing", "write_guard"]
 
 #: What a full disk still needs for the last manifest (a few hundred bytes per part).
 DEFAULT_RESERVE_BYTES = 1 << 20
@@ -33,15 +37,30 @@ def is_disk_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _PROBLEMS
 
 
+def stops_writing(exc: BaseException) -> TypeGuard[OSError]:
+    """A write error no second attempt mends: one the operating system raised (it has
+    an errno: a full disk, a read-only file system, a directory removed...). An object
+    store's (unreachable, throttled: no errno) may pass, and is worth trying again."""
+    return isinstance(exc, OSError) and exc.errno is not None
+
+
 def disk_problem(exc: OSError) -> str:
-    """``disk full``, ``disk quota exceeded``... for an error :func:`is_disk_error` accepts."""
-    return _PROBLEMS.get(exc.errno or 0, "disk error")
+    """``disk full``, ``disk quota exceeded``... for an error :func:`is_disk_error` accepts,
+    the OS's words for another (``read-only file system``, ``operation not permitted``)."""
+    if exc.errno in _PROBLEMS:
+        return _PROBLEMS[exc.errno]
+    return os.strerror(exc.errno).lower() if exc.errno else "write error"
+
+
+def refused(exc: OSError, path: str | os.PathLike[str], what: str) -> DiskError:
+    """The error of a write the disk refused: ``PROBLEM at PATH: WHAT`` (exit 1)."""
+    return DiskError(f"{disk_problem(exc)} at {path}: {what}")
 
 
 def reraise_disk_error(exc: BaseException, path: str | os.PathLike[str], what: str) -> None:
     """Raise :class:`DiskError` (``disk full at PATH: WHAT``) when ``exc`` is a disk error."""
     if is_disk_error(exc):
-        raise DiskError(f"{disk_problem(exc)} at {path}: {what}") from None  # type: ignore[arg-type]
+        raise refused(exc, path, what) from None  # type: ignore[arg-type]
 
 
 def cut_message(problem: str, where: object, received: int, kept: int, rows: str = "rows") -> str:
@@ -51,16 +70,16 @@ def cut_message(problem: str, where: object, received: int, kept: int, rows: str
 
 
 @contextlib.contextmanager
-def write_guard(where: object, what: str, on_full: Callable[[OSError], object]) -> Iterator[None]:
-    """Writes of ``what`` (samples, chunks) under ``where``: an OSError the disk raised
-    because it is full goes to ``on_full`` (which stops the writer and raises
-    :class:`DiskError`); any other one is ``ArchiveError`` (``WHERE: cannot write WHAT: why``)."""
+def write_guard(on_stop: Callable[[OSError], object]) -> Iterator[None]:
+    """Writes of a writer's parts: any OSError (a full disk, and as well a read-only file
+    system, a directory removed or made immutable under it...) goes to ``on_stop``, which
+    drops the open parts (so none is renamed into place half written), stops the writer
+    and raises :class:`DiskError` (``PROBLEM at WHERE after N rows...``, PROBLEM from
+    :func:`disk_problem`)."""
     try:
         yield
     except OSError as exc:
-        if not is_disk_error(exc):
-            raise ArchiveError(f"{where}: cannot write {what}: {exc.strerror or exc}") from None
-        on_full(exc)
+        on_stop(exc)
         raise
 
 
@@ -90,7 +109,6 @@ class SpaceReserve:
         os.close(fd)
 
     def release(self) -> None:
-        try:
+        """Delete the reserve (gone already, or in a directory that refuses it: nothing to give)."""
+        with contextlib.suppress(OSError):
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass

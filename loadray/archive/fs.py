@@ -25,6 +25,8 @@ import pyarrow.fs as pafs
 
 from loadray.errors import ArchiveError
 
+from .diskspace import refused
+
 __all__ = ["RunLocation", "is_uri", "locate"]
 
 #: Schemes read as storage URIs (anything else with a ``:`` is a local path).
@@ -142,8 +144,12 @@ class RunLocation:
             from .rundir import write_bytes_atomic
 
             target = self.local.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(target, data)
+            try:
+                for depth in range(1, len(parts)):  # never the run directory itself (removed: ENOENT)
+                    self.local.joinpath(*parts[:depth]).mkdir(exist_ok=True)
+                write_bytes_atomic(target, data)
+            except OSError as exc:  # not a full disk (that is DiskError already): read-only...
+                raise refused(exc, target.parent, f"could not write {target.name}") from None
             return
         try:
             with self.filesystem.open_output_stream(self.path(*parts)) as f:

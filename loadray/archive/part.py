@@ -12,6 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from loadray.errors import ArchiveError
+
 __all__ = ["COMPRESSION", "OpenPart", "parquet_writer", "part_name", "temp_name"]
 
 COMPRESSION = "lz4_raw"  # the integer columns'; the text columns' is TEXT_COMPRESSION
@@ -49,7 +51,10 @@ def temp_name(name: str) -> str:
 
 
 class OpenPart:
-    """A part being written. :meth:`finish` completes it; :meth:`abort` deletes it."""
+    """A part being written. :meth:`finish` completes it; :meth:`abort` deletes it. A
+    write or a finish that fails drops the part at once (a row group cut short leaves
+    bytes no footer describes: completed later it would be unreadable), and it can no
+    longer be completed, whoever holds it."""
 
     def __init__(self, directory: Path, name: str, schema: pa.Schema, opened_at: float) -> None:
         self.name = name
@@ -57,6 +62,7 @@ class OpenPart:
         self.temp = directory / temp_name(name)
         self.opened_at = opened_at
         self.rows = 0  # rows handed to the writer
+        self.dropped = False
         self._file = pa.OSFile(str(self.temp), "wb")
         try:
             self._writer = parquet_writer(self._file, schema)
@@ -66,21 +72,36 @@ class OpenPart:
             raise
 
     def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table)
+        self._check()
+        try:
+            self._writer.write_table(table)
+        except BaseException:
+            self.abort()
+            raise
         self.rows += table.num_rows
 
     def finish(self, metadata: dict[str, str] | None = None) -> Path:
         """Footer (with ``metadata``), fsync, rename into place; returns the final path."""
-        if metadata:
-            self._writer.add_key_value_metadata(metadata)
-        self._writer.close()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.replace(self.temp, self.final)
+        self._check()
+        try:
+            if metadata:
+                self._writer.add_key_value_metadata(metadata)
+            self._writer.close()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self.temp, self.final)
+        except BaseException:
+            self.abort()
+            raise
         return self.final
+
+    def _check(self) -> None:
+        if self.dropped:
+            raise ArchiveError(f"{self.final}: dropped after a failed write, not completed")
 
     def abort(self) -> None:
         """Drop the part (its rows are lost); never raises."""
+        self.dropped = True
         with contextlib.suppress(Exception):
             self._writer.close()  # may fail again on a full disk
         self._writer.is_open = False  # no second attempt from ParquetWriter.__del__

@@ -13,7 +13,11 @@ loses at most the rows of the parts still open. ``samples/_manifest.json`` (see
 A full disk (ENOSPC, EDQUOT, EIO, EFBIG) stops the sink: the open parts are dropped,
 a small space reserve is released, the manifest records the cut, and
 :class:`~loadray.errors.DiskError` says ``disk full at <dir> after N rows; the archive
-holds the M rows written before`` (exit 1). Later writes raise the same error. A full
+holds the M rows written before`` (exit 1). Later writes raise the same error. Any
+other write the disk refuses stops it alike, in the OS's words (``read-only file
+system at <dir>...``, ``operation not permitted``, ``no such file or directory``: see
+:mod:`.diskspace`); when the manifest cannot be written either, the last one written
+stays (not complete, the parts are then the truth). A full
 disk under the run's ``chunks/`` (:meth:`SampleSink.cut_by`) ends the run too: the open
 parts are completed with the reserve's space and the manifest records that cut.
 
@@ -313,14 +317,15 @@ class SampleSink:
         self._reserve.release()
 
     def _guarded(self, step: Callable, *args: object) -> None:
-        """Run ``step``; a disk error stops the sink (see :meth:`_fail`)."""
-        with write_guard(self.samples_dir, "samples", self._fail):
+        """Run ``step``; any write the disk refuses stops the sink (see :meth:`_fail`)."""
+        with write_guard(self._fail):
             step(*args)
 
     def worker_disk_failed(self, problem: str, unwritten: int) -> None:
-        """A worker writing its own parts here met a full disk (``problem``: "disk full"...)
-        with ``unwritten`` rows in no complete part: stop like :meth:`write` would (the
-        rows count as received, not kept); raises :class:`DiskError`."""
+        """A worker writing its own parts here met a full disk or another write the disk
+        refused (``problem``: "disk full", "read-only file system"...) with ``unwritten``
+        rows in no complete part: stop like :meth:`write` would (the rows count as
+        received, not kept); raises :class:`DiskError`."""
         with self._lock:
             if self._failure is not None:
                 raise self._failure
@@ -341,6 +346,7 @@ class SampleSink:
             self._manifest = replace(self._manifest, cut=cut)
 
     def _fail(self, exc: OSError) -> None:
+        """The disk refused a write (full, read-only...): stop (see :meth:`_stop`)."""
         self._stop(disk_problem(exc))
 
     def _stop(self, problem: str) -> None:

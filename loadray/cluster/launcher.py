@@ -83,7 +83,7 @@ class Launcher:
         self.archive_errors: dict[Key, str] = {}  # the last failed part write of a worker
         self._workers_at = -WORKERS_QUIET_S
         self._workers_moved = True  # a status poll told of events (losses, restarts) since the last look
-        self.disk_full: str | None = None  # a worker's part met a full disk ("disk full"...)
+        self.disk_full: str | None = None  # the disk refused a worker's part ("disk full", "read-only file system"...)
         self.worker_cpus = scenario.cluster.worker_cpus
         self.ready_timeout_s = ready_timeout_s
         self.coordinator: Any = None  # a Ray actor handle

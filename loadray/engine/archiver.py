@@ -8,9 +8,13 @@ they leave the outbox (that is the acknowledgement) and a :class:`Receipt` waits
 the driver, who lists the part in the manifest and counts its arrivals. Rows recorded
 but in no complete part when a worker dies are the run's ``unknown``, as before.
 
-A write that fails (the store is unreachable, the disk is full) drops the open part;
-its rows stay in the outbox and are written again at the next flush. The failure is
-said in ``error`` (and told the driver at once) until a part completes again.
+A write that fails (the store is unreachable, the disk is full) drops the open part
+(never renamed into place half written); its rows stay in the outbox and are written
+again at the next flush. The failure is said in ``error`` (and told the driver at once)
+until a part completes again. One the operating system raised (a full disk, and as well
+a read-only file system, a directory removed or made immutable: no second attempt mends
+it) is also said in ``disk`` (``disk full``, ``read-only file system``...): the driver
+stops the run on it as on a full disk.
 
 Which workers write directly (:func:`writes_directly`): all of them when the run
 directory is a storage URI (``file://`` means a mount every host shares); with a
@@ -24,7 +28,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loadray.archive.diskspace import disk_problem, is_disk_error
+from loadray.archive.diskspace import disk_problem, stops_writing
 from loadray.archive.fs import is_uri
 from loadray.archive.part_series import PartSeries, WrittenPart
 from loadray.engine.outbox import Outbox
@@ -65,7 +69,7 @@ class Archiver:
         self.make_series, self.outbox, self.offload = make_series, outbox, offload
         self.series: PartSeries | None = None
         self.error: str | None = None  # the last write failure, until a part completes again
-        self.disk: str | None = None  # that failure's disk problem ("disk full"...), if it is one
+        self.disk: str | None = None  # that failure's disk problem ("disk full"...), if the OS raised it
         self._handed = 0  # the newest batch handed to the series
         self._receipts: list[Receipt] = []
         self._seq = 0
@@ -124,7 +128,7 @@ class Archiver:
                 self.series.abort()
             self._handed = self.outbox.acked
             self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            self.disk = disk_problem(exc) if isinstance(exc, OSError) and is_disk_error(exc) else None
+            self.disk = disk_problem(exc) if stops_writing(exc) else None
             self.news()  # the driver hears of it now
             return
         if done:  # a part is complete again

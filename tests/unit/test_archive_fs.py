@@ -7,7 +7,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from loadray.archive.fs import is_uri, locate
-from loadray.errors import ArchiveError
+from loadray.errors import ArchiveError, DiskError
 
 
 def _s3_options(loc):
@@ -18,12 +18,21 @@ def test_a_local_directory_is_read_and_written_in_place(tmp_path):
     loc = locate(tmp_path / "run")
     assert loc.local == tmp_path / "run" and loc.root == str(tmp_path / "run") and loc.name == "run"
     assert not loc.is_dir("samples") and not loc.is_file("summary.json")
+    (tmp_path / "run").mkdir()  # the run directory itself is never made by a write (removed: ENOENT)
     loc.write_bytes(b"{}\n", "plots", "x.png")  # creates plots/
     assert (tmp_path / "run" / "plots" / "x.png").read_bytes() == b"{}\n"
     assert loc.read_bytes("plots", "x.png") == b"{}\n" and loc.is_file("plots", "x.png")
     assert [i.base_name for i in loc.files("plots")] == ["x.png"]
     with pytest.raises(FileNotFoundError):
         loc.read_bytes("nope")
+
+
+def test_a_write_never_makes_the_run_directory_again(tmp_path):
+    loc = locate(tmp_path / "run")  # removed under the run, or never made
+    with pytest.raises(DiskError) as info:
+        loc.write_bytes(b"{}\n", "samples", "_closed")
+    assert str(info.value) == f"no such file or directory at {tmp_path / 'run' / 'samples'}: could not write _closed"
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("text, uri", [("s3://b/runs/x", True), ("gs://b/x", True), ("file:///tmp/x", True),

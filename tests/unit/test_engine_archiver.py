@@ -5,6 +5,8 @@ next attempt."""
 
 from __future__ import annotations
 
+import shutil
+
 import pyarrow.dataset as ds
 from helpers import JumpClock, run_in_fake_time
 from test_engine_worker import S, memory_factory, scenario
@@ -84,3 +86,17 @@ def test_a_worker_completes_no_part_once_the_driver_closed_the_run(tmp_path):
     assert drained.finished and drained.receipts == [] and drained.unwritten == 600
     assert "the run was closed" in drained.archive_error
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["_closed"]
+
+
+def test_a_local_directory_that_refuses_the_part_is_a_disk_problem_the_driver_stops_on(tmp_path):
+    """Not a store that may answer again: samples/ removed under the worker, so its part
+    cannot be renamed into place. The part is dropped, its rows stay in the outbox, and
+    the driver hears the OS reason as it hears a full disk (and stops the run)."""
+
+    def remove(worker):
+        shutil.rmtree(tmp_path / "samples")
+
+    worker, (middle,) = run_writing(tmp_path, remove)
+    drained = worker.drain(0)
+    assert drained.disk_problem == "no such file or directory" and "samples" in drained.archive_error
+    assert drained.receipts == [] and drained.unwritten == 600 and not (tmp_path / "samples").exists()
