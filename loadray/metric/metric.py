@@ -27,8 +27,10 @@ name                            measured over the rows of completed requests   u
 Every metric but ``cut`` and the LLM figures (``ttft_*``, ``itl_*``, ``tpot_*``) is
 measured live too (:attr:`Metric.live`): ``cut`` exists only once the run has stopped,
 and the LLM figures are read from the ``chunks/`` side table at the end, so neither can
-stop a run. Pure: no imports beyond the
-standard library.
+stop a run. A rule may be scoped to one step (:attr:`~loadray.metric.Rule.step`,
+``p99{step=login}``), judged at the end over that step's rows; every metric but
+``flow_error_rate`` (per flow instance) and the pooled LLM figures can be
+(:attr:`Metric.why_not_per_step`). Pure: no imports beyond the standard library.
 """
 
 from __future__ import annotations

@@ -1,0 +1,89 @@
+"""Thresholds scoped to one step, end to end: ``loadray run`` against the built-in target
+(20 ms per response, no jitter) with a flow of two steps, ``home`` (one response: ~20 ms)
+and ``slow`` (``/redirect/3`` followed: four responses, ~80 ms). ``p99{step=shop/home} <
+60ms`` passes, the same bound on ``shop/slow`` fails: exit 99, and each value is numpy's
+p99 over that step's archived rows. ``loadray validate`` refuses an unknown step, and a
+scoped rule that should act live, with one line (exit 2)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.dataset as ds
+import pytest
+import yaml
+
+LATENCY_MS = 20
+SCENARIO = {
+    "name": "steps",
+    "target": {"builtin": {"latency": f"{LATENCY_MS}ms", "jitter": "0ms"}},
+    "workers": 1,
+    "load": {"phases": [{"duration": "3s", "rate": 20}]},
+    "http": {"redirects": 3},
+    "flows": [{"name": "shop", "steps": [{"name": "home", "path": "/"}, {"name": "slow", "path": "/redirect/3"}]}],
+    "thresholds": ["p99{step=shop/home} < 60ms", {"threshold": "p99 < 60ms", "step": "shop/slow"},
+                   "error_rate{step=shop/slow} < 1%"],
+    "cluster": {"worker_cpus": 0.25},
+}
+
+
+def write(tmp_path, **changes):
+    path = tmp_path / "steps.yaml"
+    path.write_text(yaml.safe_dump({**SCENARIO, **changes}))
+    return path
+
+
+def p99_by_step(run_dir) -> dict[str, float]:
+    t = ds.dataset(run_dir / "samples", format="parquet").to_table(columns=["step", "latency_ns", "error"]).to_pandas()
+    done = t[t["latency_ns"].notna()]
+    return {step: round(float(np.percentile(g["latency_ns"].astype("int64"), 99)) / 1e6, 3)
+            for step, g in done.groupby("step", observed=True)}
+
+
+@pytest.mark.ray
+def test_one_step_threshold_passes_the_other_fails_with_exit_99(cli, tmp_path):
+    run_dir = tmp_path / "run"
+    done = cli("run", write(tmp_path), "--out", run_dir, "--quiet", timeout=300)
+    assert done.returncode == 99, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"]["shop/home"]["count"] == 60 and summary["steps"]["shop/slow"]["count"] == 60
+    assert summary["steps"]["shop/slow"]["ok"] == 60  # the redirects were followed, each step is one row
+    home, slow, errors = summary["thresholds"]
+    assert [r["expr"] for r in (home, slow, errors)] == [
+        "p99{step=shop/home} < 60ms", "p99{step=shop/slow} < 60ms", "error_rate{step=shop/slow} < 1%"]
+    assert [r["passed"] for r in (home, slow, errors)] == [True, False, True]
+    exact = p99_by_step(run_dir)
+    assert home["value"] == exact["shop/home"] == summary["steps"]["shop/home"]["latency_ms"]["p99"]
+    assert slow["value"] == exact["shop/slow"] == summary["steps"]["shop/slow"]["latency_ms"]["p99"]
+    assert LATENCY_MS <= home["value"] < 60 <= 4 * LATENCY_MS <= slow["value"]
+    assert errors["value"] == 0.0
+    assert "✗ p99{step=shop/slow} < 60ms" in done.stdout
+    again = cli("report", run_dir)  # rebuilt from the archive alone: the same verdicts
+    assert again.returncode == 0, again.stderr[-2000:]  # report rebuilds; only run judges the exit
+    assert "✗ p99{step=shop/slow} < 60ms" in again.stdout
+    assert json.loads((run_dir / "summary.json").read_text())["thresholds"] == summary["thresholds"]
+
+
+@pytest.mark.parametrize(
+    "changes, line",
+    [
+        ({"thresholds": ["p99 < 1s", "p99{step=home} < 1s"]},
+         "thresholds[1]: unknown step 'home' (the steps are: shop/home, shop/slow)"),
+        ({"thresholds": [{"threshold": "p99 < 1s", "step": "shop/hme"}]},
+         "thresholds[0].step: unknown step 'shop/hme' (the steps are: shop/home, shop/slow)"),
+        ({"thresholds": [{"threshold": "error_rate{step=shop/home} < 1%", "abort_on_fail": True}]},
+         "thresholds[0].abort_on_fail: 'error_rate{step=shop/home} < 1%' is scoped to a step: live figures are "
+         "kept for the whole run, not per step: keep it without abort_on_fail (it is judged at the end)"),
+        ({"abort_when": ["error_rate{step=shop/home} > 50% for 5s"]},
+         "abort_when[0]: a breaker cannot be scoped to a step (live figures are kept for the whole run, not per "
+         "step): use error_rate{step=shop/home} in thresholds instead"),
+        ({"thresholds": ["flow_error_rate{step=shop/home} < 1%"]},
+         "thresholds[0]: flow_error_rate cannot be scoped to a step: it counts flow instances, not a step's "
+         "requests (use error_rate{step=NAME})"),
+    ],
+)
+def test_validate_refuses_a_scoped_threshold_it_cannot_judge_in_one_line(cli, tmp_path, changes, line):
+    done = cli("validate", write(tmp_path, **changes))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.strip() == f"loadray validate: error: {line}"
