@@ -85,5 +85,4 @@ def test_one_step_threshold_passes_the_other_fails_with_exit_99(cli, tmp_path):
 )
 def test_validate_refuses_a_scoped_threshold_it_cannot_judge_in_one_line(cli, tmp_path, changes, line):
     done = cli("validate", write(tmp_path, **changes))
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert done.stderr.strip() == f"loadray validate: error: {line}"
+    assert (done.returncode, done.stderr.strip()) == (2, f"loadray validate: error: {line}")
