@@ -113,7 +113,8 @@ def measure(metric: Metric, arrays: Arrays, summary: Summary) -> float | None:
 
 def evaluate(thresholds: Iterable[Threshold], table_or_arrays: Any, summary: Summary,
              steps: Callable[[str], tuple[Any, Summary]] | None = None) -> list[dict[str, Any]]:
-    """``[{"expr", "value", "passed"}, ...]`` in the order given.
+    """``[{"expr", "value", "passed"}, ...]`` in the order given (and ``"step"``, the
+    step's name, for a threshold scoped to one).
 
     ``table_or_arrays`` is the sample table, a :class:`~loadray.analysis.arrays.SampleArrays`,
     a mapping ``{"latency_ns": ..., "service_ns": ...}`` of completed rows, or a function
@@ -127,8 +128,12 @@ def evaluate(thresholds: Iterable[Threshold], table_or_arrays: Any, summary: Sum
     arrays = _arrays(table_or_arrays)
     out = []
     for t in thresholds:
-        value = _scoped(t, steps) if t.rule.step is not None else measure(t.rule.metric, arrays, summary)
-        out.append({"expr": t.expr, "value": value, "passed": t.rule.holds(value)})
+        if t.rule.step is None:
+            value = measure(t.rule.metric, arrays, summary)
+            out.append({"expr": t.expr, "value": value, "passed": t.rule.holds(value)})
+        else:
+            value = _scoped(t, steps)
+            out.append({"expr": t.expr, "value": value, "passed": t.rule.holds(value), "step": t.rule.step})
     return out
 
 

@@ -3,7 +3,8 @@ breaker form ``"<metric> <op> <value> for <duration>"``.
 
 A metric may be scoped to one step, ``"p99{step=login} < 200ms"`` (k6's
 ``http_req_duration{name:login}``): the rule is then judged over that step's rows only.
-The step name runs to the closing brace (spaces around it dropped; quotes optional).
+The step name runs to the brace before the operator (spaces around it dropped; quotes
+optional), so a request's default name ``GET /items/{{ id }}`` can be written too.
 
 Values carry the metric's unit: a duration with its unit for times (``500ms``,
 ``1.5s``; stored in ms), a percentage or a fraction for ``error_rate`` and
@@ -25,7 +26,7 @@ from loadray.units import finite, parse_duration, parse_fraction, shorten
 
 RULE_EXAMPLE = "'p99 < 500ms'"
 BREAKER_EXAMPLE = "'error_rate > 50% for 5s'"
-_CONDITION = r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(\{[^{}]*\})?\s*(<=|>=|<|>)\s*(\S.*?)"
+_CONDITION = r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(\{.*?\})?\s*(<=|>=|<|>)\s*(\S.*?)"
 _RULE = re.compile(rf"^{_CONDITION}\s*$")
 _BREAKER = re.compile(rf"^{_CONDITION}\s+for\s+(\S.*?)\s*$", re.IGNORECASE)
 _FOR = re.compile(r"\sfor(\s|$)", re.IGNORECASE)

@@ -1,7 +1,7 @@
 """Thresholds scoped to one step, end to end: ``loadray run`` against the built-in target
-(20 ms per response, no jitter) with a flow of two steps, ``home`` (one response: ~20 ms)
-and ``slow`` (``/redirect/3`` followed: four responses, ~80 ms). ``p99{step=shop/home} <
-60ms`` passes, the same bound on ``shop/slow`` fails: exit 99, and each value is numpy's
+(30 ms per response, no jitter) with a flow of two steps, ``home`` (one response: ~30 ms)
+and ``slow`` (``/redirect/3`` followed: four responses, ~120 ms). ``p99{step=shop/home} <
+90ms`` passes, the same bound on ``shop/slow`` fails: exit 99, and each value is numpy's
 p99 over that step's archived rows. ``loadray validate`` refuses an unknown step, and a
 scoped rule that should act live, with one line (exit 2)."""
 
@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 import pytest
 import yaml
 
-LATENCY_MS = 20
+LATENCY_MS = 30
 SCENARIO = {
     "name": "steps",
     "target": {"builtin": {"latency": f"{LATENCY_MS}ms", "jitter": "0ms"}},
@@ -22,7 +22,7 @@ SCENARIO = {
     "load": {"phases": [{"duration": "3s", "rate": 20}]},
     "http": {"redirects": 3},
     "flows": [{"name": "shop", "steps": [{"name": "home", "path": "/"}, {"name": "slow", "path": "/redirect/3"}]}],
-    "thresholds": ["p99{step=shop/home} < 60ms", {"threshold": "p99 < 60ms", "step": "shop/slow"},
+    "thresholds": ["p99{step=shop/home} < 90ms", {"threshold": "p99 < 90ms", "step": "shop/slow"},
                    "error_rate{step=shop/slow} < 1%"],
     "cluster": {"worker_cpus": 0.25},
 }
@@ -47,21 +47,24 @@ def test_one_step_threshold_passes_the_other_fails_with_exit_99(cli, tmp_path):
     done = cli("run", write(tmp_path), "--out", run_dir, "--quiet", timeout=300)
     assert done.returncode == 99, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["steps"]["shop/home"]["count"] == 60 and summary["steps"]["shop/slow"]["count"] == 60
-    assert summary["steps"]["shop/slow"]["ok"] == 60  # the redirects were followed, each step is one row
+    steps = summary["steps"]
+    assert steps["shop/home"]["count"] == 60, steps  # 3 s at 20 flows/s
+    assert steps["shop/slow"]["ok"] >= 55, steps  # redirects followed: one row a step (the last may be cut)
+    assert steps["shop/slow"]["errors"] == 0, steps
     home, slow, errors = summary["thresholds"]
     assert [r["expr"] for r in (home, slow, errors)] == [
-        "p99{step=shop/home} < 60ms", "p99{step=shop/slow} < 60ms", "error_rate{step=shop/slow} < 1%"]
-    assert [r["passed"] for r in (home, slow, errors)] == [True, False, True]
+        "p99{step=shop/home} < 90ms", "p99{step=shop/slow} < 90ms", "error_rate{step=shop/slow} < 1%"]
+    assert [r["passed"] for r in (home, slow, errors)] == [True, False, True], summary["thresholds"]
+    assert [r["step"] for r in (home, slow, errors)] == ["shop/home", "shop/slow", "shop/slow"]
     exact = p99_by_step(run_dir)
     assert home["value"] == exact["shop/home"] == summary["steps"]["shop/home"]["latency_ms"]["p99"]
     assert slow["value"] == exact["shop/slow"] == summary["steps"]["shop/slow"]["latency_ms"]["p99"]
-    assert LATENCY_MS <= home["value"] < 60 <= 4 * LATENCY_MS <= slow["value"]
+    assert LATENCY_MS <= home["value"] < 90 <= 4 * LATENCY_MS <= slow["value"]
     assert errors["value"] == 0.0
-    assert "✗ p99{step=shop/slow} < 60ms" in done.stdout
+    assert "✗ p99{step=shop/slow} < 90ms" in done.stdout
     again = cli("report", run_dir)  # rebuilt from the archive alone: the same verdicts
     assert again.returncode == 0, again.stderr[-2000:]  # report rebuilds; only run judges the exit
-    assert "✗ p99{step=shop/slow} < 60ms" in again.stdout
+    assert "✗ p99{step=shop/slow} < 90ms" in again.stdout
     assert json.loads((run_dir / "summary.json").read_text())["thresholds"] == summary["thresholds"]
 
 

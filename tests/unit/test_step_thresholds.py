@@ -104,6 +104,19 @@ def test_the_known_steps_are_the_names_rows_carry():
     assert str(err.value) == "thresholds[1]: unknown step 'login' (the steps are: shop/login, shop/pay, home)"
 
 
+def test_a_default_request_name_with_braces_is_written_in_either_form():
+    doc = {"name": "s", "target": "http://127.0.0.1:9", "load": {"phases": [{"duration": "1s", "rate": 1}]},
+           "requests": [{"path": "/items/{{ random_int(1, 3) }}"}, {"method": "POST", "path": "/"}],
+           "thresholds": ["p99{step=GET /items/{{ random_int(1, 3) }}} < 1s",
+                          {"threshold": "error_rate < 1%", "step": "GET /items/{{ random_int(1, 3) }}"},
+                          "p99{step='POST /'} < 1s"]}
+    scenario = parse_scenario(doc)
+    assert [(t.expr, t.rule.step) for t in scenario.thresholds] == [
+        ("p99{step=GET /items/{{ random_int(1, 3) }}} < 1s", "GET /items/{{ random_int(1, 3) }}"),
+        ("error_rate{step=GET /items/{{ random_int(1, 3) }}} < 1%", "GET /items/{{ random_int(1, 3) }}"),
+        ("p99{step='POST /'} < 1s", "POST /")]
+
+
 def test_a_breaker_cannot_be_scoped_to_a_step():
     with pytest.raises(ScenarioError) as err:
         parse_breaker("p99{step=home} > 1s for 5s", "abort_when[0]")
@@ -179,6 +192,8 @@ def test_step_service_max_mean_error_rate_rate_and_dropped_are_that_steps():
         PAY_ERRORS / len(PAY_NS), 0.0, len(PAY_NS) / 10.0, 4, 0]
     assert [p for _, p in results] == [True, True, True, True, True, True, False, True]
     assert s["steps"]["shop/pay"]["latency_ms"]["max"] == results[1][0]  # the step table's figure
+    assert s["thresholds"][0] == {"expr": "service_p90{step=shop/pay} < 1s", "value": results[0][0], "passed": True,
+                                  "step": "shop/pay"}
 
 
 def test_a_step_with_no_rows_fails_every_threshold_scoped_to_it():
