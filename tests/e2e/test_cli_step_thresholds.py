@@ -62,6 +62,7 @@ def test_one_step_threshold_passes_the_other_fails_with_exit_99(cli, tmp_path):
     assert LATENCY_MS <= home["value"] < 90 <= 4 * LATENCY_MS <= slow["value"]
     assert errors["value"] == 0.0
     assert "✗ p99{step=shop/slow} < 90ms" in done.stdout
+    assert "p99{step=shop/slow} &lt; 90ms" in (run_dir / "report.html").read_text()
     again = cli("report", run_dir)  # rebuilt from the archive alone: the same verdicts
     assert again.returncode == 0, again.stderr[-2000:]  # report rebuilds; only run judges the exit
     assert "✗ p99{step=shop/slow} < 90ms" in again.stdout
