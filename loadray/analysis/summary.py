@@ -59,6 +59,7 @@ from .llm import POOLED
 from .percentiles import QUANTILES, ms
 from .quantiles import require, stats, table
 from .record import live_record, live_warnings
+from .step_scope import StepScopes
 from .stream import DEFAULT_COLLECT_CAP, Source, Stream, TableSource
 from .thresholds import evaluate, percentiles_judged
 from .transfer import bytes_of
@@ -88,9 +89,10 @@ def _by_count(counts: dict[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _threshold_quantiles(thresholds: Iterable[Threshold], of: str) -> list[float]:
-    """Fractions of the percentile thresholds on ``of`` (latency, service or ttfb)."""
-    return [q / 100 for q in percentiles_judged(thresholds, of)]
+def _threshold_quantiles(thresholds: Iterable[Threshold], of: str, scoped: bool = False) -> list[float]:
+    """Fractions of the percentile thresholds on ``of`` (latency, service or ttfb), over
+    the run or (``scoped``) over a step."""
+    return [q / 100 for q in percentiles_judged(thresholds, of, scoped)]
 
 
 def _judges(thresholds: Iterable[Threshold], of: str) -> bool:
@@ -108,6 +110,7 @@ class SummaryFold:
     def __init__(self, thresholds: Iterable[Threshold] = ()) -> None:
         self.thresholds = list(thresholds)
         self.counts, self.flows, self.ways = Counts(), FlowFold(), ErrorWays()
+        self.scopes = StepScopes(self.thresholds)
         self.llm: LlmFold | None = None
 
     def declare(self, stream: Stream) -> None:
@@ -115,8 +118,10 @@ class SummaryFold:
         track = list(QUANTILES.values())
         q = [v / 100 for v in track]
         latency = q + _threshold_quantiles(self.thresholds, "latency")
+        latency += _threshold_quantiles(self.thresholds, "latency", scoped=True)
         views = stream.joint("latency", STEP_PHASE, step_phase_views(stream.registry), latency, True)
         self.latency, self.by_step, self.by_phase = views[ALL.name], views[BY_STEP.name], views["phase"]
+        self.scopes.declare(stream, self.by_step)
         self.service = stream.family("service", ALL, q + _threshold_quantiles(self.thresholds, "service"), True)
         self.lag = stream.family("lag", ALL, q, sums=True)
         self.ttfb = (stream.family("ttfb", ALL, q + _threshold_quantiles(self.thresholds, "ttfb"), True)
@@ -142,6 +147,7 @@ class SummaryFold:
             qs = [v * 100 for v in _threshold_quantiles(self.thresholds, metric)]
             if qs:
                 require(getattr(self, metric), qs)
+        self.scopes.require()
         self.flows.require(stream)
 
     def percentile_ms(self, of: str, q: float) -> float | None:
@@ -163,7 +169,8 @@ class SummaryFold:
         for of in POOLED:
             if _judges(self.thresholds, of):
                 s[f"{of}_ms"] = llm.pooled_stats(of) if llm is not None else stats_none()
-        results = evaluate(self.thresholds, self.percentile_ms, s)
+        results = evaluate(self.thresholds, self.percentile_ms, s,
+                           lambda step: self.scopes.scope(step, registry, self.counts, s["duration_s"]))
         s["thresholds"] = results
         s["passed"] = all(r["passed"] for r in results)
         warnings = _warnings(s, meta, send_lag_warn_ms)

@@ -14,6 +14,9 @@ metric                      value                                              u
 ``dropped``, ``cut``        requests never sent / in flight at the stop        count
 ==========================  =================================================  ========
 
+A threshold scoped to a step (``p99{step=login} < 200ms``) reads the same measures over
+that step's figures (:mod:`.step_scope`).
+
 Without data (no completed request for a time statistic or ``error_rate``, no flow
 instance for ``flow_error_rate``, zero duration for ``rate``) the value is None and
 the threshold fails. The value compared is the one reported (rounded like the
@@ -54,10 +57,12 @@ def _arrays(table_or_arrays: Any) -> dict[str, Any]:
     return {"latency": table_or_arrays.completed_latency_ns, "service": table_or_arrays.completed_service_ns}
 
 
-def percentiles_judged(thresholds: Iterable[Threshold], of: str) -> list[float]:
-    """The percentiles (0..100) of ``of`` (latency, service, ttfb, ttft) that ``thresholds`` judge."""
+def percentiles_judged(thresholds: Iterable[Threshold], of: str, scoped: bool = False) -> list[float]:
+    """The percentiles (0..100) of ``of`` (latency, service, ttfb, ttft) that ``thresholds``
+    judge over the whole run (``scoped``: over a step, ``p99{step=login}``)."""
     return [t.rule.metric.q or 0.0 for t in thresholds
-            if t.rule.metric.kind == "percentile" and (t.rule.metric.of or "latency") == of]
+            if t.rule.metric.kind == "percentile" and (t.rule.metric.of or "latency") == of
+            and (t.rule.step is not None) == scoped]
 
 
 def flow_error_rate(flows: Mapping[str, Mapping[str, Any]]) -> float | None:
@@ -106,12 +111,16 @@ def measure(metric: Metric, arrays: Arrays, summary: Summary) -> float | None:
     return _MEASURES[metric.kind](metric, arrays, summary)
 
 
-def evaluate(thresholds: Iterable[Threshold], table_or_arrays: Any, summary: Summary) -> list[dict[str, Any]]:
-    """``[{"expr", "value", "passed"}, ...]`` in the order given.
+def evaluate(thresholds: Iterable[Threshold], table_or_arrays: Any, summary: Summary,
+             steps: Callable[[str], tuple[Any, Summary]] | None = None) -> list[dict[str, Any]]:
+    """``[{"expr", "value", "passed"}, ...]`` in the order given (and ``"step"``, the
+    step's name, for a threshold scoped to one).
 
     ``table_or_arrays`` is the sample table, a :class:`~loadray.analysis.arrays.SampleArrays`,
     a mapping ``{"latency_ns": ..., "service_ns": ...}`` of completed rows, or a function
     ``(of, q) -> ms`` (used only for percentiles that are not already in ``summary``).
+    ``steps(name)``: the same pair for one step, for the thresholds scoped to it
+    (:class:`~.step_scope.StepScopes`); without it a scoped threshold has no value and fails.
     """
     thresholds = list(thresholds)
     if not thresholds:
@@ -119,6 +128,18 @@ def evaluate(thresholds: Iterable[Threshold], table_or_arrays: Any, summary: Sum
     arrays = _arrays(table_or_arrays)
     out = []
     for t in thresholds:
-        value = measure(t.rule.metric, arrays, summary)
-        out.append({"expr": t.expr, "value": value, "passed": t.rule.holds(value)})
+        if t.rule.step is None:
+            value = measure(t.rule.metric, arrays, summary)
+            out.append({"expr": t.expr, "value": value, "passed": t.rule.holds(value)})
+        else:
+            value = _scoped(t, steps)
+            out.append({"expr": t.expr, "value": value, "passed": t.rule.holds(value), "step": t.rule.step})
     return out
+
+
+def _scoped(t: Threshold, steps: Callable[[str], tuple[Any, Summary]] | None) -> float | None:
+    """The value of a threshold scoped to a step, over that step's figures only."""
+    if steps is None or t.rule.step is None:
+        return None
+    table_or_arrays, figures = steps(t.rule.step)
+    return measure(t.rule.metric, _arrays(table_or_arrays), figures) if figures else None

@@ -37,10 +37,7 @@ def step_names(scenario: Scenario) -> tuple[list[str], list[int]]:
     first: list[int] = []
     for flow in scenario.flows:
         first.append(len(names))
-        if len(flow.steps) == 1:
-            names.append(flow.name)
-        else:
-            names.extend(f"{flow.name}/{step.name}" for step in flow.steps)
+        names.extend(flow.row_names)
     return names, first
 
 

@@ -79,7 +79,8 @@ def measure(metric: Metric, w: Window) -> float | None:
 
 class Rules:
     def __init__(self, thresholds: Sequence[Threshold], breakers: Sequence[Breaker], window_s: float) -> None:
-        self.thresholds = [t for t in thresholds if t.rule.metric.live]
+        # a threshold scoped to a step is judged at the end only (no live figures per step)
+        self.thresholds = [t for t in thresholds if t.rule.metric.live and t.rule.step is None]
         self.breakers = list(breakers)
         self.window_s = max(1, math.ceil(window_s))
         self._failing: set[str] = set()

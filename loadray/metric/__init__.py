@@ -10,7 +10,7 @@ package: it imports only :mod:`loadray.units`.
 
 from __future__ import annotations
 
-from loadray.metric.grammar import BREAKER_EXAMPLE, RULE_EXAMPLE, parse_breaker_rule, parse_rule
+from loadray.metric.grammar import BREAKER_EXAMPLE, RULE_EXAMPLE, SCOPE_FORM, parse_breaker_rule, parse_rule, with_step
 from loadray.metric.metric import METRICS, Kind, Metric, Of, Unit, parse_metric
 from loadray.metric.rule import OPS, Breaker, Op, Rule, Threshold
 
@@ -19,6 +19,7 @@ __all__ = [
     "METRICS",
     "OPS",
     "RULE_EXAMPLE",
+    "SCOPE_FORM",
     "Breaker",
     "Kind",
     "Metric",
@@ -30,4 +31,5 @@ __all__ = [
     "parse_breaker_rule",
     "parse_metric",
     "parse_rule",
+    "with_step",
 ]

@@ -1,6 +1,11 @@
 """The one grammar of rules: ``"<metric> <op> <value>"`` -> :class:`Rule`, and the
 breaker form ``"<metric> <op> <value> for <duration>"``.
 
+A metric may be scoped to one step, ``"p99{step=login} < 200ms"`` (k6's
+``http_req_duration{name:login}``): the rule is then judged over that step's rows only.
+The step name runs to the brace before the operator (spaces around it dropped; quotes
+optional), so a request's default name ``GET /items/{{ id }}`` can be written too.
+
 Values carry the metric's unit: a duration with its unit for times (``500ms``,
 ``1.5s``; stored in ms), a percentage or a fraction for ``error_rate`` and
 ``flow_error_rate`` (stored as a fraction), requests/s for ``rate`` (an optional
@@ -21,13 +26,15 @@ from loadray.units import finite, parse_duration, parse_fraction, shorten
 
 RULE_EXAMPLE = "'p99 < 500ms'"
 BREAKER_EXAMPLE = "'error_rate > 50% for 5s'"
-_CONDITION = r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*(\S.*?)"
+_CONDITION = r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(\{.*?\})?\s*(<=|>=|<|>)\s*(\S.*?)"
 _RULE = re.compile(rf"^{_CONDITION}\s*$")
 _BREAKER = re.compile(rf"^{_CONDITION}\s+for\s+(\S.*?)\s*$", re.IGNORECASE)
 _FOR = re.compile(r"\sfor(\s|$)", re.IGNORECASE)
 _NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 _COUNT = re.compile(r"^[0-9]+$")
 _BARE_NUMBER = re.compile(r"^[0-9.]+$")
+_SCOPE = re.compile(r"^\{\s*([A-Za-z_]+)\s*([=:])\s*(.*?)\s*\}$")
+SCOPE_FORM = "{step=NAME}"
 
 
 def parse_rule(expr: str) -> Rule:
@@ -37,7 +44,15 @@ def parse_rule(expr: str) -> Rule:
         raise ValueError(
             f"expected '<metric> <op> <value>' with op one of < <= > >=, like {RULE_EXAMPLE}, got {expr!r}"
         )
-    return _rule(*match.group(1, 2, 3))
+    return _rule(*match.group(1, 2, 3, 4))
+
+
+def with_step(expr: str, step: str) -> str:
+    """``"p99 < 200ms"`` scoped to ``step``, in the one string form: ``"p99{step=login} < 200ms"``."""
+    match = _RULE.match(expr)
+    if not match:
+        raise ValueError(f"not a rule: {expr!r}")
+    return f"{match.group(1)}{{step={step}}} {match.group(3)} {match.group(4)}"
 
 
 def parse_breaker_rule(expr: str) -> tuple[Rule, float]:
@@ -49,18 +64,34 @@ def parse_breaker_rule(expr: str) -> tuple[Rule, float]:
             f"expected '<metric> <op> <value> for <duration>' with op one of "
             f"< <= > >=, like {BREAKER_EXAMPLE}, got {expr!r}{missing}"
         )
-    return _rule(*match.group(1, 2, 3)), _for(match.group(4))
+    return _rule(*match.group(1, 2, 3, 4)), _for(match.group(5))
 
 
-def _rule(name: str, op: str, text: str) -> Rule:
+def _rule(name: str, scope: str | None, op: str, text: str) -> Rule:
     metric = parse_metric(name)
     if metric is None:
         raise ValueError(f"unknown metric {name.lower()!r} (expected one of: {METRICS})")
+    step = None if scope is None else _step(scope)
+    if step is not None and metric.why_not_per_step is not None:
+        raise ValueError(f"{metric.name} cannot be scoped to a step: {metric.why_not_per_step}")
     try:
         value = _READERS[metric.unit](text)
     except ValueError as exc:
         raise ValueError(f"{metric.name}: {exc}") from None
-    return Rule(metric, cast(Op, op), value)  # the regex allows only an Op
+    return Rule(metric, cast(Op, op), value, step)  # the regex allows only an Op
+
+
+def _step(scope: str) -> str:
+    """``{step=login}`` -> ``login`` (quotes around the name optional)."""
+    match = _SCOPE.match(scope)
+    if not match or match.group(1).lower() != "step" or match.group(2) != "=":
+        raise ValueError(f"the scope is written {SCOPE_FORM}, got {scope!r}")
+    name = match.group(3)
+    if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"":
+        name = name[1:-1]
+    if not name:
+        raise ValueError(f"{SCOPE_FORM} needs a step name, got {scope!r}")
+    return name
 
 
 def _for(text: str) -> float:

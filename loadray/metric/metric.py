@@ -27,8 +27,10 @@ name                            measured over the rows of completed requests   u
 Every metric but ``cut`` and the LLM figures (``ttft_*``, ``itl_*``, ``tpot_*``) is
 measured live too (:attr:`Metric.live`): ``cut`` exists only once the run has stopped,
 and the LLM figures are read from the ``chunks/`` side table at the end, so neither can
-stop a run. Pure: no imports beyond the
-standard library.
+stop a run. A rule may be scoped to one step (:attr:`~loadray.metric.Rule.step`,
+``p99{step=login}``), judged at the end over that step's rows; every metric but
+``flow_error_rate`` (per flow instance) and the pooled LLM figures can be
+(:attr:`Metric.why_not_per_step`). Pure: no imports beyond the standard library.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ _STAT = re.compile(rf"^{_PREFIX}(max|mean)$")
 _COUNTERS: tuple[Kind, ...] = ("error_rate", "flow_error_rate", "rate", "dropped", "cut")
 _UNITS: dict[str, Unit] = {"error_rate": "fraction", "flow_error_rate": "fraction", "rate": "req/s"}
 _FROM_CHUNKS = "it is read from the chunks/ side table once the run has stopped"
+_POOLED = "it is pooled over every llm: step, from the chunks/ side table"
+_NOT_PER_STEP = {"flow_error_rate": "it counts flow instances, not a step's requests (use error_rate{step=NAME})",
+                 "ttft": _POOLED, "itl": _POOLED, "tpot": _POOLED}
 _NOT_LIVE = {"cut": "it is known only once the run has stopped", "ttft": _FROM_CHUNKS, "itl": _FROM_CHUNKS,
              "tpot": _FROM_CHUNKS}
 
@@ -93,6 +98,11 @@ class Metric:
     @property
     def why_not_live(self) -> str | None:
         return _NOT_LIVE.get(self.kind) or _NOT_LIVE.get(self.of or "")
+
+    @property
+    def why_not_per_step(self) -> str | None:
+        """Why a rule on it cannot be scoped to one step (None: it can)."""
+        return _NOT_PER_STEP.get(self.kind) or _NOT_PER_STEP.get(self.of or "")
 
     def __str__(self) -> str:
         return self.name

@@ -27,11 +27,21 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 @dataclass(frozen=True)
 class Rule:
     """``metric op value`` with ``value`` in the metric's unit (ms for times, a
-    fraction for rates of errors, requests/s for ``rate``, a count for counts)."""
+    fraction for rates of errors, requests/s for ``rate``, a count for counts).
+
+    ``step``: the rule is judged over that step's rows only (the name rows carry in
+    their ``step`` column: a request's name, ``FLOW/STEP`` for a flow's step); None:
+    over the whole run."""
 
     metric: Metric
     op: Op
     value: float
+    step: str | None = None
+
+    @property
+    def scoped_name(self) -> str:
+        """The metric with its scope, as the one string form writes it: ``p99{step=login}``."""
+        return self.metric.name if self.step is None else f"{self.metric.name}{{step={self.step}}}"
 
     @classmethod
     def of(cls, metric: str, op: Op, value: float) -> Rule:
@@ -46,7 +56,7 @@ class Rule:
         return measured is not None and bool(OPS[self.op](measured, self.value))
 
     def __str__(self) -> str:
-        return f"{self.metric.name} {self.op} {self.value:g}"
+        return f"{self.scoped_name} {self.op} {self.value:g}"
 
 
 @dataclass(frozen=True)

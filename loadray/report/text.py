@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from io import StringIO
 from typing import Any
@@ -31,7 +32,9 @@ def format_ms(value: float | None) -> str:
 
 
 def _metric_of(expr: str) -> str:
-    return expr.strip().split()[0] if expr.strip() else ""
+    """The metric's name: ``p99`` of ``"p99{step=login} < 200ms"``."""
+    match = re.match(r"\s*([A-Za-z_][A-Za-z0-9_.]*)", expr)
+    return match.group(1).lower() if match else ""
 
 
 def format_threshold_value(expr: str, value: float | None) -> str:
@@ -39,7 +42,7 @@ def format_threshold_value(expr: str, value: float | None) -> str:
     if value is None:
         return "no data"
     metric = _metric_of(expr)
-    if metric == "error_rate":
+    if metric in ("error_rate", "flow_error_rate"):
         return f"{value * 100:.3g}%"
     if metric in ("rate", "intended_rate"):
         return f"{value:,.1f}/s"

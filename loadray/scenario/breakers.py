@@ -36,4 +36,7 @@ def parse_breaker(expr: str, path: str) -> Breaker:
     except ValueError as exc:
         raise ScenarioError(path, str(exc)) from None
     judged_live(rule, path, "a breaker cannot stop the run on it; use it in thresholds instead")
+    if rule.step is not None:
+        raise ScenarioError(path, f"a breaker cannot be scoped to a step (live figures are kept for the whole "
+                                  f"run, not per step): use {rule.scoped_name} in thresholds instead")
     return Breaker(expr=expr, rule=rule, for_s=for_s)

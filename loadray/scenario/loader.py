@@ -161,7 +161,7 @@ def _build(fields: Fields, archived: dict[str, Any], default_name: str, folder: 
         model=model,  # type: ignore[arg-type]
         transport=transport,  # type: ignore[arg-type]
         http=http,
-        thresholds=fields.get("thresholds", parse_thresholds, ()),
+        thresholds=fields.get("thresholds", lambda v, p: parse_thresholds(v, p, _row_names(flows)), ()),
         cluster=fields.get("cluster", parse_cluster, ClusterSettings()),
         seed=seed,
         source={"name": name, **archived},
@@ -189,6 +189,10 @@ def parse_traffic(fields: Fields, context: FlowContext) -> tuple[Flow, ...]:
     if "requests" not in fields:
         raise ScenarioError("requests", "is required (or 'flows', for multi-step flows)")
     return fields.get("requests", lambda v, p: parse_requests(v, p, context))
+
+
+def _row_names(flows: tuple[Flow, ...]) -> list[str]:
+    return [name for flow in flows for name in flow.row_names]
 
 
 def scenario_name(value: Any, path: str) -> str:

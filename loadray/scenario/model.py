@@ -121,6 +121,14 @@ class Flow:
     steps: tuple[Step, ...]
     weight: float = 1.0
 
+    @property
+    def row_names(self) -> tuple[str, ...]:
+        """The names its rows carry in their ``step`` column: the flow's name for a
+        one-step flow (a plain request), else ``FLOW/STEP``."""
+        if len(self.steps) == 1:
+            return (self.name,)
+        return tuple(f"{self.name}/{step.name}" for step in self.steps)
+
 
 @dataclass(frozen=True)
 class Feed:

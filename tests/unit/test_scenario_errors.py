@@ -131,7 +131,7 @@ BAD = [
     ({"thresholds": [5]}, "thresholds[0]",
      "must be a string like 'p99 < 500ms' or a mapping like {threshold: "),
     ({"thresholds": [{"threshold": "p99 < 1s", "abort": True}]}, "thresholds[0]",
-     "unknown key 'abort' (expected one of: threshold, abort_on_fail, delay)"),
+     "unknown key 'abort' (expected one of: threshold, step, abort_on_fail, delay)"),
     ({"thresholds": [{"abort_on_fail": True}]}, "thresholds[0].threshold", "is required"),
     ({"thresholds": [{"threshold": 5}]}, "thresholds[0].threshold",
      "must be a string like 'p99 < 500ms', got 5"),
