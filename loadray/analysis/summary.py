@@ -170,7 +170,7 @@ class SummaryFold:
             if _judges(self.thresholds, of):
                 s[f"{of}_ms"] = llm.pooled_stats(of) if llm is not None else stats_none()
         results = evaluate(self.thresholds, self.percentile_ms, s,
-                           lambda step: self.scopes.scope(step, registry, self.counts, s["duration_s"]))
+                           lambda step: self.scopes.scope(step, registry, self.counts, float(s["duration_s"])))
         s["thresholds"] = results
         s["passed"] = all(r["passed"] for r in results)
         warnings = _warnings(s, meta, send_lag_warn_ms)
