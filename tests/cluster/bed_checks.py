@@ -43,6 +43,25 @@ class Checks:
             print("\n--- what the bed saw ---\n" + seen)
         assert not self.failures, "\n".join(f"- {f}" for f in self.failures) + "\n--- what the bed saw ---\n" + seen
 
+    def cut_host_fenced(self, ip: str, workers: set[int], cut: str, lease_s: float = 3.0) -> None:
+        """A host cut from the other Ray hosts at mark ``cut`` (the target reachable), then
+        healed: :meth:`cut_host_silent`, the load redistributed and the host back, placement
+        by host address, the identity exact; then report every failure."""
+        self.cut_host_silent(ip, workers, cut, lease_s)
+        self.events("redistribute", "heal|rejoined")
+        self.placement_addresses()
+        self.accounted()
+
+    def cut_host_silent(self, ip: str, workers: set[int], cut: str, lease_s: float = 3.0) -> None:
+        """The run ended well (no second over the plan), no arrival from ``ip`` later than
+        ``lease_s`` after mark ``cut``, every arrival from it a row of its worker(s), each of
+        them ``fenced`` and ``worker_lost``."""
+        self.run_ok()
+        self.silent_after(ip, self.marks[cut] + lease_s, f"the {cut} + {lease_s:g} s")
+        self.arrivals_are_rows(ip, workers)
+        for w in workers:
+            self.events("fenced", "worker_lost", worker=w)
+
     @property
     def start(self) -> float:
         return self.result.start_epoch or self.marks["first_arrival"]

@@ -34,6 +34,7 @@ import h2.settings
 
 from loadray.engine.failures import error_detail
 from loadray.engine.h2.hpack_cache import CachingDecoder, CachingEncoder
+from loadray.engine.sockets import discard_and_close
 from loadray.kinds import GOAWAY, PROTOCOL, RESET
 
 if TYPE_CHECKING:
@@ -249,6 +250,10 @@ class H2Conn(asyncio.Protocol):
             self.transport.write(data)
 
     def close(self) -> None:
+        """GOAWAY (as far as it goes out at once), then the connection reset with nothing
+        kept to deliver: on a connection gone silent (a partition, a link down) the kernel
+        would otherwise retransmit every stream written to it when the link heals, after
+        the worker fenced itself (:func:`~loadray.engine.sockets.discard_and_close`)."""
         self.usable = False
         if self.transport is not None:
             try:
@@ -256,7 +261,7 @@ class H2Conn(asyncio.Protocol):
                 self.flush()
             except h2.exceptions.H2Error:
                 pass
-            self.transport.close()
+            discard_and_close(self.transport)
 
     # -- events -----------------------------------------------------------------------------
 
