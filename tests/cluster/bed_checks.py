@@ -102,6 +102,12 @@ class Checks:
                    f"planned {s['planned']} != rows {s['rows']} + lost {s['lost']} + unknown {s['unknown']}")
         self.check(s["rows"] == self.result.rows, f"summary rows {s['rows']} != archive rows {self.result.rows}")
 
+    def errors_only(self, *kinds: str) -> None:
+        """Every row that is not a success has one of these error kinds."""
+        by_kind = self.result.summary.get("errors_by_kind") or {}
+        odd = {k: n for k, n in by_kind.items() if k not in kinds}
+        self.check(not odd, f"errors other than {list(kinds)}: {odd}")
+
     def unknown_bounded(self, share_rate: float) -> None:
         s = self.result.summary
         bound = share_rate * (s.get("lease_s", DEFAULT_LEASE_S) + s.get("flush_interval_s", DEFAULT_FLUSH_S))
