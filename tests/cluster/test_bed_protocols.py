@@ -54,3 +54,10 @@ def test_grpc_unary_isolated_healed(bed, tmp_path):
 def _unary(bed) -> dict:
     return {"proto": str(PROTO), "service": SERVICE, "method": "Unary", "address": bed.recorder.grpc_address,
             "message": {"text": "bed"}}
+
+
+def test_http1_isolated_healed(bed, tmp_path):
+    """The same on HTTP/1.1 (the fast path), the baseline the other two are held to."""
+    c, w3 = isolation_healed(bed, tmp_path)
+    c.errors_only("cut", "timeout", "connect_error")  # new connections while the link is down: no route
+    c.cut_host_fenced(bed.ip(3), w3, "isolate")
