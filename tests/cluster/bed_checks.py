@@ -102,11 +102,14 @@ class Checks:
                    f"planned {s['planned']} != rows {s['rows']} + lost {s['lost']} + unknown {s['unknown']}")
         self.check(s["rows"] == self.result.rows, f"summary rows {s['rows']} != archive rows {self.result.rows}")
 
-    def errors_only(self, *kinds: str) -> None:
-        """Every row that is not a success has one of these error kinds."""
+    def errors_only(self, *kinds: str, seen: tuple[str, ...] = ()) -> None:
+        """Every row that is not a success has one of these error kinds, and each kind of
+        ``seen`` is among them."""
         by_kind = self.result.summary.get("errors_by_kind") or {}
         odd = {k: n for k, n in by_kind.items() if k not in kinds}
         self.check(not odd, f"errors other than {list(kinds)}: {odd}")
+        missing = [k for k in seen if not by_kind.get(k)]
+        self.check(not missing, f"no {missing} rows (errors by kind: {by_kind})")
 
     def unknown_bounded(self, share_rate: float) -> None:
         s = self.result.summary

@@ -36,18 +36,19 @@ def test_grpc_unary_partition_healed(bed, tmp_path):
 
 
 def test_http2_isolated_healed(bed, tmp_path):
-    """The connection goes silent: what the worker wrote to it before fencing must not
-    reach the target when the link comes back (nor anything after)."""
-    c, w3 = isolation_healed(bed, tmp_path, http={"version": 2})
-    c.errors_only("cut", "timeout")  # what was in flight at the fence (or timed out before it) on the silent link
+    """The connection goes silent: streams on it time out (500 ms) or are cut at the fence,
+    and what the worker wrote to it before fencing must not reach the target when the link
+    comes back (nor anything after)."""
+    c, w3 = isolation_healed(bed, tmp_path, http={"version": 2, "timeout": "500ms"})
+    c.errors_only("cut", "timeout", seen=("timeout", "cut"))
     c.cut_host_fenced(bed.ip(3), w3, "isolate")
 
 
 def test_grpc_unary_isolated_healed(bed, tmp_path):
     """As :func:`test_http2_isolated_healed`, on a gRPC channel."""
     assert bed.recorder.grpc_address, "the recorder serves no gRPC (grpcio missing?)"
-    c, w3 = isolation_healed(bed, tmp_path, requests=[{"name": "unary", "grpc": _unary(bed)}])
-    c.errors_only("cut", "grpc_deadline_exceeded", "grpc_unavailable", "grpc_cancelled")
+    c, w3 = isolation_healed(bed, tmp_path, requests=[{"name": "unary", "grpc": _unary(bed), "timeout": "500ms"}])
+    c.errors_only("cut", "grpc_deadline_exceeded", "grpc_unavailable", seen=("grpc_deadline_exceeded", "cut"))
     c.cut_host_fenced(bed.ip(3), w3, "isolate")
 
 
@@ -58,6 +59,6 @@ def _unary(bed) -> dict:
 
 def test_http1_isolated_healed(bed, tmp_path):
     """The same on HTTP/1.1 (the fast path), the baseline the other two are held to."""
-    c, w3 = isolation_healed(bed, tmp_path)
+    c, w3 = isolation_healed(bed, tmp_path, http={"timeout": "500ms"})
     c.errors_only("cut", "timeout", "connect_error")  # new connections while the link is down: no route
     c.cut_host_fenced(bed.ip(3), w3, "isolate")
