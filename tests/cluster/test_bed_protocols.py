@@ -15,7 +15,7 @@ counted by the recorder, which serves h2c and the built-in gRPC target beside HT
 from __future__ import annotations
 
 import pytest
-from bed_faulted import isolation_healed, partition_healed
+from bed_faulted import DURATION_S, FAULT_AT, HEAL_AT, faulted, isolation_healed, partition_healed
 
 from loadray.target.grpc_server import PROTO, SERVICE
 
@@ -62,3 +62,17 @@ def test_http1_isolated_healed(bed, tmp_path):
     c, w3 = isolation_healed(bed, tmp_path, http={"timeout": "500ms"})
     c.errors_only("cut", "timeout", "connect_error")  # new connections while the link is down: no route
     c.cut_host_fenced(bed.ip(3), w3, "isolate")
+
+
+def test_http2_target_cut_healed(bed, tmp_path):
+    """Host 3 loses the target (not Ray) from 4 s to 8 s: its worker keeps its lease and
+    goes on at its rate; its streams time out (500 ms) meanwhile. After the heal the
+    target must not get the backlog of those streams at once (no second over plan + 5%),
+    and what the host sent is rows of its worker."""
+    c, w3 = faulted(bed, tmp_path, "redistribute", (FAULT_AT, "cut", lambda: bed.cut_target(3)),
+                    (HEAL_AT, "heal", lambda: bed.heal(3)), http={"version": 2, "timeout": "500ms"})
+    c.run_ok()
+    c.arrivals_are_rows(bed.ip(3), w3)
+    c.recovers(c.marks["heal"] + 2, c.start + DURATION_S)
+    c.errors_only("timeout", "cut", "connect_error", "reset", seen=("timeout",))
+    c.accounted()
