@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 
 import pytest
 
@@ -46,11 +47,12 @@ class SilentPeer:
         conn, _ = self.sock.accept()
         conn.sendall(self.greeting)
         self._wake.wait(10)
+        conn.settimeout(1.0)  # a connection still open with nothing more to say ends the count
         try:
             while data := conn.recv(65536):
                 self.received += len(data)
             self.ended = "eof"
-        except OSError as exc:
+        except OSError as exc:  # ConnectionResetError, or TimeoutError: still open
             self.ended = type(exc).__name__
         finally:
             conn.close()
@@ -104,6 +106,52 @@ def test_closing_grpc_channels_to_a_silent_peer_delivers_nothing_they_had_not_ta
     # grpcio's own close delivers the whole call (~60 KB) and then EOF once the peer reads
     assert peer.received < BODY // 2, f"{peer.received} bytes reached the peer after the close ({peer.ended})"
     assert peer.ended == "ConnectionResetError"
+
+
+def test_a_silent_http2_connection_is_abandoned_after_a_timeout_and_an_unanswered_ping():
+    """The client stays open (a link, not the worker, went silent): a stream times out,
+    the PING that follows goes unanswered, and the connection is reset with what it held;
+    a stream still in flight on it times out at its own deadline."""
+    peer = SilentPeer()
+
+    async def main():
+        c = H2Client(TransportSettings(h2_connections=1, timeout_s=0.3, connect_timeout_s=2.0), SystemClock())
+        url = f"http://127.0.0.1:{peer.port}/"
+        started = time.monotonic()
+        first = asyncio.ensure_future(c.send(c.session(), Rendered("POST", url, (), b"x" * BODY, None, 2), None))
+        await asyncio.sleep(0.1)
+        second = asyncio.ensure_future(c.send(c.session(), Rendered("GET", url, (), None, 2.5, 2), None))
+        replies = [await first]
+        await asyncio.sleep(1.5)  # the timeout (0.3 s), the PING, a second without an answer
+        await asyncio.to_thread(peer.wake)  # the link heals, the client still open
+        replies.append(await second)
+        waited = time.monotonic() - started
+        await c.close()
+        return replies, waited
+
+    (first, second), waited = _run(main(), "asyncio")
+    assert (first.error, second.error) == ("timeout", "timeout")
+    assert waited >= 2.55  # the second at its own deadline (0.1 + 2.5 s), not when the connection was abandoned
+    assert peer.received < BODY // 2, f"{peer.received} bytes reached the peer after the heal ({peer.ended})"
+    assert peer.ended == "ConnectionResetError"
+
+
+def test_a_slow_server_that_answers_the_ping_keeps_its_connection():
+    from loadray.target.options import TargetOptions
+    from loadray.target.server import TargetServer
+
+    async def main():
+        async with TargetServer(TargetOptions(latency_s=1.0)) as target:
+            c = H2Client(TransportSettings(h2_connections=1, timeout_s=0.3, connect_timeout_s=2.0), SystemClock())
+            late = await c.send(c.session(), Rendered("GET", target.url + "/", (), None, None, 2), None)
+            await asyncio.sleep(1.5)  # the PING answered at once
+            answered = await c.send(c.session(), Rendered("GET", target.url + "/", (), None, 5.0, 2), None)
+            await c.close()
+            return late, answered, target.h2_stats.connections_total
+
+    late, answered, connections = asyncio.run(main())
+    assert (late.error, answered.status, answered.error) == ("timeout", 200, None)
+    assert connections == 1
 
 
 def _run(coro, loop: str):
