@@ -45,3 +45,10 @@ def isolation_healed(bed: TestBed, tmp_path, **extra) -> tuple[Checks, set[int]]
     go silent, no RST, no FIN), up again at 8 s, ``on_worker_loss: redistribute``."""
     return faulted(bed, tmp_path, "redistribute", (FAULT_AT, "isolate", lambda: bed.isolate(3)),
                    (HEAL_AT, "heal", lambda: bed.heal(3)), **extra)
+
+
+def target_cut_healed(bed: TestBed, tmp_path, **extra) -> tuple[Checks, set[int]]:
+    """Host 3 cut from the target only at 4 s (Ray whole: its worker keeps its lease),
+    healed at 8 s."""
+    return faulted(bed, tmp_path, "redistribute", (FAULT_AT, "cut", lambda: bed.cut_target(3)),
+                   (HEAL_AT, "heal", lambda: bed.heal(3)), **extra)

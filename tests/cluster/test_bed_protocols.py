@@ -10,19 +10,25 @@ counted by the recorder, which serves h2c and the built-in gRPC target beside HT
 - isolated (link down: the connection goes silent, no RST, no FIN): what the worker wrote
   to it before fencing sits in the kernel, and must be dropped when the worker closes
   it, not retransmitted when the link comes back (it was: 17 HTTP/2 and 23 gRPC
-  requests arrived 2.4 s after the heal, 5 s after the fence)."""
+  requests arrived 2.4 s after the heal, 5 s after the fence);
+- cut from the target only (Ray whole, the worker keeps sending): the silent connection
+  must be given up, not revived by the heal with its backlog at once (HTTP/2 did: 496
+  arrivals from host 3 in one second, its 354 timeout rows all served)."""
 
 from __future__ import annotations
 
 import pytest
 from bed_checks import MAX_PER_SECOND
-from bed_faulted import DURATION_S, FAULT_AT, HEAL_AT, SHARE, faulted, isolation_healed, partition_healed
+from bed_faulted import DURATION_S, SHARE, isolation_healed, partition_healed, target_cut_healed
 
 from loadray.target.grpc_server import PROTO, SERVICE
 
 pytestmark = pytest.mark.cluster
 
-IN_FLIGHT_AT_CUT = 5  # requests that reached the target just before a cut, their answers lost (100/s, < 1 ms RTT)
+# Requests that may reach the target and still be timeout rows: in flight at the cut
+# (their answers lost), and those started on the new connection with their deadline nearly
+# spent (5 in one run); a revived connection served all its timeouts (354).
+LATE_SERVED = 25
 
 
 def test_http2_partition_healed(bed, tmp_path):
@@ -74,14 +80,13 @@ def test_http2_target_cut_healed(bed, tmp_path):
     target (it did: all 354 arrived in the second after the heal, 696 arrivals in it).
     What waited for the new connection within its timeout goes out when it opens (at most
     timeout x share = 50 more in a second)."""
-    c, w3 = faulted(bed, tmp_path, "redistribute", (FAULT_AT, "cut", lambda: bed.cut_target(3)),
-                    (HEAL_AT, "heal", lambda: bed.heal(3)), http={"version": 2, "timeout": "500ms"})
+    c, w3 = target_cut_healed(bed, tmp_path, http={"version": 2, "timeout": "500ms"})
     c.exit_code(0)
     c.no_second_over(MAX_PER_SECOND + int(SHARE * 0.5))
     c.errors_only("timeout", "cut", "connect_error", "connect_timeout", seen=("timeout",))
     seen = bed.recorder.stats().get(bed.ip(3))
     arrived, ok = (seen.total if seen else 0), sum(c.result.ok_by_worker.get(w, 0) for w in w3)
-    c.check(bool(w3) and ok <= arrived <= ok + IN_FLIGHT_AT_CUT,
+    c.check(bool(w3) and ok <= arrived <= ok + LATE_SERVED,
             f"{arrived} arrivals from host 3, {ok} ok rows of its worker(s) {sorted(w3)}: "
             f"{arrived - ok} requests recorded as failed reached the target")
     c.recovers(c.marks["heal"] + 2, c.start + DURATION_S)
@@ -94,8 +99,7 @@ def test_grpc_unary_target_cut_healed(bed, tmp_path):
     HTTP/2 a few calls recorded ``grpc_deadline_exceeded`` may still reach the target after
     the heal (37 of 651 in one run): a deadline says nothing of whether the server ran it."""
     call = {"name": "unary", "grpc": _unary(bed), "timeout": "500ms"}
-    c, w3 = faulted(bed, tmp_path, "redistribute", (FAULT_AT, "cut", lambda: bed.cut_target(3)),
-                    (HEAL_AT, "heal", lambda: bed.heal(3)), requests=[call])
+    c, w3 = target_cut_healed(bed, tmp_path, requests=[call])
     c.exit_code(0)
     c.no_second_over(MAX_PER_SECOND + int(SHARE * 0.5))
     c.errors_only("grpc_deadline_exceeded", "grpc_unavailable", "cut", seen=("grpc_deadline_exceeded",))
