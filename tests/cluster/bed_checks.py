@@ -43,6 +43,25 @@ class Checks:
             print("\n--- what the bed saw ---\n" + seen)
         assert not self.failures, "\n".join(f"- {f}" for f in self.failures) + "\n--- what the bed saw ---\n" + seen
 
+    def cut_host_fenced(self, ip: str, workers: set[int], cut: str, lease_s: float = 3.0) -> None:
+        """A host cut from the other Ray hosts at mark ``cut`` (the target reachable), then
+        healed: :meth:`cut_host_silent`, the load redistributed and the host back, placement
+        by host address, the identity exact; then report every failure."""
+        self.cut_host_silent(ip, workers, cut, lease_s)
+        self.events("redistribute", "heal|rejoined")
+        self.placement_addresses()
+        self.accounted()
+
+    def cut_host_silent(self, ip: str, workers: set[int], cut: str, lease_s: float = 3.0) -> None:
+        """The run ended well (no second over the plan), no arrival from ``ip`` later than
+        ``lease_s`` after mark ``cut``, every arrival from it a row of its worker(s), each of
+        them ``fenced`` and ``worker_lost``."""
+        self.run_ok()
+        self.silent_after(ip, self.marks[cut] + lease_s, f"the {cut} + {lease_s:g} s")
+        self.arrivals_are_rows(ip, workers)
+        for w in workers:
+            self.events("fenced", "worker_lost", worker=w)
+
     @property
     def start(self) -> float:
         return self.result.start_epoch or self.marks["first_arrival"]
@@ -82,6 +101,15 @@ class Checks:
         self.check(s["planned"] == s["rows"] + s["lost"] + s["unknown"],
                    f"planned {s['planned']} != rows {s['rows']} + lost {s['lost']} + unknown {s['unknown']}")
         self.check(s["rows"] == self.result.rows, f"summary rows {s['rows']} != archive rows {self.result.rows}")
+
+    def errors_only(self, *kinds: str, seen: tuple[str, ...] = ()) -> None:
+        """Every row that is not a success has one of these error kinds, and each kind of
+        ``seen`` is among them."""
+        by_kind = self.result.summary.get("errors_by_kind") or {}
+        odd = {k: n for k, n in by_kind.items() if k not in kinds}
+        self.check(not odd, f"errors other than {list(kinds)}: {odd}")
+        missing = [k for k in seen if not by_kind.get(k)]
+        self.check(not missing, f"no {missing} rows (errors by kind: {by_kind})")
 
     def unknown_bounded(self, share_rate: float) -> None:
         s = self.result.summary

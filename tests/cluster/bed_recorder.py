@@ -1,10 +1,15 @@
 """The bed's target: an aiohttp server on the bridge address that records every arrival.
 
 Run as its own process in the root namespace (``python bed_recorder.py LISTEN_IP LOG``); it
-prints one JSON line ``{"port": P, "control": C}`` when it listens. Every request on
-``LISTEN_IP:P`` is answered 200 and counted by source address and arrival time; the
-control site on 127.0.0.1:C serves ``GET /stats`` and ``POST /reset`` (never counted).
-:class:`Recorder` is the tests' side: it starts the process, reads and resets counts.
+prints one JSON line ``{"port": P, "control": C, "grpc": G}`` when it listens. Every request
+on ``LISTEN_IP:P`` is answered 200 and counted by source address and arrival time: HTTP/1.1
+(aiohttp) and HTTP/2 with prior knowledge (h2c, the built-in target's
+:class:`~loadray.target.h2_server.H2ServerConn`: a stream counts when its request is
+complete); every call of the built-in gRPC target (:class:`~loadray.target.grpc_server.GrpcTarget`,
+``Unary``/``Stream``) on ``LISTEN_IP:G`` likewise, once its call starts (``G`` is null when
+grpcio is missing). The control site on 127.0.0.1:C serves ``GET /stats`` and
+``POST /reset`` (never counted). :class:`Recorder` is the tests' side: it starts the
+process, reads and resets counts.
 """
 
 from __future__ import annotations
@@ -43,14 +48,60 @@ class Arrivals:
                 for source, c in self.per_second.items()}
 
 
+def peer_ip(peer: str) -> str:
+    """The address of a gRPC peer string (``ipv4:10.77.0.3:51234``, ``ipv6:[::1]:5``)."""
+    kind, _, rest = peer.partition(":")
+    host = rest.rsplit(":", 1)[0] if kind in ("ipv4", "ipv6") else rest
+    return host.strip("[]") or "?"
+
+
+def _recording_h2(arrivals: Arrivals):
+    """The built-in target's HTTP/2 connection, counting each complete request by its source."""
+    from loadray.target.h2_server import H2ServerConn
+
+    class RecordingH2(H2ServerConn):
+        def _request(self, sid: int) -> None:
+            if sid in self.streams:
+                peer = self.transport.get_extra_info("peername")
+                arrivals.add(peer[0] if peer else "?", time.time())
+            super()._request(sid)
+
+    return RecordingH2
+
+
+async def _start_grpc(listen_ip: str, arrivals: Arrivals):
+    """The built-in gRPC target on ``listen_ip``, counting each call by its source; None
+    without grpcio."""
+    try:
+        from loadray.target.grpc_server import GrpcTarget
+    except ImportError:
+        return None
+    from loadray.target.options import TargetOptions
+
+    class RecordingGrpc(GrpcTarget):
+        async def _ready(self, context, code: int) -> float:
+            arrivals.add(peer_ip(context.peer()), time.time())
+            return await super()._ready(context, code)
+
+    target = RecordingGrpc(TargetOptions(host=listen_ip, grpc_port=0))
+    await target.start()
+    return target
+
+
 def serve(listen_ip: str) -> None:
     import asyncio
 
     from aiohttp import web
 
-    arrivals = Arrivals()
+    from loadray.target.h2_server import Both, H2Stats
+    from loadray.target.options import TargetOptions
+    from loadray.target.server import TargetServer
 
-    async def hit(request: web.Request) -> web.Response:
+    arrivals = Arrivals()
+    answers = TargetServer(TargetOptions(host=listen_ip))  # never started: answers HTTP/2 streams 200 ok
+    h2_conn, h2_stats = _recording_h2(arrivals), H2Stats()
+
+    async def hit(request: web.BaseRequest) -> web.Response:
         arrivals.add(request.remote or "?", time.time())
         return web.Response(text="ok")
 
@@ -62,19 +113,21 @@ def serve(listen_ip: str) -> None:
         return web.json_response({"reset": time.time()})
 
     async def main() -> None:
-        load = web.Application()
-        load.router.add_route("*", "/{tail:.*}", hit)
+        # HTTP/1.1 to ``hit``, a connection that opens with the HTTP/2 preface to ``h2_conn``
+        load = Both(web.Server(hit, access_log=None), lambda: h2_conn(answers, h2_stats))
         control = web.Application()
         control.router.add_get("/stats", stats)
         control.router.add_post("/reset", reset)
-        runners = [web.AppRunner(load, access_log=None), web.AppRunner(control, access_log=None)]
+        runners = [web.ServerRunner(load), web.AppRunner(control, access_log=None)]
         ports = []
         for runner, host in zip(runners, (listen_ip, "127.0.0.1")):
             await runner.setup()
             site = web.TCPSite(runner, host, 0, backlog=1024)
             await site.start()
             ports.append(site._server.sockets[0].getsockname()[1])
-        print(json.dumps({"port": ports[0], "control": ports[1]}), flush=True)
+        grpc_target = await _start_grpc(listen_ip, arrivals)
+        grpc_port = None if grpc_target is None else int(grpc_target.address.rsplit(":", 1)[1])
+        print(json.dumps({"port": ports[0], "control": ports[1], "grpc": grpc_port}), flush=True)
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -102,7 +155,9 @@ class Recorder:
             raise RuntimeError(f"recorder did not start: see {log}")
         ports = json.loads(line)
         self.port, self.control = ports["port"], ports["control"]
-        self.url = f"http://{listen_ip}:{self.port}"
+        self.url = f"http://{listen_ip}:{self.port}"  # HTTP/1.1 and h2c (prior knowledge)
+        grpc_port = ports.get("grpc")
+        self.grpc_address = None if grpc_port is None else f"{listen_ip}:{grpc_port}"
 
     def _call(self, method: str, path: str) -> dict:
         req = urllib.request.Request(f"http://127.0.0.1:{self.control}{path}", method=method)

@@ -105,9 +105,9 @@ def finish(run: BedRun, out: Path, timeout_s: float = RUN_TIMEOUT_S) -> Finished
     start_ns, record = None, {}
     if (out / "samples").exists():
         dataset, meta = open_dataset(out)
-        table = dataset.to_table(columns=["worker", "status"])
+        table = dataset.to_table(columns=["worker", "error"])
         rows.update(table.column("worker").to_pylist())
-        ok.update(table.filter(pc.greater(table.column("status"), 0)).column("worker").to_pylist())
+        ok.update(table.filter(pc.is_null(table.column("error"))).column("worker").to_pylist())  # gRPC OK is status 0
         start_ns, record = meta.start_ns, meta.record or {}
     return Finished(code, ended, summary, dict(rows), dict(ok), start_ns, record, run.stdout, run.stderr)
 
@@ -137,7 +137,7 @@ def describe(bed: TestBed, result: Finished, marks: dict[str, float]) -> str:
     lines.append(f"rows by worker {result.rows_by_worker} (ok {result.ok_by_worker}); "
                  f"arrivals {bed.recorder.total()}; summary keys "
                  + json.dumps({k: result.summary.get(k) for k in ("intended", "sent", "planned", "rows", "lost",
-                                                                    "unknown", "workers_lost")}))
+                                                                    "unknown", "workers_lost", "errors_by_kind")}))
     lines.append("events: " + json.dumps(result.summary.get("events")))
     lines.append("placement: " + json.dumps(result.placement))
     lines.append("stderr tail: " + result.stderr[-600:])

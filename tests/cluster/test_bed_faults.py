@@ -15,52 +15,21 @@ The contract these tests hold the code to (fencing, accounting, placement):
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from bed_checks import Checks
-from bed_runs import at_times, finish, scenario, start_run, wait_first_arrival, workers_on
+from bed_faulted import DURATION_S, FAULT_AT, HEAL_AT, RATE, SHARE, faulted, partition_healed
+from bed_runs import finish, scenario, start_run
 
 from loadray.archive import open_dataset
 
 pytestmark = pytest.mark.cluster
 
-RATE, DURATION_S, SHARE = 300, 14, 100
-FAULT_AT, HEAL_AT = 4.0, 8.0
-AFTER_S = 3.0  # how long we watch for stragglers after the run
 PREFIXES = [("f/a",), ("f/a", "f/b"), ("f/a", "f/b", "f/c")]  # what one flow instance may have sent
-
-def _faulted(bed, tmp_path, policy: str, *steps, heal_after: int | None = None, watch: bool = True,
-             rate: float = RATE, **extra):
-    """Run the 14 s, 300 req/s scenario with ``on_worker_loss: policy`` from the head
-    host, applying ``steps`` [(seconds after the first arrival, name, action)]; then heal
-    ``heal_after`` (if given) and watch for stragglers. Returns the checks and the
-    workers placed on host 3."""
-    doc = scenario(bed.target_url, rate, DURATION_S, on_worker_loss=policy, **extra)
-    run, out = start_run(bed, doc, tmp_path)
-    first = wait_first_arrival(bed)
-    times = at_times([(offset, action) for offset, _, action in steps], first)
-    marks = {"first_arrival": first, **{name: times[offset] for offset, name, _ in steps}}
-    result = finish(run, out)
-    if heal_after is not None:
-        bed.heal(heal_after)
-    if watch:
-        time.sleep(max(0.0, result.ended_at + AFTER_S - time.time()))
-    return Checks(bed, result, marks), workers_on(bed, result, bed.ip(3))
 
 
 def test_partition_healed_redistribute(bed, tmp_path):
-    c, w3 = _faulted(bed, tmp_path, "redistribute", (FAULT_AT, "partition", lambda: bed.partition(3)),
-                     (HEAL_AT, "heal", lambda: bed.heal(3)))
-    c.run_ok()
-    c.silent_after(bed.ip(3), c.marks["partition"] + 3, "the partition + 3 s")
-    c.arrivals_are_rows(bed.ip(3), w3)
-    for w in w3:
-        c.events("fenced", "worker_lost", worker=w)
-    c.events("redistribute", "heal|rejoined")
-    c.placement_addresses()
-    c.accounted()
+    c, w3 = partition_healed(bed, tmp_path)
+    c.cut_host_fenced(bed.ip(3), w3, "partition")
 
 
 def test_static_flows_partition_healed(bed, tmp_path):
@@ -68,14 +37,8 @@ def test_static_flows_partition_healed(bed, tmp_path):
     the cut host fences mid-flow like the fast path does, no instance goes on after its
     worker fenced, and the identity holds in flow instances."""
     steps = [{"name": name, "path": f"/{name}"} for name in "abc"]
-    c, w3 = _faulted(bed, tmp_path, "redistribute", (FAULT_AT, "partition", lambda: bed.partition(3)),
-                     (HEAL_AT, "heal", lambda: bed.heal(3)), rate=RATE / 3, requests=None,
-                     flows=[{"name": "f", "steps": steps}])
-    c.run_ok()
-    c.silent_after(bed.ip(3), c.marks["partition"] + 3, "the partition + 3 s")
-    c.arrivals_are_rows(bed.ip(3), w3)
-    for w in w3:
-        c.events("fenced", "worker_lost", worker=w)
+    c, w3 = partition_healed(bed, tmp_path, rate=RATE / 3, requests=None, flows=[{"name": "f", "steps": steps}])
+    c.cut_host_silent(bed.ip(3), w3, "partition")
     table = open_dataset(tmp_path / "run")[0].to_table(columns=["flow_id", "step", "intended_ns"])
     paths = table.to_pandas().sort_values(["flow_id", "intended_ns"]).groupby("flow_id")["step"].agg(tuple)
     odd = paths[~paths.isin(PREFIXES)]
@@ -88,7 +51,7 @@ def test_static_flows_partition_healed(bed, tmp_path):
 
 
 def test_isolated_never_healed(bed, tmp_path):
-    c, w3 = _faulted(bed, tmp_path, "redistribute", (FAULT_AT, "isolate", lambda: bed.isolate(3)), heal_after=3)
+    c, w3 = faulted(bed, tmp_path, "redistribute", (FAULT_AT, "isolate", lambda: bed.isolate(3)), heal_after=3)
     c.run_ok()
     c.silent_after(bed.ip(3), min(c.result.ended_at, c.start + DURATION_S + 1), "the run's end")
     c.arrivals_accounted(bed.ip(3), w3)
@@ -97,8 +60,8 @@ def test_isolated_never_healed(bed, tmp_path):
 
 
 def test_frozen_host_resumed_sends_nothing(bed, tmp_path):
-    c, w3 = _faulted(bed, tmp_path, "redistribute", (FAULT_AT, "freeze", lambda: bed.freeze(3)),
-                     (HEAL_AT, "thaw", lambda: bed.thaw(3)))
+    c, w3 = faulted(bed, tmp_path, "redistribute", (FAULT_AT, "freeze", lambda: bed.freeze(3)),
+                    (HEAL_AT, "thaw", lambda: bed.thaw(3)))
     c.run_ok()
     c.silent_after(bed.ip(3), c.marks["thaw"], "the thaw")
     c.arrivals_are_rows(bed.ip(3), w3)
@@ -107,7 +70,7 @@ def test_frozen_host_resumed_sends_nothing(bed, tmp_path):
 
 
 def test_raylet_killed_loss_within_3s(bed, tmp_path):
-    c, w3 = _faulted(bed, tmp_path, "redistribute", (FAULT_AT, "kill_raylet", lambda: bed.kill_raylet(3)), watch=False)
+    c, w3 = faulted(bed, tmp_path, "redistribute", (FAULT_AT, "kill_raylet", lambda: bed.kill_raylet(3)), watch=False)
     killed = c.marks["kill_raylet"]
     c.run_ok()
     for w in w3:
@@ -120,7 +83,7 @@ def test_raylet_killed_loss_within_3s(bed, tmp_path):
 
 def test_restart_policy_under_partition(bed, tmp_path):
     """A replacement takes over at the same rate, on another host; the cut host is silent."""
-    c, w3 = _faulted(bed, tmp_path, "restart", (FAULT_AT, "partition", lambda: bed.partition(3)), heal_after=3)
+    c, w3 = faulted(bed, tmp_path, "restart", (FAULT_AT, "partition", lambda: bed.partition(3)), heal_after=3)
     c.run_ok()
     c.silent_after(bed.ip(3), c.marks["partition"] + 3, "the partition + 3 s")
     c.recovers(c.marks["partition"] + 5, c.start + DURATION_S)
@@ -131,7 +94,7 @@ def test_restart_policy_under_partition(bed, tmp_path):
 
 def test_abort_policy_under_partition(bed, tmp_path):
     """Exit 1, and nothing is sent after the abort, on any host."""
-    c, w3 = _faulted(bed, tmp_path, "abort", (FAULT_AT, "partition", lambda: bed.partition(3)), heal_after=3)
+    c, w3 = faulted(bed, tmp_path, "abort", (FAULT_AT, "partition", lambda: bed.partition(3)), heal_after=3)
     c.exit_code(1)
     aborts = c.result.events("abort")
     c.check(bool(aborts), "no 'abort' event")

@@ -5,6 +5,7 @@
 ``ray start --address`` on the others with token authentication, and a recorder
 target on the bridge address. Hosts are numbered from 1. Fault verbs act on one host:
 ``partition`` (drop packets to/from the other Ray hosts; the target stays reachable),
+``cut_target`` (drop packets to/from the target only; Ray stays whole),
 ``isolate`` (link down), ``heal``, ``freeze``/``thaw`` (SIGSTOP/SIGCONT every process
 of the namespace), ``kill_raylet``. ``run(host, args)`` starts ``python -m loadray
 ARGS`` in a host's namespace with the env Ray needs. ``close()`` removes everything
@@ -241,13 +242,19 @@ class TestBed:
         net.drop_peers(self.host(i), peers)
         self._fault(i, "partition")
 
+    def cut_target(self, i: int) -> None:
+        """Drop every packet between host ``i`` and the target (the recorder); Ray unaffected."""
+        assert self.recorder is not None
+        net.drop_peers(self.host(i), [self.recorder.listen_ip])
+        self._fault(i, "cut_target")
+
     def isolate(self, i: int) -> None:
         """Host ``i``'s link down: it reaches nothing, target included."""
         net.link(self.host(i), up=False)
         self._fault(i, "isolate")
 
     def heal(self, i: int) -> None:
-        """Undo ``partition`` and ``isolate`` of host ``i``."""
+        """Undo ``partition``, ``cut_target`` and ``isolate`` of host ``i``."""
         net.undrop(self.host(i))
         net.link(self.host(i), up=True)
         self._healed(i)
@@ -280,7 +287,7 @@ class TestBed:
 
     def _healed(self, i: int) -> None:
         fault = self.faults.pop(i, None)
-        if fault and time.monotonic() - fault[1] > SHORT_FAULT_S:
+        if fault and fault[0] != "cut_target" and time.monotonic() - fault[1] > SHORT_FAULT_S:
             self.disturbed = True
 
     # -- between tests -----------------------------------------------------------------

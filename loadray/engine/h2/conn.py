@@ -12,7 +12,13 @@ hands it back to its pool (``pool.answered`` / ``pool.failed``). Failures map to
   connection closes first);
 - a frame ``h2`` cannot accept, or a server whose first frame is not SETTINGS (an
   HTTP/1.1 server): ``protocol`` for every stream of the connection;
-- the connection lost: ``reset`` for every stream still open.
+- the connection lost: ``reset`` for every stream still open;
+- a connection gone silent (a link that drops everything: no RST, no FIN): when a
+  stream times out with nothing heard on its connection since it was sent, the pool
+  sends a PING (:meth:`H2Conn.probe`); with no answer within a second the connection is
+  presumed dead and abandoned (:meth:`H2Conn.abandon`): reset with nothing kept to
+  deliver, so the streams written to it never reach the server in a burst when the link
+  heals, and each of its streams times out at its own deadline.
 
 Flow control: the client's receive windows are large (:data:`WINDOW`) and every DATA
 frame is acknowledged as it is read, so a server is never stalled by the client; a
@@ -34,6 +40,7 @@ import h2.settings
 
 from loadray.engine.failures import error_detail
 from loadray.engine.h2.hpack_cache import CachingDecoder, CachingEncoder
+from loadray.engine.sockets import discard_and_close
 from loadray.kinds import GOAWAY, PROTOCOL, RESET
 
 if TYPE_CHECKING:
@@ -106,6 +113,8 @@ class H2Conn(asyncio.Protocol):
         self.settled = False  # the server's SETTINGS arrived
         self.usable = True  # takes new streams (no GOAWAY, not lost)
         self.heard = False  # the server's first bytes came
+        self.heard_ns = 0  # when bytes last came (the pool's monotonic clock)
+        self.ping_ns: int | None = None  # when the unanswered liveness PING went out
         self.flushing = False  # a flush is due at the end of this loop iteration
         self._dispatch: dict[type, Callable[[Any], None]] = {
             h2.events.ResponseReceived: self._response,
@@ -115,6 +124,7 @@ class H2Conn(asyncio.Protocol):
             h2.events.ConnectionTerminated: self._goaway,
             h2.events.WindowUpdated: self._window,
             h2.events.RemoteSettingsChanged: self._settings,
+            h2.events.PingAckReceived: self._pong,
         }
 
     # -- capacity -------------------------------------------------------------------------
@@ -150,6 +160,7 @@ class H2Conn(asyncio.Protocol):
         self.flush()
 
     def data_received(self, data: bytes) -> None:
+        self.heard_ns = self.pool.now()
         if not self.heard and len(data) >= 4:
             self.heard = True
             if data[3] != _SETTINGS:  # an HTTP/2 server's first frame is SETTINGS (RFC 9113 §3.4)
@@ -235,6 +246,29 @@ class H2Conn(asyncio.Protocol):
             pass
         self.flush()
 
+    def probe(self, now_ns: int) -> None:
+        """Ask the server for a sign of life (a PING), unless one is asked already."""
+        if self.ping_ns is not None or self.transport is None or not self.usable:
+            return
+        try:
+            self.h2.ping(b"loadray!")
+        except h2.exceptions.ProtocolError:
+            return
+        self.ping_ns = now_ns
+        self.flush()
+
+    def abandon(self) -> list[Exchange]:
+        """The connection is presumed dead: reset it, nothing it holds unsent delivered
+        later (:func:`~loadray.engine.sockets.discard_and_close`); its streams (no outcome
+        yet) are handed back."""
+        self.usable = False
+        exchanges = list(self.streams.values())
+        self.streams.clear()
+        self.bodies.clear()
+        if self.transport is not None:
+            discard_and_close(self.transport)
+        return exchanges
+
     def fail_all(self, kind: str, detail: str | None) -> None:
         exchanges = [*self.streams.values(), *self.pending]
         self.streams.clear()
@@ -249,6 +283,10 @@ class H2Conn(asyncio.Protocol):
             self.transport.write(data)
 
     def close(self) -> None:
+        """GOAWAY (as far as it goes out at once), then the connection reset with nothing
+        kept to deliver: on a connection gone silent (a partition, a link down) the kernel
+        would otherwise retransmit every stream written to it when the link heals, after
+        the worker fenced itself (:func:`~loadray.engine.sockets.discard_and_close`)."""
         self.usable = False
         if self.transport is not None:
             try:
@@ -256,7 +294,7 @@ class H2Conn(asyncio.Protocol):
                 self.flush()
             except h2.exceptions.H2Error:
                 pass
-            self.transport.close()
+            discard_and_close(self.transport)
 
     # -- events -----------------------------------------------------------------------------
 
@@ -309,6 +347,9 @@ class H2Conn(asyncio.Protocol):
             return
         for sid in [event.stream_id] if event.stream_id and event.stream_id in self.bodies else list(self.bodies):
             self._send_body(sid)
+
+    def _pong(self, event: h2.events.PingAckReceived) -> None:
+        self.ping_ns = None
 
     def _settings(self, event: h2.events.RemoteSettingsChanged) -> None:
         self.settled = True

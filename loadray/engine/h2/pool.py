@@ -9,6 +9,11 @@
 - one sweeper (a timer every ``timeout / 10``, 10 ms to 1 s) fails what passed its
   deadline: ``connect_timeout`` while connecting, else ``timeout`` (its stream is reset
   with CANCEL);
+- a stream that times out with nothing heard on its connection since it was sent has the
+  connection probed (PING); unanswered for :data:`PING_WAIT_S`, the connection is
+  abandoned (reset, nothing it holds delivered later) and its streams wait out their own
+  deadlines as ``timeout`` (a link that went silent: the next request opens a new
+  connection, as HTTP/1.1 would; the old one never delivers its backlog at once);
 - over TLS the connection must negotiate ``h2`` by ALPN, else every request on it
   fails as ``protocol`` (whether the server picks another protocol or refuses the
   handshake with the ``no_application_protocol`` alert).
@@ -34,6 +39,7 @@ __all__ = ["H2Pool"]
 
 MIN_SWEEP_S = 0.01
 MAX_SWEEP_S = 1.0
+PING_WAIT_S = 1.0  # a connection that does not answer a PING this long is presumed dead
 
 Finish = Callable[["Exchange", "str | None", "str | None"], None]  # (exchange, error kind, detail)
 
@@ -47,9 +53,11 @@ class H2Pool:
         self.max = max(1, connections)
         self.conns: list[H2Conn] = []
         self.queue: deque[Exchange] = deque()
+        self.orphans: list[Exchange] = []  # streams of abandoned connections, until their deadline
         self.opened = 0  # connections opened so far (a test reads it)
         self._connect_ns = int(connect_timeout_s * 1e9)
-        self._now = now
+        self._ping_wait_ns = int(PING_WAIT_S * 1e9)
+        self.now = self._now = now
         self._finish = finish
         self._interval = max(MIN_SWEEP_S, min(MAX_SWEEP_S, timeout_s / 10.0))
         self._sweeper: asyncio.TimerHandle | None = None
@@ -142,9 +150,10 @@ class H2Pool:
         ex.pool = None
         if ex.conn is not None:
             ex.conn.cancel(ex)
-        else:
+            return
+        for waiting in (self.queue, self.orphans):
             try:
-                self.queue.remove(ex)
+                waiting.remove(ex)
             except ValueError:
                 pass
 
@@ -161,6 +170,9 @@ class H2Pool:
         self.conns.clear()
         while self.queue:
             self._finish(self.queue.popleft(), CUT, None)
+        orphans, self.orphans = self.orphans, []
+        for ex in orphans:
+            self._finish(ex, CUT, None)
 
     def _drop(self, conn: H2Conn) -> None:
         if conn in self.conns:
@@ -184,16 +196,33 @@ class H2Pool:
                     self._finish(ex, CONNECT_TIMEOUT, None)
                 conn.pending.clear()
         for conn in list(self.conns):
-            for ex in [e for e in (*conn.streams.values(), *conn.pending) if e.deadline <= now]:
+            expired = [e for e in (*conn.streams.values(), *conn.pending) if e.deadline <= now]
+            for ex in expired:
                 conn.cancel(ex)
                 self._finish(ex, TIMEOUT, None)
-        late = [ex for ex in self.queue if ex.deadline <= now]
-        for ex in late:
-            self.queue.remove(ex)
-            self._finish(ex, TIMEOUT, None)
+            self._check_alive(conn, now, expired)
+        for waiting in (self.queue, self.orphans):
+            for ex in [ex for ex in waiting if ex.deadline <= now]:
+                waiting.remove(ex)
+                self._finish(ex, TIMEOUT, None)
         self.refill()
-        if self.queue or any(c.load for c in self.conns) or self._connecting:
+        if self.queue or self.orphans or self._connecting or any(c.load or c.ping_ns is not None for c in self.conns):
             self._arm()
+
+    def _check_alive(self, conn: H2Conn, now: int, expired: list[Exchange]) -> None:
+        """Probe a connection silent since a stream that just timed out was sent; abandon
+        one whose probe went unanswered for :data:`PING_WAIT_S`."""
+        if conn.ping_ns is not None:
+            if conn.heard_ns >= conn.ping_ns:
+                conn.ping_ns = None  # heard from since: alive
+            elif now - conn.ping_ns >= self._ping_wait_ns:
+                self._drop(conn)
+                for ex in conn.abandon():
+                    ex.conn = None
+                    self.orphans.append(ex)
+                return
+        if expired and conn.heard_ns < min(ex.sent for ex in expired):
+            conn.probe(now)
 
 
 def _refused_alpn(exc: BaseException) -> bool:
