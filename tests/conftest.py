@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 #: The first lane, at normal priority: what holds a rate to the second, times real
-#: sockets to the millisecond, or makes network namespaces (one at a time).
-_LANE_A = ("tests/cluster/", "tests/ray/", "tests/e2e/test_cli_running_ray.py", "tests/e2e/test_notebook_real_runs.py",
-           "tests/e2e/test_cli_run.py", "tests/e2e/test_cli_diskfull.py", "tests/unit/test_engine_",
+#: sockets to the millisecond, fills a disk at a rate, or makes the bed's network
+#: namespaces (one at a time). (test_cli_running_ray's namespaces are unshared: its own.)
+_LANE_A = ("tests/cluster/", "tests/ray/", "tests/e2e/test_cli_run.py", "tests/e2e/test_cli_diskfull.py",
+           "tests/unit/test_engine_",
            "tests/unit/test_stream_clients", "tests/unit/test_h2_", "tests/unit/test_target_",
            "tests/unit/test_grpc_", "tests/unit/test_live_", "tests/unit/test_preflight")
 _LAST = "tests/cluster/"  # last: the bed's bursts (three Ray nodes (re)started at once) meet unit tests
