@@ -9,7 +9,7 @@ with a fake clock and no cluster.
 The lease rule (see :mod:`loadray.engine.lease`): a member is declared lost once no
 renewal has been heard for ``loss_timeout = lease + margin``; by then its lease has
 run out, so it has fenced itself. Its share moves to others only from
-``ceil(now + REVISION_MARGIN_S)``, later still.
+``now + REVISION_MARGIN_S``, later still.
 """
 
 from __future__ import annotations
@@ -261,10 +261,10 @@ class Conductor:
             return [Spawn((m.index, m.incarnation + 1), m.node or None)]
         return self._reassign(self._takeover_at(silent_from_s))
 
-    def _takeover_at(self, silent_from_s: float) -> int:
-        """The whole second from which others send a lost member's share: once a
+    def _takeover_at(self, silent_from_s: float) -> float:
+        """From when others send a lost member's share (in whole milliseconds): once a
         revision can reach them, and never while it may still send (its lease)."""
-        return math.ceil(max(self.elapsed_s() + REVISION_MARGIN_S, silent_from_s))
+        return math.ceil(round(max(self.elapsed_s() + REVISION_MARGIN_S, silent_from_s) * 1000, 6)) / 1000
 
     def _silent_from(self, index: int) -> float:
         """From when no lost incarnation of ``index`` can send any more."""

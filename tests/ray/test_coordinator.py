@@ -4,7 +4,6 @@ abort, /metrics. Arrivals are counted by the built-in target itself."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import socket
@@ -138,7 +137,7 @@ def test_lost_worker_is_redistributed(ray_local, builtin_target, tmp_path):
     record = run_record(out)
     assert [e["event"] for e in record["events"]][:1] == ["worker_lost"]
     lost, moved = record["events"][0]["at_s"], next(e["at_s"] for e in record["events"] if e["event"] == "redistribute")
-    assert moved == math.ceil(lost + REVISION_MARGIN_S)  # Ray saw its process end: no lease to wait out
+    assert 0 <= moved - (lost + REVISION_MARGIN_S) < 0.002  # Ray saw its process end: no lease to wait out
     assert len(record["dead_workers"]) == 1
     rows = ds.dataset(out / "samples", format="parquet").count_rows()
     # every scheduled request belonged to exactly one worker at a time: the plan's 5000

@@ -34,7 +34,12 @@ def test_spread_placement_and_node_loss(tmp_path):
     assert len({p["node"] for p in first}) == 3  # SPREAD: one worker per node
     assert result["removed_node"] in {p["node"] for p in first}
     assert result["exit_code"] == 0
-    assert len(record["dead_workers"]) == 1 and record["lost"] > 0
+    assert len(record["dead_workers"]) == 1
+    # what the lost worker may have sent until its lease ran out is unknown; the survivors
+    # take its share from then (lost: 0), or 0.3 s after news that came later (lost: that
+    # gap at 100/s; at most 1.3 s when its silence, not Ray, told it: 2.5 s after a renewal)
+    assert record["planned"] == record["rows"] + record["lost"] + record["unknown"]
+    assert record["unknown"] > 0 and record["lost"] <= 131, (record["lost"], record["unknown"], record["events"])
     lost, moved = (next(e["at_s"] for e in record["events"] if e["event"] == kind) for kind in ("worker_lost", "redistribute"))
     # Ray lost the node, not seen the process end: it may run on (it renewed 17 ms after such
     # news once), so its share moves once its lease (1.5 s from a renewal every 0.25 s) is out
