@@ -9,9 +9,10 @@ target once the link heals. This connector resets those connections instead
 
 A connection whose exchange completed is released as aiohttp does: back to the pool
 (keep-alive), or closed gracefully when it may not be reused (the server said
-``Connection: close``, keep-alive is off). The hooks are aiohttp's ``_release`` and
-``_close`` (private, unchanged from 3.8 to 3.14); the unit tests on a silent peer fail
-if they stop being called.
+``Connection: close``, keep-alive is off); the idle ones are reset at the close too.
+The hooks are aiohttp's private ``_release``, ``_close`` and the protocol's ``_payload``
+(read on aiohttp 3.14); tests/unit/test_engine_aiohttp_silent_peer.py fails if they stop
+being called.
 """
 
 from __future__ import annotations
