@@ -101,13 +101,14 @@ def test_a_request_timed_out_in_the_middle_of_its_response_is_not_delivered_when
     _delivered_nothing(peer)
 
 
-def test_a_request_timed_out_on_a_silent_tls_connection_is_not_delivered_when_the_link_heals(pki):
+@LOOPS
+def test_a_request_timed_out_on_a_silent_tls_connection_is_not_delivered_when_the_link_heals(pki, loop):
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(pki.server_cert, pki.server_key)
     peer = SilentPeer(tls=server)
 
     transport = _transport(peer, 0.5, "https", ca_file=str(pki.ca))
-    assert run_on_loop(_time_out_then_heal(peer, transport), "asyncio") == [(0, TIMEOUT)]
+    assert run_on_loop(_time_out_then_heal(peer, transport), loop) == [(0, TIMEOUT)]
     _delivered_nothing(peer)
 
 
