@@ -94,6 +94,79 @@ async def start_app(app, ssl_context=None):
     return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
+# -- a peer that went silent (a partition: nothing acknowledged, no RST, no FIN) -------------
+
+SILENT_RCVBUF = 4096  # the silent peer's receive buffer: most of a large body stays on the client's side
+
+
+class SilentPeer:
+    """A plain socket in a thread (no event loop that might read ahead): accepts one
+    connection and takes nothing from it until :meth:`wake`, then counts what arrives
+    until EOF or a reset. With ``tls`` (a server context) it completes the handshake
+    first, and then counts the encrypted bytes."""
+
+    def __init__(self, greeting: bytes = b"", tls=None) -> None:
+        import socket
+        import threading
+
+        self.greeting = greeting  # sent once connected, before it goes silent
+        self.tls = tls
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SILENT_RCVBUF)  # inherited by the accepted socket
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.sock.settimeout(10)
+        self.port = self.sock.getsockname()[1]
+        self.received = 0
+        self.data = bytearray()  # what arrived after the wake
+        self.ended: str | None = None
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import os
+        import socket
+
+        conn, _ = self.sock.accept()
+        if self.tls is not None:
+            tls = self.tls.wrap_socket(conn, server_side=True)
+            tls.sendall(self.greeting)
+            conn = socket.socket(fileno=os.dup(tls.fileno()))  # the TCP bytes past TLS: a reset shows as one
+            tls.close()
+        else:
+            conn.sendall(self.greeting)
+        self._wake.wait(10)
+        conn.settimeout(1.0)  # a connection still open with nothing more to say ends the count
+        try:
+            while data := conn.recv(65536):
+                self.received += len(data)
+                self.data += data
+            self.ended = "eof"
+        except OSError as exc:  # ConnectionResetError, or TimeoutError: still open
+            self.ended = type(exc).__name__
+        finally:
+            conn.close()
+            self.sock.close()
+
+    def wake(self) -> None:
+        """The link heals: read what is (still) coming."""
+        self._wake.set()
+        self._thread.join(10)
+
+
+def run_on_loop(coro, loop: str):
+    """Run ``coro`` on a new ``asyncio`` or ``uvloop`` event loop (workers run on uvloop
+    under Ray); skipped when uvloop is missing."""
+    import asyncio
+
+    import pytest
+
+    factory = asyncio.new_event_loop if loop == "asyncio" else pytest.importorskip("uvloop").new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
 # -- scenarios -------------------------------------------------------------------------------
 
 ROOT_REQUEST = {"name": "root", "method": "GET", "path": "/"}

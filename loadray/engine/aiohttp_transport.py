@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from loadray.engine.aiohttp_connector import DiscardingConnector
 from loadray.engine.clock import Clock
 from loadray.engine.failures import error_kind, status_error
 from loadray.engine.transport import (
@@ -90,7 +91,7 @@ class AiohttpTransport(Transport):
             return
         s = self.settings
         self._loop = asyncio.get_running_loop()
-        connector = aiohttp.TCPConnector(
+        connector = DiscardingConnector(
             limit=max(1, int(s.max_connections)),
             limit_per_host=0,
             force_close=not s.keepalive,

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from loadray.engine.aiohttp_connector import DiscardingConnector
 from loadray.engine.aiohttp_transport import USER_AGENT, body_pieces, ssl_context
 from loadray.engine.clock import Clock
 from loadray.engine.failures import error_detail, error_kind, status_error
@@ -66,12 +67,12 @@ class FlowClient:
     def __init__(self, settings: TransportSettings, clock: Clock) -> None:
         self.settings = settings
         self._now = clock.monotonic_ns
-        self._connector: aiohttp.TCPConnector | None = None
+        self._connector: DiscardingConnector | None = None
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s, sock_connect=settings.connect_timeout_s)
 
     async def open(self) -> None:
         s = self.settings
-        self._connector = aiohttp.TCPConnector(
+        self._connector = DiscardingConnector(
             limit=max(1, int(s.max_connections)),
             limit_per_host=0,
             force_close=not s.keepalive,

@@ -7,11 +7,10 @@ kernel nor the event loop nor grpcio may keep it to deliver when the link heals.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 
 import pytest
+from helpers import SilentPeer, run_on_loop
 
 from loadray.engine.clock import SystemClock
 from loadray.engine.grpc.channels import ChannelPool
@@ -20,48 +19,7 @@ from loadray.engine.transport import TransportSettings
 from loadray.flow.render import Rendered
 
 BODY = 60_000  # within the peer's default flow-control window (65535): all of it is written at once
-RCVBUF = 4096  # the peer's receive buffer: most of the body stays on the client's side
 SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # an empty HTTP/2 SETTINGS frame
-
-
-class SilentPeer:
-    """A plain socket in a thread (no event loop that might read ahead): accepts one
-    connection and takes nothing from it until :meth:`wake`, then counts what arrives
-    until EOF or a reset."""
-
-    def __init__(self, greeting: bytes = b"") -> None:
-        self.greeting = greeting  # sent once connected, before it goes silent
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)  # inherited by the accepted socket
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(1)
-        self.sock.settimeout(10)
-        self.port = self.sock.getsockname()[1]
-        self.received = 0
-        self.ended: str | None = None
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        conn, _ = self.sock.accept()
-        conn.sendall(self.greeting)
-        self._wake.wait(10)
-        conn.settimeout(1.0)  # a connection still open with nothing more to say ends the count
-        try:
-            while data := conn.recv(65536):
-                self.received += len(data)
-            self.ended = "eof"
-        except OSError as exc:  # ConnectionResetError, or TimeoutError: still open
-            self.ended = type(exc).__name__
-        finally:
-            conn.close()
-            self.sock.close()
-
-    def wake(self) -> None:
-        """The link heals: read what is (still) coming."""
-        self._wake.set()
-        self._thread.join(10)
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])  # workers run on uvloop under Ray
@@ -76,7 +34,7 @@ def test_closing_a_connection_to_a_silent_peer_delivers_nothing_it_had_not_taken
         await c.close()  # what a worker does when it fences itself
         return await pending
 
-    reply = _run(main(), loop)
+    reply = run_on_loop(main(), loop)
     peer.wake()
     assert reply.error == "cut"
     # a plain close delivers the whole request (~60 KB) and then EOF once the peer reads
@@ -100,7 +58,7 @@ def test_closing_grpc_channels_to_a_silent_peer_delivers_nothing_they_had_not_ta
             return type(exc).__name__
         return "answered"
 
-    outcome = _run(main(), loop)
+    outcome = run_on_loop(main(), loop)
     peer.wake()
     assert outcome != "answered"
     # grpcio's own close delivers the whole call (~60 KB) and then EOF once the peer reads
@@ -129,7 +87,7 @@ def test_a_silent_http2_connection_is_abandoned_after_a_timeout_and_an_unanswere
         await c.close()
         return replies, waited
 
-    (first, second), waited = _run(main(), "asyncio")
+    (first, second), waited = run_on_loop(main(), "asyncio")
     assert (first.error, second.error) == ("timeout", "timeout")
     assert waited >= 2.55  # the second at its own deadline (0.1 + 2.5 s), not when the connection was abandoned
     assert peer.received < BODY // 2, f"{peer.received} bytes reached the peer after the heal ({peer.ended})"
@@ -152,12 +110,6 @@ def test_a_slow_server_that_answers_the_ping_keeps_its_connection():
     late, answered, connections = asyncio.run(main())
     assert (late.error, answered.status, answered.error) == ("timeout", 200, None)
     assert connections == 1
-
-
-def _run(coro, loop: str):
-    factory = asyncio.new_event_loop if loop == "asyncio" else pytest.importorskip("uvloop").new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)
 
 
 def test_closing_one_pool_leaves_the_connections_of_another_to_the_same_address_alone():
