@@ -18,6 +18,11 @@ import helpers
 import pyarrow as pa
 import pytest
 
+try:
+    import uvloop
+except ImportError:  # pragma: no cover
+    uvloop = None
+
 from loadray.engine.clock import SystemClock
 from loadray.engine.fast import FastTransport
 from loadray.engine.fast_client import FastFlowClient
@@ -127,9 +132,10 @@ async def _flow(port: int, keep: int | None) -> tuple[int, str | None, str | Non
     return reply.status, reply.error, reply.detail
 
 
-def outcome(front: str, server: Hostile) -> tuple[tuple[int, str | None, str | None], float, int]:
-    """``(status, error, detail)`` of one request of ``front`` to ``server``, the seconds it
-    took and the peak of the memory traced meanwhile (client and server)."""
+def outcome(front: str, server: Hostile, uv: bool = False) -> tuple[tuple[int, str | None, str | None], float, int]:
+    """``(status, error, detail)`` of one request of ``front`` to ``server`` (on uvloop
+    with ``uv``), the seconds it took and the peak of the memory traced meanwhile
+    (client and server)."""
 
     async def main() -> tuple[tuple[int, str | None, str | None], float]:
         await server.start()
@@ -149,7 +155,7 @@ def outcome(front: str, server: Hostile) -> tuple[tuple[int, str | None, str | N
 
     tracemalloc.start()
     try:
-        got, took = asyncio.run(main())
+        got, took = uvloop.run(main()) if uv else asyncio.run(main())
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -223,7 +229,8 @@ def test_a_long_chunked_stream_of_tiny_chunks_is_not_refused(front: str) -> None
 
 
 @pytest.mark.parametrize("front", ["fast", "static", "flow", "flow-body"])
-@pytest.mark.parametrize("head, line, why", [(b"X-T: ", b"t" * 64, DETAIL), (b"", b"Set-Cookie: t=1\r\n", MANY)])
+@pytest.mark.parametrize("head, line, why", [pytest.param(b"X-T: ", b"t" * 64, DETAIL, id="one-value"),
+                                             pytest.param(b"", b"Set-Cookie: t=1\r\n", MANY, id="set-cookies")])
 def test_an_endless_trailer_is_refused_too(front: str, head: bytes, line: bytes, why: str) -> None:
     chunked = STATUS + b"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
     server = Hostile(chunked + head, line, 50 * MB)
@@ -247,5 +254,24 @@ def test_a_step_keeps_at_most_max_kept_headers(front: str, line: bytes, extra: i
     (status, error, detail), _, _ = outcome(front, Hostile(head + b"ok"))
     if extra:
         assert (status, error, detail) == (0, "protocol", f"RefusedResponse: response has over {MAX_KEPT_HEADERS} headers")
+    else:
+        assert (status, error, detail) == (200, None, None)
+
+
+# -- on uvloop (the loop reads at most 256,000 bytes at a time: less than the limit) ----------
+
+
+@pytest.mark.skipif(uvloop is None, reason="uvloop not installed")
+@pytest.mark.parametrize("front", ["fast", "static", "flow-body"])
+@pytest.mark.parametrize("extra", [0, 1, 50 * MB])
+def test_on_uvloop_the_limit_is_the_same(front: str, extra: int) -> None:
+    if extra > 1:
+        server = Hostile(*ENDLESS["one-value"], extra)
+    else:
+        server = Hostile(block_of(MAX_HEADER_BYTES + extra) + b"ok", pieces=3)
+    (status, error, detail), took, peak = outcome(front, server, uv=True)
+    if extra:
+        assert (status, error, detail) == (0, "protocol", None if front == "fast" else DETAIL)
+        assert took < 1.5 and peak < 4 * MB, (took, peak)
     else:
         assert (status, error, detail) == (200, None, None)
