@@ -112,7 +112,9 @@ class Conn(asyncio.Protocol):
         self.pool._connected(self)
 
     def data_received(self, data: bytes) -> None:
-        if self.head is None:  # a response's first read: it cannot be over the limit
+        # a response's first read is never over MAX_HEADER_BYTES (asyncio reads at most
+        # 256 KiB at a time, uvloop 256,000 bytes): only the later ones are counted
+        if self.head is None:
             self.head = data
             try:
                 self.parser.feed_data(data)
