@@ -11,6 +11,11 @@ interpreter: no Task, Future or timer per request; the outcome is reported from
 - :class:`CaptureConn`: also hands the headers, and at most ``room`` bytes of the
   body, to the request's context (the flow client's exchange).
 
+Every class refuses a response that sends over ``MAX_HEADER_BYTES`` with no body byte
+(its header block, interim ones included; a trailer), and ``CaptureConn`` one that gives
+it over ``MAX_KEPT_HEADERS`` headers to keep (:mod:`.limits`): ``protocol``, at once, the
+connection reset. The count costs nothing on a response read in one go.
+
 States: *connecting* (a task runs ``create_connection``), *busy* (``ctx`` is set),
 *idle* (in the pool's idle list), *dead* (discarded: never reused, its later callbacks
 are ignored). The pool (:mod:`.pool`) moves a connection between them.
