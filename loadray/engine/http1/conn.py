@@ -161,6 +161,8 @@ class Conn(asyncio.Protocol):
             self.pool._parse_error(self, exc)
             return False
         body = self.nbytes - seen
+        if body and seen and not self.quiet:  # body after body, nothing counted: nothing to count
+            return True
         quiet = self.quiet + len(data) - body
         if (quiet if seen else quiet + len(self.head or b"")) > MAX_HEADER_BYTES:  # (no body yet: the first read too)
             self._refuse(TOO_LONG)
