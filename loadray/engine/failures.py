@@ -16,6 +16,7 @@ import errno
 import socket
 import ssl
 
+from loadray.errors import LoadrayError
 from loadray.kinds import (
     CONNECT_ERROR,
     CONNECT_REFUSED,
@@ -30,6 +31,11 @@ from loadray.kinds import (
 )
 
 DETAIL_MAX = 200  # characters of an ``error_detail`` (the schema's bound)
+
+
+class RefusedResponse(LoadrayError):
+    """A response the client refuses although it parses (HTTP/1.1: a header block over
+    its limit, :mod:`loadray.engine.http1.limits`): kind ``protocol``; the message says why."""
 
 
 def status_error(status: int) -> str | None:
@@ -66,6 +72,8 @@ def error_kind(exc: BaseException, connecting: bool = False) -> str:
     module = type(exc).__module__
     if isinstance(exc, _DEFECTS):
         return INTERNAL
+    if isinstance(exc, RefusedResponse):
+        return PROTOCOL
     if module.startswith("aiohttp"):
         return _aiohttp_kind(exc, connecting)
     if module.startswith("httptools"):

@@ -8,7 +8,7 @@ import random
 import hpack
 import pytest
 
-from loadray.engine.h2.hpack_cache import MAX_BLOCKS, CachingDecoder, CachingEncoder
+from loadray.engine.h2.hpack_cache import MAX_BLOCK_BYTES, MAX_BLOCKS, CachingDecoder, CachingEncoder
 
 SERVER = [(b":status", b"200"), (b"server", b"nginx/1.22.1"), (b"content-type", b"text/plain")]
 
@@ -68,6 +68,19 @@ def test_memory_is_bounded():
     for i in range(MAX_BLOCKS * 2 + 3):
         decoder.decode(encoder.encode([(b"x-n", str(i).encode())]), raw=True)
     assert 0 < len(decoder._seen) <= MAX_BLOCKS
+
+
+def test_long_blocks_are_decoded_in_full_never_remembered():
+    # a hostile target's distinct 60 KB blocks: before, 511 of them held ~88 MB
+    encoder, plain, decoder = hpack.Encoder(), hpack.Decoder(), CachingDecoder()
+    encoder.header_table_size = 0  # nothing indexed: every block could be remembered
+    for i in range(20):
+        block = encoder.encode([(b":status", b"200"), (b"x-a", b"%06d" % i + b"a" * 60_000)])
+        assert len(block) > MAX_BLOCK_BYTES
+        assert decoder.decode(block, raw=True) == plain.decode(block, raw=True)
+    small = encoder.encode([(b":status", b"200")])
+    assert decoder.decode(small, raw=True) == decoder.decode(small, raw=True) == [(b":status", b"200")]
+    assert len(decoder._seen) == 1 and decoder.hits == 1
 
 
 def requests(seed: int, n: int = 400) -> list[list]:

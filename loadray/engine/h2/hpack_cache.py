@@ -13,7 +13,7 @@ a block's headers depend on the decoder's dynamic table only through the entries
 reads from it. So a block that read none is remembered with what it added to the
 table; the same bytes again give the same headers, and its additions are replayed
 (cheap) so the table stays exactly as a full decode would leave it. A block that read
-the dynamic table, or changed its size, is always decoded in full. The outcome is the
+the dynamic table, or changed its size, or is over ``MAX_BLOCK_BYTES``, is always decoded in full. The outcome is the
 same as :class:`hpack.Decoder`'s for every sequence of blocks (a table test checks it).
 """
 
@@ -24,9 +24,12 @@ from typing import Any
 import hpack
 from hpack.table import HeaderTable
 
-__all__ = ["CachingDecoder", "CachingEncoder", "MAX_BLOCKS"]
+__all__ = ["CachingDecoder", "CachingEncoder", "MAX_BLOCK_BYTES", "MAX_BLOCKS"]
 
 MAX_BLOCKS = 512  # blocks remembered per connection (forgotten all at once when full)
+# a longer block is never remembered: a target sending distinct 60 KB blocks (hpack lets
+# a header list reach 64 KiB) would otherwise hold ~90 MB per connection
+MAX_BLOCK_BYTES = 8192
 _STATIC = len(HeaderTable.STATIC_TABLE)
 
 
@@ -102,6 +105,8 @@ class CachingDecoder(hpack.Decoder):
         self.hits = 0
 
     def decode(self, data: bytes, raw: bool = False) -> list[Any]:
+        if len(data) > MAX_BLOCK_BYTES:
+            return list(super().decode(data, raw))
         key = (bytes(data), raw)
         table = self.table
         seen = self._seen.get(key)

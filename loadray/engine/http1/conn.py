@@ -11,6 +11,11 @@ interpreter: no Task, Future or timer per request; the outcome is reported from
 - :class:`CaptureConn`: also hands the headers, and at most ``room`` bytes of the
   body, to the request's context (the flow client's exchange).
 
+Every class refuses a response that sends over ``MAX_HEADER_BYTES`` with no body byte
+(its header block, interim ones included; a trailer), and ``CaptureConn`` one that gives
+it over ``MAX_KEPT_HEADERS`` headers to keep (:mod:`.limits`): ``protocol``, at once, the
+connection reset. The count costs nothing on a response read in one go.
+
 States: *connecting* (a task runs ``create_connection``), *busy* (``ctx`` is set),
 *idle* (in the pool's idle list), *dead* (discarded: never reused, its later callbacks
 are ignored). The pool (:mod:`.pool`) moves a connection between them.
@@ -23,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from loadray.engine.failures import error_kind, status_error
+from loadray.engine.failures import RefusedResponse, error_kind, status_error
+from loadray.engine.http1.limits import MAX_HEADER_BYTES, MAX_KEPT_HEADERS, TOO_LONG, TOO_MANY
 
 if TYPE_CHECKING:
     from loadray.engine.http1.pool import Pool
@@ -60,7 +66,7 @@ class Conn(asyncio.Protocol):
     __slots__ = (
         "pool", "idle", "queue", "on_done", "keepalive", "transport", "parser", "task", "ctx", "data", "flags",
         "deadline", "rdeadline", "cdeadline", "nbytes", "status", "keep", "head", "connecting", "reused", "dead",
-        "now", "first", "pieces",
+        "now", "first", "pieces", "quiet",
     )
 
     def __init__(self, pool: Pool) -> None:
@@ -92,6 +98,9 @@ class Conn(asyncio.Protocol):
         # apart, so a chunked body counts its chunks (one more for a chunk split between
         # two reads); any other body, the reads it came in
         self.pieces = 0
+        # bytes of the current response read with no body byte since the last read with one
+        # (only from its second read on: see ``_more``); 0 whenever a response begins
+        self.quiet = 0
 
     def _protocol(self) -> Conn:
         return self
@@ -108,12 +117,16 @@ class Conn(asyncio.Protocol):
         self.pool._connected(self)
 
     def data_received(self, data: bytes) -> None:
+        # a response's first read is never over MAX_HEADER_BYTES (asyncio reads at most
+        # 256 KiB at a time, uvloop 256,000 bytes): only the later ones are counted
         if self.head is None:
             self.head = data
-        try:
-            self.parser.feed_data(data)
-        except Exception as exc:
-            self.pool._parse_error(self, exc)
+            try:
+                self.parser.feed_data(data)
+            except Exception as exc:
+                self.pool._parse_error(self, exc)
+                return
+        elif not self._more(data):
             return
         status = self.status
         if status:
@@ -136,6 +149,31 @@ class Conn(asyncio.Protocol):
                 if ctx is FREE:  # an answer nobody asked for
                     return
             self.on_done(ctx, status, None if status < 400 else status_error(status), nbytes, None, first, chunks)
+
+    def _more(self, data: bytes) -> bool:
+        """Feed a later read of the current response, counting what came with no body
+        byte (:mod:`.limits`); False when the response failed (a parse error, or over
+        :data:`MAX_HEADER_BYTES`: refused). The rare path: one call per read after the first."""
+        seen = self.nbytes
+        try:
+            self.parser.feed_data(data)
+        except Exception as exc:
+            self.pool._parse_error(self, exc)
+            return False
+        body = self.nbytes - seen
+        if body and seen and not self.quiet:  # body after body, nothing counted: nothing to count
+            return True
+        quiet = self.quiet + len(data) - body
+        if (quiet if seen else quiet + len(self.head or b"")) > MAX_HEADER_BYTES:  # (no body yet: the first read too)
+            self._refuse(TOO_LONG)
+            return False
+        self.quiet = 0 if body or self.status else quiet
+        return True
+
+    def _refuse(self, why: str) -> None:
+        """Fail the request as refused (``protocol``), resetting the connection."""
+        exc = RefusedResponse(why)
+        self.pool._drop(self, error_kind(exc), exc)
 
     def eof_received(self) -> None:
         if not self.dead:
@@ -206,7 +244,11 @@ class CaptureConn(HeadConn):
     def on_header(self, name: bytes, value: bytes) -> None:
         ctx = self.ctx
         if ctx is not FREE and (ctx.chunks is not None or (len(name) in _WANTED_SIZES and name.lower() in _WANTED)):
-            ctx.response_headers.append((name, value))
+            kept = ctx.response_headers
+            if len(kept) < MAX_KEPT_HEADERS:
+                kept.append((name, value))
+            else:
+                self._refuse(TOO_MANY)
 
     def on_body(self, body: bytes) -> None:
         self.nbytes += len(body)

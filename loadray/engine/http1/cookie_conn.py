@@ -26,6 +26,7 @@ import httptools
 
 from loadray.engine.failures import status_error
 from loadray.engine.http1.conn import _WANTED, _WANTED_SIZES, FREE, HEAD, HeadConn
+from loadray.engine.http1.limits import MAX_KEPT_HEADERS, TOO_MANY
 
 if TYPE_CHECKING:
     from loadray.engine.http1.pool import Pool
@@ -44,20 +45,28 @@ class CookieConn(HeadConn):
 
     def __init__(self, pool: Pool) -> None:
         super().__init__(pool)
-        self.block: bytes | None = None  # the response so far, until its header block is complete
+        # the response so far, until its header block is complete (a bytearray from its
+        # second read on: it grows in place; ``_more`` bounds it)
+        self.block: bytes | bytearray | None = None
         self.interims = 0  # 1xx responses before the final one, in ``block``
 
     def data_received(self, data: bytes) -> None:  # Conn's, keeping the header block
         if self.head is None:  # a response begins
             self.head = self.block = data
             self.interims = 0
-        elif self.block is not None:  # its header block goes on in this read
-            self.block += data
-        try:
-            self.parser.feed_data(data)
-        except Exception as exc:
-            self.pool._parse_error(self, exc)
-            return
+            try:
+                self.parser.feed_data(data)
+            except Exception as exc:
+                self.pool._parse_error(self, exc)
+                return
+        else:
+            block = self.block
+            if block is not None:  # its header block goes on in this read
+                if type(block) is bytes:
+                    self.block = block = bytearray(block)
+                block += data
+            if not self._more(data):
+                return
         status, ctx = self.status, self.ctx
         if status:  # complete: the connection is free again (the timing is in ctx)
             self.status, self.ctx, self.deadline, self.reused = 0, FREE, 0.0, True
@@ -85,7 +94,11 @@ class CookieConn(HeadConn):
                 if end > 0:
                     head = block[:end]
             if _NAME in head.lower():
-                self.ctx.response_headers = kept_headers(block)
+                kept = kept_headers(block)
+                if kept is None:
+                    self._refuse(TOO_MANY)
+                    return
+                self.ctx.response_headers = kept
         if self.flags & HEAD:
             self.status = status
             self.keep = self.keepalive and parser.should_keep_alive()
@@ -116,16 +129,20 @@ class CookieConn(HeadConn):
 class _Kept:
     """httptools callbacks: the wanted headers of a response's final header block."""
 
-    __slots__ = ("parser", "found", "final")
+    __slots__ = ("parser", "found", "final", "over")
 
     def __init__(self) -> None:
         self.parser: Any = None
         self.found: list[tuple[bytes, bytes]] = []
         self.final = False
+        self.over = False  # more than MAX_KEPT_HEADERS to keep
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self.final and len(name) in _WANTED_SIZES and name.lower() in _WANTED:
-            self.found.append((name, value))
+            if len(self.found) < MAX_KEPT_HEADERS:
+                self.found.append((name, value))
+            else:
+                self.over = True
 
     def on_headers_complete(self) -> None:
         if self.parser.get_status_code() < 200:
@@ -134,14 +151,15 @@ class _Kept:
             self.final = True
 
 
-def kept_headers(block: bytes) -> list[tuple[bytes, bytes]]:
+def kept_headers(block: bytes | bytearray) -> list[tuple[bytes, bytes]] | None:
     """The ``Set-Cookie`` and ``Location`` headers (name, value) of the final response
     whose header block ``block`` (the bytes a connection read since the response
-    began) completes, as httptools hands them to ``on_header``."""
+    began) completes, as httptools hands them to ``on_header``; None when there are
+    more than ``MAX_KEPT_HEADERS`` of them."""
     kept = _Kept()
     kept.parser = httptools.HttpResponseParser(kept)
     try:
         kept.parser.feed_data(block)
     except Exception:  # what follows the header block (the connection's parser judged it)
         pass
-    return kept.found
+    return None if kept.over else kept.found
