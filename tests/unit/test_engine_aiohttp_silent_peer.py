@@ -112,15 +112,21 @@ def test_a_request_timed_out_on_a_silent_tls_connection_is_not_delivered_when_th
     _delivered_nothing(peer)
 
 
+async def _flow_step(peer: SilentPeer, timeout_s: float | None = None):
+    """An open flow client, a session and a 60 KB POST step to ``peer`` (its own timeout:
+    ``timeout_s``)."""
+    client = FlowClient(TransportSettings(timeout_s=10.0, connect_timeout_s=2.0), SystemClock())
+    await client.open()
+    out = Rendered("POST", f"http://127.0.0.1:{peer.port}/", (), b"x" * BODY, timeout_s)
+    return client, client.session(), out
+
+
 @LOOPS
 def test_a_flow_step_timed_out_on_a_silent_connection_is_not_delivered_when_the_link_heals(loop):
     peer = SilentPeer()
 
     async def main():
-        client = FlowClient(TransportSettings(timeout_s=10.0, connect_timeout_s=2.0), SystemClock())
-        await client.open()
-        session = client.session()
-        out = Rendered("POST", f"http://127.0.0.1:{peer.port}/", (), b"x" * BODY, 0.3)
+        client, session, out = await _flow_step(peer, timeout_s=0.3)
         reply = await client.send(session, out, None)
         await asyncio.sleep(0.2)
         await asyncio.to_thread(peer.wake)
@@ -138,10 +144,7 @@ def test_closing_the_flow_client_with_a_step_on_a_silent_connection_delivers_not
     peer = SilentPeer()
 
     async def main():
-        client = FlowClient(TransportSettings(timeout_s=10.0, connect_timeout_s=2.0), SystemClock())
-        await client.open()
-        session = client.session()
-        out = Rendered("POST", f"http://127.0.0.1:{peer.port}/", (), b"x" * BODY)
+        client, session, out = await _flow_step(peer)
         pending = asyncio.ensure_future(client.send(session, out, None))
         await asyncio.sleep(0.3)
         await client.close()
