@@ -76,8 +76,13 @@ def test_sigterm_while_the_target_starts(tmp_path):
 
 
 def test_sigterm_while_the_report_is_built_keeps_a_complete_archive(cli, tmp_path):
-    marker, out = new_marker(), tmp_path / "run"
-    code, stderr, gone_s = interrupt(marker, out, signal.SIGTERM, lambda: (out / "summary.json").exists())
+    # the report takes ~1 s after summary.json; a starved CI lane once polled too late and
+    # the run had finished (exit 0) before the signal: such a try does not count
+    for attempt in range(3):
+        marker, out = new_marker(), tmp_path / f"run{attempt}"
+        code, stderr, gone_s = interrupt(marker, out, signal.SIGTERM, lambda: (out / "summary.json").exists())
+        if not (code == 0 and (out / "report.html").is_file()):
+            break
     assert code == 143, stderr
     assert loadray_lines(stderr) == [
         f"loadray run: interrupted by SIGTERM while building the report: the samples are archived; "

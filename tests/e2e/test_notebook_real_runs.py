@@ -14,10 +14,12 @@ from cli_support import QUICKSTART, REPO
 
 pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
-# The target answers after a fixed 40 ms: p99 is the server's delay, not scheduling noise.
+# The target answers after a fixed 300 ms: p99 is the server's delay, not scheduling noise
+# (a loaded CI lane stalls a run by up to ~100 ms: +150% on a 40 ms target, +33% on 300 ms).
 SHORT = ["--set", "load.phases.0.duration=1s", "--set", "load.phases.1.duration=2s",
          "--set", "load.phases.2.duration=1s", "--set", "cluster.worker_cpus=0.5",
-         "--set", "target.builtin.latency=40ms", "--set", "target.builtin.jitter=0ms"]
+         "--set", "target.builtin.latency=300ms", "--set", "target.builtin.jitter=0ms",
+         "--set", "thresholds.0=p99 < 1s"]
 NOTEBOOK = REPO / "notebooks" / "analysis.ipynb"
 
 
@@ -74,7 +76,7 @@ def test_notebook_executes_headless_against_a_real_run(runs):
 
 
 def test_compare_passes_on_two_runs_of_one_scenario_and_fails_when_p99_is_50_percent_worse(runs, cli):
-    # two real runs of a 40 ms target on a loaded lane: their p99s may differ by some ms
+    # two real runs of a 300 ms target on a loaded lane: their p99s may differ by tens of ms
     same = cli("compare", runs / "base", runs / "new", "--max-p99-increase", "50%")
     assert same.returncode == 0, same.stdout + same.stderr
     assert "PASSED" in same.stdout and "latency p99" in same.stdout
