@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadray.analysis.verdict import exit_code
 from loadray.archive import (
     SAMPLES_DIR,
     SCENARIO_FILE,
@@ -58,11 +59,8 @@ from loadray.driver_archive import (
 )
 from loadray.driver_signals import STAGE_LOAD, STAGE_RAY, STAGE_REPORT, STAGE_STOP, STAGE_TARGET, Interrupts, Stage
 from loadray.errors import (
-    EXIT_FAILURE,
-    EXIT_OK,
     EXIT_SIGINT,
     EXIT_SIGTERM,
-    EXIT_THRESHOLDS,
     DiskError,
     Interrupted,
     LoadrayError,
@@ -120,13 +118,7 @@ class RunResult:
     def exit_code(self) -> int:
         if self.interrupted_by is not None:
             return EXIT_SIGTERM if self.interrupted_by == signal.SIGTERM else EXIT_SIGINT
-        if self.abort_kind == "worker_loss" or self.summary.get("generator_error"):
-            return EXIT_FAILURE  # the generator failed (see loadray.analysis.verdict)
-        if self.summary.get("nothing_succeeded"):
-            return EXIT_FAILURE  # not one request succeeded: the target is down, or wrong
-        if self.abort_kind == "threshold" or not self.summary.get("passed", True):
-            return EXIT_THRESHOLDS
-        return EXIT_OK
+        return exit_code({**self.summary, "abort_kind": self.abort_kind or self.summary.get("abort_kind")})
 
 
 @contextlib.contextmanager

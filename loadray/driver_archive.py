@@ -88,6 +88,7 @@ def record_doc(record: RunRecord, tally: Tally, interrupted: str | None, secrets
         "dead_workers": sorted({e["worker"] for e in record.events if e["event"] == "worker_lost"}),
         "warnings": record.warnings,
         "aborted": record.aborted,
+        "abort_kind": record.abort_kind,
         "interrupted": interrupted,
         "placement": record.placement,
         "live_latency_ms": record.live_latency_ms,

@@ -13,7 +13,7 @@ def live_record(record: dict[str, Any]) -> dict[str, Any]:
     """What the live run recorded besides rows, as summary keys: the accounting
     ``planned = rows + lost + unknown`` (arrivals the plan gave the workers; those with
     a row in the archive; provably never sent; sent or not, cannot be told),
-    ``workers_lost``, ``aborted``, ``interrupted`` (``"SIGINT at 12.3 s"``), ``events`` (rate changes, fencing, worker loss,
+    ``workers_lost``, ``aborted`` (and its ``abort_kind``), ``interrupted`` (``"SIGINT at 12.3 s"``), ``events`` (rate changes, fencing, worker loss,
     redistribution, breaches), ``placement`` (each worker's node and address),
     ``nodes``; its warnings (saturation...) join ``warnings``."""
     accounting = {key: record.get(key) for key in ("planned", "rows")}
@@ -23,6 +23,7 @@ def live_record(record: dict[str, Any]) -> dict[str, Any]:
         "unknown": int(record.get("unknown", 0)),
         "workers_lost": list(record.get("dead_workers", [])),
         "aborted": record.get("aborted"),
+        "abort_kind": record.get("abort_kind"),  # "threshold" | "worker_loss" | None
         "interrupted": record.get("interrupted"),
         "events": list(record.get("events", [])),
         "placement": list(record.get("placement", [])),

@@ -26,9 +26,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from loadray.errors import EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLDS
 from loadray.kinds import GENERATOR_KINDS
 
-__all__ = ["DETAILS_SHOWN", "GENERATOR_KINDS", "error_details", "generator_error", "nothing_succeeded"]
+__all__ = ["DETAILS_SHOWN", "GENERATOR_KINDS", "error_details", "exit_code", "generator_error", "nothing_succeeded"]
 
 DETAILS_SHOWN = 10  # (error, detail) pairs in the summary, most frequent first
 
@@ -65,3 +66,16 @@ def nothing_succeeded(summary: dict[str, Any]) -> str | None:
     shown = ", ".join(f"{kind} {count}" for kind, count in ranked[:3]) + (", ..." if ranked[3:] else "")
     noun = "request" if intended == 1 else "requests"
     return f"none of the {intended} {noun} succeeded ({shown}): is the target up?"
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """What a run's summary exits with, the same for ``loadray run`` and ``loadray
+    report`` (signals aside): 1 when the generator failed (a defect, nothing recorded,
+    the run aborted for a lost worker) or not one request succeeded; 99 when a
+    threshold failed or a live rule stopped the run; else 0."""
+    kind = summary.get("abort_kind")
+    if kind == "worker_loss" or summary.get("generator_error") or summary.get("nothing_succeeded"):
+        return EXIT_FAILURE
+    if kind == "threshold" or not summary.get("passed", True):
+        return EXIT_THRESHOLDS
+    return EXIT_OK

@@ -70,8 +70,9 @@ exit codes: 0 valid, 2 invalid (one line naming the YAML path or the flag)
 example:
   loadray report runs/20261129T101500Z-quickstart --junit thresholds.xml
 
-exit codes: 0 rebuilt, 2 not a run directory (or nothing to report), 1 anything else
-(a full disk: the rows stay)
+exit codes: the run's own verdict once rebuilt: 0 passed, 99 a threshold failed or a live
+rule stopped the run, 1 the generator failed (a worker lost, nothing succeeded); 2 not a
+run directory (or nothing to report); 1 anything else (a full disk: the rows stay)
 """,
     "compare": """
 example:

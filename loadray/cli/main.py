@@ -102,6 +102,7 @@ def _submit(args) -> int:
 
 
 def _report(args) -> int:
+    from loadray.analysis.verdict import exit_code
     from loadray.archive.fs import locate
     from loadray.report.build import rebuild
     from loadray.report.text import render_summary
@@ -113,7 +114,7 @@ def _report(args) -> int:
     where = locate(args.run_dir)  # a URI's own spelling (a Path of it lost a slash)
     print(f"wrote {where.shown('summary.json')} and {where.shown('report.html')}", file=human)
     write_outputs(args, args.run_dir, summary)
-    return EXIT_OK
+    return exit_code(summary)
 
 
 def _validate(args) -> int:

@@ -64,7 +64,7 @@ def test_one_step_threshold_passes_the_other_fails_with_exit_99(cli, tmp_path):
     assert "✗ p99{step=shop/slow} < 140ms" in done.stdout
     assert "p99{step=shop/slow} &lt; 140ms" in (run_dir / "report.html").read_text()
     again = cli("report", run_dir)  # rebuilt from the archive alone: the same verdicts
-    assert again.returncode == 0, again.stderr[-2000:]  # report rebuilds; only run judges the exit
+    assert again.returncode == 99, again.stderr[-2000:]  # the run's own verdict, from the archive alone
     assert "✗ p99{step=shop/slow} < 140ms" in again.stdout
     assert json.loads((run_dir / "summary.json").read_text())["thresholds"] == summary["thresholds"]
 

@@ -9,7 +9,9 @@ import pytest
 
 
 import helpers
+from loadray.analysis.verdict import exit_code
 from loadray.driver import RunOptions, run
+from loadray.report.build import rebuild
 
 pytestmark = pytest.mark.ray  # starts Ray (the fast loop is -m 'not ray and not cluster')
 
@@ -44,6 +46,9 @@ def test_service_p99_breaker_stops_a_30s_run_within_4s(ray_local, builtin_target
     assert record["aborted"].startswith(f"circuit breaker '{expr}' tripped")
     assert stopped_at(record) <= 4.0
     assert s["intended"] <= 4.5 * RATE
+    # no threshold failed at the end, yet `loadray report` gives the run's own verdict: 99
+    assert s["passed"] and s["abort_kind"] == record["abort_kind"] == "threshold"
+    assert exit_code(rebuild(tmp_path / "run")) == 99
     # the server's 20 ms at least, and no more than the slowest service time the rows hold
     assert breach["kind"] == "breaker" and 20.0 <= breach["value"] <= s["service_ms"]["max"] * 1.01
 

@@ -121,3 +121,25 @@ def test_an_interrupted_run_says_so_in_the_summary_and_its_warnings():
     assert "the run was interrupted (SIGINT at 12.3 s): the figures and thresholds cover the part that ran" \
         in s["warnings"]
     assert summary([row(0)])["interrupted"] is None
+
+
+@pytest.mark.parametrize("kind, summary_keys, code", [
+    (None, {}, 0),
+    (None, {"passed": False}, 99),
+    ("threshold", {}, 99),  # a live rule stopped the run; the final thresholds may still hold
+    ("worker_loss", {}, 1),
+    ("worker_loss", {"passed": False}, 1),  # the generator's failure first
+    (None, {"passed": False, "generator_error": "1 requests failed inside the generator"}, 1),
+    ("threshold", {"passed": False, "nothing_succeeded": "none of the 3 requests succeeded"}, 1),
+])
+def test_run_and_report_exit_with_one_verdict(kind, summary_keys, code):
+    from loadray.analysis.verdict import exit_code
+
+    archived = {"abort_kind": kind, **summary_keys}  # what `loadray report` rebuilds from the archive
+    assert exit_code(archived) == code
+    assert RunResult(Path("r"), {**summary_keys}, None, kind).exit_code == code  # what `loadray run` knew live
+
+
+def test_the_abort_kind_is_archived_and_summarized():
+    s = summarize(from_rows([row(0)]), RunMeta(START, START + 10**9, record={"aborted": "x", "abort_kind": "threshold"}), ())
+    assert s["abort_kind"] == "threshold" and s["passed"]
