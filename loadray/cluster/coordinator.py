@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ray
@@ -27,6 +27,7 @@ from loadray.engine.clock import SystemClock
 from loadray.engine.worker import DEFAULT_FLUSH_INTERVAL_S, WorkerReady, WorkerSpec
 from loadray.fleet.accounting import Share
 from loadray.fleet.actions import Action, Alert, Halt, Key, Revise, Spawn, Start
+from loadray.fleet.clock_offset import CLOCK_PROBES, ClockOffset, clock_offset
 from loadray.fleet.conductor import Conductor
 from loadray.fleet.records import as_dict
 from loadray.live.command import Command
@@ -67,6 +68,7 @@ class Coordinator:
         self.worker_env = worker_env or {}  # the storage's settings and credentials, for workers
         self.conductor = Conductor(scenario, SystemClock())
         self.actors: dict[Key, Any] = {}  # Ray actor handles
+        self.offsets: dict[Key, ClockOffset] = {}  # each worker host's clock offset
         self._tasks: set[asyncio.Task] = set()
         self._ticked = asyncio.Event()  # set (and replaced) after every tick
 
@@ -78,9 +80,7 @@ class Coordinator:
         for key in keys:
             self.actors[key] = self._new_actor(key, None)
         try:
-            ready = await asyncio.wait_for(
-                asyncio.gather(*[self.actors[k].prepare.remote() for k in keys]), ready_timeout_s
-            )
+            ready = await asyncio.wait_for(asyncio.gather(*[self._ready(k) for k in keys]), ready_timeout_s)
         except asyncio.TimeoutError:
             self._kill_all()
             return [], (f"workers: not every one of {len(keys)} workers was placed and ready "
@@ -91,6 +91,18 @@ class Coordinator:
         for r in ready:
             self.conductor.joined(r)
         return list(ready), None
+
+    async def _ready(self, key: Key) -> WorkerReady:
+        """Measure the worker host's clock offset, then make and pre-warm the worker
+        with it (see :mod:`loadray.fleet.clock_offset`)."""
+        actor = self.actors[key]
+        samples = []
+        for _ in range(CLOCK_PROBES):
+            before = time.time_ns()
+            samples.append((before, await actor.wall_ns.remote(), time.time_ns()))
+        self.offsets[key] = offset = clock_offset(samples)
+        ready = await actor.prepare.remote(offset.offset_ns)
+        return replace(ready, clock_offset_ns=offset.offset_ns, clock_error_ns=offset.error_ns)
 
     def _new_actor(self, key: Key, avoid_node: str | None):
         spec = WorkerSpec(key[0], self.scenario.workers, self.scenario, incarnation=key[1], archive=self.archive)
@@ -179,7 +191,9 @@ class Coordinator:
         for action in actions:
             if isinstance(action, Start):
                 actor = self.actors[action.key]
-                ref = actor.run.remote(self.conductor.start_wall_ns, action.assignment, time.time_ns())
+                # the grant moved back by the offset's uncertainty: a lease never outlasts the driver's view of it
+                granted = time.time_ns() - self.offsets[action.key].error_ns
+                ref = actor.run.remote(self.conductor.start_wall_ns, action.assignment, granted)
                 self._spawn_task(self._watch(action.key, ref))
             elif isinstance(action, Revise):
                 self.actors[action.key].revise.remote(action.assignment)
@@ -202,7 +216,7 @@ class Coordinator:
     async def _restart(self, spawn: Spawn) -> None:
         self.actors[spawn.key] = actor = self._new_actor(spawn.key, spawn.avoid_node)
         try:
-            ready = await asyncio.wait_for(actor.prepare.remote(), SPAWN_TIMEOUT_S)
+            ready = await asyncio.wait_for(self._ready(spawn.key), SPAWN_TIMEOUT_S)
         except Exception as exc:
             ray.kill(actor, no_restart=True)
             del self.actors[spawn.key]

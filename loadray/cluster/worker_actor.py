@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import replace
 
 import ray
 
 from loadray.counters import Counters
 from loadray.engine.archiver import writes_directly
+from loadray.engine.clock import ShiftedClock
 from loadray.engine.lease import NODE_GONE
 from loadray.engine.worker import Drained, LoadWorker, Renewal, WorkerReady, WorkerSpec
 from loadray.live.status import WorkerSecond
@@ -30,10 +32,18 @@ class WorkerActor:
         self.spec = spec
         self.renew_timeout_s = spec.scenario.cluster.lease_s / 2
         self._raylet = os.getppid()  # Ray starts workers from the node's raylet
-        with_coordinator = coordinator is not None
+        self.worker: LoadWorker  # made by prepare(), once the host's clock offset is known
+
+    def wall_ns(self) -> int:
+        """This host's wall clock, for the coordinator's offset estimate."""
+        return time.time_ns()
+
+    def _new_worker(self, clock_offset_ns: int) -> LoadWorker:
+        spec, with_coordinator = self.spec, self.coordinator is not None
         direct = writes_directly(spec.archive, ray.get_runtime_context().get_node_id())
-        self.worker = LoadWorker(
+        return LoadWorker(
             spec,
+            clock=ShiftedClock(clock_offset_ns) if clock_offset_ns else None,
             reporter=self._report if with_coordinator else None,
             renewer=self._renew if with_coordinator else None,
             archive=spec.archive.location if direct and spec.archive is not None else None,
@@ -52,7 +62,10 @@ class WorkerActor:
         except Exception:  # no answer in time, or the coordinator is gone
             return None
 
-    async def prepare(self) -> WorkerReady:
+    async def prepare(self, clock_offset_ns: int = 0) -> WorkerReady:
+        """Make the worker, its wall clock read as the driver's (``clock_offset_ns``: this
+        host's clock minus the driver's), and open its connections."""
+        self.worker = self._new_worker(clock_offset_ns)
         ready = await self.worker.prepare()
         context = ray.get_runtime_context()
         return replace(ready, node=context.get_node_id(), address=ray.util.get_node_ip_address())

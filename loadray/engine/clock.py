@@ -50,6 +50,18 @@ class SystemClock:
         await event.wait()
 
 
+class ShiftedClock(SystemClock):
+    """The system's clocks, the wall clock moved back by ``offset_ns``: a worker host's
+    wall time read as the driver's (see :mod:`loadray.fleet.clock_offset`). Monotonic
+    and CPU time are the system's own: no cost on the hot path."""
+
+    def __init__(self, offset_ns: int) -> None:
+        self.offset_ns = offset_ns
+
+    def wall_ns(self) -> int:
+        return time.time_ns() - self.offset_ns
+
+
 class FakeClock:
     """Time moves only when the code under test sleeps or waits."""
 

@@ -79,6 +79,8 @@ class WorkerReady:
     node: str = ""  # the cluster node id, filled in by the actor shell
     address: str = ""  # the node's IP address, filled in by the actor shell
     incarnation: int = 0
+    clock_offset_ns: int = 0  # its host's wall clock minus the driver's (filled in by the coordinator)
+    clock_error_ns: int | None = None  # that offset's uncertainty; None: not measured
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 
 from loadray.engine.worker import LOST, RENEWED, Renewal, WorkerReady
 from loadray.fleet.actions import Action, Alert, Halt, Key, Revise, Spawn, Start
+from loadray.fleet.clock_offset import ClockOffset, skew_warning
 from loadray.fleet.members import Member
 from loadray.fleet.records import EventKind, Placement, RunEvent
 from loadray.fleet.watch import Watch
@@ -82,7 +83,12 @@ class Conductor:
         m = Member(ready.index, ready.incarnation, node=ready.node, heard_ns=self.clock.monotonic_ns())
         self.members[m.key] = m
         self.current[m.index] = m
-        self.placement.append(Placement(ready.index, ready.incarnation, ready.node, ready.address, ready.host, ready.pid))
+        clock = None if ready.clock_error_ns is None else ClockOffset(ready.clock_offset_ns, ready.clock_error_ns)
+        self.placement.append(Placement(ready.index, ready.incarnation, ready.node, ready.address, ready.host,
+                                        ready.pid, *(clock.in_ms() if clock else (None, None))))
+        line = clock and skew_warning(ready.index, clock)
+        if line:
+            self.watch.warn(line)
 
     def begin(self) -> tuple[int, list[Action]]:
         """Fix the common start; every member gets its share from t = 0."""

@@ -37,6 +37,8 @@ class Placement:
     address: str
     host: str
     pid: int
+    clock_offset_ms: float | None = None  # its host's wall clock minus the driver's (corrected for)
+    clock_error_ms: float | None = None  # +- that much
 
 
 def as_dict(record: RunEvent | Placement) -> dict[str, Any]:

@@ -90,6 +90,11 @@ def live_facts(info: Mapping[str, Any], arrivals: str = "requests") -> list[tupl
         out.append(("cluster", f"{len(nodes)} node(s), {len(placement)} worker actor(s) started"))
         out.append(("placement", "; ".join(
             f"worker {p.get('worker')} on {p.get('address') or p.get('host') or '?'}" for p in placement)))
+        measured = [p for p in placement if p.get("clock_offset_ms") is not None]
+        if measured:
+            out.append(("host clocks (corrected)", "; ".join(
+                f"worker {p.get('worker')} {p['clock_offset_ms']:+,.1f} ms (+-{p.get('clock_error_ms', 0):.1f})"
+                for p in measured)))
     if info.get("planned") is not None:
         out.append(("accounting", f"planned {info['planned']} {arrivals} = {info.get('rows', 0)} with rows + "
                     f"{info.get('lost', 0)} lost (never sent) + {info.get('unknown', 0)} unknown"))

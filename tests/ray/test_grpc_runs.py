@@ -68,6 +68,7 @@ def test_stream_of_10_messages_5ms_apart_ttfb_5ms_total_50ms(ray_local, builtin_
     assert 3 <= ttfb <= 7 and 48 <= total <= 52
 
 
+@pytest.mark.counts_only  # exact counts, no rate bound: the niced CI lane
 def test_grpc_unary_scenario_runs_as_is(ray_local, builtin_target, tmp_path):
     target = builtin_target(latency_s=0.020, grpc_port=0)
     sets = ["cluster.worker_cpus=0.5", "load.phases.0.duration=2s", f"target={target.url}",
@@ -78,6 +79,7 @@ def test_grpc_unary_scenario_runs_as_is(ray_local, builtin_target, tmp_path):
     assert s["intended"] == 400 == s["ok"] and grpc_stats(target.grpc_address)["calls"] == 400
 
 
+@pytest.mark.counts_only  # exact counts, no rate bound: the niced CI lane
 def test_grpc_stream_scenario_mixes_grpc_and_http_steps(ray_local, builtin_target, tmp_path):
     target = builtin_target(latency_s=0.005, grpc_port=0)
     sets = ["cluster.worker_cpus=0.5", "load.phases.0.duration=2s", f"target={target.url}",

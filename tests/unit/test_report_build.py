@@ -143,13 +143,15 @@ def test_run_record_facts_and_events_reach_the_report(tmp_path):
 
     plain = make_run(tmp_path, DOC, name="plain")
     rebuild(plain)
-    record = {"placement": [{"worker": 0, "node": "a"}, {"worker": 1, "node": "b"}],
+    record = {"placement": [{"worker": 0, "node": "a", "clock_offset_ms": 0.25, "clock_error_ms": 0.5},
+                            {"worker": 1, "node": "b", "clock_offset_ms": -1999.38, "clock_error_ms": 1.62}],
               "events": [{"at_s": 2.5, "event": "rate", "rate": 900}, {"x": 1}], "lost": 0}
     assert run_events(record) == [(2.5, "rate 900/s")]
     run = make_run(tmp_path, DOC, record=record)
     summary = rebuild(run)
     page = (run / "report.html").read_text()
     assert "2 node(s), 2 worker actor(s) started" in page and "rate 900/s at 2.5 s" in page
+    assert "worker 0 +0.2 ms (+-0.5); worker 1 -1,999.4 ms (+-1.6)" in page
     assert (run / "plots" / "rate.png").read_bytes() != (plain / "plots" / "rate.png").read_bytes()
     assert summary["events"] == record["events"] and summary["lost"] == 0
 
