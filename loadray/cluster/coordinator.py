@@ -234,6 +234,8 @@ class Coordinator:
         if url:
             body = {"threshold": b.expr, "kind": b.kind, "value": b.value, "time": time.time(),
                     "run": self.scenario.name, "elapsed_s": round(b.at_s, 3)}
+            if b.step is not None:
+                body["step"] = b.step
             asyncio.get_running_loop().run_in_executor(None, _post_json, url, body)
 
 
