@@ -64,17 +64,18 @@ class Rows:
         self.cut = _valued(batch, "error", (CUT,))
         self.completed = ~(self.never_sent | self.cut)
         self.has_error = np.asarray(batch.column("error").is_valid())
+        self._times: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # column -> (values, kept)
 
     def completed_ns(self, column: str, where: np.ndarray | None = None) -> np.ndarray:
         """``column`` of the completed rows that have it (latency_ns, service_ns, ttfb_ns);
         ``where``: of those rows only."""
         if column not in self.batch.schema.names:
             return np.empty(0, np.int64)
-        values = self.batch.column(column)
-        keep = self.completed & np.asarray(values.is_valid())
-        if where is not None:
-            keep &= where
-        return np.asarray(pc.fill_null(values, 0))[keep]
+        if column not in self._times:  # once per batch, whatever the number of steps
+            values = self.batch.column(column)
+            self._times[column] = (np.asarray(pc.fill_null(values, 0)), self.completed & np.asarray(values.is_valid()))
+        values, keep = self._times[column]
+        return values[keep if where is None else keep & where]
 
     def tally(self, flows: FlowOutcomes) -> Tally:
         ended, failed = flows.ended(self.batch, self.has_error)
