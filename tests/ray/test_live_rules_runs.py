@@ -67,28 +67,29 @@ def test_flow_error_rate_breaker_stops_a_30s_flow_run_within_4s(ray_local, built
 
 
 def test_a_scoped_abort_on_fail_threshold_stops_the_run_on_its_slow_step(ray_local, builtin_target, tmp_path):
-    """One request in 200 goes to a step the target answers after 300 ms (``/stream``:
-    one chunk after 300 ms), the rest at once: the run's p99 stays fast (0.5% slow
-    rows), the slow step's p99 is 300 ms. ``p99{step=slow} < 100ms`` with abort_on_fail
-    stops a 30 s run within a few seconds; ``p99 < 100ms`` (also abort_on_fail) holds."""
+    """One request in 200 goes to a step the target answers after 600 ms (``/stream``:
+    one chunk after 600 ms), the rest at once: the run's p99 stays fast (0.5% slow
+    rows), the slow step's p99 is 600 ms. ``p99{step=slow} < 300ms`` with abort_on_fail
+    stops a 30 s run within a few seconds; ``p99 < 300ms`` over the run holds. (The
+    unscoped rule is not abort_on_fail here: a loaded CI lane's stall must not decide.)"""
     target = builtin_target()
-    scoped = "p99{step=slow} < 100ms"
+    scoped = "p99{step=slow} < 300ms"
     requests = [{"name": "fast", "path": "/", "weight": 199},
-                {"name": "slow", "path": "/stream?chunks=1&interval=300ms", "weight": 1}]
-    thresholds = [{"threshold": "p99 < 100ms", "abort_on_fail": True}, {"threshold": scoped, "abort_on_fail": True}]
+                {"name": "slow", "path": "/stream?chunks=1&interval=600ms", "weight": 1}]
+    thresholds = ["p99 < 300ms", {"threshold": scoped, "abort_on_fail": True}]
     result = run(helpers.scenario(target.url, [{"duration": "30s", "rate": 200}], name="steplive",
                                   requests=requests, thresholds=thresholds),
                  RunOptions(out=tmp_path / "run", quiet=True))
     record, s = record_of(tmp_path / "run"), result.summary
-    breaches = [e for e in record["events"] if e["event"] == "breach"]
+    breaches = [e for e in record["events"] if e["event"] == "breach" and e.get("step") == "slow"]
     print(f"stopped at {stopped_at(record)} s; breaches {breaches}; final p99 {s['latency_ms']['p99']} ms; "
           f"slow p99 {s['steps']['slow']['latency_ms']['p99']} ms; intended {s['intended']}")
     assert result.exit_code == 99
     assert record["aborted"] == s["aborted"]
     assert s["aborted"].startswith(f"threshold '{scoped}' failed on step 'slow' (")
-    assert [(b["why"], b["step"], b["kind"]) for b in breaches] == [(scoped, "slow", "threshold")]
-    assert 300.0 <= breaches[0]["value"] <= s["steps"]["slow"]["latency_ms"]["max"] * 1.01
-    assert stopped_at(record) <= 5.0 and s["intended"] <= 5.5 * 200
+    assert [(b["why"], b["kind"]) for b in breaches] == [(scoped, "threshold")]
+    assert 600.0 <= breaches[0]["value"] <= s["steps"]["slow"]["latency_ms"]["max"] * 1.01
+    assert stopped_at(record) <= 6.0 and s["intended"] <= 6.5 * 200
     by_expr = {t["expr"]: t for t in s["thresholds"]}
-    assert by_expr["p99 < 100ms"]["passed"] and by_expr["p99 < 100ms"]["value"] < 100.0
-    assert not by_expr[scoped]["passed"] and by_expr[scoped]["value"] >= 300.0
+    assert by_expr["p99 < 300ms"]["passed"] and by_expr["p99 < 300ms"]["value"] < 300.0
+    assert not by_expr[scoped]["passed"] and by_expr[scoped]["value"] >= 600.0
