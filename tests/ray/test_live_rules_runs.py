@@ -5,10 +5,7 @@ target on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -76,14 +73,15 @@ def test_a_scoped_abort_on_fail_threshold_stops_the_run_on_its_slow_step(ray_loc
     one chunk after 600 ms), the rest at once: the run's p99 stays fast (0.5% slow
     rows), the slow step's p99 is 600 ms. ``p99{step=slow} < 300ms`` with abort_on_fail
     stops a 30 s run within a few seconds, and says so in the abort event, the summary
-    and the webhook alert (with ``step``); ``p99 < 300ms`` over the run holds. (The
+    and the webhook alert (with ``step``); ``p99 < 300ms`` over the run holds. The slow
+    step's live percentiles agree with its exact ones within 1%, as the run's do. (The
     unscoped rule is not abort_on_fail here: a loaded CI lane's stall must not decide.)"""
     target = builtin_target()
     scoped = "p99{step=slow} < 300ms"
     requests = [{"name": "fast", "path": "/", "weight": 199},
                 {"name": "slow", "path": "/stream?chunks=1&interval=600ms", "weight": 1}]
     thresholds = ["p99 < 300ms", {"threshold": scoped, "abort_on_fail": True}]
-    hook, alerts = _webhook()
+    hook, alerts = helpers.webhook()
     try:
         result = run(helpers.scenario(target.url, [{"duration": "30s", "rate": 200}], name="steplive",
                                       requests=requests, thresholds=thresholds,
@@ -107,21 +105,8 @@ def test_a_scoped_abort_on_fail_threshold_stops_the_run_on_its_slow_step(ray_loc
     by_expr = {t["expr"]: t for t in s["thresholds"]}
     assert by_expr["p99 < 300ms"]["passed"] and by_expr["p99 < 300ms"]["value"] < 300.0
     assert not by_expr[scoped]["passed"] and by_expr[scoped]["value"] >= 600.0
+    live, exact = record["live_steps_latency_ms"], s["steps"]["slow"]["latency_ms"]
+    assert list(live) == ["slow"]  # kept for the step a live rule names, only
+    assert live["slow"]["p50"] == pytest.approx(exact["p50"], rel=0.01)
+    assert live["slow"]["p99"] == pytest.approx(exact["p99"], rel=0.01)
 
-
-def _webhook() -> tuple[ThreadingHTTPServer, list[dict]]:
-    """An alert webhook on 127.0.0.1 (a free port) that keeps the JSON bodies it got."""
-    received: list[dict] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    return hook, received
