@@ -92,6 +92,7 @@ def record_doc(record: RunRecord, tally: Tally, interrupted: str | None, secrets
         "interrupted": interrupted,
         "placement": record.placement,
         "live_latency_ms": record.live_latency_ms,
+        **({"live_steps_latency_ms": record.live_steps_latency_ms} if record.live_steps_latency_ms else {}),
         "lease_s": record.lease_s,
         "flush_interval_s": record.flush_interval_s,
     }), secrets)

@@ -227,3 +227,26 @@ def rate_back_problems(per_second: dict[int, int], recovered: list[int], rate: f
     if not rate * n + 2 * short - slack <= total <= rate * (n + 2) + slack:
         problems.append(f"{total} arrivals in the {n} seconds after the takeover and the two before")
     return problems
+
+
+def webhook():
+    """An alert webhook on 127.0.0.1 (a free port), serving in a daemon thread: the
+    server (``shutdown()`` it) and the list of the JSON bodies it got."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    return hook, received

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ray
@@ -31,6 +31,7 @@ from loadray.fleet.clock_offset import CLOCK_PROBES, ClockOffset, clock_offset
 from loadray.fleet.conductor import Conductor
 from loadray.fleet.records import as_dict
 from loadray.live.command import Command
+from loadray.live.histogram import LogHistogram
 from loadray.live.rules import Breach
 from loadray.live.status import LiveStatus, WorkerSecond
 from loadray.scenario.model import Scenario
@@ -57,6 +58,7 @@ class RunRecord:
     live_latency_ms: dict  # whole run, from the merged heartbeat histograms (p50, p99)
     lease_s: float  # a worker's lease: it sends nothing later than this after its last renewal
     flush_interval_s: float  # how often a worker moves its rows to its outbox
+    live_steps_latency_ms: dict = field(default_factory=dict)  # step -> the same, per live-scoped step
 
 
 class Coordinator:
@@ -165,12 +167,11 @@ class Coordinator:
 
     async def record(self) -> RunRecord:
         c = self.conductor
-        h = c.board.latency
-        live = {f"p{q * 100:g}": (h.quantile_ns(q) or 0) / 1e6 for q in (0.5, 0.99)} if h.count else {}
         return RunRecord(
             [as_dict(e) for e in c.events], c.shares(), c.end_s if c.stopped_s is None else c.stopped_s,
             list(c.watch.warnings), c.verdict.aborted, c.verdict.abort_kind,
-            [as_dict(p) for p in c.placement], live, c.lease_s, DEFAULT_FLUSH_INTERVAL_S,
+            [as_dict(p) for p in c.placement], _live_ms(c.board.latency), c.lease_s, DEFAULT_FLUSH_INTERVAL_S,
+            {step: _live_ms(board.latency) for step, board in c.board.steps.items()},
         )
 
     async def kill_all(self) -> None:
@@ -248,7 +249,14 @@ class Coordinator:
         if url:
             body = {"threshold": b.expr, "kind": b.kind, "value": b.value, "time": time.time(),
                     "run": self.scenario.name, "elapsed_s": round(b.at_s, 3)}
+            if b.step is not None:
+                body["step"] = b.step
             asyncio.get_running_loop().run_in_executor(None, _post_json, url, body)
+
+
+def _live_ms(h: LogHistogram) -> dict:
+    """p50 and p99 of a live histogram, in ms ({} when empty)."""
+    return {f"p{q * 100:g}": (h.quantile_ns(q) or 0) / 1e6 for q in (0.5, 0.99)} if h.count else {}
 
 
 def _placement(avoid_node: str | None):

@@ -39,6 +39,7 @@ from loadray.engine.transport import TransportSettings
 from loadray.engine.transport_choice import make_transport
 from loadray.live.flow_outcomes import FlowOutcomes
 from loadray.live.heartbeat import worker_second
+from loadray.live.rules import live_steps
 from loadray.live.status import WorkerSecond
 from loadray.plan.revision import Assignment, plan_phases
 from loadray.scenario.model import Scenario
@@ -166,6 +167,7 @@ class LoadWorker:
         self._news = asyncio.Event()  # set when rows arrive in the outbox or the run ends
         self._last_counters = Counters()
         self._flows = FlowOutcomes()  # flow instances still running, across heartbeats
+        self._live_steps = live_steps(scenario.thresholds, scenario.breakers)  # reported per step
         self._last_flush_ns, self._last_cpu_ns = clock.monotonic_ns(), clock.cpu_ns()
         self.exhausted: str | None = None  # the stop_run feeder that ran out
 
@@ -312,7 +314,7 @@ class LoadWorker:
         lag_ms = max(0.0, wall_s - self.spec.flush_interval_s) * 1e3
         second = worker_second(
             self.spec.index, batch, self.mode.counters, self._last_counters,
-            self.clock.wall_ns(), lag_ms, cpu_percent, self.spec.incarnation, self._flows,
+            self.clock.wall_ns(), lag_ms, cpu_percent, self.spec.incarnation, self._flows, self._live_steps,
         )
         self._last_counters = replace(self.mode.counters)
         self._last_flush_ns, self._last_cpu_ns = now_ns, cpu_ns

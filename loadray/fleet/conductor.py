@@ -95,7 +95,7 @@ class Conductor:
         now = self.clock.monotonic_ns()
         self.start_mono_ns = now + int(START_MARGIN_S * 1e9)
         self.start_wall_ns = self.clock.wall_ns() + int(START_MARGIN_S * 1e9)
-        self.board = Board(self.start_wall_ns)
+        self.board = Board(self.start_wall_ns, self.watch.steps)
         self.state = "running"
         alive = sorted(self.current)
         actions: list[Action] = []
@@ -171,7 +171,7 @@ class Conductor:
             breaches, abort = self.watch.rules.check(self.board, self.clock.wall_ns())
             actions += [Alert(b) for b in breaches]
             for b in breaches:
-                self._event("breach", why=b.expr, value=b.value, kind=b.kind)
+                self._event("breach", why=b.expr, value=b.value, kind=b.kind, step=b.step)
             if abort and self.verdict.aborted is None:
                 actions += self._abort(abort, "threshold")
         if self.state != "starting":

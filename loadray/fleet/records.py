@@ -25,6 +25,7 @@ class RunEvent:
     value: float | None = None  # a breach's measured value
     workers: tuple[int, ...] | None = None  # a redistribution's survivors
     kind: str | None = None  # a breach's kind: threshold or breaker
+    step: str | None = None  # the step a breached rule is scoped to
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loadray.live.board import Board
-from loadray.live.rules import Rules
+from loadray.live.rules import Rules, live_steps
 from loadray.live.status import LiveStatus
 from loadray.plan import Profile
 from loadray.plan.users import users_at
@@ -25,6 +25,7 @@ class Watch:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.rules = Rules(scenario.thresholds, scenario.breakers, scenario.live_window_s)
+        self.steps = live_steps(scenario.thresholds, scenario.breakers)  # judged live per step
         self.warnings: list[str] = []
         self._saturated: dict[tuple[int, str], int] = {}
 

@@ -1,7 +1,7 @@
 """Live statistics of a running test: typed records, mergeable histograms, the terminal
 view and the Prometheus exporter.
 
-The records (``LiveStatus``, ``WorkerSecond``, ``Tally``, ``LogHistogram``) import only numpy, so
+The records (``LiveStatus``, ``WorkerSecond``, ``StepRows``, ``Tally``, ``LogHistogram``) import only numpy, so
 workers can import this package cheaply; ``LiveConsole`` (rich) and ``MetricsServer``
 (prometheus_client) are loaded on first access.
 """
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from loadray._lazy import lazy_exports
 from loadray.live.histogram import GAMMA, LogHistogram, merge_all
-from loadray.live.status import LiveStatus, Tally, Totals, WorkerSecond
+from loadray.live.status import LiveStatus, StepRows, Tally, Totals, WorkerSecond
 
 if TYPE_CHECKING:
     from loadray.live.console import LiveConsole, render, status_line
@@ -25,6 +25,7 @@ __all__ = [
     "LiveStatus",
     "LogHistogram",
     "MetricsServer",
+    "StepRows",
     "Tally",
     "Totals",
     "WorkerSecond",

@@ -3,15 +3,21 @@ per-second figures and run totals. Pure: heartbeats in, figures out.
 
 A heartbeat counts in the second of the run its report was made in. A :class:`Window`
 covers complete seconds only (those before the current one), and never seconds before
-the start."""
+the start.
+
+Per step: a board made with ``steps`` keeps one board of its own for each (see
+:meth:`Board.scope`), fed with every heartbeat's figures of that step's rows
+(:class:`~loadray.live.status.StepRows`; none: a report of no rows), so a rule scoped
+to a step is judged on it exactly as an unscoped one is judged on the whole board."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from loadray.live.histogram import LogHistogram, merge_all
-from loadray.live.status import Tally, Totals, WorkerSecond
+from loadray.live.status import StepRows, Tally, Totals, WorkerSecond
 
 KEEP_SECONDS = 600
 
@@ -57,8 +63,9 @@ class Window:
 
 
 class Board:
-    def __init__(self, start_ns: int) -> None:
+    def __init__(self, start_ns: int, steps: Sequence[str] = ()) -> None:
         self.start_ns = start_ns
+        self.steps = {name: Board(start_ns) for name in steps}  # the live-scoped steps' own boards
         self.seconds: dict[int, Second] = defaultdict(Second)
         self.totals: Counter[str] = Counter()
         self.rows = Tally()  # the whole run so far
@@ -94,11 +101,22 @@ class Board:
         for old in [s for s in self.seconds if s < second - KEEP_SECONDS]:
             del self.seconds[old]
             self.reports.pop(old, None)
+        for name, board in self.steps.items():
+            board.add(_of_step(hb, hb.steps.get(name, _NO_ROWS)))
+
+    def scope(self, step: str | None) -> Board:
+        """The board a rule scoped to ``step`` reads (None: this one); a step no board
+        was made for has an empty one (no data: no rule on it ever fails)."""
+        if step is None:
+            return self
+        return self.steps[step] if step in self.steps else Board(self.start_ns)
 
     def forget(self, worker: int) -> None:
         """A worker is gone: it no longer has anything in flight."""
         self.in_flight.pop(worker, None)
         self.lag.pop(worker, None)
+        for board in self.steps.values():
+            board.forget(worker)
 
     def second_of(self, at_ns: int) -> int:
         return (at_ns - self.start_ns) // 1_000_000_000
@@ -140,3 +158,13 @@ class Board:
     def run_totals(self, lost: int = 0) -> Totals:
         t = self.totals
         return Totals(t["sent"], t["done"], t["errors"], t["dropped"], lost)
+
+
+_NO_ROWS = StepRows()
+
+
+def _of_step(hb: WorkerSecond, rows: StepRows) -> WorkerSecond:
+    """``hb`` as a step's board takes it: that step's rows only (the pacing counters,
+    in flight and lags belong to the whole worker: left at zero)."""
+    return WorkerSecond(worker=hb.worker, at_ns=hb.at_ns, latency=rows.latency, service=rows.service,
+                        ttfb=rows.ttfb, rows=rows.rows, incarnation=hb.incarnation)

@@ -4,11 +4,14 @@ nothing is added to the per-request path).
 The report carries what the live rules judge, counted like the final summary counts
 the same rows: a :class:`~loadray.live.status.Tally` (sent, dropped, cut, errors,
 flow instances ended and failed) and latency, service-time and time-to-first-byte
-histograms of the completed requests.
+histograms of the completed requests. For each step a live rule is scoped to (and only
+those: none, nothing is done), the same figures over that step's rows
+(:class:`~loadray.live.status.StepRows`), picked by the ``step`` column's codes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -19,7 +22,7 @@ from loadray.counters import Counters
 from loadray.kinds import CUT, NEVER_SENT
 from loadray.live.flow_outcomes import FlowOutcomes
 from loadray.live.histogram import LogHistogram
-from loadray.live.status import Tally, WorkerSecond
+from loadray.live.status import StepRows, Tally, WorkerSecond
 
 
 def outcomes(batch: pa.RecordBatch) -> dict[str, int]:
@@ -38,15 +41,17 @@ def outcomes(batch: pa.RecordBatch) -> dict[str, int]:
     return out
 
 
-def _error_of_kinds(batch: pa.RecordBatch, kinds: tuple[str, ...]) -> np.ndarray:
-    """Which rows have an error of one of ``kinds`` (read on the dictionary's codes)."""
-    error = batch.column("error")
-    if not pa.types.is_dictionary(error.type):
-        error = pc.dictionary_encode(error)
-    codes = [i for i, name in enumerate(error.dictionary.to_pylist()) if name in kinds]
+def _valued(batch: pa.RecordBatch, column: str, values: tuple[str, ...]) -> np.ndarray:
+    """Which rows have one of ``values`` in ``column`` (read on the dictionary's codes)."""
+    if column not in batch.schema.names:
+        return np.zeros(batch.num_rows, dtype=bool)
+    array = batch.column(column)
+    if not pa.types.is_dictionary(array.type):
+        array = pc.dictionary_encode(array)
+    codes = [i for i, name in enumerate(array.dictionary.to_pylist()) if name in values]
     if not codes:
         return np.zeros(batch.num_rows, dtype=bool)
-    return np.isin(np.asarray(pc.fill_null(error.indices, -1)), codes)
+    return np.isin(np.asarray(pc.fill_null(array.indices, -1)), codes)
 
 
 class Rows:
@@ -55,29 +60,52 @@ class Rows:
 
     def __init__(self, batch: pa.RecordBatch) -> None:
         self.batch = batch
-        self.never_sent = _error_of_kinds(batch, NEVER_SENT)
-        self.cut = _error_of_kinds(batch, (CUT,))
+        self.never_sent = _valued(batch, "error", NEVER_SENT)
+        self.cut = _valued(batch, "error", (CUT,))
         self.completed = ~(self.never_sent | self.cut)
         self.has_error = np.asarray(batch.column("error").is_valid())
+        self._times: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # column -> (values, kept)
 
-    def completed_ns(self, column: str) -> np.ndarray:
-        """``column`` of the completed rows that have it (latency_ns, service_ns, ttfb_ns)."""
+    def completed_ns(self, column: str, where: np.ndarray | None = None) -> np.ndarray:
+        """``column`` of the completed rows that have it (latency_ns, service_ns, ttfb_ns);
+        ``where``: of those rows only."""
         if column not in self.batch.schema.names:
             return np.empty(0, np.int64)
-        values = self.batch.column(column)
-        keep = self.completed & np.asarray(values.is_valid())
-        return np.asarray(pc.fill_null(values, 0))[keep]
+        if column not in self._times:  # once per batch, whatever the number of steps
+            values = self.batch.column(column)
+            self._times[column] = (np.asarray(pc.fill_null(values, 0)), self.completed & np.asarray(values.is_valid()))
+        values, keep = self._times[column]
+        return values[keep if where is None else keep & where]
 
     def tally(self, flows: FlowOutcomes) -> Tally:
         ended, failed = flows.ended(self.batch, self.has_error)
+        return replace(self.counts(), flows=ended, flows_failed=failed)
+
+    def counts(self, where: np.ndarray | None = None) -> Tally:
+        """The rows' classes (all rows, or those of ``where``), without flow instances."""
+        pick = (lambda a: a) if where is None else (lambda a: a & where)
         return Tally(
-            rows=self.batch.num_rows,
-            dropped=int(self.never_sent.sum()),
-            cut=int(self.cut.sum()),
-            errors=int((self.completed & self.has_error).sum()),
-            flows=ended,
-            flows_failed=failed,
+            rows=self.batch.num_rows if where is None else int(where.sum()),
+            dropped=int(pick(self.never_sent).sum()),
+            cut=int(pick(self.cut).sum()),
+            errors=int(pick(self.completed & self.has_error).sum()),
         )
+
+    def step(self, where: np.ndarray) -> StepRows:
+        """The figures of the rows of ``where`` (one step's)."""
+        if not where.any():
+            return StepRows()
+        return StepRows(
+            latency=LogHistogram.of(self.completed_ns("latency_ns", where)),
+            service=LogHistogram.of(self.completed_ns("service_ns", where)),
+            ttfb=LogHistogram.of(self.completed_ns("ttfb_ns", where)),
+            rows=self.counts(where),
+        )
+
+
+def step_rows(rows: Rows, steps: Sequence[str]) -> dict[str, StepRows]:
+    """Each of ``steps`` -> the figures of its rows in the batch (empty when it has none)."""
+    return {name: rows.step(_valued(rows.batch, "step", (name,))) for name in steps}
 
 
 def send_lag_p99_ms(batch: pa.RecordBatch) -> float:
@@ -100,9 +128,11 @@ def worker_second(
     cpu_percent: float = 0.0,
     incarnation: int = 0,
     flows: FlowOutcomes | None = None,
+    steps: Sequence[str] = (),
 ) -> WorkerSecond:
     """One heartbeat. ``flows`` carries a worker's unfinished flow instances from one
-    flush to the next (without it each batch is judged on its own)."""
+    flush to the next (without it each batch is judged on its own); ``steps``: the
+    steps live rules are scoped to, whose figures it carries one by one."""
     second = WorkerSecond(
         worker=worker,
         at_ns=at_ns,
@@ -126,4 +156,5 @@ def worker_second(
         rows=rows.tally(FlowOutcomes() if flows is None else flows),
         outcomes=outcomes(batch),
         send_lag_p99_ms=send_lag_p99_ms(batch),
+        steps=step_rows(rows, steps) if steps else {},
     )

@@ -12,6 +12,11 @@ within the histograms' 1% buckets.
   held in each of the last ``for`` seconds of the run. Every complete second is
   judged once, in order, even when a check comes late; a second nobody reported on
   (or without data for the metric) neither counts nor breaks the streak.
+- A rule scoped to a step (``p99{step=slow} < 300ms``) is judged the same way on that
+  step's own board (:meth:`~loadray.live.board.Board.scope`): the figures of the rows
+  whose ``step`` is its name, which workers report only for the steps named by such a
+  live rule (:func:`live_steps`). A scoped threshold without ``abort_on_fail`` is left
+  to the final verdict (it alone keeps no live figures for its step).
 """
 
 from __future__ import annotations
@@ -34,6 +39,18 @@ class Breach:
     expr: str
     value: float | None
     at_s: float  # seconds since the start
+    step: str | None = None  # the step the rule is scoped to
+
+
+def live_steps(thresholds: Sequence[Threshold], breakers: Sequence[Breaker]) -> tuple[str, ...]:
+    """The steps whose figures workers report live: those an ``abort_on_fail`` threshold
+    or a breaker is scoped to, in first-named order (none: nothing is kept per step)."""
+    rules = [t.rule for t in thresholds if t.abort_on_fail and t.rule.metric.live] + [b.rule for b in breakers]
+    return tuple(dict.fromkeys(r.step for r in rules if r.step is not None))
+
+
+def _scoped(step: str | None) -> str:
+    return "" if step is None else f" on step {step!r}"
 
 
 def _times(m: Metric, w: Window) -> LogHistogram:
@@ -79,8 +96,8 @@ def measure(metric: Metric, w: Window) -> float | None:
 
 class Rules:
     def __init__(self, thresholds: Sequence[Threshold], breakers: Sequence[Breaker], window_s: float) -> None:
-        # a threshold scoped to a step is judged at the end only (no live figures per step)
-        self.thresholds = [t for t in thresholds if t.rule.metric.live and t.rule.step is None]
+        # a scoped threshold without abort_on_fail is judged at the end only (see live_steps)
+        self.thresholds = [t for t in thresholds if t.rule.metric.live and (t.rule.step is None or t.abort_on_fail)]
         self.breakers = list(breakers)
         self.window_s = max(1, math.ceil(window_s))
         self._failing: set[str] = set()
@@ -96,18 +113,24 @@ class Rules:
 
     def _judge_thresholds(self, board: Board, now_ns: int, at_s: float) -> tuple[list[Breach], list[str]]:
         breaches, aborts = [], []
-        window = board.window(now_ns, self.window_s)
+        windows: dict[str | None, Window] = {}
         for t in self.thresholds:
-            value = measure(t.rule.metric, board.so_far(now_ns) if t.rule.metric.is_count else window)
+            step, scope = t.rule.step, board.scope(t.rule.step)
+            if t.rule.metric.is_count:
+                value = measure(t.rule.metric, scope.so_far(now_ns))
+            else:
+                if step not in windows:
+                    windows[step] = scope.window(now_ns, self.window_s)
+                value = measure(t.rule.metric, windows[step])
             failing = value is not None and not t.rule.holds(value)
             if failing and t.expr not in self._failing:
-                breaches.append(Breach("threshold", t.expr, value, at_s))
+                breaches.append(Breach("threshold", t.expr, value, at_s, step))
             if failing:
                 self._failing.add(t.expr)
             else:
                 self._failing.discard(t.expr)
             if failing and t.abort_on_fail and at_s >= t.delay_s:
-                aborts.append(f"threshold {t.expr!r} failed ({_fmt(value)}) and is abort_on_fail")
+                aborts.append(f"threshold {t.expr!r} failed{_scoped(step)} ({_fmt(value)}) and is abort_on_fail")
         return breaches, aborts
 
     def _judge_breakers(self, board: Board, now_ns: int, at_s: float) -> tuple[list[Breach], list[str]]:
@@ -115,15 +138,18 @@ class Rules:
         breaches, tripped = [], []
         current = board.second_of(now_ns)
         for second in range(self._next_second, current):
-            window = board.span(second, second)
+            windows: dict[str | None, Window] = {}
             for b in self.breakers:
-                value = measure(b.rule.metric, window)
+                step = b.rule.step
+                if step not in windows:
+                    windows[step] = board.scope(step).span(second, second)
+                value = measure(b.rule.metric, windows[step])
                 if value is None:
                     continue  # nothing known of this second: the streak stays as it is
                 self._streak[b.expr] = self._streak[b.expr] + 1 if b.rule.holds(value) else 0
                 if self._streak[b.expr] == math.ceil(b.for_s):
-                    breaches.append(Breach("breaker", b.expr, value, at_s))
-                    tripped.append(f"circuit breaker {b.expr!r} tripped ({_fmt(value)})")
+                    breaches.append(Breach("breaker", b.expr, value, at_s, step))
+                    tripped.append(f"circuit breaker {b.expr!r} tripped{_scoped(step)} ({_fmt(value)})")
         self._next_second = max(self._next_second, current)
         return breaches, tripped
 

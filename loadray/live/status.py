@@ -35,6 +35,18 @@ class Tally:
 
 
 @dataclass(frozen=True)
+class StepRows:
+    """The figures of one step's rows in a heartbeat (the rows whose ``step`` is its
+    name), for the live rules scoped to that step: kept only for the steps such a rule
+    names (:func:`loadray.live.rules.live_steps`)."""
+
+    latency: LogHistogram = field(default_factory=LogHistogram.empty)
+    service: LogHistogram = field(default_factory=LogHistogram.empty)
+    ttfb: LogHistogram = field(default_factory=LogHistogram.empty)
+    rows: Tally = field(default_factory=Tally)  # flow instances are not counted per step
+
+
+@dataclass(frozen=True)
 class WorkerSecond:
     """One worker's heartbeat: what happened since its previous one."""
 
@@ -56,6 +68,7 @@ class WorkerSecond:
     cpu_percent: float = 0.0  # the worker process's CPU use over the interval
     exhausted: str | None = None  # a stop_run feeder this worker ran out of: stop the run
     incarnation: int = 0  # which actor of this worker index sent it
+    steps: dict[str, StepRows] = field(default_factory=dict)  # per live-scoped step (see StepRows)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ Every metric but ``cut`` and the LLM figures (``ttft_*``, ``itl_*``, ``tpot_*``)
 measured live too (:attr:`Metric.live`): ``cut`` exists only once the run has stopped,
 and the LLM figures are read from the ``chunks/`` side table at the end, so neither can
 stop a run. A rule may be scoped to one step (:attr:`~loadray.metric.Rule.step`,
-``p99{step=login}``), judged at the end over that step's rows; every metric but
+``p99{step=login}``), judged at the end over that step's rows (and live over them, for
+an ``abort_on_fail`` threshold or a breaker); every metric but
 ``flow_error_rate`` (per flow instance) and the pooled LLM figures can be
 (:attr:`Metric.why_not_per_step`). Pure: no imports beyond the standard library.
 """

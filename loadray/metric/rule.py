@@ -63,8 +63,9 @@ class Rule:
 class Threshold:
     """``expr`` as written and its :class:`Rule`; the run passes when the rule holds.
 
-    With ``abort_on_fail`` a failure seen live (over the ``live`` window) stops the whole
-    run, but not before ``delay_s`` seconds after its start (a grace period).
+    With ``abort_on_fail`` a failure seen live (over the ``live`` window; over its step's
+    rows when the rule is scoped to one) stops the whole run, but not before ``delay_s``
+    seconds after its start (a grace period).
     """
 
     expr: str

@@ -165,7 +165,7 @@ def _build(fields: Fields, archived: dict[str, Any], default_name: str, folder: 
         cluster=fields.get("cluster", parse_cluster, ClusterSettings()),
         seed=seed,
         source={"name": name, **archived},
-        breakers=fields.get("abort_when", parse_breakers, ()),
+        breakers=fields.get("abort_when", lambda v, p: parse_breakers(v, p, _row_names(flows)), ()),
         on_worker_loss=on_worker_loss,  # type: ignore[arg-type]
         alert_webhook=fields.get("alerts", parse_alerts, None),
         archive=fields.get("archive", parse_archive, None),

@@ -4,13 +4,15 @@ A list item is either the rule (``"p99 < 500ms"``, read by :mod:`loadray.metric`
 one grammar shared with ``abort_when`` breakers) or a mapping that adds live
 behaviour or a scope: ``{threshold: "error_rate < 1%", abort_on_fail: true, delay: 5s}``,
 ``{threshold: "p99 < 200ms", step: login}``. A threshold that may stop the run must be
-on a metric judged live, over the whole run.
+on a metric judged live.
 
 A threshold scoped to a step (``step:``, or the string form ``"p99{step=login} <
 200ms"``) is judged at the end over that step's rows only; its ``expr`` is the string
-form, whichever way it was written. The step is a name rows carry in their ``step``
-column: a request's name, ``FLOW/STEP`` for a step of a multi-step flow (the names of
-the report's step table); an unknown one is refused when the scenario's steps are known.
+form, whichever way it was written. With ``abort_on_fail`` it is also judged live, on
+that step's live figures (:mod:`loadray.live.rules`), and may stop the run. The step is
+a name rows carry in their ``step`` column: a request's name, ``FLOW/STEP`` for a step
+of a multi-step flow (the names of the report's step table); an unknown one is refused
+when the scenario's steps are known.
 """
 
 from __future__ import annotations
@@ -20,14 +22,12 @@ from dataclasses import replace
 from typing import Any
 
 from loadray.errors import ScenarioError
-from loadray.fields import Fields, boolean, duration, item_path, key_path, show, string
+from loadray.fields import Fields, boolean, duration, item_path, show, string
 from loadray.metric import RULE_EXAMPLE, Rule, Threshold, parse_rule, with_step
 
 THRESHOLD_KEYS = ("threshold", "step", "abort_on_fail", "delay")
 _MAPPING = f"{{threshold: {RULE_EXAMPLE}, abort_on_fail: true}}"
 STEPS_SHOWN = 20  # known step names listed in the line refusing an unknown one
-_NOT_LIVE_PER_STEP = ("live figures are kept for the whole run, not per step: "
-                      "keep it without abort_on_fail (it is judged at the end)")
 
 
 def parse_thresholds(value: Any, path: str = "thresholds", steps: Sequence[str] | None = None) -> tuple[Threshold, ...]:
@@ -61,9 +61,6 @@ def threshold_item(value: Any, path: str, steps: Sequence[str] | None = None) ->
     known_step(threshold, fields.path_of("step") if "step" in fields else path, steps)
     if threshold.abort_on_fail:
         judged_live(threshold.rule, path, "abort_on_fail cannot stop the run on it; keep it without abort_on_fail")
-        if threshold.rule.step is not None:
-            raise ScenarioError(key_path(path, "abort_on_fail"),
-                                f"{threshold.expr!r} is scoped to a step: {_NOT_LIVE_PER_STEP}")
     return threshold
 
 
@@ -79,9 +76,14 @@ def _scoped(threshold: Threshold, step: str, path: str) -> Threshold:
 
 def known_step(threshold: Threshold, path: str, steps: Sequence[str] | None) -> Threshold:
     """Refuse a threshold scoped to a step the scenario does not have."""
-    step = threshold.rule.step
+    unknown_step(threshold.rule.step, path, steps)
+    return threshold
+
+
+def unknown_step(step: str | None, path: str, steps: Sequence[str] | None) -> None:
+    """Refuse a rule scoped to ``step`` when ``steps`` (known) do not have it."""
     if step is None or steps is None or step in steps:
-        return threshold
+        return
     shown = ", ".join(steps[:STEPS_SHOWN]) + (", ..." if len(steps) > STEPS_SHOWN else "")
     raise ScenarioError(path, f"unknown step {step!r} (the steps are: {shown})")
 

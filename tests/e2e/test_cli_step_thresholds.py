@@ -2,8 +2,9 @@
 (30 ms per response, no jitter) with a flow of two steps, ``home`` (one response: ~30 ms)
 and ``slow`` (``/redirect/4`` followed: five responses, never under 150 ms). ``p99{step=shop/home} <
 140ms`` passes, the same bound on ``shop/slow`` fails: exit 99, and each value is numpy's
-p99 over that step's archived rows. ``loadray validate`` refuses an unknown step, and a
-scoped rule that should act live, with one line (exit 2)."""
+p99 over that step's archived rows. ``loadray validate`` accepts a scoped rule that acts
+live (abort_on_fail, a breaker) and refuses an unknown step, or a scoped live rule on a
+metric not measured live, with one line (exit 2)."""
 
 from __future__ import annotations
 
@@ -76,12 +77,11 @@ def test_one_step_threshold_passes_the_other_fails_with_exit_99(cli, tmp_path):
          "thresholds[1]: unknown step 'home' (the steps are: shop/home, shop/slow)"),
         ({"thresholds": [{"threshold": "p99 < 1s", "step": "shop/hme"}]},
          "thresholds[0].step: unknown step 'shop/hme' (the steps are: shop/home, shop/slow)"),
-        ({"thresholds": [{"threshold": "error_rate{step=shop/home} < 1%", "abort_on_fail": True}]},
-         "thresholds[0].abort_on_fail: 'error_rate{step=shop/home} < 1%' is scoped to a step: live figures are "
-         "kept for the whole run, not per step: keep it without abort_on_fail (it is judged at the end)"),
-        ({"abort_when": ["error_rate{step=shop/home} > 50% for 5s"]},
-         "abort_when[0]: a breaker cannot be scoped to a step (live figures are kept for the whole run, not per "
-         "step): use error_rate{step=shop/home} in thresholds instead"),
+        ({"thresholds": [{"threshold": "cut{step=shop/home} < 1", "abort_on_fail": True}]},
+         "thresholds[0]: metric 'cut' cannot be judged live (it is known only once the run has stopped): "
+         "abort_on_fail cannot stop the run on it; keep it without abort_on_fail"),
+        ({"abort_when": ["error_rate{step=shop/hme} > 50% for 5s"]},
+         "abort_when[0]: unknown step 'shop/hme' (the steps are: shop/home, shop/slow)"),
         ({"thresholds": ["flow_error_rate{step=shop/home} < 1%"]},
          "thresholds[0]: flow_error_rate cannot be scoped to a step: it counts flow instances, not a step's "
          "requests (use error_rate{step=NAME})"),
@@ -90,3 +90,10 @@ def test_one_step_threshold_passes_the_other_fails_with_exit_99(cli, tmp_path):
 def test_validate_refuses_a_scoped_threshold_it_cannot_judge_in_one_line(cli, tmp_path, changes, line):
     done = cli("validate", write(tmp_path, **changes))
     assert (done.returncode, done.stderr.strip()) == (2, f"loadray validate: error: {line}")
+
+
+def test_validate_accepts_scoped_live_rules(cli, tmp_path):
+    done = cli("validate", write(tmp_path, thresholds=[{"threshold": "p99{step=shop/slow} < 1s", "abort_on_fail": True,
+                                                        "delay": "2s"}],
+                                 abort_when=["error_rate{step=shop/home} > 50% for 5s"]))
+    assert done.returncode == 0, done.stderr

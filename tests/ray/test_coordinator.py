@@ -3,7 +3,6 @@ abort, /metrics. Arrivals are counted by the built-in target itself."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -14,7 +13,12 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from helpers import rate_back_problems, scenario, seconds_after_takeover  # scenario(url, phases, workers=2, **extra)
+from helpers import (  # scenario(url, phases, workers=2, **extra)
+    rate_back_problems,
+    scenario,
+    seconds_after_takeover,
+    webhook,
+)
 
 from loadray.driver import RunOptions, run
 from loadray.fleet.conductor import REVISION_MARGIN_S
@@ -218,21 +222,7 @@ def test_live_percentiles_agree_with_exact_ones(ray_local, builtin_target, tmp_p
 
 
 def test_breaker_stops_the_run_and_alerts_reach_the_webhook(ray_local, builtin_target, tmp_path):
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    received = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    in_background(hook.serve_forever)
+    hook, received = webhook()
     target = builtin_target(error_rate=0.6)
     try:
         result = run(

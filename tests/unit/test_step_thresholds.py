@@ -73,12 +73,11 @@ def test_a_scoped_threshold_parses_to_its_rule_and_shows_its_scope(item, expr, m
         ({"threshold": "p99 < 1s", "step": 3}, "thresholds[0].step: must be a string, got 3"),
         ({"threshold": "p99{step=home} < 1s", "step": "shop/pay"},
          "thresholds[0].step: 'shop/pay' differs from the step the threshold names ('home'): keep one"),
-        ({"threshold": "p99 < 1s", "step": "home", "abort_on_fail": True},
-         "thresholds[0].abort_on_fail: 'p99{step=home} < 1s' is scoped to a step: live figures are kept for "
-         "the whole run, not per step: keep it without abort_on_fail (it is judged at the end)"),
-        ({"threshold": "error_rate{step=home} < 1%", "abort_on_fail": True, "delay": "5s"},
-         "thresholds[0].abort_on_fail: 'error_rate{step=home} < 1%' is scoped to a step: live figures are kept "
-         "for the whole run, not per step: keep it without abort_on_fail (it is judged at the end)"),
+        ({"threshold": "cut < 1", "step": "home", "abort_on_fail": True},
+         "thresholds[0]: metric 'cut' cannot be judged live (it is known only once the run has stopped): "
+         "abort_on_fail cannot stop the run on it; keep it without abort_on_fail"),
+        ({"threshold": "p99{step=logn} < 1s", "abort_on_fail": True},
+         "thresholds[0]: unknown step 'logn' (the steps are: home, shop/login, shop/pay)"),
     ],
 )
 def test_a_bad_scoped_threshold_is_one_line_naming_its_path(item, line):
@@ -117,16 +116,33 @@ def test_a_default_request_name_with_braces_is_written_in_either_form():
         ("p99{step='POST /'} < 1s", "POST /")]
 
 
-def test_a_breaker_cannot_be_scoped_to_a_step():
+def test_a_breaker_may_be_scoped_to_a_step_the_scenario_has():
+    b = parse_breaker("p99{step=shop/pay} > 1s for 5s", "abort_when[0]", STEPS)
+    assert (b.rule.step, b.rule.value, b.for_s) == ("shop/pay", 1000.0, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("expr", "line"),
+    [
+        ("p99{step=pay} > 1s for 5s", "abort_when[0]: unknown step 'pay' (the steps are: home, shop/login, shop/pay)"),
+        ("cut{step=home} > 1 for 5s", "abort_when[0]: metric 'cut' cannot be judged live (it is known only once "
+                                      "the run has stopped): a breaker cannot stop the run on it; use it in "
+                                      "thresholds instead"),
+        ("flow_error_rate{step=home} > 1% for 5s", "abort_when[0]: flow_error_rate cannot be scoped to a step: it "
+                                                   "counts flow instances, not a step's requests (use "
+                                                   "error_rate{step=NAME})"),
+    ],
+)
+def test_a_scoped_breaker_it_cannot_judge_is_one_line_naming_its_path(expr, line):
     with pytest.raises(ScenarioError) as err:
-        parse_breaker("p99{step=home} > 1s for 5s", "abort_when[0]")
-    assert str(err.value) == ("abort_when[0]: a breaker cannot be scoped to a step (live figures are kept for "
-                              "the whole run, not per step): use p99{step=home} in thresholds instead")
+        parse_breaker(expr, "abort_when[0]", STEPS)
+    assert str(err.value) == line
 
 
-def test_the_live_evaluator_leaves_scoped_thresholds_to_the_end():
-    ts = parse_thresholds(["p99 < 1s", "p99{step=home} < 1s", "error_rate{step=home} < 1%"])
-    assert [t.expr for t in Rules(ts, [], window_s=10).thresholds] == ["p99 < 1s"]
+def test_the_live_evaluator_judges_only_the_scoped_thresholds_that_may_abort():
+    ts = parse_thresholds(["p99 < 1s", "p99{step=home} < 1s",
+                           {"threshold": "error_rate{step=home} < 1%", "abort_on_fail": True}])
+    assert [t.expr for t in Rules(ts, [], window_s=10).thresholds] == ["p99 < 1s", "error_rate{step=home} < 1%"]
 
 
 def test_the_report_shows_a_scoped_value_in_its_metric_unit():
