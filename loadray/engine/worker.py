@@ -312,9 +312,9 @@ class LoadWorker:
         wall_s = max((now_ns - self._last_flush_ns) / 1e9, 1e-9)
         cpu_percent = 100.0 * (cpu_ns - self._last_cpu_ns) / 1e9 / wall_s
         lag_ms = max(0.0, wall_s - self.spec.flush_interval_s) * 1e3
-        second = worker_second(
+        second = worker_second(  # at_ns on the rows' timeline: a wall-clock step mid-run moves nothing
             self.spec.index, batch, self.mode.counters, self._last_counters,
-            self.clock.wall_ns(), lag_ms, cpu_percent, self.spec.incarnation, self._flows, self._live_steps,
+            now_ns + self.buffer.anchor_ns, lag_ms, cpu_percent, self.spec.incarnation, self._flows, self._live_steps,
         )
         self._last_counters = replace(self.mode.counters)
         self._last_flush_ns, self._last_cpu_ns = now_ns, cpu_ns

@@ -90,6 +90,32 @@ def test_a_run_in_fake_time_sends_every_request_on_time_and_reports_each_second(
     assert worker.lease.reason == FINISHED
 
 
+def test_a_wall_clock_step_mid_run_moves_neither_the_schedule_nor_the_rows_nor_the_heartbeats():
+    # the host's clock is stepped 2 s ahead 1.5 s into the run (an NTP step): the run is
+    # on its monotonic clock from its start on, its epoch fixed once (the driver's timeline)
+    clock = JumpClock()
+    seconds = []
+
+    async def report(second):
+        seconds.append(second)
+
+    def ntp_step():
+        clock.wall_offset_ns += 2 * S
+
+    async def main():
+        worker = LoadWorker(WorkerSpec(0, 1, scenario()), clock, memory_factory, reporter=report)
+        await worker.prepare()
+        start = clock.wall_ns() + S
+        asyncio.get_running_loop().call_later(2.5, ntp_step)
+        await worker.run(start)
+        return worker, start
+
+    worker, start = run_in_fake_time(main, clock)
+    intended = pa.Table.from_batches(worker.drain().batches).column("intended_ns").to_pylist()
+    assert intended == [start + k * 5 * MS for k in range(600)]
+    assert [s.at_ns - start for s in seconds[:4]] == [0, S, 2 * S, 3 * S]  # not 4 s, 5 s after the step
+
+
 def test_a_lease_nobody_renews_fences_the_worker_at_its_end():
     """lease 2 s, renewals never answered (a partition): exactly what was due before the
     lease ended is sent, then the worker fences itself and says why."""
