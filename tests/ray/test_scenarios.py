@@ -49,7 +49,6 @@ def test_open_model_scenarios_run_as_is(ray_local, tmp_path, name, overrides, in
         assert counts == {"browse": 450, "search": 150}
 
 
-@pytest.mark.counts_only  # exact counts, no rate bound: the niced CI lane
 def test_checkout_flow_for_10s_no_401_steps_in_order(ray_local, builtin_target, tmp_path):
     target = builtin_target(latency_s=0.01, jitter_s=0.005)
     result = run_file("checkout-flow.yaml", tmp_path, "load.phases.0.duration=10s", url=target.url)
