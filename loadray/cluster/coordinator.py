@@ -103,7 +103,7 @@ class Coordinator:
             before = time.time_ns()
             samples.append((before, await actor.wall_ns.remote(), time.time_ns()))
         self.offsets[key] = offset = clock_offset(samples)
-        ready = await actor.prepare.remote(offset.offset_ns)
+        ready = await actor.prepare.remote(offset.correction_ns)
         return replace(ready, clock_offset_ns=offset.offset_ns, clock_error_ns=offset.error_ns)
 
     def _new_actor(self, key: Key, avoid_node: str | None):

@@ -29,6 +29,12 @@ class ClockOffset:
     offset_ns: int
     error_ns: int
 
+    @property
+    def correction_ns(self) -> int:
+        """What the worker is told: the offset, or 0 when it is within its own
+        uncertainty (a worker on the driver's host: the same clock, measured 0.1 ms off)."""
+        return self.offset_ns if abs(self.offset_ns) > self.error_ns else 0
+
     def in_ms(self) -> tuple[float, float]:
         """(offset, error) in ms, to the microsecond: what the run's placement records."""
         return round(self.offset_ns / 1e6, 3), round(self.error_ns / 1e6, 3)

@@ -33,6 +33,13 @@ def test_a_slow_round_trip_only_widens_the_bound():
         assert abs(found.offset_ns - 500 * MS) <= found.error_ns == 20 * MS
 
 
+def test_an_offset_within_its_own_uncertainty_is_not_corrected():
+    assert ClockOffset(119_000, 560_000).correction_ns == 0  # a worker on the driver's host
+    assert ClockOffset(-560_000, 560_000).correction_ns == 0
+    assert ClockOffset(-560_001, 560_000).correction_ns == -560_001
+    assert ClockOffset(2_000 * MS, 1_600_000).correction_ns == 2_000 * MS
+
+
 @pytest.mark.parametrize("samples", [[], [(5, 0, 4)]])
 def test_no_or_backward_round_trips_are_refused(samples):
     with pytest.raises(ValueError):
