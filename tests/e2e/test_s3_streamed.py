@@ -15,7 +15,6 @@ import time
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
-
 from cli_support import loadray as cli
 from marked import kill_marked, new_marker, start_run
 from s3_support import s3_server

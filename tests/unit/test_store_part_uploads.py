@@ -14,6 +14,7 @@ import pytest
 from test_archive_part_series import START, rows
 from test_part_series_chunks import chunks
 
+from loadray.api import open_run
 from loadray.archive.fs import locate
 from loadray.archive.ledger import PartLedger
 from loadray.archive.manifest import Manifest
@@ -113,3 +114,27 @@ def test_a_store_that_refuses_the_first_write_is_the_out_given(s3):
         s3.faults.refuse_writes = False
     assert info.value.exit_code == 2 and not isinstance(info.value, DiskError)
     assert str(info.value).startswith("--out s3://uploads/first/scenario.yaml: cannot write: When uploading object")
+
+
+def test_a_run_whose_store_refuses_its_end_says_how_to_get_the_report_later(s3):
+    from loadray.driver import _after_disk_error
+
+    loc = locate("s3://uploads/end")
+    write_scenario_at(loc, {"name": "end"})
+    ledger, series = PartLedger(loc, START), PartSeries(loc, 7, 0, START)
+    series.append(rows(40, worker=7), 40, 1)
+    series.append(chunks(7, 4, 10), 0, 2)
+    ledger.add_part(series.close()[0])
+    s3.faults.refuse_writes = True
+    try:
+        with pytest.raises(DiskError) as info:
+            ledger.close(START + 10**9)
+        error = _after_disk_error(info.value, "s3://uploads/end")
+    finally:
+        s3.faults.refuse_writes = False
+    assert isinstance(error, DiskError) and error.exit_code == 1 and "\n" not in str(error)
+    assert str(error).endswith("; the store holds the 40 rows of the 1 parts completed before (the run's record is "
+                               "not stored); `loadray report s3://uploads/end` builds the report from them once "
+                               "the store takes writes again")
+    run = open_run("s3://uploads/end")  # the parts are the truth without a complete manifest
+    assert run.rows == 40 and run.summary["steps"]["chat"]["llm"]["requests"] == 4
