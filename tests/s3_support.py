@@ -32,6 +32,7 @@ DENIED = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code
 class Faults:
     refuse_writes: bool = False
     refused: int = 0  # writes answered 403 so far
+    refused_paths: list = field(default_factory=list)  # their paths (/bucket/key)
     uploads_started: int = 0  # CreateMultipartUpload requests (POST ?uploads)
 
     def app(self, inner):
@@ -42,6 +43,7 @@ class Faults:
             body = int(environ.get("CONTENT_LENGTH") or 0) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "")
             if self.refuse_writes and method in ("PUT", "POST") and body:
                 self.refused += 1
+                self.refused_paths.append(environ.get("PATH_INFO", ""))
                 environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0) or -1)  # keep the connection sane
                 start_response("403 Forbidden", [("Content-Type", "application/xml"),
                                                  ("Content-Length", str(len(DENIED)))])
