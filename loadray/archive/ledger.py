@@ -18,7 +18,7 @@ from dataclasses import replace
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from loadray.errors import ArchiveError, DiskError
+from loadray.errors import ArchiveError, DiskError, LoadrayError
 from loadray.stream.table import CHUNKS_DIR
 
 from .fs import RunLocation
@@ -28,7 +28,7 @@ from .part_series import ARRIVALS_KEY, INCARNATION_KEY, SEQ_KEY, WORKER_KEY, Wri
 from .rundir import SAMPLES_DIR
 from .store_part import ensure_samples_dir
 
-__all__ = ["PartLedger", "drop_stale_temps", "unlisted_parts"]
+__all__ = ["PartLedger", "drop_orphan_chunks", "drop_stale_temps", "unlisted_parts"]
 
 
 def _footer_part(loc: RunLocation, name: str) -> WrittenPart | None:
@@ -69,6 +69,22 @@ def drop_stale_temps(loc: RunLocation) -> list[str]:
     return gone
 
 
+def drop_orphan_chunks(loc: RunLocation, listed: set[str]) -> list[str]:
+    """Delete the ``chunks/`` parts whose samples part is not among ``listed`` (the
+    complete manifest's: on a storage URI every chunks/ part is a worker's companion,
+    see :mod:`.part_series`): one whose samples part failed after it and whose delete
+    failed too (its rows were written again), or completed after the run was closed.
+    No reader counts them; this leaves none in the store. Best effort; the names deleted."""
+    gone = []
+    with contextlib.suppress(LoadrayError):
+        for info in loc.files(CHUNKS_DIR):
+            if info.base_name.endswith(".parquet") and info.base_name not in listed:
+                with contextlib.suppress(OSError):
+                    loc.filesystem.delete_file(info.path)
+                    gone.append(info.base_name)
+    return gone
+
+
 class PartLedger:
     """``samples/_manifest.json`` of a run on a storage URI, where every worker writes
     its own parts (the driver receives no rows)."""
@@ -104,8 +120,9 @@ class PartLedger:
                 self._save()
 
     def close(self, run_end_ns: int, record: dict | None = None) -> None:
-        """The complete manifest; :class:`DiskError` (saying what the store holds) when
-        the store refuses it: readers then read every complete part."""
+        """The complete manifest, then the ``chunks/`` parts of no listed part deleted
+        (:func:`drop_orphan_chunks`); :class:`DiskError` (saying what the store holds)
+        when the store refuses the manifest: readers then read every complete part."""
         self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record, complete=True)
         try:
             self._save()
@@ -113,6 +130,7 @@ class PartLedger:
             m = self._manifest
             raise DiskError(f"{exc}; the store holds the {m.rows} rows of the {len(m.parts)} parts completed "
                             "before (the run's record is not stored)") from None
+        drop_orphan_chunks(self.loc, {p.file for p in self._manifest.parts})
 
     def _save(self) -> None:
         self.loc.write_bytes(self._manifest.to_json().encode("utf-8"), SAMPLES_DIR, MANIFEST_FILE)

@@ -20,7 +20,8 @@ same stream of batches: its batches go to the open part's companion,
 one row group, as the driver's :mod:`.chunk_sink` writes them), completed just before
 the samples part and dropped with it; a reader counts a companion only when its samples
 part is in the run (:mod:`.chunk_source`), so one left by a part that failed after it
-(its rows are written again in a later part) is never counted twice. On an object
+(its rows are written again in a later part) is never counted twice (and the driver
+deletes it when it closes the run: :func:`.ledger.drop_orphan_chunks`). On an object
 store a part (samples or chunks) is also completed once its encoded bytes reach
 :data:`~.store_part.STORE_PART_BYTES`: one PutObject, nothing left behind by a failed
 upload (see :mod:`.store_part`).

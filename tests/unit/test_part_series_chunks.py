@@ -89,3 +89,19 @@ def test_once_the_manifest_is_complete_only_its_parts_companions_count(tmp_path)
     manifest = json.loads((tmp_path / "samples" / "_manifest.json").read_text())
     assert [p["file"] for p in manifest["parts"]] == [listed.file] and late.chunk_rows == 5
     assert chunk_rows(loc) == 10
+
+
+def test_the_driver_closing_the_run_deletes_the_companions_of_no_listed_part(tmp_path):
+    loc = locate(tmp_path)
+    ledger = PartLedger(loc, START)
+    series = PartSeries(loc, 4, 0, START)
+    series.append(rows(10, worker=4), 10, 1)
+    series.append(chunks(4, 2, 5), 0, 2)
+    (failed,) = series.close()
+    (tmp_path / "samples" / failed.file).unlink()  # failed after its companion (whose delete failed too)
+    series.append(rows(10, worker=4), 10, 1)
+    series.append(chunks(4, 2, 5), 0, 2)
+    (again,) = series.close()
+    ledger.add_part(again)
+    ledger.close(START + 10**9)
+    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == [again.file] and chunk_rows(loc) == 10
