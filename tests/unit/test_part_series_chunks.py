@@ -47,18 +47,27 @@ def test_each_chunk_batch_goes_to_the_companion_of_the_open_part_one_row_group_e
     assert chunk_rows(loc) == 60  # no manifest yet: every part in samples/ is in the run
 
 
+def one_part(series: PartSeries, worker: int):
+    """A flush of 10 rows and 2 requests of 5 chunks, in a part of its own."""
+    series.append(rows(10, worker=worker), 10, 1)
+    series.append(chunks(worker, 2, 5), 0, 2)
+    (part,) = series.close()
+    return part
+
+
+def failed_then_again(series: PartSeries, tmp_path, worker: int):
+    """A part whose samples upload "failed" after its companion's (whose delete failed
+    too), and the same rows again in the next part: (the failed part, the next)."""
+    failed = one_part(series, worker)
+    (tmp_path / "samples" / failed.file).unlink()
+    return failed, one_part(series, worker)
+
+
 def test_a_part_dropped_after_its_companion_was_stored_counts_its_chunks_once(tmp_path):
     loc = locate(tmp_path)
-    series = PartSeries(loc, 0, 0, START)
-    series.append(rows(10), 10, 1)
-    series.append(chunks(0, 2, 3), 0, 2)
-    (first,) = series.close()
-    (tmp_path / "samples" / first.file).unlink()  # its upload "failed" after the companion's; the delete of
-    series.append(rows(10), 10, 1)                # the companion did not happen: the rows come again
-    series.append(chunks(0, 2, 3), 0, 2)
-    (again,) = series.close()
-    assert (tmp_path / "chunks" / first.file).is_file() and again.file == "worker-000-0001.parquet"
-    assert chunk_rows(loc) == 6
+    failed, again = failed_then_again(PartSeries(loc, 0, 0, START), tmp_path, 0)
+    assert (tmp_path / "chunks" / failed.file).is_file() and again.file == "worker-000-0001.parquet"
+    assert chunk_rows(loc) == 10
 
 
 def test_an_aborted_part_takes_its_companion_along_and_temps_are_dropped(tmp_path):
@@ -94,14 +103,7 @@ def test_once_the_manifest_is_complete_only_its_parts_companions_count(tmp_path)
 def test_the_driver_closing_the_run_deletes_the_companions_of_no_listed_part(tmp_path):
     loc = locate(tmp_path)
     ledger = PartLedger(loc, START)
-    series = PartSeries(loc, 4, 0, START)
-    series.append(rows(10, worker=4), 10, 1)
-    series.append(chunks(4, 2, 5), 0, 2)
-    (failed,) = series.close()
-    (tmp_path / "samples" / failed.file).unlink()  # failed after its companion (whose delete failed too)
-    series.append(rows(10, worker=4), 10, 1)
-    series.append(chunks(4, 2, 5), 0, 2)
-    (again,) = series.close()
+    _, again = failed_then_again(PartSeries(loc, 4, 0, START), tmp_path, 4)
     ledger.add_part(again)
     ledger.close(START + 10**9)
     assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == [again.file] and chunk_rows(loc) == 10
