@@ -51,8 +51,8 @@ def _file(s3, key: str) -> bool:
 
 @pytest.fixture(scope="module")
 def streamed(tmp_path_factory):
-    """The run: the store refuses writes from 4 s into the load until it refused both
-    workers' first parts (due ~6 s in), then SIGINT 1.5 s later (long before its end)."""
+    """The run: the store refuses writes from 3.5 s into the load until it refused both
+    workers' first parts (due ~6 s in), then SIGINT 0.5 s later (long before its end)."""
     scenario = tmp_path_factory.mktemp("streamed") / "s3-stream.yaml"
     scenario.write_text(SCENARIO)
     uri, marker = f"s3://{BUCKET}/runs/streamed", new_marker()
@@ -60,12 +60,12 @@ def streamed(tmp_path_factory):
         proc = start_run(marker, scenario, "--out", uri, "--quiet")
         try:
             _wait(lambda: _file(s3, "runs/streamed/samples/_manifest.json"), 120, proc)  # the load begins
-            time.sleep(4)
+            time.sleep(3.5)
             s3.faults.refuse_writes = True
             _wait(lambda: {p.rsplit("/", 1)[-1][:10] for p in s3.faults.refused_paths} >= {"worker-000", "worker-001"},
                   10, proc)  # each worker's first part
             s3.faults.refuse_writes = False
-            time.sleep(1.5)  # the workers write their rows again (in new parts, open at the signal)
+            time.sleep(0.5)  # the workers write their rows again (in new parts, open at the signal)
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=120)
             with s3.fs.open_input_stream(f"{BUCKET}/runs/streamed/samples/_manifest.json") as f:
