@@ -64,7 +64,6 @@ from loadray.errors import (
     DiskError,
     Interrupted,
     LoadrayError,
-    UsageError,
 )
 from loadray.live.console import LiveConsole
 from loadray.live.control import ControlServer, RateBounds
@@ -162,9 +161,6 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
         print(f"loadray run: {note}", file=sys.stderr, flush=True)
     options = dataclasses.replace(options, address=address)
     out = options.out or new_run_place(scenario.archive, scenario.name)
-    if is_uri(out) and _streamed(scenario):  # before the store is contacted
-        raise UsageError(f"--out {out}: a scenario with stream: or llm: steps writes a local run directory for "
-                         "now (its chunks/ side table is written by the driver)")
     out = text_of(out) if is_uri(out) else Path(out)
     with metrics_server(options, locate(out).name, scenario.name) as metrics, _run_dir(out) as run_dir:
         write_scenario_in(run_dir, redact(scenario.source))  # ${VAR} references as written
@@ -262,7 +258,8 @@ def _after_disk_error(exc: DiskError, run_dir: Path) -> DiskError:
     try:
         rebuild(run_dir)
     except DiskError:
-        return DiskError(f"{exc}; `loadray report {run_dir}` builds the report from them once the disk takes "
+        store = "disk" if isinstance(run_dir, Path) else "store"
+        return DiskError(f"{exc}; `loadray report {run_dir}` builds the report from them once the {store} takes "
                          "writes again")
     except LoadrayError as why:  # e.g. samples/ removed under the run
         return DiskError(f"{exc}; no report: {why}")
@@ -300,8 +297,9 @@ def _drive(scenario: Scenario, run_dir, interrupts: Interrupts, options: RunOpti
     come from the rows as they arrive; on a URI it reads each part back)."""
     loc = locate(run_dir)
     sink = None
-    # /metrics counts rows as they are archived: with it, a local run's rows come here
-    # so do the chunks/ of streamed steps (written by the driver; see run())
+    # /metrics counts rows as they are archived: with it, a local run's rows come here;
+    # so do a local run's chunks/ of streamed steps (on a URI workers write them beside
+    # their parts, see loadray.archive.part_series)
     direct = (metrics is None and not _streamed(scenario)) or not isinstance(run_dir, Path)
     launcher = Launcher(scenario, archive=worker_archive(loc) if direct else None, environ=dict(os.environ),
                         on_part=lambda part: listed(sink, loc, part, metrics))
@@ -314,8 +312,9 @@ def _drive(scenario: Scenario, run_dir, interrupts: Interrupts, options: RunOpti
     end_ns = start_ns + int(scenario.duration_s * 1e9)
     record = None
     write = sink.write if metrics is None else metrics.tee(sink.write)  # /metrics counts the rows archived
-    chunk_sink = ChunkSink(run_dir)  # the chunks/ side table of streamed steps (written only if any)
-    write = route_chunks(write, chunk_sink.write)
+    # the chunks/ side table of streamed steps (written only if any); on a URI none reaches the driver
+    chunk_sink = ChunkSink(run_dir) if isinstance(run_dir, Path) else None
+    write = route_chunks(write, chunk_sink.write if chunk_sink is not None else sink.write)
     console = LiveConsole(scenario.name, quiet=options.quiet)
     control = ControlServer(run_dir, launcher.control, RateBounds.of(scenario)) if isinstance(run_dir, Path) \
         else contextlib.nullcontext()

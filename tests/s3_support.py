@@ -3,6 +3,15 @@
 pyarrow's ``S3FileSystem`` (and DuckDB, polars) talk to it over HTTP; nothing is
 mocked. :func:`s3_server` starts it, creates the bucket, points the environment at it
 (``AWS_ENDPOINT_URL_S3``, test credentials) while it runs, and stops it.
+
+:class:`Faults` switches what the store refuses: with ``refuse_writes`` set, every
+write that carries data (a PutObject, a part of a multipart upload, its completion:
+a PUT or POST with a body) is answered 403 AccessDenied, as a full store or a bucket
+policy denying ``s3:PutObject`` would (pyarrow does not retry it); reads, deletes and
+the start of a multipart upload (no body) still work. It also counts the multipart
+uploads started (``uploads_started``). :meth:`S3.incomplete_uploads` lists those
+neither completed nor aborted (S3's ListMultipartUploads, through boto3, which moto
+depends on).
 """
 
 from __future__ import annotations
@@ -10,10 +19,38 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
+
+DENIED = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>'
+
+
+@dataclass
+class Faults:
+    refuse_writes: bool = False
+    refused: int = 0  # writes answered 403 so far
+    refused_paths: list = field(default_factory=list)  # their paths (/bucket/key)
+    uploads_started: int = 0  # CreateMultipartUpload requests (POST ?uploads)
+
+    def app(self, inner):
+        def app(environ, start_response):
+            method, query = environ["REQUEST_METHOD"], environ.get("QUERY_STRING", "")
+            if method == "POST" and query.split("&")[0] in ("uploads", "uploads="):
+                self.uploads_started += 1
+            body = int(environ.get("CONTENT_LENGTH") or 0) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "")
+            if self.refuse_writes and method in ("PUT", "POST") and body:
+                self.refused += 1
+                self.refused_paths.append(environ.get("PATH_INFO", ""))
+                environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0) or -1)  # keep the connection sane
+                start_response("403 Forbidden", [("Content-Type", "application/xml"),
+                                                 ("Content-Length", str(len(DENIED)))])
+                return [DENIED]
+            return inner(environ, start_response)
+
+        return app
 
 
 @dataclass(frozen=True)
@@ -22,6 +59,7 @@ class S3:
     bucket: str
     fs: pafs.S3FileSystem
     env: dict
+    faults: Faults = field(default_factory=Faults)
 
     @property
     def endpoint(self) -> str:
@@ -31,6 +69,15 @@ class S3:
         return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_region": "us-east-1",
                 "aws_endpoint_url": self.endpoint, "aws_allow_http": "true"}
 
+    def incomplete_uploads(self, prefix: str = "") -> list[str]:
+        """Keys of multipart uploads under ``prefix`` neither completed nor aborted."""
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        found = client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
+        return sorted(u["Key"] for u in found.get("Uploads", []))
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -39,25 +86,37 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def s3_server(bucket: str) -> Iterator[S3]:
-    from moto.server import ThreadedMotoServer
+def _moto(port: int, faults: Faults) -> Iterator[None]:
+    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    app = faults.app(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+@contextlib.contextmanager
+def s3_server(bucket: str) -> Iterator[S3]:
+    port, faults = free_port(), Faults()
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
            "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "AWS_EC2_METADATA_DISABLED": "true"}
-    fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1",
-                           access_key="testing", secret_key="testing", allow_bucket_creation=True)
-    fs.create_dir(bucket)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield S3(port, bucket, fs, env)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()
+    with _moto(port, faults):
+        fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1",
+                               access_key="testing", secret_key="testing", allow_bucket_creation=True)
+        fs.create_dir(bucket)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield S3(port, bucket, fs, env, faults)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

@@ -116,12 +116,16 @@ class ChunkSink:
         raise self.failure
 
 
-def close_archive(samples, chunks: ChunkSink, run_end_ns: int, record: dict | None) -> None:
+def close_archive(samples, chunks: ChunkSink | None, run_end_ns: int, record: dict | None) -> None:
     """Close the run's archive, the ``chunks/`` side table first: a full disk there (now
     or mid-run) is the run's (:class:`DiskError`) and cuts the samples
     (:meth:`.SampleSink.cut_by`), which are completed all the same. After the samples met
     a full disk, the chunk parts still open are dropped like theirs and nothing more is
-    raised (the run unwinds with the samples' error)."""
+    raised (the run unwinds with the samples' error). ``chunks`` None: the workers wrote
+    them (a storage URI, :mod:`.part_series`)."""
+    if chunks is None:
+        samples.close(run_end_ns, record)
+        return
     try:
         if getattr(samples, "failure", None) is not None:
             chunks.abort()

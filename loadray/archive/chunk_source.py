@@ -1,6 +1,12 @@
 """The ``chunks/`` side table of a run (:mod:`loadray.stream.table`) read back one
 Parquet row group at a time (every chunk of a request is in one row group), local or
-on any ``pyarrow.fs`` store; re-iterable in the same order every time."""
+on any ``pyarrow.fs`` store; re-iterable in the same order every time.
+
+A part a worker wrote itself (its footer names the worker, :mod:`.part_series`) is the
+companion of the samples part of the same name and is read only when that part is in
+the run (:func:`.reader.part_names`): one whose samples part failed after it, or
+completed after the run was closed, is passed by (its rows are elsewhere, or unknown).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from loadray.errors import ArchiveError
 from loadray.stream.table import CHUNK_SCHEMA, CHUNKS_DIR
 
 from .fs import RunLocation
+from .part_series import WORKER_KEY
+from .reader import part_names
 
 __all__ = ["ChunkSource", "open_chunks"]
 
@@ -21,10 +29,15 @@ class ChunkSource:
     def __init__(self, loc: RunLocation, paths: Sequence[str]) -> None:
         self.loc = loc
         self.units: list[tuple[str, int]] = []  # (path, row group)
+        samples: set[str] | None = None
         for path in paths:
             with loc.filesystem.open_input_file(path) as f:
-                groups = pq.ParquetFile(f).metadata.num_row_groups
-            self.units.extend((path, g) for g in range(groups))
+                md = pq.ParquetFile(f).metadata
+            if WORKER_KEY.encode() in (md.metadata or {}):  # a worker's companion part
+                samples = part_names(loc) if samples is None else samples
+                if path.rsplit("/", 1)[-1] not in samples:
+                    continue
+            self.units.extend((path, g) for g in range(md.num_row_groups))
 
     def __len__(self) -> int:
         return len(self.units)

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyarrow.fs as pafs
 
-from loadray.errors import ArchiveError
+from loadray.errors import ArchiveError, DiskError
 
 from .diskspace import refused
 
@@ -56,14 +56,19 @@ def is_uri(where: str | os.PathLike[str]) -> bool:
 
 def _s3(uri: str) -> tuple[pafs.FileSystem, str]:
     """An S3 file system honouring ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (pyarrow
-    reads only the latter) and the path inside it."""
+    reads only the latter) and the path inside it. Writes open lazily
+    (``allow_delayed_open``): an object under 10 MiB is then one PutObject, never a
+    multipart upload a failure could leave behind (see :mod:`.store_part`)."""
     parts = urlsplit(uri)
+    query = parse_qs(parts.query)
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if "endpoint_override" in parse_qs(parts.query) or not endpoint:
-        return pafs.FileSystem.from_uri(uri)
+    if "endpoint_override" in query or not endpoint:
+        lazy = "" if "allow_delayed_open" in query else f"{'&' if parts.query else '?'}allow_delayed_open=true"
+        return pafs.FileSystem.from_uri(uri + lazy)
     target = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    fs = pafs.S3FileSystem(endpoint_override=target.netloc, scheme=target.scheme or "https", region=region)
+    fs = pafs.S3FileSystem(endpoint_override=target.netloc, scheme=target.scheme or "https", region=region,
+                           allow_delayed_open=True)
     return fs, f"{parts.netloc}{parts.path}".rstrip("/")
 
 
@@ -139,7 +144,9 @@ class RunLocation:
 
     def write_bytes(self, data: bytes, *parts: str) -> None:
         """Replace the file whole: locally a temp file renamed into place; on an object
-        store one PUT (readers see the old object or the new one, never half)."""
+        store one PUT (readers see the old object or the new one, never half). A write
+        the store refuses (or that cannot reach it) raises :class:`DiskError`, as a
+        full disk does."""
         if self.local is not None:
             from .rundir import write_bytes_atomic
 
@@ -155,7 +162,7 @@ class RunLocation:
             with self.filesystem.open_output_stream(self.path(*parts)) as f:
                 f.write(data)
         except OSError as exc:
-            raise ArchiveError(f"{self.shown(*parts)}: cannot write: {str(exc).splitlines()[0]}") from None
+            raise DiskError(f"{self.shown(*parts)}: cannot write: {str(exc).splitlines()[0]}") from None
 
 
 def locate(where: str | os.PathLike[str] | RunLocation) -> RunLocation:

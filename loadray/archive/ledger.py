@@ -18,7 +18,8 @@ from dataclasses import replace
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from loadray.errors import ArchiveError
+from loadray.errors import ArchiveError, DiskError, LoadrayError
+from loadray.stream.table import CHUNKS_DIR
 
 from .fs import RunLocation
 from .manifest import MANIFEST_FILE, Manifest, PartEntry
@@ -27,7 +28,7 @@ from .part_series import ARRIVALS_KEY, INCARNATION_KEY, SEQ_KEY, WORKER_KEY, Wri
 from .rundir import SAMPLES_DIR
 from .store_part import ensure_samples_dir
 
-__all__ = ["PartLedger", "drop_stale_temps", "unlisted_parts"]
+__all__ = ["PartLedger", "drop_orphan_chunks", "drop_stale_temps", "unlisted_parts"]
 
 
 def _footer_part(loc: RunLocation, name: str) -> WrittenPart | None:
@@ -52,18 +53,35 @@ def unlisted_parts(loc: RunLocation, listed: Iterable[str]) -> list[WrittenPart]
 
 
 def drop_stale_temps(loc: RunLocation) -> list[str]:
-    """Delete the hidden temporary parts workers left (``.worker-*.parquet.tmp``: open
-    when the worker died or was stopped) once no worker runs; the names deleted. Object
-    stores have none (a part is uploaded whole)."""
+    """Delete the hidden temporary parts workers left (``.worker-*.parquet.tmp`` in
+    ``samples/`` and ``chunks/``: open when the worker died or was stopped) once no worker
+    runs; their paths in the run. Object stores have none (a part is uploaded whole)."""
     if loc.local is None:
         return []
     gone = []
-    for info in loc.files(SAMPLES_DIR):
-        name = info.base_name
-        if name.startswith(".worker-") and name.endswith(".parquet" + TEMP_SUFFIX):
-            with contextlib.suppress(OSError):
-                loc.filesystem.delete_file(info.path)
-                gone.append(name)
+    for directory in (SAMPLES_DIR, CHUNKS_DIR):
+        for info in loc.files(directory):
+            name = info.base_name
+            if name.startswith(".worker-") and name.endswith(".parquet" + TEMP_SUFFIX):
+                with contextlib.suppress(OSError):
+                    loc.filesystem.delete_file(info.path)
+                    gone.append(f"{directory}/{name}")
+    return gone
+
+
+def drop_orphan_chunks(loc: RunLocation, listed: set[str]) -> list[str]:
+    """Delete the ``chunks/`` parts whose samples part is not among ``listed`` (the
+    complete manifest's: on a storage URI every chunks/ part is a worker's companion,
+    see :mod:`.part_series`): one whose samples part failed after it and whose delete
+    failed too (its rows were written again), or completed after the run was closed.
+    No reader counts them; this leaves none in the store. Best effort; the names deleted."""
+    gone = []
+    with contextlib.suppress(LoadrayError):
+        for info in loc.files(CHUNKS_DIR):
+            if info.base_name.endswith(".parquet") and info.base_name not in listed:
+                with contextlib.suppress(OSError):
+                    loc.filesystem.delete_file(info.path)
+                    gone.append(info.base_name)
     return gone
 
 
@@ -95,12 +113,24 @@ class PartLedger:
                            "on a storage URI every worker writes its own parts")
 
     def tick(self) -> None:
+        """Save the manifest if a part joined; a store that refuses it now gets it again
+        at the next tick (the parts are the truth until the run is closed)."""
         if self._dirty:
-            self._save()
+            with contextlib.suppress(DiskError):
+                self._save()
 
     def close(self, run_end_ns: int, record: dict | None = None) -> None:
+        """The complete manifest, then the ``chunks/`` parts of no listed part deleted
+        (:func:`drop_orphan_chunks`); :class:`DiskError` (saying what the store holds)
+        when the store refuses the manifest: readers then read every complete part."""
         self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record, complete=True)
-        self._save()
+        try:
+            self._save()
+        except DiskError as exc:
+            m = self._manifest
+            raise DiskError(f"{exc}; the store holds the {m.rows} rows of the {len(m.parts)} parts completed "
+                            "before (the run's record is not stored)") from None
+        drop_orphan_chunks(self.loc, {p.file for p in self._manifest.parts})
 
     def _save(self) -> None:
         self.loc.write_bytes(self._manifest.to_json().encode("utf-8"), SAMPLES_DIR, MANIFEST_FILE)

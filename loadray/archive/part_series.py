@@ -13,6 +13,18 @@ holds (``loadray.worker``, ``loadray.incarnation``), how many arrivals
 (``loadray.arrivals``) and its last sequence number (``loadray.seq``): the driver
 finds a part it was never told of (its worker died just after writing it) from that.
 No part is completed once the driver closed the run (see :mod:`.fence`).
+
+The ``chunks/`` side table of streamed steps (:mod:`loadray.stream.table`) comes in the
+same stream of batches: its batches go to the open part's companion,
+``chunks/<the part's name>`` (one row group per batch, so every chunk of a request is in
+one row group, as the driver's :mod:`.chunk_sink` writes them), completed just before
+the samples part and dropped with it; a reader counts a companion only when its samples
+part is in the run (:mod:`.chunk_source`), so one left by a part that failed after it
+(its rows are written again in a later part) is never counted twice (and the driver
+deletes it when it closes the run: :func:`.ledger.drop_orphan_chunks`). On an object
+store a part (samples or chunks) is also completed once its encoded bytes reach
+:data:`~.store_part.STORE_PART_BYTES`: one PutObject, nothing left behind by a failed
+upload (see :mod:`.store_part`).
 """
 
 from __future__ import annotations
@@ -25,20 +37,24 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from loadray.schema import SCHEMA
+from loadray.stream.table import CHUNK_SCHEMA, CHUNKS_DIR, is_chunk_batch
 
 from .fence import RunClosed, is_closed
 from .fs import RunLocation
 from .part import OpenPart
 from .rundir import SAMPLES_DIR
 from .sink import DEFAULT_ROLL_S, DEFAULT_ROW_GROUP_ROWS, DEFAULT_ROWS_PER_FILE, RUN_START_KEY, roll_after_s
-from .store_part import StorePart, ensure_samples_dir, open_part
+from .store_part import STORE_PART_BYTES, StorePart, ensure_dir, ensure_samples_dir, open_part
 
-__all__ = ["ARRIVALS_KEY", "INCARNATION_KEY", "SEQ_KEY", "WORKER_KEY", "PartSeries", "WrittenPart", "series_part_name"]
+__all__ = ["ARRIVALS_KEY", "CHUNK_ROWS_PER_FILE", "INCARNATION_KEY", "SEQ_KEY", "WORKER_KEY", "PartSeries", "WrittenPart",
+           "series_part_name"]
 
 WORKER_KEY = "loadray.worker"
 INCARNATION_KEY = "loadray.incarnation"
 ARRIVALS_KEY = "loadray.arrivals"
 SEQ_KEY = "loadray.seq"
+#: A part completes once its ``chunks/`` companion holds this many rows (as the driver's).
+CHUNK_ROWS_PER_FILE = 4_000_000
 
 
 def series_part_name(worker: int, incarnation: int, part: int) -> str:
@@ -48,7 +64,8 @@ def series_part_name(worker: int, incarnation: int, part: int) -> str:
 
 @dataclass(frozen=True)
 class WrittenPart:
-    """A complete part: its name in ``samples/``, whose rows, how many, up to which batch."""
+    """A complete part: its name in ``samples/``, whose rows, how many, up to which batch
+    (and the rows of its ``chunks/`` companion, 0 without one)."""
 
     file: str
     worker: int
@@ -56,6 +73,7 @@ class WrittenPart:
     rows: int
     arrivals: int
     last_seq: int
+    chunk_rows: int = 0
 
 
 class PartSeries:
@@ -71,6 +89,7 @@ class PartSeries:
         self.schema = SCHEMA.with_metadata({**(SCHEMA.metadata or {}), RUN_START_KEY.encode(): str(run_start_ns).encode()})
         self._next = 0  # number of the next part (never reused, also after a failed one)
         self._open: OpenPart | StorePart | None = None
+        self._chunks: OpenPart | StorePart | None = None  # the open part's chunks/ companion
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._arrivals = 0
@@ -87,19 +106,35 @@ class PartSeries:
         if self._run_closed:
             raise RunClosed(f"{self.loc.shown(SAMPLES_DIR)}: the run was closed; no part joins it now")
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-        if not table.schema.equals(self.schema, check_metadata=False):
-            table = table.select(list(SCHEMA.names)).cast(self.schema)
         if self._open is None:
             self._open = open_part(self.loc, self._name(), self.schema, self._clock())
-        self._pending.append(table)
-        self._pending_rows += table.num_rows
-        self._arrivals += arrivals
+        if is_chunk_batch(table):
+            self._append_chunks(table)
+        else:
+            if not table.schema.equals(self.schema, check_metadata=False):
+                table = table.select(list(SCHEMA.names)).cast(self.schema)
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
+            self._arrivals += arrivals
         self._last_seq = seq
         if self._pending_rows >= self.row_group_rows:
             self._write_pending()
-        if self.open_rows >= self.rows_per_file:
-            return [self._finish()]
-        return []
+        return [self._finish()] if self._full() else []
+
+    def _append_chunks(self, table: pa.Table) -> None:
+        """One batch of the chunks/ side table: one row group of the open part's companion."""
+        if self._chunks is None:
+            assert self._open is not None
+            ensure_dir(self.loc, CHUNKS_DIR)
+            self._chunks = open_part(self.loc, self._open.name, CHUNK_SCHEMA, self._open.opened_at, CHUNKS_DIR)
+        self._chunks.write(table.cast(CHUNK_SCHEMA))
+
+    def _full(self) -> bool:
+        """The open part is to complete now: enough rows, or (on an object store) bytes."""
+        chunk_rows = self._chunks.rows if self._chunks is not None else 0
+        if self.open_rows >= self.rows_per_file or chunk_rows >= CHUNK_ROWS_PER_FILE:
+            return True
+        return sum(p.nbytes for p in (self._open, self._chunks) if isinstance(p, StorePart)) >= STORE_PART_BYTES
 
     def roll_due(self) -> list[WrittenPart]:
         """Complete the open part if it has been open long enough."""
@@ -114,13 +149,15 @@ class PartSeries:
 
     def abort(self) -> None:
         """Drop the open part and its rows (they stay in the worker's outbox); a part
-        whose upload may have completed all the same is deleted (best effort)."""
-        part, self._open = self._open, None
+        whose upload may have completed all the same is deleted (best effort), its
+        chunks/ companion too."""
+        (part, self._open), (chunks, self._chunks) = (self._open, None), (self._chunks, None)
         self._pending, self._pending_rows, self._arrivals = [], 0, 0
-        if part is not None:
-            part.abort()
-            with contextlib.suppress(Exception):
-                self.loc.filesystem.delete_file(self.loc.path(SAMPLES_DIR, part.name))
+        for directory, dropped in ((SAMPLES_DIR, part), (CHUNKS_DIR, chunks)):
+            if dropped is not None:
+                dropped.abort()
+                with contextlib.suppress(Exception):
+                    self.loc.filesystem.delete_file(self.loc.path(directory, dropped.name))
 
     def _name(self) -> str:
         self._next += 1
@@ -139,9 +176,14 @@ class PartSeries:
             self._run_closed = True
             raise RunClosed(f"{self.loc.shown(SAMPLES_DIR, part.name)}: the run was closed before this part "
                             "completed; it is not part of the run (its rows count as unknown)")
-        part.finish({WORKER_KEY: str(self.worker), INCARNATION_KEY: str(self.incarnation),
-                     ARRIVALS_KEY: str(self._arrivals), SEQ_KEY: str(self._last_seq)})
-        self._open = None
-        done = WrittenPart(part.name, self.worker, self.incarnation, part.rows, self._arrivals, self._last_seq)
+        footer = {WORKER_KEY: str(self.worker), INCARNATION_KEY: str(self.incarnation),
+                  ARRIVALS_KEY: str(self._arrivals), SEQ_KEY: str(self._last_seq)}
+        chunks = self._chunks
+        if chunks is not None:  # first: a samples part in the run always has its chunks
+            chunks.finish({WORKER_KEY: footer[WORKER_KEY], INCARNATION_KEY: footer[INCARNATION_KEY]})
+        part.finish(footer)
+        self._open = self._chunks = None
+        done = WrittenPart(part.name, self.worker, self.incarnation, part.rows, self._arrivals, self._last_seq,
+                           chunks.rows if chunks is not None else 0)
         self._arrivals = 0
         return done

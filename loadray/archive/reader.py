@@ -42,7 +42,7 @@ from .part import TEMP_SUFFIX
 from .rundir import SAMPLES_DIR, SCENARIO_FILE
 from .sink import RUN_END_KEY, RUN_RECORD_KEY, RUN_START_KEY
 
-__all__ = ["Part", "RunMeta", "open_dataset", "read_samples", "sample_files", "scan_parts"]
+__all__ = ["Part", "RunMeta", "open_dataset", "part_names", "read_samples", "sample_files", "scan_parts"]
 
 # Scanner read-ahead: enough to keep both cores decoding, little enough that the decoded
 # batches waiting in memory stay small next to the table (Arrow's defaults: 4 and 16).
@@ -106,6 +106,14 @@ def _names(loc: RunLocation) -> list[str]:
 
 def _parquet(name: str) -> bool:
     return not _ignored(name) and name.endswith(".parquet")
+
+
+def part_names(loc: RunLocation) -> set[str]:
+    """The names of the run's samples parts in place, footers unread: those its complete
+    manifest lists, else every ``*.parquet`` in ``samples/``."""
+    names = set(filter(_parquet, _names(loc)))
+    manifest = _manifest(loc, [])
+    return names & {p.file for p in manifest.parts} if manifest is not None and manifest.complete else names
 
 
 def sample_files(samples_dir: str | os.PathLike[str]) -> list[Path]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from loadray.errors import ArchiveError
+from loadray.errors import ArchiveError, DiskError
 
 from .fs import RunLocation, is_uri, locate
 from .rundir import SCENARIO_FILE, create_run_dir, default_run_dir
@@ -58,6 +58,10 @@ def create_run(where: str | os.PathLike[str]) -> RunLocation:
 
 
 def write_scenario_at(loc: RunLocation, doc: dict) -> None:
-    """``scenario.yaml`` (the resolved, redacted document) in the run."""
+    """``scenario.yaml`` (the resolved, redacted document) in the run: the run's first
+    write, so a store that refuses it is the ``--out`` given (:class:`ArchiveError`)."""
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    loc.write_bytes(text.encode("utf-8"), SCENARIO_FILE)
+    try:
+        loc.write_bytes(text.encode("utf-8"), SCENARIO_FILE)
+    except DiskError as exc:
+        raise ArchiveError(f"--out {exc}") from None

@@ -305,7 +305,7 @@ class LoadWorker:
         if self.archiver is not None:
             self.archiver.poke()  # also with no new rows: a quiet worker's part completes
         side = self.mode.chunks.flush() if self.mode.chunks is not None else None
-        if side is not None:  # the chunks/ side table rides along to the driver (no arrivals: not samples)
+        if side is not None:  # the chunks/ side table rides along (to the driver or the archiver; no arrivals)
             self.outbox.put(side, 0)
             self._news.set()
         now_ns, cpu_ns = self.clock.monotonic_ns(), self.clock.cpu_ns()

@@ -95,6 +95,8 @@ def test_every_worker_wrote_its_own_parts_to_s3_and_the_manifest_lists_them(s3, 
     # the driver closed both before its final listing: no worker completes a part later
     assert s3.fs.get_file_info(f"{BUCKET}/runs/a/samples/_closed").type == pafs.FileType.File
     assert (local / "samples" / "_closed").is_file()
+    # every object one PutObject: no multipart upload, so none a failure could leave incomplete
+    assert s3.faults.uploads_started == 0 and s3.incomplete_uploads() == []
 
 
 def test_report_open_run_duckdb_and_polars_agree_on_both(s3, runs):
@@ -193,6 +195,7 @@ def test_a_worker_killed_mid_run_leaves_readable_parts_and_an_exact_manifest(s3,
     record = manifest["record"]
     assert record["dead_workers"] and record["rows"] + record["lost"] + record["unknown"] == record["planned"]
     assert record["rows"] == manifest["rows"] and record["unknown"] + record["lost"] > 0
+    assert s3.incomplete_uploads() == []  # the killed worker's open part was never uploaded
 
 
 def test_a_used_prefix_or_a_missing_bucket_is_refused_before_any_load(s3, runs, tmp_path):
