@@ -25,17 +25,18 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 import ray
 
 from loadray.cluster.address_probe import probe_address
 from loadray.errors import ClusterError, Interrupted
+from loadray.reaper import OWNER_ENV, marked, reap, start_reaper, stop_reaper
 
 __all__ = [
     "ADDRESS_TIMEOUT_S", "OWNER_ENV", "RaySession", "cluster_cpus", "connect", "marked", "ray_address",
@@ -44,15 +45,6 @@ __all__ = [
 
 #: ``--address``: how long joining may take before loadray gives up (one line, exit 1).
 ADDRESS_TIMEOUT_S = 30.0
-
-#: After ``ray.shutdown()``: how long Ray's processes get to exit after a SIGTERM
-#: before they are killed (its agents otherwise linger up to a minute).
-REAP_GRACE_S = 1.5
-
-
-#: The environment variable that marks the processes of this process's embedded Ray.
-OWNER_ENV = "LOADRAY_EMBEDDED_RAY"
-
 
 class _JoinTimeout(Exception):
     """``ray.init`` did not join within the time allowed (it goes on in its thread)."""
@@ -64,6 +56,7 @@ class RaySession:
     owned: bool = False  # True when this process started (or joined) Ray and must shut it down
     marker: str | None = None  # the embedded Ray's processes carry OWNER_ENV=marker
     timeout_s: float = ADDRESS_TIMEOUT_S  # joining a cluster (--address) may take this long
+    _reaper: subprocess.Popen | None = None  # an embedded Ray's (see loadray.reaper)
 
     def start(self, num_cpus: int | None = None) -> RaySession:
         """Start an embedded Ray or join the cluster (see :func:`connect`)."""
@@ -73,6 +66,8 @@ class RaySession:
             probe_address(self.address)
         self.owned = True
         self.marker = None if self.address else f"{os.getpid()}-{uuid.uuid4().hex}"
+        if self.marker:
+            self._reaper = start_reaper(self.marker)  # stops them if this process is killed
         try:
             with _keep_sigterm_handler(), _marked_children(self.marker):
                 _init(self.address, num_cpus, self.timeout_s)
@@ -107,6 +102,9 @@ class RaySession:
             _reinstall_signal_handlers()
             if self.marker:
                 reap(self.marker)
+            if self._reaper is not None:
+                stop_reaper(self._reaper)  # nothing is left for it
+                self._reaper = None
 
 
 def _reinstall_signal_handlers() -> None:
@@ -242,32 +240,6 @@ def _marked_children(marker: str | None):
         yield
     finally:
         os.environ.pop(OWNER_ENV, None)
-
-
-def marked(marker: str) -> list[psutil.Process]:
-    """The running processes (other than this one) whose environment carries the marker."""
-    found = []
-    for proc in psutil.process_iter():
-        if proc.pid == os.getpid():
-            continue
-        with contextlib.suppress(psutil.Error, OSError):
-            if proc.environ().get(OWNER_ENV) == marker:
-                found.append(proc)
-    return found
-
-
-def reap(marker: str, grace_s: float = REAP_GRACE_S) -> None:
-    """SIGTERM the processes marked with ``marker``; SIGKILL those alive ``grace_s`` later."""
-    procs = marked(marker)
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    psutil.wait_procs(procs, timeout=grace_s)
-    left = marked(marker)  # also any a dying parent started meanwhile
-    for proc in left:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(left, timeout=1.0)
 
 
 def cluster_cpus() -> float:

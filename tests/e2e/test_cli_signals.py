@@ -120,3 +120,27 @@ def test_a_whole_run_leaves_no_ray_process_behind_and_ignores_a_jobs_url_in_ray_
     ]
     assert peak >= 5  # loadray, the target, gcs, raylet, agents, workers...
     assert gone_s < 5
+
+
+def test_sigkill_mid_run_leaves_no_ray_process_and_an_archive_report_reads(cli, tmp_path):
+    # nothing in loadray runs on SIGKILL (the OOM killer's signal): its reaper, a process of its
+    # own waiting on a pipe from it, stops the embedded Ray (its agents outlived such a kill by >25 s)
+    marker, out = new_marker(), tmp_path / "run"
+    proc = start_run(marker, QUICKSTART, "--out", out, "--quiet", "--set", "load.phases.0.duration=20s",
+                     *SHORT[2:])
+    try:
+        wait_for(lambda: len(list(out.glob("samples/worker-*.parquet"))) >= 2, 120, proc)  # both workers' first parts
+        running = len(marked(marker))
+        proc.kill()
+        proc.wait(10)
+        gone_s = seconds_until_gone(marker)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        kill_marked(marker)
+    assert running >= 5 and gone_s < 5, f"{running} processes; the last one gone {gone_s:.1f} s after the kill"
+    report = cli("report", out)
+    assert report.returncode in (0, 99), report.stderr  # the target went with loadray: some rows may be refused
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0 < summary["intended"] == ds.dataset(out / "samples", format="parquet").count_rows()
+    assert "the run's end time was not recorded" in " ".join(summary["warnings"])

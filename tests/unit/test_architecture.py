@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2] / "loadray"
 
 LEAVES = ("errors", "kinds", "units", "counters", "schema", "fields", "env_text", "_lazy", "redaction", "input_files",
-          "stream")
+          "stream", "reaper")
 LAYERS: tuple[tuple[str, ...], ...] = (  # bottom first
     LEAVES,
     ("metric", "flow", "grpc", "target", "archive", "analysis"),
