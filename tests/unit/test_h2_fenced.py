@@ -111,7 +111,8 @@ def _flow_path(server: WithholdingServer, step: dict, lease: Lease) -> FlowPath:
     return FlowPath(scn, 0, 1, SystemClock(), RowBuffer(0, names, 0, FLOW_ROW, first), settings, url, lease)
 
 
-def _frozen_past_the_lease(server: WithholdingServer, step: dict, arrivals: int) -> tuple[list, list]:
+def _frozen_past_the_lease(server: WithholdingServer, step: dict, arrivals: int,
+                           frozen_at_last: bool = False) -> tuple[list, list]:
     """``arrivals`` flow instances go out while the lease holds (the first alone, until
     the server has it) and wait on the server; the
     lease lapses (the worker was frozen past it), then the server's grant is read. The
@@ -129,6 +130,8 @@ def _frozen_past_the_lease(server: WithholdingServer, step: dict, arrivals: int)
             if k == 0:  # the server's SETTINGS are in before the others
                 assert await asyncio.to_thread(server.started.wait, 5)
                 await asyncio.sleep(0.1)
+        if frozen_at_last:  # stopped right after the last stream started, before its write
+            lease.until_ns = 0
         await asyncio.sleep(0.2)  # what may go out before the server's grant has gone
         lease.until_ns = 0  # the thaw: the lease ran out while the process was stopped
         server.grant()
@@ -158,3 +161,13 @@ def test_a_request_queued_for_a_stream_never_goes_out_once_the_lease_lapsed():
     server.watch(1.0)
     assert server.requests == [1], f"streams {server.requests} reached the server (only 1 went out in time)"
     assert sorted(errors, key=str) == [None, "cut"] and sorted(done) == [False, True]
+
+
+def test_a_stream_started_just_before_a_freeze_never_goes_out_once_the_lease_lapsed():
+    """The streams a loop iteration starts go out in one write at its end: a process
+    stopped in between wakes up with that write still to do."""
+    server = WithholdingServer()
+    errors, done = _frozen_past_the_lease(server, {"name": "get", "path": "/"}, 2, frozen_at_last=True)
+    server.watch(1.0)
+    assert server.requests == [1], f"streams {server.requests} reached the server (only 1 went out in time)"
+    assert (errors, done) == (["cut", "cut"], [False, False])  # the connection reset with both
