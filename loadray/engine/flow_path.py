@@ -64,11 +64,13 @@ def flow_client_kind(
     return "fast"
 
 
-def _client(kind: str, settings: TransportSettings, clock: Clock, h1_steps: list, h2_steps: int) -> SessionClient:
-    """The client of the flow path: HTTP/1.1 (``kind``), HTTP/2, or both for a mix."""
+def _client(kind: str, settings: TransportSettings, clock: Clock, h1_steps: list, h2_steps: int,
+            lease: Lease | None) -> SessionClient:
+    """The client of the flow path: HTTP/1.1 (``kind``), HTTP/2 (sending nothing more
+    once ``lease`` lapsed, not even what it took before), or both for a mix."""
     if not h2_steps:
         return FastFlowClient(settings, clock) if kind == "fast" else FlowClient(settings, clock)
-    h2 = H2Client(settings, clock)
+    h2 = H2Client(settings, clock, lease)
     if not h1_steps:
         return h2
     h1 = FastFlowClient(settings, clock) if kind == "fast" else FlowClient(settings, clock)
@@ -101,7 +103,7 @@ class FlowPath:
         if client_factory is not None:  # a test's client: its steps run in tasks
             kind = "injected"
         self.client: SessionClient = client_factory(settings, clock) if client_factory else _client(
-            kind, settings, clock, h1_steps, len(steps) - len(h1_steps)
+            kind, settings, clock, h1_steps, len(steps) - len(h1_steps), lease
         )
         if client_factory is None and not h1_steps:
             kind = "h2"

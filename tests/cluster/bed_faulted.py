@@ -15,12 +15,13 @@ AFTER_S = 3.0  # how long we watch for stragglers after the run
 
 
 def faulted(bed: TestBed, tmp_path, policy: str, *steps, heal_after: int | None = None, watch: bool = True,
-            rate: float = RATE, **extra) -> tuple[Checks, set[int]]:
+            rate: float = RATE, target: str | None = None, **extra) -> tuple[Checks, set[int]]:
     """Run the 14 s, 300 req/s scenario with ``on_worker_loss: policy`` from the head
     host, applying ``steps`` [(seconds after the first arrival, name, action)]; then heal
     host ``heal_after`` (if given) and watch for stragglers. ``extra``: more scenario keys
-    (``http``, ``requests``...). Returns the checks and the workers placed on host 3."""
-    doc = scenario(bed.target_url, rate, DURATION_S, on_worker_loss=policy, **extra)
+    (``http``, ``requests``...); ``target``: another URL of the recorder's (its TLS one).
+    Returns the checks and the workers placed on host 3."""
+    doc = scenario(target or bed.target_url, rate, DURATION_S, on_worker_loss=policy, **extra)
     run, out = start_run(bed, doc, tmp_path)
     first = wait_first_arrival(bed)
     times = at_times([(offset, action) for offset, _, action in steps], first)

@@ -7,9 +7,11 @@ on ``LISTEN_IP:P`` is answered 200 and counted by source address and arrival tim
 :class:`~loadray.target.h2_server.H2ServerConn`: a stream counts when its request is
 complete); every call of the built-in gRPC target (:class:`~loadray.target.grpc_server.GrpcTarget`,
 ``Unary``/``Stream``) on ``LISTEN_IP:G`` likewise, once its call starts (``G`` is null when
-grpcio is missing). The control site on 127.0.0.1:C serves ``GET /stats`` and
-``POST /reset`` (never counted). :class:`Recorder` is the tests' side: it starts the
-process, reads and resets counts.
+grpcio is missing). Given a folder of TLS material (:mod:`bed_tls`), it also serves
+all of that over TLS: HTTP/1.1 and h2 (ALPN) on ``LISTEN_IP:T``, gRPC on ``LISTEN_IP:GS``
+(``{"tls": T, "grpcs": GS}`` in the line). The control site on 127.0.0.1:C serves
+``GET /stats`` and ``POST /reset`` (never counted). :class:`Recorder` is the tests' side:
+it starts the process, reads and resets counts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+
+from bed_tls import ServerPki, make_server_pki, server_context
 
 HERE = Path(__file__).resolve()
 
@@ -69,9 +73,9 @@ def _recording_h2(arrivals: Arrivals):
     return RecordingH2
 
 
-async def _start_grpc(listen_ip: str, arrivals: Arrivals):
-    """The built-in gRPC target on ``listen_ip``, counting each call by its source; None
-    without grpcio."""
+async def _start_grpc(listen_ip: str, arrivals: Arrivals, pki: ServerPki | None = None):
+    """The built-in gRPC target on ``listen_ip`` (over TLS with ``pki``), counting each
+    call by its source; None without grpcio."""
     try:
         from loadray.target.grpc_server import GrpcTarget
     except ImportError:
@@ -83,12 +87,13 @@ async def _start_grpc(listen_ip: str, arrivals: Arrivals):
             arrivals.add(peer_ip(context.peer()), time.time())
             return await super()._ready(context, code)
 
-    target = RecordingGrpc(TargetOptions(host=listen_ip, grpc_port=0))
+    tls = None if pki is None else (pki.cert.read_bytes(), pki.key.read_bytes())
+    target = RecordingGrpc(TargetOptions(host=listen_ip, grpc_port=0), tls=tls)
     await target.start()
     return target
 
 
-def serve(listen_ip: str) -> None:
+def serve(listen_ip: str, pki: ServerPki | None = None) -> None:
     import asyncio
 
     from aiohttp import web
@@ -125,9 +130,16 @@ def serve(listen_ip: str) -> None:
             site = web.TCPSite(runner, host, 0, backlog=1024)
             await site.start()
             ports.append(site._server.sockets[0].getsockname()[1])
-        grpc_target = await _start_grpc(listen_ip, arrivals)
-        grpc_port = None if grpc_target is None else int(grpc_target.address.rsplit(":", 1)[1])
-        print(json.dumps({"port": ports[0], "control": ports[1], "grpc": grpc_port}), flush=True)
+        grpc_targets = [await _start_grpc(listen_ip, arrivals)]
+        line = {"port": ports[0], "control": ports[1]}
+        if pki is not None:
+            site = web.TCPSite(runners[0], listen_ip, 0, backlog=1024, ssl_context=server_context(pki))
+            await site.start()
+            line["tls"] = site._server.sockets[0].getsockname()[1]
+            grpc_targets.append(await _start_grpc(listen_ip, arrivals, pki))
+        for key, target in zip(("grpc", "grpcs"), grpc_targets):
+            line[key] = None if target is None else int(target.address.rsplit(":", 1)[1])
+        print(json.dumps(line), flush=True)
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -148,16 +160,21 @@ class Recorder:
         self.listen_ip = listen_ip
         self._log = open(log, "w")
         # the log's path (in the bed's directory) marks the process as the bed's
-        self.proc = subprocess.Popen([sys.executable, str(HERE), listen_ip, str(log)], stdout=subprocess.PIPE,
-                                     stderr=self._log, text=True)
+        # TLS material for the recorder's address, in the bed's directory
+        (log.parent / "tls").mkdir(exist_ok=True)
+        self.pki = make_server_pki(log.parent / "tls", listen_ip)
+        self.proc = subprocess.Popen([sys.executable, str(HERE), listen_ip, str(log), str(log.parent / "tls")],
+                                     stdout=subprocess.PIPE, stderr=self._log, text=True)
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"recorder did not start: see {log}")
         ports = json.loads(line)
         self.port, self.control = ports["port"], ports["control"]
         self.url = f"http://{listen_ip}:{self.port}"  # HTTP/1.1 and h2c (prior knowledge)
-        grpc_port = ports.get("grpc")
+        self.tls_url = f"https://{listen_ip}:{ports['tls']}"  # HTTP/1.1 and h2 (ALPN) over TLS; trust pki.ca
+        grpc_port, grpcs_port = ports.get("grpc"), ports.get("grpcs")
         self.grpc_address = None if grpc_port is None else f"{listen_ip}:{grpc_port}"
+        self.grpcs_address = None if grpcs_port is None else f"grpcs://{listen_ip}:{grpcs_port}"
 
     def _call(self, method: str, path: str) -> dict:
         req = urllib.request.Request(f"http://127.0.0.1:{self.control}{path}", method=method)
@@ -191,4 +208,4 @@ class Recorder:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], ServerPki.at(Path(sys.argv[3])) if len(sys.argv) > 3 else None)

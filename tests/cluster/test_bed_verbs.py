@@ -73,13 +73,17 @@ def test_token_auth_is_on_a_wrong_token_is_refused(bed, tmp_path):
 
 
 def test_recorder_counts_by_source_and_resets(bed):
-    def send(i: int, n: int) -> None:
-        code = (f"import urllib.request\nfor _ in range({n}): "
-                f"urllib.request.urlopen({bed.target_url + '/x'!r}, timeout=5).read()")
-        assert bed.python(i, code).returncode == 0
+    """Host 3 sends over TLS (the recorder's TLS site, its certificate checked against the
+    bed's CA): counted the same."""
+    def send(i: int, n: int, url: str, ca: Path | None = None) -> None:
+        context = f"ssl.create_default_context(cafile={str(ca)!r})" if ca else "None"
+        code = (f"import ssl, urllib.request\ncontext = {context}\nfor _ in range({n}): "
+                f"urllib.request.urlopen({url + '/x'!r}, timeout=5, context=context).read()")
+        done = bed.python(i, code)
+        assert done.returncode == 0, done.stderr[-800:]
     t = time.time()
-    send(2, 7)
-    send(3, 4)
+    send(2, 7, bed.target_url)
+    send(3, 4, bed.recorder.tls_url, bed.recorder.pki.ca)
     stats = bed.recorder.stats()
     assert {src: s.total for src, s in stats.items()} == {bed.ip(2): 7, bed.ip(3): 4}
     assert all(t <= s.first <= s.last <= time.time() for s in stats.values())

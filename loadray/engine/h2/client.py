@@ -31,6 +31,7 @@ from loadray.engine.flow_client import Reply
 from loadray.engine.h2.exchange import Exchange
 from loadray.engine.h2.pool import H2Pool
 from loadray.engine.http1 import cookie_header, response_of, take_cookies
+from loadray.engine.lease import Lease
 from loadray.engine.step_request import StepRequest
 from loadray.engine.transport import ACCEPT_ENCODING, USER_AGENT, TransportSettings
 from loadray.flow.render import Rendered
@@ -47,8 +48,9 @@ _Route = tuple[H2Pool, bytes, bytes, bytes]  # pool, :scheme, :authority, :path
 class H2Client:
     """See the module docstring; the interface is :class:`~loadray.engine.flow_client.FlowClient`'s."""
 
-    def __init__(self, settings: TransportSettings, clock: Clock) -> None:
+    def __init__(self, settings: TransportSettings, clock: Clock, lease: Lease | None = None) -> None:
         self.settings = settings
+        self._may_send = None if lease is None else lease.holds  # no request byte out once it lapsed
         self._now = clock.monotonic_ns
         self._wall_s = lambda: clock.wall_ns() / 1e9
         self._timeout = float(settings.timeout_s)
@@ -152,7 +154,8 @@ class H2Client:
         scheme, host, port = key
         s = self.settings
         tls = self._tls_context() if scheme == "https" else None
-        pool = H2Pool(host, port, tls, s.h2_connections, s.connect_timeout_s, self._timeout, self._now, self._finish)
+        pool = H2Pool(host, port, tls, s.h2_connections, s.connect_timeout_s, self._timeout, self._now, self._finish,
+                      self._may_send)
         pool.shorten(self._shortest)
         self.pools[key] = pool
         return pool

@@ -22,7 +22,8 @@ hands it back to its pool (``pool.answered`` / ``pool.failed``). Failures map to
 
 Flow control: the client's receive windows are large (:data:`WINDOW`) and every DATA
 frame is acknowledged as it is read, so a server is never stalled by the client; a
-request body larger than the server's window is sent as the window opens.
+request body larger than the server's window is sent as the window opens, while the
+pool's ``may_send`` (the worker's lease) holds: else its stream is reset, ``cut``.
 """
 
 from __future__ import annotations
@@ -155,8 +156,13 @@ class H2Conn(asyncio.Protocol):
                              h2.settings.SettingCodes.ENABLE_PUSH: 0})
         h2c.increment_flow_control_window(WINDOW - 65535)
         pending, self.pending = self.pending, []
+        sending = self.pool.may_send()
         for ex in pending:
-            self._start(ex)
+            if sending:
+                self._start(ex)
+            else:
+                ex.conn = None
+                self.pool.refused(ex)
         self.flush()
 
     def data_received(self, data: bytes) -> None:
@@ -197,6 +203,10 @@ class H2Conn(asyncio.Protocol):
         if self.transport is None:
             self.pending.append(ex)
             return
+        if not self.pool.may_send():
+            ex.conn = None
+            self.pool.refused(ex)
+            return
         self._start(ex)
         if not self.flushing:  # one write for every stream started in this loop iteration
             self.flushing = True
@@ -204,6 +214,10 @@ class H2Conn(asyncio.Protocol):
 
     def _flush_soon(self) -> None:
         self.flushing = False
+        if not self.pool.may_send():  # streams started just before a freeze: none goes out
+            for ex in self.abandon():
+                self.pool.refused(ex)
+            return
         self.flush()
 
     def _start(self, ex: Exchange) -> None:
@@ -344,6 +358,17 @@ class H2Conn(asyncio.Protocol):
 
     def _window(self, event: h2.events.WindowUpdated) -> None:
         if not self.bodies:
+            return
+        if not self.pool.may_send():  # the rest of these bodies never goes out
+            for sid in list(self.bodies):
+                del self.bodies[sid]
+                ex = self.streams.pop(sid, None)
+                try:
+                    self.h2.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
+                except h2.exceptions.H2Error:
+                    pass
+                if ex is not None:
+                    self.pool.refused(ex)
             return
         for sid in [event.stream_id] if event.stream_id and event.stream_id in self.bodies else list(self.bodies):
             self._send_body(sid)

@@ -16,7 +16,13 @@
   connection, as HTTP/1.1 would; the old one never delivers its backlog at once);
 - over TLS the connection must negotiate ``h2`` by ALPN, else every request on it
   fails as ``protocol`` (whether the server picks another protocol or refuses the
-  handshake with the ``no_application_protocol`` alert).
+  handshake with the ``no_application_protocol`` alert);
+- ``may_send`` (the worker's lease): no request byte goes out once it says no, also not
+  what was accepted before (a stream waiting in the queue or for its connection, the
+  rest of a body waiting for window): it ends ``cut`` (a body cut short has its stream
+  reset). A worker frozen (SIGSTOP, a paused VM) past its lease wakes up with window
+  updates and finished streams to read: without this, it went on sending after it had
+  fenced itself.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ __all__ = ["H2Pool"]
 MIN_SWEEP_S = 0.01
 MAX_SWEEP_S = 1.0
 PING_WAIT_S = 1.0  # a connection that does not answer a PING this long is presumed dead
+FENCED_DETAIL = "not sent: the worker's lease had lapsed"
 
 Finish = Callable[["Exchange", "str | None", "str | None"], None]  # (exchange, error kind, detail)
 
@@ -47,7 +54,7 @@ Finish = Callable[["Exchange", "str | None", "str | None"], None]  # (exchange, 
 class H2Pool:
     def __init__(
         self, host: str, port: int, tls: ssl.SSLContext | None, connections: int, connect_timeout_s: float,
-        timeout_s: float, now: Callable[[], int], finish: Finish,
+        timeout_s: float, now: Callable[[], int], finish: Finish, may_send: Callable[[int], bool] | None = None,
     ) -> None:
         self.host, self.port, self.tls = host, port, tls
         self.max = max(1, connections)
@@ -59,6 +66,7 @@ class H2Pool:
         self._ping_wait_ns = int(PING_WAIT_S * 1e9)
         self.now = self._now = now
         self._finish = finish
+        self._may_send = may_send  # (now) -> may a request byte go out? (the lease holds)
         self._interval = max(MIN_SWEEP_S, min(MAX_SWEEP_S, timeout_s / 10.0))
         self._sweeper: asyncio.TimerHandle | None = None
         self._connecting: dict[H2Conn, tuple[asyncio.Task, int]] = {}  # conn -> (task, connect deadline)
@@ -136,9 +144,20 @@ class H2Pool:
         self._drop(conn)
         self.refill()
 
+    def may_send(self) -> bool:
+        return self._may_send is None or self._may_send(self._now())
+
+    def refused(self, ex: Exchange) -> None:
+        """``ex`` may not go (on) out: ``may_send`` said no."""
+        self._finish(ex, CUT, FENCED_DETAIL)
+
     def refill(self) -> None:
-        """Start queued requests where there is room now."""
+        """Start queued requests where there is room now (none once ``may_send`` says no)."""
         queue = self.queue
+        if queue and not self.may_send():
+            while queue:
+                self.refused(queue.popleft())
+            return
         while queue and not self._closed:
             conn = self._pick()
             if conn is None:
