@@ -23,7 +23,7 @@ import sys
 
 import psutil
 
-__all__ = ["OWNER_ENV", "REAP_GRACE_S", "marked", "reap", "start_reaper", "stop_reaper"]
+__all__ = ["OWNER_ENV", "REAP_GRACE_S", "carries", "marked", "reap", "start_reaper", "stop_reaper"]
 
 #: The environment variable that marks the processes of a driver's embedded Ray.
 OWNER_ENV = "LOADRAY_EMBEDDED_RAY"
@@ -51,12 +51,12 @@ def marked(marker: str) -> list[psutil.Process]:
     """The running processes (other than this one) whose environment carries the marker."""
     found = []
     for proc in psutil.process_iter():
-        if proc.pid != os.getpid() and _carries(proc, f"{OWNER_ENV}={marker}"):
+        if proc.pid != os.getpid() and carries(proc, f"{OWNER_ENV}={marker}"):
             found.append(proc)
     return found
 
 
-def _carries(proc: psutil.Process, entry: str) -> bool:
+def carries(proc: psutil.Process, entry: str) -> bool:
     """Whether ``entry`` (``NAME=value``) is in the process's environment. Read raw where
     /proc is: a process that set its title over it (Ray's agents: ``ray::DashboardAgent``)
     starts its block with NULs, and psutil then reads no variable at all."""

@@ -14,8 +14,6 @@ import pytest
 #: The first lane, at normal priority: what holds a rate to the second, times real
 #: sockets to the millisecond, fills a disk at a rate, or makes the bed's network
 #: namespaces (one at a time). (test_cli_running_ray's namespaces are unshared: its own.)
-#: A test marked ``counts_only`` (exact counts and behaviour, no rate or time bound that a
-#: starved core would break) runs in the second lane wherever it lives.
 _LANE_A = ("tests/cluster/", "tests/ray/", "tests/e2e/test_cli_run.py", "tests/e2e/test_cli_diskfull.py",
            "tests/unit/test_engine_",
            "tests/unit/test_stream_clients", "tests/unit/test_h2_", "tests/unit/test_target_",
@@ -25,8 +23,6 @@ _NICE = 10  # the second lane's priority under xdist: about a tenth of a core th
 
 
 def _lane(item) -> str:
-    if item.get_closest_marker("counts_only"):
-        return "lane-b"
     return "lane-a" if item.nodeid.split("::", 1)[0].startswith(_LANE_A) else "lane-b"
 
 

@@ -39,6 +39,7 @@ def test_ray_address_policy(flag, env, address, note):
 PROBE = r"""
 import json, os, signal, sys
 from loadray.cluster.runtime import OWNER_ENV, connect, marked
+from loadray.reaper import carries
 
 def handler(signum, frame):
     pass
@@ -47,7 +48,7 @@ signal.signal(signal.SIGTERM, handler)
 session = connect(num_cpus=1)
 procs = marked(session.marker)
 names = sorted({p.name() for p in procs})
-auth = sorted({p.environ().get("RAY_AUTH_MODE", "") for p in procs})
+auth = sorted({carries(p, "RAY_AUTH_MODE=token") for p in procs})  # read raw: agents title over theirs
 kept_handler = signal.getsignal(signal.SIGTERM) is handler
 marker_left_in_env = OWNER_ENV in os.environ
 session.close()
@@ -68,7 +69,7 @@ def test_embedded_ray_is_stopped_with_every_process_it_started(tmp_path):
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["started"] >= 3 and "gcs_server" in got["names"] and "raylet" in got["names"]
-    assert got["auth"] == ["token"]  # Ray's token authentication stays on
+    assert got["auth"] == [True]  # Ray's token authentication stays on, in every process
     assert got["kept_handler"] and not got["marker_left_in_env"]
     assert got["left"] == []  # gone when close() returns
     # Ray's shutdown resets SIGTERM to the default action in C; the Python handler is back

@@ -30,7 +30,6 @@ def run_file(name, tmp_path, *overrides, url=None):
     return run(scenario, RunOptions(out=tmp_path / name.replace(".yaml", ""), quiet=True))
 
 
-@pytest.mark.counts_only  # exact counts, no rate bound: the niced CI lane
 @pytest.mark.parametrize(
     "name, overrides, intended",
     [
@@ -101,7 +100,6 @@ def run_unique_ids(url, tmp_path, rows, duration, rate):
     return run(parse_scenario(doc), RunOptions(out=tmp_path / "unique", quiet=True))
 
 
-@pytest.mark.counts_only  # exact counts, no rate bound: the niced CI lane
 def test_unique_feeder_1000_rows_two_workers_no_reuse(ray_local, builtin_target, tmp_path):
     target = builtin_target()
     result = run_unique_ids(target.url, tmp_path, 1000, "5s", 200)
@@ -110,7 +108,6 @@ def test_unique_feeder_1000_rows_two_workers_no_reuse(ray_local, builtin_target,
     assert result.summary["ok"] == 1000
 
 
-@pytest.mark.counts_only  # exact counts, no rate bound: the niced CI lane
 def test_retries_scenario_every_request_succeeds_on_its_third_attempt(ray_local, builtin_target, tmp_path):
     target = builtin_target()
     result = run_file("retries.yaml", tmp_path, "load.phases.0.duration=3s", url=target.url)
@@ -134,7 +131,6 @@ def test_exhausted_stop_run_feeder_stops_the_whole_run(ray_local, builtin_target
     assert any("feeder 'ids' ran out" in w for w in s["warnings"])
 
 
-@pytest.mark.counts_only  # exact counts, no rate bound: the niced CI lane
 def test_closed_users_scenario_runs_as_is(ray_local, tmp_path):
     result = run_file("closed-users.yaml", tmp_path, "load.phases.0.duration=2s", "load.phases.1.duration=2s")
     s = result.summary
