@@ -192,8 +192,7 @@ class Coordinator:
         for action in actions:
             if isinstance(action, Start):
                 actor = self.actors[action.key]
-                # the grant moved back by the offset's uncertainty: a lease never outlasts the driver's view of it
-                granted = time.time_ns() - self.offsets[action.key].error_ns
+                granted = time.time_ns() - self.offsets[action.key].grant_slack_ns
                 ref = actor.run.remote(self.conductor.start_wall_ns, action.assignment, granted)
                 self._spawn_task(self._watch(action.key, ref))
             elif isinstance(action, Revise):

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["CLOCK_PROBES", "SKEW_WARN_NS", "ClockOffset", "clock_offset", "skew_warning"]
+__all__ = ["CLOCK_PROBES", "GRANT_SLACK_CAP_NS", "SKEW_WARN_NS", "ClockOffset", "clock_offset", "skew_warning"]
 
 CLOCK_PROBES = 5  # round trips per worker; the shortest one gives the estimate
+GRANT_SLACK_CAP_NS = 50_000_000  # a first lease is shortened by the estimate's uncertainty, at most this
 SKEW_WARN_NS = 50_000_000  # an offset larger than this is said in the run's warnings
 
 
@@ -34,6 +35,15 @@ class ClockOffset:
         """What the worker is told: the offset, or 0 when it is within its own
         uncertainty (a worker on the driver's host: the same clock, measured 0.1 ms off)."""
         return self.offset_ns if abs(self.offset_ns) > self.error_ns else 0
+
+    @property
+    def grant_slack_ns(self) -> int:
+        """How much earlier than issued a worker is told its first lease was granted: the
+        estimate's uncertainty (so that it does not outlast the driver's view of it), at
+        most :data:`GRANT_SLACK_CAP_NS` -- on a starved machine the round trips, and with
+        them the uncertainty, grow to hundreds of ms, and a first lease that much shorter
+        could lapse before its first renewal is answered."""
+        return min(self.error_ns, GRANT_SLACK_CAP_NS)
 
     def in_ms(self) -> tuple[float, float]:
         """(offset, error) in ms, to the microsecond: what the run's placement records."""

@@ -40,6 +40,11 @@ def test_an_offset_within_its_own_uncertainty_is_not_corrected():
     assert ClockOffset(2_000 * MS, 1_600_000).correction_ns == 2_000 * MS
 
 
+def test_a_first_lease_is_shortened_by_the_uncertainty_but_never_by_more_than_50_ms():
+    assert ClockOffset(2_000 * MS, 1_600_000).grant_slack_ns == 1_600_000
+    assert ClockOffset(0, 400 * MS).grant_slack_ns == 50 * MS  # a starved machine's 800 ms round trips
+
+
 @pytest.mark.parametrize("samples", [[], [(5, 0, 4)]])
 def test_no_or_backward_round_trips_are_refused(samples):
     with pytest.raises(ValueError):
