@@ -1,7 +1,7 @@
 """Thresholds scoped to one step, end to end: ``loadray run`` against the built-in target
-(30 ms per response, no jitter) with a flow of two steps, ``home`` (one response: ~30 ms)
-and ``slow`` (``/redirect/4`` followed: five responses, never under 150 ms). ``p99{step=shop/home} <
-140ms`` passes, the same bound on ``shop/slow`` fails: exit 99, and each value is numpy's
+(250 ms per response, no jitter) with a flow of two steps, ``home`` (one response: ~250 ms)
+and ``slow`` (``/redirect/4`` followed: five responses, never under 1250 ms). ``p99{step=shop/home} <
+1s`` passes (a loaded CI lane once stalled 60 flows' slowest by ~400 ms: 140 ms on 30 ms was too near), the same bound on ``shop/slow`` fails: exit 99, and each value is numpy's
 p99 over that step's archived rows. ``loadray validate`` accepts a scoped rule that acts
 live (abort_on_fail, a breaker) and refuses an unknown step, or a scoped live rule on a
 metric not measured live, with one line (exit 2)."""
@@ -15,7 +15,7 @@ import pyarrow.dataset as ds
 import pytest
 import yaml
 
-LATENCY_MS = 30
+LATENCY_MS = 250
 SCENARIO = {
     "name": "steps",
     "target": {"builtin": {"latency": f"{LATENCY_MS}ms", "jitter": "0ms"}},
@@ -23,7 +23,7 @@ SCENARIO = {
     "load": {"phases": [{"duration": "3s", "rate": 20}]},
     "http": {"redirects": 4},
     "flows": [{"name": "shop", "steps": [{"name": "home", "path": "/"}, {"name": "slow", "path": "/redirect/4"}]}],
-    "thresholds": ["p99{step=shop/home} < 140ms", {"threshold": "p99 < 140ms", "step": "shop/slow"},
+    "thresholds": ["p99{step=shop/home} < 1s", {"threshold": "p99 < 1s", "step": "shop/slow"},
                    "error_rate{step=shop/slow} < 1%"],
     "cluster": {"worker_cpus": 0.25},
 }
@@ -37,7 +37,7 @@ def write(tmp_path, **changes):
 
 def p99_by_step(run_dir) -> dict[str, float]:
     t = ds.dataset(run_dir / "samples", format="parquet").to_table(columns=["step", "latency_ns", "error"]).to_pandas()
-    done = t[t["latency_ns"].notna()]
+    done = t[t["latency_ns"].notna() & t["error"].astype(object).ne("cut")]  # completed, as the summary counts
     return {step: round(float(np.percentile(g["latency_ns"].astype("int64"), 99)) / 1e6, 3)
             for step, g in done.groupby("step", observed=True)}
 
@@ -50,23 +50,23 @@ def test_one_step_threshold_passes_the_other_fails_with_exit_99(cli, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     steps = summary["steps"]
     assert steps["shop/home"]["count"] == 60, steps  # 3 s at 20 flows/s
-    assert steps["shop/slow"]["ok"] >= 55, steps  # redirects followed: one row a step (the last may be cut)
+    assert steps["shop/slow"]["ok"] >= 45, steps  # redirects followed: one row a step (its last ~0.5 s may be cut)
     assert steps["shop/slow"]["errors"] == 0, steps
     home, slow, errors = summary["thresholds"]
     assert [r["expr"] for r in (home, slow, errors)] == [
-        "p99{step=shop/home} < 140ms", "p99{step=shop/slow} < 140ms", "error_rate{step=shop/slow} < 1%"]
+        "p99{step=shop/home} < 1s", "p99{step=shop/slow} < 1s", "error_rate{step=shop/slow} < 1%"]
     assert [r["passed"] for r in (home, slow, errors)] == [True, False, True], summary["thresholds"]
     assert [r["step"] for r in (home, slow, errors)] == ["shop/home", "shop/slow", "shop/slow"]
     exact = p99_by_step(run_dir)
     assert home["value"] == exact["shop/home"] == summary["steps"]["shop/home"]["latency_ms"]["p99"]
     assert slow["value"] == exact["shop/slow"] == summary["steps"]["shop/slow"]["latency_ms"]["p99"]
-    assert LATENCY_MS <= home["value"] < 140 <= 5 * LATENCY_MS <= slow["value"]
+    assert LATENCY_MS <= home["value"] < 1000 <= 5 * LATENCY_MS <= slow["value"]
     assert errors["value"] == 0.0
-    assert "✗ p99{step=shop/slow} < 140ms" in done.stdout
-    assert "p99{step=shop/slow} &lt; 140ms" in (run_dir / "report.html").read_text()
+    assert "✗ p99{step=shop/slow} < 1s" in done.stdout
+    assert "p99{step=shop/slow} &lt; 1s" in (run_dir / "report.html").read_text()
     again = cli("report", run_dir)  # rebuilt from the archive alone: the same verdicts
     assert again.returncode == 99, again.stderr[-2000:]  # the run's own verdict, from the archive alone
-    assert "✗ p99{step=shop/slow} < 140ms" in again.stdout
+    assert "✗ p99{step=shop/slow} < 1s" in again.stdout
     assert json.loads((run_dir / "summary.json").read_text())["thresholds"] == summary["thresholds"]
 
 
