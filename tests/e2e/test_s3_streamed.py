@@ -41,7 +41,9 @@ cluster: {worker_cpus: 0.3}
 def _wait(predicate, timeout_s: float, proc) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate(timeout=60)
+        if proc.poll() is not None or time.monotonic() >= deadline:  # the run's whole output: why it stopped
+            out, err = proc.communicate(timeout=60)
+            raise AssertionError(f"exit {proc.returncode} while waiting\n--- stdout\n{out}\n--- stderr\n{err}")
         time.sleep(0.05)
 
 
