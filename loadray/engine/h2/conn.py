@@ -161,7 +161,6 @@ class H2Conn(asyncio.Protocol):
             if sending:
                 self._start(ex)
             else:
-                ex.conn = None
                 self.pool.refused(ex)
         self.flush()
 
@@ -204,7 +203,6 @@ class H2Conn(asyncio.Protocol):
             self.pending.append(ex)
             return
         if not self.pool.may_send():
-            ex.conn = None
             self.pool.refused(ex)
             return
         self._start(ex)

@@ -148,7 +148,8 @@ class H2Pool:
         return self._may_send is None or self._may_send(self._now())
 
     def refused(self, ex: Exchange) -> None:
-        """``ex`` may not go (on) out: ``may_send`` said no."""
+        """``ex`` may not go (on) out: ``may_send`` said no. It leaves its connection."""
+        ex.conn = None
         self._finish(ex, CUT, FENCED_DETAIL)
 
     def refill(self) -> None:
