@@ -36,7 +36,7 @@ import ray
 
 from loadray.cluster.address_probe import probe_address
 from loadray.errors import ClusterError, Interrupted
-from loadray.reaper import OWNER_ENV, marked, reap, start_reaper, stop_reaper
+from loadray.reaper import OWNER_ENV, marked, reap, start_reaper, stop_reaper, tell_session
 
 __all__ = [
     "ADDRESS_TIMEOUT_S", "OWNER_ENV", "RaySession", "cluster_cpus", "connect", "marked", "ray_address",
@@ -55,6 +55,7 @@ class RaySession:
     address: str | None  # None: an embedded Ray
     owned: bool = False  # True when this process started (or joined) Ray and must shut it down
     marker: str | None = None  # the embedded Ray's processes carry OWNER_ENV=marker
+    session_dir: str | None = None  # the embedded Ray's, once it is up (its processes hold files there)
     timeout_s: float = ADDRESS_TIMEOUT_S  # joining a cluster (--address) may take this long
     _reaper: subprocess.Popen | None = None  # an embedded Ray's (see loadray.reaper)
 
@@ -71,6 +72,8 @@ class RaySession:
         try:
             with _keep_sigterm_handler(), _marked_children(self.marker):
                 _init(self.address, num_cpus, self.timeout_s)
+            if self.marker:
+                self._note_session()
         except _JoinTimeout:
             self.owned = False  # ray.init still runs in its thread: nothing to shut down yet
             raise ClusterError(
@@ -81,6 +84,13 @@ class RaySession:
             self.close()  # what Ray started halfway
             raise _start_error(exc, self.address) from None
         return self
+
+    def _note_session(self) -> None:
+        """Tell the reaper where this Ray's files are: it finds the processes by them too."""
+        node = getattr(ray._private.worker, "_global_node", None)
+        self.session_dir = node.get_session_dir_path() if node is not None else None
+        if self.session_dir and self._reaper is not None:
+            tell_session(self._reaper, self.session_dir)
 
     @property
     def node_address(self) -> str:
@@ -101,7 +111,7 @@ class RaySession:
         finally:
             _reinstall_signal_handlers()
             if self.marker:
-                reap(self.marker)
+                reap(self.marker, [self.session_dir] if self.session_dir else [])
             if self._reaper is not None:
                 stop_reaper(self._reaper)  # nothing is left for it
                 self._reaper = None

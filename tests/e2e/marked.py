@@ -4,6 +4,7 @@ process they start, Ray's included), never by name."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,21 +20,51 @@ def new_marker() -> str:
 
 
 def marked(marker: str) -> list[tuple[int, str]]:
-    """``(pid, command line)`` of the live processes whose environment has the marker."""
+    """``(pid, command line)`` of the live processes whose environment has the marker,
+    and of Ray's titled processes (``ray::DashboardAgent``) holding files in a Ray
+    session directory a marked process held files in: a title overwrites the start of
+    the environment block, and with it, in some runs, the marker."""
     needle = f"{MARKER_ENV}={marker}".encode()
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
+    found, titled = [], []
+    for pid in _pids():
         try:
             with open(f"/proc/{pid}/environ", "rb") as f:
-                if needle not in f.read().split(b"\0"):
-                    continue
+                carries = needle in f.read().split(b"\0")
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                found.append((int(pid), f.read().replace(b"\0", b" ").decode(errors="replace").strip()))
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-    return found
+        if carries:
+            found.append((pid, cmd))
+            _SESSIONS.setdefault(marker, set()).update(m.group(1) for path in _open_paths(pid)
+                                                       if (m := SESSION.match(path)))
+        elif cmd.startswith("ray::"):
+            titled.append((pid, cmd))
+    sessions = _SESSIONS.get(marker, set())
+    return found + [(pid, cmd) for pid, cmd in titled
+                    if any(path.startswith(f"{d}/") for path in _open_paths(pid) for d in sessions)]
+
+
+#: A Ray session directory in an open file's path; the ones seen per marker
+SESSION = re.compile(r"^(/.*/session_\d{4}-\d\d-\d\d_[^/]+)/")
+_SESSIONS: dict[str, set[str]] = {}
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()]
+
+
+def _open_paths(pid: int) -> list[str]:
+    paths = []
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                paths.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return paths
 
 
 def seconds_until_gone(marker: str, limit_s: float = 30.0) -> float:

