@@ -184,7 +184,7 @@ def test_reflection_takes_the_protos_from_the_running_target(builtin_target):
 
 @pytest.mark.parametrize("service, address, fragment", [
     ("loadray.target.Nope", "TARGET", "has no service 'loadray.target.Nope' (services: "),
-    (TARGET, "127.0.0.1:1", "no gRPC server answered at 127.0.0.1:1"),
+    (TARGET, "127.0.0.1:1", "no gRPC server answered at 127.0.0.1:1 (the connection failed)"),
     (TARGET, None, "needs grpc.address"),
 ])
 def test_reflection_that_cannot_answer_is_one_line_at_its_path(builtin_target, service, address, fragment):
