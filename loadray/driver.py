@@ -52,6 +52,7 @@ from loadray.cluster.runtime import ray_address, ray_running
 from loadray.driver_archive import (
     find_unlisted,
     listed,
+    orphan_doc,
     record_doc,
     through_driver_note,
     worker_archive,
@@ -61,6 +62,7 @@ from loadray.driver_signals import STAGE_LOAD, STAGE_RAY, STAGE_REPORT, STAGE_ST
 from loadray.errors import (
     EXIT_SIGINT,
     EXIT_SIGTERM,
+    CoordinatorLost,
     DiskError,
     Interrupted,
     LoadrayError,
@@ -111,7 +113,7 @@ class RunResult:
     run_dir: Path  # a storage URI's run: a Path of its text (print it with str())
     summary: dict
     interrupted_by: int | None  # signal number, or None
-    abort_kind: str | None = None  # "threshold" | "worker_loss" | None
+    abort_kind: str | None = None  # "threshold" | "worker_loss" | "coordinator" | None
 
     @property
     def exit_code(self) -> int:
@@ -173,6 +175,9 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
             except DiskError as exc:
                 stage.enter(STAGE_REPORT)
                 raise _after_disk_error(exc, run_dir) from None
+            except CoordinatorLost as exc:
+                stage.enter(STAGE_REPORT)
+                raise _after_coordinator_lost(exc, run_dir) from None
             stage.enter(STAGE_REPORT)
             summary = rebuild(run_dir)
     return RunResult(run_dir, summary, signum, record.abort_kind)
@@ -266,6 +271,18 @@ def _after_disk_error(exc: DiskError, run_dir: Path) -> DiskError:
     return DiskError(f"{exc}; summary.json and report.html were built from them")
 
 
+def _after_coordinator_lost(exc: CoordinatorLost, run_dir) -> CoordinatorLost:
+    """The run stopped when its coordinator died: the report from the rows archived, and
+    one line saying what they are."""
+    try:
+        summary = rebuild(run_dir)
+    except LoadrayError as why:
+        return CoordinatorLost(f"{exc}; no report: {why}")
+    return CoordinatorLost(f"{exc}: the archive holds {summary['intended']} rows, {summary['unknown']} planned "
+                           "requests may or may not have been sent; summary.json and report.html were built "
+                           "from them")
+
+
 def _follow(launcher: Launcher, sink, write, console: LiveConsole, metrics, interrupts: Interrupts,
             end_ns: int) -> tuple[LiveStatus, int]:
     """Follow the run until it finishes or a signal stops it, showing and exporting its
@@ -318,21 +335,30 @@ def _drive(scenario: Scenario, run_dir, interrupts: Interrupts, options: RunOpti
     console = LiveConsole(scenario.name, quiet=options.quiet)
     control = ControlServer(run_dir, launcher.control, RateBounds.of(scenario)) if isinstance(run_dir, Path) \
         else contextlib.nullcontext()
+    lost = None
     try:
         with console, control:
-            status, end_ns = _follow(launcher, sink, write, console, metrics, interrupts, end_ns)
-            if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
-                end_ns = min(end_ns, time.time_ns())
-            launcher.settle(write)
-            record = launcher.record()
+            try:
+                status, end_ns = _follow(launcher, sink, write, console, metrics, interrupts, end_ns)
+                if status.state != "finished" or status.elapsed_s < scenario.duration_s:  # it ended early
+                    end_ns = min(end_ns, time.time_ns())
+                launcher.settle(write)
+                record = launcher.record()
+            except CoordinatorLost as exc:
+                lost, end_ns = exc, min(end_ns, time.time_ns(), launcher.last_send_ns())
     finally:
-        launcher.kill()
+        launcher.kill(lost=lost is not None)
         if direct:  # no part joins the run from here on (see loadray.archive.fence)
             close_run(loc, time.time_ns())
         find_unlisted(sink, loc, launcher, metrics)
-        doc = record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else None
+        doc = record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else \
+            orphan_doc(scenario, launcher.delivered(), (end_ns - start_ns) / 1e9, str(lost),
+                       interrupts.note(start_ns)) if lost else None
         try:
             close_archive(sink, chunk_sink, end_ns, doc)  # a full disk under chunks/ cuts the run too
         finally:
             drop_stale_temps(loc)  # parts open in workers that were stopped
+    if lost is not None:
+        raise lost
+    assert record is not None  # the load ran to its end, or raised
     return record

@@ -18,11 +18,15 @@ from loadray.cluster import Launcher
 from loadray.cluster.coordinator import RunRecord
 from loadray.engine.worker import WorkerReady
 from loadray.errors import LoadrayError
-from loadray.fleet.accounting import Tally
+from loadray.fleet.accounting import Tally, orphaned
+from loadray.plan.profile import Profile
+from loadray.plan.split import first_k_at
 from loadray.redaction import mask_text_values
 from loadray.scenario import redact
+from loadray.scenario.model import Scenario
 
-__all__ = ["find_unlisted", "listed", "record_doc", "through_driver_note", "worker_archive", "write_scenario_in"]
+__all__ = ["find_unlisted", "listed", "orphan_doc", "record_doc", "through_driver_note", "worker_archive",
+           "write_scenario_in"]
 
 
 def write_scenario_in(run_dir, doc: dict) -> None:
@@ -96,3 +100,15 @@ def record_doc(record: RunRecord, tally: Tally, interrupted: str | None, secrets
         "lease_s": record.lease_s,
         "flush_interval_s": record.flush_interval_s,
     }), secrets)
+
+
+def orphan_doc(scenario: Scenario, rows: int, stop_s: float, why: str, interrupted: str | None) -> dict:
+    """The record of a run whose coordinator died ``stop_s`` into it (``why``), the shares
+    and events gone with it: what the scenario's plan gave the cluster until then, the
+    arrivals the archive has a row for, the rest unknown (see :func:`orphaned`)."""
+    planned = first_k_at(Profile(scenario.phases), stop_s) if scenario.model == "open" else None
+    tally = orphaned(planned, rows)
+    aborted = f"{why} {stop_s:.1f} s into the run, with the workers it had started"
+    return {"events": [], "planned": tally.planned, "rows": tally.rows, "lost": 0, "unknown": tally.unknown,
+            "dead_workers": [], "warnings": [], "aborted": aborted, "abort_kind": "coordinator",
+            "interrupted": interrupted, "placement": []}

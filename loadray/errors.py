@@ -56,6 +56,11 @@ class ClusterError(LoadrayError):
     """Ray could not be reached, or workers could not be placed or started."""
 
 
+class CoordinatorLost(ClusterError):
+    """The run's coordinator died or stopped answering mid-run: its workers went with it
+    (Ray ends the actors an actor made). The run stops; what was archived stays."""
+
+
 class TargetError(LoadrayError):
     """The built-in target could not be started."""
 

@@ -23,7 +23,7 @@ def live_record(record: dict[str, Any]) -> dict[str, Any]:
         "unknown": int(record.get("unknown", 0)),
         "workers_lost": list(record.get("dead_workers", [])),
         "aborted": record.get("aborted"),
-        "abort_kind": record.get("abort_kind"),  # "threshold" | "worker_loss" | None
+        "abort_kind": record.get("abort_kind"),  # "threshold" | "worker_loss" | "coordinator" | None
         "interrupted": record.get("interrupted"),
         "events": list(record.get("events", [])),
         "placement": list(record.get("placement", [])),
@@ -39,8 +39,8 @@ def live_warnings(record: dict[str, Any]) -> list[str]:
         out.append(f"{record['lost']} planned requests were never sent: their workers had fenced "
                    "themselves or were gone before sending them")
     if record.get("unknown"):
-        out.append(f"{record['unknown']} planned requests may or may not have been sent: their "
-                   "workers' hosts never came back with their rows")
+        out.append(f"{record['unknown']} planned requests may or may not have been sent: no row of theirs "
+                   "reached the archive (their workers, or their hosts, were gone before handing them over)")
     if record.get("aborted"):
         out.append(f"the run was stopped early: {record['aborted']}")
     if record.get("interrupted"):

@@ -29,9 +29,13 @@ from typing import Any
 from loadray.errors import EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLDS
 from loadray.kinds import GENERATOR_KINDS
 
-__all__ = ["DETAILS_SHOWN", "GENERATOR_KINDS", "error_details", "exit_code", "generator_error", "nothing_succeeded"]
+__all__ = ["DETAILS_SHOWN", "FAILED_ABORTS", "GENERATOR_KINDS", "error_details", "exit_code", "generator_error",
+           "nothing_succeeded"]
 
 DETAILS_SHOWN = 10  # (error, detail) pairs in the summary, most frequent first
+#: Why a run stopped early that fails it whatever its thresholds say (``abort_kind``): a
+#: worker lost under ``on_worker_loss: abort``; the coordinator dead with its workers.
+FAILED_ABORTS = ("worker_loss", "coordinator")
 
 
 def error_details(found: Mapping[tuple[str, str], int]) -> list[dict[str, Any]]:
@@ -71,10 +75,10 @@ def nothing_succeeded(summary: dict[str, Any]) -> str | None:
 def exit_code(summary: dict[str, Any]) -> int:
     """What a run's summary exits with, the same for ``loadray run`` and ``loadray
     report`` (signals aside): 1 when the generator failed (a defect, nothing recorded,
-    the run aborted for a lost worker) or not one request succeeded; 99 when a
-    threshold failed or a live rule stopped the run; else 0."""
+    the run aborted for a lost worker or a dead coordinator) or not one request
+    succeeded; 99 when a threshold failed or a live rule stopped the run; else 0."""
     kind = summary.get("abort_kind")
-    if kind == "worker_loss" or summary.get("generator_error") or summary.get("nothing_succeeded"):
+    if kind in FAILED_ABORTS or summary.get("generator_error") or summary.get("nothing_succeeded"):
         return EXIT_FAILURE
     if kind == "threshold" or not summary.get("passed", True):
         return EXIT_THRESHOLDS

@@ -13,6 +13,7 @@ the coordinator declared it lost.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,12 +28,12 @@ from loadray.cluster.runtime import cluster_cpus
 from loadray.cluster.waker import Waker
 from loadray.engine.archiver import ArchiveSpec
 from loadray.engine.worker import Drained, WorkerReady
-from loadray.errors import ClusterError
+from loadray.errors import ClusterError, CoordinatorLost
 from loadray.fleet.accounting import Delivery, Tally, tally
 from loadray.fleet.actions import Key
 from loadray.live.command import Command
 from loadray.live.status import LiveStatus
-from loadray.scenario.model import Scenario
+from loadray.scenario.model import LOSS_MARGIN_S, Scenario
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
@@ -48,6 +49,22 @@ OnPart = Callable[[WrittenPart], None]
 STORAGE_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
                "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE",
                "AWS_EC2_METADATA_DISABLED", "GOOGLE_APPLICATION_CREDENTIALS")
+
+
+def _coordinator_answers(method):
+    """``method`` talks to the coordinator mid-run: its death, or an answer
+    ``CALL_TIMEOUT_S`` late, is :class:`CoordinatorLost`."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except ray.exceptions.RayActorError as exc:
+            raise CoordinatorLost(f"the coordinator actor died ({type(exc).__name__})") from None
+        except ray.exceptions.GetTimeoutError:
+            raise CoordinatorLost(f"the coordinator did not answer within {CALL_TIMEOUT_S:g} s") from None
+
+    return call
 
 
 class _Inbox:
@@ -94,6 +111,8 @@ class Launcher:
         self._status_poll: concurrent.futures.Future | None = None
         self._status_due = 0.0
         self._seen: tuple | None = None  # the news of the last status polled (Coordinator._news)
+        self.answered_ns = 0  # when the coordinator last answered a status poll (epoch ns)
+        self._every_s = 0.0  # the status polls' interval
 
     def start(self) -> list[WorkerReady]:
         """Start the coordinator and every worker, pre-warmed; all or nothing."""
@@ -121,7 +140,15 @@ class Launcher:
         return ready
 
     def begin(self) -> int:
-        return ray.get(self.coordinator.begin.remote(), timeout=CALL_TIMEOUT_S)
+        start_ns = ray.get(self.coordinator.begin.remote(), timeout=CALL_TIMEOUT_S)
+        self.answered_ns = time.time_ns()
+        return start_ns
+
+    def last_send_ns(self) -> int:
+        """No worker sent after this, however the coordinator was lost: it answered last at
+        ``answered_ns`` and would have answered again a poll interval later, and a worker
+        stops a lease after its last acknowledged renewal (the loss margin on top)."""
+        return self.answered_ns + int((self._every_s + self.scenario.cluster.lease_s + LOSS_MARGIN_S) * 1e9)
 
     def status(self) -> LiveStatus:
         return ray.get(self.coordinator.status.remote(), timeout=CALL_TIMEOUT_S)
@@ -138,6 +165,7 @@ class Launcher:
             time.sleep(min(0.1, timeout_s))
         return True
 
+    @_coordinator_answers
     def collect(self, write: Write, wait_s: float = 0.0) -> int:
         """For up to ``wait_s``, write each incarnation's rows as soon as it answers and
         ask it again at once (one long-polling drain outstanding per incarnation, so rows
@@ -160,6 +188,7 @@ class Launcher:
             if not ready:
                 self._wake.wait(left)
 
+    @_coordinator_answers
     def poll_status(self, every_s: float) -> LiveStatus | None:
         """The live status by long poll: None until the coordinator answers (after
         ``every_s``, or at once when the state changes, a warning comes or the run is
@@ -172,6 +201,7 @@ class Launcher:
                 raise ray.exceptions.GetTimeoutError(f"the coordinator's status did not come in {CALL_TIMEOUT_S:g}s")
             return None
         status, news = poll.result()
+        self.answered_ns = time.time_ns()
         self._workers_moved |= self._seen is not None and news[-1] != self._seen[-1]  # an event: a loss, a restart
         self._status_poll, self._seen = None, news
         if status.state != "finished":
@@ -179,6 +209,7 @@ class Launcher:
         return status
 
     def _start_status_poll(self, every_s: float) -> concurrent.futures.Future:
+        self._every_s = every_s
         self._status_poll = self._future(self.coordinator.watch.remote(every_s, self._seen))
         self._status_due = time.monotonic() + every_s + CALL_TIMEOUT_S
         return self._status_poll
@@ -243,6 +274,7 @@ class Launcher:
                 rows += parcel.batch.num_rows
         return rows
 
+    @_coordinator_answers
     def settle(self, write: Write, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
         """After the end: collect until every incarnation delivered all it recorded, its
         actor is gone, or ``timeout_s`` passed (a host that never came back)."""
@@ -265,6 +297,10 @@ class Launcher:
         if box is not None:
             box.arrivals += part.arrivals
 
+    def delivered(self) -> int:
+        """Arrivals the archive has a row for, over every incarnation."""
+        return sum(box.arrivals for box in self.inboxes.values())
+
     def tally(self, record: RunRecord) -> Tally:
         """``planned = rows + lost + unknown`` over every incarnation."""
         total = Tally()
@@ -282,18 +318,23 @@ class Launcher:
     def control(self, command: Command) -> str:
         return ray.get(self.coordinator.control.remote(command), timeout=CALL_TIMEOUT_S)
 
+    @_coordinator_answers
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         self._status_poll = None
         ray.get(self.coordinator.stop.remote(), timeout=CALL_TIMEOUT_S)
         return self.wait(timeout_s)
 
+    @_coordinator_answers
     def record(self) -> RunRecord:
         return ray.get(self.coordinator.record.remote(), timeout=CALL_TIMEOUT_S)
 
-    def kill(self) -> None:
+    def kill(self, lost: bool = False) -> None:
+        """Stop the workers, then the coordinator (``lost``: it cannot be asked; its
+        workers go with it)."""
         if self.coordinator is not None:
             try:
-                ray.get(self.coordinator.kill_all.remote(), timeout=CALL_TIMEOUT_S)
+                if not lost:
+                    ray.get(self.coordinator.kill_all.remote(), timeout=CALL_TIMEOUT_S)
             except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError):
                 pass
             ray.kill(self.coordinator, no_restart=True)

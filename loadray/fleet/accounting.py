@@ -80,3 +80,12 @@ def tally(share: Share, delivery: Delivery, stop_s: float, scheduled_model: bool
 def _balanced(planned: int, rows: int, unknown: int) -> Tally:
     unknown = min(unknown, planned - rows)
     return Tally(planned, rows, planned - rows - unknown, unknown)
+
+
+def orphaned(planned: int | None, rows: int) -> Tally:
+    """The identity when the coordinator died with every share it knew: ``planned``,
+    what the scenario's plan gave the whole cluster until the stop (None in the closed
+    model, whose plan fixes no count: then the rows are all that is known); every planned
+    arrival without a row may or may not have been sent."""
+    planned = rows if planned is None else max(planned, rows)
+    return Tally(planned, rows, 0, planned - rows)

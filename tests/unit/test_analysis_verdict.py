@@ -129,6 +129,7 @@ def test_an_interrupted_run_says_so_in_the_summary_and_its_warnings():
     ("threshold", {}, 99),  # a live rule stopped the run; the final thresholds may still hold
     ("worker_loss", {}, 1),
     ("worker_loss", {"passed": False}, 1),  # the generator's failure first
+    ("coordinator", {}, 1),  # the coordinator died with its workers: the run was not measured to its end
     (None, {"passed": False, "generator_error": "1 requests failed inside the generator"}, 1),
     ("threshold", {"passed": False, "nothing_succeeded": "none of the 3 requests succeeded"}, 1),
 ])
@@ -143,3 +144,11 @@ def test_run_and_report_exit_with_one_verdict(kind, summary_keys, code):
 def test_the_abort_kind_is_archived_and_summarized():
     s = summarize(from_rows([row(0)]), RunMeta(START, START + 10**9, record={"aborted": "x", "abort_kind": "threshold"}), ())
     assert s["abort_kind"] == "threshold" and s["passed"]
+
+
+@pytest.mark.parametrize("kind", ["worker_loss", "coordinator"])
+def test_a_run_stopped_by_a_lost_generator_fails_whatever_its_thresholds_say(kind):
+    record = {"aborted": "the coordinator actor died (ActorDiedError) 6.7 s into the run", "abort_kind": kind}
+    s = summarize(from_rows([row(0)]), RunMeta(START, START + 10**9, record=record), ())
+    assert all(t["passed"] for t in s["thresholds"]) and not s["passed"]
+    assert f"the run was stopped early: {record['aborted']}" in s["warnings"]

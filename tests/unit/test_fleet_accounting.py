@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from loadray.fleet.accounting import Delivery, Share, Tally, scheduled, tally
+from loadray.fleet.accounting import Delivery, Share, Tally, orphaned, scheduled, tally
 from loadray.plan.revision import Assignment, PlanPhase
 
 PLAN = (PlanPhase(20.0, 300.0, None, 0),)
@@ -61,3 +61,13 @@ def test_closed_model_counts_only_what_was_reported():
 
 def test_tallies_add_up():
     assert Tally(1, 2, 3, 4) + Tally(10, 20, 30, 40) == Tally(11, 22, 33, 44)
+
+
+@pytest.mark.parametrize("planned, rows, expected", [
+    (1367, 1114, Tally(1367, 1114, 0, 253)),  # the plan until the stop; what has no row may have been sent
+    (1000, 1000, Tally(1000, 1000, 0, 0)),
+    (900, 950, Tally(950, 950, 0, 0)),  # never fewer planned than rows (a rate raised by `loadray control`)
+    (None, 70, Tally(70, 70, 0, 0)),  # the closed model: no count in the plan
+])
+def test_orphaned_runs_count_what_has_no_row_as_unknown(planned, rows, expected):
+    assert orphaned(planned, rows) == expected
