@@ -75,6 +75,7 @@ class Conductor:
         self.board = Board(0)
         self._judged_second = -1
         self.watch = Watch(scenario)
+        self._respawning: set[int] = set()  # worker indexes whose replacement is on its way
 
     # -- membership ----------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class Conductor:
                 actions += self._abort(abort, "threshold")
         if self.state != "starting":
             self.watch.saturation(self.board)
-            if all(m.finished or m.dead for m in self.current.values() if m.alive):
+            if not self._respawning and all(m.finished or m.dead for m in self.current.values() if m.alive):
                 self.state = "finished"
         return actions
 
@@ -218,6 +219,7 @@ class Conductor:
     def spawned(self, ready: WorkerReady) -> list[Action]:
         """A restarted incarnation is warm: it takes its index's share from the next
         revision instant."""
+        self._respawning.discard(ready.index)
         if self.state not in ("running", "paused"):
             return []
         at = self._takeover_at(self._silent_from(ready.index))
@@ -234,6 +236,7 @@ class Conductor:
 
     def spawn_failed(self, key: Key, why: str) -> list[Action]:
         self._event("restart_failed", worker=key[0], why=why)
+        self._respawning.discard(key[0])
         if self.state not in ("running", "paused"):
             return []
         return self._reassign(self._takeover_at(self._silent_from(key[0])))
@@ -264,6 +267,7 @@ class Conductor:
             m.close(self.elapsed_s())
             return self._abort(f"worker {m.index} lost ({why}); on_worker_loss: abort", "worker_loss")
         if policy == "restart":  # its share stays open until the replacement takes over
+            self._respawning.add(m.index)
             return [Spawn((m.index, m.incarnation + 1), m.node or None)]
         return self._reassign(self._takeover_at(silent_from_s))
 
@@ -277,8 +281,12 @@ class Conductor:
         return max((m.silent_from_s for m in self.members.values() if m.index == index and not m.alive), default=0.0)
 
     def _reassign(self, at: float) -> list[Action]:
-        """Every live member gets its share of the current plan from ``at`` on."""
+        """Every live member gets its share of the current plan from ``at`` on; with none
+        left (and no replacement on its way), the run is aborted: nobody can send the rest."""
         alive = [m for _, m in sorted(self.current.items()) if m.alive]
+        if not alive and not self._respawning:
+            return self._abort(f"every worker was lost ({self._losses()}): none is left to send the rest of the load",
+                               "worker_loss")
         revision = self._next_revision()
         for m in self.members.values():
             m.close(at)
@@ -290,6 +298,11 @@ class Conductor:
             m.assign(a, self.end_s)
             actions.append(Revise(m.key, a))
         return actions
+
+    def _losses(self) -> str:
+        """``worker 0: <why>; worker 1: <why>`` for each worker index's last loss."""
+        why = {e.worker: e.why for e in self.events if e.event == "worker_lost"}
+        return "; ".join(f"worker {i}: {w}" for i, w in sorted(why.items()))
 
     def _abort(self, reason: str, kind: AbortKind) -> list[Action]:
         self.verdict = Verdict(reason, kind)

@@ -1,5 +1,5 @@
 """The run's coordinator killed (SIGKILL: the OOM killer's signal) or frozen (SIGSTOP: a
-stalled process) mid-run: `loadray run` exits 1 with one line, the archive is closed
+stalled process) mid-run, or every worker lost at once (the raylet killed): `loadray run` exits 1 with one line, the archive is closed
 with a record that says so (`abort_kind: coordinator`, ``planned = rows + lost +
 unknown`` over the scenario's plan until the workers had certainly stopped), and the
 run fails — also when `loadray report` rebuilds it — whatever its thresholds say.
@@ -31,20 +31,28 @@ LINE = (r"loadray run: error: the coordinator (actor died \(ActorDiedError\)|did
         r"were built from them")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
-def test_a_coordinator_lost_mid_run_fails_the_run_with_an_exact_account(cli, tmp_path, signum):
-    marker, out = new_marker(), tmp_path / "run"
+def signal_mid_run(out, program: str, signum: int) -> tuple[int, str]:
+    """A run 5 s in (both workers' first parts written): ``signum`` to its process that
+    runs ``program`` (in its command line's first word); (exit code, stderr)."""
+    marker = new_marker()
     proc = start_run(marker, QUICKSTART, "--out", out, "--quiet", *LOAD)
     try:
-        wait_for(lambda: len(list(out.glob("samples/worker-*.parquet"))) >= 2, 120, proc)  # 5 s in: first parts
-        (coordinator,) = [pid for pid, cmd in marked(marker) if cmd.startswith("ray::Coordinator")]
-        os.kill(coordinator, signum)
+        wait_for(lambda: len(list(out.glob("samples/worker-*.parquet"))) >= 2, 120, proc)
+        (pid,) = [pid for pid, cmd in marked(marker) if program in cmd.split(" ", 1)[0]]
+        os.kill(pid, signum)
         _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
         kill_marked(marker)
-    assert proc.returncode == 1, stderr
+    return proc.returncode, stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
+def test_a_coordinator_lost_mid_run_fails_the_run_with_an_exact_account(cli, tmp_path, signum):
+    out = tmp_path / "run"
+    code, stderr = signal_mid_run(out, "ray::Coordinator", signum)
+    assert code == 1, stderr
     (line,) = loadray_lines(stderr)
     match = re.fullmatch(LINE, line)
     assert match and (match.group(1) == "actor died (ActorDiedError)") == (signum == signal.SIGKILL), line
@@ -62,3 +70,18 @@ def test_a_coordinator_lost_mid_run_fails_the_run_with_an_exact_account(cli, tmp
     assert summary["aborted"].startswith("the coordinator ")
     report = cli("report", out)
     assert report.returncode == 1 and "FAILED" in report.stdout, report.stdout + report.stderr
+
+
+def test_every_worker_lost_with_the_raylet_aborts_the_run_rather_than_finishing_it(cli, tmp_path):
+    # the embedded Ray's one raylet killed: both workers fence themselves; with nobody left
+    # to redistribute to, the run ended "finished" 7 s into 18 s, PASSED, exit 0 (before)
+    out = tmp_path / "run"
+    code, stderr = signal_mid_run(out, "/raylet", signal.SIGKILL)
+    assert code == 1, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["abort_kind"] == "worker_loss" and not summary["passed"]
+    assert summary["aborted"].startswith("every worker was lost (worker 0: ") and "none is left" in summary["aborted"]
+    assert summary["planned"] == summary["rows"] + summary["lost"] + summary["unknown"]
+    assert summary["rows"] == summary["intended"] == ds.dataset(out / "samples", format="parquet").count_rows()
+    assert 5 < summary["duration_s"] < 12
+    assert cli("report", out).returncode == 1

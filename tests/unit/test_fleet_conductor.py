@@ -180,6 +180,39 @@ def test_restart_that_fails_redistributes():
     assert any(e.event == "restart_failed" for e in c.events)
 
 
+def test_losing_every_worker_aborts_the_run_rather_than_finishing_it():
+    # one host's raylet killed: both workers fenced at once, nobody left to redistribute to
+    c, clock, _ = started("redistribute", workers=2)
+    advance(c, clock, 2.0, renewing=(0, 1))
+    for i in (0, 1):
+        c.renew((i, 0), lapsed=True)
+    assert c.verdict.abort_kind == "worker_loss" and c.state == "stopping"
+    assert c.verdict.aborted == ("every worker was lost (worker 0: it fenced itself (lease lapsed, or its node is "
+                                 "gone); worker 1: it fenced itself (lease lapsed, or its node is gone)): none is left "
+                                 "to send the rest of the load")
+    assert c.stopped_s == pytest.approx(2.0)  # the plan ends here: planned = rows + lost + unknown up to it
+    c.tick()
+    assert c.state == "finished"
+
+
+def test_a_run_waits_for_replacements_of_every_lost_worker_and_aborts_when_none_comes():
+    c, clock, _ = started("restart", workers=2)
+    actions = advance(c, clock, 4.0, renewing=())  # both silent: lost, replacements asked for
+    assert sorted(a.key for a in actions if isinstance(a, Spawn)) == [(0, 1), (1, 1)]
+    advance(c, clock, 2.0, renewing=())
+    assert c.state == "running" and c.verdict.aborted is None  # not finished while they start
+    (start,) = c.spawned(WorkerReady(0, 300, "h", 0, node="node1", incarnation=1))
+    assert start.key == (0, 1)
+    assert [(type(a), a.key) for a in c.spawn_failed((1, 1), "no node")] == [(Revise, (0, 1))]  # all its own now
+    assert c.state == "running" and c.verdict.aborted is None  # one replacement carries the load
+    c2, clock2, _ = started("restart", workers=2)
+    advance(c2, clock2, 4.0, renewing=())
+    c2.spawn_failed((0, 1), "no node")
+    assert c2.state == "running"  # the other replacement may still come
+    c2.spawn_failed((1, 1), "no node")
+    assert c2.verdict.abort_kind == "worker_loss" and c2.state == "stopping"
+
+
 @pytest.mark.parametrize("rate", [math.inf, -5.0, math.nan, None])
 def test_control_refuses_rates_that_are_not_finite_and_non_negative(rate):
     c, _, _ = started()
