@@ -8,6 +8,9 @@ Gates (a regression fails the comparison):
   exceeds the base's by more than this many points (0.01 = one percentage point);
 
 ``None`` turns a gate off. A gate with a figure missing (no completed request) fails.
+One gate is always on: both runs ran their course (:func:`cut_short`): the figures of a
+run stopped early, interrupted, or whose generator failed cover only part of its plan,
+and a comparison of them says nothing of a regression.
 
 Given the two runs' scenario documents, the comparison also lists where they differ
 (``scenario_differences``): a warning, not a gate (comparing two targets, or two loads,
@@ -30,6 +33,7 @@ __all__ = [
     "Comparison",
     "Gate",
     "compare_summaries",
+    "cut_short",
     "scenario_differences",
 ]
 
@@ -68,6 +72,7 @@ class Gate:
     change: float | None
     limit: float
     passed: bool
+    detail: str = ""  # why it failed, when no figure says it
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,25 @@ def _change(base: float | None, new: float | None) -> tuple[float, float]:
     return new - base, (new - base) / base * 100.0 if base else math.nan
 
 
-def _gates(base: Mapping[str, Any], new: Mapping[str, Any], max_p99: float | None, max_err: float | None) -> tuple[Gate, ...]:
+def cut_short(summary: Mapping[str, Any]) -> str | None:
+    """Why a run's figures cover only part of its plan (its generator failed, it was
+    stopped early or interrupted), or None when it ran its course."""
+    for failure in ("generator_error", "nothing_succeeded"):
+        if summary.get(failure):
+            return str(summary[failure])
+    if summary.get("aborted"):
+        return f"stopped early: {summary['aborted']}"
+    if summary.get("interrupted"):
+        return f"interrupted ({summary['interrupted']})"
+    return None
+
+
+def _course_gate(base: Mapping[str, Any], new: Mapping[str, Any], labels: tuple[str, str]) -> Gate:
+    why = [f"{label}: {reason}" for label, s in zip(labels, (base, new)) if (reason := cut_short(s))]
+    return Gate("complete", "both runs ran their course", None, None, None, 0.0, not why, "; ".join(why))
+
+
+def _gates(base: Mapping[str, Any], new: Mapping[str, Any], max_p99: float | None, max_err: float | None) -> list[Gate]:
     gates = []
     if max_p99 is not None:
         b, n = _figure(base, "latency_ms", "p99"), _figure(new, "latency_ms", "p99")
@@ -119,7 +142,7 @@ def _gates(base: Mapping[str, Any], new: Mapping[str, Any], max_p99: float | Non
         points = f"{max_err * 100:g} percentage point{'' if max_err == 0.01 else 's'}"
         gates.append(Gate("error_rate", f"error rate increase <= {points}", b, n, diff, max_err,
                           diff is not None and diff <= max_err + _EPS))
-    return tuple(gates)
+    return gates
 
 
 def compare_summaries(
@@ -139,7 +162,7 @@ def compare_summaries(
         change, pct = _change(b, n)
         rows.append({"figure": label, "unit": unit, "base": b, "new": n, "change": change, "change_pct": pct})
     table = pd.DataFrame(rows).set_index("figure")
-    gates = _gates(base, new, max_p99_increase, max_error_rate_increase)
+    gates = (_course_gate(base, new, labels), *_gates(base, new, max_p99_increase, max_error_rate_increase))
     differences = tuple(scenario_differences(*scenarios)) if scenarios else ()
     return Comparison(labels[0], labels[1], table, gates, differences)
 

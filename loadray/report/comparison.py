@@ -60,6 +60,8 @@ def _rows(c: Comparison) -> list[list[str]]:
 
 
 def _gate_line(g: Any) -> str:
+    if g.name == "complete":
+        return f"{'✓' if g.passed else '✗'} {g.expr}" + (f"  ({g.detail})" if g.detail else "")
     measured = "no data" if g.change is None else (f"{g.change * 100:+.3g}%" if g.name == "p99" else f"{g.change * 100:+.3g} pts")
     return f"{'✓' if g.passed else '✗'} {g.expr}  (measured {measured})"
 

@@ -29,7 +29,7 @@ def test_p99_gate_fails_at_50_percent_worse_and_passes_within_the_limit():
 
 def test_error_rate_gate_is_in_points():
     base = summary(10.0, error_rate=0.002)
-    gate = compare_summaries(base, summary(10.0, error_rate=0.011)).gates[1]
+    gate = compare_summaries(base, summary(10.0, error_rate=0.011)).gates[2]
     assert gate.name == "error_rate" and gate.passed and math.isclose(gate.change, 0.009)
     assert not compare_summaries(base, summary(10.0, error_rate=0.02)).passed
     assert not compare_summaries(base, summary(10.0, error_rate=0.004), max_error_rate_increase=0.001).passed
@@ -39,6 +39,22 @@ def test_missing_figures_fail_the_gate():
     empty = summary(1.0, completed=0)
     empty["latency_ms"] = {k: None for k in empty["latency_ms"]}
     c = compare_summaries(summary(10.0), empty)
-    assert [g.passed for g in c.gates] == [False, False]
+    assert [(g.name, g.passed) for g in c.gates] == [("complete", True), ("p99", False), ("error_rate", False)]
     assert math.isnan(c.table.loc["latency p99", "change"])
     assert "<table" in c._repr_html_() and "FAILED" in c._repr_html_()
+
+
+def test_a_run_that_did_not_run_its_course_fails_the_comparison_whatever_its_figures():
+    # a coordinator lost 6.6 s into 18 s: its p99 was fine, it measured a third of the plan
+    cut = {**summary(9.0), "aborted": "the coordinator actor died (ActorDiedError) 6.6 s into the run",
+           "abort_kind": "coordinator"}
+    c = compare_summaries(summary(10.0), cut, labels=("base", "ck"))
+    course, p99, errors = c.gates
+    assert not c.passed and p99.passed and errors.passed
+    assert (course.name, course.passed) == ("complete", False)
+    assert course.detail == "ck: stopped early: the coordinator actor died (ActorDiedError) 6.6 s into the run"
+    interrupted = {**summary(10.0), "interrupted": "SIGINT at 3.0 s"}
+    assert compare_summaries(interrupted, summary(10.0)).gates[0].detail == "base: interrupted (SIGINT at 3.0 s)"
+    failed = {**summary(10.0), "generator_error": "3 requests failed inside the generator (internal 3): x"}
+    assert not compare_summaries(summary(10.0), failed).passed
+    assert compare_summaries(summary(10.0), {**summary(10.0), "aborted": None, "interrupted": None}).passed
