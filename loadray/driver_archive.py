@@ -108,7 +108,7 @@ def orphan_doc(scenario: Scenario, rows: int, stop_s: float, why: str, interrupt
     arrivals the archive has a row for, the rest unknown (see :func:`orphaned`)."""
     planned = first_k_at(Profile(scenario.phases), stop_s) if scenario.model == "open" else None
     tally = orphaned(planned, rows)
-    aborted = f"{why} {stop_s:.1f} s into the run, with the workers it had started"
+    aborted = f"{why}: the run stopped {stop_s:.1f} s in, its workers with the coordinator"
     return {"events": [], "planned": tally.planned, "rows": tally.rows, "lost": 0, "unknown": tally.unknown,
             "dead_workers": [], "warnings": [], "aborted": aborted, "abort_kind": "coordinator",
             "interrupted": interrupted, "placement": []}

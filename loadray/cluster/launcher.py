@@ -193,12 +193,12 @@ class Launcher:
         """The live status by long poll: None until the coordinator answers (after
         ``every_s``, or at once when the state changes, a warning comes or the run is
         aborted: see :meth:`Coordinator.watch`), then its answer; the next poll starts
-        at once (none after the end). :class:`ray.exceptions.GetTimeoutError` when an
-        answer is ``CALL_TIMEOUT_S`` late."""
+        at once (none after the end). :class:`CoordinatorLost` when an answer is
+        ``CALL_TIMEOUT_S`` late."""
         poll = self._status_poll or self._start_status_poll(every_s)
         if not poll.done():
             if time.monotonic() > self._status_due:
-                raise ray.exceptions.GetTimeoutError(f"the coordinator's status did not come in {CALL_TIMEOUT_S:g}s")
+                raise CoordinatorLost(f"the coordinator did not answer within {CALL_TIMEOUT_S:g} s")
             return None
         status, news = poll.result()
         self.answered_ns = time.time_ns()

@@ -46,13 +46,13 @@ def test_missing_figures_fail_the_gate():
 
 def test_a_run_that_did_not_run_its_course_fails_the_comparison_whatever_its_figures():
     # a coordinator lost 6.6 s into 18 s: its p99 was fine, it measured a third of the plan
-    cut = {**summary(9.0), "aborted": "the coordinator actor died (ActorDiedError) 6.6 s into the run",
+    cut = {**summary(9.0), "aborted": "the coordinator actor died (ActorDiedError): the run stopped 6.6 s in",
            "abort_kind": "coordinator"}
     c = compare_summaries(summary(10.0), cut, labels=("base", "ck"))
     course, p99, errors = c.gates
     assert not c.passed and p99.passed and errors.passed
     assert (course.name, course.passed) == ("complete", False)
-    assert course.detail == "ck: stopped early: the coordinator actor died (ActorDiedError) 6.6 s into the run"
+    assert course.detail == "ck: stopped early: the coordinator actor died (ActorDiedError): the run stopped 6.6 s in"
     interrupted = {**summary(10.0), "interrupted": "SIGINT at 3.0 s"}
     assert compare_summaries(interrupted, summary(10.0)).gates[0].detail == "base: interrupted (SIGINT at 3.0 s)"
     failed = {**summary(10.0), "generator_error": "3 requests failed inside the generator (internal 3): x"}

@@ -148,7 +148,7 @@ def test_the_abort_kind_is_archived_and_summarized():
 
 @pytest.mark.parametrize("kind", ["worker_loss", "coordinator"])
 def test_a_run_stopped_by_a_lost_generator_fails_whatever_its_thresholds_say(kind):
-    record = {"aborted": "the coordinator actor died (ActorDiedError) 6.7 s into the run", "abort_kind": kind}
+    record = {"aborted": "the coordinator actor died (ActorDiedError): the run stopped 6.7 s in", "abort_kind": kind}
     s = summarize(from_rows([row(0)]), RunMeta(START, START + 10**9, record=record), ())
     assert all(t["passed"] for t in s["thresholds"]) and not s["passed"]
     assert f"the run was stopped early: {record['aborted']}" in s["warnings"]
