@@ -24,11 +24,11 @@ from loadray.stream.table import CHUNKS_DIR
 from .fs import RunLocation
 from .manifest import MANIFEST_FILE, Manifest, PartEntry
 from .part import TEMP_SUFFIX
-from .part_series import ARRIVALS_KEY, INCARNATION_KEY, SEQ_KEY, WORKER_KEY, WrittenPart
+from .part_series import ARRIVALS_KEY, FIRST_SEQ_KEY, INCARNATION_KEY, SEQ_KEY, WORKER_KEY, WrittenPart, series_part_number
 from .rundir import SAMPLES_DIR
 from .store_part import ensure_samples_dir
 
-__all__ = ["PartLedger", "drop_orphan_chunks", "drop_stale_temps", "unlisted_parts"]
+__all__ = ["PartLedger", "drop_orphan_chunks", "drop_stale_temps", "not_written_again", "unlisted_parts"]
 
 
 def _footer_part(loc: RunLocation, name: str) -> WrittenPart | None:
@@ -40,16 +40,51 @@ def _footer_part(loc: RunLocation, name: str) -> WrittenPart | None:
     if WORKER_KEY not in kv:
         return None  # written by the driver's own sink
     return WrittenPart(name, int(kv[WORKER_KEY]), int(kv.get(INCARNATION_KEY, 0)), md.num_rows,
-                       int(kv.get(ARRIVALS_KEY, md.num_rows)), int(kv.get(SEQ_KEY, 0)))
+                       int(kv.get(ARRIVALS_KEY, md.num_rows)), int(kv.get(SEQ_KEY, 0)),
+                       first_seq=int(kv.get(FIRST_SEQ_KEY, 0)))
 
 
 def unlisted_parts(loc: RunLocation, listed: Iterable[str]) -> list[WrittenPart]:
-    """Complete worker-written parts in ``samples/`` that are not in ``listed``."""
+    """Complete worker-written parts in ``samples/`` that are not in ``listed``, but
+    for the uploads their worker gave up on whose batches another part holds (see
+    :func:`not_written_again`): those are deleted. Called once no worker runs."""
     known = set(listed)
     names = sorted(i.base_name for i in loc.files(SAMPLES_DIR))
-    found = [_footer_part(loc, n) for n in names if n.endswith(".parquet") and not n.startswith(("_", "."))
-             and n not in known]
-    return [p for p in found if p is not None]
+    found = [p for p in (_footer_part(loc, n) for n in names if n.endswith(".parquet")
+                         and not n.startswith(("_", ".")) and n not in known) if p is not None]
+    kept = not_written_again(found, known)
+    for part in found:  # no worker writes now: the duplicates leave the store (best effort)
+        if part not in kept:
+            with contextlib.suppress(OSError):
+                loc.filesystem.delete_file(loc.path(SAMPLES_DIR, part.file))
+    return kept
+
+
+def not_written_again(found: list[WrittenPart], listed: set[str]) -> list[WrittenPart]:
+    """The parts of ``found`` (unlisted) whose batches are in no other part.
+
+    A worker writes a part whose upload failed again (its rows stay in its outbox) under
+    the next name, from the same first batch. An upload it gave up on because the store
+    did not answer may land all the same once the store answers again: its batches are
+    then in two parts. A worker reports its complete parts in order, so an unlisted part
+    numbered below a listed one of the same incarnation is such an upload; among the
+    unlisted ones, a part whose batches (``first_seq``..``last_seq``) overlap a part
+    kept already (the later-ending first) is one too. Parts that do not say their first
+    batch (written before the footer did) are all kept, as before."""
+    newest: dict[tuple[int, int], int] = {}
+    for key in filter(None, map(series_part_number, listed)):
+        newest[key[:2]] = max(newest.get(key[:2], -1), key[2])
+    kept, spans = [], {}
+    for part in sorted(found, key=lambda p: (p.last_seq, p.file), reverse=True):
+        key, taken = series_part_number(part.file), spans.setdefault((part.worker, part.incarnation), [])
+        if key is not None and key[2] < newest.get(key[:2], -1):
+            continue
+        if part.first_seq and any(part.first_seq <= last and first <= part.last_seq for first, last in taken):
+            continue
+        if part.first_seq:
+            taken.append((part.first_seq, part.last_seq))
+        kept.append(part)
+    return sorted(kept, key=lambda p: p.file)
 
 
 def drop_stale_temps(loc: RunLocation) -> list[str]:

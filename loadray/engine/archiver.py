@@ -9,8 +9,10 @@ the driver, who lists the part in the manifest and counts its arrivals. Rows rec
 but in no complete part when a worker dies are the run's ``unknown``, as before.
 
 A write that fails (the store is unreachable, the disk is full) drops the open part
-(never renamed into place half written); its rows stay in the outbox and are written
-again at the next flush. The failure is said in ``error`` (and told the driver at once)
+(never renamed into place half written; the drop, which asks the store to delete what
+may have landed, runs in the writing thread too: a store that does not answer never
+holds up the event loop, its sends or its lease); its rows stay in the outbox and are
+written again at the next flush. The failure is said in ``error`` (and told the driver at once)
 until a part completes again. One the operating system raised (a full disk, and as well
 a read-only file system, a directory removed or made immutable: no second attempt mends
 it) is also said in ``disk`` (``disk full``, ``read-only file system``...): the driver
@@ -114,18 +116,21 @@ class Archiver:
         parcels = self.outbox.after(self._handed)
 
         def work() -> list[WrittenPart]:
-            if self.series is None:
-                self.series = self.make_series()
-            done = []
-            for p in parcels:
-                done += self.series.append(p.batch, p.arrivals, p.seq)
-            return done + (self.series.close() if closing else self.series.roll_due())
+            try:
+                if self.series is None:
+                    self.series = self.make_series()
+                done = []
+                for p in parcels:
+                    done += self.series.append(p.batch, p.arrivals, p.seq)
+                return done + (self.series.close() if closing else self.series.roll_due())
+            except Exception:
+                if self.series is not None:  # its delete waits on the store too: off the event loop
+                    self.series.abort()
+                raise
 
         try:
             done = await asyncio.get_running_loop().run_in_executor(None, work) if self.offload else work()
         except Exception as exc:  # the store or the disk refused: write it all again later
-            if self.series is not None:
-                self.series.abort()
             self._handed = self.outbox.acked
             self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             self.disk = disk_problem(exc) if stops_writing(exc) else None

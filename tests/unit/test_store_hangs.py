@@ -1,0 +1,128 @@
+"""A store that stops answering (a hung MinIO, a black-holed endpoint: the connection is
+accepted, no byte comes back) in the middle of a run, on a real S3 server (moto's, on
+127.0.0.1) whose requests :meth:`s3_support.Faults.freeze` holds unanswered until
+:meth:`~s3_support.Faults.thaw` serves them, late.
+
+- A worker's event loop (its sends, its lease) is never held up by the store: also the
+  delete of a part whose upload failed runs in the writing thread.
+- An upload the worker gave up on that lands once the store answers again (its rows were
+  written again in the next part) is not listed, and leaves the store: every row once.
+- At the end, a store that does not answer ends the run in bounded time, exit 1, one line
+  naming the URI and where the rows are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pyarrow.fs as pafs
+import pytest
+from test_archive_part_series import START, rows
+
+from loadray.archive.fs import RunLocation, locate
+from loadray.archive.ledger import unlisted_parts
+from loadray.archive.part_series import PartSeries
+from loadray.engine.archiver import Archiver
+from loadray.engine.outbox import Outbox
+
+pytest.importorskip("moto.server")
+
+
+@pytest.fixture(scope="module")
+def s3():
+    from s3_support import s3_server
+
+    with s3_server("hangs") as server:
+        yield server
+
+
+def impatient(s3, prefix: str, wait_s: float = 1.0) -> RunLocation:
+    """The run at s3://hangs/PREFIX through a client that gives up on a silent store after
+    ``wait_s`` without a byte, in one attempt (the SDK's default: 3 s, 3 attempts), so a
+    test of a hang costs a second or two."""
+    fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{s3.port}", scheme="http", region="us-east-1",
+                           access_key="testing", secret_key="testing", allow_delayed_open=True,
+                           request_timeout=wait_s, connect_timeout=wait_s,
+                           retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1))
+    return RunLocation(fs, f"hangs/{prefix}", f"s3://hangs/{prefix}")
+
+
+def listing(s3, prefix: str) -> list[str]:
+    found = s3.fs.get_file_info(pafs.FileSelector(f"hangs/{prefix}", allow_not_found=True, recursive=True))
+    return sorted(i.base_name for i in found if i.type == pafs.FileType.File)
+
+
+def test_a_delete_the_store_never_answers_does_not_hold_up_the_workers_event_loop(s3):
+    """The part's upload is refused, then the delete of what may have landed hangs (1 s
+    here, ~11 s with the SDK's defaults; the check for the run's end before the upload
+    hangs too, in the writing thread): before, it ran on the event loop, which sent
+    nothing and renewed no lease meanwhile (a 60 s run whose store froze for 47 s: both
+    workers fenced themselves, were called lost, 145 requests never sent)."""
+    outbox = Outbox()
+    outbox.put(rows(50, worker=2).combine_chunks().to_batches()[0], 50)
+    archiver = Archiver(lambda: PartSeries(impatient(s3, "stall"), 2, 0, START), outbox)
+
+    async def main() -> tuple[float, float]:
+        gaps, last = [0.0], time.monotonic()
+
+        async def tick() -> None:
+            nonlocal last
+            while True:
+                await asyncio.sleep(0.01)
+                gaps.append(time.monotonic() - last)
+                last = time.monotonic()
+
+        ticker = asyncio.ensure_future(tick())
+        archiver.start()
+        began = time.monotonic()
+        await archiver.finish()
+        took = time.monotonic() - began
+        await asyncio.sleep(0.05)  # the ticker notes the last gap
+        ticker.cancel()
+        return max(gaps), took
+
+    s3.faults.refuse_writes = True
+    s3.faults.freeze("HEAD", "DELETE")  # pyarrow's delete asks whether the object is there first
+    try:
+        longest_gap, took = asyncio.run(main())
+    finally:
+        s3.faults.refuse_writes = False
+        s3.faults.thaw()
+    assert archiver.error is not None and "ACCESS_DENIED" in archiver.error
+    assert took >= 1.8 and s3.faults.held == 2  # the check for _closed, then the delete waited...
+    assert longest_gap < 0.3  # ...in the writing thread, not on the event loop
+    assert outbox.rows == 50 and listing(s3, "stall") == []  # the rows wait for the next attempt
+
+
+def test_an_upload_given_up_on_that_lands_later_is_not_listed_and_leaves_the_store(s3):
+    """The store as a late upload leaves it: part 0 (batches 1-2) landed after its worker
+    gave up on it and wrote batches 1-3 again as part 1. Before, the driver's final
+    listing took part 0 as a part nobody reported: 281 of a run's 4809 rows twice, its
+    ``unknown`` -127."""
+    loc = locate("s3://hangs/late")
+    series = PartSeries(loc, 3, 0, START)
+    series.append(rows(20, worker=3), 20, 1)
+    series.append(rows(20, worker=3, first=20), 20, 2)
+    (given_up,) = series.close()  # landed late
+    for seq in (1, 2, 3):
+        series.append(rows(20, worker=3, first=20 * (seq - 1)), 20, seq)
+    (again,) = series.close()
+    assert unlisted_parts(loc, [again.file]) == []
+    assert listing(s3, "late/samples") == [again.file] and given_up.file != again.file
+    assert (given_up.first_seq, given_up.last_seq, again.first_seq, again.last_seq) == (1, 2, 1, 3)
+
+
+def test_of_two_unreported_parts_holding_the_same_batches_the_driver_lists_one(s3):
+    """The worker died before it reported part 1: part 1 is its rows (it holds part 0's
+    too), listed once; part 0 leaves the store."""
+    loc = locate("s3://hangs/died")
+    series = PartSeries(loc, 4, 0, START)
+    series.append(rows(20, worker=4), 20, 1)
+    (given_up,) = series.close()
+    series.append(rows(20, worker=4), 20, 1)
+    series.append(rows(20, worker=4, first=20), 20, 2)
+    (again,) = series.close()
+    found = unlisted_parts(loc, [])
+    assert [(p.file, p.rows, p.last_seq) for p in found] == [(again.file, 40, 2)]
+    assert listing(s3, "died/samples") == [again.file] and given_up.file != again.file
