@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 
 from loadray.archive import SAMPLES_DIR, write_scenario
-from loadray.archive.fs import RunLocation, is_uri, locate
+from loadray.archive.fs import RunLocation, StoreSilent, is_uri, locate
 from loadray.archive.ledger import unlisted_parts
+from loadray.archive.manifest import Manifest
 from loadray.archive.part_series import WrittenPart
 from loadray.archive.run_place import write_scenario_at
 from loadray.cluster import Launcher
@@ -22,7 +23,8 @@ from loadray.fleet.accounting import Tally
 from loadray.redaction import mask_text_values
 from loadray.scenario import redact
 
-__all__ = ["find_unlisted", "listed", "record_doc", "through_driver_note", "worker_archive", "write_scenario_in"]
+__all__ = ["find_unlisted", "listed", "record_doc", "silent_store", "through_driver_note", "worker_archive",
+           "write_scenario_in"]
 
 
 def write_scenario_in(run_dir, doc: dict) -> None:
@@ -96,3 +98,16 @@ def record_doc(record: RunRecord, tally: Tally, interrupted: str | None, secrets
         "lease_s": record.lease_s,
         "flush_interval_s": record.flush_interval_s,
     }), secrets)
+
+
+def silent_store(loc: RunLocation, why: str, manifest: Manifest, doc: dict | None) -> StoreSilent:
+    """The run's end when its store did not answer (``why``): nothing more is asked of it;
+    the line says what it holds (the parts workers completed before), where the rest of
+    the rows went (the record's account, which is not stored) and how to get the report."""
+    held = f"it holds the {manifest.rows} rows of the {len(manifest.parts)} parts completed before"
+    if doc is not None:
+        held += (f"; the {doc['unknown']} rows in no part that reached it stayed with the workers and are gone "
+                 f"(planned {doc['planned']} = rows {doc['rows']} + lost {doc['lost']} + unknown {doc['unknown']}; "
+                 "the run's record is not stored)")
+    return StoreSilent(f"{loc}: the store did not answer at the end of the run ({why}): {held}; "
+                       f"`loadray report {loc}` builds the report from the parts there once it answers again")

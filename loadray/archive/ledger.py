@@ -24,7 +24,15 @@ from loadray.stream.table import CHUNKS_DIR
 from .fs import RunLocation
 from .manifest import MANIFEST_FILE, Manifest, PartEntry
 from .part import TEMP_SUFFIX
-from .part_series import ARRIVALS_KEY, FIRST_SEQ_KEY, INCARNATION_KEY, SEQ_KEY, WORKER_KEY, WrittenPart, series_part_number
+from .part_series import (
+    ARRIVALS_KEY,
+    FIRST_SEQ_KEY,
+    INCARNATION_KEY,
+    SEQ_KEY,
+    WORKER_KEY,
+    WrittenPart,
+    series_part_number,
+)
 from .rundir import SAMPLES_DIR
 from .store_part import ensure_samples_dir
 

@@ -20,11 +20,15 @@ import pyarrow.fs as pafs
 import pytest
 from test_archive_part_series import START, rows
 
-from loadray.archive.fs import RunLocation, locate
+from loadray.archive.fs import RunLocation, StoreSilent, locate, silence
 from loadray.archive.ledger import unlisted_parts
+from loadray.archive.manifest import Manifest, PartEntry
 from loadray.archive.part_series import PartSeries
+from loadray.archive.run_place import write_scenario_at
+from loadray.driver_archive import silent_store
 from loadray.engine.archiver import Archiver
 from loadray.engine.outbox import Outbox
+from loadray.errors import DiskError
 
 pytest.importorskip("moto.server")
 
@@ -51,6 +55,12 @@ def impatient(s3, prefix: str, wait_s: float = 1.0) -> RunLocation:
 def listing(s3, prefix: str) -> list[str]:
     found = s3.fs.get_file_info(pafs.FileSelector(f"hangs/{prefix}", allow_not_found=True, recursive=True))
     return sorted(i.base_name for i in found if i.type == pafs.FileType.File)
+
+
+def free_port() -> int:
+    from s3_support import free_port
+
+    return free_port()
 
 
 def test_a_delete_the_store_never_answers_does_not_hold_up_the_workers_event_loop(s3):
@@ -126,3 +136,78 @@ def test_of_two_unreported_parts_holding_the_same_batches_the_driver_lists_one(s
     found = unlisted_parts(loc, [])
     assert [(p.file, p.rows, p.last_seq) for p in found] == [(again.file, 40, 2)]
     assert listing(s3, "died/samples") == [again.file] and given_up.file != again.file
+
+
+def test_the_end_of_a_run_looks_at_its_store_once_within_a_bound_of_its_own(s3):
+    """A silent store costs the end of a run one look of at most ANSWER_WAIT_S (the SDK's
+    own limits: ~10 s a look, ~30 s an upload, each of the end's dozen calls: a 10 s run
+    whose store froze took 146 s to end, exit 2 on a line about reading samples/)."""
+    loc = locate("s3://hangs/look")
+    assert silence(loc, 0.5) is None
+    s3.faults.refuse_writes = True  # a refusal is an answer
+    try:
+        assert silence(loc, 0.5) is None
+    finally:
+        s3.faults.refuse_writes = False
+    s3.faults.freeze()
+    try:
+        began = time.monotonic()
+        assert silence(loc, 0.5) == "no answer in 0.5 s"
+        assert time.monotonic() - began < 0.8
+    finally:
+        s3.faults.thaw()
+    gone = RunLocation(pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{free_port()}", scheme="http",
+                                         region="us-east-1", access_key="testing", secret_key="testing"),
+                       "hangs/look", "s3://hangs/look")
+    # nothing listens (the store's process is gone): refused connections, the SDK's 3 attempts (~1-3 s)
+    why = silence(gone, 5.0)
+    assert "NETWORK_CONNECTION" in why and "Could not connect to server" in why
+    assert silence(locate("runs/local"), 0.0) is None
+
+
+def test_a_run_whose_store_is_silent_at_its_end_fails_in_one_line_with_its_account(s3):
+    from loadray.driver import _after_disk_error, _run_dir
+
+    manifest = Manifest(START, parts=(PartEntry("worker-000-0000.parquet", 0, 300),))
+    doc = {"planned": 1000, "rows": 300, "lost": 0, "unknown": 700}
+    error = silent_store(locate("s3://hangs/end"), "no answer in 5 s", manifest, doc)
+    assert isinstance(error, DiskError) and error.exit_code == 1 and _after_disk_error(error, "s3://hangs/end") is error
+    assert str(error) == (
+        "s3://hangs/end: the store did not answer at the end of the run (no answer in 5 s): it holds the 300 rows of "
+        "the 1 parts completed before; the 700 rows in no part that reached it stayed with the workers and are gone "
+        "(planned 1000 = rows 300 + lost 0 + unknown 700; the run's record is not stored); `loadray report "
+        "s3://hangs/end` builds the report from the parts there once it answers again")
+    began = time.monotonic()
+    with pytest.raises(StoreSilent) as info, _run_dir("s3://hangs/end"):
+        write_scenario_at(locate("s3://hangs/end"), {"name": "end"})
+        s3.faults.freeze()  # before, the run's directory asked the silent store whether samples/ was there
+        raise error
+    s3.faults.thaw()
+    assert info.value is error and time.monotonic() - began < 1
+    assert listing(s3, "end") == ["scenario.yaml"]  # kept: the store could not say what else it holds
+
+
+def test_a_worker_waits_for_a_silent_store_a_bounded_time_after_its_load(s3):
+    """Before, a worker's end waited for its last part as long as the SDK tried (a check
+    for the run's end, an upload: ~40 s an attempt), and the run's end with it: a 10 s run
+    whose store froze 3 s in ended 122 s into its load even with the driver's own look
+    bounded. Now the rows not in a complete part stay unwritten (counted unknown)."""
+    outbox = Outbox()
+    outbox.put(rows(50, worker=5).combine_chunks().to_batches()[0], 50)
+    archiver = Archiver(lambda: PartSeries(impatient(s3, "finish", 5.0), 5, 0, START), outbox)
+
+    async def main() -> tuple[bool, float]:
+        archiver.start()
+        began = time.monotonic()
+        done = await archiver.finish(within_s=0.5)
+        took = time.monotonic() - began
+        s3.faults.thaw()  # the writing thread's held request is answered: it ends
+        return done, took
+
+    s3.faults.freeze()
+    try:
+        done, took = asyncio.run(main())
+    finally:
+        s3.faults.thaw()
+    assert not done and 0.5 <= took < 0.9
+    assert archiver.error == "the store did not take the last part in 0.5 s" and outbox.rows == 50
