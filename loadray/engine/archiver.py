@@ -41,7 +41,7 @@ __all__ = ["FINISH_WAIT_S", "ArchiveSpec", "Archiver", "Receipt", "writes_direct
 
 #: How long a worker waits, after its load, for the store to take its last part: a store
 #: that does not answer holds each upload for the SDK's limits (~40 s with its retries).
-FINISH_WAIT_S = 15.0
+FINISH_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
