@@ -12,6 +12,7 @@ listing and their footers, so the manifest's counts match the rows a reader find
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -136,6 +137,7 @@ class PartLedger:
         self.loc = loc
         self._manifest = Manifest(run_start_ns=int(run_start_ns))
         self._dirty = False
+        self._saving: threading.Thread | None = None  # the save tick() started, if one runs
         ensure_samples_dir(loc)
         self._save()
 
@@ -156,17 +158,34 @@ class PartLedger:
                            "on a storage URI every worker writes its own parts")
 
     def tick(self) -> None:
-        """Save the manifest if a part joined; a store that refuses it now gets it again
-        at the next tick (the parts are the truth until the run is closed)."""
-        if self._dirty:
-            with contextlib.suppress(DiskError):
-                self._save()
+        """Save the manifest if a part joined, in a thread of its own (a store that does
+        not answer holds an upload ~30 s: never the driver's loop); a store that refuses
+        it, or one still busy with the last save, gets it at a later tick (the parts are the
+        truth until the run is closed)."""
+        if self._dirty and (self._saving is None or not self._saving.is_alive()):
+            self._dirty = False
+            self._saving = threading.Thread(target=self._save_quietly, args=(self._manifest,),
+                                            name="loadray-manifest", daemon=True)
+            self._saving.start()
+
+    def wait_saved(self) -> None:
+        """Return once the save :meth:`tick` started (if one runs) ended, as the SDK's
+        limits end it."""
+        if self._saving is not None:
+            self._saving.join()
+
+    def _save_quietly(self, manifest: Manifest) -> None:
+        try:
+            self.loc.write_bytes(manifest.to_json().encode("utf-8"), SAMPLES_DIR, MANIFEST_FILE)
+        except DiskError:
+            self._dirty = True
 
     def close(self, run_end_ns: int, record: dict | None = None) -> None:
         """The complete manifest, then the ``chunks/`` parts of no listed part deleted
         (:func:`drop_orphan_chunks`); :class:`DiskError` (saying what the store holds)
         when the store refuses the manifest: readers then read every complete part."""
         self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record, complete=True)
+        self.wait_saved()  # its upload must not land after the complete one
         try:
             self._save()
         except DiskError as exc:

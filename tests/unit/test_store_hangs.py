@@ -21,7 +21,7 @@ import pytest
 from test_archive_part_series import START, rows
 
 from loadray.archive.fs import RunLocation, StoreSilent, locate, silence
-from loadray.archive.ledger import unlisted_parts
+from loadray.archive.ledger import PartLedger, unlisted_parts
 from loadray.archive.manifest import Manifest, PartEntry
 from loadray.archive.part_series import PartSeries
 from loadray.archive.run_place import write_scenario_at
@@ -211,3 +211,26 @@ def test_a_worker_waits_for_a_silent_store_a_bounded_time_after_its_load(s3):
         s3.faults.thaw()
     assert not done and 0.5 <= took < 0.9
     assert archiver.error == "the store did not take the last part in 0.5 s" and outbox.rows == 50
+
+
+def test_the_driver_saves_the_manifest_beside_its_loop_not_in_its_way(s3):
+    """Before, a tick of a store that stopped answering held the driver's loop (its live
+    view, its signals, the run's end) for the whole upload: ~30 s with the SDK's retries,
+    again at each tick while the store stayed silent."""
+    loc = impatient(s3, "tick")
+    ledger, series = PartLedger(loc, START), PartSeries(loc, 6, 0, START)
+    series.append(rows(30, worker=6), 30, 1)
+    (part,) = series.close()
+    ledger.add_part(part)
+    s3.faults.freeze()
+    try:
+        began = time.monotonic()
+        ledger.tick()
+        ledger.tick()  # the first save still waits: not a second one
+        took = time.monotonic() - began
+    finally:
+        s3.faults.thaw()
+    assert took < 0.2
+    ledger.close(START + 10**9, {"rows": 30})
+    manifest = Manifest.from_json(loc.read_bytes("samples", "_manifest.json").decode())
+    assert manifest.complete and [p.file for p in manifest.parts] == [part.file] and manifest.record == {"rows": 30}
