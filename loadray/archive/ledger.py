@@ -25,19 +25,11 @@ from loadray.stream.table import CHUNKS_DIR
 from .fs import RunLocation
 from .manifest import MANIFEST_FILE, Manifest, PartEntry
 from .part import TEMP_SUFFIX
-from .part_series import (
-    ARRIVALS_KEY,
-    FIRST_SEQ_KEY,
-    INCARNATION_KEY,
-    SEQ_KEY,
-    WORKER_KEY,
-    WrittenPart,
-    series_part_number,
-)
+from .part_series import WrittenPart, not_written_again, written_part
 from .rundir import SAMPLES_DIR
 from .store_part import ensure_samples_dir
 
-__all__ = ["PartLedger", "drop_orphan_chunks", "drop_stale_temps", "not_written_again", "unlisted_parts"]
+__all__ = ["PartLedger", "drop_orphan_chunks", "drop_stale_temps", "unlisted_parts"]
 
 
 def _footer_part(loc: RunLocation, name: str) -> WrittenPart | None:
@@ -45,12 +37,7 @@ def _footer_part(loc: RunLocation, name: str) -> WrittenPart | None:
         md = pq.read_metadata(loc.path(SAMPLES_DIR, name), filesystem=loc.filesystem)
     except (OSError, pa.ArrowException):
         return None  # no footer: not a complete part
-    kv = {k.decode(): v.decode() for k, v in (md.metadata or {}).items()}
-    if WORKER_KEY not in kv:
-        return None  # written by the driver's own sink
-    return WrittenPart(name, int(kv[WORKER_KEY]), int(kv.get(INCARNATION_KEY, 0)), md.num_rows,
-                       int(kv.get(ARRIVALS_KEY, md.num_rows)), int(kv.get(SEQ_KEY, 0)),
-                       first_seq=int(kv.get(FIRST_SEQ_KEY, 0)))
+    return written_part(name, md)
 
 
 def unlisted_parts(loc: RunLocation, listed: Iterable[str]) -> list[WrittenPart]:
@@ -67,33 +54,6 @@ def unlisted_parts(loc: RunLocation, listed: Iterable[str]) -> list[WrittenPart]
             with contextlib.suppress(OSError):
                 loc.filesystem.delete_file(loc.path(SAMPLES_DIR, part.file))
     return kept
-
-
-def not_written_again(found: list[WrittenPart], listed: set[str]) -> list[WrittenPart]:
-    """The parts of ``found`` (unlisted) whose batches are in no other part.
-
-    A worker writes a part whose upload failed again (its rows stay in its outbox) under
-    the next name, from the same first batch. An upload it gave up on because the store
-    did not answer may land all the same once the store answers again: its batches are
-    then in two parts. A worker reports its complete parts in order, so an unlisted part
-    numbered below a listed one of the same incarnation is such an upload; among the
-    unlisted ones, a part whose batches (``first_seq``..``last_seq``) overlap a part
-    kept already (the later-ending first) is one too. Parts that do not say their first
-    batch (written before the footer did) are all kept, as before."""
-    newest: dict[tuple[int, int], int] = {}
-    for key in filter(None, map(series_part_number, listed)):
-        newest[key[:2]] = max(newest.get(key[:2], -1), key[2])
-    kept, spans = [], {}
-    for part in sorted(found, key=lambda p: (p.last_seq, p.file), reverse=True):
-        key, taken = series_part_number(part.file), spans.setdefault((part.worker, part.incarnation), [])
-        if key is not None and key[2] < newest.get(key[:2], -1):
-            continue
-        if part.first_seq and any(part.first_seq <= last and first <= part.last_seq for first, last in taken):
-            continue
-        if part.first_seq:
-            taken.append((part.first_seq, part.last_seq))
-        kept.append(part)
-    return sorted(kept, key=lambda p: p.file)
 
 
 def drop_stale_temps(loc: RunLocation) -> list[str]:

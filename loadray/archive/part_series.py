@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from loadray.schema import SCHEMA
 from loadray.stream.table import CHUNK_SCHEMA, CHUNKS_DIR, is_chunk_batch
@@ -51,7 +52,7 @@ from .sink import DEFAULT_ROLL_S, DEFAULT_ROW_GROUP_ROWS, DEFAULT_ROWS_PER_FILE,
 from .store_part import STORE_PART_BYTES, StorePart, ensure_dir, ensure_samples_dir, open_part
 
 __all__ = ["ARRIVALS_KEY", "CHUNK_ROWS_PER_FILE", "FIRST_SEQ_KEY", "INCARNATION_KEY", "SEQ_KEY", "WORKER_KEY", "PartSeries",
-           "WrittenPart", "series_part_name", "series_part_number"]
+           "WrittenPart", "not_written_again", "series_part_name", "series_part_number", "written_part"]
 _SERIES_NAME = re.compile(r"^worker-(\d+)(?:-r(\d+))?-(\d+)\.parquet$")
 
 WORKER_KEY = "loadray.worker"
@@ -90,6 +91,43 @@ class WrittenPart:
     last_seq: int
     chunk_rows: int = 0
     first_seq: int = 0
+
+
+def written_part(name: str, footer: pq.FileMetaData) -> WrittenPart | None:
+    """The part a worker wrote, from its footer; None for one it did not (the driver's)."""
+    kv = {k.decode(): v.decode() for k, v in (footer.metadata or {}).items()}
+    if WORKER_KEY not in kv:
+        return None
+    return WrittenPart(name, int(kv[WORKER_KEY]), int(kv.get(INCARNATION_KEY, 0)), footer.num_rows,
+                       int(kv.get(ARRIVALS_KEY, footer.num_rows)), int(kv.get(SEQ_KEY, 0)),
+                       first_seq=int(kv.get(FIRST_SEQ_KEY, 0)))
+
+
+def not_written_again(found: list[WrittenPart], listed: set[str]) -> list[WrittenPart]:
+    """The parts of ``found`` (unlisted) whose batches are in no other part.
+
+    A worker writes a part whose upload failed again (its rows stay in its outbox) under
+    the next name, from the same first batch. An upload it gave up on because the store
+    did not answer may land all the same once the store answers again: its batches are
+    then in two parts. A worker reports its complete parts in order, so an unlisted part
+    numbered below a listed one of the same incarnation is such an upload; among the
+    unlisted ones, a part whose batches (``first_seq``..``last_seq``) overlap a part
+    kept already (the later-ending first) is one too. Parts that do not say their first
+    batch (written before the footer did) are all kept, as before."""
+    newest: dict[tuple[int, int], int] = {}
+    for key in filter(None, map(series_part_number, listed)):
+        newest[key[:2]] = max(newest.get(key[:2], -1), key[2])
+    kept, spans = [], {}
+    for part in sorted(found, key=lambda p: (p.last_seq, p.file), reverse=True):
+        key, taken = series_part_number(part.file), spans.setdefault((part.worker, part.incarnation), [])
+        if key is not None and key[2] < newest.get(key[:2], -1):
+            continue
+        if part.first_seq and any(part.first_seq <= last and first <= part.last_seq for first, last in taken):
+            continue
+        if part.first_seq:
+            taken.append((part.first_seq, part.last_seq))
+        kept.append(part)
+    return sorted(kept, key=lambda p: p.file)
 
 
 class PartSeries:

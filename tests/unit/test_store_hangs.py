@@ -20,6 +20,7 @@ import pyarrow.fs as pafs
 import pytest
 from test_archive_part_series import START, rows
 
+from loadray.api import open_run
 from loadray.archive.fs import RunLocation, StoreSilent, locate, silence
 from loadray.archive.ledger import PartLedger, unlisted_parts
 from loadray.archive.manifest import Manifest, PartEntry
@@ -234,3 +235,21 @@ def test_the_driver_saves_the_manifest_beside_its_loop_not_in_its_way(s3):
     ledger.close(START + 10**9, {"rows": 30})
     manifest = Manifest.from_json(loc.read_bytes("samples", "_manifest.json").decode())
     assert manifest.complete and [p.file for p in manifest.parts] == [part.file] and manifest.record == {"rows": 30}
+
+
+def test_a_run_its_store_left_without_a_complete_manifest_reads_each_batch_once(s3):
+    """The store did not answer at the run's end, then served what it held: the manifest
+    says no part, the late upload (part 0, batch 1) and the part that wrote its rows again
+    (part 1, batches 1-2) are both there. `loadray report` and open_run read every complete
+    part then, each batch once: 40 rows (before, 60)."""
+    loc = locate("s3://hangs/after")
+    write_scenario_at(loc, {"name": "after"})
+    PartLedger(loc, START)  # the manifest as the run began
+    series = PartSeries(loc, 7, 0, START)
+    series.append(rows(20, worker=7), 20, 1)
+    series.close()
+    series.append(rows(20, worker=7), 20, 1)
+    series.append(rows(20, worker=7, first=20), 20, 2)
+    series.close()
+    run = open_run("s3://hangs/after")
+    assert run.rows == 40 and run.table.num_rows == 40
