@@ -198,7 +198,8 @@ def silence(loc: RunLocation, within_s: float = ANSWER_WAIT_S) -> str | None:
     """None when the store answers one look at the run (whatever the answer: a refusal
     is an answer) within ``within_s``; else why not: ``no answer in 5 s``, or the error
     of a store that cannot be reached (S3: the SDK's ``NETWORK_CONNECTION``, e.g. a
-    refused connection). A look that hangs is left to the SDK's own limits in a daemon
+    refused connection: ``Failed to connect to 127.0.0.1:9000 after 0 ms: Could not
+    connect to server``). A look that hangs is left to the SDK's own limits in a daemon
     thread (it writes nothing). A local directory always answers."""
     if loc.local is not None:
         return None
@@ -216,7 +217,7 @@ def silence(loc: RunLocation, within_s: float = ANSWER_WAIT_S) -> str | None:
     thread.join(within_s)
     if not answer:
         return f"no answer in {within_s:g} s"
-    exc = answer[0]
-    if exc is not None and "NETWORK_CONNECTION" in str(exc):
-        return str(exc).splitlines()[0]
+    text = (str(answer[0] or "").splitlines() or [""])[0]
+    if "NETWORK_CONNECTION" in text:  # the SDK's words after its preamble: "Failed to connect to ..."
+        return text.split("Details: ", 1)[-1]
     return None
