@@ -43,7 +43,7 @@ from loadray.archive import (
 from loadray.archive.chunk_sink import ChunkSink, close_archive, route_chunks
 from loadray.archive.diskspace import disk_problem
 from loadray.archive.fence import close_run
-from loadray.archive.fs import is_uri, locate
+from loadray.archive.fs import StoreSilent, is_uri, locate, silence
 from loadray.archive.ledger import PartLedger, drop_stale_temps
 from loadray.archive.run_place import create_run, new_run_place, text_of
 from loadray.cluster import Launcher
@@ -54,6 +54,7 @@ from loadray.driver_archive import (
     listed,
     orphan_doc,
     record_doc,
+    silent_store,
     through_driver_note,
     worker_archive,
     write_scenario_in,
@@ -199,10 +200,11 @@ def _run_dir(path):
             yield path
         except (Interrupted, KeyboardInterrupt):
             raise
-        except BaseException:
-            if not loc.is_dir(SAMPLES_DIR):
-                with contextlib.suppress(OSError):
-                    loc.filesystem.delete_file(loc.path(SCENARIO_FILE))
+        except BaseException as exc:
+            with contextlib.suppress(LoadrayError):  # a store that cannot tell keeps it; the error stays the run's
+                if not isinstance(exc, StoreSilent) and not loc.is_dir(SAMPLES_DIR):
+                    with contextlib.suppress(OSError):
+                        loc.filesystem.delete_file(loc.path(SCENARIO_FILE))
             raise
         return
     existed = path.is_dir()
@@ -259,7 +261,10 @@ def _warn(scenario: Scenario) -> Callable[[str], None]:
 
 def _after_disk_error(exc: DiskError, run_dir: Path) -> DiskError:
     """The run stopped on a write the disk refused (full, read-only...): build the report
-    from the rows kept if the disk lets it (one line either way)."""
+    from the rows kept if the disk lets it (one line either way); a store that did not
+    answer is asked nothing more."""
+    if isinstance(exc, StoreSilent):
+        return exc
     try:
         rebuild(run_dir)
     except DiskError:
@@ -348,12 +353,16 @@ def _drive(scenario: Scenario, run_dir, interrupts: Interrupts, options: RunOpti
                 lost, end_ns = exc, min(end_ns, time.time_ns(), launcher.last_send_ns())
     finally:
         launcher.kill(lost=lost is not None)
-        if direct:  # no part joins the run from here on (see loadray.archive.fence)
+        silent = silence(loc)  # a store gone at the end is asked nothing more (each ask: up to ~30 s)
+        if direct and silent is None:  # no part joins the run from here on (see loadray.archive.fence)
             close_run(loc, time.time_ns())
-        find_unlisted(sink, loc, launcher, metrics)
+        if silent is None:
+            find_unlisted(sink, loc, launcher, metrics)
         doc = record_doc(record, launcher.tally(record), interrupts.note(start_ns), scenario.secrets) if record else \
             orphan_doc(scenario, launcher.delivered(), (end_ns - start_ns) / 1e9, str(lost),
                        interrupts.note(start_ns)) if lost else None
+        if silent is not None:
+            raise silent_store(loc, silent, sink.manifest, doc)
         try:
             close_archive(sink, chunk_sink, end_ns, doc)  # a full disk under chunks/ cuts the run too
         finally:

@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 
 from loadray.archive import SAMPLES_DIR, write_scenario
-from loadray.archive.fs import RunLocation, is_uri, locate
+from loadray.archive.fs import RunLocation, StoreSilent, is_uri, locate
 from loadray.archive.ledger import unlisted_parts
+from loadray.archive.manifest import Manifest
 from loadray.archive.part_series import WrittenPart
 from loadray.archive.run_place import write_scenario_at
 from loadray.cluster import Launcher
@@ -25,8 +26,8 @@ from loadray.redaction import mask_text_values
 from loadray.scenario import redact
 from loadray.scenario.model import Scenario
 
-__all__ = ["find_unlisted", "listed", "orphan_doc", "record_doc", "through_driver_note", "worker_archive",
-           "write_scenario_in"]
+__all__ = ["find_unlisted", "listed", "orphan_doc", "record_doc", "silent_store", "through_driver_note",
+           "worker_archive", "write_scenario_in"]
 
 
 def write_scenario_in(run_dir, doc: dict) -> None:
@@ -112,3 +113,16 @@ def orphan_doc(scenario: Scenario, rows: int, stop_s: float, why: str, interrupt
     return {"events": [], "planned": tally.planned, "rows": tally.rows, "lost": 0, "unknown": tally.unknown,
             "dead_workers": [], "warnings": [], "aborted": aborted, "abort_kind": "coordinator",
             "interrupted": interrupted, "placement": []}
+
+
+def silent_store(loc: RunLocation, why: str, manifest: Manifest, doc: dict | None) -> StoreSilent:
+    """The run's end when its store did not answer (``why``): nothing more is asked of it;
+    the line says what it holds (the parts workers completed before), where the rest of
+    the rows went (the record's account, which is not stored) and how to get the report."""
+    held = f"it holds the {manifest.rows} rows of the {len(manifest.parts)} parts completed before"
+    if doc is not None:
+        held += (f"; the {doc['unknown']} rows in no part that reached it stayed with the workers and are gone "
+                 f"(planned {doc['planned']} = rows {doc['rows']} + lost {doc['lost']} + unknown {doc['unknown']}; "
+                 "the run's record is not stored)")
+    return StoreSilent(f"{loc}: the store did not answer at the end of the run ({why}): {held}; "
+                       f"`loadray report {loc}` builds the report from the parts there once it answers again")

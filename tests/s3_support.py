@@ -11,7 +11,9 @@ policy denying ``s3:PutObject`` would (pyarrow does not retry it); reads, delete
 the start of a multipart upload (no body) still work. It also counts the multipart
 uploads started (``uploads_started``). :meth:`S3.incomplete_uploads` lists those
 neither completed nor aborted (S3's ListMultipartUploads, through boto3, which moto
-depends on).
+depends on). After :meth:`Faults.freeze` it answers nothing: requests are held (the
+connection accepted, no byte back) until :meth:`Faults.thaw`, then served, so a write
+its client gave up on lands late, as on a SIGSTOPped server.
 """
 
 from __future__ import annotations
@@ -31,6 +33,21 @@ DENIED = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code
 @dataclass
 class Faults:
     refuse_writes: bool = False
+    held: int = 0  # requests held unanswered by freeze() so far
+    _thawed: threading.Event = field(default_factory=lambda: _set(threading.Event()))
+    _frozen_methods: tuple = ()  # () = every method
+
+    def freeze(self, *methods: str) -> None:
+        """From now on every request (or those of ``methods``: "DELETE"...) is held
+        unanswered (the connection accepted, no byte sent back), as by a hung or SIGSTOPped
+        store, until :meth:`thaw`."""
+        self._frozen_methods = methods
+        self._thawed.clear()
+
+    def thaw(self) -> None:
+        """Answer the held requests (each as the store would have, also when its client
+        gave up on it: a PUT held then lands late) and every request from now on."""
+        self._thawed.set()
     refused: int = 0  # writes answered 403 so far
     refused_paths: list = field(default_factory=list)  # their paths (/bucket/key)
     uploads_started: int = 0  # CreateMultipartUpload requests (POST ?uploads)
@@ -38,6 +55,9 @@ class Faults:
     def app(self, inner):
         def app(environ, start_response):
             method, query = environ["REQUEST_METHOD"], environ.get("QUERY_STRING", "")
+            if not self._thawed.is_set() and method in (self._frozen_methods or (method,)):
+                self.held += 1
+                self._thawed.wait()
             if method == "POST" and query.split("&")[0] in ("uploads", "uploads="):
                 self.uploads_started += 1
             body = int(environ.get("CONTENT_LENGTH") or 0) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "")
@@ -79,6 +99,11 @@ class S3:
         return sorted(u["Key"] for u in found.get("Uploads", []))
 
 
+def _set(event: threading.Event) -> threading.Event:
+    event.set()
+    return event
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,6 +122,7 @@ def _moto(port: int, faults: Faults) -> Iterator[None]:
     try:
         yield
     finally:
+        faults.thaw()
         server.shutdown()
         thread.join()
 

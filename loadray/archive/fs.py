@@ -11,12 +11,19 @@ options of the URI (``?endpoint_override=...&scheme=http``) win over the environ
 A ``Path`` made from a URI has lost a slash (``Path("s3://b/k")`` is ``s3:/b/k``): such
 a path is read as the URI it came from, so a command line parsed into ``Path`` objects
 still reaches the store.
+
+A store that does not answer (a hung server, a black-holed endpoint: the connection is
+accepted, no byte comes back) holds each call for the AWS SDK's limits: 1 s to connect,
+3 s without a byte, 3 attempts (~10 s a look, ~30 s an upload). :func:`silence` asks once
+with a bound of its own, so the end of a run spends at most :data:`ANSWER_WAIT_S` on a
+store that is gone (:class:`StoreSilent`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from urllib.parse import parse_qs, urlsplit
@@ -27,7 +34,7 @@ from loadray.errors import ArchiveError, DiskError
 
 from .diskspace import refused
 
-__all__ = ["RunLocation", "is_uri", "locate"]
+__all__ = ["ANSWER_WAIT_S", "RunLocation", "StoreSilent", "is_uri", "locate", "silence"]
 
 #: Schemes read as storage URIs (anything else with a ``:`` is a local path).
 SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "file", "mock")
@@ -35,6 +42,13 @@ _URI = re.compile(r"^([a-z][a-z0-9+.-]*):(/*)(.*)$", re.IGNORECASE | re.DOTALL)
 # Local files are memory-mapped: the Parquet decoder reads the compressed pages from the
 # page cache where they are (a part is complete once renamed into place, never changed).
 _LOCAL = pafs.LocalFileSystem(use_mmap=True)
+#: How long :func:`silence` waits for the store to answer one look at the run.
+ANSWER_WAIT_S = 5.0
+
+
+class StoreSilent(DiskError):
+    """The run's store did not answer at the end of the run (exit 1): nothing more was
+    asked of it (the line says what it holds and where the other rows went)."""
 
 
 def _uri_text(where: str | os.PathLike[str]) -> str | None:
@@ -178,3 +192,32 @@ def locate(where: str | os.PathLike[str] | RunLocation) -> RunLocation:
         local = Path(root)
         return RunLocation(_LOCAL, root.rstrip("/") or "/", uri, local)
     return RunLocation(fs, root.rstrip("/"), uri)
+
+
+def silence(loc: RunLocation, within_s: float = ANSWER_WAIT_S) -> str | None:
+    """None when the store answers one look at the run (whatever the answer: a refusal
+    is an answer) within ``within_s``; else why not: ``no answer in 5 s``, or the error
+    of a store that cannot be reached (S3: the SDK's ``NETWORK_CONNECTION``, e.g. a
+    refused connection: ``Failed to connect to 127.0.0.1:9000 after 0 ms: Could not
+    connect to server``). A look that hangs is left to the SDK's own limits in a daemon
+    thread (it writes nothing). A local directory always answers."""
+    if loc.local is not None:
+        return None
+    answer: list[BaseException | None] = []
+
+    def look() -> None:
+        try:
+            loc.filesystem.get_file_info(loc.root)
+            answer.append(None)
+        except BaseException as exc:  # told to the caller
+            answer.append(exc)
+
+    thread = threading.Thread(target=look, name="loadray-store-look", daemon=True)
+    thread.start()
+    thread.join(within_s)
+    if not answer:
+        return f"no answer in {within_s:g} s"
+    text = (str(answer[0] or "").splitlines() or [""])[0]
+    if "NETWORK_CONNECTION" in text:  # the SDK's words after its preamble: "Failed to connect to ..."
+        return text.split("Details: ", 1)[-1]
+    return None

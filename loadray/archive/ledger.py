@@ -12,6 +12,7 @@ listing and their footers, so the manifest's counts match the rows a reader find
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -24,7 +25,7 @@ from loadray.stream.table import CHUNKS_DIR
 from .fs import RunLocation
 from .manifest import MANIFEST_FILE, Manifest, PartEntry
 from .part import TEMP_SUFFIX
-from .part_series import ARRIVALS_KEY, INCARNATION_KEY, SEQ_KEY, WORKER_KEY, WrittenPart
+from .part_series import WrittenPart, not_written_again, written_part
 from .rundir import SAMPLES_DIR
 from .store_part import ensure_samples_dir
 
@@ -36,20 +37,23 @@ def _footer_part(loc: RunLocation, name: str) -> WrittenPart | None:
         md = pq.read_metadata(loc.path(SAMPLES_DIR, name), filesystem=loc.filesystem)
     except (OSError, pa.ArrowException):
         return None  # no footer: not a complete part
-    kv = {k.decode(): v.decode() for k, v in (md.metadata or {}).items()}
-    if WORKER_KEY not in kv:
-        return None  # written by the driver's own sink
-    return WrittenPart(name, int(kv[WORKER_KEY]), int(kv.get(INCARNATION_KEY, 0)), md.num_rows,
-                       int(kv.get(ARRIVALS_KEY, md.num_rows)), int(kv.get(SEQ_KEY, 0)))
+    return written_part(name, md)
 
 
 def unlisted_parts(loc: RunLocation, listed: Iterable[str]) -> list[WrittenPart]:
-    """Complete worker-written parts in ``samples/`` that are not in ``listed``."""
+    """Complete worker-written parts in ``samples/`` that are not in ``listed``, but
+    for the uploads their worker gave up on whose batches another part holds (see
+    :func:`not_written_again`): those are deleted. Called once no worker runs."""
     known = set(listed)
     names = sorted(i.base_name for i in loc.files(SAMPLES_DIR))
-    found = [_footer_part(loc, n) for n in names if n.endswith(".parquet") and not n.startswith(("_", "."))
-             and n not in known]
-    return [p for p in found if p is not None]
+    found = [p for p in (_footer_part(loc, n) for n in names if n.endswith(".parquet")
+                         and not n.startswith(("_", ".")) and n not in known) if p is not None]
+    kept = not_written_again(found, known)
+    for part in found:  # no worker writes now: the duplicates leave the store (best effort)
+        if part not in kept:
+            with contextlib.suppress(OSError):
+                loc.filesystem.delete_file(loc.path(SAMPLES_DIR, part.file))
+    return kept
 
 
 def drop_stale_temps(loc: RunLocation) -> list[str]:
@@ -93,6 +97,7 @@ class PartLedger:
         self.loc = loc
         self._manifest = Manifest(run_start_ns=int(run_start_ns))
         self._dirty = False
+        self._saving: threading.Thread | None = None  # the save tick() started, if one runs
         ensure_samples_dir(loc)
         self._save()
 
@@ -113,17 +118,34 @@ class PartLedger:
                            "on a storage URI every worker writes its own parts")
 
     def tick(self) -> None:
-        """Save the manifest if a part joined; a store that refuses it now gets it again
-        at the next tick (the parts are the truth until the run is closed)."""
-        if self._dirty:
-            with contextlib.suppress(DiskError):
-                self._save()
+        """Save the manifest if a part joined, in a thread of its own (a store that does
+        not answer holds an upload ~30 s: never the driver's loop); a store that refuses
+        it, or one still busy with the last save, gets it at a later tick (the parts are the
+        truth until the run is closed)."""
+        if self._dirty and (self._saving is None or not self._saving.is_alive()):
+            self._dirty = False
+            self._saving = threading.Thread(target=self._save_quietly, args=(self._manifest,),
+                                            name="loadray-manifest", daemon=True)
+            self._saving.start()
+
+    def wait_saved(self) -> None:
+        """Return once the save :meth:`tick` started (if one runs) ended, as the SDK's
+        limits end it."""
+        if self._saving is not None:
+            self._saving.join()
+
+    def _save_quietly(self, manifest: Manifest) -> None:
+        try:
+            self.loc.write_bytes(manifest.to_json().encode("utf-8"), SAMPLES_DIR, MANIFEST_FILE)
+        except DiskError:
+            self._dirty = True
 
     def close(self, run_end_ns: int, record: dict | None = None) -> None:
         """The complete manifest, then the ``chunks/`` parts of no listed part deleted
         (:func:`drop_orphan_chunks`); :class:`DiskError` (saying what the store holds)
         when the store refuses the manifest: readers then read every complete part."""
         self._manifest = replace(self._manifest, run_end_ns=int(run_end_ns), record=record, complete=True)
+        self.wait_saved()  # its upload must not land after the complete one
         try:
             self._save()
         except DiskError as exc:

@@ -10,8 +10,11 @@ after :func:`~.sink.roll_after_s`; rows are written as row groups of ``row_group
 Names: ``worker-007-0000.parquet`` for the first incarnation (today's layout),
 ``worker-007-r1-0000.parquet`` for a restart's. Each part's footer says whose rows it
 holds (``loadray.worker``, ``loadray.incarnation``), how many arrivals
-(``loadray.arrivals``) and its last sequence number (``loadray.seq``): the driver
-finds a part it was never told of (its worker died just after writing it) from that.
+(``loadray.arrivals``) and its first and last sequence numbers (``loadray.first_seq``,
+``loadray.seq``): the driver finds a part it was never told of (its worker died just
+after writing it) from that, and tells it from an upload the worker gave up on (a store
+that did not answer) that landed all the same once the store answered again, whose
+batches a later part holds too (:func:`.ledger.unlisted_parts`).
 No part is completed once the driver closed the run (see :mod:`.fence`).
 
 The ``chunks/`` side table of streamed steps (:mod:`loadray.stream.table`) comes in the
@@ -30,11 +33,13 @@ upload (see :mod:`.store_part`).
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from loadray.schema import SCHEMA
 from loadray.stream.table import CHUNK_SCHEMA, CHUNKS_DIR, is_chunk_batch
@@ -46,13 +51,15 @@ from .rundir import SAMPLES_DIR
 from .sink import DEFAULT_ROLL_S, DEFAULT_ROW_GROUP_ROWS, DEFAULT_ROWS_PER_FILE, RUN_START_KEY, roll_after_s
 from .store_part import STORE_PART_BYTES, StorePart, ensure_dir, ensure_samples_dir, open_part
 
-__all__ = ["ARRIVALS_KEY", "CHUNK_ROWS_PER_FILE", "INCARNATION_KEY", "SEQ_KEY", "WORKER_KEY", "PartSeries", "WrittenPart",
-           "series_part_name"]
+__all__ = ["ARRIVALS_KEY", "CHUNK_ROWS_PER_FILE", "FIRST_SEQ_KEY", "INCARNATION_KEY", "SEQ_KEY", "WORKER_KEY", "PartSeries",
+           "WrittenPart", "not_written_again", "series_part_name", "series_part_number", "written_part"]
+_SERIES_NAME = re.compile(r"^worker-(\d+)(?:-r(\d+))?-(\d+)\.parquet$")
 
 WORKER_KEY = "loadray.worker"
 INCARNATION_KEY = "loadray.incarnation"
 ARRIVALS_KEY = "loadray.arrivals"
 SEQ_KEY = "loadray.seq"
+FIRST_SEQ_KEY = "loadray.first_seq"
 #: A part completes once its ``chunks/`` companion holds this many rows (as the driver's).
 CHUNK_ROWS_PER_FILE = 4_000_000
 
@@ -62,10 +69,19 @@ def series_part_name(worker: int, incarnation: int, part: int) -> str:
     return f"worker-{worker:03d}{restart}-{part:04d}.parquet"
 
 
+def series_part_number(name: str) -> tuple[int, int, int] | None:
+    """``(worker, incarnation, part)`` of a name :func:`series_part_name` made, else None."""
+    found = _SERIES_NAME.match(name)
+    if found is None:
+        return None
+    return int(found.group(1)), int(found.group(2) or 0), int(found.group(3))
+
+
 @dataclass(frozen=True)
 class WrittenPart:
     """A complete part: its name in ``samples/``, whose rows, how many, up to which batch
-    (and the rows of its ``chunks/`` companion, 0 without one)."""
+    (and the rows of its ``chunks/`` companion, 0 without one; from which batch, 0 when
+    not known: a part written before the footer said it)."""
 
     file: str
     worker: int
@@ -74,6 +90,45 @@ class WrittenPart:
     arrivals: int
     last_seq: int
     chunk_rows: int = 0
+    first_seq: int = 0
+
+
+def written_part(name: str, footer: pq.FileMetaData) -> WrittenPart | None:
+    """The part a worker wrote, from its footer; None for one it did not (the driver's)."""
+    kv = {k.decode(): v.decode() for k, v in (footer.metadata or {}).items()}
+    if WORKER_KEY not in kv:
+        return None
+    return WrittenPart(name, int(kv[WORKER_KEY]), int(kv.get(INCARNATION_KEY, 0)), footer.num_rows,
+                       int(kv.get(ARRIVALS_KEY, footer.num_rows)), int(kv.get(SEQ_KEY, 0)),
+                       first_seq=int(kv.get(FIRST_SEQ_KEY, 0)))
+
+
+def not_written_again(found: list[WrittenPart], listed: set[str]) -> list[WrittenPart]:
+    """The parts of ``found`` (unlisted) whose batches are in no other part.
+
+    A worker writes a part whose upload failed again (its rows stay in its outbox) under
+    the next name, from the same first batch. An upload it gave up on because the store
+    did not answer may land all the same once the store answers again: its batches are
+    then in two parts. A worker reports its complete parts in order, so an unlisted part
+    numbered below a listed one of the same incarnation is such an upload; among the
+    unlisted ones, a part whose batches (``first_seq``..``last_seq``) overlap a part
+    kept already (the later-ending first) is one too. Parts that do not say their first
+    batch (written before the footer did) are all kept, as before."""
+    newest: dict[tuple[int, int], int] = {}
+    for key in filter(None, map(series_part_number, listed)):
+        newest[key[:2]] = max(newest.get(key[:2], -1), key[2])
+    kept: list[WrittenPart] = []
+    spans: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for part in sorted(found, key=lambda p: (p.last_seq, p.file), reverse=True):
+        number, taken = series_part_number(part.file), spans.setdefault((part.worker, part.incarnation), [])
+        if number is not None and number[2] < newest.get(number[:2], -1):
+            continue
+        if part.first_seq and any(part.first_seq <= last and first <= part.last_seq for first, last in taken):
+            continue
+        if part.first_seq:
+            taken.append((part.first_seq, part.last_seq))
+        kept.append(part)
+    return sorted(kept, key=lambda p: p.file)
 
 
 class PartSeries:
@@ -94,6 +149,7 @@ class PartSeries:
         self._pending_rows = 0
         self._arrivals = 0
         self._last_seq = 0
+        self._first_seq = 0  # the open part's first batch
         self._run_closed = False  # the driver closed the run: nothing more is written
         ensure_samples_dir(loc)
 
@@ -108,6 +164,7 @@ class PartSeries:
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         if self._open is None:
             self._open = open_part(self.loc, self._name(), self.schema, self._clock())
+            self._first_seq = seq
         if is_chunk_batch(table):
             self._append_chunks(table)
         else:
@@ -177,13 +234,13 @@ class PartSeries:
             raise RunClosed(f"{self.loc.shown(SAMPLES_DIR, part.name)}: the run was closed before this part "
                             "completed; it is not part of the run (its rows count as unknown)")
         footer = {WORKER_KEY: str(self.worker), INCARNATION_KEY: str(self.incarnation),
-                  ARRIVALS_KEY: str(self._arrivals), SEQ_KEY: str(self._last_seq)}
+                  ARRIVALS_KEY: str(self._arrivals), SEQ_KEY: str(self._last_seq), FIRST_SEQ_KEY: str(self._first_seq)}
         chunks = self._chunks
         if chunks is not None:  # first: a samples part in the run always has its chunks
             chunks.finish({WORKER_KEY: footer[WORKER_KEY], INCARNATION_KEY: footer[INCARNATION_KEY]})
         part.finish(footer)
         self._open = self._chunks = None
         done = WrittenPart(part.name, self.worker, self.incarnation, part.rows, self._arrivals, self._last_seq,
-                           chunks.rows if chunks is not None else 0)
+                           chunks.rows if chunks is not None else 0, self._first_seq)
         self._arrivals = 0
         return done

@@ -16,7 +16,9 @@ Both layouts read alike: today's (parts renamed into place once complete, listed
 manifest; a part open at a crash has its final name and no footer, and is skipped).
 Once the manifest is complete (the driver closed the run) it is the truth: exactly the
 parts it lists are read; a part completed later is in ``RunMeta.unlisted``. Without a
-complete manifest (the driver died) every complete part is read.
+complete manifest (the driver died, or its store did not answer at the end) every
+complete part is read, but for an upload its worker gave up on that landed later, whose
+batches another part holds (:func:`.part_series.not_written_again`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .assemble import assemble
 from .fs import RunLocation, locate
 from .manifest import MANIFEST_FILE, Manifest
 from .part import TEMP_SUFFIX
+from .part_series import not_written_again, written_part
 from .rundir import SAMPLES_DIR, SCENARIO_FILE
 from .sink import RUN_END_KEY, RUN_RECORD_KEY, RUN_START_KEY
 
@@ -205,8 +208,20 @@ def scan_parts(run_dir: str | os.PathLike[str] | RunLocation) -> tuple[list[Part
             record = json.loads(kv[RUN_RECORD_KEY.encode()])
         parts.append(Part(name, loc.path(SAMPLES_DIR, name), footer))
     skipped.extend(f"{SAMPLES_DIR}/{n}" for n in names if n.startswith(".") and n.endswith(".parquet" + TEMP_SUFFIX))
+    if listed is None:
+        parts = _each_batch_once(parts, manifest)
     meta = _meta(manifest, parts, skipped, starts, ends, versions, record)
     return parts, replace(meta, unlisted=tuple(f"{SAMPLES_DIR}/{n}" for n in unlisted))
+
+
+def _each_batch_once(parts: list[Part], manifest: Manifest | None) -> list[Part]:
+    """``parts`` without the worker-written ones whose batches another part holds (an
+    upload given up on that landed later); the parts an incomplete manifest lists stay."""
+    reported = {p.file for p in manifest.parts} if manifest is not None else set()
+    written = {p.name: written_part(p.name, p.metadata) for p in parts}
+    kept = {w.file for w in not_written_again([w for w in written.values() if w is not None and
+                                               w.file not in reported], reported)}
+    return [p for p in parts if written[p.name] is None or p.name in reported or p.name in kept]
 
 
 def _meta(manifest: Manifest | None, parts: list[Part], skipped: list[str], starts: list[int],

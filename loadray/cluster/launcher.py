@@ -85,6 +85,13 @@ class _Inbox:
         last = self.last
         return last is not None and last.finished and self.acked >= last.last_seq and not last.unwritten
 
+    @property
+    def given_up(self) -> bool:
+        """Finished with rows its own archive could not write (the store refused them or
+        did not answer): nothing more comes from it."""
+        last = self.last
+        return last is not None and last.finished and bool(last.unwritten) and last.archive_error is not None
+
 
 class Launcher:
     def __init__(self, scenario: Scenario, ready_timeout_s: float = READY_TIMEOUT_S,
@@ -276,11 +283,12 @@ class Launcher:
 
     @_coordinator_answers
     def settle(self, write: Write, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
-        """After the end: collect until every incarnation delivered all it recorded, its
-        actor is gone, or ``timeout_s`` passed (a host that never came back)."""
+        """After the end: collect until every incarnation delivered all it recorded (or
+        finished without its store taking it all), its actor is gone, or ``timeout_s``
+        passed (a host that never came back)."""
         deadline, self._status_poll = time.monotonic() + timeout_s, None
         self._refresh_workers(force=True)  # every incarnation, also one started just now
-        while not all(box.complete or box.dead for box in self.inboxes.values()):
+        while not all(box.complete or box.dead or box.given_up for box in self.inboxes.values()):
             left = deadline - time.monotonic()
             if left <= 0:
                 return

@@ -9,9 +9,13 @@ the driver, who lists the part in the manifest and counts its arrivals. Rows rec
 but in no complete part when a worker dies are the run's ``unknown``, as before.
 
 A write that fails (the store is unreachable, the disk is full) drops the open part
-(never renamed into place half written); its rows stay in the outbox and are written
-again at the next flush. The failure is said in ``error`` (and told the driver at once)
-until a part completes again. One the operating system raised (a full disk, and as well
+(never renamed into place half written; the drop, which asks the store to delete what
+may have landed, runs in the writing thread too: a store that does not answer never
+holds up the event loop, its sends or its lease); its rows stay in the outbox and are
+written again at the next flush. The failure is said in ``error`` (and told the driver at once)
+until a part completes again. After its load a worker waits at most :data:`FINISH_WAIT_S`
+for its last part (a store that does not answer would hold it ~40 s an attempt): the rows
+it holds then are the run's ``unknown``. One the operating system raised (a full disk, and as well
 a read-only file system, a directory removed or made immutable: no second attempt mends
 it) is also said in ``disk`` (``disk full``, ``read-only file system``...): the driver
 stops the run on it as on a full disk.
@@ -33,7 +37,11 @@ from loadray.archive.fs import is_uri
 from loadray.archive.part_series import PartSeries, WrittenPart
 from loadray.engine.outbox import Outbox
 
-__all__ = ["ArchiveSpec", "Archiver", "Receipt", "writes_directly"]
+__all__ = ["FINISH_WAIT_S", "ArchiveSpec", "Archiver", "Receipt", "writes_directly"]
+
+#: How long a worker waits, after its load, for the store to take its last part: a store
+#: that does not answer holds each upload for the SDK's limits (~40 s with its retries).
+FINISH_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -89,12 +97,23 @@ class Archiver:
         """New rows in the outbox: write them (and roll what is due)."""
         self._wake.set()
 
-    async def finish(self) -> None:
-        """Write everything left and complete the open part; returns when done."""
+    async def finish(self, within_s: float = FINISH_WAIT_S) -> bool:
+        """Write everything left and complete the open part; True when done, False when
+        the store took longer than ``within_s`` (it does not answer): the rows in no
+        complete part stay unwritten (the run counts them unknown) and the worker ends
+        all the same; the writing goes on in its thread (a part it completes later is
+        found by the driver, if the run still lists parts then)."""
         self._closing = True
         self._wake.set()
-        if self._task is not None:
-            await asyncio.shield(self._task)
+        if self._task is None:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), within_s)
+        except asyncio.TimeoutError:
+            self.error = f"the store did not take the last part in {within_s:g} s"
+            self.news()
+            return False
+        return True
 
     def take(self, acked: int) -> list[Receipt]:
         """Forget the receipts the driver has (up to ``acked``); the rest."""
@@ -114,18 +133,21 @@ class Archiver:
         parcels = self.outbox.after(self._handed)
 
         def work() -> list[WrittenPart]:
-            if self.series is None:
-                self.series = self.make_series()
-            done = []
-            for p in parcels:
-                done += self.series.append(p.batch, p.arrivals, p.seq)
-            return done + (self.series.close() if closing else self.series.roll_due())
+            try:
+                if self.series is None:
+                    self.series = self.make_series()
+                done = []
+                for p in parcels:
+                    done += self.series.append(p.batch, p.arrivals, p.seq)
+                return done + (self.series.close() if closing else self.series.roll_due())
+            except Exception:
+                if self.series is not None:  # its delete waits on the store too: off the event loop
+                    self.series.abort()
+                raise
 
         try:
             done = await asyncio.get_running_loop().run_in_executor(None, work) if self.offload else work()
         except Exception as exc:  # the store or the disk refused: write it all again later
-            if self.series is not None:
-                self.series.abort()
             self._handed = self.outbox.acked
             self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             self.disk = disk_problem(exc) if stops_writing(exc) else None

@@ -73,7 +73,7 @@ def test_a_quiet_part_completes_after_its_time_and_a_restart_names_its_own(tmp_p
     assert series.roll_due() == []
     clock.now += 0.1
     (part,) = series.roll_due()
-    assert part == WrittenPart("worker-001-r2-0000.parquet", 1, 2, 10, 10, 1)
+    assert part == WrittenPart("worker-001-r2-0000.parquet", 1, 2, 10, 10, 1, first_seq=1)
     assert series_part_name(1, 0, 7) == "worker-001-0007.parquet"
 
 

@@ -89,9 +89,11 @@ def test_the_manifest_waits_for_a_store_that_refuses_it_and_its_close_says_what_
     s3.faults.refuse_writes = True
     try:
         ledger.tick()  # refused: the run goes on, the manifest is saved at a later tick
+        ledger.wait_saved()
         s3.faults.refuse_writes = False
         assert Manifest.from_json(loc.read_bytes("samples", "_manifest.json").decode()).parts == ()
         ledger.tick()
+        ledger.wait_saved()
         assert [p.file for p in Manifest.from_json(loc.read_bytes("samples", "_manifest.json").decode()).parts] == [
             part.file]
         s3.faults.refuse_writes = True
