@@ -224,7 +224,8 @@ def test_out_s3_the_job_writes_the_run_to_the_store_and_nothing_comes_here(jobs_
     own (the bed's Ray environment), never in the job's runtime_env."""
     bed = jobs_bed
     path = write(tmp_path, scenario(bed.target_url, rate=60, duration_s=1, workers=2, thresholds=FAILING), users=False)
-    uri = "s3://loadray/runs/bed-1"
+    uri = f"s3://loadray/runs/{tmp_path.name}"  # moto's buckets outlive its server: a new name each time
+    left_before = cluster_run_dirs(bed)  # by other tests' jobs
     with bridge_store(bed, "loadray") as (endpoint, fs):
         env = {**submit_env(bed), "AWS_ENDPOINT_URL_S3": endpoint, "AWS_REGION": "us-east-1"}
         assert env["AWS_SECRET_ACCESS_KEY"]  # set here too: must not travel
@@ -234,10 +235,11 @@ def test_out_s3_the_job_writes_the_run_to_the_store_and_nothing_comes_here(jobs_
         assert done.returncode == 99, seen
         assert done.stdout.rstrip().splitlines()[-1] == f"run directory: {uri}  (report: {uri}/report.html)", seen
         assert "receiving" not in done.stderr, seen
-        assert sorted(os.listdir(tmp_path)) == ["scn"] and not cluster_run_dirs(bed), os.listdir(tmp_path)
-        summary = json.loads(fs.open_input_stream("loadray/runs/bed-1/summary.json").read())
-        manifest = json.loads(fs.open_input_stream("loadray/runs/bed-1/samples/_manifest.json").read())
-        assert fs.get_file_info("loadray/runs/bed-1/report.html").size > 10_000
+        assert sorted(os.listdir(tmp_path)) == ["scn"] and cluster_run_dirs(bed) == left_before, os.listdir(tmp_path)
+        key = uri.removeprefix("s3://")
+        summary = json.loads(fs.open_input_stream(f"{key}/summary.json").read())
+        manifest = json.loads(fs.open_input_stream(f"{key}/samples/_manifest.json").read())
+        assert fs.get_file_info(f"{key}/report.html").size > 10_000
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")

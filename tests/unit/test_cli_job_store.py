@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import subprocess
 import sys
@@ -138,13 +139,14 @@ def test_the_job_passes_on_loadrays_refusal_of_a_run_that_exists(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     (tmp_path / "scenario.yaml").write_text(SCENARIO)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    with s3_server("runs") as s3:
-        s3.fs.open_output_stream("runs/old/scenario.yaml").close()
-        code = entry_main(["--id", "loadray-t", "--fetch-limit", "1024", "--out", "s3://runs/old", "--",
+    bucket = f"jobstore-{secrets.token_hex(4)}"  # moto's buckets outlive its server
+    with s3_server(bucket) as s3:
+        s3.fs.open_output_stream(f"{bucket}/old/scenario.yaml").close()
+        code = entry_main(["--id", "loadray-t", "--fetch-limit", "1024", "--out", f"s3://{bucket}/old", "--",
                            "scenario.yaml"])
         log = capfd.readouterr()
-        assert code == 2 and s3_files(s3.fs) == ["runs/old/scenario.yaml"]  # untouched, nothing added
-    assert "loadray run: error: --out s3://runs/old: already exists and is not empty" in log.err, log
+        assert code == 2 and s3_files(s3.fs, bucket) == [f"{bucket}/old/scenario.yaml"]  # untouched, nothing added
+    assert f"loadray run: error: --out s3://{bucket}/old: already exists and is not empty" in log.err, log
     assert log.out.splitlines() == [marker("loadray-t", "start"), marker("loadray-t", "exit", 2)], log.out
     assert finish(log.out + log.err) == 2
     shown = capfd.readouterr().out
@@ -152,16 +154,17 @@ def test_the_job_passes_on_loadrays_refusal_of_a_run_that_exists(tmp_path, monke
     assert not (tmp_path / "runs").exists()
 
 
-def s3_files(fs: pafs.FileSystem) -> list[str]:
-    return sorted(i.path for i in fs.get_file_info(pafs.FileSelector("runs", recursive=True))
+def s3_files(fs: pafs.FileSystem, bucket: str) -> list[str]:
+    return sorted(i.path for i in fs.get_file_info(pafs.FileSelector(bucket, recursive=True))
                   if i.type == pafs.FileType.File)
 
 
 def test_the_job_tells_a_stored_run_by_its_scenario_file():
     said: list[str] = []
-    with s3_server("runs") as s3:
-        assert not stored("s3://runs/new", said.append)
-        with s3.fs.open_output_stream("runs/new/scenario.yaml") as f:
+    bucket = f"jobstore-{secrets.token_hex(4)}"
+    with s3_server(bucket) as s3:
+        assert not stored(f"s3://{bucket}/new", said.append)
+        with s3.fs.open_output_stream(f"{bucket}/new/scenario.yaml") as f:
             f.write(b"name: x\n")
-        assert stored("s3://runs/new", said.append) and said == []
+        assert stored(f"s3://{bucket}/new", said.append) and said == []
         assert not stored("s3://missing-bucket/new", said.append)
