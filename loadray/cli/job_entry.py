@@ -1,5 +1,5 @@
 """The entrypoint of a job that ``loadray submit`` sends to Ray's job server:
-``python -m loadray.cli.job_entry --id ID --fetch-limit BYTES -- RUN_ARGS``.
+``python -m loadray.cli.job_entry --id ID --fetch-limit BYTES [--out URI] -- RUN_ARGS``.
 
 It runs ``loadray run RUN_ARGS --address auto --out runs/ID`` (in the job's working
 directory, where the scenario was uploaded) as a child process, so loadray's output is
@@ -11,8 +11,9 @@ is also the entrypoint's own (Ray's job status only says SUCCEEDED or FAILED).
 
 With ``--out URI`` (``loadray submit --out s3://...``) loadray writes the run there
 itself and nothing comes through the log: the entrypoint only says, once loadray has
-ended, whether the store holds the run (``stored URI``), unless loadray refused the
-place (exit 2: a run there already is not this one).
+ended, whether the store holds the run (``stored URI``): after exit 0 or 99 it does
+(loadray wrote its summary there), after exit 2 it is not this run's (loadray refused
+the place: a run there already is another's), else the store is asked.
 
 SIGTERM (Ray's job stop) reaches loadray directly: Ray signals the whole process tree.
 The entrypoint only waits for loadray to archive what it recorded, then sends it.
@@ -32,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loadray.cli.job_protocol import SAMPLES, WHOLE, WITHOUT_SAMPLES, TooLarge, bundle_lines, marker, pack, tree_size
-from loadray.errors import EXIT_SIGTERM, EXIT_USAGE
+from loadray.errors import EXIT_OK, EXIT_SIGTERM, EXIT_THRESHOLDS, EXIT_USAGE
 
 RUNS = "runs"
 
@@ -59,12 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path.cwd() / RUNS / args.id
     code = EXIT_SIGTERM if stopped else run_loadray(args.run_args, args.out or str(run_dir))
     if args.out is not None:
-        if code != EXIT_USAGE and stored(args.out, say):
+        if run_is_stored(code, lambda: stored(args.out, say)):
             say(marker(args.id, "stored", args.out))
     elif run_dir.is_dir() and any(run_dir.iterdir()):
         send_run_dir(args.id, run_dir, args.fetch_limit, say)
     say(marker(args.id, "exit", code))
     return code
+
+
+def run_is_stored(code: int, look: Callable[[], bool]) -> bool:
+    """Whether the store holds the run after loadray's exit ``code``: it wrote its summary
+    there (0, 99); it refused the place (2); else ``look`` tells."""
+    if code in (EXIT_OK, EXIT_THRESHOLDS):
+        return True
+    return code != EXIT_USAGE and look()
 
 
 def stored(uri: str, say: Callable[[str], None]) -> bool:

@@ -16,7 +16,7 @@ import pytest
 from s3_support import s3_server
 
 from loadray.cli.job_entry import main as entry_main
-from loadray.cli.job_entry import parse, stored
+from loadray.cli.job_entry import parse, run_is_stored, stored
 from loadray.cli.job_protocol import marker
 from loadray.cli.job_store import check_store_uri, is_store_uri, job_out
 from loadray.cli.job_upload import entrypoint
@@ -168,3 +168,13 @@ def test_the_job_tells_a_stored_run_by_its_scenario_file():
             f.write(b"name: x\n")
         assert stored(f"s3://{bucket}/new", said.append) and said == []
         assert not stored("s3://missing-bucket/new", said.append)
+
+
+@pytest.mark.parametrize("code, held, want, asked", [
+    (0, False, True, 0), (99, False, True, 0),  # loadray wrote its summary there: no need to ask
+    (2, True, False, 0),  # refused: what is there is another run's
+    (130, True, True, 1), (143, False, False, 1), (1, True, True, 1),
+])
+def test_the_job_asks_the_store_only_when_loadrays_exit_code_cannot_tell(code, held, want, asked):
+    looked: list[int] = []
+    assert run_is_stored(code, lambda: looked.append(1) or held) is want and len(looked) == asked
