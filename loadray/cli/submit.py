@@ -108,6 +108,7 @@ class Submission:
         self.bundle_file = tempfile.TemporaryFile()
         self.decoder = LogDecoder(job_id, self.bundle_file, preamble=not quiet)
         self.announced = False
+        self.last_shown = ""  # the log's last line shown
 
     def run(self, command: str, folder: str, env: dict[str, str]) -> int:
         stopped = None
@@ -143,7 +144,7 @@ class Submission:
                     break
                 time.sleep(1.0)
         for line in self.decoder.close():
-            show(line)
+            self._show(line)
 
     async def _pump(self, deadline: float | None) -> None:
         async def pump() -> None:
@@ -158,12 +159,16 @@ class Submission:
 
     def _lines(self, chunk: str) -> None:
         for line in self.decoder.feed(chunk):
-            show(line)
+            self._show(line)
         if self.decoder.receiving and not self.announced:
             size, kind = self.decoder.receiving
             what = "the run directory" if kind != WITHOUT_SAMPLES else "the run directory without samples/"
             note(f"receiving {what} ({format_size(size)})")
             self.announced = True
+
+    def _show(self, line: str) -> None:
+        show(line)
+        self.last_shown = line
 
     def stop(self) -> None:
         note(f"stopping job {self.job_id} (loadray there archives what it recorded; Ctrl+C again to leave now)")
@@ -199,7 +204,9 @@ class Submission:
         """The end of a run the job wrote to the store: where it is, loadray's exit code."""
         d = self.decoder
         if d.stored is not None:
-            show(f"run directory: {d.stored}  (report: {report_of(d.stored)})")
+            where = f"run directory: {d.stored}  (report: {report_of(d.stored)})"
+            if where != self.last_shown.strip():  # not twice: loadray's own line names it already
+                show(where)
         elif stopped is not None and d.exit_code is None:
             note(f"no word from the job about the run: it is at {self.store} if loadray there had begun it")
         if stopped is None and d.exit_code is None:

@@ -110,8 +110,7 @@ def finish(log: str, stopped: int | None = None) -> int:
     the log ends with loadray's exit code)."""
     sub = Submission(None, "loadray-t", "s3://b/runs/x", quiet=False, fetch_limit=1024)
     try:
-        for line in sub.decoder.feed(log):
-            print(line)
+        sub._lines(log)
         return sub.finish(stopped)
     finally:
         sub.bundle_file.close()
@@ -125,6 +124,14 @@ def test_a_stored_run_is_named_at_the_end_and_the_exit_code_is_loadrays(capsys):
         "loadray's summary", "run directory: s3://b/runs/x  (report: s3://b/runs/x/report.html)"]
     assert finish(log.replace(" exit 99", " exit 143"), stopped=143) == 143
     assert capsys.readouterr().out.splitlines()[-1].startswith("run directory: s3://b/runs/x  ")
+
+
+def test_loadrays_own_last_line_naming_the_run_is_not_repeated(capsys):
+    where = "run directory: s3://b/runs/x  (report: s3://b/runs/x/report.html)"
+    log = "\n".join([marker("loadray-t", "start"), where, marker("loadray-t", "stored", "s3://b/runs/x"),
+                     marker("loadray-t", "exit", 0)]) + "\n"
+    assert finish(log) == 0
+    assert capsys.readouterr().out.splitlines() == [where]
 
 
 def test_a_stopped_job_with_no_word_says_where_the_run_would_be(capsys):
