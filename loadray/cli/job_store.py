@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from loadray.archive.fs import SCHEMES
+from loadray.archive.fs import SCHEMES, is_uri
 from loadray.errors import UsageError
 
 #: The schemes a job can write a run to (``mock`` is pyarrow's in-process test store).
@@ -62,10 +62,10 @@ def job_out(out: str | None, archive: str | None, name: str) -> str | None:
     new run under the scenario's ``archive:`` when that is a URI; None: the run comes here."""
     if out is not None:
         return check_store_uri(out) if is_store_uri(out) else None
-    if archive is not None and is_store_uri(archive):
+    if archive is not None and is_uri(archive):
         from loadray.archive.run_place import new_run_place
 
-        return new_run_place(archive, name)
+        return check_store_uri(new_run_place(archive, name))
     return None
 
 

@@ -69,6 +69,7 @@ def test_the_scenarios_archive_uri_is_used_when_out_is_not_given():
     assert job_out(None, "s3://b/base?region=eu-west-1", "nightly").startswith("s3://b/base/")
     assert job_out(None, "s3://b/base?region=eu-west-1", "nightly").endswith("-nightly?region=eu-west-1")
     assert job_out(None, "runs/nightly", "nightly") is None and job_out(None, None, "n") is None
+    assert job_out(None, "http://host/base", "n") is None  # not a store: a local path, as before
     assert job_out("s3://b/mine", "s3://b/base", "n") == "s3://b/mine"
 
 
