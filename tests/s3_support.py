@@ -104,19 +104,20 @@ def _set(event: threading.Event) -> threading.Event:
     return event
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
 @contextlib.contextmanager
-def _moto(port: int, faults: Faults) -> Iterator[None]:
+def moto(port: int, faults: Faults, host: str = "127.0.0.1") -> Iterator[None]:
+    """moto's S3 server on ``host:port`` (a thread of this process) while in the block."""
     from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
     app = faults.app(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -132,7 +133,7 @@ def s3_server(bucket: str) -> Iterator[S3]:
     port, faults = free_port(), Faults()
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
            "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "AWS_EC2_METADATA_DISABLED": "true"}
-    with _moto(port, faults):
+    with moto(port, faults):
         fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1",
                                access_key="testing", secret_key="testing", allow_bucket_creation=True)
         fs.create_dir(bucket)

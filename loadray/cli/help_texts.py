@@ -39,7 +39,7 @@ DESCRIPTIONS = {
     "target": "Serve the built-in test target (aiohttp) with optional latency, jitter, errors and stalls.",
     "submit": "Run a scenario on a Ray cluster as a Ray job (through its dashboard's job server): the "
               "scenario and the files it names are uploaded, the job's log is shown as it comes, and "
-              "the run directory comes back here.",
+              "the run directory comes back here (or, with --out s3://..., the job writes it to the store).",
 }
 
 EPILOGS = {
@@ -107,6 +107,7 @@ exit codes: 0 stopped, 2 bad options, 1 cannot listen (the port is taken), 130 i
     "submit": _SCENARIO_REFS + """
 example:
   loadray submit api.yaml --address http://HEAD:8265 --out runs/api
+  loadray submit api.yaml --address http://HEAD:8265 --out s3://bucket/loadray/api   # credentials: the cluster's
 
 exit codes: loadray's own on the cluster (0, 99, 1, 2); 1 when the job ended without one or
 its run directory could not be brought back; 130 (143) when stopped with Ctrl+C (SIGTERM)

@@ -10,6 +10,7 @@ writes, around and after loadray's own output, marker lines ``@@loadray-job <job
     <the run directory as a tar archive, base64, LINE_CHARS characters a line>
     @@loadray-job ID bundle-end
     @@loadray-job ID left BYTES IP PATH            what did not come stayed there
+    @@loadray-job ID stored URI                    (--out URI) the store holds the run
     @@loadray-job ID exit CODE                     loadray's own exit code
 
 and the client reads them back with :class:`LogDecoder`; every other line is shown as
@@ -140,6 +141,7 @@ class LogDecoder:
         self.started = False
         self.exit_code: int | None = None
         self.left: Left | None = None
+        self.stored: str | None = None  # the URI the run was written to (--out URI)
         self.bundle: Bundle | None = None
         self.error: str | None = None  # what was wrong with the bundle
         self.receiving: tuple[int, str] | None = None  # (size, kind) while a bundle arrives
@@ -195,6 +197,11 @@ class LogDecoder:
 
     def _on_left(self, words: list[str]) -> None:
         self.left = Left(int(words[0]), words[1], " ".join(words[2:]))
+
+    def _on_stored(self, words: list[str]) -> None:
+        if not words[0]:
+            raise ValueError("stored without a URI")
+        self.stored = words[0]
 
     def _on_bundle(self, words: list[str]) -> None:
         size, digest, kind = int(words[0]), words[1], words[2]

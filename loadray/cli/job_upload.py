@@ -61,8 +61,11 @@ def _copy(source: str, folder: Path, role: str) -> str:
     return rel.as_posix()
 
 
-def entrypoint(job_id: str, fetch_limit: int, overrides: list[str], quiet: bool) -> str:
-    """The job's shell command: :mod:`loadray.cli.job_entry` around ``loadray run``."""
+def entrypoint(job_id: str, fetch_limit: int, overrides: list[str], quiet: bool, out: str | None = None) -> str:
+    """The job's shell command: :mod:`loadray.cli.job_entry` around ``loadray run``
+    (``out``: a storage URI loadray writes the run to)."""
     run = [SCENARIO, *[a for o in overrides for a in ("--set", o)], *(["--quiet"] if quiet else [])]
-    argv = ["python", "-m", "loadray.cli.job_entry", "--id", job_id, "--fetch-limit", str(fetch_limit), "--", *run]
+    where = ["--out", out] if out is not None else []
+    argv = ["python", "-m", "loadray.cli.job_entry", "--id", job_id, "--fetch-limit", str(fetch_limit), *where,
+            "--", *run]
     return shlex.join(argv)

@@ -187,7 +187,9 @@ def _submit_parser(submit: argparse.ArgumentParser) -> None:
     _scenario_inputs(submit)
     submit.add_argument("--address", metavar="URL", required=True,
                         help="the cluster's job server (its dashboard), e.g. http://HEAD:8265")
-    submit.add_argument("--out", metavar="RUN_DIR", type=Path, help="the run's directory here (created)")
+    submit.add_argument("--out", metavar="RUN_DIR",
+                        help="the run's directory here (created), or a storage URI the job writes it to "
+                             "(s3://bucket/prefix/run: nothing comes through the log)")
     submit.add_argument("--quiet", action="store_true", help="print only the final summary")
     submit.add_argument("--fetch-limit", metavar="SIZE", type=_size, default=DEFAULT_FETCH_LIMIT,
                         help="bring samples/ back when the run directory's archive is at most this (default 100MiB)")

@@ -8,6 +8,9 @@ shown as it comes (loadray's live view); the run directory comes back in the log
 (or SIGTERM) stops the job: loadray there gets :data:`STOP_GRACE_S` seconds to archive
 what it recorded, which is still brought back if it arrives within :data:`DRAIN_S`;
 a second Ctrl+C leaves at once. Exit 130 (143 for SIGTERM).
+
+``--out s3://...`` (any storage URI, :mod:`.job_store`): loadray on the cluster writes the
+run there itself; nothing comes through the log and nothing is made here.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from loadray.cli.job_protocol import WITHOUT_SAMPLES, LogDecoder, UnsafeArchive, extract
+from loadray.cli.job_store import job_out, report_of, store_env
 from loadray.cli.job_upload import entrypoint, stage
 from loadray.errors import EXIT_FAILURE, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, ClusterError, UsageError
 from loadray.units import format_size
@@ -69,37 +73,49 @@ def submit(args) -> int:
     # ${VAR} references are checked here and resolved on the cluster, from its own environment
     scenario = load_scenario(args.scenario, args.overrides, environment(args.env_files))
     address = check_address(args.address)
+    store = job_out(args.out, scenario.archive, scenario.name)  # a bad URI: exit 2 here
     with tempfile.TemporaryDirectory(prefix="loadray-submit-") as folder:
         repeat = stage(scenario, Path(folder), args.overrides)
-        run_dir = create_run_dir(args.out or default_run_dir(scenario.name))  # a bad --out: exit 2 here
+        place = store or create_run_dir(args.out or default_run_dir(scenario.name))  # a bad --out: exit 2 here
         try:
             os.environ.update(token_auth_env(os.environ))  # before Ray is imported: it reads it once
             from loadray.cluster.jobs import JobServer
 
             server = JobServer(address)
             job_id = f"loadray-{secrets.token_hex(8)}"
-            command = entrypoint(job_id, args.fetch_limit, repeat, args.quiet)
-            return Submission(server, job_id, run_dir, args.quiet, args.fetch_limit).run(command, folder)
+            command = entrypoint(job_id, args.fetch_limit, repeat, args.quiet, store)
+            env = job_env(os.environ, store)
+            return Submission(server, job_id, place, args.quiet, args.fetch_limit).run(command, folder, env)
         finally:
-            _remove_if_empty(run_dir)
+            if isinstance(place, Path):
+                _remove_if_empty(place)
+
+
+def job_env(environ: Mapping[str, str], store: str | None) -> dict[str, str]:
+    """The job's ``runtime_env`` variables (the dashboard shows them: never a secret)."""
+    env = {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_GRACE_S), "PYTHONUNBUFFERED": "1"}
+    return {**env, **store_env(environ)} if store is not None else env
 
 
 class Submission:
-    """One job, from submission to its run directory here."""
+    """One job, from submission to its run directory here (``place`` a ``Path``), or in
+    the store (``place`` a URI)."""
 
-    def __init__(self, server, job_id: str, run_dir: Path, quiet: bool, fetch_limit: int) -> None:
-        self.server, self.job_id, self.run_dir, self.fetch_limit = server, job_id, run_dir, fetch_limit
+    def __init__(self, server, job_id: str, place: Path | str, quiet: bool, fetch_limit: int) -> None:
+        self.server, self.job_id, self.fetch_limit = server, job_id, fetch_limit
+        self.run_dir = place if isinstance(place, Path) else Path()
+        self.store = place if isinstance(place, str) else None
         self.bundle_file = tempfile.TemporaryFile()
         self.decoder = LogDecoder(job_id, self.bundle_file, preamble=not quiet)
         self.announced = False
+        self.last_shown = ""  # the log's last line shown
 
-    def run(self, command: str, folder: str) -> int:
+    def run(self, command: str, folder: str, env: dict[str, str]) -> int:
         stopped = None
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             try:
-                self.server.submit(self.job_id, command, folder, {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_GRACE_S),
-                                                                  "PYTHONUNBUFFERED": "1"})
+                self.server.submit(self.job_id, command, folder, env)
                 note(f"job {self.job_id} submitted to {self.server.address}")
                 self.follow()
             except (KeyboardInterrupt, Terminated) as exc:
@@ -128,7 +144,7 @@ class Submission:
                     break
                 time.sleep(1.0)
         for line in self.decoder.close():
-            show(line)
+            self._show(line)
 
     async def _pump(self, deadline: float | None) -> None:
         async def pump() -> None:
@@ -143,12 +159,16 @@ class Submission:
 
     def _lines(self, chunk: str) -> None:
         for line in self.decoder.feed(chunk):
-            show(line)
+            self._show(line)
         if self.decoder.receiving and not self.announced:
             size, kind = self.decoder.receiving
             what = "the run directory" if kind != WITHOUT_SAMPLES else "the run directory without samples/"
             note(f"receiving {what} ({format_size(size)})")
             self.announced = True
+
+    def _show(self, line: str) -> None:
+        show(line)
+        self.last_shown = line
 
     def stop(self) -> None:
         note(f"stopping job {self.job_id} (loadray there archives what it recorded; Ctrl+C again to leave now)")
@@ -166,6 +186,8 @@ class Submission:
         if not d.started:
             for line in d.held:
                 show(line)
+        if self.store is not None:
+            return self._finish_stored(stopped)
         fetched = self._unpack()
         if d.left is not None:
             what = "samples/" if fetched else "the run directory"
@@ -177,6 +199,19 @@ class Submission:
         if stopped is None and d.exit_code is None:
             self._explain_no_exit_code()
         return exit_code(stopped, d.exit_code, fetched)
+
+    def _finish_stored(self, stopped: int | None) -> int:
+        """The end of a run the job wrote to the store: where it is, loadray's exit code."""
+        d = self.decoder
+        if d.stored is not None:
+            where = f"run directory: {d.stored}  (report: {report_of(d.stored)})"
+            if where != self.last_shown.strip():  # not twice: loadray's own line names it already
+                show(where)
+        elif stopped is not None and d.exit_code is None:
+            note(f"no word from the job about the run: it is at {self.store} if loadray there had begun it")
+        if stopped is None and d.exit_code is None:
+            self._explain_no_exit_code()
+        return exit_code(stopped, d.exit_code, fetched=True)
 
     def _unpack(self) -> bool:
         d = self.decoder

@@ -67,6 +67,9 @@ def ray_env(s: RaySettings) -> dict[str, str]:
         RAY_AUTH_MODE="token",
         RAY_AUTH_TOKEN_PATH=str(s.token_path),
         RAY_USAGE_STATS_ENABLED="0",
+        # the cluster's own S3 credentials (dummy: the bed's store is moto's) and no probe
+        # of the EC2 metadata address 169.254.169.254 by the AWS SDK
+        AWS_ACCESS_KEY_ID="bed-testing", AWS_SECRET_ACCESS_KEY="bed-testing", AWS_EC2_METADATA_DISABLED="true",
         PYTHONPATH=os.pathsep.join([str(s.repo), *filter(None, [os.environ.get("PYTHONPATH")])]),
     )
     return env

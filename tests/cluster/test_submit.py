@@ -5,7 +5,9 @@ the bed's recorder on the bridge."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -13,13 +15,15 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import pytest
 import yaml
+from bed_ray import RAY
+from bed_runs import scenario, wait_first_arrival
+from s3_support import Faults, free_port, moto
+from testbed import REPO, TestBed
 
 from loadray.archive import open_dataset
-from bed_runs import scenario, wait_first_arrival
-from bed_ray import RAY
-from testbed import REPO, TestBed
 
 pytestmark = pytest.mark.cluster
 
@@ -191,6 +195,64 @@ def test_ctrl_c_stops_the_job_and_exits_130(jobs_bed, tmp_path):
     dataset, _ = open_dataset(tmp_path / "run")
     assert 40 <= summary["intended"] == dataset.count_rows() == bed.recorder.total() < 20 * 60, summary
     assert out.count("Running entrypoint") == 1, out
+
+
+@contextlib.contextmanager
+def bridge_store(bed: TestBed, bucket: str):
+    """moto's S3 server on the bed's bridge address (the hosts reach it, as they reach the
+    recorder) with ``bucket``: its endpoint URL and a file system on it."""
+    assert bed.network is not None
+    ip = bed.network.bridge_ip
+    port = free_port(ip)
+    with moto(port, Faults(), host=ip):
+        fs = pafs.S3FileSystem(endpoint_override=f"{ip}:{port}", scheme="http", region="us-east-1",
+                               access_key="x", secret_key="x", allow_bucket_creation=True)
+        fs.create_dir(bucket)
+        yield f"http://{ip}:{port}", fs
+
+
+def job_runtime_env(bed: TestBed, job_id: str) -> dict:
+    code = ("import json; from ray.job_submission import JobSubmissionClient as C\n"
+            f"print(json.dumps(C({bed.dashboard_url!r}).get_job_info({job_id!r}).runtime_env))")
+    done = subprocess.run([sys.executable, "-c", code], env=bed.env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_out_s3_the_job_writes_the_run_to_the_store_and_nothing_comes_here(jobs_bed, tmp_path, monkeypatch):
+    """The store's endpoint goes to the job from here; its credentials are the cluster's
+    own (the bed's Ray environment), never in the job's runtime_env."""
+    bed = jobs_bed
+    path = write(tmp_path, scenario(bed.target_url, rate=60, duration_s=1, workers=2, thresholds=FAILING), users=False)
+    uri = f"s3://loadray/runs/{tmp_path.name}"  # moto's buckets outlive its server: a new name each time
+    left_before = cluster_run_dirs(bed)  # by other tests' jobs
+    with bridge_store(bed, "loadray") as (endpoint, fs):
+        env = {**submit_env(bed), "AWS_ENDPOINT_URL_S3": endpoint, "AWS_REGION": "us-east-1"}
+        assert env["AWS_SECRET_ACCESS_KEY"]  # set here too: must not travel
+        argv = [sys.executable, "-m", "loadray", "submit", str(path), "--address", bed.dashboard_url, "--out", uri]
+        done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=JOB_TIMEOUT_S)
+        seen = f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+        assert done.returncode == 99, seen
+        assert done.stdout.rstrip().splitlines()[-1] == f"run directory: {uri}  (report: {uri}/report.html)", seen
+        assert "receiving" not in done.stderr, seen
+        assert sorted(os.listdir(tmp_path)) == ["scn"] and cluster_run_dirs(bed) == left_before, os.listdir(tmp_path)
+        key = uri.removeprefix("s3://")
+        summary = json.loads(fs.open_input_stream(f"{key}/summary.json").read())
+        manifest = json.loads(fs.open_input_stream(f"{key}/samples/_manifest.json").read())
+        assert fs.get_file_info(f"{key}/report.html").size > 10_000
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        dataset, _ = open_dataset(uri)
+        rows = dataset.count_rows()
+    assert summary["planned"] == summary["rows"] + summary["lost"] + summary["unknown"], summary
+    assert rows == summary["rows"] == manifest["rows"] == sum(p["rows"] for p in manifest["parts"]) == 60, manifest
+    assert bed.recorder.total() == 60 and summary["passed"] is False
+    (job_id,) = re.findall(r"job (loadray-[0-9a-f]+) submitted", done.stderr)
+    assert job_runtime_env(bed, job_id)["env_vars"] == {
+        "RAY_JOB_STOP_WAIT_TIME_S": "30", "PYTHONUNBUFFERED": "1", "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_REGION": "us-east-1"}
 
 
 def test_ray_job_submit_as_the_readme_documents(jobs_bed, tmp_path):
