@@ -63,7 +63,7 @@ from .step_scope import StepScopes
 from .stream import DEFAULT_COLLECT_CAP, Source, Stream, TableSource
 from .thresholds import evaluate, percentiles_judged
 from .transfer import bytes_of
-from .verdict import FAILED_ABORTS, error_details, generator_error, nothing_succeeded
+from .verdict import FAILED_ABORTS, archive_damaged, error_details, generator_error, nothing_succeeded
 
 if TYPE_CHECKING:
     from loadray.archive.reader import RunMeta
@@ -178,7 +178,8 @@ class SummaryFold:
         s.update(live_record(record))
         s["generator_error"] = failure = generator_error(s, record.get("planned"))
         s["nothing_succeeded"] = no_success = nothing_succeeded(s)
-        failures = [line for line in (failure, no_success) if line]
+        s["archive_damaged"] = damaged = archive_damaged(meta)
+        failures = [line for line in (failure, no_success, damaged) if line]
         if failures or s["abort_kind"] in FAILED_ABORTS:  # the abort's line is among the live warnings
             s["passed"] = False
         s["warnings"] = failures + warnings + live_warnings(record)

@@ -29,8 +29,8 @@ from typing import Any
 from loadray.errors import EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLDS
 from loadray.kinds import GENERATOR_KINDS
 
-__all__ = ["DETAILS_SHOWN", "FAILED_ABORTS", "GENERATOR_KINDS", "error_details", "exit_code", "generator_error",
-           "nothing_succeeded"]
+__all__ = ["DETAILS_SHOWN", "FAILED_ABORTS", "GENERATOR_KINDS", "archive_damaged", "error_details", "exit_code",
+           "generator_error", "nothing_succeeded"]
 
 DETAILS_SHOWN = 10  # (error, detail) pairs in the summary, most frequent first
 #: Why a run stopped early that fails it whatever its thresholds say (``abort_kind``): a
@@ -72,13 +72,26 @@ def nothing_succeeded(summary: dict[str, Any]) -> str | None:
     return f"none of the {intended} {noun} succeeded ({shown}): is the target up?"
 
 
+def archive_damaged(meta: Any) -> str | None:
+    """The line that fails a run whose complete manifest lists parts that are gone or
+    cannot be read (damaged after the run): its figures miss their rows."""
+    damaged = tuple(getattr(meta, "damaged", ()) or ())
+    if not damaged:
+        return None
+    shown = ", ".join(damaged[:3]) + (", ..." if damaged[3:] else "")
+    rows = getattr(meta, "damaged_rows", 0)
+    return (f"the archive is damaged: {len(damaged)} of the run's parts cannot be read ({shown}); the "
+            f"{rows} rows the manifest says they held are missing from every figure")
+
+
 def exit_code(summary: dict[str, Any]) -> int:
     """What a run's summary exits with, the same for ``loadray run`` and ``loadray
     report`` (signals aside): 1 when the generator failed (a defect, nothing recorded,
-    the run aborted for a lost worker or a dead coordinator) or not one request
-    succeeded; 99 when a threshold failed or a live rule stopped the run; else 0."""
+    the run aborted for a lost worker or a dead coordinator), not one request
+    succeeded, or the archive lost parts of the run; 99 when a threshold failed or a live rule stopped the run; else 0."""
     kind = summary.get("abort_kind")
-    if kind in FAILED_ABORTS or summary.get("generator_error") or summary.get("nothing_succeeded"):
+    if kind in FAILED_ABORTS or any(summary.get(k) for k in ("generator_error", "nothing_succeeded",
+                                                             "archive_damaged")):
         return EXIT_FAILURE
     if kind == "threshold" or not summary.get("passed", True):
         return EXIT_THRESHOLDS

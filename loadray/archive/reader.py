@@ -83,6 +83,10 @@ class RunMeta:
     # complete parts the run's complete manifest does not list (a worker completed them
     # after the driver closed the run, see .fence): not part of the run, not read
     unlisted: tuple[str, ...] = ()
+    # parts the run's complete manifest lists that are gone or cannot be read (the archive
+    # was damaged after the run: truncated, overwritten, deleted), and the rows it says they held
+    damaged: tuple[str, ...] = ()
+    damaged_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,7 @@ def scan_parts(run_dir: str | os.PathLike[str] | RunLocation) -> tuple[list[Part
     if not loc.is_dir(SAMPLES_DIR):
         raise _missing_dir(loc)
     skipped: list[str] = []
+    damaged: list[str] = []  # listed in the complete manifest, unreadable
     manifest = _manifest(loc, skipped)  # before the listing: every part it names is in place
     names = _names(loc)
     parts: list[Part] = []
@@ -195,8 +200,8 @@ def scan_parts(run_dir: str | os.PathLike[str] | RunLocation) -> tuple[list[Part
         if listed is not None and name not in listed:
             continue  # completed after the run was closed: not part of it (see .fence)
         footer = _footer(loc, name)
-        if footer is None:
-            skipped.append(rel)  # truncated: the part was open when the writer died
+        if footer is None:  # truncated: the part was open when the writer died, or damaged since
+            (damaged if listed is not None else skipped).append(rel)
             continue
         kv = footer.metadata or {}
         versions.append(_version(kv, rel))
@@ -211,6 +216,11 @@ def scan_parts(run_dir: str | os.PathLike[str] | RunLocation) -> tuple[list[Part
     if listed is None:
         parts = _each_batch_once(parts, manifest)
     meta = _meta(manifest, parts, skipped, starts, ends, versions, record)
+    if listed is not None and manifest is not None:  # a listed part gone is damage too
+        on_disk = set(names)
+        damaged += [f"{SAMPLES_DIR}/{p.file}" for p in manifest.parts if p.file not in on_disk]
+        meta = replace(meta, skipped=tuple(s for s in meta.skipped if s not in damaged), damaged=tuple(damaged),
+                       damaged_rows=sum(p.rows for p in manifest.parts if f"{SAMPLES_DIR}/{p.file}" in damaged))
     return parts, replace(meta, unlisted=tuple(f"{SAMPLES_DIR}/{n}" for n in unlisted))
 
 

@@ -5,6 +5,8 @@ import pytest
 
 from loadray.archive import SampleSink, read_samples
 from loadray.archive.reader import RunMeta
+from loadray.analysis import summarize
+from loadray.analysis.verdict import exit_code
 from loadray.errors import ArchiveError
 from loadray.schema import SCHEMA, SCHEMA_VERSION, complete
 
@@ -134,14 +136,24 @@ def test_older_layout_crash_footerless_part_under_its_final_name_is_skipped(tmp_
     assert meta.skipped == ("samples/worker-000-0001.parquet",)
 
 
-def test_a_part_the_manifest_lists_but_is_gone_is_reported(tmp_path):
+def test_a_part_the_complete_manifest_lists_but_is_gone_or_unreadable_is_damage(tmp_path):
     sink = SampleSink(tmp_path / "samples", START, rows_per_file=10)
-    sink.write(0, rows_table(20).to_batches()[0])
+    sink.write(0, rows_table(30).to_batches()[0])
     sink.close(END)
     (tmp_path / "samples" / "worker-000-0001.parquet").unlink()
+    whole = (tmp_path / "samples" / "worker-000-0002.parquet").read_bytes()
+    (tmp_path / "samples" / "worker-000-0002.parquet").write_bytes(whole[: len(whole) // 2])  # truncated since
     table, meta = read_samples(tmp_path)
-    assert table.num_rows == 10
-    assert meta.skipped == ("samples/worker-000-0001.parquet",)
+    assert table.num_rows == 10 and meta.skipped == ()
+    assert meta.damaged == ("samples/worker-000-0002.parquet", "samples/worker-000-0001.parquet")
+    assert meta.damaged_rows == 20
+
+    s = summarize(table, meta)
+    assert not s["passed"] and exit_code(s) == 1
+    assert s["archive_damaged"] == (
+        "the archive is damaged: 2 of the run's parts cannot be read (samples/worker-000-0002.parquet, "
+        "samples/worker-000-0001.parquet); the 20 rows the manifest says they held are missing from every figure")
+    assert s["warnings"][0] == s["archive_damaged"]
 
 
 def test_run_dir_with_only_the_scenario_was_interrupted_before_any_request(tmp_path):
