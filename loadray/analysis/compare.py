@@ -112,7 +112,7 @@ def _change(base: float | None, new: float | None) -> tuple[float, float]:
 def cut_short(summary: Mapping[str, Any]) -> str | None:
     """Why a run's figures cover only part of its plan (its generator failed, it was
     stopped early or interrupted), or None when it ran its course."""
-    for failure in ("generator_error", "nothing_succeeded"):
+    for failure in ("generator_error", "nothing_succeeded", "archive_damaged"):
         if summary.get(failure):
             return str(summary[failure])
     if summary.get("aborted"):

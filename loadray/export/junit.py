@@ -59,7 +59,7 @@ def _threshold_case(name: str, result: Mapping[str, Any]) -> ET.Element:
 
 def _run_case(name: str, summary: Mapping[str, Any]) -> ET.Element | None:
     """The run's own verdict, when something beside the thresholds decided it."""
-    found = [summary.get(k) for k in ("generator_error", "nothing_succeeded", "aborted")]
+    found = [summary.get(k) for k in ("generator_error", "nothing_succeeded", "archive_damaged", "aborted")]
     if summary.get("workers_lost"):
         found.append(f"workers lost: {summary['workers_lost']}")
     reasons = [str(r) for r in found if r]

@@ -57,4 +57,6 @@ def test_a_run_that_did_not_run_its_course_fails_the_comparison_whatever_its_fig
     assert compare_summaries(interrupted, summary(10.0)).gates[0].detail == "base: interrupted (SIGINT at 3.0 s)"
     failed = {**summary(10.0), "generator_error": "3 requests failed inside the generator (internal 3): x"}
     assert not compare_summaries(summary(10.0), failed).passed
+    damaged = {**summary(10.0), "archive_damaged": "the archive is damaged: 1 of the run's parts cannot be read"}
+    assert compare_summaries(damaged, summary(10.0)).gates[0].detail.startswith("base: the archive is damaged")
     assert compare_summaries(summary(10.0), {**summary(10.0), "aborted": None, "interrupted": None}).passed

@@ -99,6 +99,8 @@ def test_junit_one_case_per_threshold_with_its_measured_value(tmp_path):
      ("failure", "none of the 100 requests succeeded (connect_refused 100): is the target up?")),
     ({"interrupted": "SIGINT at 3.2 s"}, ("skipped", "interrupted (SIGINT at 3.2 s): judged on the part that ran")),
     ({"workers_lost": [1]}, ("failure", "workers lost: [1]")),
+    ({"archive_damaged": "the archive is damaged: 1 of the run's parts cannot be read"},
+     ("failure", "the archive is damaged: 1 of the run's parts cannot be read")),
 ])
 def test_junit_a_run_that_failed_beside_its_thresholds_has_a_run_case(extra, result):
     root = ET.fromstring(junit_xml({**SUMMARY, "thresholds": [], **extra}))
