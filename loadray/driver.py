@@ -43,7 +43,7 @@ from loadray.archive import (
 from loadray.archive.chunk_sink import ChunkSink, close_archive, route_chunks
 from loadray.archive.diskspace import disk_problem
 from loadray.archive.fence import close_run
-from loadray.archive.fs import StoreSilent, is_uri, locate, silence
+from loadray.archive.fs import StoreSilent, check_scheme, is_uri, locate, silence
 from loadray.archive.ledger import PartLedger, drop_stale_temps
 from loadray.archive.run_place import create_run, new_run_place, text_of
 from loadray.cluster import Launcher
@@ -164,6 +164,7 @@ def run(scenario: Scenario, options: RunOptions = RunOptions()) -> RunResult:
         print(f"loadray run: {note}", file=sys.stderr, flush=True)
     options = dataclasses.replace(options, address=address)
     out = options.out or new_run_place(scenario.archive, scenario.name)
+    check_scheme(out)  # s4://b/x: refused, not made as a local folder s4:
     out = text_of(out) if is_uri(out) else Path(out)
     with metrics_server(options, locate(out).name, scenario.name) as metrics, _run_dir(out) as run_dir:
         write_scenario_in(run_dir, redact(scenario.source))  # ${VAR} references as written

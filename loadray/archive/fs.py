@@ -30,11 +30,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyarrow.fs as pafs
 
-from loadray.errors import ArchiveError, DiskError
+from loadray.errors import ArchiveError, DiskError, UsageError
 
 from .diskspace import refused
 
-__all__ = ["ANSWER_WAIT_S", "RunLocation", "StoreSilent", "is_uri", "locate", "silence"]
+__all__ = ["ANSWER_WAIT_S", "RunLocation", "StoreSilent", "check_scheme", "is_uri", "locate", "silence",
+           "spelled_as_uri"]
 
 #: Schemes read as storage URIs (anything else with a ``:`` is a local path).
 SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "file", "mock")
@@ -66,6 +67,27 @@ def _uri_text(where: str | os.PathLike[str]) -> str | None:
 def is_uri(where: str | os.PathLike[str]) -> bool:
     """Whether ``where`` names a storage URI rather than a local path."""
     return _uri_text(where) is not None
+
+
+def spelled_as_uri(where: str | os.PathLike[str]) -> bool:
+    """Whether ``where`` is written as a storage URI (``scheme:/...``, also of a scheme
+    loadray does not read, or a scheme it reads; a Windows drive ``C:`` aside) rather
+    than a local path."""
+    text = os.fspath(where)
+    found = _URI.match(text)
+    if found is None or len(found.group(1)) == 1:
+        return False
+    return bool(found.group(2)) or found.group(1).lower() in SCHEMES
+
+
+def check_scheme(where: str | os.PathLike[str]) -> None:
+    """A run's place written as a URI of a scheme loadray does not read (``s4://b/x``) is
+    refused (:class:`UsageError` naming ``--out``), never made as a local ``s4:`` folder."""
+    if spelled_as_uri(where) and not is_uri(where):
+        text = os.fspath(where)
+        known = ", ".join(f"{s}://" for s in SCHEMES if s != "mock")
+        raise UsageError(f"--out {text}: unsupported storage scheme {text.split(':', 1)[0]!r} (a local directory, "
+                         f"or one of {known})")
 
 
 def _s3(uri: str) -> tuple[pafs.FileSystem, str]:

@@ -10,27 +10,16 @@ cluster's own (instance role, the nodes' environment or AWS config) are used.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from loadray.archive.fs import SCHEMES, is_uri
+from loadray.archive.fs import SCHEMES, is_uri, spelled_as_uri
 from loadray.errors import UsageError
 
 #: The schemes a job can write a run to (``mock`` is pyarrow's in-process test store).
 STORE_SCHEMES = tuple(s for s in SCHEMES if s != "mock")
 #: Settings of the AWS SDK that name a store, not a secret: passed to the job when set here.
 STORE_SETTINGS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
-_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):", re.IGNORECASE)
-
-
-def is_store_uri(text: str) -> bool:
-    """Whether ``--out`` names a store (``scheme://...``; a Windows drive ``C:`` aside)
-    rather than a local directory."""
-    found = _SCHEME.match(text)
-    if found is None or len(found.group(1)) == 1:
-        return False
-    return text[found.end():].startswith("/") or found.group(1).lower() in SCHEMES
 
 
 def check_store_uri(text: str) -> str:
@@ -61,7 +50,7 @@ def job_out(out: str | None, archive: str | None, name: str) -> str | None:
     """The storage URI the job writes the run to: ``--out`` when it names one, else a
     new run under the scenario's ``archive:`` when that is a URI; None: the run comes here."""
     if out is not None:
-        return check_store_uri(out) if is_store_uri(out) else None
+        return check_store_uri(out) if spelled_as_uri(out) else None
     if archive is not None and is_uri(archive):
         from loadray.archive.run_place import new_run_place
 

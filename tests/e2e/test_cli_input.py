@@ -173,3 +173,11 @@ def test_a_read_only_out_is_one_line_before_ray_starts(cli, read_only_dir, insid
     where = f" (in {read_only_dir})" if inside else ""
     assert done.stderr == f"loadray run: error: --out {out}: cannot write{where}: Read-only file system\n"
     assert time.perf_counter() - started < 15
+
+
+def test_out_of_an_unknown_storage_scheme_is_refused_before_anything_starts(cli, tmp_path):
+    # before, `--out s4://bucket/x` made a local folder `s4:/bucket/x` and ran the load into it
+    done = cli("run", QUICKSTART, "--out", "s4://bucket/x", "--quiet", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0, done.stderr
+    assert done.stderr.startswith("loadray run: error: --out s4:/bucket/x: unsupported storage scheme 's4'")
+    assert list(tmp_path.iterdir()) == []

@@ -1,13 +1,14 @@
 """Where a run lives: local directories, ``file://`` and ``s3://`` URIs (loadray.archive.fs).
 Reading a real S3 server is tests/e2e/test_s3_archive.py."""
 
+import os
 from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
 
-from loadray.archive.fs import is_uri, locate
-from loadray.errors import ArchiveError, DiskError
+from loadray.archive.fs import check_scheme, is_uri, locate, spelled_as_uri
+from loadray.errors import ArchiveError, DiskError, UsageError
 
 
 def _s3_options(loc):
@@ -72,3 +73,20 @@ def test_a_uri_pyarrow_cannot_open_is_one_line():
     with pytest.raises(ArchiveError) as info:
         locate("hdfs://nowhere.invalid:1/run")
     assert str(info.value).startswith("hdfs://nowhere.invalid:1/run: cannot open: ") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("where", ["s4://bucket/x", Path("s4://bucket/x"), "http://host/runs/x", "mock2:/b/x"])
+def test_a_place_written_as_a_uri_of_an_unknown_scheme_is_refused_not_made_a_local_folder(where, tmp_path,
+                                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as caught:
+        check_scheme(where)
+    assert str(caught.value).startswith(f"--out {os.fspath(where)}: unsupported storage scheme ")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["runs/x", "/abs/x", "my:run", "C:\\runs\\x", "s3://b/x", Path("s3://b/x"),
+                                   "file:///shared/x"])
+def test_local_paths_and_known_schemes_pass_the_scheme_check(where):
+    check_scheme(where)  # raises on a refusal
+    assert spelled_as_uri(where) == (where not in ("runs/x", "/abs/x", "my:run", "C:\\runs\\x"))

@@ -18,7 +18,8 @@ from s3_support import s3_server
 from loadray.cli.job_entry import main as entry_main
 from loadray.cli.job_entry import parse, run_is_stored, stored
 from loadray.cli.job_protocol import marker
-from loadray.cli.job_store import check_store_uri, is_store_uri, job_out
+from loadray.archive.fs import spelled_as_uri as is_store_uri
+from loadray.cli.job_store import check_store_uri, job_out
 from loadray.cli.job_upload import entrypoint
 from loadray.cli.submit import Submission, job_env
 from loadray.errors import UsageError
